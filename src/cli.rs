@@ -1,0 +1,166 @@
+//! The command line: a thin layer over the engine. Exit codes: 0 clean, 1 findings, 2 error.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::engine::{Engine, Selection, Severity};
+use crate::output::{self, OutputFormat};
+use crate::recipes;
+
+#[derive(Parser)]
+#[command(
+    name = "unblock",
+    version,
+    about = "Find the calls that block the asyncio event loop, and rewrite them"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Report blocking calls in async code (exit 1 when there are findings).
+    Check(CheckArgs),
+    /// List the recipes.
+    Recipes,
+    /// Print a recipe's page: what it finds, why it blocks, the fix and its safety.
+    Explain {
+        /// Recipe id, as listed by `unblock recipes`.
+        id: String,
+    },
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Files or directories to check (default: the current directory).
+    paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    output_format: OutputFormat,
+    /// Report only these recipes (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    select: Vec<String>,
+    /// Never report these recipes (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    ignore: Vec<String>,
+    /// Configuration file (default: the nearest unblock.toml or pyproject.toml with [tool.unblock]).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Print a count of findings per recipe after the findings.
+    #[arg(long)]
+    statistics: bool,
+    /// Exit 0 even when there are findings.
+    #[arg(long)]
+    exit_zero: bool,
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Check(args) => check(args),
+        Command::Recipes => {
+            let mut out = anstream::stdout();
+            for recipe in recipes::all() {
+                let _ = writeln!(out, "{:<14} {}", recipe.id(), recipe.summary());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Explain { id } => match recipes::by_id(&id) {
+            Some(recipe) => {
+                print!("{}", recipe.page());
+                ExitCode::SUCCESS
+            }
+            None => {
+                let known: Vec<_> = recipes::all().iter().map(|r| r.id()).collect();
+                eprintln!(
+                    "unblock: error: no recipe `{id}` (known: {})",
+                    known.join(", ")
+                );
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    let config = match &args.config {
+        Some(path) => Config::load(path),
+        None => Config::discover(&args.paths),
+    };
+    let config = match config {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("unblock: error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    for id in args
+        .select
+        .iter()
+        .chain(&args.ignore)
+        .chain(&config.config.select)
+        .chain(&config.config.ignore)
+    {
+        if recipes::by_id(id).is_none() {
+            eprintln!("unblock: error: no recipe `{id}` (see `unblock recipes`)");
+            return ExitCode::from(2);
+        }
+    }
+    let mut engine = Engine::new(
+        config,
+        Selection {
+            select: args.select.clone(),
+            ignore: args.ignore.clone(),
+        },
+    );
+    engine.progress = !args.no_progress && std::io::stderr().is_terminal();
+    let report = engine.check(&args.paths);
+
+    let mut stderr = anstream::stderr();
+    for d in &report.diagnostics {
+        let level = match d.severity {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        let _ = writeln!(stderr, "unblock: {level}: {}: {}", d.path, d.message);
+    }
+    let given = if args.paths.is_empty() {
+        1
+    } else {
+        args.paths.len()
+    };
+    if report.files_scanned == 0 && report.unreadable > 0 && report.unreadable >= given {
+        let _ = writeln!(stderr, "unblock: error: nothing could be read");
+        return ExitCode::from(2);
+    }
+
+    let read_source = |path: &str| std::fs::read(path).ok();
+    let rendered = output::render(args.output_format, &report, &read_source);
+    let mut stdout = anstream::stdout();
+    let _ = stdout.write_all(rendered.as_bytes());
+    if args.statistics {
+        let _ = stdout.write_all(output::render_statistics(&report).as_bytes());
+    }
+    if report.findings.is_empty() || args.exit_zero {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,149 @@
+//! `[tool.unblock]` in `pyproject.toml`, or the same keys at the top of `unblock.toml`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// Recipe ids to report (all when empty).
+    pub select: Vec<String>,
+    /// Recipe ids never to report.
+    pub ignore: Vec<String>,
+    /// Fully qualified names of further blocking calls: `"pymilvus.Collection.search"`.
+    pub extend_blocking_calls: Vec<String>,
+    /// Glob patterns (gitignore syntax) of paths to skip, relative to the configuration file.
+    pub exclude: Vec<String>,
+    /// A shared `httpx.AsyncClient` expression for the http-requests fix (`app.http.client`).
+    pub http_client: Option<String>,
+    /// Oldest Python the fixes must run on: `py38` … `py313`.
+    pub target_version: Option<String>,
+}
+
+/// A configuration and the directory it applies to.
+#[derive(Debug, Default, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// The file it came from, `None` when no configuration was found.
+    pub source: Option<PathBuf>,
+    /// The directory `exclude` patterns are relative to.
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct PyProject {
+    tool: Option<Tools>,
+}
+
+#[derive(Deserialize)]
+struct Tools {
+    unblock: Option<toml::Value>,
+}
+
+impl Config {
+    /// Reads one configuration file; `pyproject.toml` without a `[tool.unblock]` table is `None`.
+    pub fn from_file(path: &Path) -> Result<Option<Config>, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Config::from_text(path, &text)
+    }
+
+    pub fn from_text(path: &Path, text: &str) -> Result<Option<Config>, String> {
+        let describe = |e: toml::de::Error| format!("{}: {}", path.display(), e.message());
+        let is_pyproject = path.file_name().is_some_and(|n| n == "pyproject.toml");
+        if is_pyproject {
+            let pyproject: PyProject = toml::from_str(text).map_err(describe)?;
+            let Some(table) = pyproject.tool.and_then(|t| t.unblock) else {
+                return Ok(None);
+            };
+            let config = table.try_into().map_err(describe)?;
+            return Ok(Some(config));
+        }
+        // unblock.toml: the keys at top level, or under [tool.unblock] for copy-paste ease.
+        let value: toml::Value = toml::from_str(text).map_err(describe)?;
+        let table = value
+            .get("tool")
+            .and_then(|t| t.get("unblock"))
+            .cloned()
+            .unwrap_or(value);
+        Ok(Some(table.try_into().map_err(describe)?))
+    }
+
+    /// Finds the configuration for a run over `paths`: the nearest `unblock.toml` or
+    /// `pyproject.toml` with `[tool.unblock]`, from the first path upwards.
+    pub fn discover(paths: &[PathBuf]) -> Result<LoadedConfig, String> {
+        let start = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
+        let start = std::fs::canonicalize(&start).unwrap_or(start);
+        let mut dir = if start.is_dir() {
+            Some(start.as_path())
+        } else {
+            start.parent()
+        };
+        while let Some(current) = dir {
+            for name in ["unblock.toml", "pyproject.toml"] {
+                let candidate = current.join(name);
+                if candidate.is_file() {
+                    if let Some(config) = Config::from_file(&candidate)? {
+                        return Ok(LoadedConfig {
+                            config,
+                            root: Some(current.to_path_buf()),
+                            source: Some(candidate),
+                        });
+                    }
+                }
+            }
+            dir = current.parent();
+        }
+        Ok(LoadedConfig::default())
+    }
+
+    pub fn load(path: &Path) -> Result<LoadedConfig, String> {
+        let config = Config::from_file(path)?
+            .ok_or_else(|| format!("{}: has no [tool.unblock] table", path.display()))?;
+        let root = std::fs::canonicalize(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        Ok(LoadedConfig {
+            config,
+            source: Some(path.to_path_buf()),
+            root,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_tool_unblock_from_pyproject() {
+        let text = r#"
+            [project]
+            name = "x"
+            [tool.unblock]
+            extend-blocking-calls = ["app.ml.encode"]
+            ignore = ["polling"]
+        "#;
+        let config = Config::from_text(Path::new("pyproject.toml"), text)
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.extend_blocking_calls, vec!["app.ml.encode"]);
+        assert_eq!(config.ignore, vec!["polling"]);
+    }
+
+    #[test]
+    fn pyproject_without_the_table_is_no_configuration() {
+        let config =
+            Config::from_text(Path::new("pyproject.toml"), "[project]\nname='x'\n").unwrap();
+        assert!(config.is_none());
+    }
+
+    #[test]
+    fn unknown_keys_are_an_error_naming_the_file() {
+        let err = Config::from_text(Path::new("unblock.toml"), "selekt = ['sleep']\n").unwrap_err();
+        assert!(
+            err.contains("unblock.toml") && err.contains("selekt"),
+            "{err}"
+        );
+    }
+}

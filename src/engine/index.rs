@@ -1,0 +1,102 @@
+//! What the project defines across files: module names from the package layout, and which
+//! functions are `async def` (so that an un-awaited call of one can be reported).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::scope::join;
+use super::source::{walk_tree, SourceFile, Visit};
+
+#[derive(Debug, Default)]
+pub struct ProjectIndex {
+    /// Fully qualified names of every `async def` at module or class level.
+    pub async_functions: HashSet<String>,
+    /// Fully qualified names of every plain `def` at module or class level.
+    pub sync_functions: HashSet<String>,
+}
+
+impl ProjectIndex {
+    pub fn build(files: &[SourceFile]) -> ProjectIndex {
+        let mut index = ProjectIndex::default();
+        for file in files {
+            index.add(file);
+        }
+        index
+    }
+
+    fn add(&mut self, file: &SourceFile) {
+        // Names of the enclosing classes, with the node that opened each.
+        let mut classes: Vec<(String, usize)> = Vec::new();
+        let mut function_depth = 0usize;
+        walk_tree(file.tree.root_node(), |event| {
+            match event {
+                Visit::Enter(node) => match node.kind() {
+                    "class_definition" if function_depth == 0 => {
+                        let name = node
+                            .child_by_field_name("name")
+                            .map(|n| file.text(n))
+                            .unwrap_or("");
+                        classes.push((name.to_string(), node.id()));
+                    }
+                    "function_definition" => {
+                        if function_depth == 0 {
+                            let name = node
+                                .child_by_field_name("name")
+                                .map(|n| file.text(n))
+                                .unwrap_or("");
+                            let mut qualname = file.module.clone();
+                            for (class, _) in &classes {
+                                qualname = join(&qualname, class);
+                            }
+                            let qualname = join(&qualname, name);
+                            if node.child(0).is_some_and(|c| c.kind() == "async") {
+                                self.async_functions.insert(qualname);
+                            } else {
+                                self.sync_functions.insert(qualname);
+                            }
+                        }
+                        function_depth += 1;
+                    }
+                    _ => {}
+                },
+                Visit::Leave(node) => match node.kind() {
+                    "function_definition" => function_depth -= 1,
+                    "class_definition" if classes.last().is_some_and(|c| c.1 == node.id()) => {
+                        classes.pop();
+                    }
+                    _ => {}
+                },
+            }
+            true
+        });
+    }
+}
+
+/// The module a file defines, from the package layout: directories are packages while they
+/// hold an `__init__.py`. `app/workers/bus.py` with `app/__init__.py` and
+/// `app/workers/__init__.py` is `app.workers.bus`; a loose script is its file stem.
+pub fn module_name(path: &Path) -> String {
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let stem = absolute
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("")
+        .to_string();
+    let mut parts = Vec::new();
+    if stem != "__init__" {
+        parts.push(stem);
+    }
+    let mut dir = absolute.parent();
+    while let Some(d) = dir {
+        if !d.join("__init__.py").is_file() {
+            break;
+        }
+        match d.file_name().and_then(|n| n.to_str()) {
+            Some(name) => parts.push(name.to_string()),
+            None => break,
+        }
+        dir = d.parent();
+    }
+    parts.reverse();
+    parts.join(".")
+}

@@ -1,0 +1,406 @@
+//! The engine: walk → parse → resolve names → find → (fix → verify, later) → report.
+//!
+//! Every front end (`check`, and later `diff`, `apply`, `lsp`) is a thin layer over
+//! [`Engine::check`]. Stages live in their own modules:
+//! - `walk`: which files, read in parallel; only files containing `async` are parsed.
+//! - `source`: a file's bytes, tree and positions; the non-recursive tree walk.
+//! - `scope`: pass 1 over a file, scopes and bindings.
+//! - `resolve`: names and a little type inference, down to fully qualified callees.
+//! - `index`: what the project defines across files (its `async def`s).
+//! - this module: pass 2, matching calls in async context against the catalogue and handing
+//!   them, and the file, to the recipes.
+//! - `suppress`: `# unblock: ignore[...]` and `# noqa: ASYNCxxx` comments.
+
+pub mod index;
+pub mod resolve;
+pub mod scope;
+pub mod source;
+pub mod suppress;
+pub mod walk;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use tree_sitter::Node;
+
+use crate::catalogue::{BlockingCall, Catalogue};
+use crate::config::LoadedConfig;
+use crate::finding::{Finding, FixInfo, Kind};
+use crate::recipes;
+use index::ProjectIndex;
+use resolve::Resolver;
+use scope::{ScopeId, ScopeKind, Scopes};
+use source::{walk_tree, SourceFile, Visit};
+
+/// What to report: recipe selection as given by configuration and command line.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub select: Vec<String>,
+    pub ignore: Vec<String>,
+}
+
+impl Selection {
+    pub fn allows(&self, recipe: &str) -> bool {
+        (self.select.is_empty() || self.select.iter().any(|s| s == recipe))
+            && !self.ignore.iter().any(|s| s == recipe)
+    }
+}
+
+pub struct Engine {
+    pub catalogue: Catalogue,
+    pub config: LoadedConfig,
+    pub selection: Selection,
+    /// Show a progress bar on stderr (a terminal) for long runs.
+    pub progress: bool,
+}
+
+/// A message about the run itself (unreadable file, syntax error), not a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub path: String,
+    pub message: String,
+    pub severity: Severity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Python files looked at, and how many of those contained `async` and were parsed.
+    pub files_scanned: usize,
+    pub files_parsed: usize,
+    /// Paths that could not be read at all (missing, unreadable).
+    pub unreadable: usize,
+}
+
+impl Engine {
+    pub fn new(config: LoadedConfig, mut selection: Selection) -> Engine {
+        let mut catalogue = Catalogue::builtin();
+        catalogue.extend(&config.config.extend_blocking_calls);
+        selection
+            .select
+            .extend(config.config.select.iter().cloned());
+        selection
+            .ignore
+            .extend(config.config.ignore.iter().cloned());
+        Engine {
+            catalogue,
+            config,
+            selection,
+            progress: false,
+        }
+    }
+
+    pub fn check(&self, paths: &[PathBuf]) -> Report {
+        let walked = walk::read_tree(paths, &self.config, self.progress);
+        let mut report = Report {
+            diagnostics: walked.diagnostics,
+            files_scanned: walked.files_scanned,
+            files_parsed: walked.files.len(),
+            unreadable: walked.unreadable,
+            ..Report::default()
+        };
+        let project = ProjectIndex::build(&walked.files);
+        let results = parallel_map(&walked.files, |file| self.check_file(file, &project));
+        for (findings, diagnostics) in results {
+            report.findings.extend(findings);
+            report.diagnostics.extend(diagnostics);
+        }
+        report
+            .findings
+            .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        report.diagnostics.sort_by(|a, b| a.path.cmp(&b.path));
+        report
+    }
+
+    /// Checks one in-memory file on its own (editor buffers, tests).
+    pub fn check_text(
+        &self,
+        path: &str,
+        module: &str,
+        text: &str,
+    ) -> (Vec<Finding>, Vec<Diagnostic>) {
+        match SourceFile::parse(
+            path.to_string(),
+            text.as_bytes().to_vec(),
+            module.to_string(),
+        ) {
+            Ok(file) => {
+                let project = ProjectIndex::build(std::slice::from_ref(&file));
+                let (mut findings, diagnostics) = self.check_file(&file, &project);
+                findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+                (findings, diagnostics)
+            }
+            Err(message) => (
+                Vec::new(),
+                vec![Diagnostic {
+                    path: path.to_string(),
+                    message,
+                    severity: Severity::Error,
+                }],
+            ),
+        }
+    }
+
+    /// Pass 2 over one parsed file.
+    pub fn check_file(
+        &self,
+        file: &SourceFile,
+        project: &ProjectIndex,
+    ) -> (Vec<Finding>, Vec<Diagnostic>) {
+        let mut diagnostics = Vec::new();
+        if let Some(line) = file.first_error_line() {
+            diagnostics.push(Diagnostic {
+                path: file.path.clone(),
+                message: format!(
+                    "syntax error near line {line}; the parts that parse were checked"
+                ),
+                severity: Severity::Warning,
+            });
+        }
+        let scopes = Scopes::build(file);
+        let cx = FileContext {
+            file,
+            scopes: &scopes,
+            resolver: Resolver::new(file, &scopes, &self.catalogue),
+            catalogue: &self.catalogue,
+            project,
+        };
+        let mut findings = Vec::new();
+        for recipe in recipes::all() {
+            if self.selection.allows(recipe.id()) {
+                recipe.find(&cx, &mut findings);
+            }
+        }
+        let mut covered: HashSet<usize> = findings
+            .iter()
+            .flat_map(|f| f.covers.iter().copied())
+            .collect();
+        let sites = cx.blocking_calls();
+        covered.extend(cx.calls_on_opened_files(&sites));
+        for site in sites {
+            if covered.contains(&site.call.start_byte())
+                || !self.selection.allows(&site.entry.recipe)
+            {
+                continue;
+            }
+            let Some(recipe) = recipes::by_id(&site.entry.recipe) else {
+                continue;
+            };
+            findings.extend(recipe.call_finding(&cx, &site));
+        }
+        findings.retain(|f| !suppress::is_suppressed(f, &cx));
+        (findings, diagnostics)
+    }
+}
+
+/// Runs `f` over `items` on every core, keeping the input order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, R)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        out.push((i, f(item)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("worker thread panicked"))
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// A catalogue call in async context, as handed to its recipe.
+pub struct CallSite<'a, 't> {
+    pub call: Node<'t>,
+    /// The scope the call is written in, and the async function it runs in.
+    pub scope: ScopeId,
+    pub function: ScopeId,
+    pub qualified: String,
+    pub entry: &'a BlockingCall,
+    /// Inside a generator expression: `await` cannot be added there.
+    pub in_generator: bool,
+}
+
+/// Everything a recipe may look at in one file.
+pub struct FileContext<'a, 't> {
+    pub file: &'t SourceFile,
+    pub scopes: &'a Scopes<'t>,
+    pub resolver: Resolver<'a, 't>,
+    pub catalogue: &'a Catalogue,
+    pub project: &'a ProjectIndex,
+}
+
+impl<'a, 't> FileContext<'a, 't> {
+    /// The `async def` scopes of the file, for structural finders.
+    pub fn async_functions(&self) -> impl Iterator<Item = ScopeId> + '_ {
+        (0..self.scopes.scopes.len())
+            .filter(|&id| self.scopes.get(id).kind == ScopeKind::Function { is_async: true })
+    }
+
+    /// The fully qualified name a call's callee resolves to, seen from `scope`.
+    pub fn callee(&self, call: Node<'t>, scope: ScopeId) -> Option<String> {
+        self.resolver.callee(call, scope)
+    }
+
+    /// Every call in async context whose callee is in the catalogue (or the configuration).
+    pub fn blocking_calls(&self) -> Vec<CallSite<'a, 't>> {
+        let mut sites = Vec::new();
+        let mut stack: Vec<(ScopeId, Node<'t>)> =
+            vec![(scope::MODULE_SCOPE, self.file.tree.root_node())];
+        walk_tree(self.file.tree.root_node(), |event| {
+            match event {
+                Visit::Enter(node) => {
+                    if let Some(&scope) = self.scopes.by_node.get(&node.id()) {
+                        stack.push((scope, node));
+                    }
+                    if node.kind() != "call" {
+                        return true;
+                    }
+                    let scope = stack.last().map_or(scope::MODULE_SCOPE, |s| s.0);
+                    if !self.scopes.is_async_context(scope) {
+                        return true;
+                    }
+                    let Some(qualified) = self.resolver.callee(node, scope) else {
+                        return true;
+                    };
+                    if let Some(entry) = self.catalogue.lookup(&qualified) {
+                        sites.push(CallSite {
+                            call: node,
+                            scope,
+                            function: self.scopes.executing_scope(scope),
+                            qualified,
+                            entry,
+                            in_generator: self.scopes.in_generator(scope),
+                        });
+                    }
+                }
+                Visit::Leave(node) => {
+                    if stack.len() > 1 && stack.last().map(|s| s.1) == Some(node) {
+                        stack.pop();
+                    }
+                }
+            }
+            true
+        });
+        sites
+    }
+
+    /// File-object calls (`fh.read()`) on a handle opened by a reported `open()` in the same
+    /// function: they are part of that finding, whose fix moves the whole file work to a thread.
+    /// (Other objects, a sqlite3 connection say, keep one finding per call: each blocks, and
+    /// each needs its own fix.)
+    pub fn calls_on_opened_files(&self, sites: &[CallSite<'a, 't>]) -> Vec<usize> {
+        let opens: HashSet<usize> = sites
+            .iter()
+            .filter(|s| s.entry.recipe == "file-io")
+            .map(|s| s.call.start_byte())
+            .collect();
+        sites
+            .iter()
+            .filter(|site| site.entry.recipe == "file-io")
+            .filter(|site| {
+                let receiver = site
+                    .call
+                    .child_by_field_name("function")
+                    .filter(|f| f.kind() == "attribute")
+                    .and_then(|f| f.child_by_field_name("object"))
+                    .filter(|o| o.kind() == "identifier");
+                receiver.is_some_and(|r| {
+                    let values = self.resolver.assigned_values(self.text(r), site.scope);
+                    !values.is_empty() && values.iter().all(|v| opens.contains(&v.start_byte()))
+                })
+            })
+            .map(|site| site.call.start_byte())
+            .collect()
+    }
+
+    /// The name of the async function a scope runs in, for messages.
+    pub fn function_name(&self, function: ScopeId) -> &str {
+        &self.scopes.get(function).name
+    }
+
+    /// A finding at `node`, with positions filled in.
+    pub fn finding(
+        &self,
+        recipe: &'static str,
+        node: Node<'t>,
+        message: String,
+        reason: String,
+    ) -> Finding {
+        Finding {
+            path: self.file.path.clone(),
+            recipe,
+            kind: Kind::Direct,
+            start_byte: node.start_byte(),
+            end_byte: node.end_byte(),
+            start: self.file.position(node.start_byte()),
+            end: self.file.position(node.end_byte()),
+            message,
+            reason,
+            fix: None,
+            not_fixable: None,
+            chain: Vec::new(),
+            noqa_codes: Vec::new(),
+            covers: Vec::new(),
+        }
+    }
+
+    /// The standard finding for a catalogue call: "`x` blocks the event loop in `async def f`".
+    pub fn call_finding(
+        &self,
+        recipe: &'static str,
+        site: &CallSite,
+        plan: Result<Option<FixInfo>, String>,
+    ) -> Finding {
+        let written = site
+            .call
+            .child_by_field_name("function")
+            .map(|f| self.file.text(f).split_whitespace().collect::<String>())
+            .unwrap_or_default();
+        let call = if written == site.qualified || written.is_empty() {
+            format!("`{}`", site.qualified)
+        } else {
+            format!("`{written}` ({})", site.qualified)
+        };
+        let what = if site.entry.configured {
+            "configured blocking call"
+        } else {
+            "blocking call"
+        };
+        let message = format!(
+            "{what} {call} in `async def {}` blocks the event loop",
+            self.function_name(site.function)
+        );
+        let mut finding = self.finding(recipe, site.call, message, site.entry.reason.clone());
+        finding.noqa_codes = site.entry.noqa.clone();
+        match plan {
+            Ok(fix) => finding.fix = fix,
+            Err(reason) => finding.not_fixable = Some(reason),
+        }
+        finding
+    }
+
+    pub fn text(&self, node: Node) -> &str {
+        self.file.text(node)
+    }
+}

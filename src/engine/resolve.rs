@@ -1,0 +1,289 @@
+//! Name resolution and a little type inference: what a call's callee is, as a fully qualified
+//! name the catalogue can be searched for.
+//!
+//! Deliberately modest: it follows imports and aliases, assignments from constructors and
+//! factories, `self.x` attributes set in any method, `with ... as x`, parameter annotations and
+//! the `[returns]` table of the catalogue. What it cannot decide it leaves unknown, because a
+//! guessed type is a false positive in someone's CI.
+
+use tree_sitter::Node;
+
+use super::scope::{join, Origin, ScopeId, ScopeKind, Scopes, MODULE_SCOPE};
+use super::source::SourceFile;
+use crate::catalogue::Catalogue;
+
+/// Beyond this many steps a chain of assignments and attributes is given up on; it also bounds
+/// recursion on pathological input.
+const MAX_DEPTH: usize = 24;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// A module, function or class, by fully qualified name.
+    Name(String),
+    /// An instance of the named class.
+    Instance(String),
+    /// An attribute looked up on an instance: `Type.attr` when called.
+    Member(String, String),
+}
+
+impl Value {
+    /// The name a call of this value is catalogued under.
+    pub fn qualified(&self) -> Option<String> {
+        match self {
+            Value::Name(name) => Some(name.clone()),
+            Value::Member(ty, attr) => Some(format!("{ty}.{attr}")),
+            Value::Instance(_) => None,
+        }
+    }
+}
+
+pub struct Resolver<'a, 't> {
+    pub file: &'t SourceFile,
+    pub scopes: &'a Scopes<'t>,
+    pub catalogue: &'a Catalogue,
+}
+
+impl<'a, 't> Resolver<'a, 't> {
+    pub fn new(file: &'t SourceFile, scopes: &'a Scopes<'t>, catalogue: &'a Catalogue) -> Self {
+        Resolver {
+            file,
+            scopes,
+            catalogue,
+        }
+    }
+
+    /// The fully qualified name of what a `call` node calls, if it can be known.
+    pub fn callee(&self, call: Node<'t>, scope: ScopeId) -> Option<String> {
+        let function = call.child_by_field_name("function")?;
+        self.infer(function, scope, 0)?.qualified()
+    }
+
+    pub fn infer(&self, expr: Node<'t>, scope: ScopeId, depth: usize) -> Option<Value> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match expr.kind() {
+            "identifier" => self.lookup(self.file.text(expr), scope, depth + 1),
+            "attribute" => {
+                let object = expr.child_by_field_name("object")?;
+                let attr = self.file.text(expr.child_by_field_name("attribute")?);
+                let base = self.infer(object, scope, depth + 1)?;
+                self.attribute(base, attr, depth + 1)
+            }
+            "call" => {
+                let function = expr.child_by_field_name("function")?;
+                let callee = self.infer(function, scope, depth + 1)?;
+                self.call_result(&callee)
+            }
+            "parenthesized_expression" => self.infer(expr.named_child(0)?, scope, depth + 1),
+            "binary_operator" => {
+                // `Path / "x"` is a Path: the one operator that matters for file I/O.
+                let operator = expr.child_by_field_name("operator")?;
+                if operator.kind() != "/" {
+                    return None;
+                }
+                let left = self.infer(expr.child_by_field_name("left")?, scope, depth + 1)?;
+                let left = self.as_instance(left)?;
+                match &left {
+                    Value::Instance(ty) if ty.starts_with("pathlib.") => Some(left),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// What an annotation denotes: `requests.Session`, `Optional[Session]`, `Session | None`.
+    fn annotation(&self, annotation: Node<'t>, scope: ScopeId, depth: usize) -> Option<Value> {
+        let mut node = annotation;
+        if node.kind() == "type" {
+            node = node.named_child(0)?;
+        }
+        match node.kind() {
+            "binary_operator" => {
+                let (left, right) = (
+                    node.child_by_field_name("left")?,
+                    node.child_by_field_name("right")?,
+                );
+                let (left, right) = if left.kind() == "none" {
+                    (right, left)
+                } else {
+                    (left, right)
+                };
+                if right.kind() != "none" {
+                    return None;
+                }
+                self.annotation(left, scope, depth + 1)
+            }
+            "generic_type" | "subscript" => {
+                let base = node.named_child(0)?;
+                let base_name = self.infer(base, scope, depth + 1)?.qualified()?;
+                if !matches!(base_name.as_str(), "typing.Optional" | "builtins.Optional") {
+                    return None;
+                }
+                let inner = node.named_child(1)?;
+                let inner = if inner.kind() == "type_parameter" {
+                    inner.named_child(0)?
+                } else {
+                    inner
+                };
+                self.annotation(inner, scope, depth + 1)
+            }
+            _ => match self.infer(node, scope, depth + 1)? {
+                Value::Name(class) => Some(Value::Instance(class)),
+                _ => None,
+            },
+        }
+    }
+
+    fn call_result(&self, callee: &Value) -> Option<Value> {
+        let name = callee.qualified()?;
+        if let Some(returned) = self.catalogue.returns(&name) {
+            return Some(Value::Instance(returned.to_string()));
+        }
+        match callee {
+            // A capitalised last part is a class by convention: calling it builds an instance.
+            Value::Name(name) if is_class_name(name) => Some(Value::Instance(name.clone())),
+            _ => None,
+        }
+    }
+
+    fn attribute(&self, base: Value, attr: &str, depth: usize) -> Option<Value> {
+        match base {
+            Value::Name(name) => {
+                let full = join(&name, attr);
+                Some(Value::Name(self.catalogue.canonical(&full).to_string()))
+            }
+            Value::Instance(ty) => {
+                if let Some(value) = self.project_attribute(&ty, attr, depth) {
+                    return Some(value);
+                }
+                Some(Value::Member(ty, attr.to_string()))
+            }
+            member @ Value::Member(..) => {
+                let instance = self.as_instance(member)?;
+                self.attribute(instance, attr, depth + 1)
+            }
+        }
+    }
+
+    /// A member read as a value (a property such as `Path.parent`, or `client.chat` on an SDK
+    /// client): what the catalogue says it evaluates to.
+    pub fn as_instance(&self, value: Value) -> Option<Value> {
+        match value {
+            Value::Instance(_) => Some(value),
+            Value::Member(ty, attr) => {
+                let returned = self.catalogue.returns(&format!("{ty}.{attr}"))?;
+                Some(Value::Instance(returned.to_string()))
+            }
+            Value::Name(_) => None,
+        }
+    }
+
+    /// `self.x` on a class defined in this file: what its methods assigned to it.
+    fn project_attribute(&self, class: &str, attr: &str, depth: usize) -> Option<Value> {
+        let &class_scope = self.scopes.classes.get(class)?;
+        if let Some(assignments) = self.scopes.self_attrs.get(&(class_scope, attr.to_string())) {
+            let values = assignments
+                .iter()
+                .map(|&(value, scope)| self.infer(value, scope, depth + 1));
+            return agree(values);
+        }
+        // A method or class attribute defined in the class body.
+        let bindings = self.scopes.get(class_scope).bindings.get(attr)?;
+        if bindings.iter().any(|o| matches!(o, Origin::Def(_))) {
+            return Some(Value::Member(class.to_string(), attr.to_string()));
+        }
+        self.origins(bindings, depth)
+    }
+
+    /// Resolves a name used in `scope` the way Python does: the function's locals, enclosing
+    /// functions (class bodies are skipped), the module, then builtins.
+    pub fn lookup(&self, name: &str, scope: ScopeId, depth: usize) -> Option<Value> {
+        let mut current = Some(scope);
+        let mut first = true;
+        while let Some(id) = current {
+            let s = self.scopes.get(id);
+            let visible = first || s.kind != ScopeKind::Class;
+            first = false;
+            if s.not_local.contains(name) {
+                current = Some(MODULE_SCOPE);
+                first = true;
+                if id == MODULE_SCOPE {
+                    break;
+                }
+                continue;
+            }
+            if visible {
+                if let Some(origins) = s.bindings.get(name) {
+                    return self.origins(origins, depth);
+                }
+            }
+            current = s.parent;
+        }
+        Some(Value::Name(format!("builtins.{name}")))
+    }
+
+    /// The expressions a name was assigned from (`x = <expr>`, `with <expr> as x`), as seen
+    /// from `scope`.
+    pub fn assigned_values(&self, name: &str, scope: ScopeId) -> Vec<Node<'t>> {
+        let mut current = Some(scope);
+        let mut first = true;
+        while let Some(id) = current {
+            let s = self.scopes.get(id);
+            if first || s.kind != ScopeKind::Class {
+                if let Some(origins) = s.bindings.get(name) {
+                    return origins
+                        .iter()
+                        .filter_map(|o| match o {
+                            Origin::Assigned(value, _) | Origin::WithAs(value, _) => Some(*value),
+                            _ => None,
+                        })
+                        .collect();
+                }
+            }
+            first = false;
+            current = s.parent;
+        }
+        Vec::new()
+    }
+
+    fn origins(&self, origins: &[Origin<'t>], depth: usize) -> Option<Value> {
+        let values = origins
+            .iter()
+            .filter(|o| !matches!(o, Origin::NoneValue))
+            .map(|origin| match origin {
+                Origin::Import(name) => {
+                    Some(Value::Name(self.catalogue.canonical(name).to_string()))
+                }
+                Origin::Def(name) | Origin::ClsParam(name) => Some(Value::Name(name.clone())),
+                Origin::Class(name) => Some(Value::Name(name.clone())),
+                Origin::SelfParam(class) => Some(Value::Instance(class.clone())),
+                Origin::Assigned(value, scope) => self.infer(*value, *scope, depth + 1),
+                Origin::WithAs(value, scope) => self.infer(*value, *scope, depth + 1),
+                Origin::Annotated(annotation, scope) => {
+                    self.annotation(*annotation, *scope, depth + 1)
+                }
+                Origin::NoneValue | Origin::Unknown => None,
+            });
+        agree(values)
+    }
+}
+
+/// One value when every source agrees on it; unknown otherwise.
+fn agree(values: impl Iterator<Item = Option<Value>>) -> Option<Value> {
+    let mut found: Option<Value> = None;
+    for value in values {
+        let value = value?;
+        match &found {
+            Some(previous) if *previous != value => return None,
+            _ => found = Some(value),
+        }
+    }
+    found
+}
+
+fn is_class_name(qualified: &str) -> bool {
+    let last = qualified.rsplit('.').next().unwrap_or(qualified);
+    last.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+}

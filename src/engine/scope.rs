@@ -1,0 +1,666 @@
+//! Pass 1 over a file: scopes and the bindings in each (imports, definitions, assignments,
+//! parameters), so that a name at a call site can be resolved the way Python would.
+//!
+//! Python's rule is that a name assigned anywhere in a function is local to the whole function,
+//! so bindings are collected for every scope before any call is resolved.
+
+use std::collections::{HashMap, HashSet};
+
+use tree_sitter::Node;
+
+use super::source::{walk_tree, SourceFile, Visit};
+
+pub type ScopeId = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeKind {
+    Module,
+    Class,
+    Function {
+        is_async: bool,
+    },
+    Lambda,
+    /// Comprehensions and generator expressions have their own scope for their loop variables.
+    Comprehension {
+        generator: bool,
+    },
+}
+
+/// Where a name's value comes from.
+#[derive(Debug, Clone)]
+pub enum Origin<'t> {
+    /// `import a.b as c`, `from a import b`: the fully qualified name.
+    Import(String),
+    /// `def f`: the function's fully qualified name.
+    Def(String),
+    /// `class C`: the class's fully qualified name.
+    Class(String),
+    /// `x = <expr>`, evaluated in the given scope.
+    Assigned(Node<'t>, ScopeId),
+    /// `x: T` (parameter or variable annotation).
+    Annotated(Node<'t>, ScopeId),
+    /// `with <expr> as x`.
+    WithAs(Node<'t>, ScopeId),
+    /// The first parameter of a method: an instance of the class.
+    SelfParam(String),
+    /// The first parameter of a classmethod: the class itself.
+    ClsParam(String),
+    /// `x = None`: says nothing about what `x` is otherwise.
+    NoneValue,
+    /// Bound in a way the engine does not follow (loop variable, tuple unpacking, ...).
+    Unknown,
+}
+
+pub struct Scope<'t> {
+    pub kind: ScopeKind,
+    /// The node whose subtree runs in this scope (a function's body block).
+    pub body: Node<'t>,
+    /// The defining node (`function_definition`, `class_definition`, `lambda`, ...).
+    pub node: Node<'t>,
+    pub parent: Option<ScopeId>,
+    /// The function or class name, for messages.
+    pub name: String,
+    /// Fully qualified: `app.workers.bus.Bus.connect`.
+    pub qualname: String,
+    pub bindings: HashMap<String, Vec<Origin<'t>>>,
+    /// Names declared `global` or `nonlocal`: lookups skip this scope's bindings.
+    pub not_local: HashSet<String>,
+    /// For a method: the name of its instance parameter (`self`).
+    pub self_name: Option<String>,
+    /// For a method: the class scope it belongs to.
+    pub class: Option<ScopeId>,
+}
+
+pub struct Scopes<'t> {
+    pub scopes: Vec<Scope<'t>>,
+    /// The scope that starts at a node (a function body, a lambda body, a comprehension).
+    pub by_node: HashMap<usize, ScopeId>,
+    /// Class fully qualified name to its scope.
+    pub classes: HashMap<String, ScopeId>,
+    /// `self.<attr> = <expr>` in any method, by class scope and attribute.
+    pub self_attrs: HashMap<(ScopeId, String), Vec<(Node<'t>, ScopeId)>>,
+    /// Comment texts by 1-based line, for suppression comments.
+    pub comments: HashMap<usize, Vec<Node<'t>>>,
+}
+
+pub const MODULE_SCOPE: ScopeId = 0;
+
+impl<'t> Scopes<'t> {
+    pub fn build(file: &'t SourceFile) -> Scopes<'t> {
+        let root = file.tree.root_node();
+        let mut scopes = Scopes {
+            scopes: vec![Scope {
+                kind: ScopeKind::Module,
+                body: root,
+                node: root,
+                parent: None,
+                name: String::new(),
+                qualname: file.module.clone(),
+                bindings: HashMap::new(),
+                not_local: HashSet::new(),
+                self_name: None,
+                class: None,
+            }],
+            by_node: HashMap::new(),
+            classes: HashMap::new(),
+            self_attrs: HashMap::new(),
+            comments: HashMap::new(),
+        };
+        let mut builder = Builder {
+            file,
+            stack: vec![(MODULE_SCOPE, root)],
+        };
+        walk_tree(root, |event| {
+            match event {
+                Visit::Enter(node) => {
+                    builder.enter(&mut scopes, node);
+                    if let Some(&scope) = scopes.by_node.get(&node.id()) {
+                        builder.stack.push((scope, node));
+                    }
+                }
+                Visit::Leave(node) => {
+                    if builder.stack.len() > 1 && builder.stack.last().map(|s| s.1) == Some(node) {
+                        builder.stack.pop();
+                    }
+                }
+            }
+            true
+        });
+        scopes
+    }
+
+    pub fn get(&self, id: ScopeId) -> &Scope<'t> {
+        &self.scopes[id]
+    }
+
+    /// The innermost function, lambda, class or module scope at or above `scope`: comprehensions
+    /// are transparent for deciding what code runs in.
+    pub fn executing_scope(&self, mut scope: ScopeId) -> ScopeId {
+        while let ScopeKind::Comprehension { .. } = self.scopes[scope].kind {
+            scope = self.scopes[scope].parent.unwrap_or(MODULE_SCOPE);
+        }
+        scope
+    }
+
+    /// SPEC: async context means the nearest enclosing function is an `async def`.
+    pub fn is_async_context(&self, scope: ScopeId) -> bool {
+        matches!(
+            self.scopes[self.executing_scope(scope)].kind,
+            ScopeKind::Function { is_async: true }
+        )
+    }
+
+    /// True when `scope` is inside a generator expression below its executing function.
+    pub fn in_generator(&self, mut scope: ScopeId) -> bool {
+        while let ScopeKind::Comprehension { generator } = self.scopes[scope].kind {
+            if generator {
+                return true;
+            }
+            scope = self.scopes[scope].parent.unwrap_or(MODULE_SCOPE);
+        }
+        false
+    }
+}
+
+struct Builder<'f, 't> {
+    file: &'f SourceFile,
+    /// Current scope stack: (scope, node that opened it).
+    stack: Vec<(ScopeId, Node<'t>)>,
+}
+
+impl<'t> Builder<'t, 't> {
+    fn current(&self) -> ScopeId {
+        self.stack.last().map(|s| s.0).unwrap_or(MODULE_SCOPE)
+    }
+
+    fn text(&self, node: Node) -> String {
+        self.file.text(node).to_string()
+    }
+
+    fn bind(&self, scopes: &mut Scopes<'t>, scope: ScopeId, name: String, origin: Origin<'t>) {
+        scopes.scopes[scope]
+            .bindings
+            .entry(name)
+            .or_default()
+            .push(origin);
+    }
+
+    /// The scope that assignments in `scope` bind into: comprehension targets are local to the
+    /// comprehension, but a walrus inside one binds in the enclosing function.
+    fn binding_scope(&self, scopes: &Scopes<'t>, mut scope: ScopeId) -> ScopeId {
+        while let ScopeKind::Comprehension { .. } = scopes.scopes[scope].kind {
+            scope = scopes.scopes[scope].parent.unwrap_or(MODULE_SCOPE);
+        }
+        scope
+    }
+
+    fn new_scope(
+        &self,
+        scopes: &mut Scopes<'t>,
+        kind: ScopeKind,
+        node: Node<'t>,
+        body: Node<'t>,
+        name: String,
+    ) -> ScopeId {
+        let parent = self.current();
+        let parent_scope = &scopes.scopes[parent];
+        let qualname = match parent_scope.kind {
+            ScopeKind::Module | ScopeKind::Class => join(&parent_scope.qualname, &name),
+            _ => join(&parent_scope.qualname, &format!("<locals>.{name}")),
+        };
+        let id = scopes.scopes.len();
+        scopes.scopes.push(Scope {
+            kind,
+            body,
+            node,
+            parent: Some(parent),
+            name,
+            qualname,
+            bindings: HashMap::new(),
+            not_local: HashSet::new(),
+            self_name: None,
+            class: None,
+        });
+        scopes.by_node.insert(body.id(), id);
+        id
+    }
+
+    fn enter(&mut self, scopes: &mut Scopes<'t>, node: Node<'t>) {
+        let current = self.current();
+        match node.kind() {
+            "function_definition" => self.function(scopes, node),
+            "class_definition" => {
+                let (Some(name), Some(body)) = (
+                    node.child_by_field_name("name"),
+                    node.child_by_field_name("body"),
+                ) else {
+                    return;
+                };
+                let name = self.text(name);
+                let id = self.new_scope(scopes, ScopeKind::Class, node, body, name.clone());
+                let qualname = scopes.scopes[id].qualname.clone();
+                scopes.classes.insert(qualname.clone(), id);
+                self.bind(scopes, current, name, Origin::Class(qualname));
+            }
+            "lambda" => {
+                let Some(body) = node.child_by_field_name("body") else {
+                    return;
+                };
+                let id = self.new_scope(scopes, ScopeKind::Lambda, node, body, "<lambda>".into());
+                if let Some(params) = node.child_by_field_name("parameters") {
+                    self.parameters(scopes, id, params, None);
+                }
+            }
+            "list_comprehension"
+            | "set_comprehension"
+            | "dictionary_comprehension"
+            | "generator_expression" => {
+                let generator = node.kind() == "generator_expression";
+                self.new_scope(
+                    scopes,
+                    ScopeKind::Comprehension { generator },
+                    node,
+                    node,
+                    String::new(),
+                );
+            }
+            "for_in_clause" => {
+                if let Some(left) = node.child_by_field_name("left") {
+                    self.bind_targets(scopes, current, left);
+                }
+            }
+            "for_statement" => {
+                if let Some(left) = node.child_by_field_name("left") {
+                    let scope = self.binding_scope(scopes, current);
+                    self.bind_targets(scopes, scope, left);
+                }
+            }
+            "assignment" => self.assignment(scopes, node),
+            "augmented_assignment" => {
+                if let Some(left) = node.child_by_field_name("left") {
+                    let scope = self.binding_scope(scopes, current);
+                    self.bind_targets(scopes, scope, left);
+                }
+            }
+            "named_expression" => {
+                if let (Some(name), Some(value)) = (
+                    node.child_by_field_name("name"),
+                    node.child_by_field_name("value"),
+                ) {
+                    let scope = self.binding_scope(scopes, current);
+                    self.bind(
+                        scopes,
+                        scope,
+                        self.text(name),
+                        Origin::Assigned(value, current),
+                    );
+                }
+            }
+            "with_item" => {
+                let Some(value) = node.child_by_field_name("value") else {
+                    return;
+                };
+                if value.kind() != "as_pattern" {
+                    return;
+                }
+                let (Some(expr), Some(target)) =
+                    (value.named_child(0), value.child_by_field_name("alias"))
+                else {
+                    return;
+                };
+                let scope = self.binding_scope(scopes, current);
+                match target.named_child(0) {
+                    Some(ident) if ident.kind() == "identifier" => {
+                        self.bind(
+                            scopes,
+                            scope,
+                            self.text(ident),
+                            Origin::WithAs(expr, current),
+                        );
+                    }
+                    Some(pattern) => self.bind_targets(scopes, scope, pattern),
+                    None => {}
+                }
+            }
+            "import_statement" => self.import(scopes, node),
+            "import_from_statement" => self.import_from(scopes, node),
+            "global_statement" | "nonlocal_statement" => {
+                let scope = self.binding_scope(scopes, current);
+                let mut cursor = node.walk();
+                for child in node.named_children(&mut cursor) {
+                    if child.kind() == "identifier" {
+                        let name = self.text(child);
+                        scopes.scopes[scope].not_local.insert(name);
+                    }
+                }
+            }
+            "except_clause" => {
+                // `except E as name:` binds name in the function.
+                let mut cursor = node.walk();
+                let children: Vec<_> = node.children(&mut cursor).collect();
+                for pair in children.windows(2) {
+                    if pair[0].kind() == "as" && pair[1].kind() == "identifier" {
+                        let scope = self.binding_scope(scopes, current);
+                        self.bind(scopes, scope, self.text(pair[1]), Origin::Unknown);
+                    }
+                }
+            }
+            "comment" => {
+                let line = node.start_position().row + 1;
+                scopes.comments.entry(line).or_default().push(node);
+            }
+            _ => {}
+        }
+    }
+
+    fn function(&mut self, scopes: &mut Scopes<'t>, node: Node<'t>) {
+        let current = self.current();
+        let (Some(name), Some(body)) = (
+            node.child_by_field_name("name"),
+            node.child_by_field_name("body"),
+        ) else {
+            return;
+        };
+        let is_async = node.child(0).is_some_and(|c| c.kind() == "async");
+        let name = self.text(name);
+        let id = self.new_scope(
+            scopes,
+            ScopeKind::Function { is_async },
+            node,
+            body,
+            name.clone(),
+        );
+        let qualname = scopes.scopes[id].qualname.clone();
+        self.bind(scopes, current, name, Origin::Def(qualname));
+
+        // A method's first parameter is the instance (or the class, for a classmethod).
+        let mut first_param = None;
+        if scopes.scopes[current].kind == ScopeKind::Class {
+            let class_qualname = scopes.scopes[current].qualname.clone();
+            let decorators = decorator_names(self.file, node);
+            if decorators.iter().any(|d| d == "staticmethod") {
+                // No implicit first parameter.
+            } else if decorators.iter().any(|d| d == "classmethod") {
+                first_param = Some(Origin::ClsParam(class_qualname));
+            } else {
+                first_param = Some(Origin::SelfParam(class_qualname));
+            }
+            scopes.scopes[id].class = Some(current);
+        }
+        if let Some(params) = node.child_by_field_name("parameters") {
+            let self_name = self.parameters(scopes, id, params, first_param.clone());
+            if matches!(first_param, Some(Origin::SelfParam(_))) {
+                scopes.scopes[id].self_name = self_name;
+            }
+        }
+    }
+
+    /// Binds parameters in `scope`; returns the first parameter's name.
+    fn parameters(
+        &mut self,
+        scopes: &mut Scopes<'t>,
+        scope: ScopeId,
+        params: Node<'t>,
+        mut first: Option<Origin<'t>>,
+    ) -> Option<String> {
+        let mut first_name = None;
+        let mut cursor = params.walk();
+        let outer = self.current();
+        for param in params.named_children(&mut cursor) {
+            let (name_node, annotation) = match param.kind() {
+                "identifier" => (Some(param), None),
+                "typed_parameter" => (param.named_child(0), param.child_by_field_name("type")),
+                "default_parameter" => (param.child_by_field_name("name"), None),
+                "typed_default_parameter" => (
+                    param.child_by_field_name("name"),
+                    param.child_by_field_name("type"),
+                ),
+                "list_splat_pattern" | "dictionary_splat_pattern" => (param.named_child(0), None),
+                _ => (None, None),
+            };
+            let Some(name_node) = name_node else { continue };
+            if name_node.kind() != "identifier" {
+                // `*args: T` puts the splat inside the typed parameter.
+                if let Some(inner) = name_node.named_child(0) {
+                    self.bind(scopes, scope, self.text(inner), Origin::Unknown);
+                }
+                first = None;
+                continue;
+            }
+            let name = self.text(name_node);
+            let origin = match (first.take(), annotation) {
+                (Some(implicit), _) => implicit,
+                (None, Some(annotation)) => Origin::Annotated(annotation, outer),
+                (None, None) => Origin::Unknown,
+            };
+            if first_name.is_none() {
+                first_name = Some(name.clone());
+            }
+            self.bind(scopes, scope, name, origin);
+        }
+        first_name
+    }
+
+    fn assignment(&mut self, scopes: &mut Scopes<'t>, node: Node<'t>) {
+        let current = self.current();
+        let scope = self.binding_scope(scopes, current);
+        let Some(left) = node.child_by_field_name("left") else {
+            return;
+        };
+        // `a = b = value`: every target gets the final value.
+        let mut right = node.child_by_field_name("right");
+        while let Some(r) = right.filter(|r| r.kind() == "assignment") {
+            right = r.child_by_field_name("right");
+        }
+        let annotation = node.child_by_field_name("type");
+        match left.kind() {
+            "identifier" => {
+                let name = self.text(left);
+                let origin = match (right, annotation) {
+                    (Some(r), _) if r.kind() == "none" => Origin::NoneValue,
+                    (Some(r), _) => Origin::Assigned(r, current),
+                    (None, Some(t)) => Origin::Annotated(t, current),
+                    (None, None) => Origin::Unknown,
+                };
+                self.bind(scopes, scope, name, origin);
+                if let (Some(t), Some(_)) = (annotation, right) {
+                    let name = self.text(left);
+                    self.bind(scopes, scope, name, Origin::Annotated(t, current));
+                }
+            }
+            "attribute" => self.self_attribute(scopes, scope, left, right.or(annotation)),
+            _ => self.bind_targets(scopes, scope, left),
+        }
+    }
+
+    /// Records `self.x = value` against the method's class.
+    fn self_attribute(
+        &mut self,
+        scopes: &mut Scopes<'t>,
+        scope: ScopeId,
+        target: Node<'t>,
+        value: Option<Node<'t>>,
+    ) {
+        let (Some(object), Some(attr), Some(value)) = (
+            target.child_by_field_name("object"),
+            target.child_by_field_name("attribute"),
+            value,
+        ) else {
+            return;
+        };
+        let function = &scopes.scopes[scope];
+        let (Some(self_name), Some(class)) = (&function.self_name, function.class) else {
+            return;
+        };
+        if object.kind() != "identifier" || self.file.text(object) != self_name {
+            return;
+        }
+        if value.kind() == "none" {
+            return;
+        }
+        let attr = self.text(attr);
+        scopes
+            .self_attrs
+            .entry((class, attr))
+            .or_default()
+            .push((value, scope));
+    }
+
+    /// Binds every name in a target pattern (`a, (b, *c)`), without recursion.
+    fn bind_targets(&mut self, scopes: &mut Scopes<'t>, scope: ScopeId, target: Node<'t>) {
+        let mut pending = vec![target];
+        while let Some(node) = pending.pop() {
+            match node.kind() {
+                "identifier" => {
+                    let name = self.text(node);
+                    self.bind(scopes, scope, name, Origin::Unknown);
+                }
+                "attribute" | "subscript" => {}
+                _ => {
+                    let mut cursor = node.walk();
+                    pending.extend(node.named_children(&mut cursor));
+                }
+            }
+        }
+    }
+
+    fn import(&mut self, scopes: &mut Scopes<'t>, node: Node<'t>) {
+        let scope = self.binding_scope(scopes, self.current());
+        let mut cursor = node.walk();
+        for name in node.children_by_field_name("name", &mut cursor) {
+            match name.kind() {
+                "dotted_name" => {
+                    // `import a.b.c` binds `a`.
+                    let full = self.text(name);
+                    let top = full.split('.').next().unwrap_or_default().to_string();
+                    self.bind(scopes, scope, top.clone(), Origin::Import(top));
+                }
+                "aliased_import" => {
+                    if let (Some(module), Some(alias)) = (
+                        name.child_by_field_name("name"),
+                        name.child_by_field_name("alias"),
+                    ) {
+                        self.bind(
+                            scopes,
+                            scope,
+                            self.text(alias),
+                            Origin::Import(self.text(module)),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn import_from(&mut self, scopes: &mut Scopes<'t>, node: Node<'t>) {
+        let scope = self.binding_scope(scopes, self.current());
+        let Some(module_node) = node.child_by_field_name("module_name") else {
+            return;
+        };
+        let module = if module_node.kind() == "relative_import" {
+            resolve_relative(
+                &self.file.module,
+                self.file.path.ends_with("__init__.py"),
+                self.file.text(module_node),
+            )
+        } else {
+            self.text(module_node)
+        };
+        let mut cursor = node.walk();
+        for name in node.children_by_field_name("name", &mut cursor) {
+            match name.kind() {
+                "dotted_name" => {
+                    let imported = self.text(name);
+                    self.bind(
+                        scopes,
+                        scope,
+                        imported.clone(),
+                        Origin::Import(join(&module, &imported)),
+                    );
+                }
+                "aliased_import" => {
+                    if let (Some(imported), Some(alias)) = (
+                        name.child_by_field_name("name"),
+                        name.child_by_field_name("alias"),
+                    ) {
+                        let full = join(&module, self.file.text(imported));
+                        self.bind(scopes, scope, self.text(alias), Origin::Import(full));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `from ..x import y` in module `a.b.c`: the absolute module the dots point at.
+pub fn resolve_relative(module: &str, is_package: bool, relative: &str) -> String {
+    let dots = relative.chars().take_while(|&c| c == '.').count();
+    let rest = &relative[dots..];
+    let mut parts: Vec<&str> = module.split('.').filter(|p| !p.is_empty()).collect();
+    // One dot is the current package: for a plain module that means dropping its own name.
+    let drop = if is_package { dots - 1 } else { dots };
+    for _ in 0..drop.min(parts.len()) {
+        parts.pop();
+    }
+    let base = parts.join(".");
+    join(&base, rest.trim())
+}
+
+pub fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a}.{b}"),
+    }
+}
+
+/// Decorator names on a definition (`staticmethod`, `app.get`), as written.
+pub fn decorator_names(file: &SourceFile, definition: Node) -> Vec<String> {
+    let Some(parent) = definition
+        .parent()
+        .filter(|p| p.kind() == "decorated_definition")
+    else {
+        return Vec::new();
+    };
+    let mut cursor = parent.walk();
+    parent
+        .named_children(&mut cursor)
+        .filter(|c| c.kind() == "decorator")
+        .filter_map(|d| d.named_child(0))
+        .map(|expr| {
+            let expr = if expr.kind() == "call" {
+                expr.child_by_field_name("function").unwrap_or(expr)
+            } else {
+                expr
+            };
+            file.text(expr).to_string()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_imports_resolve_against_the_package() {
+        assert_eq!(
+            resolve_relative("app.routers.auth", false, "."),
+            "app.routers"
+        );
+        assert_eq!(
+            resolve_relative("app.routers.auth", false, ".storage"),
+            "app.routers.storage"
+        );
+        assert_eq!(
+            resolve_relative("app.routers.auth", false, "..utils.http"),
+            "app.utils.http"
+        );
+        assert_eq!(
+            resolve_relative("app.routers", true, ".auth"),
+            "app.routers.auth"
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! A Python file as read from disk: its bytes, its tree-sitter tree and line positions.
+//!
+//! Everything works on bytes, not `&str`: real code bases contain files that are not UTF-8
+//! (Latin-1 with a coding cookie, stray bytes in comments) and they must still be checked.
+
+use tree_sitter::{Node, Parser, Tree};
+
+use crate::finding::Position;
+
+pub struct SourceFile {
+    /// The path as the user gave it, joined with the walked part: this is what reports show.
+    pub path: String,
+    pub bytes: Vec<u8>,
+    pub tree: Tree,
+    /// Fully qualified module name derived from the package layout (`app.workers.bus`).
+    pub module: String,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    pub fn parse(path: String, bytes: Vec<u8>, module: String) -> Result<SourceFile, String> {
+        let mut parser = Parser::new();
+        parser
+            .set_language(&tree_sitter_python::LANGUAGE.into())
+            .map_err(|e| format!("cannot load the Python grammar: {e}"))?;
+        let tree = parser
+            .parse(&bytes, None)
+            .ok_or_else(|| "the parser gave up on this file".to_string())?;
+        let mut line_starts = vec![0];
+        line_starts.extend(memchr::memchr_iter(b'\n', &bytes).map(|i| i + 1));
+        Ok(SourceFile {
+            path,
+            bytes,
+            tree,
+            module,
+            line_starts,
+        })
+    }
+
+    pub fn text(&self, node: Node) -> &str {
+        std::str::from_utf8(&self.bytes[node.byte_range()]).unwrap_or("")
+    }
+
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
+
+    /// 1-based line and character column of a byte offset.
+    pub fn position(&self, byte: usize) -> Position {
+        let line_index = match self.line_starts.binary_search(&byte) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let line_start = self.line_starts[line_index];
+        let prefix = &self.bytes[line_start..byte.min(self.bytes.len())];
+        let column = match std::str::from_utf8(prefix) {
+            Ok(s) => s.chars().count(),
+            Err(_) => prefix.len(),
+        };
+        Position {
+            line: line_index + 1,
+            column: column + 1,
+        }
+    }
+
+    /// The bytes of a 1-based line, without its line ending.
+    pub fn line_bytes(&self, line: usize) -> &[u8] {
+        let Some(&start) = self.line_starts.get(line.wrapping_sub(1)) else {
+            return &[];
+        };
+        let end = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.bytes.len());
+        let mut text = &self.bytes[start..end];
+        while let [rest @ .., b'\n' | b'\r'] = text {
+            text = rest;
+        }
+        text
+    }
+
+    /// The first syntax error tree-sitter found, as a 1-based line, if any.
+    pub fn first_error_line(&self) -> Option<usize> {
+        let root = self.tree.root_node();
+        if !root.has_error() {
+            return None;
+        }
+        let mut cursor = root.walk();
+        loop {
+            let node = cursor.node();
+            if node.is_error() || node.is_missing() {
+                return Some(node.start_position().row + 1);
+            }
+            // Descend only into subtrees that contain the error.
+            if node.has_error() && cursor.goto_first_child() {
+                continue;
+            }
+            while !cursor.goto_next_sibling() {
+                if !cursor.goto_parent() {
+                    return Some(1);
+                }
+            }
+        }
+    }
+}
+
+/// Depth-first visit without recursion: deeply nested expressions must not overflow the stack.
+pub enum Visit<'t> {
+    Enter(Node<'t>),
+    Leave(Node<'t>),
+}
+
+pub fn walk_tree<'t>(root: Node<'t>, mut visit: impl FnMut(Visit<'t>) -> bool) {
+    let mut cursor = root.walk();
+    loop {
+        let node = cursor.node();
+        let descend = visit(Visit::Enter(node));
+        if descend && cursor.goto_first_child() {
+            continue;
+        }
+        // A skipped subtree still gets its Leave, so callers can keep stacks balanced.
+        visit(Visit::Leave(node));
+        loop {
+            if cursor.node() == root {
+                return;
+            }
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return;
+            }
+            visit(Visit::Leave(cursor.node()));
+        }
+    }
+}
+
+/// Visits the nodes under `root` that run in the same function: nested `def`, `lambda` and
+/// `class` bodies are skipped, because code there does not run when `root`'s code runs.
+pub fn walk_same_function<'t>(root: Node<'t>, mut visit: impl FnMut(Node<'t>)) {
+    walk_tree(root, |event| match event {
+        Visit::Enter(node) => {
+            if node != root
+                && matches!(
+                    node.kind(),
+                    "function_definition" | "lambda" | "class_definition"
+                )
+            {
+                return false;
+            }
+            visit(node);
+            true
+        }
+        Visit::Leave(_) => true,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> SourceFile {
+        SourceFile::parse("t.py".into(), text.as_bytes().to_vec(), "t".into()).unwrap()
+    }
+
+    #[test]
+    fn positions_count_characters_not_bytes() {
+        let f = file("x = 'é'; y = 1\n");
+        let y = f.bytes.iter().position(|&b| b == b'y').unwrap();
+        assert_eq!(
+            f.position(y),
+            Position {
+                line: 1,
+                column: 10
+            }
+        );
+    }
+
+    #[test]
+    fn walk_visits_every_node_once_and_balances() {
+        let f = file("def f(a):\n    return g(a, [b for b in c])\n");
+        let (mut enters, mut leaves) = (0, 0);
+        walk_tree(f.tree.root_node(), |e| {
+            match e {
+                Visit::Enter(_) => enters += 1,
+                Visit::Leave(_) => leaves += 1,
+            }
+            true
+        });
+        assert_eq!(enters, leaves);
+        assert!(enters > 10);
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow() {
+        let depth = 10_000;
+        let text = format!("x = {}1{}\n", "(".repeat(depth), ")".repeat(depth));
+        let f = file(&text);
+        let mut n = 0;
+        walk_tree(f.tree.root_node(), |_| {
+            n += 1;
+            true
+        });
+        assert!(n > depth);
+    }
+
+    #[test]
+    fn line_bytes_strip_crlf() {
+        let f = file("a = 1\r\nb = 2\r\n");
+        assert_eq!(f.line_bytes(2), b"b = 2");
+        assert_eq!(f.line_bytes(9), b"");
+    }
+}

@@ -1,0 +1,227 @@
+//! Which files to look at, read in parallel on every core.
+//!
+//! `.gitignore` (and `.ignore`) are respected, hidden directories and the usual virtualenv and
+//! build folders skipped, `exclude` globs from the configuration applied. Only files whose bytes
+//! contain `async` are parsed: without the keyword a file holds no coroutine, so no direct
+//! finding, and reading bytes is an order of magnitude cheaper than parsing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ignore::overrides::OverrideBuilder;
+use ignore::{WalkBuilder, WalkState};
+
+use super::index::module_name;
+use super::source::SourceFile;
+use super::{Diagnostic, Severity};
+use crate::config::LoadedConfig;
+
+/// Folders never worth walking into (ruff skips the same kind of list).
+const DEFAULT_EXCLUDES: &[&str] = &[
+    ".bzr",
+    ".direnv",
+    ".eggs",
+    ".git",
+    ".hg",
+    ".mypy_cache",
+    ".nox",
+    ".pants.d",
+    ".pytype",
+    ".ruff_cache",
+    ".svn",
+    ".tox",
+    ".venv",
+    "__pypackages__",
+    "_build",
+    "buck-out",
+    "dist",
+    "node_modules",
+    "site-packages",
+    "venv",
+    "__pycache__",
+];
+
+pub struct Walked {
+    pub files: Vec<SourceFile>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub files_scanned: usize,
+    pub unreadable: usize,
+}
+
+pub fn read_tree(paths: &[PathBuf], config: &LoadedConfig, progress: bool) -> Walked {
+    let default = [PathBuf::from(".")];
+    let paths = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
+    let out = Mutex::new(Walked {
+        files: Vec::new(),
+        diagnostics: Vec::new(),
+        files_scanned: 0,
+        unreadable: 0,
+    });
+    let error = |out: &Mutex<Walked>, path: &Path, message: String| {
+        let mut out = out.lock().unwrap();
+        out.unreadable += 1;
+        out.diagnostics.push(Diagnostic {
+            path: path.display().to_string(),
+            message,
+            severity: Severity::Error,
+        });
+    };
+
+    let mut roots = Vec::new();
+    for path in paths {
+        match std::fs::metadata(path) {
+            Ok(_) => roots.push(path.clone()),
+            Err(e) => error(&out, path, describe_io(&e)),
+        }
+    }
+    let Some((first, rest)) = roots.split_first() else {
+        return out.into_inner().unwrap();
+    };
+
+    let mut builder = WalkBuilder::new(first);
+    for root in rest {
+        builder.add(root);
+    }
+    builder
+        .require_git(false)
+        .threads(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    match excludes(config) {
+        Ok(overrides) => {
+            builder.overrides(overrides);
+        }
+        Err(message) => error(&out, Path::new("configuration"), message),
+    }
+    builder.filter_entry(|entry| {
+        let name = entry.file_name().to_str().unwrap_or("");
+        !(entry.depth() > 0
+            && entry.file_type().is_some_and(|t| t.is_dir())
+            && DEFAULT_EXCLUDES.contains(&name))
+    });
+
+    let bar = progress.then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {pos} files scanned, {msg}")
+                .expect("valid template"),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
+
+    builder.build_parallel().run(|| {
+        let out = &out;
+        let bar = bar.clone();
+        Box::new(move |entry| {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(err) => {
+                    let path = match &err {
+                        ignore::Error::WithPath { path, .. } => path.clone(),
+                        _ => PathBuf::from("."),
+                    };
+                    error(out, &path, err.to_string());
+                    return WalkState::Continue;
+                }
+            };
+            let is_file = entry.file_type().is_some_and(|t| t.is_file());
+            let given = entry.depth() == 0;
+            let is_python = entry.path().extension().is_some_and(|e| e == "py");
+            if !is_file || !(is_python || given) {
+                return WalkState::Continue;
+            }
+            let path = entry.path();
+            let bytes = match std::fs::read(path) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    error(out, path, describe_io(&e));
+                    return WalkState::Continue;
+                }
+            };
+            if let Some(bar) = &bar {
+                bar.inc(1);
+            }
+            let parsed = scan(path, bytes);
+            let mut out = out.lock().unwrap();
+            out.files_scanned += 1;
+            match parsed {
+                Scan::Skipped => {}
+                Scan::Parsed(file, warnings) => {
+                    out.diagnostics.extend(warnings);
+                    if let Some(bar) = &bar {
+                        bar.set_message(format!("{} parsed", out.files.len() + 1));
+                    }
+                    out.files.push(*file);
+                }
+                Scan::Failed(diagnostic) => out.diagnostics.push(diagnostic),
+            }
+            WalkState::Continue
+        })
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut walked = out.into_inner().unwrap();
+    walked.files.sort_by(|a, b| a.path.cmp(&b.path));
+    walked
+}
+
+enum Scan {
+    Skipped,
+    Parsed(Box<SourceFile>, Vec<Diagnostic>),
+    Failed(Diagnostic),
+}
+
+fn scan(path: &Path, bytes: Vec<u8>) -> Scan {
+    let display = path.display().to_string();
+    let head = &bytes[..bytes.len().min(8192)];
+    if memchr::memchr(0, head).is_some() {
+        return Scan::Failed(Diagnostic {
+            path: display,
+            message: "binary file (contains NUL bytes), skipped".into(),
+            severity: Severity::Warning,
+        });
+    }
+    if memchr::memmem::find(&bytes, b"async").is_none() {
+        return Scan::Skipped;
+    }
+    let mut warnings = Vec::new();
+    if std::str::from_utf8(&bytes).is_err() {
+        warnings.push(Diagnostic {
+            path: display.clone(),
+            message: "not valid UTF-8; checked as bytes, columns count bytes".into(),
+            severity: Severity::Warning,
+        });
+    }
+    match SourceFile::parse(display.clone(), bytes, module_name(path)) {
+        Ok(file) => Scan::Parsed(Box::new(file), warnings),
+        Err(message) => Scan::Failed(Diagnostic {
+            path: display,
+            message,
+            severity: Severity::Error,
+        }),
+    }
+}
+
+fn excludes(config: &LoadedConfig) -> Result<ignore::overrides::Override, String> {
+    let root = config.root.clone().unwrap_or_else(|| PathBuf::from("."));
+    let mut builder = OverrideBuilder::new(root);
+    for pattern in &config.config.exclude {
+        // An override glob whitelists; `!` turns it into an ignore rule.
+        builder
+            .add(&format!("!{pattern}"))
+            .map_err(|e| format!("exclude pattern `{pattern}`: {e}"))?;
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+fn describe_io(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => error.to_string(),
+    }
+}

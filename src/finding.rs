@@ -1,0 +1,99 @@
+//! What the engine reports: one `Finding` per blocking site, the same for every front end.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// The blocking call is lexically inside the `async def`.
+    Direct,
+    /// The `async def` calls a project sync function that blocks further down.
+    Indirect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Safety {
+    /// Behaviour is kept exactly.
+    Safe,
+    /// Behaviour changes in a way the reviewer must accept: shown only with `--unsafe-fixes`.
+    Unsafe,
+}
+
+impl Safety {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Safety::Safe => "safe",
+            Safety::Unsafe => "unsafe",
+        }
+    }
+}
+
+/// The fix a recipe offers for a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FixInfo {
+    pub safety: Safety,
+    /// One line for the reviewer: what the fix does and, when unsafe, what changes.
+    pub note: String,
+}
+
+impl FixInfo {
+    pub fn safe(note: impl Into<String>) -> Option<FixInfo> {
+        Some(FixInfo {
+            safety: Safety::Safe,
+            note: note.into(),
+        })
+    }
+
+    pub fn unsafe_(note: impl Into<String>) -> Option<FixInfo> {
+        Some(FixInfo {
+            safety: Safety::Unsafe,
+            note: note.into(),
+        })
+    }
+}
+
+/// One link of an indirect finding's call chain, from the async function down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainLink {
+    pub path: String,
+    pub line: usize,
+    pub name: String,
+}
+
+/// 1-based line and column (columns count characters, as editors and ruff do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub path: String,
+    pub recipe: &'static str,
+    pub kind: Kind,
+    /// Byte range of the reported expression in the file.
+    pub start_byte: usize,
+    pub end_byte: usize,
+    pub start: Position,
+    pub end: Position,
+    pub message: String,
+    /// Why the call blocks (from the catalogue or the recipe).
+    pub reason: String,
+    /// The fix that will be offered, or `None` with `not_fixable` saying why.
+    pub fix: Option<FixInfo>,
+    pub not_fixable: Option<String>,
+    pub chain: Vec<ChainLink>,
+    /// ruff / flake8-async codes whose `# noqa` silences this finding.
+    pub noqa_codes: Vec<String>,
+    /// Start bytes of catalogue calls that are part of this finding (a thread's `join()` in a
+    /// fan-out): they are not reported again on their own.
+    pub covers: Vec<usize>,
+}
+
+impl Finding {
+    pub fn sort_key(&self) -> (&str, usize, usize, &str) {
+        (&self.path, self.start.line, self.start.column, self.recipe)
+    }
+}

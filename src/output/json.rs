@@ -1,0 +1,47 @@
+//! The JSON output: a stable interface, documented in the README. Fields are only ever added.
+
+use serde::Serialize;
+
+use crate::finding::{ChainLink, Finding, FixInfo, Kind};
+
+#[derive(Serialize)]
+pub struct JsonFinding<'a> {
+    pub path: &'a str,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+    pub recipe: &'a str,
+    pub kind: Kind,
+    pub message: &'a str,
+    pub reason: &'a str,
+    pub fix: Option<&'a FixInfo>,
+    pub not_fixable: Option<&'a str>,
+    pub chain: &'a [ChainLink],
+}
+
+impl<'a> From<&'a Finding> for JsonFinding<'a> {
+    fn from(f: &'a Finding) -> Self {
+        JsonFinding {
+            path: &f.path,
+            line: f.start.line,
+            column: f.start.column,
+            end_line: f.end.line,
+            end_column: f.end.column,
+            recipe: f.recipe,
+            kind: f.kind,
+            message: &f.message,
+            reason: &f.reason,
+            fix: f.fix.as_ref(),
+            not_fixable: f.not_fixable.as_deref(),
+            chain: &f.chain,
+        }
+    }
+}
+
+pub fn render_json(findings: &[Finding]) -> String {
+    let items: Vec<JsonFinding> = findings.iter().map(JsonFinding::from).collect();
+    let mut out = serde_json::to_string_pretty(&items).expect("findings serialise");
+    out.push('\n');
+    out
+}

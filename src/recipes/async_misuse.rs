@@ -1,0 +1,148 @@
+//! Recipe `async-misuse`: a coroutine that is started wrongly from a coroutine.
+//!
+//! ```python
+//! async def handle(job):
+//!     publish_status(bus, job.id, "running")        # project async def, never awaited
+//!     asyncio.run(notify(job))                      # raises: a loop is already running
+//! ```
+//! becomes
+//! ```python
+//! async def handle(job):
+//!     await publish_status(bus, job.id, "running")
+//!     await notify(job)
+//! ```
+//! `asyncio.run` / `run_until_complete` → `await` is safe: inside a running loop the original
+//! can only raise `RuntimeError`. Adding `await` to a call that was never awaited is unsafe: the
+//! coroutine never ran before, it runs now, and its exceptions reach the caller.
+
+use super::Recipe;
+use crate::engine::source::walk_same_function;
+use crate::engine::{CallSite, FileContext};
+use crate::finding::{Finding, FixInfo};
+
+pub struct AsyncMisuse;
+
+impl Recipe for AsyncMisuse {
+    fn id(&self) -> &'static str {
+        "async-misuse"
+    }
+
+    fn page(&self) -> &'static str {
+        include_str!("../../codemods/async-misuse/README.md")
+    }
+
+    fn plan_call_fix(&self, _cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
+        let Some(arguments) = site.call.child_by_field_name("arguments") else {
+            return Err("no argument to await".into());
+        };
+        if arguments.named_child_count() != 1 {
+            return Err(
+                "the call passes more than the coroutine (loop options have no `await` equivalent)"
+                    .into(),
+            );
+        }
+        Ok(FixInfo::safe(
+            "`await <coroutine>`: inside a running loop the original can only raise RuntimeError",
+        ))
+    }
+
+    /// A project `async def` called as a bare statement: the coroutine is created and dropped.
+    fn find(&self, cx: &FileContext, out: &mut Vec<Finding>) {
+        for function in cx.async_functions() {
+            let body = cx.scopes.get(function).body;
+            walk_same_function(body, |node| {
+                if node.kind() != "expression_statement" {
+                    return;
+                }
+                let Some(call) = node.named_child(0).filter(|c| c.kind() == "call") else {
+                    return;
+                };
+                let Some(callee) = cx.callee(call, function) else {
+                    return;
+                };
+                if !cx.project.async_functions.contains(&callee) {
+                    return;
+                }
+                let name = callee.rsplit('.').next().unwrap_or(&callee);
+                let message = format!(
+                    "coroutine `{name}(...)` is called without `await` in `async def {}`: it never runs",
+                    cx.function_name(function)
+                );
+                let mut finding = cx.finding(
+                    self.id(),
+                    call,
+                    message,
+                    format!(
+                        "`{callee}` is an `async def`: calling it only creates a coroutine object"
+                    ),
+                );
+                finding.fix = FixInfo::unsafe_(
+                    "`await` the call: it runs now (before, it never did) and its exceptions reach this coroutine; \
+                     use `asyncio.create_task(...)` to keep it in the background",
+                );
+                out.push(finding);
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::recipes::testing::lines;
+
+    #[test]
+    fn unawaited_project_coroutines_and_nested_loops() {
+        let src = "\
+import asyncio
+
+async def audit(user):
+    pass
+
+class Worker:
+    async def publish(self):
+        pass
+
+    async def run(self):
+        audit('x')
+        self.publish()
+        asyncio.run(audit('y'))
+        loop = asyncio.get_event_loop()
+        loop.run_until_complete(self.publish())
+";
+        assert_eq!(
+            lines(src),
+            vec![
+                (11, "async-misuse"),
+                (12, "async-misuse"),
+                (13, "async-misuse"),
+                (14, "executor"),
+                (15, "async-misuse")
+            ]
+        );
+    }
+
+    #[test]
+    fn awaited_scheduled_or_gathered_coroutines_are_fine() {
+        let src = "\
+import asyncio
+
+async def audit(user):
+    pass
+
+def sync_refresh():
+    pass
+
+async def run():
+    await audit('x')
+    asyncio.create_task(audit('y'))
+    await asyncio.gather(*(audit(u) for u in 'ab'))
+    sync_refresh()
+    task = audit('z')
+    await task
+
+def main():
+    asyncio.run(run())
+";
+        assert_eq!(lines(src), vec![]);
+    }
+}

@@ -1,0 +1,140 @@
+//! Recipe `executor`: the pre-3.9 spellings of "run this on a thread" inside a coroutine.
+//!
+//! ```python
+//! async def on_audio(job):
+//!     loop = asyncio.get_event_loop()
+//!     result = await loop.run_in_executor(None, partial(transcribe, job["path"], language="en"))
+//! ```
+//! becomes
+//! ```python
+//! async def on_audio(job):
+//!     loop = asyncio.get_running_loop()
+//!     result = await asyncio.to_thread(transcribe, job["path"], language="en")
+//! ```
+//! Safe: inside a coroutine `get_event_loop()` returns the running loop, and `to_thread` runs on
+//! the same default executor (it also carries the context variables over, which
+//! `run_in_executor` does not: code that relied on *not* seeing them is vanishingly rare).
+//! `run_in_executor(pool, ...)` with a dedicated pool is left alone: `to_thread` would change
+//! the executor.
+
+use super::Recipe;
+use crate::engine::source::walk_same_function;
+use crate::engine::{CallSite, FileContext};
+use crate::finding::FixInfo;
+
+pub struct Executor;
+
+impl Recipe for Executor {
+    fn id(&self) -> &'static str {
+        "executor"
+    }
+
+    fn page(&self) -> &'static str {
+        include_str!("../../codemods/executor/README.md")
+    }
+
+    fn plan_call_fix(
+        &self,
+        _cx: &FileContext,
+        _site: &CallSite,
+    ) -> Result<Option<FixInfo>, String> {
+        Ok(FixInfo::safe("`asyncio.get_running_loop()`: the loop that runs this coroutine, without the deprecation"))
+    }
+
+    /// `<loop>.run_in_executor(None, functools.partial(f, ...))`.
+    fn find(&self, cx: &FileContext, out: &mut Vec<crate::finding::Finding>) {
+        for function in cx.async_functions() {
+            let body = cx.scopes.get(function).body;
+            walk_same_function(body, |node| {
+                if node.kind() != "call" {
+                    return;
+                }
+                let Some(callee) = node.child_by_field_name("function") else {
+                    return;
+                };
+                if callee.kind() != "attribute"
+                    || callee.child_by_field_name("attribute").map(|a| cx.text(a))
+                        != Some("run_in_executor")
+                {
+                    return;
+                }
+                let Some(arguments) = node.child_by_field_name("arguments") else {
+                    return;
+                };
+                let mut cursor = arguments.walk();
+                let args: Vec<_> = arguments
+                    .named_children(&mut cursor)
+                    .filter(|a| a.kind() != "comment")
+                    .collect();
+                let [executor, partial, ..] = args.as_slice() else {
+                    return;
+                };
+                if executor.kind() != "none" || partial.kind() != "call" {
+                    return;
+                }
+                if cx.callee(*partial, function).as_deref() != Some("functools.partial") {
+                    return;
+                }
+                let target = partial
+                    .child_by_field_name("arguments")
+                    .and_then(|a| a.named_child(0))
+                    .map(|t| cx.text(t).to_string())
+                    .unwrap_or_default();
+                let message = format!(
+                    "`run_in_executor(None, partial({target}, ...))` in `async def {}`: `asyncio.to_thread` says the same directly",
+                    cx.function_name(function)
+                );
+                let mut finding = cx.finding(
+                    self.id(),
+                    node,
+                    message,
+                    "the default executor with a partial is what asyncio.to_thread does, with keyword arguments and context variables".into(),
+                );
+                finding.fix = FixInfo::safe(format!(
+                    "`asyncio.to_thread({target}, ...)` with the partial's arguments"
+                ));
+                out.push(finding);
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::recipes::testing::lines;
+
+    #[test]
+    fn get_event_loop_and_partial_in_the_default_executor() {
+        let src = "\
+import asyncio
+import functools
+from functools import partial
+
+async def f(path):
+    loop = asyncio.get_event_loop()
+    a = await loop.run_in_executor(None, partial(work, path, language='en'))
+    b = await loop.run_in_executor(None, functools.partial(work, path))
+";
+        assert_eq!(
+            lines(src),
+            vec![(6, "executor"), (7, "executor"), (8, "executor")]
+        );
+    }
+
+    #[test]
+    fn dedicated_pools_and_plain_callables_are_left_alone() {
+        let src = "\
+import asyncio
+from functools import partial
+
+async def f(self, path):
+    loop = asyncio.get_running_loop()
+    a = await loop.run_in_executor(self.pool, partial(work, path))
+    b = await loop.run_in_executor(None, work, path)
+
+def sync():
+    loop = asyncio.get_event_loop()
+";
+        assert_eq!(lines(src), vec![]);
+    }
+}

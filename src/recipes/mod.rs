@@ -1,0 +1,99 @@
+//! The recipes: one file per recipe, each with its page and examples in `codemods/<id>/`.
+//!
+//! A recipe receives the catalogue calls the engine matched for it in async context
+//! (`call_finding`) and may add structural findings of its own (`find`): a thread fan-out or a
+//! polling loop is a group of statements, not one call. Either way it says which fix it offers
+//! and how safe that fix is.
+
+use crate::engine::{CallSite, FileContext};
+use crate::finding::{Finding, FixInfo};
+
+mod async_misuse;
+mod executor;
+mod file_io;
+mod http_requests;
+mod polling;
+mod sleep;
+mod subprocess;
+mod thread_join;
+mod to_thread;
+
+pub trait Recipe: Sync {
+    fn id(&self) -> &'static str;
+
+    /// The recipe's page (`codemods/<id>/README.md`), embedded at build time.
+    fn page(&self) -> &'static str;
+
+    /// ruff / flake8-async codes that cover this recipe's structural findings.
+    fn noqa(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The fix offered for a catalogue call of this recipe: `Ok(fix)` or `Err(why not)`.
+    fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String>;
+
+    /// A catalogue call the engine matched for this recipe in async context. A recipe may
+    /// decline a call (return `None`) when its structural finder reports it better.
+    fn call_finding(&self, cx: &FileContext, site: &CallSite) -> Option<Finding> {
+        let plan = if site.in_generator {
+            Err("`await` cannot go inside a generator expression without making it an async generator".to_string())
+        } else {
+            self.plan_call_fix(cx, site)
+        };
+        Some(cx.call_finding(self.id(), site, plan))
+    }
+
+    /// Structural findings (statement groups) in the file, with the call sites they cover.
+    fn find(&self, _cx: &FileContext, _out: &mut Vec<Finding>) {}
+
+    /// The one-line summary: the first line of the page after its title.
+    fn summary(&self) -> &'static str {
+        self.page()
+            .lines()
+            .find(|l| !(l.starts_with('#') || l.trim().is_empty()))
+            .unwrap_or("")
+    }
+}
+
+static RECIPES: &[&dyn Recipe] = &[
+    &http_requests::HttpRequests,
+    &sleep::Sleep,
+    &thread_join::ThreadJoin,
+    &polling::Polling,
+    &to_thread::ToThread,
+    &file_io::FileIo,
+    &subprocess::Subprocess,
+    &executor::Executor,
+    &async_misuse::AsyncMisuse,
+];
+
+pub fn all() -> &'static [&'static dyn Recipe] {
+    RECIPES
+}
+
+pub fn by_id(id: &str) -> Option<&'static dyn Recipe> {
+    RECIPES.iter().copied().find(|r| r.id() == id)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::config::LoadedConfig;
+    use crate::engine::{Engine, Selection};
+    use crate::finding::Finding;
+
+    /// Findings for a snippet, checked as module `example` with `extend` configured as blocking.
+    pub fn check_with(text: &str, extend: &[&str]) -> Vec<Finding> {
+        let mut config = LoadedConfig::default();
+        config.config.extend_blocking_calls = extend.iter().map(|s| s.to_string()).collect();
+        let engine = Engine::new(config, Selection::default());
+        engine.check_text("example.py", "example", text).0
+    }
+
+    /// `(line, recipe)` of every finding in a snippet.
+    pub fn lines(text: &str) -> Vec<(usize, &'static str)> {
+        check_with(text, &[])
+            .iter()
+            .map(|f| (f.start.line, f.recipe))
+            .collect()
+    }
+}

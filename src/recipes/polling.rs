@@ -1,0 +1,267 @@
+//! Recipe `polling`: a loop in a coroutine that re-checks a condition and
+//! `await asyncio.sleep(dt)` until it holds (or a deadline passes). Reported at the loop.
+//!
+//! ```python
+//! async def call_tool(self, call_id, timeout):
+//!     deadline = time.monotonic() + timeout
+//!     while call_id not in self.results:
+//!         if time.monotonic() > deadline:
+//!             raise ToolTimeout(call_id)
+//!         await asyncio.sleep(0.05)
+//!     return self.results.pop(call_id)
+//! ```
+//! becomes a future registered under the key before the request goes out, resolved by the
+//! producer, and `await asyncio.wait_for(fut, timeout)`; a flag polled until it flips becomes an
+//! `asyncio.Event`. The loop does not block, but it wakes the loop every `dt` and adds up to
+//! `dt` of latency to every reply.
+//!
+//! A loop is polling when its only `await` is the sleep and it re-checks something: a `while`
+//! condition, or an `if` that leaves the loop. A heartbeat (`while True:` doing work then
+//! sleeping) and a retry loop (awaiting an operation, sleeping after a failure) are not.
+
+use tree_sitter::Node;
+
+use super::Recipe;
+use crate::engine::scope::ScopeId;
+use crate::engine::source::walk_same_function;
+use crate::engine::{CallSite, FileContext};
+use crate::finding::{Finding, FixInfo};
+
+pub struct Polling;
+
+impl Recipe for Polling {
+    fn id(&self) -> &'static str {
+        "polling"
+    }
+
+    fn page(&self) -> &'static str {
+        include_str!("../../codemods/polling/README.md")
+    }
+
+    fn noqa(&self) -> &'static [&'static str] {
+        &["ASYNC110"]
+    }
+
+    fn plan_call_fix(
+        &self,
+        _cx: &FileContext,
+        _site: &CallSite,
+    ) -> Result<Option<FixInfo>, String> {
+        Err("reported at the loop".into())
+    }
+
+    fn find(&self, cx: &FileContext, out: &mut Vec<Finding>) {
+        for function in cx.async_functions() {
+            walk_same_function(cx.scopes.get(function).body, |node| {
+                if matches!(node.kind(), "while_statement" | "for_statement") {
+                    out.extend(self.polling_loop(cx, function, node));
+                }
+            });
+        }
+    }
+}
+
+impl Polling {
+    fn polling_loop(
+        &self,
+        cx: &FileContext,
+        function: ScopeId,
+        loop_node: Node,
+    ) -> Option<Finding> {
+        if loop_node.child(0).is_some_and(|c| c.kind() == "async") {
+            return None;
+        }
+        let body = loop_node.child_by_field_name("body")?;
+        let mut sleep = None;
+        let mut other_await = false;
+        let mut exits = false;
+        walk_same_function(body, |node| match node.kind() {
+            // The `await` keyword token inside the expression has the same kind: skip it.
+            "await" if node.is_named() => {
+                let call = node.named_child(0).filter(|c| c.kind() == "call");
+                let is_sleep = call
+                    .is_some_and(|c| cx.callee(c, function).as_deref() == Some("asyncio.sleep"));
+                if is_sleep && innermost_loop(node) == Some(loop_node) {
+                    sleep = call;
+                } else {
+                    other_await = true;
+                }
+            }
+            "for_statement" | "with_statement"
+                if node.child(0).is_some_and(|c| c.kind() == "async") =>
+            {
+                other_await = true;
+            }
+            "if_statement" if innermost_loop(node) == Some(loop_node) => {
+                if let Some(consequence) = node.child_by_field_name("consequence") {
+                    let mut cursor = consequence.walk();
+                    let leaves = consequence
+                        .named_children(&mut cursor)
+                        .any(|s| matches!(s.kind(), "break_statement" | "return_statement"));
+                    exits |= leaves;
+                }
+            }
+            _ => {}
+        });
+        let sleep = sleep?;
+        if other_await {
+            return None;
+        }
+        let condition = loop_node.child_by_field_name("condition");
+        let rechecks = match (loop_node.kind(), condition) {
+            ("while_statement", Some(c)) if !matches!(c.kind(), "true" | "integer") => {
+                !contains_await(c)
+            }
+            _ => exits,
+        };
+        if !rechecks {
+            return None;
+        }
+        let interval = sleep
+            .child_by_field_name("arguments")
+            .and_then(|a| a.named_child(0))
+            .map(|a| cx.text(a).to_string())
+            .unwrap_or_else(|| "0".into());
+        let what = match condition.filter(|c| !matches!(c.kind(), "true" | "integer")) {
+            Some(c) => format!("polls `{}`", shorten(cx.text(c))),
+            None => "polls a condition".into(),
+        };
+        let message = format!(
+            "loop in `async def {}` {what} with `asyncio.sleep({interval})` instead of waiting to be woken",
+            cx.function_name(function)
+        );
+        let mut finding = cx.finding(
+            self.id(),
+            loop_node,
+            message,
+            "polling wakes the loop every interval and adds up to one interval of latency to every change".into(),
+        );
+        finding.start_byte = loop_node.start_byte();
+        finding.end_byte = condition.map_or(loop_node.start_byte() + 5, |c| c.end_byte());
+        finding.end = cx.file.position(finding.end_byte);
+        finding.noqa_codes = self.noqa().iter().map(|c| c.to_string()).collect();
+        let flag = condition.is_some_and(|c| is_flag(c)) || loop_node.kind() == "for_statement";
+        finding.fix = if flag {
+            FixInfo::unsafe_(
+                "an `asyncio.Event` set where the flag is set, awaited with `asyncio.wait_for`: the producer changes too \
+                 (and must use `call_soon_threadsafe` if it runs on another thread)",
+            )
+        } else {
+            FixInfo::unsafe_(
+                "an `asyncio.Future` per key, registered before the request is sent and resolved by the producer, \
+                 awaited with `asyncio.wait_for`; the deadline path is kept",
+            )
+        };
+        Some(finding)
+    }
+}
+
+fn innermost_loop(node: Node) -> Option<Node> {
+    let mut current = node.parent();
+    while let Some(n) = current {
+        match n.kind() {
+            "while_statement" | "for_statement" => return Some(n),
+            "function_definition" | "lambda" | "class_definition" => return None,
+            _ => current = n.parent(),
+        }
+    }
+    None
+}
+
+fn contains_await(node: Node) -> bool {
+    let mut found = false;
+    walk_same_function(node, |n| found |= n.kind() == "await" && n.is_named());
+    found
+}
+
+/// `self.ready`, `not self._connected`: a flag rather than a keyed lookup.
+fn is_flag(condition: Node) -> bool {
+    let inner = if condition.kind() == "not_operator" {
+        condition
+            .child_by_field_name("argument")
+            .unwrap_or(condition)
+    } else {
+        condition
+    };
+    matches!(inner.kind(), "identifier" | "attribute")
+}
+
+fn shorten(text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 60 {
+        format!("{}…", one_line.chars().take(59).collect::<String>())
+    } else {
+        one_line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::recipes::testing::lines;
+
+    #[test]
+    fn keyed_flag_and_deadline_polling() {
+        let src = "\
+import asyncio
+import time
+
+class Worker:
+    async def wait_reply(self, key):
+        while key not in self.results:
+            await asyncio.sleep(0.05)
+        return self.results.pop(key)
+
+    async def connect(self):
+        while not self._connected:
+            await asyncio.sleep(0.1)
+
+    async def ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._ready:
+                return True
+            await asyncio.sleep(0.5)
+        return False
+
+    async def bounded(self):
+        for _ in range(10):
+            if self.done:
+                break
+            await asyncio.sleep(1)
+";
+        assert_eq!(
+            lines(src),
+            vec![
+                (6, "polling"),
+                (11, "polling"),
+                (16, "polling"),
+                (23, "polling")
+            ]
+        );
+    }
+
+    #[test]
+    fn heartbeats_retries_and_rate_limits_are_not_polling() {
+        let src = "\
+import asyncio
+
+async def heartbeat(bus):
+    while True:
+        await bus.publish('beat')
+        await asyncio.sleep(30)
+
+async def retry(fn):
+    for attempt in range(3):
+        try:
+            return await fn()
+        except OSError:
+            await asyncio.sleep(2 ** attempt)
+
+async def paced(items):
+    for item in items:
+        handle(item)
+        await asyncio.sleep(0.1)
+";
+        assert_eq!(lines(src), vec![]);
+    }
+}

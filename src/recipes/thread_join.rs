@@ -1,0 +1,397 @@
+//! Recipe `thread-join`: threads (or a `ThreadPoolExecutor`) started and waited for inside a
+//! coroutine. Reported at the `threading.Thread(` / `ThreadPoolExecutor(` construction; the
+//! `join()`, `map()` and `result()` calls are part of the finding.
+//!
+//! ```python
+//! async def broadcast(event):
+//!     threads = []
+//!     for sub in subscribers:
+//!         t = threading.Thread(target=send_webhook, args=(sub.url, event))
+//!         t.start()
+//!         threads.append(t)
+//!     for t in threads:
+//!         t.join()
+//! ```
+//! becomes
+//! ```python
+//! async def broadcast(event):
+//!     await asyncio.gather(
+//!         *(asyncio.to_thread(send_webhook, sub.url, event) for sub in subscribers),
+//!         return_exceptions=True,
+//!     )
+//! ```
+//! Safe with `return_exceptions=True` (a thread's exception is printed and swallowed, `join()`
+//! returns; gather would re-raise). `join(timeout=t)` is unsafe: `wait_for` raises on timeout
+//! where `join` returned, and cancels where the thread ran on.
+
+use std::collections::HashSet;
+
+use tree_sitter::Node;
+
+use super::Recipe;
+use crate::engine::scope::ScopeId;
+use crate::engine::source::walk_same_function;
+use crate::engine::{CallSite, FileContext};
+use crate::finding::{Finding, FixInfo};
+
+pub struct ThreadJoin;
+
+const THREAD: &str = "threading.Thread";
+const POOL: &str = "concurrent.futures.ThreadPoolExecutor";
+
+impl Recipe for ThreadJoin {
+    fn id(&self) -> &'static str {
+        "thread-join"
+    }
+
+    fn page(&self) -> &'static str {
+        include_str!("../../codemods/thread-join/README.md")
+    }
+
+    fn plan_call_fix(
+        &self,
+        _cx: &FileContext,
+        _site: &CallSite,
+    ) -> Result<Option<FixInfo>, String> {
+        Err("reported at the thread's construction".into())
+    }
+
+    fn find(&self, cx: &FileContext, out: &mut Vec<Finding>) {
+        for function in cx.async_functions() {
+            let facts = Facts::collect(cx, function);
+            for &thread in &facts.threads {
+                out.extend(self.thread_finding(cx, function, &facts, thread));
+            }
+            for &pool in &facts.pools {
+                out.extend(self.pool_finding(cx, function, &facts, pool));
+            }
+        }
+    }
+}
+
+/// What one async function does with threads, gathered in one walk.
+struct Facts<'t> {
+    threads: Vec<Node<'t>>,
+    pools: Vec<Node<'t>>,
+    /// `receiver.method(args)` calls with an identifier receiver.
+    method_calls: Vec<(String, String, Node<'t>)>,
+    /// `for x in L` and `[... for x in L]`: (x, L).
+    loops: Vec<(String, String)>,
+    /// Every call, for the ones a pool finding covers.
+    calls: Vec<Node<'t>>,
+}
+
+impl<'t> Facts<'t> {
+    fn collect(cx: &FileContext<'_, 't>, function: ScopeId) -> Facts<'t> {
+        let mut facts = Facts {
+            threads: vec![],
+            pools: vec![],
+            method_calls: vec![],
+            loops: vec![],
+            calls: vec![],
+        };
+        walk_same_function(cx.scopes.get(function).body, |node| match node.kind() {
+            "call" => {
+                facts.calls.push(node);
+                match cx.callee(node, function).as_deref() {
+                    Some(THREAD) => facts.threads.push(node),
+                    Some(POOL) => facts.pools.push(node),
+                    _ => {}
+                }
+                let Some(callee) = node
+                    .child_by_field_name("function")
+                    .filter(|f| f.kind() == "attribute")
+                else {
+                    return;
+                };
+                let (Some(object), Some(attr)) = (
+                    callee.child_by_field_name("object"),
+                    callee.child_by_field_name("attribute"),
+                ) else {
+                    return;
+                };
+                if object.kind() == "identifier" {
+                    facts
+                        .method_calls
+                        .push((cx.text(object).into(), cx.text(attr).into(), node));
+                }
+            }
+            "for_statement" | "for_in_clause" => {
+                let (Some(left), Some(right)) = (
+                    node.child_by_field_name("left"),
+                    node.child_by_field_name("right"),
+                ) else {
+                    return;
+                };
+                if left.kind() == "identifier" && right.kind() == "identifier" {
+                    facts
+                        .loops
+                        .push((cx.text(left).into(), cx.text(right).into()));
+                }
+            }
+            _ => {}
+        });
+        facts
+    }
+
+    fn calls_on<'s>(
+        &'s self,
+        names: &'s HashSet<String>,
+        method: &'s str,
+    ) -> impl Iterator<Item = Node<'t>> + 's {
+        self.method_calls
+            .iter()
+            .filter(move |(r, m, _)| m == method && names.contains(r))
+            .map(|(_, _, n)| *n)
+    }
+}
+
+impl ThreadJoin {
+    fn thread_finding(
+        &self,
+        cx: &FileContext,
+        function: ScopeId,
+        facts: &Facts,
+        thread: Node,
+    ) -> Option<Finding> {
+        let mut names = HashSet::new();
+        let mut lists = HashSet::new();
+        bind_target(cx, thread, &mut names, &mut lists);
+        // `threads.append(t)` makes `threads` a list of them.
+        for (receiver, method, call) in &facts.method_calls {
+            if method == "append" {
+                let argument = call
+                    .child_by_field_name("arguments")
+                    .and_then(|a| a.named_child(0));
+                if argument.is_some_and(|a| a.kind() == "identifier" && names.contains(cx.text(a)))
+                {
+                    lists.insert(receiver.clone());
+                }
+            }
+        }
+        for (element, list) in &facts.loops {
+            if lists.contains(list) {
+                names.insert(element.clone());
+            }
+        }
+        let joins: Vec<Node> = facts.calls_on(&names, "join").collect();
+        if joins.is_empty() {
+            return None;
+        }
+        let timeout = joins.iter().any(|j| {
+            j.child_by_field_name("arguments")
+                .is_some_and(|a| a.named_child_count() > 0)
+        });
+        let fan_out = !lists.is_empty();
+        let what = if fan_out {
+            "threads started and joined"
+        } else {
+            "a thread started and joined"
+        };
+        let message = format!(
+            "{what} in `async def {}`: `join()` holds the event loop until the thread{} finish{}",
+            cx.function_name(function),
+            if fan_out { "s" } else { "" },
+            if fan_out { "" } else { "es" },
+        );
+        let mut finding = cx.finding(
+            self.id(),
+            thread,
+            message,
+            "Thread.join waits for another thread on the event loop's own thread".into(),
+        );
+        finding.fix = if timeout {
+            FixInfo::unsafe_(
+                "`await asyncio.wait_for(asyncio.to_thread(...), t)`: raises TimeoutError where `join(timeout=t)` \
+                 returned, and the `is_alive()` branch becomes the TimeoutError handler",
+            )
+        } else {
+            FixInfo::safe(
+                "`await asyncio.gather(*(asyncio.to_thread(...) ...), return_exceptions=True)`: exceptions stay \
+                 swallowed as they were in the threads",
+            )
+        };
+        finding.covers = joins.iter().map(|j| j.start_byte()).collect();
+        Some(finding)
+    }
+
+    fn pool_finding(
+        &self,
+        cx: &FileContext,
+        function: ScopeId,
+        facts: &Facts,
+        pool: Node,
+    ) -> Option<Finding> {
+        let mut names = HashSet::new();
+        let mut lists = HashSet::new();
+        bind_target(cx, pool, &mut names, &mut lists);
+        let work: Vec<Node> = facts
+            .calls_on(&names, "map")
+            .chain(facts.calls_on(&names, "submit"))
+            .collect();
+        if work.is_empty() {
+            return None;
+        }
+        let message = format!(
+            "a ThreadPoolExecutor in `async def {}` is waited for on the event loop (`map`, `result()` or leaving its `with`)",
+            cx.function_name(function)
+        );
+        let mut finding = cx.finding(
+            self.id(),
+            pool,
+            message,
+            "waiting for pool workers blocks the event loop's thread".into(),
+        );
+        finding.fix = FixInfo::safe(
+            "`await asyncio.gather(*(asyncio.to_thread(f, x) for x in xs))`, `max_workers` kept as an asyncio.Semaphore",
+        );
+        // The pool's waits are this finding, not findings of their own.
+        finding.covers = work.iter().map(|n| n.start_byte()).collect();
+        finding
+            .covers
+            .extend(facts.calls.iter().filter_map(|&call| {
+                let callee = cx.callee(call, function)?;
+                callee
+                    .starts_with("concurrent.futures.")
+                    .then_some(call.start_byte())
+            }));
+        Some(finding)
+    }
+}
+
+/// Where a construction's result goes: `t = Thread(...)`, `with Pool() as p`,
+/// `threads = [Thread(...) for ...]`, `threads.append(Thread(...))`.
+fn bind_target(
+    cx: &FileContext,
+    construction: Node,
+    names: &mut HashSet<String>,
+    lists: &mut HashSet<String>,
+) {
+    let Some(parent) = construction.parent() else {
+        return;
+    };
+    match parent.kind() {
+        "assignment" => {
+            if let Some(left) = parent
+                .child_by_field_name("left")
+                .filter(|l| l.kind() == "identifier")
+            {
+                names.insert(cx.text(left).into());
+            }
+        }
+        "as_pattern" => {
+            if let Some(target) = parent
+                .child_by_field_name("alias")
+                .and_then(|a| a.named_child(0))
+            {
+                names.insert(cx.text(target).into());
+            }
+        }
+        "list_comprehension" => {
+            let assignment = parent.parent().filter(|p| p.kind() == "assignment");
+            if let Some(left) = assignment
+                .and_then(|a| a.child_by_field_name("left"))
+                .filter(|l| l.kind() == "identifier")
+            {
+                lists.insert(cx.text(left).into());
+            }
+        }
+        "argument_list" => {
+            let call = parent
+                .parent()
+                .and_then(|c| c.child_by_field_name("function"));
+            if let Some(callee) = call.filter(|c| c.kind() == "attribute") {
+                let is_append = callee
+                    .child_by_field_name("attribute")
+                    .is_some_and(|a| cx.text(a) == "append");
+                if let Some(object) = callee
+                    .child_by_field_name("object")
+                    .filter(|o| is_append && o.kind() == "identifier")
+                {
+                    lists.insert(cx.text(object).into());
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::recipes::testing::{check_with, lines};
+
+    #[test]
+    fn fan_out_in_a_loop_and_in_a_comprehension() {
+        let src = "\
+import threading
+
+async def broadcast(subs):
+    threads = []
+    for sub in subs:
+        t = threading.Thread(target=send, args=(sub,))
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+
+async def digest(addrs):
+    threads = [threading.Thread(target=send, args=(a,)) for a in addrs]
+    for t in threads:
+        t.start()
+    [t.join() for t in threads]
+";
+        assert_eq!(lines(src), vec![(6, "thread-join"), (13, "thread-join")]);
+    }
+
+    #[test]
+    fn single_thread_with_timeout_is_an_unsafe_fix_and_join_is_not_reported_twice() {
+        let src = "\
+from threading import Thread
+
+async def search(q):
+    worker = Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(timeout=25)
+    if worker.is_alive():
+        raise TimeoutError
+";
+        let findings = check_with(src, &[]);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].start.line, 4);
+        assert_eq!(
+            findings[0].fix.as_ref().unwrap().safety,
+            crate::finding::Safety::Unsafe
+        );
+    }
+
+    #[test]
+    fn pools_with_map_or_submit() {
+        let src = "\
+from concurrent.futures import ThreadPoolExecutor
+
+async def health(urls):
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ok = list(pool.map(probe, urls))
+    pool2 = ThreadPoolExecutor()
+    futs = [pool2.submit(probe, u) for u in urls]
+    return [f.result() for f in futs]
+";
+        assert_eq!(lines(src), vec![(4, "thread-join"), (6, "thread-join")]);
+    }
+
+    #[test]
+    fn fire_and_forget_threads_and_sync_code_are_not_reported() {
+        let src = "\
+import threading
+
+async def kick():
+    threading.Thread(target=work, daemon=True).start()
+
+def sync():
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+";
+        assert_eq!(lines(src), vec![]);
+    }
+}

@@ -1,0 +1,134 @@
+//! Recipe `to-thread`: a known blocking or CPU-bound sync call (the catalogue, plus the user's
+//! `extend-blocking-calls`) in a coroutine.
+//!
+//! ```python
+//! async def remember(self, text):
+//!     vectors = self.model.encode([text])
+//! ```
+//! becomes
+//! ```python
+//! async def remember(self, text):
+//!     vectors = await asyncio.to_thread(self.model.encode, [text])
+//! ```
+//! Safe, except for objects bound to the thread that created them (a `sqlite3` connection):
+//! those calls are never wrapped as a safe fix.
+
+use super::Recipe;
+use crate::engine::{CallSite, FileContext};
+use crate::finding::FixInfo;
+
+pub struct ToThread;
+
+impl Recipe for ToThread {
+    fn id(&self) -> &'static str {
+        "to-thread"
+    }
+
+    fn page(&self) -> &'static str {
+        include_str!("../../codemods/to-thread/README.md")
+    }
+
+    fn plan_call_fix(&self, _cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
+        if site.entry.thread_bound {
+            let owner = site
+                .qualified
+                .rsplit_once('.')
+                .map_or(site.qualified.as_str(), |(owner, _)| owner);
+            return Ok(FixInfo::unsafe_(format!(
+                "`await asyncio.to_thread(...)`, but `{owner}` objects are bound to the thread that created them: \
+                 using them from a worker thread (or the result back on the loop) raises"
+            )));
+        }
+        Ok(FixInfo::safe(format!(
+            "`await asyncio.to_thread({}, ...)`: the same call on a worker thread",
+            site.qualified
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::recipes::testing::{check_with, lines};
+
+    #[test]
+    fn objects_from_constructors_self_attributes_and_annotations() {
+        let src = "\
+import redis
+import sqlite3
+
+cache = redis.Redis()
+
+class Store:
+    def __init__(self):
+        self.db = sqlite3.connect('x.db')
+
+    async def get(self, key, r: redis.Redis):
+        cache.get(key)
+        self.db.execute('select 1')
+        r.set(key, 1)
+";
+        assert_eq!(
+            lines(src),
+            vec![(11, "to-thread"), (12, "to-thread"), (13, "to-thread")]
+        );
+    }
+
+    #[test]
+    fn thread_bound_objects_are_never_a_safe_fix() {
+        let src = "\
+import sqlite3
+
+async def f():
+    conn = sqlite3.connect('x.db')
+";
+        let findings = check_with(src, &[]);
+        assert_eq!(
+            findings[0].fix.as_ref().unwrap().safety,
+            crate::finding::Safety::Unsafe
+        );
+    }
+
+    #[test]
+    fn configured_calls_on_instances_and_project_functions() {
+        let src = "\
+from sentence_transformers import SentenceTransformer
+
+def transcribe(path):
+    return path
+
+class Worker:
+    def __init__(self):
+        self.model = SentenceTransformer('m')
+
+    async def run(self, text):
+        self.model.encode([text])
+        transcribe(text)
+";
+        let found: Vec<_> = check_with(
+            src,
+            &[
+                "sentence_transformers.SentenceTransformer.encode",
+                "example.transcribe",
+            ],
+        )
+        .iter()
+        .map(|f| (f.start.line, f.recipe))
+        .collect();
+        assert_eq!(found, vec![(11, "to-thread"), (12, "to-thread")]);
+    }
+
+    #[test]
+    fn references_handed_to_threads_are_not_calls() {
+        let src = "\
+import asyncio
+import redis
+
+cache = redis.Redis()
+
+async def f(key):
+    await asyncio.to_thread(cache.get, key)
+    await asyncio.to_thread(lambda: cache.get(key))
+";
+        assert_eq!(lines(src), vec![]);
+    }
+}
