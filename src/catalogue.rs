@@ -112,6 +112,14 @@ impl Catalogue {
         self.returns.get(qualified).map(String::as_str)
     }
 
+    /// What reading the attribute `Type.attr` evaluates to: an exact `[returns]` entry, or the
+    /// type's `Type.*` entry for libraries that hand out objects by attribute name
+    /// (`client.mydb.users` in pymongo).
+    pub fn attribute_returns(&self, ty: &str, attr: &str) -> Option<&str> {
+        self.returns(&format!("{ty}.{attr}"))
+            .or_else(|| self.returns(&format!("{ty}.*")))
+    }
+
     pub fn canonical<'a>(&'a self, qualified: &'a str) -> &'a str {
         self.aliases
             .get(qualified)

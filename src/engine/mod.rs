@@ -30,7 +30,7 @@ use crate::recipes;
 use index::ProjectIndex;
 use resolve::Resolver;
 use scope::{ScopeId, ScopeKind, Scopes};
-use source::{walk_tree, SourceFile, Visit};
+use source::SourceFile;
 
 /// What to report: recipe selection as given by configuration and command line.
 #[derive(Debug, Clone, Default)]
@@ -98,7 +98,9 @@ impl Engine {
     }
 
     pub fn check(&self, paths: &[PathBuf]) -> Report {
+        let started = std::time::Instant::now();
         let walked = walk::read_tree(paths, &self.config, self.progress);
+        let walk_time = started.elapsed();
         let mut report = Report {
             diagnostics: walked.diagnostics,
             files_scanned: walked.files_scanned,
@@ -116,6 +118,16 @@ impl Engine {
             .findings
             .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         report.diagnostics.sort_by(|a, b| a.path.cmp(&b.path));
+        // A development aid for the speed bar: where the time of a run goes.
+        if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
+            eprintln!(
+                "timings: walk+read+parse {:?}, index+check {:?}, {} files scanned, {} parsed",
+                walk_time,
+                started.elapsed() - walk_time,
+                report.files_scanned,
+                report.files_parsed
+            );
+        }
         report
     }
 
@@ -182,7 +194,14 @@ impl Engine {
             .iter()
             .flat_map(|f| f.covers.iter().copied())
             .collect();
-        let sites = cx.blocking_calls();
+        let mut sites = cx.blocking_calls();
+        // `conn.execute(q).fetchone()`: two catalogue calls starting at one place are one site,
+        // reported at the inner call (the outer's callee text contains the inner call).
+        sites.sort_by_key(|s| (s.call.start_byte(), s.call.end_byte()));
+        sites.dedup_by(|outer, inner| {
+            outer.call.start_byte() == inner.call.start_byte()
+                && outer.entry.recipe == inner.entry.recipe
+        });
         covered.extend(cx.calls_on_opened_files(&sites));
         for site in sites {
             if covered.contains(&site.call.start_byte())
@@ -237,6 +256,8 @@ pub struct CallSite<'a, 't> {
     pub function: ScopeId,
     pub qualified: String,
     pub entry: &'a BlockingCall,
+    /// The node the call sits in (a `with_item`, an `await`, an argument list...).
+    pub parent: Option<Node<'t>>,
     /// Inside a generator expression: `await` cannot be added there.
     pub in_generator: bool,
 }
@@ -265,44 +286,46 @@ impl<'a, 't> FileContext<'a, 't> {
     /// Every call in async context whose callee is in the catalogue (or the configuration).
     pub fn blocking_calls(&self) -> Vec<CallSite<'a, 't>> {
         let mut sites = Vec::new();
-        let mut stack: Vec<(ScopeId, Node<'t>)> =
-            vec![(scope::MODULE_SCOPE, self.file.tree.root_node())];
-        walk_tree(self.file.tree.root_node(), |event| {
-            match event {
-                Visit::Enter(node) => {
-                    if let Some(&scope) = self.scopes.by_node.get(&node.id()) {
-                        stack.push((scope, node));
-                    }
-                    if node.kind() != "call" {
-                        return true;
-                    }
-                    let scope = stack.last().map_or(scope::MODULE_SCOPE, |s| s.0);
-                    if !self.scopes.is_async_context(scope) {
-                        return true;
-                    }
-                    let Some(qualified) = self.resolver.callee(node, scope) else {
-                        return true;
-                    };
-                    if let Some(entry) = self.catalogue.lookup(&qualified) {
-                        sites.push(CallSite {
-                            call: node,
-                            scope,
-                            function: self.scopes.executing_scope(scope),
-                            qualified,
-                            entry,
-                            in_generator: self.scopes.in_generator(scope),
-                        });
-                    }
-                }
-                Visit::Leave(node) => {
-                    if stack.len() > 1 && stack.last().map(|s| s.1) == Some(node) {
-                        stack.pop();
-                    }
-                }
+        for call in &self.scopes.calls {
+            if !self.scopes.is_async_context(call.scope) {
+                continue;
             }
-            true
-        });
+            let Some(qualified) = self.resolver.callee(call.node, call.scope) else {
+                continue;
+            };
+            if let Some(entry) = self.catalogue.lookup(&qualified) {
+                sites.push(CallSite {
+                    call: call.node,
+                    scope: call.scope,
+                    function: self.scopes.executing_scope(call.scope),
+                    qualified,
+                    entry,
+                    parent: call.parent,
+                    in_generator: self.scopes.in_generator(call.scope),
+                });
+            }
+        }
         sites
+    }
+
+    /// Calls that run in async functions: `(call, the async function's scope)`.
+    pub fn async_calls(&self) -> impl Iterator<Item = (&scope::CallNode<'t>, ScopeId)> + '_ {
+        self.scopes.calls.iter().filter_map(|call| {
+            let function = self.scopes.executing_scope(call.scope);
+            self.scopes
+                .is_async_context(function)
+                .then_some((call, function))
+        })
+    }
+
+    /// Loops (`while`, `for`, comprehension clauses) that run in async functions.
+    pub fn async_loops(&self) -> impl Iterator<Item = (Node<'t>, ScopeId)> + '_ {
+        self.scopes.loops.iter().filter_map(|&(node, scope)| {
+            let function = self.scopes.executing_scope(scope);
+            self.scopes
+                .is_async_context(function)
+                .then_some((node, function))
+        })
     }
 
     /// File-object calls (`fh.read()`) on a handle opened by a reported `open()` in the same
@@ -365,6 +388,40 @@ impl<'a, 't> FileContext<'a, 't> {
         }
     }
 
+    /// How a call is written, with its resolved name when they differ: `` `rq.post` (requests.post) ``.
+    pub fn describe_call(&self, site: &CallSite) -> String {
+        let written = site
+            .call
+            .child_by_field_name("function")
+            .map(|f| {
+                self.file
+                    .text(f)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        if written == site.qualified || written.is_empty() {
+            format!("`{}`", site.qualified)
+        } else {
+            format!("`{written}` ({})", site.qualified)
+        }
+    }
+
+    /// The callee as written (`self.model.encode`), for fix notes.
+    pub fn written_callee(&self, site: &CallSite) -> String {
+        site.call
+            .child_by_field_name("function")
+            .map(|f| {
+                self.file
+                    .text(f)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_else(|| site.qualified.clone())
+    }
+
     /// The standard finding for a catalogue call: "`x` blocks the event loop in `async def f`".
     pub fn call_finding(
         &self,
@@ -372,25 +429,26 @@ impl<'a, 't> FileContext<'a, 't> {
         site: &CallSite,
         plan: Result<Option<FixInfo>, String>,
     ) -> Finding {
-        let written = site
-            .call
-            .child_by_field_name("function")
-            .map(|f| self.file.text(f).split_whitespace().collect::<String>())
-            .unwrap_or_default();
-        let call = if written == site.qualified || written.is_empty() {
-            format!("`{}`", site.qualified)
-        } else {
-            format!("`{written}` ({})", site.qualified)
-        };
         let what = if site.entry.configured {
             "configured blocking call"
         } else {
             "blocking call"
         };
         let message = format!(
-            "{what} {call} in `async def {}` blocks the event loop",
+            "{what} {} in `async def {}` blocks the event loop",
+            self.describe_call(site),
             self.function_name(site.function)
         );
+        self.call_finding_with_message(recipe, site, message, plan)
+    }
+
+    pub fn call_finding_with_message(
+        &self,
+        recipe: &'static str,
+        site: &CallSite,
+        message: String,
+        plan: Result<Option<FixInfo>, String>,
+    ) -> Finding {
         let mut finding = self.finding(recipe, site.call, message, site.entry.reason.clone());
         finding.noqa_codes = site.entry.noqa.clone();
         match plan {

@@ -173,7 +173,7 @@ impl<'a, 't> Resolver<'a, 't> {
         match value {
             Value::Instance(_) => Some(value),
             Value::Member(ty, attr) => {
-                let returned = self.catalogue.returns(&format!("{ty}.{attr}"))?;
+                let returned = self.catalogue.attribute_returns(&ty, &attr)?;
                 Some(Value::Instance(returned.to_string()))
             }
             Value::Name(_) => None,
@@ -249,23 +249,25 @@ impl<'a, 't> Resolver<'a, 't> {
     }
 
     fn origins(&self, origins: &[Origin<'t>], depth: usize) -> Option<Value> {
-        let values = origins
-            .iter()
-            .filter(|o| !matches!(o, Origin::NoneValue))
-            .map(|origin| match origin {
-                Origin::Import(name) => {
-                    Some(Value::Name(self.catalogue.canonical(name).to_string()))
-                }
-                Origin::Def(name) | Origin::ClsParam(name) => Some(Value::Name(name.clone())),
-                Origin::Class(name) => Some(Value::Name(name.clone())),
-                Origin::SelfParam(class) => Some(Value::Instance(class.clone())),
-                Origin::Assigned(value, scope) => self.infer(*value, *scope, depth + 1),
-                Origin::WithAs(value, scope) => self.infer(*value, *scope, depth + 1),
-                Origin::Annotated(annotation, scope) => {
-                    self.annotation(*annotation, *scope, depth + 1)
-                }
-                Origin::NoneValue | Origin::Unknown => None,
-            });
+        // An annotation the engine cannot read (a string, a generic) says nothing either way;
+        // one it can read is as good as an assignment.
+        let readable = |o: &&Origin<'t>| match o {
+            Origin::NoneValue => false,
+            Origin::Annotated(annotation, scope) => {
+                self.annotation(*annotation, *scope, depth + 1).is_some()
+            }
+            _ => true,
+        };
+        let values = origins.iter().filter(readable).map(|origin| match origin {
+            Origin::Import(name) => Some(Value::Name(self.catalogue.canonical(name).to_string())),
+            Origin::Def(name) | Origin::ClsParam(name) => Some(Value::Name(name.clone())),
+            Origin::Class(name) => Some(Value::Name(name.clone())),
+            Origin::SelfParam(class) => Some(Value::Instance(class.clone())),
+            Origin::Assigned(value, scope) => self.infer(*value, *scope, depth + 1),
+            Origin::WithAs(value, scope) => self.infer(*value, *scope, depth + 1),
+            Origin::Annotated(annotation, scope) => self.annotation(*annotation, *scope, depth + 1),
+            Origin::NoneValue | Origin::Unknown => None,
+        });
         agree(values)
     }
 }

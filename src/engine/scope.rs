@@ -81,6 +81,60 @@ pub struct Scopes<'t> {
     pub self_attrs: HashMap<(ScopeId, String), Vec<(Node<'t>, ScopeId)>>,
     /// Comment texts by 1-based line, for suppression comments.
     pub comments: HashMap<usize, Vec<Node<'t>>>,
+    /// Every call, with where it sits: collected in this one walk so that later stages
+    /// never walk the tree again.
+    pub calls: Vec<CallNode<'t>>,
+    /// Every `while`, `for` and comprehension `for ... in` clause, with its scope.
+    pub loops: Vec<(Node<'t>, ScopeId)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CallNode<'t> {
+    pub node: Node<'t>,
+    /// The scope the call is written in.
+    pub scope: ScopeId,
+    pub parent: Option<Node<'t>>,
+    pub grandparent: Option<Node<'t>>,
+}
+
+/// Node kinds pass 1 acts on, by kind id: `Node::kind` goes through a C string on every call,
+/// and pass 1 visits every node of every parsed file.
+fn interesting_kinds() -> &'static [bool] {
+    static TABLE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
+        let mut table = vec![false; language.node_kind_count()];
+        for kind in [
+            "call",
+            "function_definition",
+            "class_definition",
+            "decorated_definition",
+            "lambda",
+            "list_comprehension",
+            "set_comprehension",
+            "dictionary_comprehension",
+            "generator_expression",
+            "for_in_clause",
+            "for_statement",
+            "while_statement",
+            "assignment",
+            "augmented_assignment",
+            "named_expression",
+            "with_item",
+            "import_statement",
+            "import_from_statement",
+            "global_statement",
+            "nonlocal_statement",
+            "except_clause",
+            "comment",
+        ] {
+            let id = language.id_for_node_kind(kind, true);
+            if let Some(slot) = table.get_mut(id as usize) {
+                *slot = true;
+            }
+        }
+        table
+    })
 }
 
 pub const MODULE_SCOPE: ScopeId = 0;
@@ -105,20 +159,57 @@ impl<'t> Scopes<'t> {
             classes: HashMap::new(),
             self_attrs: HashMap::new(),
             comments: HashMap::new(),
+            calls: Vec::new(),
+            loops: Vec::new(),
         };
+        let interesting = interesting_kinds();
+        let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
+        let mut defines = vec![false; language.node_kind_count()];
+        for kind in ["function_definition", "class_definition", "lambda"] {
+            defines[language.id_for_node_kind(kind, true) as usize] = true;
+        }
+        let mut ancestors: Vec<Node<'t>> = Vec::new();
         let mut builder = Builder {
             file,
+            decorators: HashMap::new(),
             stack: vec![(MODULE_SCOPE, root)],
         };
         walk_tree(root, |event| {
             match event {
                 Visit::Enter(node) => {
-                    builder.enter(&mut scopes, node);
-                    if let Some(&scope) = scopes.by_node.get(&node.id()) {
-                        builder.stack.push((scope, node));
+                    if interesting
+                        .get(node.kind_id() as usize)
+                        .copied()
+                        .unwrap_or(false)
+                    {
+                        builder.enter(&mut scopes, node);
+                        if let Some(&scope) = scopes.by_node.get(&node.id()) {
+                            builder.stack.push((scope, node));
+                        }
+                        match node.kind() {
+                            "call" => scopes.calls.push(CallNode {
+                                node,
+                                scope: builder.current(),
+                                parent: ancestors.last().copied(),
+                                grandparent: ancestors.len().checked_sub(2).map(|i| ancestors[i]),
+                            }),
+                            "while_statement" | "for_statement" | "for_in_clause" => {
+                                scopes.loops.push((node, builder.current()));
+                            }
+                            _ => {}
+                        }
+                    } else if ancestors.last().is_some_and(|p| {
+                        defines.get(p.kind_id() as usize).copied().unwrap_or(false)
+                    }) {
+                        // A function, class or lambda body (a block, or any expression).
+                        if let Some(&scope) = scopes.by_node.get(&node.id()) {
+                            builder.stack.push((scope, node));
+                        }
                     }
+                    ancestors.push(node);
                 }
                 Visit::Leave(node) => {
+                    ancestors.pop();
                     if builder.stack.len() > 1 && builder.stack.last().map(|s| s.1) == Some(node) {
                         builder.stack.pop();
                     }
@@ -164,6 +255,8 @@ impl<'t> Scopes<'t> {
 
 struct Builder<'f, 't> {
     file: &'f SourceFile,
+    /// Decorator names by the id of the definition they decorate.
+    decorators: HashMap<usize, Vec<String>>,
     /// Current scope stack: (scope, node that opened it).
     stack: Vec<(ScopeId, Node<'t>)>,
 }
@@ -228,6 +321,12 @@ impl<'t> Builder<'t, 't> {
     fn enter(&mut self, scopes: &mut Scopes<'t>, node: Node<'t>) {
         let current = self.current();
         match node.kind() {
+            "decorated_definition" => {
+                if let Some(definition) = node.child_by_field_name("definition") {
+                    self.decorators
+                        .insert(definition.id(), decorator_names(self.file, node));
+                }
+            }
             "function_definition" => self.function(scopes, node),
             "class_definition" => {
                 let (Some(name), Some(body)) = (
@@ -377,7 +476,7 @@ impl<'t> Builder<'t, 't> {
         let mut first_param = None;
         if scopes.scopes[current].kind == ScopeKind::Class {
             let class_qualname = scopes.scopes[current].qualname.clone();
-            let decorators = decorator_names(self.file, node);
+            let decorators = self.decorators.remove(&node.id()).unwrap_or_default();
             if decorators.iter().any(|d| d == "staticmethod") {
                 // No implicit first parameter.
             } else if decorators.iter().any(|d| d == "classmethod") {
@@ -616,16 +715,10 @@ pub fn join(a: &str, b: &str) -> String {
     }
 }
 
-/// Decorator names on a definition (`staticmethod`, `app.get`), as written.
-pub fn decorator_names(file: &SourceFile, definition: Node) -> Vec<String> {
-    let Some(parent) = definition
-        .parent()
-        .filter(|p| p.kind() == "decorated_definition")
-    else {
-        return Vec::new();
-    };
-    let mut cursor = parent.walk();
-    parent
+/// Decorator names of a `decorated_definition` (`staticmethod`, `app.get`), as written.
+pub fn decorator_names(file: &SourceFile, decorated: Node) -> Vec<String> {
+    let mut cursor = decorated.walk();
+    decorated
         .named_children(&mut cursor)
         .filter(|c| c.kind() == "decorator")
         .filter_map(|d| d.named_child(0))

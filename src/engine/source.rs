@@ -136,6 +136,37 @@ pub fn walk_tree<'t>(root: Node<'t>, mut visit: impl FnMut(Visit<'t>) -> bool) {
     }
 }
 
+/// Like [`walk_same_function`], with each node's ancestors up to `root` (innermost last).
+/// `Node::parent` re-walks the tree from its root, which is quadratic on a module with many
+/// siblings; the ancestors collected on the way down cost nothing.
+pub fn walk_same_function_with_ancestors<'t>(
+    root: Node<'t>,
+    mut visit: impl FnMut(Node<'t>, &[Node<'t>]),
+) {
+    let mut ancestors: Vec<Node<'t>> = Vec::new();
+    walk_tree(root, |event| match event {
+        Visit::Enter(node) => {
+            if node != root
+                && matches!(
+                    node.kind(),
+                    "function_definition" | "lambda" | "class_definition"
+                )
+            {
+                return false;
+            }
+            visit(node, &ancestors);
+            ancestors.push(node);
+            true
+        }
+        Visit::Leave(node) => {
+            if ancestors.last() == Some(&node) {
+                ancestors.pop();
+            }
+            true
+        }
+    });
+}
+
 /// Visits the nodes under `root` that run in the same function: nested `def`, `lambda` and
 /// `class` bodies are skipped, because code there does not run when `root`'s code runs.
 pub fn walk_same_function<'t>(root: Node<'t>, mut visit: impl FnMut(Node<'t>)) {

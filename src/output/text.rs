@@ -17,12 +17,13 @@ const NOTE: Style = AnsiColor::Cyan.on_default();
 
 pub fn render_text(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -> String {
     let mut out = String::new();
-    let mut cache: Option<(String, Option<Vec<u8>>)> = None;
+    // One source file at a time, with its line starts: findings come sorted by path.
+    let mut cache: Option<(String, Option<Lines>)> = None;
     for f in &report.findings {
         if cache.as_ref().map(|c| &c.0) != Some(&f.path) {
-            cache = Some((f.path.clone(), sources(&f.path)));
+            cache = Some((f.path.clone(), sources(&f.path).map(Lines::new)));
         }
-        let source = cache.as_ref().and_then(|c| c.1.as_deref());
+        let source = cache.as_ref().and_then(|c| c.1.as_ref());
         render_finding(&mut out, f, source);
     }
     let total = report.findings.len();
@@ -52,7 +53,7 @@ pub fn render_text(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -
         .len();
     let _ = writeln!(
         out,
-        "{BOLD}Found {total} blocking site{} in {files} file{}{BOLD:#} ({safe} with a safe fix, {unsafe_} with an unsafe fix (--unsafe-fixes), {} not auto-fixable).",
+        "{BOLD}Found {total} finding{} in {files} file{}{BOLD:#} ({safe} with a safe fix, {unsafe_} with an unsafe fix (--unsafe-fixes), {} not auto-fixable).",
         plural(total),
         plural(files),
         total - safe - unsafe_,
@@ -68,14 +69,14 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-fn render_finding(out: &mut String, f: &Finding, source: Option<&[u8]>) {
+fn render_finding(out: &mut String, f: &Finding, source: Option<&Lines>) {
     let _ = writeln!(
         out,
         "{PATH}{}:{}:{}{PATH:#}: {RECIPE}{}{RECIPE:#} {}",
         f.path, f.start.line, f.start.column, f.recipe, f.message
     );
     if let Some(source) = source {
-        let line_text = line_of(source, f.start.line);
+        let line_text = source.line(f.start.line);
         let width = f.start.line.to_string().len();
         let pad = " ".repeat(width);
         let shown = String::from_utf8_lossy(line_text).replace('\t', "    ");
@@ -139,12 +140,30 @@ fn render_tail(out: &mut String, f: &Finding, pad: &str) {
     }
 }
 
-fn line_of(source: &[u8], line: usize) -> &[u8] {
-    let mut text = source.split(|&b| b == b'\n').nth(line - 1).unwrap_or(&[]);
-    if let [rest @ .., b'\r'] = text {
-        text = rest;
+struct Lines {
+    bytes: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    fn new(bytes: Vec<u8>) -> Lines {
+        let mut starts = vec![0];
+        starts.extend(memchr::memchr_iter(b'\n', &bytes).map(|i| i + 1));
+        Lines { bytes, starts }
     }
-    text
+
+    /// A 1-based line without its line ending.
+    fn line(&self, line: usize) -> &[u8] {
+        let Some(&start) = self.starts.get(line.wrapping_sub(1)) else {
+            return &[];
+        };
+        let end = self.starts.get(line).copied().unwrap_or(self.bytes.len());
+        let mut text = &self.bytes[start..end];
+        while let [rest @ .., b'\n' | b'\r'] = text {
+            text = rest;
+        }
+        text
+    }
 }
 
 pub fn render_statistics(report: &Report) -> String {

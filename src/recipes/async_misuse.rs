@@ -16,7 +16,6 @@
 //! coroutine never ran before, it runs now, and its exceptions reach the caller.
 
 use super::Recipe;
-use crate::engine::source::walk_same_function;
 use crate::engine::{CallSite, FileContext};
 use crate::finding::{Finding, FixInfo};
 
@@ -46,42 +45,52 @@ impl Recipe for AsyncMisuse {
         ))
     }
 
+    fn call_finding(&self, cx: &FileContext, site: &CallSite) -> Option<Finding> {
+        let message = format!(
+            "{} inside `async def {}` starts a second event loop on a thread that already runs one: it raises RuntimeError",
+            cx.describe_call(site),
+            cx.function_name(site.function)
+        );
+        let plan = if site.in_generator {
+            Err("`await` cannot go inside a generator expression".to_string())
+        } else {
+            self.plan_call_fix(cx, site)
+        };
+        Some(cx.call_finding_with_message(self.id(), site, message, plan))
+    }
+
     /// A project `async def` called as a bare statement: the coroutine is created and dropped.
     fn find(&self, cx: &FileContext, out: &mut Vec<Finding>) {
-        for function in cx.async_functions() {
-            let body = cx.scopes.get(function).body;
-            walk_same_function(body, |node| {
-                if node.kind() != "expression_statement" {
-                    return;
-                }
-                let Some(call) = node.named_child(0).filter(|c| c.kind() == "call") else {
-                    return;
-                };
-                let Some(callee) = cx.callee(call, function) else {
-                    return;
-                };
-                if !cx.project.async_functions.contains(&callee) {
-                    return;
-                }
-                let name = callee.rsplit('.').next().unwrap_or(&callee);
-                let message = format!(
-                    "coroutine `{name}(...)` is called without `await` in `async def {}`: it never runs",
-                    cx.function_name(function)
-                );
-                let mut finding = cx.finding(
-                    self.id(),
-                    call,
-                    message,
-                    format!(
-                        "`{callee}` is an `async def`: calling it only creates a coroutine object"
-                    ),
-                );
-                finding.fix = FixInfo::unsafe_(
-                    "`await` the call: it runs now (before, it never did) and its exceptions reach this coroutine; \
-                     use `asyncio.create_task(...)` to keep it in the background",
-                );
-                out.push(finding);
-            });
+        for (call_node, function) in cx.async_calls() {
+            if !call_node
+                .parent
+                .is_some_and(|p| p.kind() == "expression_statement")
+            {
+                continue;
+            }
+            let call = call_node.node;
+            let Some(callee) = cx.callee(call, call_node.scope) else {
+                continue;
+            };
+            if !cx.project.async_functions.contains(&callee) {
+                continue;
+            }
+            let name = callee.rsplit('.').next().unwrap_or(&callee);
+            let message = format!(
+                "coroutine `{name}(...)` is called without `await` in `async def {}`: it never runs",
+                cx.function_name(function)
+            );
+            let mut finding = cx.finding(
+                self.id(),
+                call,
+                message,
+                format!("`{callee}` is an `async def`: calling it only creates a coroutine object"),
+            );
+            finding.fix = FixInfo::unsafe_(
+                "`await` the call: it runs now (before, it never did) and its exceptions reach this coroutine; \
+                 use `asyncio.create_task(...)` to keep it in the background",
+            );
+            out.push(finding);
         }
     }
 }

@@ -18,7 +18,6 @@
 //! the executor.
 
 use super::Recipe;
-use crate::engine::source::walk_same_function;
 use crate::engine::{CallSite, FileContext};
 use crate::finding::FixInfo;
 
@@ -41,60 +40,64 @@ impl Recipe for Executor {
         Ok(FixInfo::safe("`asyncio.get_running_loop()`: the loop that runs this coroutine, without the deprecation"))
     }
 
+    fn call_finding(&self, cx: &FileContext, site: &CallSite) -> Option<crate::finding::Finding> {
+        let message = format!(
+            "{} in `async def {}`: inside a coroutine the running loop is meant",
+            cx.describe_call(site),
+            cx.function_name(site.function)
+        );
+        Some(cx.call_finding_with_message(self.id(), site, message, self.plan_call_fix(cx, site)))
+    }
+
     /// `<loop>.run_in_executor(None, functools.partial(f, ...))`.
     fn find(&self, cx: &FileContext, out: &mut Vec<crate::finding::Finding>) {
-        for function in cx.async_functions() {
-            let body = cx.scopes.get(function).body;
-            walk_same_function(body, |node| {
-                if node.kind() != "call" {
-                    return;
-                }
-                let Some(callee) = node.child_by_field_name("function") else {
-                    return;
-                };
-                if callee.kind() != "attribute"
-                    || callee.child_by_field_name("attribute").map(|a| cx.text(a))
-                        != Some("run_in_executor")
-                {
-                    return;
-                }
-                let Some(arguments) = node.child_by_field_name("arguments") else {
-                    return;
-                };
-                let mut cursor = arguments.walk();
-                let args: Vec<_> = arguments
-                    .named_children(&mut cursor)
-                    .filter(|a| a.kind() != "comment")
-                    .collect();
-                let [executor, partial, ..] = args.as_slice() else {
-                    return;
-                };
-                if executor.kind() != "none" || partial.kind() != "call" {
-                    return;
-                }
-                if cx.callee(*partial, function).as_deref() != Some("functools.partial") {
-                    return;
-                }
-                let target = partial
-                    .child_by_field_name("arguments")
-                    .and_then(|a| a.named_child(0))
-                    .map(|t| cx.text(t).to_string())
-                    .unwrap_or_default();
-                let message = format!(
+        for (call, function) in cx.async_calls() {
+            let node = call.node;
+            let Some(callee) = node.child_by_field_name("function") else {
+                continue;
+            };
+            if callee.kind() != "attribute"
+                || callee.child_by_field_name("attribute").map(|a| cx.text(a))
+                    != Some("run_in_executor")
+            {
+                continue;
+            }
+            let Some(arguments) = node.child_by_field_name("arguments") else {
+                continue;
+            };
+            let mut cursor = arguments.walk();
+            let args: Vec<_> = arguments
+                .named_children(&mut cursor)
+                .filter(|a| a.kind() != "comment")
+                .collect();
+            let [executor, partial, ..] = args.as_slice() else {
+                continue;
+            };
+            if executor.kind() != "none" || partial.kind() != "call" {
+                continue;
+            }
+            if cx.callee(*partial, function).as_deref() != Some("functools.partial") {
+                continue;
+            }
+            let target = partial
+                .child_by_field_name("arguments")
+                .and_then(|a| a.named_child(0))
+                .map(|t| cx.text(t).to_string())
+                .unwrap_or_default();
+            let message = format!(
                     "`run_in_executor(None, partial({target}, ...))` in `async def {}`: `asyncio.to_thread` says the same directly",
                     cx.function_name(function)
                 );
-                let mut finding = cx.finding(
+            let mut finding = cx.finding(
                     self.id(),
                     node,
                     message,
                     "the default executor with a partial is what asyncio.to_thread does, with keyword arguments and context variables".into(),
                 );
-                finding.fix = FixInfo::safe(format!(
-                    "`asyncio.to_thread({target}, ...)` with the partial's arguments"
-                ));
-                out.push(finding);
-            });
+            finding.fix = FixInfo::safe(format!(
+                "`asyncio.to_thread({target}, ...)` with the partial's arguments"
+            ));
+            out.push(finding);
         }
     }
 }

@@ -34,8 +34,7 @@ impl Recipe for FileIo {
 
     fn plan_call_fix(&self, _cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
         let in_with = site
-            .call
-            .parent()
+            .parent
             .is_some_and(|p| matches!(p.kind(), "with_item" | "as_pattern"));
         let note = if in_with {
             "the `with` block's file work moves to a worker thread with `await asyncio.to_thread(...)`"

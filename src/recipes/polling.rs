@@ -23,7 +23,7 @@ use tree_sitter::Node;
 
 use super::Recipe;
 use crate::engine::scope::ScopeId;
-use crate::engine::source::walk_same_function;
+use crate::engine::source::{walk_same_function, walk_same_function_with_ancestors};
 use crate::engine::{CallSite, FileContext};
 use crate::finding::{Finding, FixInfo};
 
@@ -51,12 +51,10 @@ impl Recipe for Polling {
     }
 
     fn find(&self, cx: &FileContext, out: &mut Vec<Finding>) {
-        for function in cx.async_functions() {
-            walk_same_function(cx.scopes.get(function).body, |node| {
-                if matches!(node.kind(), "while_statement" | "for_statement") {
-                    out.extend(self.polling_loop(cx, function, node));
-                }
-            });
+        for (node, function) in cx.async_loops() {
+            if matches!(node.kind(), "while_statement" | "for_statement") {
+                out.extend(self.polling_loop(cx, function, node));
+            }
         }
     }
 }
@@ -75,13 +73,20 @@ impl Polling {
         let mut sleep = None;
         let mut other_await = false;
         let mut exits = false;
-        walk_same_function(body, |node| match node.kind() {
+        let mut exit_conditions = Vec::new();
+        // Ancestors are collected below `body`: a loop among them means a nested loop.
+        let directly_in_loop = |ancestors: &[Node]| {
+            !ancestors
+                .iter()
+                .any(|a| matches!(a.kind(), "while_statement" | "for_statement"))
+        };
+        walk_same_function_with_ancestors(body, |node, ancestors| match node.kind() {
             // The `await` keyword token inside the expression has the same kind: skip it.
             "await" if node.is_named() => {
                 let call = node.named_child(0).filter(|c| c.kind() == "call");
                 let is_sleep = call
                     .is_some_and(|c| cx.callee(c, function).as_deref() == Some("asyncio.sleep"));
-                if is_sleep && innermost_loop(node) == Some(loop_node) {
+                if is_sleep && directly_in_loop(ancestors) {
                     sleep = call;
                 } else {
                     other_await = true;
@@ -92,13 +97,16 @@ impl Polling {
             {
                 other_await = true;
             }
-            "if_statement" if innermost_loop(node) == Some(loop_node) => {
+            "if_statement" if directly_in_loop(ancestors) => {
                 if let Some(consequence) = node.child_by_field_name("consequence") {
                     let mut cursor = consequence.walk();
                     let leaves = consequence
                         .named_children(&mut cursor)
                         .any(|s| matches!(s.kind(), "break_statement" | "return_statement"));
-                    exits |= leaves;
+                    if leaves {
+                        exits = true;
+                        exit_conditions.extend(node.child_by_field_name("condition"));
+                    }
                 }
             }
             _ => {}
@@ -122,7 +130,19 @@ impl Polling {
             .and_then(|a| a.named_child(0))
             .map(|a| cx.text(a).to_string())
             .unwrap_or_else(|| "0".into());
-        let what = match condition.filter(|c| !matches!(c.kind(), "true" | "integer")) {
+        // What is being waited for: the loop condition, or an `if` that leaves the loop, but
+        // not the deadline check that usually sits beside it.
+        let candidates: Vec<Node> = condition
+            .filter(|c| !matches!(c.kind(), "true" | "integer"))
+            .into_iter()
+            .chain(exit_conditions)
+            .collect();
+        let polled = candidates
+            .iter()
+            .find(|c| !is_deadline(cx.text(**c)))
+            .or(candidates.first())
+            .copied();
+        let what = match polled {
             Some(c) => format!("polls `{}`", shorten(cx.text(c))),
             None => "polls a condition".into(),
         };
@@ -140,7 +160,7 @@ impl Polling {
         finding.end_byte = condition.map_or(loop_node.start_byte() + 5, |c| c.end_byte());
         finding.end = cx.file.position(finding.end_byte);
         finding.noqa_codes = self.noqa().iter().map(|c| c.to_string()).collect();
-        let flag = condition.is_some_and(|c| is_flag(c)) || loop_node.kind() == "for_statement";
+        let flag = polled.is_some_and(|c| is_flag(cx, c));
         finding.fix = if flag {
             FixInfo::unsafe_(
                 "an `asyncio.Event` set where the flag is set, awaited with `asyncio.wait_for`: the producer changes too \
@@ -156,34 +176,50 @@ impl Polling {
     }
 }
 
-fn innermost_loop(node: Node) -> Option<Node> {
-    let mut current = node.parent();
-    while let Some(n) = current {
-        match n.kind() {
-            "while_statement" | "for_statement" => return Some(n),
-            "function_definition" | "lambda" | "class_definition" => return None,
-            _ => current = n.parent(),
-        }
-    }
-    None
-}
-
 fn contains_await(node: Node) -> bool {
     let mut found = false;
     walk_same_function(node, |n| found |= n.kind() == "await" && n.is_named());
     found
 }
 
-/// `self.ready`, `not self._connected`: a flag rather than a keyed lookup.
-fn is_flag(condition: Node) -> bool {
-    let inner = if condition.kind() == "not_operator" {
-        condition
-            .child_by_field_name("argument")
-            .unwrap_or(condition)
-    } else {
-        condition
-    };
-    matches!(inner.kind(), "identifier" | "attribute")
+/// `self.ready`, `not self._connected`: a flag rather than a keyed lookup (`key in d`,
+/// `d.get(key)`), which wants a future per key instead of one event.
+fn is_flag(cx: &FileContext, condition: Node) -> bool {
+    let mut keyed = false;
+    walk_same_function(condition, |n| match n.kind() {
+        "comparison_operator" => {
+            let mut cursor = n.walk();
+            keyed |= n
+                .children(&mut cursor)
+                .any(|c| matches!(c.kind(), "in" | "not in"));
+        }
+        "call" => {
+            let method = n
+                .child_by_field_name("function")
+                .filter(|f| f.kind() == "attribute")
+                .and_then(|f| f.child_by_field_name("attribute"));
+            keyed |= method.is_some_and(|m| cx.text(m) == "get");
+        }
+        _ => {}
+    });
+    !keyed
+}
+
+/// A deadline or attempt check beside the real condition (`time.monotonic() > deadline`,
+/// `waited >= timeout`). Read from the text: names are what tell a deadline from a condition.
+fn is_deadline(text: &str) -> bool {
+    [
+        "monotonic",
+        "time()",
+        "perf_counter",
+        "deadline",
+        "timeout",
+        "waited",
+        "elapsed",
+        "attempt",
+    ]
+    .iter()
+    .any(|word| text.contains(word))
 }
 
 fn shorten(text: &str) -> String {

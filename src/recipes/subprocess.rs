@@ -28,10 +28,10 @@ impl Recipe for Subprocess {
         include_str!("../../codemods/subprocess/README.md")
     }
 
-    fn plan_call_fix(&self, _cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
+    fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
         Ok(FixInfo::safe(format!(
             "`await asyncio.to_thread({}, ...)`: the child runs as before while the loop keeps running",
-            site.qualified
+            cx.written_callee(site)
         )))
     }
 }

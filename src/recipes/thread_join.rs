@@ -24,13 +24,12 @@
 //! returns; gather would re-raise). `join(timeout=t)` is unsafe: `wait_for` raises on timeout
 //! where `join` returned, and cancels where the thread ran on.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use tree_sitter::Node;
 
 use super::Recipe;
 use crate::engine::scope::ScopeId;
-use crate::engine::source::walk_same_function;
 use crate::engine::{CallSite, FileContext};
 use crate::finding::{Finding, FixInfo};
 
@@ -57,8 +56,7 @@ impl Recipe for ThreadJoin {
     }
 
     fn find(&self, cx: &FileContext, out: &mut Vec<Finding>) {
-        for function in cx.async_functions() {
-            let facts = Facts::collect(cx, function);
+        for (function, facts) in Facts::collect(cx) {
             for &thread in &facts.threads {
                 out.extend(self.thread_finding(cx, function, &facts, thread));
             }
@@ -71,8 +69,8 @@ impl Recipe for ThreadJoin {
 
 /// What one async function does with threads, gathered in one walk.
 struct Facts<'t> {
-    threads: Vec<Node<'t>>,
-    pools: Vec<Node<'t>>,
+    threads: Vec<Construction<'t>>,
+    pools: Vec<Construction<'t>>,
     /// `receiver.method(args)` calls with an identifier receiver.
     method_calls: Vec<(String, String, Node<'t>)>,
     /// `for x in L` and `[... for x in L]`: (x, L).
@@ -81,57 +79,76 @@ struct Facts<'t> {
     calls: Vec<Node<'t>>,
 }
 
+/// A `Thread(...)` or pool construction with the two nodes above it, which say where its
+/// result goes.
+#[derive(Clone, Copy)]
+struct Construction<'t> {
+    node: Node<'t>,
+    parent: Option<Node<'t>>,
+    grandparent: Option<Node<'t>>,
+}
+
 impl<'t> Facts<'t> {
-    fn collect(cx: &FileContext<'_, 't>, function: ScopeId) -> Facts<'t> {
-        let mut facts = Facts {
+    /// Facts for every async function of the file, from the calls and loops pass 1 collected.
+    fn collect(cx: &FileContext<'_, 't>) -> BTreeMap<ScopeId, Facts<'t>> {
+        let mut all: BTreeMap<ScopeId, Facts<'t>> = BTreeMap::new();
+        let empty = || Facts {
             threads: vec![],
             pools: vec![],
             method_calls: vec![],
             loops: vec![],
             calls: vec![],
         };
-        walk_same_function(cx.scopes.get(function).body, |node| match node.kind() {
-            "call" => {
-                facts.calls.push(node);
-                match cx.callee(node, function).as_deref() {
-                    Some(THREAD) => facts.threads.push(node),
-                    Some(POOL) => facts.pools.push(node),
-                    _ => {}
-                }
-                let Some(callee) = node
-                    .child_by_field_name("function")
-                    .filter(|f| f.kind() == "attribute")
-                else {
-                    return;
-                };
-                let (Some(object), Some(attr)) = (
-                    callee.child_by_field_name("object"),
-                    callee.child_by_field_name("attribute"),
-                ) else {
-                    return;
-                };
-                if object.kind() == "identifier" {
-                    facts
-                        .method_calls
-                        .push((cx.text(object).into(), cx.text(attr).into(), node));
-                }
+        for (call, function) in cx.async_calls() {
+            let facts = all.entry(function).or_insert_with(empty);
+            let node = call.node;
+            facts.calls.push(node);
+            let construction = Construction {
+                node,
+                parent: call.parent,
+                grandparent: call.grandparent,
+            };
+            match cx.callee(node, call.scope).as_deref() {
+                Some(THREAD) => facts.threads.push(construction),
+                Some(POOL) => facts.pools.push(construction),
+                _ => {}
             }
-            "for_statement" | "for_in_clause" => {
-                let (Some(left), Some(right)) = (
-                    node.child_by_field_name("left"),
-                    node.child_by_field_name("right"),
-                ) else {
-                    return;
-                };
-                if left.kind() == "identifier" && right.kind() == "identifier" {
-                    facts
-                        .loops
-                        .push((cx.text(left).into(), cx.text(right).into()));
-                }
+            let Some(callee) = node
+                .child_by_field_name("function")
+                .filter(|f| f.kind() == "attribute")
+            else {
+                continue;
+            };
+            let (Some(object), Some(attr)) = (
+                callee.child_by_field_name("object"),
+                callee.child_by_field_name("attribute"),
+            ) else {
+                continue;
+            };
+            if object.kind() == "identifier" {
+                facts
+                    .method_calls
+                    .push((cx.text(object).into(), cx.text(attr).into(), node));
             }
-            _ => {}
-        });
-        facts
+        }
+        for (node, function) in cx.async_loops() {
+            if !matches!(node.kind(), "for_statement" | "for_in_clause") {
+                continue;
+            }
+            let (Some(left), Some(right)) = (
+                node.child_by_field_name("left"),
+                node.child_by_field_name("right"),
+            ) else {
+                continue;
+            };
+            if left.kind() == "identifier" && right.kind() == "identifier" {
+                let facts = all.entry(function).or_insert_with(empty);
+                facts
+                    .loops
+                    .push((cx.text(left).into(), cx.text(right).into()));
+            }
+        }
+        all
     }
 
     fn calls_on<'s>(
@@ -152,7 +169,7 @@ impl ThreadJoin {
         cx: &FileContext,
         function: ScopeId,
         facts: &Facts,
-        thread: Node,
+        thread: Construction,
     ) -> Option<Finding> {
         let mut names = HashSet::new();
         let mut lists = HashSet::new();
@@ -196,7 +213,7 @@ impl ThreadJoin {
         );
         let mut finding = cx.finding(
             self.id(),
-            thread,
+            thread.node,
             message,
             "Thread.join waits for another thread on the event loop's own thread".into(),
         );
@@ -220,7 +237,7 @@ impl ThreadJoin {
         cx: &FileContext,
         function: ScopeId,
         facts: &Facts,
-        pool: Node,
+        pool: Construction,
     ) -> Option<Finding> {
         let mut names = HashSet::new();
         let mut lists = HashSet::new();
@@ -238,7 +255,7 @@ impl ThreadJoin {
         );
         let mut finding = cx.finding(
             self.id(),
-            pool,
+            pool.node,
             message,
             "waiting for pool workers blocks the event loop's thread".into(),
         );
@@ -263,11 +280,11 @@ impl ThreadJoin {
 /// `threads = [Thread(...) for ...]`, `threads.append(Thread(...))`.
 fn bind_target(
     cx: &FileContext,
-    construction: Node,
+    construction: Construction,
     names: &mut HashSet<String>,
     lists: &mut HashSet<String>,
 ) {
-    let Some(parent) = construction.parent() else {
+    let Some(parent) = construction.parent else {
         return;
     };
     match parent.kind() {
@@ -288,7 +305,9 @@ fn bind_target(
             }
         }
         "list_comprehension" => {
-            let assignment = parent.parent().filter(|p| p.kind() == "assignment");
+            let assignment = construction
+                .grandparent
+                .filter(|p| p.kind() == "assignment");
             if let Some(left) = assignment
                 .and_then(|a| a.child_by_field_name("left"))
                 .filter(|l| l.kind() == "identifier")
@@ -297,8 +316,8 @@ fn bind_target(
             }
         }
         "argument_list" => {
-            let call = parent
-                .parent()
+            let call = construction
+                .grandparent
                 .and_then(|c| c.child_by_field_name("function"));
             if let Some(callee) = call.filter(|c| c.kind() == "attribute") {
                 let is_append = callee

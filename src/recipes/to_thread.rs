@@ -28,7 +28,7 @@ impl Recipe for ToThread {
         include_str!("../../codemods/to-thread/README.md")
     }
 
-    fn plan_call_fix(&self, _cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
+    fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
         if site.entry.thread_bound {
             let owner = site
                 .qualified
@@ -41,7 +41,7 @@ impl Recipe for ToThread {
         }
         Ok(FixInfo::safe(format!(
             "`await asyncio.to_thread({}, ...)`: the same call on a worker thread",
-            site.qualified
+            cx.written_callee(site)
         )))
     }
 }

@@ -1,0 +1,139 @@
+//! Every recipe's examples in `codemods/<id>/examples/*.py`: the findings must be exactly the
+//! lines marked `# expect: <recipe>` (and none on `# expect: none`), and the text report of each
+//! example is a reviewed snapshot under `snapshots/`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use unblocker::config::LoadedConfig;
+use unblocker::engine::{Engine, Selection};
+use unblocker::output::{render_json, render_text};
+
+fn examples() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for recipe in std::fs::read_dir("codemods").unwrap() {
+        let dir = recipe.unwrap().path().join("examples");
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            files.extend(
+                entries
+                    .map(|e| e.unwrap().path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "py")),
+            );
+        }
+    }
+    files.sort();
+    files
+}
+
+/// `(line, recipe)` pairs from `# expect: a, b` markers; `# expect: none` contributes nothing.
+fn expected(source: &str) -> BTreeSet<(usize, String)> {
+    let mut out = BTreeSet::new();
+    for (i, line) in source.lines().enumerate() {
+        let Some((_, marker)) = line.rsplit_once("# expect:") else {
+            continue;
+        };
+        // Prose may follow the ids after ` -- `.
+        let marker = marker.split(" -- ").next().unwrap_or("");
+        for recipe in marker
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty() && *r != "none")
+        {
+            out.insert((i + 1, recipe.to_string()));
+        }
+    }
+    out
+}
+
+fn snapshot_name(path: &Path) -> String {
+    let recipe = path
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .unwrap()
+        .to_string_lossy();
+    let stem = path.file_stem().unwrap().to_string_lossy();
+    format!("example__{recipe}__{stem}")
+}
+
+#[test]
+fn examples_report_exactly_their_expect_markers() {
+    let files = examples();
+    assert!(
+        files.len() >= 9,
+        "every recipe ships examples; found {}",
+        files.len()
+    );
+    let engine = Engine::new(LoadedConfig::default(), Selection::default());
+    let mut failures = Vec::new();
+    for path in &files {
+        let source = std::fs::read_to_string(path).unwrap();
+        let report = engine.check(std::slice::from_ref(path));
+        let found: BTreeSet<(usize, String)> = report
+            .findings
+            .iter()
+            .map(|f| (f.start.line, f.recipe.to_string()))
+            .collect();
+        let want = expected(&source);
+        for missing in want.difference(&found) {
+            failures.push(format!(
+                "{}:{} not reported: {}",
+                path.display(),
+                missing.0,
+                missing.1
+            ));
+        }
+        for extra in found.difference(&want) {
+            failures.push(format!(
+                "{}:{} reported but not marked: {}",
+                path.display(),
+                extra.0,
+                extra.1
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn example_reports_match_snapshots() {
+    let engine = Engine::new(LoadedConfig::default(), Selection::default());
+    for path in examples() {
+        let report = engine.check(std::slice::from_ref(&path));
+        let read = |p: &str| std::fs::read(p).ok();
+        let text = anstream::adapter::strip_str(&render_text(&report, &read)).to_string();
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!(snapshot_name(&path), text);
+        });
+    }
+}
+
+#[test]
+fn json_output_is_the_documented_shape() {
+    let engine = Engine::new(LoadedConfig::default(), Selection::default());
+    let path = PathBuf::from("codemods/sleep/examples/imports_and_contexts.py");
+    let report = engine.check(std::slice::from_ref(&path));
+    let json: serde_json::Value = serde_json::from_str(&render_json(&report.findings)).unwrap();
+    let first = &json.as_array().expect("an array")[0];
+    for key in [
+        "path",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "recipe",
+        "kind",
+        "message",
+        "fix",
+        "chain",
+    ] {
+        assert!(first.get(key).is_some(), "missing {key} in {first}");
+    }
+    assert_eq!(
+        first["path"],
+        "codemods/sleep/examples/imports_and_contexts.py"
+    );
+    assert_eq!(first["kind"], "direct");
+    assert_eq!(first["fix"]["safety"], "safe");
+    assert!(first["chain"].as_array().unwrap().is_empty());
+}
