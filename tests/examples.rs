@@ -137,3 +137,51 @@ fn json_output_is_the_documented_shape() {
     assert_eq!(first["fix"]["safety"], "safe");
     assert!(first["chain"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn parsing_only_what_direct_findings_need_finds_the_same() {
+    // The partial parse skips sync functions, sync classes and plain sync methods: on every
+    // example the findings must be exactly those of a whole-file parse.
+    let mut config = LoadedConfig::default();
+    config.config.extend_blocking_calls = vec!["service.slow_helper".into()];
+    let partial = Engine::new(config.clone(), Selection::default());
+    let mut whole = Engine::new(config, Selection::default());
+    whole.partial_parse = false;
+    let key = |engine: &Engine| {
+        let report = engine.check(&[
+            PathBuf::from("codemods"),
+            PathBuf::from("tests/fixtures/partial"),
+        ]);
+        report
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}:{}:{} {} {}",
+                    f.path, f.start.line, f.start.column, f.recipe, f.message
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (key(&partial), key(&whole));
+    assert!(a.len() > 50);
+    assert_eq!(a, b);
+    // The fixture really is parsed in part, and its findings depend on the skipped names.
+    let bytes = std::fs::read("tests/fixtures/partial/service.py").unwrap();
+    let file = unblocker::engine::source::SourceFile::parse_for_check(
+        "service.py".into(),
+        bytes,
+        "service".into(),
+    )
+    .unwrap();
+    assert!(
+        file.partial && file.skipped.len() >= 5,
+        "{:?}",
+        file.skipped
+    );
+    let fixture: Vec<_> = a
+        .iter()
+        .filter(|f| f.contains("fixtures/partial"))
+        .collect();
+    assert_eq!(fixture.len(), 4, "{fixture:#?}");
+}

@@ -18,58 +18,79 @@ pub struct ProjectIndex {
 impl ProjectIndex {
     pub fn build(files: &[SourceFile]) -> ProjectIndex {
         let mut index = ProjectIndex::default();
-        for file in files {
-            index.add(file);
+        for definitions in super::parallel_map(files, definitions) {
+            for (qualname, is_async) in definitions {
+                if is_async {
+                    index.async_functions.insert(qualname);
+                } else {
+                    index.sync_functions.insert(qualname);
+                }
+            }
         }
         index
     }
+}
 
-    fn add(&mut self, file: &SourceFile) {
-        // Names of the enclosing classes, with the node that opened each.
-        let mut classes: Vec<(String, usize)> = Vec::new();
-        let mut function_depth = 0usize;
-        walk_tree(file.tree.root_node(), |event| {
-            match event {
-                Visit::Enter(node) => match node.kind() {
-                    "class_definition" if function_depth == 0 => {
-                        let name = node
-                            .child_by_field_name("name")
-                            .map(|n| file.text(n))
-                            .unwrap_or("");
-                        classes.push((name.to_string(), node.id()));
-                    }
-                    "function_definition" => {
-                        if function_depth == 0 {
-                            let name = node
-                                .child_by_field_name("name")
-                                .map(|n| file.text(n))
-                                .unwrap_or("");
-                            let mut qualname = file.module.clone();
-                            for (class, _) in &classes {
-                                qualname = join(&qualname, class);
-                            }
-                            let qualname = join(&qualname, name);
-                            if node.child(0).is_some_and(|c| c.kind() == "async") {
-                                self.async_functions.insert(qualname);
-                            } else {
-                                self.sync_functions.insert(qualname);
-                            }
-                        }
-                        function_depth += 1;
-                    }
-                    _ => {}
-                },
-                Visit::Leave(node) => match node.kind() {
-                    "function_definition" => function_depth -= 1,
-                    "class_definition" if classes.last().is_some_and(|c| c.1 == node.id()) => {
-                        classes.pop();
-                    }
-                    _ => {}
-                },
+/// The functions a file defines at module or class level: `(qualified name, is async)`.
+/// Only statement containers are entered, never function bodies or expressions, so this costs
+/// a small part of a full walk.
+fn definitions(file: &SourceFile) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    // Names of the enclosing classes, with the node that opened each.
+    let mut classes: Vec<(String, usize)> = Vec::new();
+    for skipped in file.skipped.iter().filter(|s| !s.is_class) {
+        let parent = skipped
+            .class
+            .as_ref()
+            .map_or(file.module.clone(), |c| join(&file.module, c));
+        out.push((join(&parent, &skipped.name), false));
+    }
+    walk_tree(file.tree.root_node(), |event| match event {
+        Visit::Enter(node) => match node.kind() {
+            "class_definition" => {
+                let name = node
+                    .child_by_field_name("name")
+                    .map(|n| file.text(n))
+                    .unwrap_or("");
+                classes.push((name.to_string(), node.id()));
+                true
+            }
+            "function_definition" => {
+                let name = node
+                    .child_by_field_name("name")
+                    .map(|n| file.text(n))
+                    .unwrap_or("");
+                let mut qualname = file.module.clone();
+                for (class, _) in &classes {
+                    qualname = join(&qualname, class);
+                }
+                let is_async = node.child(0).is_some_and(|c| c.kind() == "async");
+                out.push((join(&qualname, name), is_async));
+                false
+            }
+            "module"
+            | "block"
+            | "decorated_definition"
+            | "if_statement"
+            | "elif_clause"
+            | "else_clause"
+            | "try_statement"
+            | "except_clause"
+            | "except_group_clause"
+            | "finally_clause"
+            | "with_statement"
+            | "ERROR" => true,
+            _ => false,
+        },
+        Visit::Leave(node) => {
+            if node.kind() == "class_definition" && classes.last().is_some_and(|c| c.1 == node.id())
+            {
+                classes.pop();
             }
             true
-        });
-    }
+        }
+    });
+    out
 }
 
 /// The module a file defines, from the package layout: directories are packages while they

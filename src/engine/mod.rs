@@ -11,6 +11,7 @@
 //!   them, and the file, to the recipes.
 //! - `suppress`: `# unblock: ignore[...]` and `# noqa: ASYNCxxx` comments.
 
+pub mod chunks;
 pub mod index;
 pub mod resolve;
 pub mod scope;
@@ -52,6 +53,8 @@ pub struct Engine {
     pub selection: Selection,
     /// Show a progress bar on stderr (a terminal) for long runs.
     pub progress: bool,
+    /// Parse only what direct findings need (see `chunks`); off in tests that compare.
+    pub partial_parse: bool,
 }
 
 /// A message about the run itself (unreadable file, syntax error), not a finding.
@@ -94,13 +97,33 @@ impl Engine {
             config,
             selection,
             progress: false,
+            partial_parse: true,
         }
     }
 
     pub fn check(&self, paths: &[PathBuf]) -> Report {
         let started = std::time::Instant::now();
-        let walked = walk::read_tree(paths, &self.config, self.progress);
+        let walked = walk::read_tree(
+            paths,
+            &self.config,
+            walk::ReadOptions {
+                progress: self.progress,
+                partial_parse: self.partial_parse,
+            },
+        );
         let walk_time = started.elapsed();
+        let parsed_bytes: usize = walked
+            .files
+            .iter()
+            .map(|f| {
+                f.tree
+                    .included_ranges()
+                    .iter()
+                    .map(|r| r.end_byte.min(f.bytes.len()) - r.start_byte.min(f.bytes.len()))
+                    .sum::<usize>()
+            })
+            .sum();
+        let total_bytes: usize = walked.files.iter().map(|f| f.bytes.len()).sum();
         let mut report = Report {
             diagnostics: walked.diagnostics,
             files_scanned: walked.files_scanned,
@@ -121,11 +144,13 @@ impl Engine {
         // A development aid for the speed bar: where the time of a run goes.
         if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
             eprintln!(
-                "timings: walk+read+parse {:?}, index+check {:?}, {} files scanned, {} parsed",
+                "timings: walk+read+parse {:?}, index+check {:?}, {} files scanned, {} parsed ({} of {} bytes)",
                 walk_time,
                 started.elapsed() - walk_time,
                 report.files_scanned,
-                report.files_parsed
+                report.files_parsed,
+                parsed_bytes,
+                total_bytes
             );
         }
         report
@@ -220,7 +245,7 @@ impl Engine {
 }
 
 /// Runs `f` over `items` on every core, keeping the input order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len().max(1));

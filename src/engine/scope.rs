@@ -217,6 +217,30 @@ impl<'t> Scopes<'t> {
             }
             true
         });
+        // What a partial parse left out is still defined: bind the names.
+        for skipped in &file.skipped {
+            let (scope, parent_qualname) = match &skipped.class {
+                None => (MODULE_SCOPE, file.module.clone()),
+                Some(class) => {
+                    let qualname = join(&file.module, class);
+                    match scopes.classes.get(&qualname) {
+                        Some(&scope) => (scope, qualname),
+                        None => continue,
+                    }
+                }
+            };
+            let qualname = join(&parent_qualname, &skipped.name);
+            let origin = if skipped.is_class {
+                Origin::Class(qualname)
+            } else {
+                Origin::Def(qualname)
+            };
+            scopes.scopes[scope]
+                .bindings
+                .entry(skipped.name.clone())
+                .or_default()
+                .push(origin);
+        }
         scopes
     }
 

@@ -3,7 +3,7 @@
 //! Everything works on bytes, not `&str`: real code bases contain files that are not UTF-8
 //! (Latin-1 with a coding cookie, stray bytes in comments) and they must still be checked.
 
-use tree_sitter::{Node, Parser, Tree};
+use tree_sitter::{Node, Parser, Point, Tree};
 
 use crate::finding::Position;
 
@@ -14,27 +14,55 @@ pub struct SourceFile {
     pub tree: Tree,
     /// Fully qualified module name derived from the package layout (`app.workers.bus`).
     pub module: String,
+    /// Only the parts that can hold or explain a direct finding were parsed (see `chunks`):
+    /// top-level sync functions and classes without coroutines are not in the tree.
+    pub partial: bool,
+    /// For a partial parse: the definitions left out, whose names must still be bound.
+    pub skipped: Vec<super::chunks::SkippedDefinition>,
     line_starts: Vec<usize>,
 }
 
 impl SourceFile {
+    /// Parses the whole file.
     pub fn parse(path: String, bytes: Vec<u8>, module: String) -> Result<SourceFile, String> {
-        let mut parser = Parser::new();
-        parser
-            .set_language(&tree_sitter_python::LANGUAGE.into())
-            .map_err(|e| format!("cannot load the Python grammar: {e}"))?;
-        let tree = parser
-            .parse(&bytes, None)
-            .ok_or_else(|| "the parser gave up on this file".to_string())?;
-        let mut line_starts = vec![0];
-        line_starts.extend(memchr::memchr_iter(b'\n', &bytes).map(|i| i + 1));
+        let line_starts = line_starts(&bytes);
+        let tree = parse_ranges(&bytes, &line_starts, None)?;
         Ok(SourceFile {
             path,
             bytes,
             tree,
             module,
+            partial: false,
+            skipped: Vec::new(),
             line_starts,
         })
+    }
+
+    /// Parses what direct findings need: the whole file, less the top-level sync functions and
+    /// classes that hold no coroutine. A file whose partial tree has a syntax error is parsed
+    /// again whole, so that errors are reported as they are in the file.
+    pub fn parse_for_check(
+        path: String,
+        bytes: Vec<u8>,
+        module: String,
+    ) -> Result<SourceFile, String> {
+        let line_starts = line_starts(&bytes);
+        if let Some(relevant) = super::chunks::relevant_ranges(&bytes) {
+            let tree = parse_ranges(&bytes, &line_starts, Some(&relevant.ranges))?;
+            if !tree.root_node().has_error() {
+                let skipped = relevant.skipped;
+                return Ok(SourceFile {
+                    path,
+                    bytes,
+                    tree,
+                    module,
+                    partial: true,
+                    skipped,
+                    line_starts,
+                });
+            }
+        }
+        SourceFile::parse(path, bytes, module)
     }
 
     pub fn text(&self, node: Node) -> &str {
@@ -103,6 +131,50 @@ impl SourceFile {
             }
         }
     }
+}
+
+fn line_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut starts = vec![0];
+    starts.extend(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1));
+    starts
+}
+
+fn parse_ranges(
+    bytes: &[u8],
+    line_starts: &[usize],
+    ranges: Option<&[std::ops::Range<usize>]>,
+) -> Result<Tree, String> {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_python::LANGUAGE.into())
+        .map_err(|e| format!("cannot load the Python grammar: {e}"))?;
+    if let Some(ranges) = ranges {
+        let point = |byte: usize| {
+            let row = match line_starts.binary_search(&byte) {
+                Ok(i) => i,
+                Err(i) => i - 1,
+            };
+            Point {
+                row,
+                column: byte - line_starts[row],
+            }
+        };
+        let ranges: Vec<tree_sitter::Range> = ranges
+            .iter()
+            .map(|r| tree_sitter::Range {
+                start_byte: r.start,
+                end_byte: r.end,
+                start_point: point(r.start),
+                end_point: point(r.end),
+            })
+            .collect();
+        parser
+            .set_included_ranges(&ranges)
+            .map_err(|e| format!("cannot parse parts of the file: {e:?}"))?;
+    }
+    parser
+        .parse(bytes, None)
+        .ok_or_else(|| "the parser gave up on this file".to_string())
 }
 
 /// Depth-first visit without recursion: deeply nested expressions must not overflow the stack.

@@ -48,7 +48,15 @@ pub struct Walked {
     pub unreadable: usize,
 }
 
-pub fn read_tree(paths: &[PathBuf], config: &LoadedConfig, progress: bool) -> Walked {
+/// How to read: whether to show progress, whether to parse only what direct findings need.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    pub progress: bool,
+    pub partial_parse: bool,
+}
+
+pub fn read_tree(paths: &[PathBuf], config: &LoadedConfig, options: ReadOptions) -> Walked {
+    let progress = options.progress;
     let default = [PathBuf::from(".")];
     let paths = if paths.is_empty() {
         &default[..]
@@ -144,7 +152,7 @@ pub fn read_tree(paths: &[PathBuf], config: &LoadedConfig, progress: bool) -> Wa
             if let Some(bar) = &bar {
                 bar.inc(1);
             }
-            let parsed = scan(path, bytes);
+            let parsed = scan(path, bytes, options.partial_parse);
             let mut out = out.lock().unwrap();
             out.files_scanned += 1;
             match parsed {
@@ -175,7 +183,7 @@ enum Scan {
     Failed(Diagnostic),
 }
 
-fn scan(path: &Path, bytes: Vec<u8>) -> Scan {
+fn scan(path: &Path, bytes: Vec<u8>, partial_parse: bool) -> Scan {
     let display = path.display().to_string();
     let head = &bytes[..bytes.len().min(8192)];
     if memchr::memchr(0, head).is_some() {
@@ -185,7 +193,8 @@ fn scan(path: &Path, bytes: Vec<u8>) -> Scan {
             severity: Severity::Warning,
         });
     }
-    if memchr::memmem::find(&bytes, b"async").is_none() {
+    // Without `async def` a file holds no coroutine, so no direct finding.
+    if !super::chunks::has_async_def(&bytes) {
         return Scan::Skipped;
     }
     let mut warnings = Vec::new();
@@ -196,7 +205,12 @@ fn scan(path: &Path, bytes: Vec<u8>) -> Scan {
             severity: Severity::Warning,
         });
     }
-    match SourceFile::parse(display.clone(), bytes, module_name(path)) {
+    let parsed = if partial_parse {
+        SourceFile::parse_for_check(display.clone(), bytes, module_name(path))
+    } else {
+        SourceFile::parse(display.clone(), bytes, module_name(path))
+    };
+    match parsed {
         Ok(file) => Scan::Parsed(Box::new(file), warnings),
         Err(message) => Scan::Failed(Diagnostic {
             path: display,

@@ -1,0 +1,425 @@
+//! Which parts of a file need parsing for direct findings.
+//!
+//! A direct finding sits inside an `async def`, and resolving its names needs the module's
+//! imports and assignments, the classes that hold async methods, and the `self.x = ...`
+//! assignments of their methods. A top-level sync `def`, a class without an `async def`, or a
+//! sync method that assigns no `self` attribute contributes nothing but its name: for a library
+//! file with one coroutine among thirty functions, skipping them is most of the parse.
+//! tree-sitter parses just the kept byte ranges (positions stay those of the whole file), and
+//! the names of what was skipped are bound by the scope builder as if it had been parsed.
+//!
+//! The split is by logical lines (outside brackets, strings and backslash continuations) and
+//! their indentation. A cheap scanner finds them; when in doubt, the whole file is kept.
+
+use std::ops::Range;
+
+/// What a partial parse left out but must still be bound: a function or class name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedDefinition {
+    pub name: String,
+    /// The enclosing top-level class, for a skipped method.
+    pub class: Option<String>,
+    pub is_class: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relevant {
+    pub ranges: Vec<Range<usize>>,
+    pub skipped: Vec<SkippedDefinition>,
+}
+
+/// Kept byte ranges, in order, or `None` when the whole file should be parsed.
+pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
+    let lines = logical_lines(bytes)?;
+    let mut relevant = Relevant {
+        ranges: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let top: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].indent == 0).collect();
+    let mut k = 0;
+    while k < top.len() {
+        let i = top[k];
+        let (def, kind) = definition_at(bytes, &lines, i);
+        // Decorators and their definition are one statement.
+        while k + 1 < top.len() && top[k + 1] <= def {
+            k += 1;
+        }
+        // The first chunk takes what precedes it (a BOM, comments, blank lines).
+        let start = if k == 0 { 0 } else { lines[i].begin };
+        let end = top.get(k + 1).map_or(bytes.len(), |&n| lines[n].start);
+        let chunk = &bytes[start..end];
+        match kind {
+            Kind::SyncDef | Kind::Class if !has_async_def(chunk) => {
+                if let Some(name) = definition_name(bytes, lines[def].start) {
+                    relevant.skipped.push(SkippedDefinition {
+                        name,
+                        class: None,
+                        is_class: kind == Kind::Class,
+                    });
+                } else {
+                    keep(&mut relevant.ranges, start..end);
+                }
+            }
+            Kind::Class => {
+                let class = definition_name(bytes, lines[def].start);
+                keep(&mut relevant.ranges, start..lines[def].start);
+                keep_class(bytes, &lines, def, end, class, &mut relevant);
+            }
+            _ => keep(&mut relevant.ranges, start..end),
+        }
+        k += 1;
+    }
+    let kept_bytes: usize = relevant.ranges.iter().map(|r| r.len()).sum();
+    // Not worth a second tree shape for small savings.
+    if kept_bytes * 10 > bytes.len() * 8 {
+        return None;
+    }
+    Some(relevant)
+}
+
+/// A kept class: its header and body, less the sync methods that neither hold a coroutine nor
+/// assign an attribute of `self`.
+fn keep_class(
+    bytes: &[u8],
+    lines: &[Line],
+    def: usize,
+    end: usize,
+    class: Option<String>,
+    relevant: &mut Relevant,
+) {
+    let body: Vec<usize> = (def + 1..lines.len())
+        .take_while(|&i| lines[i].begin < end)
+        .collect();
+    let Some(body_indent) = body.first().map(|&i| lines[i].indent) else {
+        keep(&mut relevant.ranges, lines[def].start..end);
+        return;
+    };
+    let members: Vec<usize> = body
+        .iter()
+        .copied()
+        .filter(|&i| lines[i].indent == body_indent)
+        .collect();
+    // The class keeps its header however its members go.
+    let mut cursor = lines[def].start;
+    let mut m = 0;
+    while m < members.len() {
+        let start = lines[members[m]].begin;
+        let mut def_line = members[m];
+        let mut n = m;
+        while lines[def_line].kind == Kind::Decorator && n + 1 < members.len() {
+            n += 1;
+            def_line = members[n];
+        }
+        let member_end = members.get(n + 1).map_or(end, |&i| lines[i].begin);
+        let member = &bytes[start..member_end];
+        let skippable = lines[def_line].kind == Kind::SyncDef
+            && !has_async_def(member)
+            && !assigns_self(member);
+        if skippable {
+            if let Some(name) = definition_name(bytes, lines[def_line].start) {
+                keep(&mut relevant.ranges, cursor..start);
+                relevant.skipped.push(SkippedDefinition {
+                    name,
+                    class: class.clone(),
+                    is_class: false,
+                });
+                cursor = member_end;
+            }
+        }
+        m = n + 1;
+    }
+    keep(&mut relevant.ranges, cursor..end);
+}
+
+fn keep(ranges: &mut Vec<Range<usize>>, range: Range<usize>) {
+    if range.is_empty() {
+        return;
+    }
+    match ranges.last_mut() {
+        Some(last) if last.end == range.start => last.end = range.end,
+        _ => ranges.push(range),
+    }
+}
+
+/// The definition line a statement stands for (past its decorators), and its kind.
+fn definition_at(_bytes: &[u8], lines: &[Line], i: usize) -> (usize, Kind) {
+    let mut j = i;
+    while lines[j].kind == Kind::Decorator
+        && j + 1 < lines.len()
+        && lines[j + 1].indent == lines[i].indent
+    {
+        j += 1;
+    }
+    (j, lines[j].kind)
+}
+
+/// `self.<name> =` (or `: T =`) somewhere in a method: its type may explain a call elsewhere.
+fn assigns_self(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    while let Some(i) = memchr::memmem::find(rest, b"self.") {
+        let after = &rest[i + 5..];
+        let name = after
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count();
+        let tail = &after[name..];
+        let blanks = tail
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count();
+        match tail.get(blanks) {
+            Some(b'=') if tail.get(blanks + 1) != Some(&b'=') => return true,
+            Some(b':') => return true,
+            _ => {}
+        }
+        rest = &rest[i + 5..];
+    }
+    false
+}
+
+fn definition_name(bytes: &[u8], start: usize) -> Option<String> {
+    let line = &bytes[start..];
+    let rest = line
+        .strip_prefix(b"def")
+        .or_else(|| line.strip_prefix(b"class"))?;
+    let rest = &rest[rest
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count()..];
+    let len = rest
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .count();
+    (len > 0).then(|| String::from_utf8_lossy(&rest[..len]).into_owned())
+}
+
+/// True when the bytes contain `async` followed by blanks and `def`.
+pub fn has_async_def(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    while let Some(i) = memchr::memmem::find(rest, b"async") {
+        let after = &rest[i + 5..];
+        let blanks = after
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b'\\' | b'\n' | b'\r'))
+            .count();
+        if blanks > 0 && after[blanks..].starts_with(b"def") {
+            return true;
+        }
+        rest = &rest[i + 5..];
+    }
+    false
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Decorator,
+    SyncDef,
+    AsyncDef,
+    Class,
+    Other,
+}
+
+/// The start of a logical line: its first non-blank byte, indentation and kind.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    /// The first byte of the physical line (ranges cut here, indentation included).
+    begin: usize,
+    /// The first non-blank byte.
+    start: usize,
+    indent: usize,
+    kind: Kind,
+}
+
+/// Logical lines (statements and clause headers); `None` if the scanner got lost (an
+/// unterminated triple quote, say), so the caller parses everything.
+fn logical_lines(bytes: &[u8]) -> Option<Vec<Line>> {
+    let mut lines = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    let mut line_start = true;
+    let mut continued = false;
+    while i < bytes.len() {
+        if line_start {
+            line_start = false;
+            let indent = bytes[i..]
+                .iter()
+                .take_while(|b| matches!(b, b' ' | b'\t' | b'\x0c'))
+                .count();
+            let first = i + indent;
+            if depth == 0
+                && !continued
+                && first < bytes.len()
+                && !matches!(bytes[first], b'\r' | b'\n' | b'#')
+            {
+                lines.push(Line {
+                    begin: i,
+                    start: first,
+                    indent,
+                    kind: kind_of(&bytes[first..]),
+                });
+            }
+            continued = false;
+            i = first;
+            continue;
+        }
+        match bytes[i] {
+            b'\n' => {
+                line_start = true;
+                i += 1;
+            }
+            b'#' => {
+                i += memchr::memchr(b'\n', &bytes[i..]).unwrap_or(bytes.len() - i);
+            }
+            b'\\' => {
+                // A backslash before the line end joins the next line to this statement.
+                let next = bytes.get(i + 1).copied();
+                if next == Some(b'\n') || (next == Some(b'\r') && bytes.get(i + 2) == Some(&b'\n'))
+                {
+                    continued = true;
+                }
+                i += 2;
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                i += 1;
+            }
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            quote @ (b'\'' | b'"') => {
+                let triple = bytes.get(i + 1) == Some(&quote) && bytes.get(i + 2) == Some(&quote);
+                i = skip_string(bytes, i, quote, triple)?;
+            }
+            _ => i += 1,
+        }
+    }
+    Some(lines)
+}
+
+/// The offset just past the string starting at `start`. Prefixes (`r`, `b`, `f`) need no care:
+/// a backslash skips the next byte in every kind of string, raw ones included, as far as finding
+/// the end goes.
+fn skip_string(bytes: &[u8], start: usize, quote: u8, triple: bool) -> Option<usize> {
+    let mut i = start + if triple { 3 } else { 1 };
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'\n' if !triple => return Some(i), // unterminated: the tokenizer would stop here too
+            q if q == quote => {
+                if !triple {
+                    return Some(i + 1);
+                }
+                if bytes.get(i + 1) == Some(&quote) && bytes.get(i + 2) == Some(&quote) {
+                    return Some(i + 3);
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    if triple {
+        None
+    } else {
+        Some(bytes.len())
+    }
+}
+
+fn kind_of(line: &[u8]) -> Kind {
+    let word_then_space = |word: &[u8]| {
+        line.starts_with(word)
+            && line
+                .get(word.len())
+                .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\\'))
+    };
+    if line.starts_with(b"@") {
+        Kind::Decorator
+    } else if word_then_space(b"def") {
+        Kind::SyncDef
+    } else if word_then_space(b"class") {
+        Kind::Class
+    } else if word_then_space(b"async") && has_async_def(&line[..line.len().min(64)]) {
+        Kind::AsyncDef
+    } else {
+        Kind::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(text: &str) -> Option<(String, Vec<SkippedDefinition>)> {
+        relevant_ranges(text.as_bytes()).map(|r| {
+            (
+                r.ranges.iter().map(|r| &text[r.clone()]).collect(),
+                r.skipped,
+            )
+        })
+    }
+
+    #[test]
+    fn sync_functions_sync_classes_and_plain_methods_are_skipped_but_named() {
+        let sync_body = "    x = 1\n".repeat(50);
+        let method_body = "        y = 2\n".repeat(50);
+        let text = format!(
+            "import time\n\ndef helper():\n{sync_body}\nclass Plain:\n    def m(self):\n{sync_body}\n\
+             @app.get('/')\nasync def route():\n    time.sleep(1)\n\n@dataclass\nclass Mixed:\n    limit = 3\n\n    def __init__(self):\n        self.s = 1\n\n    @property\n    def plain(self):\n{method_body}\n    async def go(self):\n        pass\n"
+        );
+        let (kept, skipped) = kept(&text).expect("worth splitting");
+        assert!(kept.starts_with("import time\n\n"));
+        assert!(!kept.contains("def helper") && !kept.contains("class Plain"));
+        assert!(kept.contains("@app.get('/')\nasync def route():\n    time.sleep(1)\n"));
+        assert!(kept.contains("@dataclass\nclass Mixed:\n    limit = 3\n\n    def __init__(self):\n        self.s = 1\n\n"));
+        assert!(!kept.contains("def plain") && !kept.contains("@property"));
+        assert!(kept.ends_with("    async def go(self):\n        pass\n"));
+        let names: Vec<_> = skipped
+            .iter()
+            .map(|s| (s.name.as_str(), s.class.as_deref(), s.is_class))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("helper", None, false),
+                ("Plain", None, true),
+                ("plain", Some("Mixed"), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn column_zero_text_inside_strings_and_brackets_is_not_a_statement() {
+        let filler = "    x = 1\n".repeat(50);
+        let text = format!(
+            "def f():\n    s = '''\ndef not_a_def():\n'''\n    t = (\n1)\n{filler}async def g():\n    pass\n"
+        );
+        let (kept, _) = kept(&text).expect("worth splitting");
+        assert_eq!(kept, "async def g():\n    pass\n");
+    }
+
+    #[test]
+    fn small_savings_parse_everything() {
+        assert_eq!(kept("import x\nasync def f():\n    pass\n"), None);
+    }
+
+    #[test]
+    fn an_unterminated_triple_quote_parses_everything() {
+        let filler = "    x = 1\n".repeat(50);
+        assert_eq!(
+            kept(&format!(
+                "def f():\n{filler}\nasync def g():\n    '''oops\n"
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn async_def_and_self_assignment_detection() {
+        assert!(has_async_def(b"x\nasync  def f(): pass"));
+        assert!(!has_async_def(b"import asyncio\nasync with x: pass"));
+        assert!(!has_async_def(b"asyncdef"));
+        assert!(assigns_self(b"    self.session = requests.Session()"));
+        assert!(assigns_self(b"    self.session: Session = make()"));
+        assert!(!assigns_self(b"    if self.session == other: self.go()"));
+    }
+}
