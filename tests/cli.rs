@@ -80,9 +80,13 @@ fn a_missing_path_is_named_and_the_run_goes_on() {
 fn binary_non_utf8_and_syntax_errors_get_one_line_each_and_are_still_checked() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "binary.py", b"\x00\x01async\x02\x03");
-    let mut latin1 = b"# -*- coding: latin-1 -*-\n# caf\xe9\n".to_vec();
+    let mut latin1 = b"# caf\xe9\n".to_vec();
     latin1.extend_from_slice(BLOCKING.as_bytes());
     write(dir.path(), "latin1.py", latin1);
+    // With a coding declaration the same bytes are valid Python: no warning.
+    let mut declared = b"# -*- coding: latin-1 -*-\n# caf\xe9\n".to_vec();
+    declared.extend_from_slice(BLOCKING.as_bytes());
+    write(dir.path(), "declared.py", declared);
     write(
         dir.path(),
         "broken.py",
@@ -100,7 +104,8 @@ fn binary_non_utf8_and_syntax_errors_get_one_line_each_and_are_still_checked() {
         .iter()
         .map(|f| f["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, vec!["./broken.py", "./latin1.py"]);
+    assert!(!err.contains("declared.py"), "{err}");
+    assert_eq!(paths, vec!["./broken.py", "./declared.py", "./latin1.py"]);
     assert_eq!(out.status.code(), Some(1));
 }
 

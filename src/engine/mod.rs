@@ -312,7 +312,7 @@ impl<'a, 't> FileContext<'a, 't> {
     pub fn blocking_calls(&self) -> Vec<CallSite<'a, 't>> {
         let mut sites = Vec::new();
         for call in &self.scopes.calls {
-            if !self.scopes.is_async_context(call.scope) {
+            if call.nonblocking || !self.scopes.is_async_context(call.scope) {
                 continue;
             }
             let Some(qualified) = self.resolver.callee(call.node, call.scope) else {

@@ -95,6 +95,9 @@ pub struct CallNode<'t> {
     pub scope: ScopeId,
     pub parent: Option<Node<'t>>,
     pub grandparent: Option<Node<'t>>,
+    /// Inside the body of a `try` that catches `BlockingIOError`: the code expects a
+    /// non-blocking socket or file descriptor, so the call does not block.
+    pub nonblocking: bool,
 }
 
 /// Node kinds pass 1 acts on, by kind id: `Node::kind` goes through a C string on every call,
@@ -127,6 +130,7 @@ fn interesting_kinds() -> &'static [bool] {
             "nonlocal_statement",
             "except_clause",
             "comment",
+            "try_statement",
         ] {
             let id = language.id_for_node_kind(kind, true);
             if let Some(slot) = table.get_mut(id as usize) {
@@ -169,6 +173,9 @@ impl<'t> Scopes<'t> {
             defines[language.id_for_node_kind(kind, true) as usize] = true;
         }
         let mut ancestors: Vec<Node<'t>> = Vec::new();
+        // `try` bodies whose handlers catch BlockingIOError, and those we are inside of.
+        let mut guarded_bodies: HashSet<usize> = HashSet::new();
+        let mut nonblocking_bodies: Vec<usize> = Vec::new();
         let mut builder = Builder {
             file,
             decorators: HashMap::new(),
@@ -192,7 +199,14 @@ impl<'t> Scopes<'t> {
                                 scope: builder.current(),
                                 parent: ancestors.last().copied(),
                                 grandparent: ancestors.len().checked_sub(2).map(|i| ancestors[i]),
+                                nonblocking: !nonblocking_bodies.is_empty(),
                             }),
+                            "try_statement" => {
+                                if catches_blocking_io_error(file, node) {
+                                    guarded_bodies
+                                        .extend(node.child_by_field_name("body").map(|b| b.id()));
+                                }
+                            }
                             "while_statement" | "for_statement" | "for_in_clause" => {
                                 scopes.loops.push((node, builder.current()));
                             }
@@ -206,10 +220,16 @@ impl<'t> Scopes<'t> {
                             builder.stack.push((scope, node));
                         }
                     }
+                    if guarded_bodies.contains(&node.id()) {
+                        nonblocking_bodies.push(node.id());
+                    }
                     ancestors.push(node);
                 }
                 Visit::Leave(node) => {
                     ancestors.pop();
+                    if nonblocking_bodies.last() == Some(&node.id()) {
+                        nonblocking_bodies.pop();
+                    }
                     if builder.stack.len() > 1 && builder.stack.last().map(|s| s.1) == Some(node) {
                         builder.stack.pop();
                     }
@@ -715,6 +735,18 @@ impl<'t> Builder<'t, 't> {
             }
         }
     }
+}
+
+/// A `try` with an `except BlockingIOError` (alone or in a tuple) handler.
+fn catches_blocking_io_error(file: &SourceFile, try_statement: Node) -> bool {
+    let mut cursor = try_statement.walk();
+    let found = try_statement.named_children(&mut cursor).any(|clause| {
+        clause.kind() == "except_clause"
+            && clause
+                .named_child(0)
+                .is_some_and(|e| file.text(e).contains("BlockingIOError"))
+    });
+    found
 }
 
 /// `from ..x import y` in module `a.b.c`: the absolute module the dots point at.

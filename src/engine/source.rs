@@ -114,22 +114,28 @@ impl SourceFile {
         if !root.has_error() {
             return None;
         }
-        let mut cursor = root.walk();
-        loop {
-            let node = cursor.node();
-            if node.is_error() || node.is_missing() {
-                return Some(node.start_position().row + 1);
-            }
-            // Descend only into subtrees that contain the error.
-            if node.has_error() && cursor.goto_first_child() {
-                continue;
-            }
-            while !cursor.goto_next_sibling() {
-                if !cursor.goto_parent() {
-                    return Some(1);
+        // `has_error` marks the way down to most errors; some recoveries leave no mark on the
+        // path, so the whole tree is searched when the marked path finds nothing.
+        let mut first: Option<usize> = None;
+        for follow_marks in [true, false] {
+            walk_tree(root, |event| {
+                let Visit::Enter(node) = event else {
+                    return true;
+                };
+                if first.is_some() {
+                    return false;
                 }
+                if node.is_error() || node.is_missing() {
+                    first = Some(node.start_position().row + 1);
+                    return false;
+                }
+                !follow_marks || node.has_error()
+            });
+            if first.is_some() {
+                break;
             }
         }
+        Some(first.unwrap_or(1))
     }
 }
 

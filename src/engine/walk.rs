@@ -198,7 +198,7 @@ fn scan(path: &Path, bytes: Vec<u8>, partial_parse: bool) -> Scan {
         return Scan::Skipped;
     }
     let mut warnings = Vec::new();
-    if std::str::from_utf8(&bytes).is_err() {
+    if std::str::from_utf8(&bytes).is_err() && !declares_encoding(&bytes) {
         warnings.push(Diagnostic {
             path: display.clone(),
             message: "not valid UTF-8; checked as bytes, columns count bytes".into(),
@@ -218,6 +218,18 @@ fn scan(path: &Path, bytes: Vec<u8>, partial_parse: bool) -> Scan {
             severity: Severity::Error,
         }),
     }
+}
+
+/// A PEP 263 coding declaration (`# -*- coding: latin-1 -*-`) on the first or second line:
+/// such a file is valid Python in another encoding, not a broken one.
+fn declares_encoding(bytes: &[u8]) -> bool {
+    bytes.split(|&b| b == b'\n').take(2).any(|line| {
+        let text = String::from_utf8_lossy(line);
+        let Some(comment) = text.trim_start().strip_prefix('#') else {
+            return false;
+        };
+        comment.contains("coding:") || comment.contains("coding=")
+    })
 }
 
 fn excludes(config: &LoadedConfig) -> Result<ignore::overrides::Override, String> {

@@ -19,6 +19,8 @@
 //! condition, or an `if` that leaves the loop. A heartbeat (`while True:` doing work then
 //! sleeping) and a retry loop (awaiting an operation, sleeping after a failure) are not.
 
+use std::collections::HashSet;
+
 use tree_sitter::Node;
 
 use super::Recipe;
@@ -128,7 +130,7 @@ impl Polling {
         let interval = sleep
             .child_by_field_name("arguments")
             .and_then(|a| a.named_child(0))
-            .map(|a| cx.text(a).to_string())
+            .map(|a| shorten(cx.text(a)))
             .unwrap_or_else(|| "0".into());
         // What is being waited for: the loop condition, or an `if` that leaves the loop, but
         // not the deadline check that usually sits beside it.
@@ -142,6 +144,15 @@ impl Polling {
             .find(|c| !is_deadline(cx.text(**c)))
             .or(candidates.first())
             .copied();
+        // A loop that changes its own condition (`x += 1`, `left = end - now()`,
+        // `scope = scope.parent`) is counting or walking, not waiting for someone else.
+        if let Some(c) = polled {
+            let read = root_names(cx, c);
+            let written = assigned_names(cx, body);
+            if !read.is_empty() && read.iter().all(|n| written.contains(n)) {
+                return None;
+            }
+        }
         let what = match polled {
             Some(c) => format!("polls `{}`", shorten(cx.text(c))),
             None => "polls a condition".into(),
@@ -174,6 +185,45 @@ impl Polling {
         };
         Some(finding)
     }
+}
+
+/// Plain names an expression reads (`x` and `scope` in `x < 10 and scope.cancelled`), not
+/// attribute names.
+fn root_names(cx: &FileContext, expr: Node) -> HashSet<String> {
+    let mut names = HashSet::new();
+    walk_same_function_with_ancestors(expr, |node, ancestors| {
+        if node.kind() != "identifier" {
+            return;
+        }
+        let is_attribute_name = ancestors.last().is_some_and(|p| {
+            p.kind() == "attribute" && p.child_by_field_name("attribute") == Some(node)
+        });
+        let is_keyword_name = ancestors
+            .last()
+            .is_some_and(|p| p.kind() == "keyword_argument");
+        if !is_attribute_name && !is_keyword_name {
+            names.insert(cx.text(node).to_string());
+        }
+    });
+    names
+}
+
+/// Plain names assigned in a loop body (`x = ...`, `x += ...`, `for x in`, `(x := ...)`).
+fn assigned_names(cx: &FileContext, body: Node) -> HashSet<String> {
+    let mut names = HashSet::new();
+    walk_same_function(body, |node| {
+        let target = match node.kind() {
+            "assignment" | "augmented_assignment" | "for_statement" => {
+                node.child_by_field_name("left")
+            }
+            "named_expression" => node.child_by_field_name("name"),
+            _ => None,
+        };
+        if let Some(target) = target.filter(|t| t.kind() == "identifier") {
+            names.insert(cx.text(target).to_string());
+        }
+    });
+    names
 }
 
 fn contains_await(node: Node) -> bool {
@@ -299,5 +349,39 @@ async def paced(items):
         await asyncio.sleep(0.1)
 ";
         assert_eq!(lines(src), vec![]);
+    }
+
+    #[test]
+    fn loops_that_drive_their_own_condition_are_not_polling() {
+        let src = "\
+import asyncio
+import time
+
+async def count():
+    x = 0
+    while x < 10:
+        await asyncio.sleep(0.1)
+        x += 1
+
+async def until(end):
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        await asyncio.sleep(left)
+
+async def walk(scope):
+    while scope:
+        if scope.cancelled:
+            await asyncio.sleep(0)
+        scope = scope.parent
+
+async def waits_for_someone_else(self):
+    waited = 0.0
+    while not self.ready:
+        await asyncio.sleep(0.1)
+        waited += 0.1
+";
+        assert_eq!(lines(src), vec![(25, "polling")]);
     }
 }

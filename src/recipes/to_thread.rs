@@ -131,4 +131,26 @@ async def f(key):
 ";
         assert_eq!(lines(src), vec![]);
     }
+
+    #[test]
+    fn calls_guarded_by_blocking_io_error_expect_a_non_blocking_socket() {
+        let src = "\
+import os
+import socket
+
+async def connect(path, fd):
+    s = socket.socket(socket.AF_UNIX)
+    s.setblocking(False)
+    try:
+        s.connect(path)
+    except BlockingIOError:
+        pass
+    try:
+        data = os.read(fd, 100)
+    except (BlockingIOError, InterruptedError):
+        data = b''
+    s.sendall(data)
+";
+        assert_eq!(lines(src), vec![(15, "to-thread")]);
+    }
 }

@@ -56,7 +56,7 @@ async def in_memory(text: str) -> str:
 
 
 async def write_row(out: TextIO, row: list[str]) -> None:
-    out.write(",".join(row) + "\n")  # expect: file-io
+    out.write(",".join(row) + "\n")  # expect: none -- a TextIO may be an in-memory buffer: not assumed to be a file
 
 
 class AuditLog:
