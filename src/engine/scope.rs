@@ -201,11 +201,9 @@ impl<'t> Scopes<'t> {
                                 grandparent: ancestors.len().checked_sub(2).map(|i| ancestors[i]),
                                 nonblocking: !nonblocking_bodies.is_empty(),
                             }),
-                            "try_statement" => {
-                                if catches_blocking_io_error(file, node) {
-                                    guarded_bodies
-                                        .extend(node.child_by_field_name("body").map(|b| b.id()));
-                                }
+                            "try_statement" if catches_blocking_io_error(file, node) => {
+                                guarded_bodies
+                                    .extend(node.child_by_field_name("body").map(|b| b.id()));
                             }
                             "while_statement" | "for_statement" | "for_in_clause" => {
                                 scopes.loops.push((node, builder.current()));
