@@ -90,6 +90,9 @@ pub struct Finding {
     /// Start bytes of catalogue calls that are part of this finding (a thread's `join()` in a
     /// fan-out): they are not reported again on their own.
     pub covers: Vec<usize>,
+    /// Kept only if this callee turns out to be a project `async def` (known once every file
+    /// has been seen): how an un-awaited coroutine call is reported without a second pass.
+    pub requires_async_callee: Option<String>,
 }
 
 impl Finding {

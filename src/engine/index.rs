@@ -1,11 +1,13 @@
 //! What the project defines across files: module names from the package layout, and which
 //! functions are `async def` (so that an un-awaited call of one can be reported).
 
+use crate::engine::syntax::Field;
 use std::collections::HashSet;
 use std::path::Path;
 
 use super::scope::join;
 use super::source::{walk_tree, SourceFile, Visit};
+use crate::finding::Finding;
 
 #[derive(Debug, Default)]
 pub struct ProjectIndex {
@@ -16,25 +18,31 @@ pub struct ProjectIndex {
 }
 
 impl ProjectIndex {
-    pub fn build(files: &[SourceFile]) -> ProjectIndex {
-        let mut index = ProjectIndex::default();
-        for definitions in super::parallel_map(files, definitions) {
-            for (qualname, is_async) in definitions {
-                if is_async {
-                    index.async_functions.insert(qualname);
-                } else {
-                    index.sync_functions.insert(qualname);
-                }
+    pub fn add(&mut self, definitions: Vec<(String, bool)>) {
+        for (qualname, is_async) in definitions {
+            if is_async {
+                self.async_functions.insert(qualname);
+            } else {
+                self.sync_functions.insert(qualname);
             }
         }
-        index
+    }
+
+    /// Settles the findings that depend on the whole project: a call reported as an
+    /// un-awaited coroutine stays only if its callee is a project `async def`.
+    pub fn settle(&self, findings: &mut Vec<Finding>) {
+        findings.retain(|f| {
+            f.requires_async_callee
+                .as_ref()
+                .is_none_or(|callee| self.async_functions.contains(callee))
+        });
     }
 }
 
 /// The functions a file defines at module or class level: `(qualified name, is async)`.
 /// Only statement containers are entered, never function bodies or expressions, so this costs
 /// a small part of a full walk.
-fn definitions(file: &SourceFile) -> Vec<(String, bool)> {
+pub fn definitions(file: &SourceFile) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     // Names of the enclosing classes, with the node that opened each.
     let mut classes: Vec<(String, usize)> = Vec::new();
@@ -48,18 +56,12 @@ fn definitions(file: &SourceFile) -> Vec<(String, bool)> {
     walk_tree(file.tree.root_node(), |event| match event {
         Visit::Enter(node) => match node.kind() {
             "class_definition" => {
-                let name = node
-                    .child_by_field_name("name")
-                    .map(|n| file.text(n))
-                    .unwrap_or("");
+                let name = node.field("name").map(|n| file.text(n)).unwrap_or("");
                 classes.push((name.to_string(), node.id()));
                 true
             }
             "function_definition" => {
-                let name = node
-                    .child_by_field_name("name")
-                    .map(|n| file.text(n))
-                    .unwrap_or("");
+                let name = node.field("name").map(|n| file.text(n)).unwrap_or("");
                 let mut qualname = file.module.clone();
                 for (class, _) in &classes {
                     qualname = join(&qualname, class);

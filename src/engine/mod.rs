@@ -17,6 +17,7 @@ pub mod resolve;
 pub mod scope;
 pub mod source;
 pub mod suppress;
+pub mod syntax;
 pub mod walk;
 
 use std::collections::HashSet;
@@ -32,6 +33,7 @@ use index::ProjectIndex;
 use resolve::Resolver;
 use scope::{ScopeId, ScopeKind, Scopes};
 use source::SourceFile;
+use syntax::Field;
 
 /// What to report: recipe selection as given by configuration and command line.
 #[derive(Debug, Clone, Default)]
@@ -103,6 +105,8 @@ impl Engine {
 
     pub fn check(&self, paths: &[PathBuf]) -> Report {
         let started = std::time::Instant::now();
+        // Each file is checked on the worker that parsed it and dropped there: no tree outlives
+        // its file's check, so memory stays flat and nothing waits for the whole walk.
         let walked = walk::read_tree(
             paths,
             &self.config,
@@ -110,33 +114,22 @@ impl Engine {
                 progress: self.progress,
                 partial_parse: self.partial_parse,
             },
+            &|file: SourceFile| self.check_file(&file),
         );
-        let walk_time = started.elapsed();
-        let parsed_bytes: usize = walked
-            .files
-            .iter()
-            .map(|f| {
-                f.tree
-                    .included_ranges()
-                    .iter()
-                    .map(|r| r.end_byte.min(f.bytes.len()) - r.start_byte.min(f.bytes.len()))
-                    .sum::<usize>()
-            })
-            .sum();
-        let total_bytes: usize = walked.files.iter().map(|f| f.bytes.len()).sum();
         let mut report = Report {
             diagnostics: walked.diagnostics,
             files_scanned: walked.files_scanned,
-            files_parsed: walked.files.len(),
+            files_parsed: walked.results.len(),
             unreadable: walked.unreadable,
             ..Report::default()
         };
-        let project = ProjectIndex::build(&walked.files);
-        let results = parallel_map(&walked.files, |file| self.check_file(file, &project));
-        for (findings, diagnostics) in results {
-            report.findings.extend(findings);
-            report.diagnostics.extend(diagnostics);
+        let mut project = ProjectIndex::default();
+        for checked in walked.results {
+            report.findings.extend(checked.findings);
+            report.diagnostics.extend(checked.diagnostics);
+            project.add(checked.definitions);
         }
+        project.settle(&mut report.findings);
         report
             .findings
             .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -144,13 +137,10 @@ impl Engine {
         // A development aid for the speed bar: where the time of a run goes.
         if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
             eprintln!(
-                "timings: walk+read+parse {:?}, index+check {:?}, {} files scanned, {} parsed ({} of {} bytes)",
-                walk_time,
-                started.elapsed() - walk_time,
+                "timings: {:?} in all, {} files scanned, {} parsed",
+                started.elapsed(),
                 report.files_scanned,
-                report.files_parsed,
-                parsed_bytes,
-                total_bytes
+                report.files_parsed
             );
         }
         report
@@ -169,10 +159,13 @@ impl Engine {
             module.to_string(),
         ) {
             Ok(file) => {
-                let project = ProjectIndex::build(std::slice::from_ref(&file));
-                let (mut findings, diagnostics) = self.check_file(&file, &project);
+                let checked = self.check_file(&file);
+                let mut project = ProjectIndex::default();
+                project.add(checked.definitions);
+                let mut findings = checked.findings;
+                project.settle(&mut findings);
                 findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-                (findings, diagnostics)
+                (findings, checked.diagnostics)
             }
             Err(message) => (
                 Vec::new(),
@@ -186,11 +179,9 @@ impl Engine {
     }
 
     /// Pass 2 over one parsed file.
-    pub fn check_file(
-        &self,
-        file: &SourceFile,
-        project: &ProjectIndex,
-    ) -> (Vec<Finding>, Vec<Diagnostic>) {
+    /// Findings that depend on other files (an un-awaited call of a project `async def`) are
+    /// settled by [`ProjectIndex::settle`] once every file has been seen.
+    pub fn check_file(&self, file: &SourceFile) -> CheckedFile {
         let mut diagnostics = Vec::new();
         if let Some(line) = file.first_error_line() {
             diagnostics.push(Diagnostic {
@@ -207,7 +198,6 @@ impl Engine {
             scopes: &scopes,
             resolver: Resolver::new(file, &scopes, &self.catalogue),
             catalogue: &self.catalogue,
-            project,
         };
         let mut findings = Vec::new();
         for recipe in recipes::all() {
@@ -240,37 +230,20 @@ impl Engine {
             findings.extend(recipe.call_finding(&cx, &site));
         }
         findings.retain(|f| !suppress::is_suppressed(f, &cx));
-        (findings, diagnostics)
+        CheckedFile {
+            findings,
+            diagnostics,
+            definitions: index::definitions(file),
+        }
     }
 }
 
-/// Runs `f` over `items` on every core, keeping the input order.
-pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<(usize, R)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { break };
-                        out.push((i, f(item)));
-                    }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("worker thread panicked"))
-            .collect()
-    });
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
+/// One file's contribution to a report.
+pub struct CheckedFile {
+    pub findings: Vec<Finding>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The functions it defines (`qualified name`, `is async`), for the project index.
+    pub definitions: Vec<(String, bool)>,
 }
 
 /// A catalogue call in async context, as handed to its recipe.
@@ -293,7 +266,6 @@ pub struct FileContext<'a, 't> {
     pub scopes: &'a Scopes<'t>,
     pub resolver: Resolver<'a, 't>,
     pub catalogue: &'a Catalogue,
-    pub project: &'a ProjectIndex,
 }
 
 impl<'a, 't> FileContext<'a, 't> {
@@ -369,9 +341,9 @@ impl<'a, 't> FileContext<'a, 't> {
             .filter(|site| {
                 let receiver = site
                     .call
-                    .child_by_field_name("function")
+                    .field("function")
                     .filter(|f| f.kind() == "attribute")
-                    .and_then(|f| f.child_by_field_name("object"))
+                    .and_then(|f| f.field("object"))
                     .filter(|o| o.kind() == "identifier");
                 receiver.is_some_and(|r| {
                     let values = self.resolver.assigned_values(self.text(r), site.scope);
@@ -410,6 +382,7 @@ impl<'a, 't> FileContext<'a, 't> {
             chain: Vec::new(),
             noqa_codes: Vec::new(),
             covers: Vec::new(),
+            requires_async_callee: None,
         }
     }
 
@@ -417,7 +390,7 @@ impl<'a, 't> FileContext<'a, 't> {
     pub fn describe_call(&self, site: &CallSite) -> String {
         let written = site
             .call
-            .child_by_field_name("function")
+            .field("function")
             .map(|f| {
                 self.file
                     .text(f)
@@ -436,7 +409,7 @@ impl<'a, 't> FileContext<'a, 't> {
     /// The callee as written (`self.model.encode`), for fix notes.
     pub fn written_callee(&self, site: &CallSite) -> String {
         site.call
-            .child_by_field_name("function")
+            .field("function")
             .map(|f| {
                 self.file
                     .text(f)

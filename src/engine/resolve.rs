@@ -6,6 +6,7 @@
 //! the `[returns]` table of the catalogue. What it cannot decide it leaves unknown, because a
 //! guessed type is a false positive in someone's CI.
 
+use crate::engine::syntax::Field;
 use tree_sitter::Node;
 
 use super::scope::{join, Origin, ScopeId, ScopeKind, Scopes, MODULE_SCOPE};
@@ -54,7 +55,7 @@ impl<'a, 't> Resolver<'a, 't> {
 
     /// The fully qualified name of what a `call` node calls, if it can be known.
     pub fn callee(&self, call: Node<'t>, scope: ScopeId) -> Option<String> {
-        let function = call.child_by_field_name("function")?;
+        let function = call.field("function")?;
         self.infer(function, scope, 0)?.qualified()
     }
 
@@ -65,24 +66,24 @@ impl<'a, 't> Resolver<'a, 't> {
         match expr.kind() {
             "identifier" => self.lookup(self.file.text(expr), scope, depth + 1),
             "attribute" => {
-                let object = expr.child_by_field_name("object")?;
-                let attr = self.file.text(expr.child_by_field_name("attribute")?);
+                let object = expr.field("object")?;
+                let attr = self.file.text(expr.field("attribute")?);
                 let base = self.infer(object, scope, depth + 1)?;
                 self.attribute(base, attr, depth + 1)
             }
             "call" => {
-                let function = expr.child_by_field_name("function")?;
+                let function = expr.field("function")?;
                 let callee = self.infer(function, scope, depth + 1)?;
                 self.call_result(&callee)
             }
             "parenthesized_expression" => self.infer(expr.named_child(0)?, scope, depth + 1),
             "binary_operator" => {
                 // `Path / "x"` is a Path: the one operator that matters for file I/O.
-                let operator = expr.child_by_field_name("operator")?;
+                let operator = expr.field("operator")?;
                 if operator.kind() != "/" {
                     return None;
                 }
-                let left = self.infer(expr.child_by_field_name("left")?, scope, depth + 1)?;
+                let left = self.infer(expr.field("left")?, scope, depth + 1)?;
                 let left = self.as_instance(left)?;
                 match &left {
                     Value::Instance(ty) if ty.starts_with("pathlib.") => Some(left),
@@ -101,10 +102,7 @@ impl<'a, 't> Resolver<'a, 't> {
         }
         match node.kind() {
             "binary_operator" => {
-                let (left, right) = (
-                    node.child_by_field_name("left")?,
-                    node.child_by_field_name("right")?,
-                );
+                let (left, right) = (node.field("left")?, node.field("right")?);
                 let (left, right) = if left.kind() == "none" {
                     (right, left)
                 } else {

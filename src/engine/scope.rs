@@ -4,6 +4,7 @@
 //! Python's rule is that a name assigned anywhere in a function is local to the whole function,
 //! so bindings are collected for every scope before any call is resolved.
 
+use crate::engine::syntax::Field;
 use std::collections::{HashMap, HashSet};
 
 use tree_sitter::Node;
@@ -202,8 +203,7 @@ impl<'t> Scopes<'t> {
                                 nonblocking: !nonblocking_bodies.is_empty(),
                             }),
                             "try_statement" if catches_blocking_io_error(file, node) => {
-                                guarded_bodies
-                                    .extend(node.child_by_field_name("body").map(|b| b.id()));
+                                guarded_bodies.extend(node.field("body").map(|b| b.id()));
                             }
                             "while_statement" | "for_statement" | "for_in_clause" => {
                                 scopes.loops.push((node, builder.current()));
@@ -364,17 +364,14 @@ impl<'t> Builder<'t, 't> {
         let current = self.current();
         match node.kind() {
             "decorated_definition" => {
-                if let Some(definition) = node.child_by_field_name("definition") {
+                if let Some(definition) = node.field("definition") {
                     self.decorators
                         .insert(definition.id(), decorator_names(self.file, node));
                 }
             }
             "function_definition" => self.function(scopes, node),
             "class_definition" => {
-                let (Some(name), Some(body)) = (
-                    node.child_by_field_name("name"),
-                    node.child_by_field_name("body"),
-                ) else {
+                let (Some(name), Some(body)) = (node.field("name"), node.field("body")) else {
                     return;
                 };
                 let name = self.text(name);
@@ -384,11 +381,11 @@ impl<'t> Builder<'t, 't> {
                 self.bind(scopes, current, name, Origin::Class(qualname));
             }
             "lambda" => {
-                let Some(body) = node.child_by_field_name("body") else {
+                let Some(body) = node.field("body") else {
                     return;
                 };
                 let id = self.new_scope(scopes, ScopeKind::Lambda, node, body, "<lambda>".into());
-                if let Some(params) = node.child_by_field_name("parameters") {
+                if let Some(params) = node.field("parameters") {
                     self.parameters(scopes, id, params, None);
                 }
             }
@@ -406,28 +403,25 @@ impl<'t> Builder<'t, 't> {
                 );
             }
             "for_in_clause" => {
-                if let Some(left) = node.child_by_field_name("left") {
+                if let Some(left) = node.field("left") {
                     self.bind_targets(scopes, current, left);
                 }
             }
             "for_statement" => {
-                if let Some(left) = node.child_by_field_name("left") {
+                if let Some(left) = node.field("left") {
                     let scope = self.binding_scope(scopes, current);
                     self.bind_targets(scopes, scope, left);
                 }
             }
             "assignment" => self.assignment(scopes, node),
             "augmented_assignment" => {
-                if let Some(left) = node.child_by_field_name("left") {
+                if let Some(left) = node.field("left") {
                     let scope = self.binding_scope(scopes, current);
                     self.bind_targets(scopes, scope, left);
                 }
             }
             "named_expression" => {
-                if let (Some(name), Some(value)) = (
-                    node.child_by_field_name("name"),
-                    node.child_by_field_name("value"),
-                ) {
+                if let (Some(name), Some(value)) = (node.field("name"), node.field("value")) {
                     let scope = self.binding_scope(scopes, current);
                     self.bind(
                         scopes,
@@ -438,14 +432,13 @@ impl<'t> Builder<'t, 't> {
                 }
             }
             "with_item" => {
-                let Some(value) = node.child_by_field_name("value") else {
+                let Some(value) = node.field("value") else {
                     return;
                 };
                 if value.kind() != "as_pattern" {
                     return;
                 }
-                let (Some(expr), Some(target)) =
-                    (value.named_child(0), value.child_by_field_name("alias"))
+                let (Some(expr), Some(target)) = (value.named_child(0), value.field("alias"))
                 else {
                     return;
                 };
@@ -496,10 +489,7 @@ impl<'t> Builder<'t, 't> {
 
     fn function(&mut self, scopes: &mut Scopes<'t>, node: Node<'t>) {
         let current = self.current();
-        let (Some(name), Some(body)) = (
-            node.child_by_field_name("name"),
-            node.child_by_field_name("body"),
-        ) else {
+        let (Some(name), Some(body)) = (node.field("name"), node.field("body")) else {
             return;
         };
         let is_async = node.child(0).is_some_and(|c| c.kind() == "async");
@@ -528,7 +518,7 @@ impl<'t> Builder<'t, 't> {
             }
             scopes.scopes[id].class = Some(current);
         }
-        if let Some(params) = node.child_by_field_name("parameters") {
+        if let Some(params) = node.field("parameters") {
             let self_name = self.parameters(scopes, id, params, first_param.clone());
             if matches!(first_param, Some(Origin::SelfParam(_))) {
                 scopes.scopes[id].self_name = self_name;
@@ -550,12 +540,9 @@ impl<'t> Builder<'t, 't> {
         for param in params.named_children(&mut cursor) {
             let (name_node, annotation) = match param.kind() {
                 "identifier" => (Some(param), None),
-                "typed_parameter" => (param.named_child(0), param.child_by_field_name("type")),
-                "default_parameter" => (param.child_by_field_name("name"), None),
-                "typed_default_parameter" => (
-                    param.child_by_field_name("name"),
-                    param.child_by_field_name("type"),
-                ),
+                "typed_parameter" => (param.named_child(0), param.field("type")),
+                "default_parameter" => (param.field("name"), None),
+                "typed_default_parameter" => (param.field("name"), param.field("type")),
                 "list_splat_pattern" | "dictionary_splat_pattern" => (param.named_child(0), None),
                 _ => (None, None),
             };
@@ -585,15 +572,15 @@ impl<'t> Builder<'t, 't> {
     fn assignment(&mut self, scopes: &mut Scopes<'t>, node: Node<'t>) {
         let current = self.current();
         let scope = self.binding_scope(scopes, current);
-        let Some(left) = node.child_by_field_name("left") else {
+        let Some(left) = node.field("left") else {
             return;
         };
         // `a = b = value`: every target gets the final value.
-        let mut right = node.child_by_field_name("right");
+        let mut right = node.field("right");
         while let Some(r) = right.filter(|r| r.kind() == "assignment") {
-            right = r.child_by_field_name("right");
+            right = r.field("right");
         }
-        let annotation = node.child_by_field_name("type");
+        let annotation = node.field("type");
         match left.kind() {
             "identifier" => {
                 let name = self.text(left);
@@ -622,11 +609,9 @@ impl<'t> Builder<'t, 't> {
         target: Node<'t>,
         value: Option<Node<'t>>,
     ) {
-        let (Some(object), Some(attr), Some(value)) = (
-            target.child_by_field_name("object"),
-            target.child_by_field_name("attribute"),
-            value,
-        ) else {
+        let (Some(object), Some(attr), Some(value)) =
+            (target.field("object"), target.field("attribute"), value)
+        else {
             return;
         };
         let function = &scopes.scopes[scope];
@@ -677,10 +662,7 @@ impl<'t> Builder<'t, 't> {
                     self.bind(scopes, scope, top.clone(), Origin::Import(top));
                 }
                 "aliased_import" => {
-                    if let (Some(module), Some(alias)) = (
-                        name.child_by_field_name("name"),
-                        name.child_by_field_name("alias"),
-                    ) {
+                    if let (Some(module), Some(alias)) = (name.field("name"), name.field("alias")) {
                         self.bind(
                             scopes,
                             scope,
@@ -696,7 +678,7 @@ impl<'t> Builder<'t, 't> {
 
     fn import_from(&mut self, scopes: &mut Scopes<'t>, node: Node<'t>) {
         let scope = self.binding_scope(scopes, self.current());
-        let Some(module_node) = node.child_by_field_name("module_name") else {
+        let Some(module_node) = node.field("module_name") else {
             return;
         };
         let module = if module_node.kind() == "relative_import" {
@@ -721,10 +703,8 @@ impl<'t> Builder<'t, 't> {
                     );
                 }
                 "aliased_import" => {
-                    if let (Some(imported), Some(alias)) = (
-                        name.child_by_field_name("name"),
-                        name.child_by_field_name("alias"),
-                    ) {
+                    if let (Some(imported), Some(alias)) = (name.field("name"), name.field("alias"))
+                    {
                         let full = join(&module, self.file.text(imported));
                         self.bind(scopes, scope, self.text(alias), Origin::Import(full));
                     }
@@ -778,7 +758,7 @@ pub fn decorator_names(file: &SourceFile, decorated: Node) -> Vec<String> {
         .filter_map(|d| d.named_child(0))
         .map(|expr| {
             let expr = if expr.kind() == "call" {
-                expr.child_by_field_name("function").unwrap_or(expr)
+                expr.field("function").unwrap_or(expr)
             } else {
                 expr
             };

@@ -83,6 +83,7 @@ mod tests {
             chain: vec![],
             noqa_codes: codes.iter().map(|c| c.to_string()).collect(),
             covers: vec![],
+            requires_async_callee: None,
         }
     }
 

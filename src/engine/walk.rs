@@ -41,8 +41,10 @@ const DEFAULT_EXCLUDES: &[&str] = &[
     "__pycache__",
 ];
 
-pub struct Walked {
-    pub files: Vec<SourceFile>,
+/// What a walk produced: one `R` per parsed file (whatever the caller's `on_file` made of it;
+/// the file itself is dropped on the worker thread that parsed it).
+pub struct Walked<R> {
+    pub results: Vec<R>,
     pub diagnostics: Vec<Diagnostic>,
     pub files_scanned: usize,
     pub unreadable: usize,
@@ -55,7 +57,12 @@ pub struct ReadOptions {
     pub partial_parse: bool,
 }
 
-pub fn read_tree(paths: &[PathBuf], config: &LoadedConfig, options: ReadOptions) -> Walked {
+pub fn read_tree<R: Send>(
+    paths: &[PathBuf],
+    config: &LoadedConfig,
+    options: ReadOptions,
+    on_file: &(dyn Fn(SourceFile) -> R + Sync),
+) -> Walked<R> {
     let progress = options.progress;
     let default = [PathBuf::from(".")];
     let paths = if paths.is_empty() {
@@ -64,12 +71,12 @@ pub fn read_tree(paths: &[PathBuf], config: &LoadedConfig, options: ReadOptions)
         paths
     };
     let out = Mutex::new(Walked {
-        files: Vec::new(),
+        results: Vec::new(),
         diagnostics: Vec::new(),
         files_scanned: 0,
         unreadable: 0,
     });
-    let error = |out: &Mutex<Walked>, path: &Path, message: String| {
+    let error = |out: &Mutex<Walked<R>>, path: &Path, message: String| {
         let mut out = out.lock().unwrap();
         out.unreadable += 1;
         out.diagnostics.push(Diagnostic {
@@ -153,18 +160,21 @@ pub fn read_tree(paths: &[PathBuf], config: &LoadedConfig, options: ReadOptions)
                 bar.inc(1);
             }
             let parsed = scan(path, bytes, options.partial_parse);
+            // The caller's work on the file runs here, on this worker, outside the lock.
+            let (result, warnings, failure) = match parsed {
+                Scan::Skipped => (None, Vec::new(), None),
+                Scan::Parsed(file, warnings) => (Some(on_file(*file)), warnings, None),
+                Scan::Failed(diagnostic) => (None, Vec::new(), Some(diagnostic)),
+            };
             let mut out = out.lock().unwrap();
             out.files_scanned += 1;
-            match parsed {
-                Scan::Skipped => {}
-                Scan::Parsed(file, warnings) => {
-                    out.diagnostics.extend(warnings);
-                    if let Some(bar) = &bar {
-                        bar.set_message(format!("{} parsed", out.files.len() + 1));
-                    }
-                    out.files.push(*file);
+            out.diagnostics.extend(warnings);
+            out.diagnostics.extend(failure);
+            if let Some(result) = result {
+                out.results.push(result);
+                if let Some(bar) = &bar {
+                    bar.set_message(format!("{} parsed", out.results.len()));
                 }
-                Scan::Failed(diagnostic) => out.diagnostics.push(diagnostic),
             }
             WalkState::Continue
         })
@@ -172,9 +182,7 @@ pub fn read_tree(paths: &[PathBuf], config: &LoadedConfig, options: ReadOptions)
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let mut walked = out.into_inner().unwrap();
-    walked.files.sort_by(|a, b| a.path.cmp(&b.path));
-    walked
+    out.into_inner().unwrap()
 }
 
 enum Scan {

@@ -16,6 +16,7 @@
 //! coroutine never ran before, it runs now, and its exceptions reach the caller.
 
 use super::Recipe;
+use crate::engine::syntax::Field;
 use crate::engine::{CallSite, FileContext};
 use crate::finding::{Finding, FixInfo};
 
@@ -31,7 +32,7 @@ impl Recipe for AsyncMisuse {
     }
 
     fn plan_call_fix(&self, _cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
-        let Some(arguments) = site.call.child_by_field_name("arguments") else {
+        let Some(arguments) = site.call.field("arguments") else {
             return Err("no argument to await".into());
         };
         if arguments.named_child_count() != 1 {
@@ -62,9 +63,7 @@ impl Recipe for AsyncMisuse {
     /// A project `async def` called as a bare statement: the coroutine is created and dropped.
     fn find(&self, cx: &FileContext, out: &mut Vec<Finding>) {
         for (call_node, function) in cx.async_calls() {
-            if !call_node
-                .parent
-                .is_some_and(|p| p.kind() == "expression_statement")
+            if call_node.parent.is_none_or(|p| p.kind() != "expression_statement")
             {
                 continue;
             }
@@ -72,7 +71,8 @@ impl Recipe for AsyncMisuse {
             let Some(callee) = cx.callee(call, call_node.scope) else {
                 continue;
             };
-            if !cx.project.async_functions.contains(&callee) {
+            // Builtins and unresolved names are never project coroutines.
+            if callee.starts_with("builtins.") || cx.catalogue.lookup(&callee).is_some() {
                 continue;
             }
             let name = callee.rsplit('.').next().unwrap_or(&callee);
@@ -90,6 +90,7 @@ impl Recipe for AsyncMisuse {
                 "`await` the call: it runs now (before, it never did) and its exceptions reach this coroutine; \
                  use `asyncio.create_task(...)` to keep it in the background",
             );
+            finding.requires_async_callee = Some(callee);
             out.push(finding);
         }
     }

@@ -18,6 +18,7 @@
 //! the executor.
 
 use super::Recipe;
+use crate::engine::syntax::Field;
 use crate::engine::{CallSite, FileContext};
 use crate::finding::FixInfo;
 
@@ -53,16 +54,15 @@ impl Recipe for Executor {
     fn find(&self, cx: &FileContext, out: &mut Vec<crate::finding::Finding>) {
         for (call, function) in cx.async_calls() {
             let node = call.node;
-            let Some(callee) = node.child_by_field_name("function") else {
+            let Some(callee) = node.field("function") else {
                 continue;
             };
             if callee.kind() != "attribute"
-                || callee.child_by_field_name("attribute").map(|a| cx.text(a))
-                    != Some("run_in_executor")
+                || callee.field("attribute").map(|a| cx.text(a)) != Some("run_in_executor")
             {
                 continue;
             }
-            let Some(arguments) = node.child_by_field_name("arguments") else {
+            let Some(arguments) = node.field("arguments") else {
                 continue;
             };
             let mut cursor = arguments.walk();
@@ -80,7 +80,7 @@ impl Recipe for Executor {
                 continue;
             }
             let target = partial
-                .child_by_field_name("arguments")
+                .field("arguments")
                 .and_then(|a| a.named_child(0))
                 .map(|t| cx.text(t).to_string())
                 .unwrap_or_default();

@@ -15,6 +15,7 @@
 //! surrounding `except` clauses mapped); unsafe, with a note, where requests and httpx differ in
 //! a way the code relies on.
 
+use crate::engine::syntax::Field;
 use tree_sitter::Node;
 
 use super::Recipe;
@@ -83,14 +84,14 @@ impl Recipe for HttpRequests {
 }
 
 fn keyword_names(cx: &FileContext, call: Node) -> Vec<String> {
-    let Some(arguments) = call.child_by_field_name("arguments") else {
+    let Some(arguments) = call.field("arguments") else {
         return Vec::new();
     };
     let mut cursor = arguments.walk();
     arguments
         .named_children(&mut cursor)
         .filter(|a| a.kind() == "keyword_argument")
-        .filter_map(|a| a.child_by_field_name("name"))
+        .filter_map(|a| a.field("name"))
         .map(|n| cx.text(n).to_string())
         .collect()
 }

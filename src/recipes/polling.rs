@@ -19,6 +19,7 @@
 //! condition, or an `if` that leaves the loop. A heartbeat (`while True:` doing work then
 //! sleeping) and a retry loop (awaiting an operation, sleeping after a failure) are not.
 
+use crate::engine::syntax::Field;
 use std::collections::HashSet;
 
 use tree_sitter::Node;
@@ -71,7 +72,7 @@ impl Polling {
         if loop_node.child(0).is_some_and(|c| c.kind() == "async") {
             return None;
         }
-        let body = loop_node.child_by_field_name("body")?;
+        let body = loop_node.field("body")?;
         let mut sleep = None;
         let mut other_await = false;
         let mut exits = false;
@@ -100,14 +101,14 @@ impl Polling {
                 other_await = true;
             }
             "if_statement" if directly_in_loop(ancestors) => {
-                if let Some(consequence) = node.child_by_field_name("consequence") {
+                if let Some(consequence) = node.field("consequence") {
                     let mut cursor = consequence.walk();
                     let leaves = consequence
                         .named_children(&mut cursor)
                         .any(|s| matches!(s.kind(), "break_statement" | "return_statement"));
                     if leaves {
                         exits = true;
-                        exit_conditions.extend(node.child_by_field_name("condition"));
+                        exit_conditions.extend(node.field("condition"));
                     }
                 }
             }
@@ -117,7 +118,7 @@ impl Polling {
         if other_await {
             return None;
         }
-        let condition = loop_node.child_by_field_name("condition");
+        let condition = loop_node.field("condition");
         let rechecks = match (loop_node.kind(), condition) {
             ("while_statement", Some(c)) if !matches!(c.kind(), "true" | "integer") => {
                 !contains_await(c)
@@ -128,7 +129,7 @@ impl Polling {
             return None;
         }
         let interval = sleep
-            .child_by_field_name("arguments")
+            .field("arguments")
             .and_then(|a| a.named_child(0))
             .map(|a| shorten(cx.text(a)))
             .unwrap_or_else(|| "0".into());
@@ -195,9 +196,9 @@ fn root_names(cx: &FileContext, expr: Node) -> HashSet<String> {
         if node.kind() != "identifier" {
             return;
         }
-        let is_attribute_name = ancestors.last().is_some_and(|p| {
-            p.kind() == "attribute" && p.child_by_field_name("attribute") == Some(node)
-        });
+        let is_attribute_name = ancestors
+            .last()
+            .is_some_and(|p| p.kind() == "attribute" && p.field("attribute") == Some(node));
         let is_keyword_name = ancestors
             .last()
             .is_some_and(|p| p.kind() == "keyword_argument");
@@ -213,10 +214,8 @@ fn assigned_names(cx: &FileContext, body: Node) -> HashSet<String> {
     let mut names = HashSet::new();
     walk_same_function(body, |node| {
         let target = match node.kind() {
-            "assignment" | "augmented_assignment" | "for_statement" => {
-                node.child_by_field_name("left")
-            }
-            "named_expression" => node.child_by_field_name("name"),
+            "assignment" | "augmented_assignment" | "for_statement" => node.field("left"),
+            "named_expression" => node.field("name"),
             _ => None,
         };
         if let Some(target) = target.filter(|t| t.kind() == "identifier") {
@@ -245,9 +244,9 @@ fn is_flag(cx: &FileContext, condition: Node) -> bool {
         }
         "call" => {
             let method = n
-                .child_by_field_name("function")
+                .field("function")
                 .filter(|f| f.kind() == "attribute")
-                .and_then(|f| f.child_by_field_name("attribute"));
+                .and_then(|f| f.field("attribute"));
             keyed |= method.is_some_and(|m| cx.text(m) == "get");
         }
         _ => {}

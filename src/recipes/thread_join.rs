@@ -24,6 +24,7 @@
 //! returns; gather would re-raise). `join(timeout=t)` is unsafe: `wait_for` raises on timeout
 //! where `join` returned, and cancels where the thread ran on.
 
+use crate::engine::syntax::Field;
 use std::collections::{BTreeMap, HashSet};
 
 use tree_sitter::Node;
@@ -113,16 +114,11 @@ impl<'t> Facts<'t> {
                 Some(POOL) => facts.pools.push(construction),
                 _ => {}
             }
-            let Some(callee) = node
-                .child_by_field_name("function")
-                .filter(|f| f.kind() == "attribute")
-            else {
+            let Some(callee) = node.field("function").filter(|f| f.kind() == "attribute") else {
                 continue;
             };
-            let (Some(object), Some(attr)) = (
-                callee.child_by_field_name("object"),
-                callee.child_by_field_name("attribute"),
-            ) else {
+            let (Some(object), Some(attr)) = (callee.field("object"), callee.field("attribute"))
+            else {
                 continue;
             };
             if object.kind() == "identifier" {
@@ -135,10 +131,7 @@ impl<'t> Facts<'t> {
             if !matches!(node.kind(), "for_statement" | "for_in_clause") {
                 continue;
             }
-            let (Some(left), Some(right)) = (
-                node.child_by_field_name("left"),
-                node.child_by_field_name("right"),
-            ) else {
+            let (Some(left), Some(right)) = (node.field("left"), node.field("right")) else {
                 continue;
             };
             if left.kind() == "identifier" && right.kind() == "identifier" {
@@ -177,9 +170,7 @@ impl ThreadJoin {
         // `threads.append(t)` makes `threads` a list of them.
         for (receiver, method, call) in &facts.method_calls {
             if method == "append" {
-                let argument = call
-                    .child_by_field_name("arguments")
-                    .and_then(|a| a.named_child(0));
+                let argument = call.field("arguments").and_then(|a| a.named_child(0));
                 if argument.is_some_and(|a| a.kind() == "identifier" && names.contains(cx.text(a)))
                 {
                     lists.insert(receiver.clone());
@@ -196,7 +187,7 @@ impl ThreadJoin {
             return None;
         }
         let timeout = joins.iter().any(|j| {
-            j.child_by_field_name("arguments")
+            j.field("arguments")
                 .is_some_and(|a| a.named_child_count() > 0)
         });
         let fan_out = !lists.is_empty();
@@ -289,18 +280,12 @@ fn bind_target(
     };
     match parent.kind() {
         "assignment" => {
-            if let Some(left) = parent
-                .child_by_field_name("left")
-                .filter(|l| l.kind() == "identifier")
-            {
+            if let Some(left) = parent.field("left").filter(|l| l.kind() == "identifier") {
                 names.insert(cx.text(left).into());
             }
         }
         "as_pattern" => {
-            if let Some(target) = parent
-                .child_by_field_name("alias")
-                .and_then(|a| a.named_child(0))
-            {
+            if let Some(target) = parent.field("alias").and_then(|a| a.named_child(0)) {
                 names.insert(cx.text(target).into());
             }
         }
@@ -309,22 +294,20 @@ fn bind_target(
                 .grandparent
                 .filter(|p| p.kind() == "assignment");
             if let Some(left) = assignment
-                .and_then(|a| a.child_by_field_name("left"))
+                .and_then(|a| a.field("left"))
                 .filter(|l| l.kind() == "identifier")
             {
                 lists.insert(cx.text(left).into());
             }
         }
         "argument_list" => {
-            let call = construction
-                .grandparent
-                .and_then(|c| c.child_by_field_name("function"));
+            let call = construction.grandparent.and_then(|c| c.field("function"));
             if let Some(callee) = call.filter(|c| c.kind() == "attribute") {
                 let is_append = callee
-                    .child_by_field_name("attribute")
+                    .field("attribute")
                     .is_some_and(|a| cx.text(a) == "append");
                 if let Some(object) = callee
-                    .child_by_field_name("object")
+                    .field("object")
                     .filter(|o| is_append && o.kind() == "identifier")
                 {
                     lists.insert(cx.text(object).into());
