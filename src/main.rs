@@ -1,3 +1,18 @@
+// mimalloc for Rust and for tree-sitter's C core: parsing allocates and frees millions of small
+// nodes, and with the system allocator malloc and free were a tenth of a run (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
+    // SAFETY: called first, before any tree-sitter object exists, on the only thread; the four
+    // functions are one allocator family (mimalloc), aligned as malloc is.
+    unsafe {
+        tree_sitter::set_allocator(Some(tree_sitter::Allocator {
+            malloc: libmimalloc_sys::mi_malloc,
+            calloc: libmimalloc_sys::mi_calloc,
+            realloc: libmimalloc_sys::mi_realloc,
+            free: libmimalloc_sys::mi_free,
+        }));
+    }
     unblocker::cli::main()
 }

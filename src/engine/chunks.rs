@@ -69,9 +69,7 @@ pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
         }
         k += 1;
     }
-    let kept_bytes: usize = relevant.ranges.iter().map(|r| r.len()).sum();
-    // Not worth a second tree shape for small savings.
-    if kept_bytes * 10 > bytes.len() * 8 {
+    if relevant.skipped.is_empty() {
         return None;
     }
     Some(relevant)
@@ -398,7 +396,7 @@ mod tests {
     }
 
     #[test]
-    fn small_savings_parse_everything() {
+    fn nothing_to_skip_parses_everything() {
         assert_eq!(kept("import x\nasync def f():\n    pass\n"), None);
     }
 

@@ -168,6 +168,8 @@ impl<'t> Scopes<'t> {
             loops: Vec::new(),
         };
         let interesting = interesting_kinds();
+        let string_kind = tree_sitter::Language::from(tree_sitter_python::LANGUAGE)
+            .id_for_node_kind("string", true);
         let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
         let mut defines = vec![false; language.node_kind_count()];
         for kind in ["function_definition", "class_definition", "lambda"] {
@@ -222,6 +224,15 @@ impl<'t> Scopes<'t> {
                         nonblocking_bodies.push(node.id());
                     }
                     ancestors.push(node);
+                    // A string without interpolations holds no call or binding: its parts
+                    // need no visit (most strings, and every docstring).
+                    if node.kind_id() == string_kind {
+                        let prefix = &file.bytes[node.start_byte()
+                            ..node.start_byte().saturating_add(2).min(node.end_byte())];
+                        return prefix
+                            .iter()
+                            .any(|b| matches!(b, b'f' | b'F' | b't' | b'T'));
+                    }
                 }
                 Visit::Leave(node) => {
                     ancestors.pop();

@@ -63,7 +63,9 @@ impl Recipe for AsyncMisuse {
     /// A project `async def` called as a bare statement: the coroutine is created and dropped.
     fn find(&self, cx: &FileContext, out: &mut Vec<Finding>) {
         for (call_node, function) in cx.async_calls() {
-            if call_node.parent.is_none_or(|p| p.kind() != "expression_statement")
+            if call_node
+                .parent
+                .is_none_or(|p| p.kind() != "expression_statement")
             {
                 continue;
             }
