@@ -11,6 +11,7 @@
 //! The split is by logical lines (outside brackets, strings and backslash continuations) and
 //! their indentation. A cheap scanner finds them; when in doubt, the whole file is kept.
 
+use std::collections::HashSet;
 use std::ops::Range;
 
 /// What a partial parse left out but must still be bound: a function or class name.
@@ -97,8 +98,8 @@ fn keep_class(
         .copied()
         .filter(|&i| lines[i].indent == body_indent)
         .collect();
-    // The class keeps its header however its members go.
-    let mut cursor = lines[def].start;
+    // Members: (start, end, definition line), decorators included.
+    let mut spans: Vec<(usize, usize, usize)> = Vec::new();
     let mut m = 0;
     while m < members.len() {
         let start = lines[members[m]].begin;
@@ -109,22 +110,57 @@ fn keep_class(
             def_line = members[n];
         }
         let member_end = members.get(n + 1).map_or(end, |&i| lines[i].begin);
-        let member = &bytes[start..member_end];
-        let skippable = lines[def_line].kind == Kind::SyncDef
-            && !has_async_def(member)
-            && !assigns_self(member);
-        if skippable {
-            if let Some(name) = definition_name(bytes, lines[def_line].start) {
-                keep(&mut relevant.ranges, cursor..start);
-                relevant.skipped.push(SkippedDefinition {
-                    name,
-                    class: class.clone(),
-                    is_class: false,
-                });
-                cursor = member_end;
+        spans.push((start, member_end, def_line));
+        m = n + 1;
+    }
+    // A sync method is needed only for the `self` attributes it assigns that kept code reads:
+    // start from what everything but the plain sync methods reads, and follow the
+    // assignments (`self.a = self.b.x` makes `b` needed too) until nothing changes.
+    let plain = |&(start, end, def_line): &(usize, usize, usize)| {
+        lines[def_line].kind == Kind::SyncDef && !has_async_def(&bytes[start..end])
+    };
+    let mut keep_member: Vec<bool> = spans.iter().map(|span| !plain(span)).collect();
+    let mut needed: HashSet<&[u8]> = HashSet::new();
+    for (span, kept) in spans.iter().zip(&keep_member) {
+        if *kept {
+            needed.extend(self_attributes_read(&bytes[span.0..span.1]));
+        }
+    }
+    loop {
+        let mut changed = false;
+        for (i, span) in spans.iter().enumerate() {
+            if keep_member[i] {
+                continue;
+            }
+            let member = &bytes[span.0..span.1];
+            if self_attributes_assigned(member)
+                .iter()
+                .any(|a| needed.contains(a))
+            {
+                keep_member[i] = true;
+                needed.extend(self_attributes_read(member));
+                changed = true;
             }
         }
-        m = n + 1;
+        if !changed {
+            break;
+        }
+    }
+    // The class keeps its header however its members go.
+    let mut cursor = lines[def].start;
+    for (span, kept) in spans.iter().zip(&keep_member) {
+        if *kept {
+            continue;
+        }
+        if let Some(name) = definition_name(bytes, lines[span.2].start) {
+            keep(&mut relevant.ranges, cursor..span.0);
+            relevant.skipped.push(SkippedDefinition {
+                name,
+                class: class.clone(),
+                is_class: false,
+            });
+            cursor = span.1;
+        }
     }
     keep(&mut relevant.ranges, cursor..end);
 }
@@ -151,28 +187,49 @@ fn definition_at(_bytes: &[u8], lines: &[Line], i: usize) -> (usize, Kind) {
     (j, lines[j].kind)
 }
 
-/// `self.<name> =` (or `: T =`) somewhere in a method: its type may explain a call elsewhere.
-fn assigns_self(bytes: &[u8]) -> bool {
-    let mut rest = bytes;
-    while let Some(i) = memchr::memmem::find(rest, b"self.") {
-        let after = &rest[i + 5..];
-        let name = after
+/// Attribute names in `self.<name>` anywhere in the bytes.
+fn self_attributes_read(bytes: &[u8]) -> Vec<&[u8]> {
+    self_attributes(bytes).map(|(name, _)| name).collect()
+}
+
+/// Attribute names assigned as `self.<name> = ...` or `self.<name>: T = ...`.
+fn self_attributes_assigned(bytes: &[u8]) -> Vec<&[u8]> {
+    self_attributes(bytes)
+        .filter(|(_, assigned)| *assigned)
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// Every `self.<name>`, with whether it is the target of an assignment.
+fn self_attributes(bytes: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
+    memchr::memmem::find_iter(bytes, b"self.").filter_map(move |i| {
+        if i > 0
+            && (bytes[i - 1].is_ascii_alphanumeric()
+                || bytes[i - 1] == b'_'
+                || bytes[i - 1] == b'.')
+        {
+            return None;
+        }
+        let after = &bytes[i + 5..];
+        let len = after
             .iter()
             .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
             .count();
-        let tail = &after[name..];
+        if len == 0 {
+            return None;
+        }
+        let tail = &after[len..];
         let blanks = tail
             .iter()
             .take_while(|b| matches!(b, b' ' | b'\t'))
             .count();
-        match tail.get(blanks) {
-            Some(b'=') if tail.get(blanks + 1) != Some(&b'=') => return true,
-            Some(b':') => return true,
-            _ => {}
-        }
-        rest = &rest[i + 5..];
-    }
-    false
+        let assigned = match tail.get(blanks) {
+            Some(b'=') => tail.get(blanks + 1) != Some(&b'='),
+            Some(b':') => true,
+            _ => false,
+        };
+        Some((&after[..len], assigned))
+    })
 }
 
 fn definition_name(bytes: &[u8], start: usize) -> Option<String> {
@@ -362,7 +419,7 @@ mod tests {
         let method_body = "        y = 2\n".repeat(50);
         let text = format!(
             "import time\n\ndef helper():\n{sync_body}\nclass Plain:\n    def m(self):\n{sync_body}\n\
-             @app.get('/')\nasync def route():\n    time.sleep(1)\n\n@dataclass\nclass Mixed:\n    limit = 3\n\n    def __init__(self):\n        self.s = 1\n\n    @property\n    def plain(self):\n{method_body}\n    async def go(self):\n        pass\n"
+             @app.get('/')\nasync def route():\n    time.sleep(1)\n\n@dataclass\nclass Mixed:\n    limit = 3\n\n    def __init__(self):\n        self.s = 1\n\n    def unread(self):\n        self.cache = {{}}\n\n    @property\n    def plain(self):\n{method_body}\n    async def go(self):\n        return self.s\n"
         );
         let (kept, skipped) = kept(&text).expect("worth splitting");
         assert!(kept.starts_with("import time\n\n"));
@@ -370,7 +427,8 @@ mod tests {
         assert!(kept.contains("@app.get('/')\nasync def route():\n    time.sleep(1)\n"));
         assert!(kept.contains("@dataclass\nclass Mixed:\n    limit = 3\n\n    def __init__(self):\n        self.s = 1\n\n"));
         assert!(!kept.contains("def plain") && !kept.contains("@property"));
-        assert!(kept.ends_with("    async def go(self):\n        pass\n"));
+        assert!(kept.ends_with("    async def go(self):\n        return self.s\n"));
+        assert!(!kept.contains("def unread"));
         let names: Vec<_> = skipped
             .iter()
             .map(|s| (s.name.as_str(), s.class.as_deref(), s.is_class))
@@ -380,6 +438,7 @@ mod tests {
             vec![
                 ("helper", None, false),
                 ("Plain", None, true),
+                ("unread", Some("Mixed"), false),
                 ("plain", Some("Mixed"), false)
             ]
         );
@@ -416,8 +475,15 @@ mod tests {
         assert!(has_async_def(b"x\nasync  def f(): pass"));
         assert!(!has_async_def(b"import asyncio\nasync with x: pass"));
         assert!(!has_async_def(b"asyncdef"));
-        assert!(assigns_self(b"    self.session = requests.Session()"));
-        assert!(assigns_self(b"    self.session: Session = make()"));
-        assert!(!assigns_self(b"    if self.session == other: self.go()"));
+        assert_eq!(
+            self_attributes_assigned(b"    self.session = requests.Session()"),
+            vec![b"session"]
+        );
+        assert_eq!(
+            self_attributes_assigned(b"    self.session: Session = make()"),
+            vec![b"session"]
+        );
+        assert!(self_attributes_assigned(b"    if self.session == other: self.go()").is_empty());
+        assert_eq!(self_attributes_read(b"x = self.a.b + myself.c"), vec![b"a"]);
     }
 }

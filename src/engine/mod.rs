@@ -198,6 +198,7 @@ impl Engine {
             scopes: &scopes,
             resolver: Resolver::new(file, &scopes, &self.catalogue),
             catalogue: &self.catalogue,
+            callees: Default::default(),
         };
         let mut findings = Vec::new();
         for recipe in recipes::all() {
@@ -266,6 +267,8 @@ pub struct FileContext<'a, 't> {
     pub scopes: &'a Scopes<'t>,
     pub resolver: Resolver<'a, 't>,
     pub catalogue: &'a Catalogue,
+    /// Resolved callees by call node id.
+    callees: std::cell::RefCell<std::collections::HashMap<usize, Option<String>>>,
 }
 
 impl<'a, 't> FileContext<'a, 't> {
@@ -277,7 +280,15 @@ impl<'a, 't> FileContext<'a, 't> {
 
     /// The fully qualified name a call's callee resolves to, seen from `scope`.
     pub fn callee(&self, call: Node<'t>, scope: ScopeId) -> Option<String> {
-        self.resolver.callee(call, scope)
+        // Several recipes ask about the same calls: resolve each once.
+        if let Some(known) = self.callees.borrow().get(&call.id()) {
+            return known.clone();
+        }
+        let resolved = self.resolver.callee(call, scope);
+        self.callees
+            .borrow_mut()
+            .insert(call.id(), resolved.clone());
+        resolved
     }
 
     /// Every call in async context whose callee is in the catalogue (or the configuration).
@@ -287,7 +298,7 @@ impl<'a, 't> FileContext<'a, 't> {
             if call.nonblocking || !self.scopes.is_async_context(call.scope) {
                 continue;
             }
-            let Some(qualified) = self.resolver.callee(call.node, call.scope) else {
+            let Some(qualified) = self.callee(call.node, call.scope) else {
                 continue;
             };
             if let Some(entry) = self.catalogue.lookup(&qualified) {

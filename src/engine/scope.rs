@@ -101,6 +101,43 @@ pub struct CallNode<'t> {
     pub nonblocking: bool,
 }
 
+/// Node kinds that contain statements (or are statements holding bindings): the only ones pass 1
+/// descends into outside async functions. Unknown ids (ERROR) count as structural.
+fn statement_kinds() -> &'static [bool] {
+    static TABLE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
+        let mut table = vec![false; language.node_kind_count()];
+        for kind in [
+            "module",
+            "block",
+            "expression_statement",
+            "decorated_definition",
+            "function_definition",
+            "class_definition",
+            "if_statement",
+            "elif_clause",
+            "else_clause",
+            "for_statement",
+            "while_statement",
+            "try_statement",
+            "except_clause",
+            "except_group_clause",
+            "finally_clause",
+            "with_statement",
+            "match_statement",
+            "case_clause",
+            "ERROR",
+        ] {
+            let id = language.id_for_node_kind(kind, true);
+            if let Some(slot) = table.get_mut(id as usize) {
+                *slot = true;
+            }
+        }
+        table
+    })
+}
+
 /// Node kinds pass 1 acts on, by kind id: `Node::kind` goes through a C string on every call,
 /// and pass 1 visits every node of every parsed file.
 fn interesting_kinds() -> &'static [bool] {
@@ -168,6 +205,7 @@ impl<'t> Scopes<'t> {
             loops: Vec::new(),
         };
         let interesting = interesting_kinds();
+        let structural = statement_kinds();
         let string_kind = tree_sitter::Language::from(tree_sitter_python::LANGUAGE)
             .id_for_node_kind("string", true);
         let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
@@ -233,6 +271,13 @@ impl<'t> Scopes<'t> {
                             .iter()
                             .any(|b| matches!(b, b'f' | b'F' | b't' | b'T'));
                     }
+                    // Outside async functions only bindings matter, and those are read from
+                    // the statements themselves: expressions there need no visit.
+                    let statement_like = structural
+                        .get(node.kind_id() as usize)
+                        .copied()
+                        .unwrap_or(true);
+                    return statement_like || scopes.is_async_context(builder.current());
                 }
                 Visit::Leave(node) => {
                     ancestors.pop();
