@@ -130,6 +130,9 @@ pub fn read_tree<R: Send>(
     builder.build_parallel().run(|| {
         let out = &out;
         let bar = bar.clone();
+        // One read buffer per worker: most files are read, scanned and dropped, and a fresh
+        // allocation for each would have the kernel zero new pages every time.
+        let mut buffer: Vec<u8> = Vec::new();
         Box::new(move |entry| {
             let entry = match entry {
                 Ok(entry) => entry,
@@ -149,17 +152,17 @@ pub fn read_tree<R: Send>(
                 return WalkState::Continue;
             }
             let path = entry.path();
-            let bytes = match std::fs::read(path) {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    error(out, path, describe_io(&e));
-                    return WalkState::Continue;
-                }
-            };
+            buffer.clear();
+            if let Err(e) = std::fs::File::open(path)
+                .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut buffer))
+            {
+                error(out, path, describe_io(&e));
+                return WalkState::Continue;
+            }
             if let Some(bar) = &bar {
                 bar.inc(1);
             }
-            let parsed = scan(path, bytes, options.partial_parse);
+            let parsed = scan(path, &mut buffer, options.partial_parse);
             // The caller's work on the file runs here, on this worker, outside the lock.
             let (result, warnings, failure) = match parsed {
                 Scan::Skipped => (None, Vec::new(), None),
@@ -191,7 +194,9 @@ enum Scan {
     Failed(Diagnostic),
 }
 
-fn scan(path: &Path, bytes: Vec<u8>, partial_parse: bool) -> Scan {
+/// Looks at the bytes in `buffer`, and takes them only when the file is parsed.
+fn scan(path: &Path, buffer: &mut Vec<u8>, partial_parse: bool) -> Scan {
+    let bytes = &buffer[..];
     let display = path.display().to_string();
     let head = &bytes[..bytes.len().min(8192)];
     if memchr::memchr(0, head).is_some() {
@@ -202,17 +207,18 @@ fn scan(path: &Path, bytes: Vec<u8>, partial_parse: bool) -> Scan {
         });
     }
     // Without `async def` a file holds no coroutine, so no direct finding.
-    if !super::chunks::has_async_def(&bytes) {
+    if !super::chunks::has_async_def(bytes) {
         return Scan::Skipped;
     }
     let mut warnings = Vec::new();
-    if std::str::from_utf8(&bytes).is_err() && !declares_encoding(&bytes) {
+    if std::str::from_utf8(bytes).is_err() && !declares_encoding(bytes) {
         warnings.push(Diagnostic {
             path: display.clone(),
             message: "not valid UTF-8; checked as bytes, columns count bytes".into(),
             severity: Severity::Warning,
         });
     }
+    let bytes = std::mem::take(buffer);
     let parsed = if partial_parse {
         SourceFile::parse_for_check(display.clone(), bytes, module_name(path))
     } else {
