@@ -26,6 +26,10 @@ struct Cli {
 enum Command {
     /// Report blocking calls in async code (exit 1 when there are findings).
     Check(CheckArgs),
+    /// Show the fixes as a unified diff; write nothing (exit 1 when there is a diff).
+    Diff(FixArgs),
+    /// Write the fixes in place.
+    Apply(FixArgs),
     /// List the recipes.
     Recipes,
     /// Print a recipe's page: what it finds, why it blocks, the fix and its safety.
@@ -61,6 +65,30 @@ struct CheckArgs {
     no_progress: bool,
 }
 
+#[derive(Args)]
+struct FixArgs {
+    /// Files or directories to fix (default: the current directory).
+    paths: Vec<PathBuf>,
+    /// Also apply fixes that change behaviour in a way the reviewer must accept.
+    #[arg(long)]
+    unsafe_fixes: bool,
+    /// Oldest Python the fixed code must run on (py38 has no asyncio.to_thread).
+    #[arg(long, value_parser = ["py38", "py39", "py310", "py311", "py312", "py313", "py314"])]
+    target_version: Option<String>,
+    /// Fix only these recipes (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    select: Vec<String>,
+    /// Never fix these recipes (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    ignore: Vec<String>,
+    /// Configuration file (default: the nearest unblock.toml or pyproject.toml with [tool.unblock]).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -75,6 +103,8 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => check(args),
+        Command::Diff(args) => fix(args, false),
+        Command::Apply(args) => fix(args, true),
         Command::Recipes => {
             let mut out = anstream::stdout();
             for recipe in recipes::all() {
@@ -162,5 +192,104 @@ fn check(args: CheckArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// Loads the configuration and checks the recipe ids: the part every command shares.
+fn engine_for(
+    paths: &[PathBuf],
+    config: Option<&PathBuf>,
+    select: &[String],
+    ignore: &[String],
+) -> Result<Engine, String> {
+    let config = match config {
+        Some(path) => Config::load(path),
+        None => Config::discover(paths),
+    }?;
+    for id in select
+        .iter()
+        .chain(ignore)
+        .chain(&config.config.select)
+        .chain(&config.config.ignore)
+    {
+        if recipes::by_id(id).is_none() {
+            return Err(format!("no recipe `{id}` (see `unblock recipes`)"));
+        }
+    }
+    Ok(Engine::new(
+        config,
+        Selection {
+            select: select.to_vec(),
+            ignore: ignore.to_vec(),
+        },
+    ))
+}
+
+fn print_diagnostics(report: &crate::engine::Report) {
+    let mut stderr = anstream::stderr();
+    for d in &report.diagnostics {
+        let level = match d.severity {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        let _ = writeln!(stderr, "unblock: {level}: {}: {}", d.path, d.message);
+    }
+}
+
+fn fix(args: FixArgs, write: bool) -> ExitCode {
+    let mut engine = match engine_for(
+        &args.paths,
+        args.config.as_ref(),
+        &args.select,
+        &args.ignore,
+    ) {
+        Ok(engine) => engine,
+        Err(message) => {
+            eprintln!("unblock: error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    engine.progress = !args.no_progress && std::io::stderr().is_terminal();
+    engine.target_version = args.target_version.clone();
+    let options = crate::engine::fix::FixOptions {
+        unsafe_fixes: args.unsafe_fixes,
+    };
+    let (report, files) = crate::fixes::fix_paths(&engine, &args.paths, options);
+    print_diagnostics(&report);
+    let given = if args.paths.is_empty() {
+        1
+    } else {
+        args.paths.len()
+    };
+    if report.files_scanned == 0 && report.unreadable > 0 && report.unreadable >= given {
+        eprintln!("unblock: error: nothing could be read");
+        return ExitCode::from(2);
+    }
+    let mut stderr = anstream::stderr();
+    if write {
+        let failures = crate::fixes::write_fixes(&files, &mut stderr);
+        let _ = write!(
+            stderr,
+            "{}",
+            crate::fixes::render_summary(&files, "Applied")
+        );
+        return if failures > 0 {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let colour = std::io::stdout().is_terminal();
+    let mut stdout = anstream::stdout();
+    let _ = stdout.write_all(crate::fixes::render_diff(&files, colour).as_bytes());
+    let _ = write!(
+        stderr,
+        "{}",
+        crate::fixes::render_summary(&files, "Would apply")
+    );
+    if files.iter().any(|f| f.changed()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }

@@ -29,12 +29,27 @@ impl Safety {
     }
 }
 
-/// The fix a recipe offers for a finding.
+/// The fix a recipe offers for a finding: text edits plus the imports they need, a safety
+/// level, and a note for the reviewer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FixInfo {
     pub safety: Safety,
     /// One line for the reviewer: what the fix does and, when unsafe, what changes.
     pub note: String,
+    /// Non-overlapping byte-range replacements in the original file.
+    #[serde(skip)]
+    pub edits: Vec<Edit>,
+    /// Modules the edits use, imported at the top of the module if they are not already.
+    #[serde(skip)]
+    pub imports: Vec<&'static str>,
+}
+
+/// Replace `start..end` of the original bytes with `text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
 }
 
 impl FixInfo {
@@ -42,6 +57,8 @@ impl FixInfo {
         Some(FixInfo {
             safety: Safety::Safe,
             note: note.into(),
+            edits: Vec::new(),
+            imports: Vec::new(),
         })
     }
 
@@ -49,7 +66,23 @@ impl FixInfo {
         Some(FixInfo {
             safety: Safety::Unsafe,
             note: note.into(),
+            edits: Vec::new(),
+            imports: Vec::new(),
         })
+    }
+
+    pub fn new(
+        safety: Safety,
+        note: impl Into<String>,
+        edits: Vec<Edit>,
+        imports: Vec<&'static str>,
+    ) -> FixInfo {
+        FixInfo {
+            safety,
+            note: note.into(),
+            edits,
+            imports,
+        }
     }
 }
 

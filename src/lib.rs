@@ -6,5 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod finding;
+pub mod fixes;
 pub mod output;
 pub mod recipes;

@@ -12,8 +12,10 @@
 //! - `suppress`: `# unblock: ignore[...]` and `# noqa: ASYNCxxx` comments.
 
 pub mod chunks;
+pub mod fix;
 pub mod index;
 pub mod resolve;
+pub mod rewrite;
 pub mod scope;
 pub mod source;
 pub mod suppress;
@@ -57,6 +59,8 @@ pub struct Engine {
     pub progress: bool,
     /// Parse only what direct findings need (see `chunks`); off in tests that compare.
     pub partial_parse: bool,
+    /// `--target-version` from the command line (over the configuration's).
+    pub target_version: Option<String>,
 }
 
 /// A message about the run itself (unreadable file, syntax error), not a finding.
@@ -82,6 +86,8 @@ pub struct Report {
     pub files_parsed: usize,
     /// Paths that could not be read at all (missing, unreadable).
     pub unreadable: usize,
+    /// What the checked files define, for fixing them afterwards.
+    pub project: ProjectIndex,
 }
 
 impl Engine {
@@ -100,6 +106,7 @@ impl Engine {
             selection,
             progress: false,
             partial_parse: true,
+            target_version: None,
         }
     }
 
@@ -130,6 +137,7 @@ impl Engine {
             project.add(checked.definitions);
         }
         project.settle(&mut report.findings);
+        report.project = project;
         report
             .findings
             .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -179,6 +187,15 @@ impl Engine {
     }
 
     /// Pass 2 over one parsed file.
+    /// `--target-version` / `target-version`: py38 and older have no `asyncio.to_thread`.
+    fn target_has_to_thread(&self) -> bool {
+        let target =
+            self.target_version
+                .as_deref()
+                .or(self.config.config.target_version.as_deref());
+        !matches!(target, Some("py35" | "py36" | "py37" | "py38"))
+    }
+
     /// Findings that depend on other files (an un-awaited call of a project `async def`) are
     /// settled by [`ProjectIndex::settle`] once every file has been seen.
     pub fn check_file(&self, file: &SourceFile) -> CheckedFile {
@@ -199,6 +216,7 @@ impl Engine {
             resolver: Resolver::new(file, &scopes, &self.catalogue),
             catalogue: &self.catalogue,
             callees: Default::default(),
+            has_to_thread: self.target_has_to_thread(),
         };
         let mut findings = Vec::new();
         for recipe in recipes::all() {
@@ -231,6 +249,14 @@ impl Engine {
             findings.extend(recipe.call_finding(&cx, &site));
         }
         findings.retain(|f| !suppress::is_suppressed(f, &cx));
+        // A fix described but not yet written as edits is not offered: say so instead.
+        for finding in &mut findings {
+            if finding.fix.as_ref().is_some_and(|fix| fix.edits.is_empty()) {
+                let fix = finding.fix.take().expect("checked above");
+                finding.not_fixable =
+                    Some(format!("no automatic rewrite yet; by hand: {}", fix.note));
+            }
+        }
         CheckedFile {
             findings,
             diagnostics,
@@ -267,6 +293,9 @@ pub struct FileContext<'a, 't> {
     pub scopes: &'a Scopes<'t>,
     pub resolver: Resolver<'a, 't>,
     pub catalogue: &'a Catalogue,
+    /// `asyncio.to_thread` exists on the target Python (3.9+); otherwise fixes use
+    /// `run_in_executor(None, functools.partial(...))`.
+    pub has_to_thread: bool,
     /// Resolved callees by call node id.
     callees: std::cell::RefCell<std::collections::HashMap<usize, Option<String>>>,
 }

@@ -16,9 +16,10 @@
 //! coroutine never ran before, it runs now, and its exceptions reach the caller.
 
 use super::Recipe;
+use crate::engine::rewrite;
 use crate::engine::syntax::Field;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::{Finding, FixInfo};
+use crate::finding::{Edit, Finding, FixInfo, Safety};
 
 pub struct AsyncMisuse;
 
@@ -31,19 +32,29 @@ impl Recipe for AsyncMisuse {
         include_str!("../../codemods/async-misuse/README.md")
     }
 
-    fn plan_call_fix(&self, _cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
-        let Some(arguments) = site.call.field("arguments") else {
-            return Err("no argument to await".into());
-        };
-        if arguments.named_child_count() != 1 {
+    fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
+        let arguments = site.call.field("arguments").ok_or("no argument to await")?;
+        let mut cursor = arguments.walk();
+        let args: Vec<_> = arguments
+            .named_children(&mut cursor)
+            .filter(|a| a.kind() != "comment")
+            .collect();
+        let [coroutine] = args.as_slice() else {
             return Err(
                 "the call passes more than the coroutine (loop options have no `await` equivalent)"
                     .into(),
             );
+        };
+        if coroutine.kind() == "keyword_argument" {
+            return Err("the coroutine is passed by keyword".into());
         }
-        Ok(FixInfo::safe(
+        let text = rewrite::awaited(cx.text(*coroutine), site.parent, site.call);
+        Ok(Some(FixInfo::new(
+            Safety::Safe,
             "`await <coroutine>`: inside a running loop the original can only raise RuntimeError",
-        ))
+            vec![rewrite::replace(site.call, text)],
+            Vec::new(),
+        )))
     }
 
     fn call_finding(&self, cx: &FileContext, site: &CallSite) -> Option<Finding> {
@@ -88,10 +99,18 @@ impl Recipe for AsyncMisuse {
                 message,
                 format!("`{callee}` is an `async def`: calling it only creates a coroutine object"),
             );
-            finding.fix = FixInfo::unsafe_(
+            let insert = Edit {
+                start: call.start_byte(),
+                end: call.start_byte(),
+                text: "await ".into(),
+            };
+            finding.fix = Some(FixInfo::new(
+                Safety::Unsafe,
                 "`await` the call: it runs now (before, it never did) and its exceptions reach this coroutine; \
                  use `asyncio.create_task(...)` to keep it in the background",
-            );
+                vec![insert],
+                Vec::new(),
+            ));
             finding.requires_async_callee = Some(callee);
             out.push(finding);
         }

@@ -18,9 +18,10 @@
 //! the executor.
 
 use super::Recipe;
+use crate::engine::rewrite;
 use crate::engine::syntax::Field;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::FixInfo;
+use crate::finding::{FixInfo, Safety};
 
 pub struct Executor;
 
@@ -33,12 +34,15 @@ impl Recipe for Executor {
         include_str!("../../codemods/executor/README.md")
     }
 
-    fn plan_call_fix(
-        &self,
-        _cx: &FileContext,
-        _site: &CallSite,
-    ) -> Result<Option<FixInfo>, String> {
-        Ok(FixInfo::safe("`asyncio.get_running_loop()`: the loop that runs this coroutine, without the deprecation"))
+    fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
+        rewrite::check_asyncio_name(cx, site.scope)?;
+        let callee = site.call.field("function").ok_or("no callee")?;
+        Ok(Some(FixInfo::new(
+            Safety::Safe,
+            "`asyncio.get_running_loop()`: the loop that runs this coroutine, without the deprecation",
+            vec![rewrite::replace(callee, "asyncio.get_running_loop".into())],
+            vec!["asyncio"],
+        )))
     }
 
     fn call_finding(&self, cx: &FileContext, site: &CallSite) -> Option<crate::finding::Finding> {
@@ -94,9 +98,40 @@ impl Recipe for Executor {
                     message,
                     "the default executor with a partial is what asyncio.to_thread does, with keyword arguments and context variables".into(),
                 );
-            finding.fix = FixInfo::safe(format!(
-                "`asyncio.to_thread({target}, ...)` with the partial's arguments"
-            ));
+            let partial_arguments = rewrite::arguments_text(cx, *partial).unwrap_or_default();
+            let awaited = call.parent.is_some_and(|p| p.kind() == "await");
+            let asyncio_ok = rewrite::check_asyncio_name(cx, call.scope);
+            match asyncio_ok {
+                Err(why) => finding.not_fixable = Some(why),
+                Ok(()) if !cx.has_to_thread => {
+                    finding.not_fixable = Some(
+                        "`asyncio.to_thread` needs Python 3.9 (target version is older)".into(),
+                    )
+                }
+                Ok(()) => {
+                    let edits = vec![rewrite::replace(
+                        node,
+                        format!("asyncio.to_thread({partial_arguments})"),
+                    )];
+                    let (safety, note) = if awaited {
+                        (
+                            Safety::Safe,
+                            format!(
+                                "`asyncio.to_thread({target}, ...)` with the partial's arguments"
+                            ),
+                        )
+                    } else {
+                        (
+                            Safety::Unsafe,
+                            format!(
+                                "`asyncio.to_thread({target}, ...)`, but the result is kept, not awaited here: it becomes a \
+                                 coroutine instead of a Future (no add_done_callback, no cancel before it starts)"
+                            ),
+                        )
+                    };
+                    finding.fix = Some(FixInfo::new(safety, note, edits, vec!["asyncio"]));
+                }
+            }
             out.push(finding);
         }
     }

@@ -18,10 +18,26 @@
 //! where the user opts in.
 
 use super::Recipe;
+use crate::engine::rewrite;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::FixInfo;
+use crate::finding::{FixInfo, Safety};
 
 pub struct FileIo;
+
+/// Calls that return an open handle: their fix must move the work done with the handle too.
+const OPENS_A_HANDLE: &[&str] = &[
+    "builtins.open",
+    "io.open_code",
+    "os.fdopen",
+    "pathlib.Path.open",
+    "tempfile.NamedTemporaryFile",
+    "tempfile.TemporaryFile",
+    "tempfile.SpooledTemporaryFile",
+    "tempfile.TemporaryDirectory",
+    "zipfile.ZipFile",
+    "tarfile.open",
+    "tarfile.TarFile",
+];
 
 impl Recipe for FileIo {
     fn id(&self) -> &'static str {
@@ -32,16 +48,51 @@ impl Recipe for FileIo {
         include_str!("../../codemods/file-io/README.md")
     }
 
-    fn plan_call_fix(&self, _cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
-        let in_with = site
-            .parent
-            .is_some_and(|p| matches!(p.kind(), "with_item" | "as_pattern"));
-        let note = if in_with {
-            "the `with` block's file work moves to a worker thread with `await asyncio.to_thread(...)`"
-        } else {
-            "`await asyncio.to_thread(...)`: the same file operation on a worker thread"
-        };
-        Ok(FixInfo::safe(note))
+    fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
+        if !OPENS_A_HANDLE.contains(&site.qualified.as_str()) {
+            let (text, imports) = rewrite::to_thread_call(cx, site)?;
+            let note = format!(
+                "`await asyncio.to_thread({}, ...)`: the same file operation on a worker thread",
+                cx.written_callee(site)
+            );
+            return Ok(Some(FixInfo::new(
+                Safety::Safe,
+                note,
+                vec![rewrite::replace(site.call, text)],
+                imports,
+            )));
+        }
+        // A handle: the work done with it must move along, not just the open.
+        let parent = site.parent.ok_or("no context")?;
+        match parent.kind() {
+            "with_item" | "as_pattern" => {
+                let mut node = parent;
+                while node.kind() != "with_statement" {
+                    node = node.parent().ok_or("no with statement")?;
+                }
+                let (edit, imports) = rewrite::with_block_to_thread(cx, node, site.function)?;
+                Ok(Some(FixInfo::new(
+                    Safety::Safe,
+                    "the `with` block runs in a nested function on a worker thread (`await asyncio.to_thread(...)`); \
+                     names it assigns flow back through `nonlocal`",
+                    vec![edit],
+                    imports,
+                )))
+            }
+            "argument_list" => {
+                let outer = parent.parent().filter(|p| p.kind() == "call").ok_or("not a call argument")?;
+                let (edit, imports) = rewrite::expression_to_thread(cx, outer, site.scope)?;
+                Ok(Some(FixInfo::new(
+                    Safety::Safe,
+                    "the whole expression that uses the file runs on a worker thread: `await asyncio.to_thread(lambda: ...)`",
+                    vec![edit],
+                    imports,
+                )))
+            }
+            _ => Err("the file handle is used further on in the function: move that work into a helper \
+                      run with `asyncio.to_thread` (or open it in a `with` block, which unblock can move)"
+                .into()),
+        }
     }
 }
 

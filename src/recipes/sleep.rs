@@ -12,8 +12,9 @@
 //! Safe: the coroutine waits as long as before, and the loop runs other tasks meanwhile.
 
 use super::Recipe;
+use crate::engine::rewrite;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::FixInfo;
+use crate::finding::{FixInfo, Safety};
 
 pub struct Sleep;
 
@@ -26,14 +27,21 @@ impl Recipe for Sleep {
         include_str!("../../codemods/sleep/README.md")
     }
 
-    fn plan_call_fix(
-        &self,
-        _cx: &FileContext,
-        _site: &CallSite,
-    ) -> Result<Option<FixInfo>, String> {
-        Ok(FixInfo::safe(
+    fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
+        rewrite::check_asyncio_name(cx, site.scope)?;
+        let arguments =
+            rewrite::arguments_text(cx, site.call).ok_or("cannot read the arguments")?;
+        let text = rewrite::awaited(
+            &format!("asyncio.sleep({arguments})"),
+            site.parent,
+            site.call,
+        );
+        Ok(Some(FixInfo::new(
+            Safety::Safe,
             "`await asyncio.sleep(...)`: same delay, the loop keeps running",
-        ))
+            vec![rewrite::replace(site.call, text)],
+            vec!["asyncio"],
+        )))
     }
 }
 

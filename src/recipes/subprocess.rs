@@ -14,8 +14,9 @@
 //! `asyncio.create_subprocess_exec` rewrite is unsafe (different API for output, errors, timeouts).
 
 use super::Recipe;
+use crate::engine::rewrite;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::FixInfo;
+use crate::finding::{FixInfo, Safety};
 
 pub struct Subprocess;
 
@@ -29,9 +30,16 @@ impl Recipe for Subprocess {
     }
 
     fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
-        Ok(FixInfo::safe(format!(
+        let (text, imports) = rewrite::to_thread_call(cx, site)?;
+        let note = format!(
             "`await asyncio.to_thread({}, ...)`: the child runs as before while the loop keeps running",
             cx.written_callee(site)
+        );
+        Ok(Some(FixInfo::new(
+            Safety::Safe,
+            note,
+            vec![rewrite::replace(site.call, text)],
+            imports,
         )))
     }
 }

@@ -346,7 +346,7 @@ async def digest(addrs):
     }
 
     #[test]
-    fn single_thread_with_timeout_is_an_unsafe_fix_and_join_is_not_reported_twice() {
+    fn single_thread_with_timeout_explains_what_changes_and_join_is_not_reported_twice() {
         let src = "\
 from threading import Thread
 
@@ -360,10 +360,8 @@ async def search(q):
         let findings = check_with(src, &[]);
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!(findings[0].start.line, 4);
-        assert_eq!(
-            findings[0].fix.as_ref().unwrap().safety,
-            crate::finding::Safety::Unsafe
-        );
+        let why = findings[0].not_fixable.as_deref().unwrap_or("");
+        assert!(why.contains("raises TimeoutError where `join(timeout=t)` returned"), "{why}");
     }
 
     #[test]

@@ -14,8 +14,9 @@
 //! those calls are never wrapped as a safe fix.
 
 use super::Recipe;
+use crate::engine::rewrite;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::FixInfo;
+use crate::finding::{FixInfo, Safety};
 
 pub struct ToThread;
 
@@ -29,20 +30,24 @@ impl Recipe for ToThread {
     }
 
     fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
+        let (text, imports) = rewrite::to_thread_call(cx, site)?;
+        let edits = vec![rewrite::replace(site.call, text)];
         if site.entry.thread_bound {
             let owner = site
                 .qualified
                 .rsplit_once('.')
                 .map_or(site.qualified.as_str(), |(owner, _)| owner);
-            return Ok(FixInfo::unsafe_(format!(
+            let note = format!(
                 "`await asyncio.to_thread(...)`, but `{owner}` objects are bound to the thread that created them: \
                  using them from a worker thread (or the result back on the loop) raises"
-            )));
+            );
+            return Ok(Some(FixInfo::new(Safety::Unsafe, note, edits, imports)));
         }
-        Ok(FixInfo::safe(format!(
+        let note = format!(
             "`await asyncio.to_thread({}, ...)`: the same call on a worker thread",
             cx.written_callee(site)
-        )))
+        );
+        Ok(Some(FixInfo::new(Safety::Safe, note, edits, imports)))
     }
 }
 

@@ -1,0 +1,404 @@
+//! Applying fixes: choose non-overlapping ones, edit the bytes, add imports, verify the result
+//! parses and puts `await` only where it may go, and repeat until nothing changes (bounded).
+//!
+//! Untouched bytes stay identical: edits replace exact byte ranges, and an added import uses
+//! the file's own line ending.
+
+use std::collections::HashSet;
+
+use tree_sitter::Node;
+
+use super::index::ProjectIndex;
+use super::source::{walk_tree, SourceFile, Visit};
+use super::Engine;
+use crate::finding::{Edit, Finding, Safety};
+
+/// At most this many rounds of check-and-fix per file: a fix that enables another (nested
+/// calls) is picked up in the next round; a loop that never settles is cut off.
+const MAX_ROUNDS: usize = 5;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FixOptions {
+    /// Also apply fixes whose safety is `unsafe`.
+    pub unsafe_fixes: bool,
+}
+
+/// A fix that was applied, for the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub recipe: &'static str,
+    pub safety: Safety,
+    pub line: usize,
+}
+
+/// A finding left as it was, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotFixed {
+    pub recipe: &'static str,
+    pub line: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FixedFile {
+    pub path: String,
+    pub original: Vec<u8>,
+    pub fixed: Vec<u8>,
+    pub applied: Vec<Applied>,
+    pub not_fixed: Vec<NotFixed>,
+}
+
+impl FixedFile {
+    pub fn changed(&self) -> bool {
+        self.original != self.fixed
+    }
+}
+
+impl Engine {
+    /// Fixes one file's findings. `project` settles findings that depend on other files.
+    pub fn fix_file(
+        &self,
+        path: &str,
+        module: &str,
+        original: Vec<u8>,
+        project: &ProjectIndex,
+        options: FixOptions,
+    ) -> FixedFile {
+        let mut result = FixedFile {
+            path: path.to_string(),
+            original: original.clone(),
+            fixed: original.clone(),
+            applied: Vec::new(),
+            not_fixed: Vec::new(),
+        };
+        let mut rejected: HashSet<(usize, &'static str)> = HashSet::new();
+        for round in 0..MAX_ROUNDS {
+            let Ok(file) =
+                SourceFile::parse(path.to_string(), result.fixed.clone(), module.to_string())
+            else {
+                break;
+            };
+            let mut findings = self.check_file(&file).findings;
+            project.settle(&mut findings);
+            if round == 0 && file.tree.root_node().has_error() {
+                for f in &findings {
+                    result.not_fixed.push(NotFixed {
+                        recipe: f.recipe,
+                        line: f.start.line,
+                        reason: "the file has syntax errors: nothing in it is rewritten".into(),
+                    });
+                }
+                break;
+            }
+            let mut candidates: Vec<&Finding> = Vec::new();
+            for f in &findings {
+                match &f.fix {
+                    Some(fix) if fix.safety == Safety::Unsafe && !options.unsafe_fixes => {
+                        if round == 0 {
+                            result.not_fixed.push(NotFixed {
+                                recipe: f.recipe,
+                                line: f.start.line,
+                                reason: format!(
+                                    "unsafe fix, shown with --unsafe-fixes: {}",
+                                    fix.note
+                                ),
+                            });
+                        }
+                    }
+                    Some(fix)
+                        if !fix.edits.is_empty()
+                            && !rejected.contains(&(f.start_byte, f.recipe)) =>
+                    {
+                        candidates.push(f)
+                    }
+                    _ => {
+                        if round == 0 {
+                            let reason = f
+                                .not_fixable
+                                .clone()
+                                .unwrap_or_else(|| "no automatic rewrite".into());
+                            result.not_fixed.push(NotFixed {
+                                recipe: f.recipe,
+                                line: f.start.line,
+                                reason,
+                            });
+                        }
+                    }
+                }
+            }
+            if candidates.is_empty() {
+                break;
+            }
+            let chosen = non_overlapping(&candidates);
+            let before_awaits = misplaced_awaits(&file);
+            match apply(&file, &chosen).filter(|text| verified(path, module, text, before_awaits)) {
+                Some(text) => {
+                    record(&mut result.applied, &chosen, &file);
+                    result.fixed = text;
+                }
+                None => {
+                    // Together they do not verify: find the ones that do, one at a time.
+                    for finding in chosen {
+                        let single = [finding];
+                        match apply(&file, &single)
+                            .filter(|text| verified(path, module, text, before_awaits))
+                        {
+                            Some(text) => {
+                                record(&mut result.applied, &single, &file);
+                                result.fixed = text;
+                                // Other findings' offsets refer to the old text: next round.
+                                break;
+                            }
+                            None => {
+                                rejected.insert((finding.start_byte, finding.recipe));
+                                result.not_fixed.push(NotFixed {
+                                    recipe: finding.recipe,
+                                    line: file.position(finding.start_byte).line,
+                                    reason: "the rewritten file would not parse, or `await` would land outside a coroutine: fix dropped".into(),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+fn record(applied: &mut Vec<Applied>, chosen: &[&Finding], file: &SourceFile) {
+    for f in chosen {
+        if let Some(fix) = &f.fix {
+            applied.push(Applied {
+                recipe: f.recipe,
+                safety: fix.safety,
+                line: file.position(f.start_byte).line,
+            });
+        }
+    }
+}
+
+/// The fixes whose edits overlap no earlier chosen edit, in file order: deterministic.
+fn non_overlapping<'f>(candidates: &[&'f Finding]) -> Vec<&'f Finding> {
+    let mut sorted = candidates.to_vec();
+    sorted.sort_by_key(|f| (f.start_byte, f.end_byte, f.recipe));
+    let mut taken: Vec<(usize, usize)> = Vec::new();
+    let mut chosen = Vec::new();
+    for f in sorted {
+        let edits = &f.fix.as_ref().expect("candidates have fixes").edits;
+        let overlaps = edits.iter().any(|e| {
+            taken
+                .iter()
+                .any(|&(s, t)| e.start < t && s < e.end || (e.start == e.end && e.start == s))
+        });
+        if !overlaps {
+            taken.extend(edits.iter().map(|e| (e.start, e.end)));
+            chosen.push(f);
+        }
+    }
+    chosen
+}
+
+/// The file's bytes with the chosen fixes' edits and imports applied.
+fn apply(file: &SourceFile, chosen: &[&Finding]) -> Option<Vec<u8>> {
+    let mut edits: Vec<&Edit> = chosen
+        .iter()
+        .flat_map(|f| f.fix.as_ref().map(|x| x.edits.iter()).into_iter().flatten())
+        .collect();
+    edits.sort_by_key(|e| (e.start, e.end));
+    let mut out = Vec::with_capacity(file.bytes.len() + 64);
+    let mut at = 0;
+    for edit in edits {
+        if edit.start < at || edit.end > file.bytes.len() {
+            return None;
+        }
+        out.extend_from_slice(&file.bytes[at..edit.start]);
+        out.extend_from_slice(edit.text.as_bytes());
+        at = edit.end;
+    }
+    out.extend_from_slice(&file.bytes[at..]);
+    let mut modules: Vec<&str> = chosen
+        .iter()
+        .flat_map(|f| {
+            f.fix
+                .as_ref()
+                .map(|x| x.imports.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    modules.sort();
+    modules.dedup();
+    let imports = missing_imports(file, &modules);
+    if !imports.is_empty() {
+        let (offset, newline) = import_position(file);
+        let block: String = imports
+            .iter()
+            .map(|m| format!("import {m}{newline}"))
+            .collect();
+        // The insertion point is in the original's coordinates: before every edit, or at a
+        // line start that no edit touches.
+        let shift = |pos: usize| -> usize {
+            let mut delta: isize = 0;
+            for f in chosen {
+                for e in f
+                    .fix
+                    .as_ref()
+                    .map(|x| x.edits.as_slice())
+                    .unwrap_or_default()
+                {
+                    if e.end <= pos {
+                        delta += e.text.len() as isize - (e.end - e.start) as isize;
+                    }
+                }
+            }
+            (pos as isize + delta) as usize
+        };
+        let at = shift(offset);
+        out.splice(at..at, block.bytes());
+    }
+    Some(out)
+}
+
+/// Modules among `modules` that the file does not import by that name at module level.
+fn missing_imports<'m>(file: &SourceFile, modules: &[&'m str]) -> Vec<&'m str> {
+    let root = file.tree.root_node();
+    let mut cursor = root.walk();
+    let imported: HashSet<String> = root
+        .named_children(&mut cursor)
+        .filter(|n| n.kind() == "import_statement")
+        .flat_map(|n| {
+            let mut c = n.walk();
+            n.children_by_field_name("name", &mut c)
+                .filter(|name| name.kind() == "dotted_name")
+                .map(|name| file.text(name).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    modules
+        .iter()
+        .copied()
+        .filter(|m| !imported.contains(*m))
+        .collect()
+}
+
+/// Where new `import` lines go, and the file's line ending: before the first module-level
+/// import that is not `from __future__`; else after the docstring and `__future__` imports;
+/// else at the top (after a BOM, a shebang and coding lines).
+fn import_position(file: &SourceFile) -> (usize, &'static str) {
+    let newline = if memchr::memmem::find(&file.bytes, b"\r\n").is_some() {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    let root = file.tree.root_node();
+    let mut cursor = root.walk();
+    let statements: Vec<Node> = root
+        .named_children(&mut cursor)
+        .filter(|n| n.kind() != "comment")
+        .collect();
+    let line_start = |byte: usize| {
+        file.bytes[..byte]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)
+    };
+    let mut after_preamble = None;
+    for (i, statement) in statements.iter().enumerate() {
+        let is_docstring = i == 0
+            && statement.kind() == "expression_statement"
+            && statement
+                .named_child(0)
+                .is_some_and(|s| s.kind() == "string");
+        match statement.kind() {
+            "future_import_statement" => after_preamble = Some(*statement),
+            _ if is_docstring => after_preamble = Some(*statement),
+            "import_statement" | "import_from_statement" => {
+                let start = line_start(statement.start_byte());
+                return (start.max(bom_len(file)), newline);
+            }
+            _ => break,
+        }
+    }
+    match after_preamble {
+        Some(node) => {
+            // The line after the preamble's last statement.
+            let end = node.end_byte();
+            let next = file.bytes[end..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(file.bytes.len(), |i| end + i + 1);
+            (next, newline)
+        }
+        None => {
+            // After a BOM, a shebang and coding-declaration comment lines.
+            let mut at = bom_len(file);
+            loop {
+                let rest = &file.bytes[at..];
+                let line_end = rest
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(rest.len(), |i| i + 1);
+                let line = &rest[..line_end];
+                let text = String::from_utf8_lossy(line);
+                if text.starts_with("#!") || (text.starts_with('#') && text.contains("coding")) {
+                    at += line_end;
+                } else {
+                    break;
+                }
+            }
+            (at, newline)
+        }
+    }
+}
+
+fn bom_len(file: &SourceFile) -> usize {
+    if file.bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    }
+}
+
+/// A rewrite is kept only if the result parses without errors and puts no more `await`s in
+/// forbidden places (outside `async def`, in a lambda or a generator expression) than before.
+fn verified(path: &str, module: &str, text: &[u8], misplaced_before: usize) -> bool {
+    let Ok(file) = SourceFile::parse(path.to_string(), text.to_vec(), module.to_string()) else {
+        return false;
+    };
+    !file.tree.root_node().has_error() && misplaced_awaits(&file) <= misplaced_before
+}
+
+/// `await` expressions whose nearest function is not an `async def`, or that sit in a
+/// generator expression below it.
+pub fn misplaced_awaits(file: &SourceFile) -> usize {
+    // Context stack: (node, allows await).
+    let mut stack: Vec<(Node, bool)> = Vec::new();
+    let mut count = 0;
+    walk_tree(file.tree.root_node(), |event| {
+        match event {
+            Visit::Enter(node) => {
+                let context = match node.kind() {
+                    "function_definition" => {
+                        Some(node.child(0).is_some_and(|c| c.kind() == "async"))
+                    }
+                    "lambda" | "generator_expression" | "class_definition" => Some(false),
+                    _ => None,
+                };
+                if node.kind() == "await" && node.is_named() && !stack.last().is_some_and(|c| c.1) {
+                    count += 1;
+                }
+                if let Some(allows) = context {
+                    // A lambda's or a genexp's own body decides; the node itself is the marker.
+                    stack.push((node, allows));
+                }
+            }
+            Visit::Leave(node) => {
+                if stack.last().is_some_and(|c| c.0 == node) {
+                    stack.pop();
+                }
+            }
+        }
+        true
+    });
+    count
+}

@@ -1,0 +1,346 @@
+//! The small edit API every recipe's fix is written with: `await` where an expression needs
+//! it (parenthesised where precedence demands), `asyncio.to_thread(f, ...)` from a call, and
+//! the name checks that keep a rewrite from meaning something else.
+
+use tree_sitter::Node;
+
+use super::scope::ScopeId;
+use super::syntax::Field;
+use super::{CallSite, FileContext};
+use crate::finding::Edit;
+
+/// `await <expr>` for an expression whose parent is `parent`: `await` binds looser than
+/// attribute access, subscription and calls, so `f(x).y` becomes `(await g(x)).y`.
+pub fn awaited(expr: &str, parent: Option<Node>, node: Node) -> String {
+    let needs_parens = parent.is_some_and(|p| match p.kind() {
+        "attribute" => p.field("object") == Some(node),
+        "subscript" => p.field("value") == Some(node),
+        "call" => p.field("function") == Some(node),
+        _ => false,
+    });
+    if needs_parens {
+        format!("(await {expr})")
+    } else {
+        format!("await {expr}")
+    }
+}
+
+/// The text between a call's parentheses, or the whole generator expression when the call
+/// is `f(x for x in y)` (which must become `(x for x in y)` as one argument among others).
+pub fn arguments_text(cx: &FileContext, call: Node) -> Option<String> {
+    let arguments = call.field("arguments")?;
+    let text = cx.text(arguments);
+    if arguments.kind() == "generator_expression" {
+        return Some(text.to_string());
+    }
+    let inner = text.strip_prefix('(')?.strip_suffix(')')?;
+    Some(inner.to_string())
+}
+
+/// Joins a first argument and the rest: `f` and `a, b` give `f, a, b`; multi-line argument
+/// lists keep their layout.
+pub fn prepend_argument(first: &str, rest: &str) -> String {
+    if rest.trim().is_empty() {
+        first.to_string()
+    } else if rest.starts_with(['\n', '\r']) {
+        format!("{first},{rest}")
+    } else {
+        format!("{first}, {rest}")
+    }
+}
+
+/// `asyncio` must mean the asyncio module where the fix puts it (or be free, to be imported).
+pub fn check_asyncio_name(cx: &FileContext, scope: ScopeId) -> Result<(), String> {
+    match cx.resolver.lookup("asyncio", scope, 0) {
+        Some(super::resolve::Value::Name(name))
+            if name == "asyncio" || name == "builtins.asyncio" =>
+        {
+            Ok(())
+        }
+        _ => Err("the name `asyncio` means something else here".into()),
+    }
+}
+
+/// `await asyncio.to_thread(f, args)` for a call `f(args)`, or the Python 3.8 spelling through
+/// the running loop's default executor. Returns the replacement text and the imports it needs.
+pub fn to_thread_call(
+    cx: &FileContext,
+    site: &CallSite,
+) -> Result<(String, Vec<&'static str>), String> {
+    check_asyncio_name(cx, site.scope)?;
+    let function = site.call.field("function").ok_or("no callee")?;
+    let callee = cx.text(function);
+    let arguments = arguments_text(cx, site.call).ok_or("cannot read the arguments")?;
+    let (inner, imports) = if cx.has_to_thread {
+        (
+            format!(
+                "asyncio.to_thread({})",
+                prepend_argument(callee, &arguments)
+            ),
+            vec!["asyncio"],
+        )
+    } else {
+        let partial = if arguments.trim().is_empty() {
+            callee.to_string()
+        } else {
+            format!(
+                "functools.partial({})",
+                prepend_argument(callee, &arguments)
+            )
+        };
+        (
+            format!("asyncio.get_running_loop().run_in_executor(None, {partial})"),
+            vec!["asyncio", "functools"],
+        )
+    };
+    Ok((awaited(&inner, site.parent, site.call), imports))
+}
+
+/// One edit replacing a node's text.
+pub fn replace(node: Node, text: String) -> Edit {
+    Edit {
+        start: node.start_byte(),
+        end: node.end_byte(),
+        text,
+    }
+}
+
+/// `await asyncio.to_thread(lambda: <expr>)`: for a file opened as an argument
+/// (`json.load(open(p))`), the whole expression moves to the worker thread.
+pub fn expression_to_thread(
+    cx: &FileContext,
+    expr: Node,
+    scope: ScopeId,
+) -> Result<(Edit, Vec<&'static str>), String> {
+    check_asyncio_name(cx, scope)?;
+    if !cx.has_to_thread {
+        return Err("`asyncio.to_thread` needs Python 3.9 (target version is older)".into());
+    }
+    let text = cx.text(expr);
+    if text.contains('\n') {
+        return Err("the expression spans several lines".into());
+    }
+    let inner = format!("asyncio.to_thread(lambda: {text})");
+    Ok((
+        replace(expr, awaited(&inner, expr.parent(), expr)),
+        vec!["asyncio"],
+    ))
+}
+
+/// Moves a `with` statement whose work blocks (a file opened in its header) into a nested
+/// function run by `asyncio.to_thread`:
+///
+/// ```python
+/// with open(path) as fh:          def _unblock_io():
+///     data = fh.read()      =>        nonlocal data
+///                                     with open(path) as fh:
+///                                         data = fh.read()
+///                                 await asyncio.to_thread(_unblock_io)
+/// ```
+/// Names the block assigns and the function uses elsewhere flow back through `nonlocal`; a
+/// block that ends in `return` becomes `return await ...`. Refused (with the reason) when the
+/// block awaits, yields, returns early, breaks out, or holds a multi-line string that
+/// re-indenting would change.
+pub fn with_block_to_thread(
+    cx: &FileContext,
+    with: Node,
+    function: ScopeId,
+) -> Result<(Edit, Vec<&'static str>), String> {
+    check_asyncio_name(cx, function)?;
+    if !cx.has_to_thread {
+        return Err("`asyncio.to_thread` needs Python 3.9 (target version is older)".into());
+    }
+    if with.child(0).is_some_and(|c| c.kind() == "async") {
+        return Err("an `async with` cannot move to a thread".into());
+    }
+    let body = with.field("body").ok_or("the with statement has no body")?;
+    let bytes = &cx.file.bytes;
+    let line_start = bytes[..with.start_byte()]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let indent = &bytes[line_start..with.start_byte()];
+    if !indent.iter().all(|b| matches!(b, b' ' | b'\t')) {
+        return Err("the with statement shares its line with other code".into());
+    }
+    let indent = String::from_utf8_lossy(indent).into_owned();
+    let body_line = bytes[..body.start_byte()]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    if body_line == line_start {
+        return Err("the with statement and its body share a line".into());
+    }
+    let body_indent = String::from_utf8_lossy(&bytes[body_line..body.start_byte()]).into_owned();
+    let unit = body_indent
+        .strip_prefix(indent.as_str())
+        .filter(|u| !u.is_empty())
+        .unwrap_or("    ")
+        .to_string();
+
+    // What the block does that a nested function cannot do the same way.
+    let mut problem: Option<&str> = None;
+    let mut returns = Vec::new();
+    let mut assigned: Vec<String> = Vec::new();
+    super::source::walk_same_function_with_ancestors(with, |node, ancestors| {
+        let in_inner_loop = ancestors
+            .iter()
+            .any(|a| matches!(a.kind(), "for_statement" | "while_statement"));
+        match node.kind() {
+            "await" if node.is_named() => problem = Some("the block awaits"),
+            "yield" => problem = Some("the block yields"),
+            "return_statement" => returns.push(node),
+            "break_statement" | "continue_statement" if !in_inner_loop => {
+                problem = Some("the block leaves an enclosing loop")
+            }
+            "global_statement" | "nonlocal_statement" => {
+                problem = Some("the block declares global or nonlocal names")
+            }
+            "string" if node.start_position().row != node.end_position().row => {
+                problem = Some("the block holds a multi-line string that re-indenting would change")
+            }
+            "for_statement" | "with_statement"
+                if node.child(0).is_some_and(|c| c.kind() == "async") =>
+            {
+                problem = Some("the block uses async for / async with")
+            }
+            "assignment" | "augmented_assignment" | "for_statement" | "for_in_clause" => {
+                if let Some(target) = node.field("left") {
+                    collect_names(cx, target, &mut assigned);
+                }
+            }
+            "as_pattern_target" | "named_expression" => {
+                let target = if node.kind() == "named_expression" {
+                    node.field("name")
+                } else {
+                    node.named_child(0)
+                };
+                if let Some(target) = target {
+                    collect_names(cx, target, &mut assigned);
+                }
+            }
+            "import_statement" | "import_from_statement" => {
+                problem = Some("the block imports names")
+            }
+            _ => {}
+        }
+    });
+    if let Some(problem) = problem {
+        return Err(format!(
+            "{problem}: it cannot move to a worker thread as it is"
+        ));
+    }
+    let ends_in_return = {
+        let mut cursor = body.walk();
+        let last = body
+            .named_children(&mut cursor)
+            .filter(|n| n.kind() != "comment")
+            .last();
+        last.is_some_and(|l| l.kind() == "return_statement")
+    };
+    if returns.len() > 1 || (returns.len() == 1 && !ends_in_return) {
+        return Err("the block returns from more than one place".into());
+    }
+
+    // Names assigned in the block and used elsewhere in the function.
+    let function_body = cx.scopes.get(function).body;
+    let function_node = cx.scopes.get(function).node;
+    let mut outside: std::collections::HashSet<String> = std::collections::HashSet::new();
+    if let Some(parameters) = function_node.field("parameters") {
+        super::source::walk_same_function(parameters, |n| {
+            if n.kind() == "identifier" {
+                outside.insert(cx.text(n).to_string());
+            }
+        });
+    }
+    super::source::walk_same_function(function_body, |n| {
+        if n.kind() == "identifier"
+            && !(n.start_byte() >= with.start_byte() && n.end_byte() <= with.end_byte())
+        {
+            outside.insert(cx.text(n).to_string());
+        }
+    });
+    let mut nonlocal: Vec<String> = Vec::new();
+    for name in assigned {
+        if outside.contains(&name) && !nonlocal.contains(&name) {
+            nonlocal.push(name);
+        }
+    }
+    // A name first bound inside the block but read after it would need a binding the
+    // enclosing function does not have.
+    let function_bindings = &cx.scopes.get(function).bindings;
+    for name in &nonlocal {
+        if !function_bindings.contains_key(name) {
+            return Err(format!(
+                "`{name}` is first assigned inside the block and read after it"
+            ));
+        }
+    }
+    let helper = (1..)
+        .map(|i| {
+            if i == 1 {
+                "_unblock_io".to_string()
+            } else {
+                format!("_unblock_io_{i}")
+            }
+        })
+        .find(|name| !function_bindings.contains_key(name) && !outside.contains(name))
+        .expect("a free name");
+
+    let newline = if memchr::memmem::find(bytes, b"\r\n").is_some() {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    let statement = String::from_utf8_lossy(&bytes[line_start..with.end_byte()]).into_owned();
+    let mut text = format!("{indent}def {helper}():{newline}");
+    if !nonlocal.is_empty() {
+        text.push_str(&format!(
+            "{indent}{unit}nonlocal {}{newline}",
+            nonlocal.join(", ")
+        ));
+    }
+    for line in statement.split_inclusive('\n') {
+        if line.trim().is_empty() {
+            text.push_str(line);
+        } else if let Some(rest) = line.strip_prefix(indent.as_str()) {
+            text.push_str(&indent);
+            text.push_str(&unit);
+            text.push_str(rest);
+        } else {
+            text.push_str(&unit);
+            text.push_str(line);
+        }
+    }
+    let call = if ends_in_return {
+        "return await"
+    } else {
+        "await"
+    };
+    text.push_str(&format!(
+        "{newline}{indent}{call} asyncio.to_thread({helper})"
+    ));
+    Ok((
+        Edit {
+            start: line_start,
+            end: with.end_byte(),
+            text,
+        },
+        vec!["asyncio"],
+    ))
+}
+
+/// Names a target binds (`a`, `a, (b, *c)`), not attributes or subscripts (`self.x`, `d[k]`).
+fn collect_names(cx: &FileContext, target: Node, out: &mut Vec<String>) {
+    let mut pending = vec![target];
+    while let Some(node) = pending.pop() {
+        match node.kind() {
+            "identifier" => out.push(cx.text(node).to_string()),
+            "attribute" | "subscript" => {}
+            _ => {
+                let mut cursor = node.walk();
+                pending.extend(node.named_children(&mut cursor));
+            }
+        }
+    }
+}
