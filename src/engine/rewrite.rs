@@ -141,11 +141,12 @@ pub fn expression_to_thread(
 /// block that ends in `return` becomes `return await ...`. Refused (with the reason) when the
 /// block awaits, yields, returns early, breaks out, or holds a multi-line string that
 /// re-indenting would change.
+/// The third value is true when a returned name is assigned only on some paths (unsafe).
 pub fn with_block_to_thread(
     cx: &FileContext,
     with: Node,
     function: ScopeId,
-) -> Result<(Edit, Vec<&'static str>), String> {
+) -> Result<(Edit, Vec<&'static str>, bool), String> {
     check_asyncio_name(cx, function)?;
     if !cx.has_to_thread {
         return Err("`asyncio.to_thread` needs Python 3.9 (target version is older)".into());
@@ -260,22 +261,83 @@ pub fn with_block_to_thread(
             outside.insert(cx.text(n).to_string());
         }
     });
+    // Names the function binds outside the block (parameters included): the block's
+    // assignments to those flow back through `nonlocal`.
+    let mut bound_outside: std::collections::HashSet<String> = std::collections::HashSet::new();
+    if let Some(parameters) = function_node.field("parameters") {
+        super::source::walk_same_function(parameters, |n| {
+            if n.kind() == "identifier" {
+                bound_outside.insert(cx.text(n).to_string());
+            }
+        });
+    }
+    super::source::walk_same_function(function_body, |n| {
+        if n.start_byte() >= with.start_byte() && n.end_byte() <= with.end_byte() {
+            return;
+        }
+        let mut names = Vec::new();
+        match n.kind() {
+            "assignment" | "augmented_assignment" | "for_statement" | "for_in_clause" => {
+                if let Some(target) = n.field("left") {
+                    collect_names(cx, target, &mut names);
+                }
+            }
+            "as_pattern_target" => collect_names(cx, n, &mut names),
+            "named_expression" => names.extend(n.field("name").map(|t| cx.text(t).to_string())),
+            "function_definition" | "class_definition" => {
+                names.extend(n.field("name").map(|t| cx.text(t).to_string()))
+            }
+            "aliased_import" => names.extend(n.field("alias").map(|t| cx.text(t).to_string())),
+            "dotted_name"
+                if n.parent().is_some_and(|p| {
+                    matches!(p.kind(), "import_statement" | "import_from_statement")
+                }) =>
+            {
+                names.push(cx.text(n).split('.').next().unwrap_or_default().to_string())
+            }
+            _ => {}
+        }
+        bound_outside.extend(names);
+    });
     let mut nonlocal: Vec<String> = Vec::new();
+    // Names first bound in the block and read after it: the helper returns them.
+    let mut returned: Vec<String> = Vec::new();
     for name in assigned {
-        if outside.contains(&name) && !nonlocal.contains(&name) {
-            nonlocal.push(name);
+        if bound_outside.contains(&name) {
+            if !nonlocal.contains(&name) {
+                nonlocal.push(name);
+            }
+        } else if outside.contains(&name) && !returned.contains(&name) {
+            returned.push(name);
         }
     }
-    // A name first bound inside the block but read after it would need a binding the
-    // enclosing function does not have.
+    if ends_in_return && !returned.is_empty() {
+        returned.clear();
+    }
+    // A name assigned only on some paths through the block would be unbound at the helper's
+    // `return`, where the original left it unassigned: say so instead of calling it safe.
+    let conditional = !returned.is_empty() && {
+        let mut cursor = body.walk();
+        let top: Vec<Node> = body.named_children(&mut cursor).collect();
+        returned.iter().any(|name| {
+            !top.iter().any(|statement| {
+                let mut names = Vec::new();
+                let assignment = if statement.kind() == "expression_statement" {
+                    statement.named_child(0)
+                } else {
+                    None
+                };
+                if let Some(target) = assignment
+                    .filter(|a| a.kind() == "assignment")
+                    .and_then(|a| a.field("left"))
+                {
+                    collect_names(cx, target, &mut names);
+                }
+                names.contains(name)
+            })
+        })
+    };
     let function_bindings = &cx.scopes.get(function).bindings;
-    for name in &nonlocal {
-        if !function_bindings.contains_key(name) {
-            return Err(format!(
-                "`{name}` is first assigned inside the block and read after it"
-            ));
-        }
-    }
     let helper = (1..)
         .map(|i| {
             if i == 1 {
@@ -313,9 +375,15 @@ pub fn with_block_to_thread(
         }
     }
     let call = if ends_in_return {
-        "return await"
+        "return await".to_string()
+    } else if returned.is_empty() {
+        "await".to_string()
     } else {
-        "await"
+        text.push_str(&format!(
+            "{newline}{indent}{unit}return {}",
+            returned.join(", ")
+        ));
+        format!("{} = await", returned.join(", "))
     };
     text.push_str(&format!(
         "{newline}{indent}{call} asyncio.to_thread({helper})"
@@ -327,6 +395,7 @@ pub fn with_block_to_thread(
             text,
         },
         vec!["asyncio"],
+        conditional,
     ))
 }
 

@@ -70,14 +70,21 @@ impl Recipe for FileIo {
                 while node.kind() != "with_statement" {
                     node = node.parent().ok_or("no with statement")?;
                 }
-                let (edit, imports) = rewrite::with_block_to_thread(cx, node, site.function)?;
-                Ok(Some(FixInfo::new(
-                    Safety::Safe,
-                    "the `with` block runs in a nested function on a worker thread (`await asyncio.to_thread(...)`); \
-                     names it assigns flow back through `nonlocal`",
-                    vec![edit],
-                    imports,
-                )))
+                let (edit, imports, conditional) = rewrite::with_block_to_thread(cx, node, site.function)?;
+                let (safety, note) = if conditional {
+                    (
+                        Safety::Unsafe,
+                        "the `with` block runs in a nested function on a worker thread, but a name it returns is \
+                         assigned only on some paths: where the original left it unassigned, the helper raises",
+                    )
+                } else {
+                    (
+                        Safety::Safe,
+                        "the `with` block runs in a nested function on a worker thread (`await asyncio.to_thread(...)`); \
+                         the names it assigns flow back through `nonlocal` or its return value",
+                    )
+                };
+                Ok(Some(FixInfo::new(safety, note, vec![edit], imports)))
             }
             "argument_list" => {
                 let outer = parent.parent().filter(|p| p.kind() == "call").ok_or("not a call argument")?;

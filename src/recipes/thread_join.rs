@@ -361,7 +361,10 @@ async def search(q):
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!(findings[0].start.line, 4);
         let why = findings[0].not_fixable.as_deref().unwrap_or("");
-        assert!(why.contains("raises TimeoutError where `join(timeout=t)` returned"), "{why}");
+        assert!(
+            why.contains("raises TimeoutError where `join(timeout=t)` returned"),
+            "{why}"
+        );
     }
 
     #[test]
