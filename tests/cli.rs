@@ -261,3 +261,100 @@ fn github_and_sarif_formats() {
         4
     );
 }
+
+#[test]
+fn diff_writes_nothing_and_exits_1_apply_writes_and_keeps_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.py", BLOCKING);
+    let path = dir.path().join("a.py");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o754)).unwrap();
+
+    let out = unblock(&["diff", "a.py"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert!(diff.starts_with("--- a.py\n+++ a.py\n"), "{diff}");
+    assert!(
+        diff.contains("-    time.sleep(1)\n+    await asyncio.sleep(1)\n"),
+        "{diff}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        BLOCKING,
+        "diff must not write"
+    );
+
+    let out = unblock(&["apply", "a.py"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Applied 1 fix in 1 file."),
+        "{}",
+        stderr(&out)
+    );
+    let fixed = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        fixed,
+        "import asyncio\nimport time\n\nasync def f():\n    await asyncio.sleep(1)\n"
+    );
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o754
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file left behind"
+    );
+
+    // Nothing left to fix: diff is clean, apply changes nothing.
+    assert_eq!(
+        unblock(&["diff", "a.py"], dir.path()).status.code(),
+        Some(0)
+    );
+    unblock(&["apply", "a.py"], dir.path());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), fixed);
+}
+
+#[test]
+fn unsafe_fixes_only_with_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.py",
+        "async def audit():\n    pass\n\nasync def f():\n    audit()\n",
+    );
+    let out = unblock(&["apply", "a.py"], dir.path());
+    assert!(
+        stderr(&out).contains("unsafe fix, shown with --unsafe-fixes"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::fs::read_to_string(dir.path().join("a.py"))
+        .unwrap()
+        .contains("    audit()\n"));
+    unblock(&["apply", "a.py", "--unsafe-fixes"], dir.path());
+    assert!(std::fs::read_to_string(dir.path().join("a.py"))
+        .unwrap()
+        .contains("    await audit()\n"));
+}
+
+#[test]
+fn a_file_changed_since_it_was_read_is_left_alone() {
+    use unblocker::engine::fix::FixedFile;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.py", "new = 1\n");
+    let file = FixedFile {
+        path: dir.path().join("a.py").display().to_string(),
+        original: b"old = 1\n".to_vec(),
+        fixed: b"fixed = 1\n".to_vec(),
+        applied: vec![],
+        not_fixed: vec![],
+    };
+    let mut errors = Vec::new();
+    assert_eq!(unblocker::fixes::write_fixes(&[file], &mut errors), 1);
+    assert!(String::from_utf8_lossy(&errors).contains("changed since it was read"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("a.py")).unwrap(),
+        "new = 1\n"
+    );
+}
