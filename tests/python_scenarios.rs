@@ -488,7 +488,6 @@ fn check_scenario(
     expect: &Expect,
     outcome: &mut Outcome,
 ) -> Result<(), String> {
-    let fail = &mut outcome.failures;
     let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let scratch = temp.path().join("scratch");
     fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
@@ -523,7 +522,7 @@ fn check_scenario(
         .collect();
     for recipe in &expect.recipes {
         if !reported.contains(recipe.as_str()) {
-            fail.push(format!(
+            outcome.failures.push(format!(
                 "recipe `{recipe}` is not reported on the original (reported: {reported:?})"
             ));
         }
@@ -533,13 +532,13 @@ fn check_scenario(
     let original = run_probed(&dir, &scratch, "original")?;
     outcome.before_ms = Some(original.max_stall_ms);
     if original.loops == 0 {
-        fail.push(format!(
+        outcome.failures.push(format!(
             "the probe saw no asyncio.run in the original\n{}",
             original.run.describe()
         ));
     }
     if expect.blocking_ms > 0 && original.max_stall_ms < 0.8 * expect.blocking_ms as f64 {
-        fail.push(format!(
+        outcome.failures.push(format!(
             "the original stalled the loop for {:.1} ms, expected at least 80 % of {} ms: the \
              scenario no longer shows the blocking it is about",
             original.max_stall_ms, expect.blocking_ms
@@ -548,7 +547,7 @@ fn check_scenario(
     if let Some(needles) = &expect.original_fails_with {
         for needle in needles.all() {
             if !original.run.stderr.contains(needle) {
-                fail.push(format!(
+                outcome.failures.push(format!(
                     "the original's stderr lacks {needle:?}\n{}",
                     original.run.describe()
                 ));
@@ -557,7 +556,7 @@ fn check_scenario(
     }
     if let Some(want) = &expect.original_stdout {
         if &original.run.stdout != want {
-            fail.push(format!(
+            outcome.failures.push(format!(
                 "the original printed something else than original_stdout:\n{}",
                 original.run.describe()
             ));
@@ -565,7 +564,7 @@ fn check_scenario(
     }
     if expect.same_output && !original.run.status.success() && expect.original_fails_with.is_none()
     {
-        fail.push(format!(
+        outcome.failures.push(format!(
             "the original program failed\n{}",
             original.run.describe()
         ));
@@ -627,15 +626,14 @@ fn check_scenario(
             rewritten = again;
         }
     }
-    let fail = &mut outcome.failures;
     if rewritten.loops == 0 {
-        fail.push(format!(
+        outcome.failures.push(format!(
             "the probe saw no asyncio.run in the rewritten program\n{}",
             rewritten.run.describe()
         ));
     }
     if rewritten.max_stall_ms >= limit {
-        fail.push(format!(
+        outcome.failures.push(format!(
             "the rewritten program still stalls the loop: {:.1} ms at best (limit {limit} ms)",
             rewritten.max_stall_ms
         ));
@@ -644,7 +642,7 @@ fn check_scenario(
         if rewritten.run.stdout != original.run.stdout
             || rewritten.run.status.code() != original.run.status.code()
         {
-            fail.push(format!(
+            outcome.failures.push(format!(
                 "the rewritten program behaves differently\n--- original: {}\n--- rewritten: {}",
                 original.run.describe(),
                 rewritten.run.describe()
@@ -653,11 +651,13 @@ fn check_scenario(
     } else {
         match &expect.expected_stdout {
             Some(want) if &rewritten.run.stdout == want && rewritten.run.status.success() => {}
-            Some(want) => fail.push(format!(
+            Some(want) => outcome.failures.push(format!(
                 "the rewritten program should print\n{want}but: {}",
                 rewritten.run.describe()
             )),
-            None => fail.push("same_output = false needs expected_stdout".to_string()),
+            None => outcome
+                .failures
+                .push("same_output = false needs expected_stdout".to_string()),
         }
     }
 
@@ -665,7 +665,7 @@ fn check_scenario(
     let again = unblock(&args, &dir, &scratch)?;
     let twice = snapshot(&dir);
     if again.status.code() != Some(0) || twice != after {
-        fail.push(format!(
+        outcome.failures.push(format!(
             "a second `unblock {}` is not a no-op:\n{}{}",
             args.join(" "),
             diff_files(&after, &twice),
@@ -689,7 +689,7 @@ fn check_scenario(
             None => false,
         };
         if fixable {
-            fail.push(format!(
+            outcome.failures.push(format!(
                 "after apply, a fixable finding is left: {}:{} [{}] {}",
                 finding["path"].as_str().unwrap_or("?"),
                 finding["line"],

@@ -297,7 +297,7 @@ pub struct FileContext<'a, 't> {
     /// `run_in_executor(None, functools.partial(...))`.
     pub has_to_thread: bool,
     /// Resolved callees by call node id.
-    callees: std::cell::RefCell<std::collections::HashMap<usize, Option<String>>>,
+    callees: std::cell::RefCell<rustc_hash::FxHashMap<usize, Option<String>>>,
 }
 
 impl<'a, 't> FileContext<'a, 't> {

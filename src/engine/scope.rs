@@ -5,7 +5,11 @@
 //! so bindings are collected for every scope before any call is resolved.
 
 use crate::engine::syntax::Field;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+// FxHash: these maps are filled for every scope of every parsed file, with short keys that
+// come from the file itself; SipHash's flood resistance buys nothing here.
+use rustc_hash::FxHashMap as HashMap;
 
 use tree_sitter::Node;
 
@@ -192,15 +196,15 @@ impl<'t> Scopes<'t> {
                 parent: None,
                 name: String::new(),
                 qualname: file.module.clone(),
-                bindings: HashMap::new(),
+                bindings: HashMap::default(),
                 not_local: HashSet::new(),
                 self_name: None,
                 class: None,
             }],
-            by_node: HashMap::new(),
-            classes: HashMap::new(),
-            self_attrs: HashMap::new(),
-            comments: HashMap::new(),
+            by_node: HashMap::default(),
+            classes: HashMap::default(),
+            self_attrs: HashMap::default(),
+            comments: HashMap::default(),
             calls: Vec::new(),
             loops: Vec::new(),
         };
@@ -219,7 +223,7 @@ impl<'t> Scopes<'t> {
         let mut nonblocking_bodies: Vec<usize> = Vec::new();
         let mut builder = Builder {
             file,
-            decorators: HashMap::new(),
+            decorators: HashMap::default(),
             stack: vec![(MODULE_SCOPE, root)],
         };
         walk_tree(root, |event| {
@@ -407,7 +411,7 @@ impl<'t> Builder<'t, 't> {
             parent: Some(parent),
             name,
             qualname,
-            bindings: HashMap::new(),
+            bindings: HashMap::default(),
             not_local: HashSet::new(),
             self_name: None,
             class: None,

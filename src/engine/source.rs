@@ -19,6 +19,8 @@ pub struct SourceFile {
     pub partial: bool,
     /// For a partial parse: the definitions left out, whose names must still be bound.
     pub skipped: Vec<super::chunks::SkippedDefinition>,
+    /// The whole file is valid UTF-8 (most are): node texts need no further check.
+    utf8: bool,
     line_starts: Vec<usize>,
 }
 
@@ -26,6 +28,7 @@ impl SourceFile {
     /// Parses the whole file.
     pub fn parse(path: String, bytes: Vec<u8>, module: String) -> Result<SourceFile, String> {
         let line_starts = line_starts(&bytes);
+        let utf8 = std::str::from_utf8(&bytes).is_ok();
         let tree = parse_ranges(&bytes, &line_starts, None)?;
         Ok(SourceFile {
             path,
@@ -35,6 +38,7 @@ impl SourceFile {
             partial: false,
             skipped: Vec::new(),
             line_starts,
+            utf8,
         })
     }
 
@@ -47,6 +51,7 @@ impl SourceFile {
         module: String,
     ) -> Result<SourceFile, String> {
         let line_starts = line_starts(&bytes);
+        let utf8 = std::str::from_utf8(&bytes).is_ok();
         if let Some(relevant) = super::chunks::relevant_ranges(&bytes) {
             let tree = parse_ranges(&bytes, &line_starts, Some(&relevant.ranges))?;
             if !tree.root_node().has_error() {
@@ -59,6 +64,7 @@ impl SourceFile {
                     partial: true,
                     skipped,
                     line_starts,
+                    utf8,
                 });
             }
         }
@@ -66,7 +72,14 @@ impl SourceFile {
     }
 
     pub fn text(&self, node: Node) -> &str {
-        std::str::from_utf8(&self.bytes[node.byte_range()]).unwrap_or("")
+        let bytes = &self.bytes[node.byte_range()];
+        if self.utf8 {
+            // SAFETY: the whole file is valid UTF-8 (checked once when it was read), and
+            // tree-sitter node boundaries fall between code points.
+            unsafe { std::str::from_utf8_unchecked(bytes) }
+        } else {
+            std::str::from_utf8(bytes).unwrap_or("")
+        }
     }
 
     pub fn line_count(&self) -> usize {
