@@ -262,7 +262,7 @@ fn make_venv() -> Result<PathBuf, String> {
             return Ok(python);
         }
     }
-    fs::write(&ready, VENV_PACKAGES.join("\n")).map_err(|e| e.to_string())?;
+    fs::write(&ready, VENV_PACKAGES.join("\n") + "\n").map_err(|e| e.to_string())?;
     Ok(python)
 }
 
@@ -438,6 +438,8 @@ fn run_scenario(name: &str) {
     if !outcome.failures.is_empty() {
         panic!("{}", report(name, &expect, &outcome));
     }
+    // Shown with `cargo test -- --nocapture`.
+    eprintln!("{}", report(name, &expect, &outcome));
 }
 
 fn report(name: &str, expect: &Expect, outcome: &Outcome) -> String {
@@ -458,7 +460,11 @@ fn report(name: &str, expect: &Expect, outcome: &Outcome) -> String {
     } else {
         "(not measured)".to_string()
     };
-    let mut s = format!("scenario `{name}` failed:\n");
+    let mut s = if outcome.failures.is_empty() {
+        format!("scenario `{name}` passed:\n")
+    } else {
+        format!("scenario `{name}` failed:\n")
+    };
     for f in &outcome.failures {
         let _ = writeln!(s, "  - {}", f.replace('\n', "\n    "));
     }
@@ -476,7 +482,7 @@ fn report(name: &str, expect: &Expect, outcome: &Outcome) -> String {
         wanted_before,
         format!("< {} ms", expect.max_stall_after_ms)
     );
-    if !outcome.diff.is_empty() {
+    if !outcome.diff.is_empty() && !outcome.failures.is_empty() {
         let _ = write!(s, "\nthe rewrite:\n{}", outcome.diff);
     }
     s

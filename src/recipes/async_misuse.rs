@@ -11,9 +11,10 @@
 //!     await publish_status(bus, job.id, "running")
 //!     await notify(job)
 //! ```
-//! `asyncio.run` / `run_until_complete` → `await` is safe: inside a running loop the original
-//! can only raise `RuntimeError`. Adding `await` to a call that was never awaited is unsafe: the
-//! coroutine never ran before, it runs now, and its exceptions reach the caller.
+//! Both fixes are unsafe: `asyncio.run` / `run_until_complete` inside a running loop raised
+//! `RuntimeError` (code may rely on catching it, and under `nest_asyncio` it ran the coroutine
+//! with `asyncio.run`'s cleanup); a call that was never awaited never ran, and now it runs and
+//! its exceptions reach the caller.
 
 use super::Recipe;
 use crate::engine::rewrite;
@@ -50,8 +51,9 @@ impl Recipe for AsyncMisuse {
         }
         let text = rewrite::awaited(cx.text(*coroutine), site.parent, site.call);
         Ok(Some(FixInfo::new(
-            Safety::Safe,
-            "`await <coroutine>`: inside a running loop the original can only raise RuntimeError",
+            Safety::Unsafe,
+            "`await <coroutine>`: the original raised RuntimeError (or, under nest_asyncio, ran it in a nested \
+             loop with asyncio.run's cleanup); now it runs in this task",
             vec![rewrite::replace(site.call, text)],
             Vec::new(),
         )))
