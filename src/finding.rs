@@ -42,6 +42,14 @@ pub struct FixInfo {
     /// Modules the edits use, imported at the top of the module if they are not already.
     #[serde(skip)]
     pub imports: Vec<&'static str>,
+    /// Byte ranges no other fix may touch in the same round (a whole function whose body a
+    /// fix restructures), beyond the edits' own ranges.
+    #[serde(skip)]
+    pub claims: Vec<(usize, usize)>,
+    /// Names whose use the edits remove (`time` in `time.sleep(...)`): their import goes too
+    /// when nothing else in the file uses them.
+    #[serde(skip)]
+    pub releases: Vec<String>,
 }
 
 /// Replace `start..end` of the original bytes with `text`.
@@ -59,6 +67,8 @@ impl FixInfo {
             note: note.into(),
             edits: Vec::new(),
             imports: Vec::new(),
+            claims: Vec::new(),
+            releases: Vec::new(),
         })
     }
 
@@ -68,6 +78,8 @@ impl FixInfo {
             note: note.into(),
             edits: Vec::new(),
             imports: Vec::new(),
+            claims: Vec::new(),
+            releases: Vec::new(),
         })
     }
 
@@ -82,7 +94,21 @@ impl FixInfo {
             note: note.into(),
             edits,
             imports,
+            claims: Vec::new(),
+            releases: Vec::new(),
         }
+    }
+
+    /// The edits remove a use of `name` (the root of the replaced callee).
+    pub fn releasing(mut self, name: Option<String>) -> FixInfo {
+        self.releases.extend(name);
+        self
+    }
+
+    /// Also keeps every other fix out of `range` in the same round.
+    pub fn claiming(mut self, range: (usize, usize)) -> FixInfo {
+        self.claims.push(range);
+        self
     }
 }
 

@@ -10,12 +10,13 @@ use tree_sitter::Node;
 
 use super::index::ProjectIndex;
 use super::source::{walk_tree, SourceFile, Visit};
+use super::syntax::Field;
 use super::Engine;
 use crate::finding::{Edit, Finding, Safety};
 
 /// At most this many rounds of check-and-fix per file: a fix that enables another (nested
 /// calls) is picked up in the next round; a loop that never settles is cut off.
-const MAX_ROUNDS: usize = 5;
+const MAX_ROUNDS: usize = 8;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FixOptions {
@@ -185,14 +186,20 @@ fn non_overlapping<'f>(candidates: &[&'f Finding]) -> Vec<&'f Finding> {
     let mut taken: Vec<(usize, usize)> = Vec::new();
     let mut chosen = Vec::new();
     for f in sorted {
-        let edits = &f.fix.as_ref().expect("candidates have fixes").edits;
-        let overlaps = edits.iter().any(|e| {
+        let fix = f.fix.as_ref().expect("candidates have fixes");
+        let spans: Vec<(usize, usize)> = fix
+            .edits
+            .iter()
+            .map(|e| (e.start, e.end))
+            .chain(fix.claims.iter().copied())
+            .collect();
+        let overlaps = spans.iter().any(|&(start, end)| {
             taken
                 .iter()
-                .any(|&(s, t)| e.start < t && s < e.end || (e.start == e.end && e.start == s))
+                .any(|&(s, t)| (start < t && s < end) || (start == end && s <= start && start <= t))
         });
         if !overlaps {
-            taken.extend(edits.iter().map(|e| (e.start, e.end)));
+            taken.extend(spans);
             chosen.push(f);
         }
     }
@@ -256,7 +263,112 @@ fn apply(file: &SourceFile, chosen: &[&Finding]) -> Option<Vec<u8>> {
         let at = shift(offset);
         out.splice(at..at, block.bytes());
     }
-    Some(out)
+    let released: Vec<&str> = chosen
+        .iter()
+        .flat_map(|f| {
+            f.fix
+                .as_ref()
+                .map(|x| x.releases.iter().map(String::as_str).collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+        .collect();
+    if released.is_empty() || file.path.ends_with("__init__.py") {
+        return Some(out);
+    }
+    Some(drop_unused_imports(
+        &file.path,
+        &file.module,
+        out,
+        &released,
+    ))
+}
+
+/// Removes a module-level import statement that binds exactly one of `names`, when nothing else
+/// in the file uses that name any more. Statements binding several names are left as they are.
+fn drop_unused_imports(path: &str, module: &str, text: Vec<u8>, names: &[&str]) -> Vec<u8> {
+    let Ok(file) = SourceFile::parse(path.to_string(), text.clone(), module.to_string()) else {
+        return text;
+    };
+    let root = file.tree.root_node();
+    let mut uses: std::collections::HashMap<&str, usize> = names.iter().map(|n| (*n, 0)).collect();
+    walk_tree(root, |event| {
+        let Visit::Enter(node) = event else {
+            return true;
+        };
+        if matches!(
+            node.kind(),
+            "import_statement" | "import_from_statement" | "future_import_statement"
+        ) {
+            return false;
+        }
+        if node.kind() == "identifier" {
+            if let Some(count) = uses.get_mut(file.text(node)) {
+                *count += 1;
+            }
+        }
+        // `__all__ = ["time"]` and the like re-export by string: keep those imports.
+        if node.kind() == "string_content" {
+            if let Some(count) = uses.get_mut(file.text(node)) {
+                *count += 1;
+            }
+        }
+        true
+    });
+    let mut removals: Vec<(usize, usize)> = Vec::new();
+    let mut cursor = root.walk();
+    for statement in root.named_children(&mut cursor) {
+        if !matches!(
+            statement.kind(),
+            "import_statement" | "import_from_statement"
+        ) {
+            continue;
+        }
+        let mut c = statement.walk();
+        let bound: Vec<String> = statement
+            .children_by_field_name("name", &mut c)
+            .map(|name| match name.kind() {
+                "aliased_import" => name
+                    .field("alias")
+                    .map(|a| file.text(a).to_string())
+                    .unwrap_or_default(),
+                _ if statement.kind() == "import_statement" => file
+                    .text(name)
+                    .split('.')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                _ => file.text(name).to_string(),
+            })
+            .collect();
+        let [only] = bound.as_slice() else { continue };
+        if uses.get(only.as_str()) != Some(&0) {
+            continue;
+        }
+        // The whole line(s) of the statement, when nothing else shares them.
+        let start = file.bytes[..statement.start_byte()]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let end = file.bytes[statement.end_byte()..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(file.bytes.len(), |i| statement.end_byte() + i + 1);
+        let line = &file.bytes[start..end];
+        let own_line = file.bytes[start..statement.start_byte()]
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t'))
+            && file.bytes[statement.end_byte()..end]
+                .iter()
+                .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+        if own_line && !line.is_empty() {
+            removals.push((start, end));
+        }
+    }
+    let mut out = file.bytes.clone();
+    for (start, end) in removals.into_iter().rev() {
+        out.drain(start..end);
+    }
+    out
 }
 
 /// Modules among `modules` that the file does not import by that name at module level.
@@ -365,7 +477,58 @@ fn verified(path: &str, module: &str, text: &[u8], misplaced_before: usize) -> b
     let Ok(file) = SourceFile::parse(path.to_string(), text.to_vec(), module.to_string()) else {
         return false;
     };
-    !file.tree.root_node().has_error() && misplaced_awaits(&file) <= misplaced_before
+    !file.tree.root_node().has_error()
+        && misplaced_awaits(&file) <= misplaced_before
+        && unbound_nonlocals(&file) == 0
+}
+
+/// `nonlocal x` statements with no enclosing function that binds `x`: tree-sitter accepts
+/// them, CPython does not. A moved `with` block must never leave one behind.
+pub fn unbound_nonlocals(file: &SourceFile) -> usize {
+    let scopes = super::scope::Scopes::build(file);
+    let mut count = 0;
+    walk_tree(file.tree.root_node(), |event| {
+        let Visit::Enter(node) = event else {
+            return true;
+        };
+        if node.kind() != "nonlocal_statement" {
+            return true;
+        }
+        // The function the statement is in, then its enclosing functions.
+        let mut function = node.parent();
+        while let Some(f) = function.filter(|f| f.kind() != "function_definition") {
+            function = f.parent();
+        }
+        let mut cursor = node.walk();
+        for name in node
+            .named_children(&mut cursor)
+            .filter(|n| n.kind() == "identifier")
+        {
+            let name = file.text(name);
+            let mut enclosing = function.and_then(|f| f.parent());
+            let mut bound = false;
+            while let Some(candidate) = enclosing {
+                if candidate.kind() == "function_definition" {
+                    let scope = candidate
+                        .child_by_field_name("body")
+                        .and_then(|b| scopes.by_node.get(&b.id()));
+                    if scope.is_some_and(|&s| {
+                        scopes.get(s).bindings.contains_key(name)
+                            && !scopes.get(s).not_local.contains(name)
+                    }) {
+                        bound = true;
+                        break;
+                    }
+                }
+                enclosing = candidate.parent();
+            }
+            if !bound {
+                count += 1;
+            }
+        }
+        true
+    });
+    count
 }
 
 /// `await` expressions whose nearest function is not an `async def`, or that sit in a

@@ -217,6 +217,7 @@ impl Engine {
             catalogue: &self.catalogue,
             callees: Default::default(),
             has_to_thread: self.target_has_to_thread(),
+            other_framework: other_framework(&scopes),
         };
         let mut findings = Vec::new();
         for recipe in recipes::all() {
@@ -265,6 +266,24 @@ impl Engine {
     }
 }
 
+/// `trio` or `anyio` when the module imports either (anywhere at module level).
+fn other_framework(scopes: &Scopes) -> Option<&'static str> {
+    let module = scopes.get(scope::MODULE_SCOPE);
+    module
+        .bindings
+        .values()
+        .flatten()
+        .find_map(|origin| match origin {
+            scope::Origin::Import(name) if name == "trio" || name.starts_with("trio.") => {
+                Some("trio")
+            }
+            scope::Origin::Import(name) if name == "anyio" || name.starts_with("anyio.") => {
+                Some("anyio")
+            }
+            _ => None,
+        })
+}
+
 /// One file's contribution to a report.
 pub struct CheckedFile {
     pub findings: Vec<Finding>,
@@ -296,6 +315,9 @@ pub struct FileContext<'a, 't> {
     /// `asyncio.to_thread` exists on the target Python (3.9+); otherwise fixes use
     /// `run_in_executor(None, functools.partial(...))`.
     pub has_to_thread: bool,
+    /// The module imports trio or anyio: its coroutines may run on no asyncio loop at all, so
+    /// `asyncio.to_thread` / `asyncio.sleep` rewrites are not offered.
+    pub other_framework: Option<&'static str>,
     /// Resolved callees by call node id.
     callees: std::cell::RefCell<rustc_hash::FxHashMap<usize, Option<String>>>,
 }

@@ -96,6 +96,15 @@ pub fn to_thread_call(
     Ok((awaited(&inner, site.parent, site.call), imports))
 }
 
+/// The name a callee starts from: `time` in `time.sleep`, `nap` in `nap(1)`.
+pub fn callee_root(cx: &FileContext, call: Node) -> Option<String> {
+    let mut node = call.field("function")?;
+    while node.kind() == "attribute" {
+        node = node.field("object")?;
+    }
+    (node.kind() == "identifier").then(|| cx.text(node).to_string())
+}
+
 /// One edit replacing a node's text.
 pub fn replace(node: Node, text: String) -> Edit {
     Edit {
@@ -183,6 +192,22 @@ pub fn with_block_to_thread(
     let mut problem: Option<&str> = None;
     let mut returns = Vec::new();
     let mut assigned: Vec<String> = Vec::new();
+    let mut annotated: Vec<String> = Vec::new();
+    let mut handles: Vec<String> = Vec::new();
+    // The statement's own `as` targets are the file handles: closed when the block ends,
+    // never worth carrying back.
+    if let Some(clause) = with.named_child(0).filter(|c| c.kind() == "with_clause") {
+        let mut cursor = clause.walk();
+        for item in clause.named_children(&mut cursor) {
+            if let Some(target) = item
+                .field("value")
+                .filter(|v| v.kind() == "as_pattern")
+                .and_then(|v| v.field("alias"))
+            {
+                collect_names(cx, target, &mut handles);
+            }
+        }
+    }
     super::source::walk_same_function_with_ancestors(with, |node, ancestors| {
         let in_inner_loop = ancestors
             .iter()
@@ -205,9 +230,12 @@ pub fn with_block_to_thread(
             {
                 problem = Some("the block uses async for / async with")
             }
-            "assignment" | "augmented_assignment" | "for_statement" | "for_in_clause" => {
+            "assignment" | "augmented_assignment" | "for_statement" => {
                 if let Some(target) = node.field("left") {
                     collect_names(cx, target, &mut assigned);
+                    if node.kind() == "assignment" && node.field("type").is_some() {
+                        collect_names(cx, target, &mut annotated);
+                    }
                 }
             }
             "as_pattern_target" | "named_expression" => {
@@ -240,27 +268,36 @@ pub fn with_block_to_thread(
         last.is_some_and(|l| l.kind() == "return_statement")
     };
     if returns.len() > 1 || (returns.len() == 1 && !ends_in_return) {
-        return Err("the block returns from more than one place".into());
+        return Err("the block returns before its end".into());
     }
 
-    // Names assigned in the block and used elsewhere in the function.
+    // Names read outside the block (nested functions and lambdas included: they may read a
+    // name after the block has run). Assignment targets do not count as reads.
     let function_body = cx.scopes.get(function).body;
     let function_node = cx.scopes.get(function).node;
+    let inside = |n: Node| n.start_byte() >= with.start_byte() && n.end_byte() <= with.end_byte();
     let mut outside: std::collections::HashSet<String> = std::collections::HashSet::new();
-    if let Some(parameters) = function_node.field("parameters") {
-        super::source::walk_same_function(parameters, |n| {
-            if n.kind() == "identifier" {
-                outside.insert(cx.text(n).to_string());
-            }
-        });
-    }
-    super::source::walk_same_function(function_body, |n| {
-        if n.kind() == "identifier"
-            && !(n.start_byte() >= with.start_byte() && n.end_byte() <= with.end_byte())
-        {
+    let mut is_async_generator = false;
+    super::source::walk_tree(function_body, |event| {
+        let super::source::Visit::Enter(n) = event else {
+            return true;
+        };
+        if inside(n) {
+            return false;
+        }
+        if matches!(n.kind(), "yield") {
+            is_async_generator = true;
+        }
+        if n.kind() == "identifier" && is_read(n) {
             outside.insert(cx.text(n).to_string());
         }
+        true
     });
+    if is_async_generator && ends_in_return {
+        return Err(
+            "the function is an async generator: `return await ...` is not allowed there".into(),
+        );
+    }
     // Names the function binds outside the block (parameters included): the block's
     // assignments to those flow back through `nonlocal`.
     let mut bound_outside: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -277,7 +314,7 @@ pub fn with_block_to_thread(
         }
         let mut names = Vec::new();
         match n.kind() {
-            "assignment" | "augmented_assignment" | "for_statement" | "for_in_clause" => {
+            "assignment" | "augmented_assignment" | "for_statement" => {
                 if let Some(target) = n.field("left") {
                     collect_names(cx, target, &mut names);
                 }
@@ -303,11 +340,19 @@ pub fn with_block_to_thread(
     // Names first bound in the block and read after it: the helper returns them.
     let mut returned: Vec<String> = Vec::new();
     for name in assigned {
+        if handles.contains(&name) || !outside.contains(&name) {
+            continue; // local to the helper: nothing outside reads it
+        }
         if bound_outside.contains(&name) {
+            if annotated.contains(&name) {
+                return Err(format!(
+                    "`{name}` is annotated in the block: an annotated name cannot be nonlocal"
+                ));
+            }
             if !nonlocal.contains(&name) {
                 nonlocal.push(name);
             }
-        } else if outside.contains(&name) && !returned.contains(&name) {
+        } else if !returned.contains(&name) {
             returned.push(name);
         }
     }
@@ -411,5 +456,29 @@ fn collect_names(cx: &FileContext, target: Node, out: &mut Vec<String>) {
                 pending.extend(node.named_children(&mut cursor));
             }
         }
+    }
+}
+
+/// Is this identifier read (not a binding target, attribute name, keyword or parameter name)?
+fn is_read(identifier: Node) -> bool {
+    let Some(parent) = identifier.parent() else {
+        return true;
+    };
+    match parent.kind() {
+        "attribute" => parent.field("attribute") != Some(identifier),
+        "keyword_argument" => parent.field("name") != Some(identifier),
+        "assignment" => parent.field("left") != Some(identifier),
+        "for_statement" | "for_in_clause" => parent.field("left") != Some(identifier),
+        "as_pattern_target"
+        | "parameters"
+        | "lambda_parameters"
+        | "default_parameter"
+        | "typed_parameter"
+        | "typed_default_parameter"
+        | "aliased_import"
+        | "dotted_name" => false,
+        "function_definition" | "class_definition" => parent.field("name") != Some(identifier),
+        "pattern_list" | "tuple_pattern" | "list_pattern" => false,
+        _ => true,
     }
 }

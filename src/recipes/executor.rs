@@ -42,7 +42,8 @@ impl Recipe for Executor {
             "`asyncio.get_running_loop()`: the loop that runs this coroutine, without the deprecation",
             vec![rewrite::replace(callee, "asyncio.get_running_loop".into())],
             vec!["asyncio"],
-        )))
+        )
+        .releasing(rewrite::callee_root(cx, site.call))))
     }
 
     fn call_finding(&self, cx: &FileContext, site: &CallSite) -> Option<crate::finding::Finding> {

@@ -24,6 +24,18 @@ use crate::finding::{FixInfo, Safety};
 
 pub struct FileIo;
 
+/// Calls whose I/O happens lazily, while the returned iterator is consumed.
+const LAZY: &[&str] = &[
+    "os.walk",
+    "os.fwalk",
+    "os.scandir",
+    "pathlib.Path.iterdir",
+    "pathlib.Path.glob",
+    "pathlib.Path.rglob",
+    "pathlib.Path.walk",
+    "glob.iglob",
+];
+
 /// Calls that return an open handle: their fix must move the work done with the handle too.
 const OPENS_A_HANDLE: &[&str] = &[
     "builtins.open",
@@ -49,6 +61,11 @@ impl Recipe for FileIo {
     }
 
     fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
+        if LAZY.contains(&site.qualified.as_str()) {
+            return Err("returns a lazy iterator: the file system work happens while iterating it, on the loop; \
+                        move the loop (or a `list(...)` of it) into a helper run with `asyncio.to_thread`"
+                .into());
+        }
         if !OPENS_A_HANDLE.contains(&site.qualified.as_str()) {
             let (text, imports) = rewrite::to_thread_call(cx, site)?;
             let note = format!(
@@ -84,7 +101,22 @@ impl Recipe for FileIo {
                          the names it assigns flow back through `nonlocal` or its return value",
                     )
                 };
-                Ok(Some(FixInfo::new(safety, note, vec![edit], imports)))
+                // One block moved per function per round: the next one must see this one moved.
+                let function = cx.scopes.get(site.function).node;
+                let fix = FixInfo::new(safety, note, vec![edit], imports)
+                    .claiming((function.start_byte(), function.end_byte()));
+                Ok(Some(fix))
+            }
+            "attribute" if parent.parent().is_some_and(|g| g.kind() == "call") => {
+                // `open(p).read()`: the whole expression moves.
+                let outer = parent.parent().ok_or("no call")?;
+                let (edit, imports) = rewrite::expression_to_thread(cx, outer, site.scope)?;
+                Ok(Some(FixInfo::new(
+                    Safety::Safe,
+                    "the whole expression that uses the file runs on a worker thread: `await asyncio.to_thread(lambda: ...)`",
+                    vec![edit],
+                    imports,
+                )))
             }
             "argument_list" => {
                 let outer = parent.parent().filter(|p| p.kind() == "call").ok_or("not a call argument")?;

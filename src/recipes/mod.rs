@@ -37,6 +37,10 @@ pub trait Recipe: Sync {
     fn call_finding(&self, cx: &FileContext, site: &CallSite) -> Option<Finding> {
         let plan = if site.in_generator {
             Err("`await` cannot go inside a generator expression without making it an async generator".to_string())
+        } else if let Some(framework) = cx.other_framework {
+            Err(format!(
+                "this module uses {framework}: an asyncio rewrite would not run under it (use {framework}.to_thread.run_sync / {framework}.sleep)"
+            ))
         } else {
             self.plan_call_fix(cx, site)
         };

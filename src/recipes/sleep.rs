@@ -36,12 +36,15 @@ impl Recipe for Sleep {
             site.parent,
             site.call,
         );
-        Ok(Some(FixInfo::new(
-            Safety::Safe,
-            "`await asyncio.sleep(...)`: same delay, the loop keeps running",
-            vec![rewrite::replace(site.call, text)],
-            vec!["asyncio"],
-        )))
+        Ok(Some(
+            FixInfo::new(
+                Safety::Safe,
+                "`await asyncio.sleep(...)`: same delay, the loop keeps running",
+                vec![rewrite::replace(site.call, text)],
+                vec!["asyncio"],
+            )
+            .releasing(rewrite::callee_root(cx, site.call)),
+        ))
     }
 }
 

@@ -30,24 +30,29 @@ impl Recipe for ToThread {
     }
 
     fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
-        let (text, imports) = rewrite::to_thread_call(cx, site)?;
-        let edits = vec![rewrite::replace(site.call, text)];
         if site.entry.thread_bound {
+            // Wrapping just this call would hand the object to another thread, or use it from
+            // one: certain to raise, so no fix is offered at all.
             let owner = site
                 .qualified
                 .rsplit_once('.')
                 .map_or(site.qualified.as_str(), |(owner, _)| owner);
-            let note = format!(
-                "`await asyncio.to_thread(...)`, but `{owner}` objects are bound to the thread that created them: \
-                 using them from a worker thread (or the result back on the loop) raises"
-            );
-            return Ok(Some(FixInfo::new(Safety::Unsafe, note, edits, imports)));
+            return Err(format!(
+                "`{owner}` objects are bound to the thread that created them: move all the work with the object \
+                 (connect, queries, close) into one function and run that with `asyncio.to_thread`"
+            ));
         }
+        let (text, imports) = rewrite::to_thread_call(cx, site)?;
         let note = format!(
             "`await asyncio.to_thread({}, ...)`: the same call on a worker thread",
             cx.written_callee(site)
         );
-        Ok(Some(FixInfo::new(Safety::Safe, note, edits, imports)))
+        Ok(Some(FixInfo::new(
+            Safety::Safe,
+            note,
+            vec![rewrite::replace(site.call, text)],
+            imports,
+        )))
     }
 }
 
@@ -79,7 +84,7 @@ class Store:
     }
 
     #[test]
-    fn thread_bound_objects_are_never_a_safe_fix() {
+    fn thread_bound_objects_are_never_wrapped() {
         let src = "\
 import sqlite3
 
@@ -87,10 +92,12 @@ async def f():
     conn = sqlite3.connect('x.db')
 ";
         let findings = check_with(src, &[]);
-        assert_eq!(
-            findings[0].fix.as_ref().unwrap().safety,
-            crate::finding::Safety::Unsafe
-        );
+        assert!(findings[0].fix.is_none());
+        assert!(findings[0]
+            .not_fixable
+            .as_deref()
+            .unwrap_or("")
+            .contains("bound to the thread"));
     }
 
     #[test]
