@@ -131,8 +131,9 @@ impl Engine {
                 break;
             }
             let chosen = non_overlapping(&candidates);
-            let before_awaits = misplaced_awaits(&file);
-            match apply(&file, &chosen).filter(|text| verified(path, module, text, before_awaits)) {
+            // What the file already does wrong is not held against a fix.
+            let before = (misplaced_awaits(&file), unbound_nonlocals(&file));
+            match apply(&file, &chosen).filter(|text| verified(path, module, text, before)) {
                 Some(text) => {
                     record(&mut result.applied, &chosen, &file);
                     result.fixed = text;
@@ -142,7 +143,7 @@ impl Engine {
                     for finding in chosen {
                         let single = [finding];
                         match apply(&file, &single)
-                            .filter(|text| verified(path, module, text, before_awaits))
+                            .filter(|text| verified(path, module, text, before))
                         {
                             Some(text) => {
                                 record(&mut result.applied, &single, &file);
@@ -473,13 +474,13 @@ fn bom_len(file: &SourceFile) -> usize {
 
 /// A rewrite is kept only if the result parses without errors and puts no more `await`s in
 /// forbidden places (outside `async def`, in a lambda or a generator expression) than before.
-fn verified(path: &str, module: &str, text: &[u8], misplaced_before: usize) -> bool {
+fn verified(path: &str, module: &str, text: &[u8], before: (usize, usize)) -> bool {
     let Ok(file) = SourceFile::parse(path.to_string(), text.to_vec(), module.to_string()) else {
         return false;
     };
     !file.tree.root_node().has_error()
-        && misplaced_awaits(&file) <= misplaced_before
-        && unbound_nonlocals(&file) == 0
+        && misplaced_awaits(&file) <= before.0
+        && unbound_nonlocals(&file) <= before.1
 }
 
 /// `nonlocal x` statements with no enclosing function that binds `x`: tree-sitter accepts
