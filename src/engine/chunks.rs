@@ -31,7 +31,7 @@ pub struct Relevant {
 
 /// Kept byte ranges, in order, or `None` when the whole file should be parsed.
 pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
-    let lines = logical_lines(bytes)?;
+    let (lines, comment_lines) = logical_lines(bytes)?;
     let mut relevant = Relevant {
         ranges: Vec::new(),
         skipped: Vec::new(),
@@ -70,10 +70,38 @@ pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
         }
         k += 1;
     }
-    if relevant.skipped.is_empty() {
+    if relevant.skipped.is_empty() && comment_lines.is_empty() {
+        return None;
+    }
+    relevant.ranges = subtract(&relevant.ranges, &comment_lines);
+    if relevant.ranges.is_empty() {
         return None;
     }
     Some(relevant)
+}
+
+/// `ranges` less `holes` (both sorted, holes not overlapping one another).
+fn subtract(ranges: &[Range<usize>], holes: &[Range<usize>]) -> Vec<Range<usize>> {
+    let mut out = Vec::with_capacity(ranges.len() + holes.len());
+    let mut h = 0;
+    for range in ranges {
+        let mut start = range.start;
+        while h < holes.len() && holes[h].end <= start {
+            h += 1;
+        }
+        let mut k = h;
+        while k < holes.len() && holes[k].start < range.end {
+            if holes[k].start > start {
+                out.push(start..holes[k].start);
+            }
+            start = start.max(holes[k].end);
+            k += 1;
+        }
+        if start < range.end {
+            out.push(start..range.end);
+        }
+    }
+    out
 }
 
 /// A kept class: its header and body, less the sync methods that neither hold a coroutine nor
@@ -285,10 +313,24 @@ struct Line {
     kind: Kind,
 }
 
+/// Bytes the logical-line scanner must look at; everything else is skipped in bulk.
+const SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let special = b"\n#\\()[]{}'\"";
+    let mut i = 0;
+    while i < special.len() {
+        table[special[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// Logical lines (statements and clause headers); `None` if the scanner got lost (an
 /// unterminated triple quote, say), so the caller parses everything.
-fn logical_lines(bytes: &[u8]) -> Option<Vec<Line>> {
+fn logical_lines(bytes: &[u8]) -> Option<(Vec<Line>, Vec<Range<usize>>)> {
     let mut lines = Vec::new();
+    // Lines holding nothing but a comment: the parser need not see them.
+    let mut comment_lines = Vec::new();
     let mut depth = 0usize;
     let mut i = 0;
     let mut line_start = true;
@@ -312,6 +354,15 @@ fn logical_lines(bytes: &[u8]) -> Option<Vec<Line>> {
                     indent,
                     kind: kind_of(&bytes[first..]),
                 });
+            }
+            if first < bytes.len() && bytes[first] == b'#' {
+                let end = memchr::memchr(b'\n', &bytes[first..]).map_or(bytes.len(), |n| first + n);
+                let end = if end > first && bytes[end - 1] == b'\r' {
+                    end - 1
+                } else {
+                    end
+                };
+                comment_lines.push(i..end);
             }
             continued = false;
             i = first;
@@ -346,10 +397,16 @@ fn logical_lines(bytes: &[u8]) -> Option<Vec<Line>> {
                 let triple = bytes.get(i + 1) == Some(&quote) && bytes.get(i + 2) == Some(&quote);
                 i = skip_string(bytes, i, quote, triple)?;
             }
-            _ => i += 1,
+            _ => {
+                // Runs of ordinary bytes are most of a file: skip them in one tight loop.
+                i += 1;
+                while i < bytes.len() && !SPECIAL[bytes[i] as usize] {
+                    i += 1;
+                }
+            }
         }
     }
-    Some(lines)
+    Some((lines, comment_lines))
 }
 
 /// The offset just past the string starting at `start`. Prefixes (`r`, `b`, `f`) need no care:
