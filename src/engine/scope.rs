@@ -218,6 +218,7 @@ impl<'t> Scopes<'t> {
             defines[language.id_for_node_kind(kind, true) as usize] = true;
         }
         let mut ancestors: Vec<Node<'t>> = Vec::new();
+        let mut async_cache: (ScopeId, bool) = (usize::MAX, false);
         // `try` bodies whose handlers catch BlockingIOError, and those we are inside of.
         let mut guarded_bodies: HashSet<usize> = HashSet::new();
         let mut nonblocking_bodies: Vec<usize> = Vec::new();
@@ -262,7 +263,7 @@ impl<'t> Scopes<'t> {
                             builder.stack.push((scope, node));
                         }
                     }
-                    if guarded_bodies.contains(&node.id()) {
+                    if !guarded_bodies.is_empty() && guarded_bodies.contains(&node.id()) {
                         nonblocking_bodies.push(node.id());
                     }
                     ancestors.push(node);
@@ -281,7 +282,15 @@ impl<'t> Scopes<'t> {
                         .get(node.kind_id() as usize)
                         .copied()
                         .unwrap_or(true);
-                    return statement_like || scopes.is_async_context(builder.current());
+                    if statement_like {
+                        return true;
+                    }
+                    // Whether the current scope runs async code, cached per scope.
+                    let current = builder.current();
+                    if async_cache.0 != current {
+                        async_cache = (current, scopes.is_async_context(current));
+                    }
+                    return async_cache.1;
                 }
                 Visit::Leave(node) => {
                     ancestors.pop();
