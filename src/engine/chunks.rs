@@ -331,6 +331,8 @@ fn logical_lines(bytes: &[u8]) -> Option<(Vec<Line>, Vec<Range<usize>>)> {
     let mut lines = Vec::new();
     // Lines holding nothing but a comment: the parser need not see them.
     let mut comment_lines = Vec::new();
+    // Statements that are only a string (docstrings): candidates for the same.
+    let mut strings: Vec<(usize, Range<usize>)> = Vec::new();
     let mut depth = 0usize;
     let mut i = 0;
     let mut line_start = true;
@@ -354,6 +356,9 @@ fn logical_lines(bytes: &[u8]) -> Option<(Vec<Line>, Vec<Range<usize>>)> {
                     indent,
                     kind: kind_of(&bytes[first..]),
                 });
+                if let Some(end) = bare_string_statement(bytes, first) {
+                    strings.push((lines.len() - 1, i..end));
+                }
             }
             if first < bytes.len() && bytes[first] == b'#' {
                 let end = memchr::memchr(b'\n', &bytes[first..]).map_or(bytes.len(), |n| first + n);
@@ -406,7 +411,44 @@ fn logical_lines(bytes: &[u8]) -> Option<(Vec<Line>, Vec<Range<usize>>)> {
             }
         }
     }
-    Some((lines, comment_lines))
+    // A bare string statement can go when the next statement is in the same block (same
+    // indentation, nothing in between): the block keeps a statement, and a docstring is no
+    // call, binding or loop.
+    let mut holes = comment_lines;
+    for (index, range) in strings {
+        if lines
+            .get(index + 1)
+            .is_some_and(|next| next.indent == lines[index].indent)
+        {
+            holes.push(range);
+        }
+    }
+    holes.sort_by_key(|r| r.start);
+    Some((lines, holes))
+}
+
+/// The end of the string when the logical line at `start` is nothing but a string literal
+/// (no f-string: those can hold calls), followed at most by blanks and a comment.
+fn bare_string_statement(bytes: &[u8], start: usize) -> Option<usize> {
+    let prefix = bytes[start..]
+        .iter()
+        .take(3)
+        .take_while(|b| matches!(b, b'r' | b'R' | b'u' | b'U' | b'b' | b'B'))
+        .count();
+    let quote_at = start + prefix;
+    let quote = *bytes.get(quote_at).filter(|q| matches!(q, b'\'' | b'"'))?;
+    let triple = bytes.get(quote_at + 1) == Some(&quote) && bytes.get(quote_at + 2) == Some(&quote);
+    let end = skip_string(bytes, quote_at, quote, triple)?;
+    let rest = &bytes[end..];
+    let line_end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+    let tail = &rest[..line_end];
+    let code = tail
+        .iter()
+        .position(|&b| b == b'#')
+        .map_or(tail, |hash| &tail[..hash]);
+    code.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\r'))
+        .then_some(end)
 }
 
 /// The offset just past the string starting at `start`. Prefixes (`r`, `b`, `f`) need no care:
