@@ -485,6 +485,12 @@ L.append("The script creates `target/bench-venv` (ruff from PyPI), downloads and
          "`target/bench-corpus`, copies the stdlib, runs `cargo build --release`, times both tools and rewrites "
          "this file. A second run reuses the venv and the corpus. `--setup-only` stops after the corpus is ready.")
 report = os.environ["BENCH_REPORT"]
+# The hand-written analysis of where the time goes lives beside the script and is carried over.
+analysis = os.path.join(os.environ["BENCH_ROOT"], "benches", "ANALYSIS.md")
+if os.path.exists(analysis):
+    L.append("")
+    L.append(open(analysis).read().rstrip())
+    L.append("")
 with open(report, "w") as f:
     f.write("\n".join(L) + "\n")
 
