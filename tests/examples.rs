@@ -185,3 +185,36 @@ fn parsing_only_what_direct_findings_need_finds_the_same() {
         .collect();
     assert_eq!(fixture.len(), 4, "{fixture:#?}");
 }
+
+#[test]
+fn example_fixes_match_snapshots() {
+    // The diff `unblock apply` would make to each example, and what it leaves and why: every
+    // recipe's rewrites (and refusals) are reviewed here.
+    use unblocker::engine::fix::FixOptions;
+    use unblocker::fixes::{render_diff, render_summary};
+    let engine = Engine::new(LoadedConfig::default(), Selection::default());
+    for path in examples() {
+        let report = engine.check(std::slice::from_ref(&path));
+        let module = path.file_stem().unwrap().to_string_lossy().to_string();
+        let bytes = std::fs::read(&path).unwrap();
+        let fixed = engine.fix_file(
+            &path.display().to_string(),
+            &module,
+            bytes,
+            &report.project,
+            FixOptions { unsafe_fixes: true },
+        );
+        let text = format!(
+            "{}\n{}",
+            render_diff(std::slice::from_ref(&fixed), false),
+            render_summary(
+                std::slice::from_ref(&fixed),
+                "Applied (with --unsafe-fixes)"
+            )
+        );
+        let name = snapshot_name(&path).replacen("example__", "example_fix__", 1);
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!(name, text);
+        });
+    }
+}

@@ -132,7 +132,11 @@ impl Engine {
             }
             let chosen = non_overlapping(&candidates);
             // What the file already does wrong is not held against a fix.
-            let before = (misplaced_awaits(&file), unbound_nonlocals(&file));
+            let before = (
+                misplaced_awaits(&file),
+                unbound_nonlocals(&file),
+                comment_count(&file),
+            );
             match apply(&file, &chosen).filter(|text| verified(path, module, text, before)) {
                 Some(text) => {
                     record(&mut result.applied, &chosen, &file);
@@ -156,7 +160,7 @@ impl Engine {
                                 result.not_fixed.push(NotFixed {
                                     recipe: finding.recipe,
                                     line: file.position(finding.start_byte).line,
-                                    reason: "the rewritten file would not parse, or `await` would land outside a coroutine: fix dropped".into(),
+                                    reason: "the rewrite would not parse, would lose a comment, or would put `await` or `nonlocal` where Python rejects them: fix dropped".into(),
                                 });
                             }
                         }
@@ -474,13 +478,26 @@ fn bom_len(file: &SourceFile) -> usize {
 
 /// A rewrite is kept only if the result parses without errors and puts no more `await`s in
 /// forbidden places (outside `async def`, in a lambda or a generator expression) than before.
-fn verified(path: &str, module: &str, text: &[u8], before: (usize, usize)) -> bool {
+fn verified(path: &str, module: &str, text: &[u8], before: (usize, usize, usize)) -> bool {
     let Ok(file) = SourceFile::parse(path.to_string(), text.to_vec(), module.to_string()) else {
         return false;
     };
     !file.tree.root_node().has_error()
         && misplaced_awaits(&file) <= before.0
         && unbound_nonlocals(&file) <= before.1
+        // A rewrite that swallows a comment (inside a replaced call) is not kept.
+        && comment_count(&file) >= before.2
+}
+
+fn comment_count(file: &SourceFile) -> usize {
+    let mut count = 0;
+    walk_tree(file.tree.root_node(), |event| {
+        if let Visit::Enter(node) = event {
+            count += usize::from(node.kind() == "comment");
+        }
+        true
+    });
+    count
 }
 
 /// `nonlocal x` statements with no enclosing function that binds `x`: tree-sitter accepts

@@ -30,6 +30,18 @@ impl Recipe for Subprocess {
     }
 
     fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
+        if site.qualified == "os.popen" {
+            // The pipe's read waits for the child: it must move along with the popen.
+            let outer = site
+                .parent
+                .filter(|p| p.kind() == "attribute")
+                .and_then(|p| p.parent())
+                .filter(|g| g.kind() == "call")
+                .ok_or("the pipe is read further on in the function: move that work into a helper run with `asyncio.to_thread`")?;
+            let (edit, imports) = rewrite::expression_to_thread(cx, outer, site.scope)?;
+            let note = "the popen and the read of its pipe run on a worker thread: `await asyncio.to_thread(lambda: ...)`";
+            return Ok(Some(FixInfo::new(Safety::Safe, note, vec![edit], imports)));
+        }
         let (text, imports) = rewrite::to_thread_call(cx, site)?;
         let note = format!(
             "`await asyncio.to_thread({}, ...)`: the child runs as before while the loop keeps running",
