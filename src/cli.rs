@@ -130,54 +130,23 @@ pub fn main() -> ExitCode {
 }
 
 fn check(args: CheckArgs) -> ExitCode {
-    let config = match &args.config {
-        Some(path) => Config::load(path),
-        None => Config::discover(&args.paths),
-    };
-    let config = match config {
-        Ok(config) => config,
+    let mut engine = match engine_for(
+        &args.paths,
+        args.config.as_ref(),
+        &args.select,
+        &args.ignore,
+    ) {
+        Ok(engine) => engine,
         Err(message) => {
             eprintln!("unblock: error: {message}");
             return ExitCode::from(2);
         }
     };
-    for id in args
-        .select
-        .iter()
-        .chain(&args.ignore)
-        .chain(&config.config.select)
-        .chain(&config.config.ignore)
-    {
-        if recipes::by_id(id).is_none() {
-            eprintln!("unblock: error: no recipe `{id}` (see `unblock recipes`)");
-            return ExitCode::from(2);
-        }
-    }
-    let mut engine = Engine::new(
-        config,
-        Selection {
-            select: args.select.clone(),
-            ignore: args.ignore.clone(),
-        },
-    );
     engine.progress = !args.no_progress && std::io::stderr().is_terminal();
     let report = engine.check(&args.paths);
-
-    let mut stderr = anstream::stderr();
-    for d in &report.diagnostics {
-        let level = match d.severity {
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        };
-        let _ = writeln!(stderr, "unblock: {level}: {}: {}", d.path, d.message);
-    }
-    let given = if args.paths.is_empty() {
-        1
-    } else {
-        args.paths.len()
-    };
-    if report.files_scanned == 0 && report.unreadable > 0 && report.unreadable >= given {
-        let _ = writeln!(stderr, "unblock: error: nothing could be read");
+    print_diagnostics(&report);
+    if nothing_read(&report, &args.paths) {
+        eprintln!("unblock: error: nothing could be read");
         return ExitCode::from(2);
     }
 
@@ -225,6 +194,12 @@ fn engine_for(
     ))
 }
 
+/// Every path given failed to read: a usage error (exit 2), not a clean run.
+fn nothing_read(report: &crate::engine::Report, paths: &[PathBuf]) -> bool {
+    let given = paths.len().max(1);
+    report.files_scanned == 0 && report.unreadable > 0 && report.unreadable >= given
+}
+
 fn print_diagnostics(report: &crate::engine::Report) {
     let mut stderr = anstream::stderr();
     for d in &report.diagnostics {
@@ -256,12 +231,7 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
     };
     let (report, files) = crate::fixes::fix_paths(&engine, &args.paths, options);
     print_diagnostics(&report);
-    let given = if args.paths.is_empty() {
-        1
-    } else {
-        args.paths.len()
-    };
-    if report.files_scanned == 0 && report.unreadable > 0 && report.unreadable >= given {
+    if nothing_read(&report, &args.paths) {
         eprintln!("unblock: error: nothing could be read");
         return ExitCode::from(2);
     }

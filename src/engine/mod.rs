@@ -450,25 +450,15 @@ impl<'a, 't> FileContext<'a, 't> {
 
     /// How a call is written, with its resolved name when they differ: `` `rq.post` (requests.post) ``.
     pub fn describe_call(&self, site: &CallSite) -> String {
-        let written = site
-            .call
-            .field("function")
-            .map(|f| {
-                self.file
-                    .text(f)
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
-        if written == site.qualified || written.is_empty() {
+        let written = self.written_callee(site);
+        if written == site.qualified {
             format!("`{}`", site.qualified)
         } else {
             format!("`{written}` ({})", site.qualified)
         }
     }
 
-    /// The callee as written (`self.model.encode`), for fix notes.
+    /// The callee as written (`self.model.encode`), on one line, for messages and fix notes.
     pub fn written_callee(&self, site: &CallSite) -> String {
         site.call
             .field("function")
@@ -479,6 +469,7 @@ impl<'a, 't> FileContext<'a, 't> {
                     .collect::<Vec<_>>()
                     .join(" ")
             })
+            .filter(|text| !text.is_empty())
             .unwrap_or_else(|| site.qualified.clone())
     }
 

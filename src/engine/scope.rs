@@ -105,14 +105,25 @@ pub struct CallNode<'t> {
     pub nonblocking: bool,
 }
 
+/// A lookup table by kind id, true for the named node kinds given.
+fn kind_table(kinds: &[&str]) -> Vec<bool> {
+    let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
+    let mut table = vec![false; language.node_kind_count()];
+    for kind in kinds {
+        let id = language.id_for_node_kind(kind, true);
+        if let Some(slot) = table.get_mut(id as usize) {
+            *slot = true;
+        }
+    }
+    table
+}
+
 /// Node kinds that contain statements (or are statements holding bindings): the only ones pass 1
 /// descends into outside async functions. Unknown ids (ERROR) count as structural.
 fn statement_kinds() -> &'static [bool] {
     static TABLE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
-        let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
-        let mut table = vec![false; language.node_kind_count()];
-        for kind in [
+        kind_table(&[
             "module",
             "block",
             "expression_statement",
@@ -132,13 +143,7 @@ fn statement_kinds() -> &'static [bool] {
             "match_statement",
             "case_clause",
             "ERROR",
-        ] {
-            let id = language.id_for_node_kind(kind, true);
-            if let Some(slot) = table.get_mut(id as usize) {
-                *slot = true;
-            }
-        }
-        table
+        ])
     })
 }
 
@@ -147,9 +152,7 @@ fn statement_kinds() -> &'static [bool] {
 fn interesting_kinds() -> &'static [bool] {
     static TABLE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
-        let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
-        let mut table = vec![false; language.node_kind_count()];
-        for kind in [
+        kind_table(&[
             "call",
             "function_definition",
             "class_definition",
@@ -173,13 +176,7 @@ fn interesting_kinds() -> &'static [bool] {
             "except_clause",
             "comment",
             "try_statement",
-        ] {
-            let id = language.id_for_node_kind(kind, true);
-            if let Some(slot) = table.get_mut(id as usize) {
-                *slot = true;
-            }
-        }
-        table
+        ])
     })
 }
 
@@ -212,11 +209,7 @@ impl<'t> Scopes<'t> {
         let structural = statement_kinds();
         let string_kind = tree_sitter::Language::from(tree_sitter_python::LANGUAGE)
             .id_for_node_kind("string", true);
-        let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
-        let mut defines = vec![false; language.node_kind_count()];
-        for kind in ["function_definition", "class_definition", "lambda"] {
-            defines[language.id_for_node_kind(kind, true) as usize] = true;
-        }
+        let defines = kind_table(&["function_definition", "class_definition", "lambda"]);
         let mut ancestors: Vec<Node<'t>> = Vec::new();
         let mut async_cache: (ScopeId, bool) = (usize::MAX, false);
         // `try` bodies whose handlers catch BlockingIOError, and those we are inside of.

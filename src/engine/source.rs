@@ -227,6 +227,15 @@ pub fn walk_tree<'t>(root: Node<'t>, mut visit: impl FnMut(Visit<'t>) -> bool) {
     }
 }
 
+/// A nested `def`, `lambda` or `class` below `root`: its code does not run when `root`'s does.
+fn runs_elsewhere(node: Node, root: Node) -> bool {
+    node != root
+        && matches!(
+            node.kind(),
+            "function_definition" | "lambda" | "class_definition"
+        )
+}
+
 /// Like [`walk_same_function`], with each node's ancestors up to `root` (innermost last).
 /// `Node::parent` re-walks the tree from its root, which is quadratic on a module with many
 /// siblings; the ancestors collected on the way down cost nothing.
@@ -237,12 +246,7 @@ pub fn walk_same_function_with_ancestors<'t>(
     let mut ancestors: Vec<Node<'t>> = Vec::new();
     walk_tree(root, |event| match event {
         Visit::Enter(node) => {
-            if node != root
-                && matches!(
-                    node.kind(),
-                    "function_definition" | "lambda" | "class_definition"
-                )
-            {
+            if runs_elsewhere(node, root) {
                 return false;
             }
             visit(node, &ancestors);
@@ -263,12 +267,7 @@ pub fn walk_same_function_with_ancestors<'t>(
 pub fn walk_same_function<'t>(root: Node<'t>, mut visit: impl FnMut(Node<'t>)) {
     walk_tree(root, |event| match event {
         Visit::Enter(node) => {
-            if node != root
-                && matches!(
-                    node.kind(),
-                    "function_definition" | "lambda" | "class_definition"
-                )
-            {
+            if runs_elsewhere(node, root) {
                 return false;
             }
             visit(node);

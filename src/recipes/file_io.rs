@@ -107,19 +107,9 @@ impl Recipe for FileIo {
                     .claiming((function.start_byte(), function.end_byte()));
                 Ok(Some(fix))
             }
-            "attribute" if parent.parent().is_some_and(|g| g.kind() == "call") => {
-                // `open(p).read()`: the whole expression moves.
-                let outer = parent.parent().ok_or("no call")?;
-                let (edit, imports) = rewrite::expression_to_thread(cx, outer, site.scope)?;
-                Ok(Some(FixInfo::new(
-                    Safety::Safe,
-                    "the whole expression that uses the file runs on a worker thread: `await asyncio.to_thread(lambda: ...)`",
-                    vec![edit],
-                    imports,
-                )))
-            }
-            "argument_list" => {
-                let outer = parent.parent().filter(|p| p.kind() == "call").ok_or("not a call argument")?;
+            // `open(p).read()` or `json.load(open(p))`: the whole expression moves.
+            "attribute" | "argument_list" => {
+                let outer = parent.parent().filter(|p| p.kind() == "call").ok_or("not part of a call")?;
                 let (edit, imports) = rewrite::expression_to_thread(cx, outer, site.scope)?;
                 Ok(Some(FixInfo::new(
                     Safety::Safe,
