@@ -20,7 +20,15 @@ pub struct SkippedDefinition {
     pub name: String,
     /// The enclosing top-level class, for a skipped method.
     pub class: Option<String>,
-    pub is_class: bool,
+    pub kind: SkippedKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkippedKind {
+    Function,
+    Class,
+    /// A module-level name assigned a large literal (a table of data): bound, value unknown.
+    Variable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +63,11 @@ pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
                     relevant.skipped.push(SkippedDefinition {
                         name,
                         class: None,
-                        is_class: kind == Kind::Class,
+                        kind: if kind == Kind::Class {
+                            SkippedKind::Class
+                        } else {
+                            SkippedKind::Function
+                        },
                     });
                 } else {
                     keep(&mut relevant.ranges, start..end);
@@ -66,6 +78,14 @@ pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
                 keep(&mut relevant.ranges, start..lines[def].start);
                 keep_class(bytes, &lines, def, end, class, &mut relevant);
             }
+            Kind::Other => match large_literal_assignment(chunk) {
+                Some(name) => relevant.skipped.push(SkippedDefinition {
+                    name,
+                    class: None,
+                    kind: SkippedKind::Variable,
+                }),
+                None => keep(&mut relevant.ranges, start..end),
+            },
             _ => keep(&mut relevant.ranges, start..end),
         }
         k += 1;
@@ -185,7 +205,7 @@ fn keep_class(
             relevant.skipped.push(SkippedDefinition {
                 name,
                 class: class.clone(),
-                is_class: false,
+                kind: SkippedKind::Function,
             });
             cursor = span.1;
         }
@@ -274,6 +294,45 @@ fn definition_name(bytes: &[u8], start: usize) -> Option<String> {
         .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
         .count();
     (len > 0).then(|| String::from_utf8_lossy(&rest[..len]).into_owned())
+}
+
+/// `NAME = {...}` (or `[`, `(`, a string; `NAME: T = ...` too) spanning more than a few hundred
+/// bytes: module-level data. Its name matters, its contents cannot hold a direct finding.
+fn large_literal_assignment(statement: &[u8]) -> Option<String> {
+    if statement.len() < 400 || memchr::memchr(b';', statement).is_some() {
+        return None;
+    }
+    let name_len = statement
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .count();
+    if name_len == 0 || statement[0].is_ascii_digit() {
+        return None;
+    }
+    let line_end = memchr::memchr(b'\n', statement).unwrap_or(statement.len());
+    let first_line = &statement[name_len..line_end];
+    // ` = ` or `: annotation = ` (the annotation holds no `=`).
+    let equals = first_line.iter().position(|&b| b == b'=')?;
+    let before = &first_line[..equals];
+    let plain = before.iter().all(|b| matches!(b, b' ' | b'\t'));
+    let annotated = before.iter().find(|b| !matches!(b, b' ' | b'\t')) == Some(&b':');
+    if !(plain || annotated) || first_line.get(equals + 1) == Some(&b'=') {
+        return None;
+    }
+    let value = &first_line[equals + 1..];
+    let value = &value[value
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count()..];
+    let prefix = value
+        .iter()
+        .take(2)
+        .take_while(|b| matches!(b, b'r' | b'R' | b'b' | b'B' | b'u' | b'U'))
+        .count();
+    let opener = value.get(prefix)?;
+    let literal =
+        matches!(opener, b'{' | b'[' | b'(') && prefix == 0 || matches!(opener, b'"' | b'\'');
+    literal.then(|| String::from_utf8_lossy(&statement[..name_len]).into_owned())
 }
 
 /// True when the bytes contain `async` followed by blanks and `def`.
@@ -530,7 +589,13 @@ mod tests {
         assert!(!kept.contains("def unread"));
         let names: Vec<_> = skipped
             .iter()
-            .map(|s| (s.name.as_str(), s.class.as_deref(), s.is_class))
+            .map(|s| {
+                (
+                    s.name.as_str(),
+                    s.class.as_deref(),
+                    s.kind == SkippedKind::Class,
+                )
+            })
             .collect();
         assert_eq!(
             names,
@@ -584,5 +649,27 @@ mod tests {
         );
         assert!(self_attributes_assigned(b"    if self.session == other: self.go()").is_empty());
         assert_eq!(self_attributes_read(b"x = self.a.b + myself.c"), vec![b"a"]);
+    }
+
+    #[test]
+    fn large_module_level_literals_are_skipped_but_bound() {
+        let table = format!("TABLE = {{\n{}}}\n", "    'key': 'value',\n".repeat(40));
+        let text = format!("import time\n{table}\nasync def f():\n    time.sleep(TABLE['key'])\n");
+        let (kept, skipped) = kept(&text).expect("worth splitting");
+        assert!(!kept.contains("'key': 'value'"));
+        assert!(kept.contains("async def f():"));
+        assert_eq!(
+            skipped,
+            vec![SkippedDefinition {
+                name: "TABLE".into(),
+                class: None,
+                kind: SkippedKind::Variable
+            }]
+        );
+        // Small, or with a second statement on the line: kept.
+        assert_eq!(large_literal_assignment(b"X = [1, 2]\n"), None);
+        let mut joined = table.clone();
+        joined.insert_str(table.len() - 1, "; import os");
+        assert_eq!(large_literal_assignment(joined.as_bytes()), None);
     }
 }

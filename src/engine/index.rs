@@ -46,7 +46,11 @@ pub fn definitions(file: &SourceFile) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     // Names of the enclosing classes, with the node that opened each.
     let mut classes: Vec<(String, usize)> = Vec::new();
-    for skipped in file.skipped.iter().filter(|s| !s.is_class) {
+    for skipped in file
+        .skipped
+        .iter()
+        .filter(|s| s.kind == super::chunks::SkippedKind::Function)
+    {
         let parent = skipped
             .class
             .as_ref()

@@ -13,6 +13,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use tree_sitter::Node;
 
+use super::chunks::SkippedKind;
 use super::source::{walk_tree, SourceFile, Visit};
 
 pub type ScopeId = usize;
@@ -310,10 +311,10 @@ impl<'t> Scopes<'t> {
                 }
             };
             let qualname = join(&parent_qualname, &skipped.name);
-            let origin = if skipped.is_class {
-                Origin::Class(qualname)
-            } else {
-                Origin::Def(qualname)
+            let origin = match skipped.kind {
+                SkippedKind::Class => Origin::Class(qualname),
+                SkippedKind::Function => Origin::Def(qualname),
+                SkippedKind::Variable => Origin::Unknown,
             };
             scopes.scopes[scope]
                 .bindings
