@@ -87,6 +87,16 @@ struct FixArgs {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// `apply` only: write the fixes as commits (one per recipe) on this new branch, leaving the
+    /// working tree, the index and the current branch alone.
+    #[arg(long, value_name = "NAME")]
+    branch: Option<String>,
+    /// With --branch: the commit whose files are fixed and where the branch starts.
+    #[arg(long, value_name = "REV", requires = "branch")]
+    base: Option<String>,
+    /// With --branch: replace the branch if it exists.
+    #[arg(long, requires = "branch")]
+    force: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -212,6 +222,23 @@ fn print_diagnostics(report: &crate::engine::Report) {
 }
 
 fn fix(args: FixArgs, write: bool) -> ExitCode {
+    if let Some(name) = &args.branch {
+        if !write {
+            eprintln!("unblock: error: --branch is for `unblock apply`");
+            return ExitCode::from(2);
+        }
+        return crate::branch::run(&crate::branch::BranchOptions {
+            name: name.clone(),
+            base: args.base.clone().unwrap_or_else(|| "HEAD".into()),
+            force: args.force,
+            paths: args.paths.clone(),
+            unsafe_fixes: args.unsafe_fixes,
+            target_version: args.target_version.clone(),
+            select: args.select.clone(),
+            ignore: args.ignore.clone(),
+            config: args.config.clone(),
+        });
+    }
     let mut engine = match engine_for(
         &args.paths,
         args.config.as_ref(),
