@@ -37,6 +37,8 @@ enum Command {
         /// Recipe id, as listed by `unblock recipes`.
         id: String,
     },
+    /// Run the language server on stdin/stdout (diagnostics, quick fixes, fix all).
+    Lsp,
 }
 
 #[derive(Args)]
@@ -136,6 +138,7 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Lsp => crate::lsp::run(),
     }
 }
 

@@ -8,5 +8,6 @@ pub mod config;
 pub mod engine;
 pub mod finding;
 pub mod fixes;
+pub mod lsp;
 pub mod output;
 pub mod recipes;

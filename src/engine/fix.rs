@@ -172,6 +172,18 @@ impl Engine {
     }
 }
 
+/// Applies just these findings' fixes (edits and imports) to `file`, as one round of
+/// [`Engine::fix_file`] would, and keeps the result only if it verifies (an editor's quick fix
+/// for one finding).
+pub fn apply_fixes(file: &SourceFile, findings: &[&Finding]) -> Option<Vec<u8>> {
+    let before = (
+        misplaced_awaits(file),
+        unbound_nonlocals(file),
+        comment_count(file),
+    );
+    apply(file, findings).filter(|text| verified(&file.path, &file.module, text, before))
+}
+
 fn record(applied: &mut Vec<Applied>, chosen: &[&Finding], file: &SourceFile) {
     for f in chosen {
         if let Some(fix) = &f.fix {

@@ -1,0 +1,767 @@
+//! `unblock lsp`: a language server over stdio, a thin layer over the engine like `check` and
+//! `apply`. Diagnostics for open documents (debounced while typing), a quick fix and a
+//! suppression comment per finding, and `source.fixAll.unblock` (what `unblock apply` writes).
+//!
+//! Synchronous, as rust-analyzer and ruff are: one loop over `lsp-server`'s channels. The stdio
+//! transport is our own: a malformed message is logged and skipped instead of ending the
+//! session (lsp-server's stops reading at the first one).
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
+use lsp_types::{
+    CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionParams,
+    CodeActionProviderCapability, CodeDescription, Diagnostic, DiagnosticRelatedInformation,
+    DiagnosticSeverity, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
+    DidOpenTextDocumentParams, DidSaveTextDocumentParams, InitializeParams, Location,
+    NumberOrString, Position, PositionEncodingKind, PublishDiagnosticsParams, Range,
+    ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextDocumentSyncOptions, TextDocumentSyncSaveOptions, TextEdit, Uri, WorkspaceEdit,
+};
+
+use crate::config::Config;
+use crate::engine::fix::{apply_fixes, FixOptions};
+use crate::engine::index::{module_name, ProjectIndex};
+use crate::engine::source::SourceFile;
+use crate::engine::{Engine, Selection};
+use crate::finding::{Finding, Safety};
+
+/// Diagnostics are published once a document has had no change for this long.
+const DEBOUNCE: Duration = Duration::from_millis(150);
+/// The code action kind of the whole-file fix.
+pub const FIX_ALL_KIND: &str = "source.fixAll.unblock";
+/// Where a recipe's page is: `unblock explain <id>` prints the same text.
+const DOCS_URL: &str = "https://pypi.org/project/unblock/#";
+
+/// Runs the server on stdin/stdout until `exit`. Exit code 0 after a clean shutdown.
+pub fn run() -> std::process::ExitCode {
+    let connection = stdio_connection();
+    match serve(&connection) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("unblock lsp: {message}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(connection: &Connection) -> Result<(), String> {
+    let capabilities = ServerCapabilities {
+        position_encoding: Some(PositionEncodingKind::UTF16),
+        text_document_sync: Some(TextDocumentSyncCapability::Options(
+            TextDocumentSyncOptions {
+                open_close: Some(true),
+                change: Some(TextDocumentSyncKind::INCREMENTAL),
+                save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+                ..Default::default()
+            },
+        )),
+        code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+            code_action_kinds: Some(vec![
+                CodeActionKind::QUICKFIX,
+                CodeActionKind::new(FIX_ALL_KIND),
+            ]),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let (id, params) = connection.initialize_start().map_err(|e| e.to_string())?;
+    let params: InitializeParams = serde_json::from_value(params).unwrap_or_default();
+    let result = serde_json::json!({
+        "capabilities": capabilities,
+        "serverInfo": ServerInfo {
+            name: "unblock".into(),
+            version: Some(env!("CARGO_PKG_VERSION").into()),
+        },
+    });
+    connection
+        .initialize_finish(id, result)
+        .map_err(|e| e.to_string())?;
+    let root = workspace_root(&params);
+    let config = match Config::discover(std::slice::from_ref(&root)) {
+        Ok(config) => config,
+        Err(message) => {
+            show_message(connection, &format!("unblock: configuration: {message}"));
+            Default::default()
+        }
+    };
+    let mut server = Server {
+        engine: Engine::new(config, Selection::default()),
+        root,
+        documents: HashMap::new(),
+    };
+    server.main_loop(connection)
+}
+
+/// The first workspace folder, else `rootUri`, else `rootPath`, else the current directory.
+#[allow(deprecated)]
+fn workspace_root(params: &InitializeParams) -> PathBuf {
+    params
+        .workspace_folders
+        .as_ref()
+        .and_then(|folders| folders.first())
+        .and_then(|folder| uri_to_path(folder.uri.as_str()))
+        .or_else(|| {
+            params
+                .root_uri
+                .as_ref()
+                .and_then(|u| uri_to_path(u.as_str()))
+        })
+        .or_else(|| params.root_path.as_ref().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+struct Document {
+    uri: Uri,
+    text: String,
+    version: Option<i32>,
+    /// Diagnostics are due at this instant (a change not yet checked).
+    due: Option<Instant>,
+}
+
+struct Server {
+    engine: Engine,
+    root: PathBuf,
+    documents: HashMap<String, Document>,
+}
+
+impl Server {
+    fn main_loop(&mut self, connection: &Connection) -> Result<(), String> {
+        loop {
+            let next_due = self.documents.values().filter_map(|d| d.due).min();
+            let message = match next_due {
+                Some(due) => {
+                    let wait = due.saturating_duration_since(Instant::now());
+                    match connection.receiver.recv_timeout(wait) {
+                        Ok(message) => Some(message),
+                        Err(e) if e.is_timeout() => None,
+                        Err(_) => return Ok(()),
+                    }
+                }
+                None => match connection.receiver.recv() {
+                    Ok(message) => Some(message),
+                    Err(_) => return Ok(()),
+                },
+            };
+            match message {
+                None => self.publish_due(connection),
+                Some(Message::Request(request)) => {
+                    if connection
+                        .handle_shutdown(&request)
+                        .map_err(|e| e.to_string())?
+                    {
+                        return Ok(());
+                    }
+                    let response = self.request(request);
+                    send(connection, response.into());
+                }
+                Some(Message::Notification(notification)) => {
+                    if notification.method == "exit" {
+                        return Ok(());
+                    }
+                    self.notification(connection, notification);
+                }
+                Some(Message::Response(_)) => {}
+            }
+        }
+    }
+
+    fn publish_due(&mut self, connection: &Connection) {
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .documents
+            .iter()
+            .filter(|(_, d)| d.due.is_some_and(|t| t <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.publish(connection, &key);
+        }
+    }
+
+    fn publish(&mut self, connection: &Connection, key: &str) {
+        let Some(document) = self.documents.get_mut(key) else {
+            return;
+        };
+        document.due = None;
+        let document = &self.documents[key];
+        let (path, module) = self.path_and_module(&document.uri);
+        let (findings, _) = self.engine.check_text(&path, &module, &document.text);
+        let lines = LineIndex::new(&document.text);
+        let diagnostics = findings
+            .iter()
+            .map(|f| self.diagnostic(f, &document.text, &lines))
+            .collect();
+        let params = PublishDiagnosticsParams {
+            uri: document.uri.clone(),
+            diagnostics,
+            version: document.version,
+        };
+        send(
+            connection,
+            Notification::new("textDocument/publishDiagnostics".into(), params).into(),
+        );
+    }
+
+    fn diagnostic(&self, finding: &Finding, text: &str, lines: &LineIndex) -> Diagnostic {
+        let mut message = finding.message.clone();
+        match (&finding.fix, &finding.not_fixable) {
+            (Some(fix), _) => {
+                let unsafe_ = if fix.safety == Safety::Unsafe {
+                    " (unsafe)"
+                } else {
+                    ""
+                };
+                message.push_str(&format!("\nfix{unsafe_}: {}", fix.note));
+            }
+            (None, Some(reason)) => message.push_str(&format!("\nnot fixable: {reason}")),
+            (None, None) => {}
+        }
+        let related: Vec<DiagnosticRelatedInformation> = finding
+            .chain
+            .iter()
+            .filter_map(|link| {
+                let path = Path::new(&link.path);
+                let path = if path.is_absolute() {
+                    path.to_path_buf()
+                } else {
+                    self.root.join(path)
+                };
+                let uri: Uri = path_to_uri(&path).parse().ok()?;
+                let line = link.line.saturating_sub(1) as u32;
+                Some(DiagnosticRelatedInformation {
+                    location: Location::new(
+                        uri,
+                        Range::new(Position::new(line, 0), Position::new(line, 0)),
+                    ),
+                    message: link.name.clone(),
+                })
+            })
+            .collect();
+        Diagnostic {
+            range: finding_range(finding, text, lines),
+            severity: Some(DiagnosticSeverity::WARNING),
+            code: Some(NumberOrString::String(finding.recipe.to_string())),
+            code_description: format!("{DOCS_URL}{}", finding.recipe)
+                .parse()
+                .ok()
+                .map(|href| CodeDescription { href }),
+            source: Some("unblock".into()),
+            message,
+            related_information: (!related.is_empty()).then_some(related),
+            tags: None,
+            data: None,
+        }
+    }
+
+    /// The path findings are reported under, and the module name, for a document.
+    fn path_and_module(&self, uri: &Uri) -> (String, String) {
+        match uri_to_path(uri.as_str()) {
+            Some(path) => {
+                let module = if path.is_file() {
+                    module_name(&path)
+                } else {
+                    stem(&path)
+                };
+                (path.to_string_lossy().into_owned(), module)
+            }
+            None => {
+                let path = PathBuf::from(uri.path().as_str());
+                (uri.as_str().to_string(), stem(&path))
+            }
+        }
+    }
+
+    fn notification(&mut self, connection: &Connection, notification: Notification) {
+        match notification.method.as_str() {
+            "textDocument/didOpen" => {
+                let Ok(params) =
+                    notification.extract::<DidOpenTextDocumentParams>("textDocument/didOpen")
+                else {
+                    return;
+                };
+                let key = params.text_document.uri.as_str().to_string();
+                self.documents.insert(
+                    key.clone(),
+                    Document {
+                        uri: params.text_document.uri,
+                        text: params.text_document.text,
+                        version: Some(params.text_document.version),
+                        due: None,
+                    },
+                );
+                self.publish(connection, &key);
+            }
+            "textDocument/didChange" => {
+                let Ok(params) =
+                    notification.extract::<DidChangeTextDocumentParams>("textDocument/didChange")
+                else {
+                    return;
+                };
+                let key = params.text_document.uri.as_str().to_string();
+                let Some(document) = self.documents.get_mut(&key) else {
+                    return;
+                };
+                for change in params.content_changes {
+                    match change.range {
+                        None => document.text = change.text,
+                        Some(range) => {
+                            let lines = LineIndex::new(&document.text);
+                            let start = lines.offset(&document.text, range.start);
+                            let end = lines.offset(&document.text, range.end).max(start);
+                            document.text.replace_range(start..end, &change.text);
+                        }
+                    }
+                }
+                document.version = Some(params.text_document.version);
+                document.due = Some(Instant::now() + DEBOUNCE);
+            }
+            "textDocument/didSave" => {
+                if let Ok(params) =
+                    notification.extract::<DidSaveTextDocumentParams>("textDocument/didSave")
+                {
+                    let key = params.text_document.uri.as_str().to_string();
+                    if let (Some(text), Some(document)) =
+                        (params.text, self.documents.get_mut(&key))
+                    {
+                        document.text = text;
+                    }
+                    self.publish(connection, &key);
+                }
+            }
+            "textDocument/didClose" => {
+                if let Ok(params) =
+                    notification.extract::<DidCloseTextDocumentParams>("textDocument/didClose")
+                {
+                    let key = params.text_document.uri.as_str().to_string();
+                    self.documents.remove(&key);
+                    let params = PublishDiagnosticsParams {
+                        uri: params.text_document.uri,
+                        diagnostics: Vec::new(),
+                        version: None,
+                    };
+                    send(
+                        connection,
+                        Notification::new("textDocument/publishDiagnostics".into(), params).into(),
+                    );
+                }
+            }
+            // Everything else (`initialized`, `$/cancelRequest`, configuration changes) is
+            // not needed: ignored.
+            _ => {}
+        }
+    }
+
+    fn request(&self, request: Request) -> Response {
+        match request.method.as_str() {
+            "textDocument/codeAction" => {
+                match serde_json::from_value::<CodeActionParams>(request.params) {
+                    Ok(params) => Response::new_ok(request.id, self.code_actions(&params)),
+                    Err(e) => Response::new_err(
+                        request.id,
+                        ErrorCode::InvalidParams as i32,
+                        e.to_string(),
+                    ),
+                }
+            }
+            method => Response::new_err(
+                request.id,
+                ErrorCode::MethodNotFound as i32,
+                format!("unblock lsp does not handle {method}"),
+            ),
+        }
+    }
+
+    fn code_actions(&self, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
+        let uri = &params.text_document.uri;
+        let Some(document) = self.documents.get(uri.as_str()) else {
+            return Vec::new();
+        };
+        let wants = |kind: &str| {
+            params.context.only.as_ref().is_none_or(|only| {
+                only.iter()
+                    .any(|k| kind == k.as_str() || kind.starts_with(&format!("{}.", k.as_str())))
+            })
+        };
+        let (path, module) = self.path_and_module(uri);
+        let text = &document.text;
+        let Ok(file) = SourceFile::parse(path.clone(), text.as_bytes().to_vec(), module.clone())
+        else {
+            return Vec::new();
+        };
+        let checked = self.engine.check_file(&file);
+        let mut project = ProjectIndex::default();
+        project.add(checked.definitions);
+        let mut findings = checked.findings;
+        project.settle(&mut findings);
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        let lines = LineIndex::new(text);
+        let whole = Range::new(Position::new(0, 0), lines.position(text, text.len()));
+        let replace_all = |new_text: String| WorkspaceEdit {
+            changes: Some(HashMap::from([(
+                uri.clone(),
+                vec![TextEdit::new(whole, new_text)],
+            )])),
+            ..Default::default()
+        };
+        let mut fixes = Vec::new();
+        let mut suppressions = Vec::new();
+        for finding in &findings {
+            let range = finding_range(finding, text, &lines);
+            if range.end < params.range.start || range.start > params.range.end {
+                continue;
+            }
+            let diagnostic = self.diagnostic(finding, text, &lines);
+            if let Some(fix) = finding.fix.as_ref().filter(|_| wants("quickfix")) {
+                if let Some(fixed) = apply_fixes(&file, &[finding]) {
+                    let is_safe = fix.safety == Safety::Safe;
+                    let title = if is_safe {
+                        format!("Fix: {}", fix.note)
+                    } else {
+                        format!("Fix (unsafe): {}", fix.note)
+                    };
+                    fixes.push((
+                        !is_safe,
+                        CodeAction {
+                            title,
+                            kind: Some(CodeActionKind::QUICKFIX),
+                            diagnostics: Some(vec![diagnostic.clone()]),
+                            edit: Some(replace_all(String::from_utf8_lossy(&fixed).into_owned())),
+                            is_preferred: Some(is_safe),
+                            ..Default::default()
+                        },
+                    ));
+                }
+            }
+            if wants("quickfix") {
+                if let Some(edit) = suppression_edit(text, &lines, finding) {
+                    suppressions.push(CodeAction {
+                        title: format!("Suppress with `# unblock: ignore[{}]`", finding.recipe),
+                        kind: Some(CodeActionKind::QUICKFIX),
+                        diagnostics: Some(vec![diagnostic]),
+                        edit: Some(WorkspaceEdit {
+                            changes: Some(HashMap::from([(uri.clone(), vec![edit])])),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        // Safe fixes first (a stable sort keeps file order within each group).
+        fixes.sort_by_key(|(is_unsafe, _)| *is_unsafe);
+        let mut actions: Vec<CodeActionOrCommand> = fixes
+            .into_iter()
+            .map(|(_, action)| CodeActionOrCommand::CodeAction(action))
+            .chain(
+                suppressions
+                    .into_iter()
+                    .map(CodeActionOrCommand::CodeAction),
+            )
+            .collect();
+        if wants(FIX_ALL_KIND) && findings.iter().any(|f| f.fix.is_some()) {
+            let fixed = self.engine.fix_file(
+                &path,
+                &module,
+                text.as_bytes().to_vec(),
+                &project,
+                FixOptions::default(),
+            );
+            if fixed.changed() {
+                actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                    title: "Fix all safe unblock findings".into(),
+                    kind: Some(CodeActionKind::new(FIX_ALL_KIND)),
+                    edit: Some(replace_all(
+                        String::from_utf8_lossy(&fixed.fixed).into_owned(),
+                    )),
+                    ..Default::default()
+                }));
+            }
+        }
+        actions
+    }
+}
+
+/// Appends `# unblock: ignore[<id>]` to the finding's first line, or adds the id to an
+/// `# unblock: ignore[...]` already there.
+fn suppression_edit(text: &str, lines: &LineIndex, finding: &Finding) -> Option<TextEdit> {
+    let line = finding.start.line.checked_sub(1)?;
+    let start = *lines.starts.get(line)?;
+    let end = lines.starts.get(line + 1).copied().unwrap_or(text.len());
+    let content = text[start..end].trim_end_matches(['\n', '\r']);
+    let line_end = start + content.len();
+    let (at, insert) = match content.find("# unblock: ignore[") {
+        Some(found) => {
+            let close = content[found..].find(']')? + found;
+            let before = content[found + "# unblock: ignore[".len()..close].trim();
+            let separator = if before.is_empty() { "" } else { ", " };
+            (start + close, format!("{separator}{}", finding.recipe))
+        }
+        None => (line_end, format!("  # unblock: ignore[{}]", finding.recipe)),
+    };
+    let position = lines.position(text, at);
+    Some(TextEdit::new(Range::new(position, position), insert))
+}
+
+fn finding_range(finding: &Finding, text: &str, lines: &LineIndex) -> Range {
+    Range::new(
+        lines.position(text, finding.start_byte.min(text.len())),
+        lines.position(text, finding.end_byte.min(text.len())),
+    )
+}
+
+/// Byte offsets of line starts, for converting between bytes and UTF-16 positions.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
+        LineIndex { starts }
+    }
+
+    /// The UTF-16 position of a byte offset (rounded down to a character boundary).
+    fn position(&self, text: &str, offset: usize) -> Position {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.starts.partition_point(|&s| s <= offset) - 1;
+        let character: usize = text[self.starts[line]..offset]
+            .chars()
+            .map(char::len_utf16)
+            .sum();
+        Position::new(line as u32, character as u32)
+    }
+
+    /// The byte offset of a UTF-16 position, clamped to its line and to the text.
+    fn offset(&self, text: &str, position: Position) -> usize {
+        let Some(&start) = self.starts.get(position.line as usize) else {
+            return text.len();
+        };
+        let end = self
+            .starts
+            .get(position.line as usize + 1)
+            .copied()
+            .unwrap_or(text.len());
+        let line = &text[start..end];
+        let mut units = 0usize;
+        for (i, c) in line.char_indices() {
+            if units >= position.character as usize || c == '\n' || c == '\r' {
+                return start + i;
+            }
+            units += c.len_utf16();
+        }
+        end
+    }
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `file:///a%20b/c.py` → `/a b/c.py`; other schemes → `None`.
+fn uri_to_path(uri: &str) -> Option<PathBuf> {
+    let rest = uri.strip_prefix("file://")?;
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&rest[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    let path = String::from_utf8(out).ok()?;
+    // `file:///C:/x` on Windows: drop the slash before the drive letter.
+    let path = match path.as_bytes() {
+        [b'/', drive, b':', ..] if drive.is_ascii_alphabetic() && cfg!(windows) => {
+            path[1..].to_string()
+        }
+        _ => path,
+    };
+    Some(PathBuf::from(path))
+}
+
+fn path_to_uri(path: &Path) -> String {
+    let mut out = String::from("file://");
+    let text = path.to_string_lossy().replace('\\', "/");
+    if !text.starts_with('/') {
+        out.push('/');
+    }
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~:".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn send(connection: &Connection, message: Message) {
+    // The writer is gone only when the client went away: the reader then ends the loop.
+    let _ = connection.sender.send(message);
+}
+
+fn show_message(connection: &Connection, message: &str) {
+    let params = lsp_types::ShowMessageParams {
+        typ: lsp_types::MessageType::WARNING,
+        message: message.to_string(),
+    };
+    send(
+        connection,
+        Notification::new("window/showMessage".into(), params).into(),
+    );
+}
+
+/// lsp-server's `Connection::stdio`, except that a malformed message (bad header, bad JSON) is
+/// logged to stderr and skipped instead of ending the session.
+fn stdio_connection() -> Connection {
+    // The in-memory pair's client end is driven by two threads: one writes what the server
+    // sends to stdout, one reads stdin and sends it to the server.
+    let (server, client) = Connection::memory();
+    let Connection {
+        sender: reader_sender,
+        receiver: writer_receiver,
+    } = client;
+    std::thread::Builder::new()
+        .name("unblock-lsp-writer".into())
+        .spawn(move || {
+            let stdout = std::io::stdout();
+            let mut stdout = stdout.lock();
+            for message in writer_receiver {
+                if message.write(&mut stdout).is_err() {
+                    break;
+                }
+                let _ = stdout.flush();
+            }
+        })
+        .expect("spawn the writer thread");
+    std::thread::Builder::new()
+        .name("unblock-lsp-reader".into())
+        .spawn(move || {
+            let stdin = std::io::stdin();
+            let mut stdin = stdin.lock();
+            loop {
+                match read_message(&mut stdin) {
+                    Ok(None) => break,
+                    Ok(Some(body)) => match serde_json::from_slice::<Message>(&body) {
+                        Ok(message) => {
+                            let is_exit =
+                                matches!(&message, Message::Notification(n) if n.method == "exit");
+                            if reader_sender.send(message).is_err() || is_exit {
+                                break;
+                            }
+                        }
+                        Err(e) => eprintln!("unblock lsp: malformed message skipped: {e}"),
+                    },
+                    Err(e) => eprintln!("unblock lsp: malformed message skipped: {e}"),
+                }
+            }
+            // Dropping the sender ends the main loop when stdin closes.
+        })
+        .expect("spawn the reader thread");
+    server
+}
+
+/// Reads one message's body: `Ok(None)` at the end of input; an error for a bad header (the
+/// rest of the header up to the blank line is consumed, so reading can go on).
+fn read_message(input: &mut impl BufRead) -> Result<Option<Vec<u8>>, String> {
+    let mut length = None;
+    let mut bad_header = None;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) => return Ok(None),
+            Ok(_) => {}
+            Err(_) => return Ok(None),
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        if text.is_empty() {
+            if length.is_none() && bad_header.is_none() {
+                // A stray blank line between messages.
+                continue;
+            }
+            break;
+        }
+        match text.split_once(':') {
+            Some((name, value)) if name.trim().eq_ignore_ascii_case("content-length") => {
+                match value.trim().parse::<usize>() {
+                    Ok(n) => length = Some(n),
+                    Err(_) => bad_header = Some(format!("bad Content-Length: {text:?}")),
+                }
+            }
+            Some(_) => {}
+            None => bad_header = Some(format!("bad header line: {text:?}")),
+        }
+    }
+    if let Some(problem) = bad_header {
+        return Err(problem);
+    }
+    let length = length.ok_or("no Content-Length header")?;
+    let mut body = vec![0; length];
+    if input.read_exact(&mut body).is_err() {
+        return Ok(None);
+    }
+    Ok(Some(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf16_positions_round_trip() {
+        let text = "a = '€𝄞'\nb\r\nc";
+        let lines = LineIndex::new(text);
+        let after = text.find('\'').unwrap() + 1 + '€'.len_utf8() + '𝄞'.len_utf8();
+        assert_eq!(lines.position(text, after), Position::new(0, 8));
+        assert_eq!(lines.offset(text, Position::new(0, 8)), after);
+        assert_eq!(
+            lines.offset(text, Position::new(1, 99)),
+            text.find('\r').unwrap()
+        );
+        assert_eq!(lines.offset(text, Position::new(9, 0)), text.len());
+        assert_eq!(lines.position(text, text.len()), Position::new(2, 1));
+    }
+
+    #[test]
+    fn file_uris() {
+        assert_eq!(
+            uri_to_path("file:///tmp/a%20b/c.py"),
+            Some(PathBuf::from("/tmp/a b/c.py"))
+        );
+        assert_eq!(
+            path_to_uri(Path::new("/tmp/a b/c.py")),
+            "file:///tmp/a%20b/c.py"
+        );
+        assert_eq!(uri_to_path("untitled:Untitled-1"), None);
+    }
+
+    #[test]
+    fn reads_past_garbage() {
+        let input = b"Content-Length: 3\r\n\r\n{{{garbage\r\n\r\nContent-Length: 2\r\n\r\n{}";
+        let mut reader = std::io::BufReader::new(&input[..]);
+        assert_eq!(read_message(&mut reader).unwrap().unwrap(), b"{{{");
+        assert!(read_message(&mut reader).is_err());
+        assert_eq!(read_message(&mut reader).unwrap().unwrap(), b"{}");
+        assert_eq!(read_message(&mut reader).unwrap(), None);
+    }
+}
