@@ -304,3 +304,44 @@ def test_shutdown_with_null_params():
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+CORPUS = os.environ.get("UNBLOCK_LSP_CORPUS")
+
+
+@pytest.mark.asyncio
+@pytest.mark.skipif(not CORPUS, reason="acceptance step: .ci/run sets UNBLOCK_LSP_CORPUS")
+async def test_corpus_document_matches_check_and_apply(client: LanguageClient):
+    """A real file of the acceptance corpus: the editor sees what `unblock check` reports, and
+    fix-all gives what `unblock apply` writes."""
+    import json
+
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="unblock-lsp-corpus-"))
+    try:
+        root = scratch / "corpus"
+        shutil.copytree(CORPUS, root)
+        path = root / "app" / "routers" / "files.py"
+        text = path.read_text(encoding="utf-8")
+        checked = json.loads(subprocess.run(
+            [UNBLOCK, "check", "--no-progress", "--output-format", "json", str(path)],
+            capture_output=True, text=True).stdout)
+        expected = sorted((f["recipe"], f["line"] - 1) for f in checked)
+        assert expected, "the corpus file has findings"
+
+        uri = path.as_uri()
+        diagnostics = await open_and_wait(client, uri, text)
+        assert sorted((d.code, d.range.start.line) for d in diagnostics) == expected
+
+        actions = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=types.Range(start=types.Position(line=0, character=0),
+                                  end=types.Position(line=0, character=0)),
+                context=types.CodeActionContext(diagnostics=[], only=["source.fixAll.unblock"]),
+            )
+        )
+        fixed = apply_edits(text, actions[0].edit.changes[uri])
+        subprocess.run([UNBLOCK, "apply", "--no-progress", str(path)], capture_output=True)
+        assert fixed == path.read_text(encoding="utf-8")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
