@@ -499,30 +499,7 @@ fn load_config(
         return Ok(loaded);
     }
     let start = paths.first().cloned().unwrap_or_else(|| work.to_path_buf());
-    let mut dir = if start.is_dir() {
-        Some(start.as_path())
-    } else {
-        start.parent()
-    };
-    while let Some(current) = dir {
-        if !current.starts_with(work) {
-            break;
-        }
-        for name in ["unblock.toml", "pyproject.toml"] {
-            let candidate = current.join(name);
-            if candidate.is_file() {
-                if let Some(config) = Config::from_file(&candidate)? {
-                    return Ok(LoadedConfig {
-                        config,
-                        root: Some(current.to_path_buf()),
-                        source: Some(candidate),
-                    });
-                }
-            }
-        }
-        dir = current.parent();
-    }
-    Ok(LoadedConfig::default())
+    Config::discover_from(&start, Some(work))
 }
 
 /// `path` (relative to `cwd`) as a repository-relative path with `/` separators (`""` for the

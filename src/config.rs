@@ -74,12 +74,20 @@ impl Config {
     pub fn discover(paths: &[PathBuf]) -> Result<LoadedConfig, String> {
         let start = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
         let start = std::fs::canonicalize(&start).unwrap_or(start);
+        Config::discover_from(&start, None)
+    }
+
+    /// The nearest configuration from `start` upwards, not looking above `ceiling` when given.
+    pub fn discover_from(start: &Path, ceiling: Option<&Path>) -> Result<LoadedConfig, String> {
         let mut dir = if start.is_dir() {
-            Some(start.as_path())
+            Some(start)
         } else {
             start.parent()
         };
         while let Some(current) = dir {
+            if ceiling.is_some_and(|c| !current.starts_with(c)) {
+                break;
+            }
             for name in ["unblock.toml", "pyproject.toml"] {
                 let candidate = current.join(name);
                 if candidate.is_file() {
