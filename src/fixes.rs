@@ -146,7 +146,16 @@ pub fn write_fixes(files: &[FixedFile], errors: &mut impl Write) -> usize {
 }
 
 fn write_one(file: &FixedFile) -> Result<(), String> {
-    let path = Path::new(&file.path);
+    // Through a symlink, the file it points to is rewritten; the link stays a link.
+    let given = Path::new(&file.path);
+    let resolved;
+    let path = if std::fs::symlink_metadata(given).is_ok_and(|m| m.file_type().is_symlink()) {
+        resolved =
+            std::fs::canonicalize(given).map_err(|e| format!("cannot follow the link: {e}"))?;
+        resolved.as_path()
+    } else {
+        given
+    };
     let current = std::fs::read(path).map_err(|e| format!("cannot read it again: {e}"))?;
     if current != file.original {
         return Err("changed since it was read; left alone (run again)".into());

@@ -359,3 +359,18 @@ fn a_file_changed_since_it_was_read_is_left_alone() {
         "new = 1\n"
     );
 }
+
+#[test]
+fn apply_through_a_symlink_rewrites_the_target_and_keeps_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "real/a.py", BLOCKING);
+    std::os::unix::fs::symlink("real/a.py", dir.path().join("link.py")).unwrap();
+    let out = unblock(&["apply", "link.py"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(dir.path().join("link.py"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let target = std::fs::read_to_string(dir.path().join("real/a.py")).unwrap();
+    assert!(target.contains("await asyncio.sleep(1)"), "{target}");
+}
