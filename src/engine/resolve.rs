@@ -181,7 +181,7 @@ impl<'a, 't> Resolver<'a, 't> {
     /// `self.x` on a class defined in this file: what its methods assigned to it.
     fn project_attribute(&self, class: &str, attr: &str, depth: usize) -> Option<Value> {
         let &class_scope = self.scopes.classes.get(class)?;
-        if let Some(assignments) = self.scopes.self_attrs.get(&(class_scope, attr.to_string())) {
+        if let Some(assignments) = self.scopes.self_attrs.get(&(class_scope, attr)) {
             let values = assignments
                 .iter()
                 .map(|&(value, scope)| self.infer(value, scope, depth + 1));

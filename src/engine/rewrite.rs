@@ -391,7 +391,7 @@ pub fn with_block_to_thread(
                 format!("_unblock_io_{i}")
             }
         })
-        .find(|name| !function_bindings.contains_key(name) && !outside.contains(name))
+        .find(|name| !function_bindings.contains_key(name.as_str()) && !outside.contains(name))
         .expect("a free name");
 
     let newline = if memchr::memmem::find(bytes, b"\r\n").is_some() {

@@ -68,9 +68,9 @@ pub struct Scope<'t> {
     pub name: String,
     /// Fully qualified: `app.workers.bus.Bus.connect`.
     pub qualname: String,
-    pub bindings: HashMap<String, Vec<Origin<'t>>>,
+    pub bindings: HashMap<&'t str, Vec<Origin<'t>>>,
     /// Names declared `global` or `nonlocal`: lookups skip this scope's bindings.
-    pub not_local: HashSet<String>,
+    pub not_local: HashSet<&'t str>,
     /// For a method: the name of its instance parameter (`self`).
     pub self_name: Option<String>,
     /// For a method: the class scope it belongs to.
@@ -84,7 +84,7 @@ pub struct Scopes<'t> {
     /// Class fully qualified name to its scope.
     pub classes: HashMap<String, ScopeId>,
     /// `self.<attr> = <expr>` in any method, by class scope and attribute.
-    pub self_attrs: HashMap<(ScopeId, String), Vec<(Node<'t>, ScopeId)>>,
+    pub self_attrs: HashMap<(ScopeId, &'t str), Vec<(Node<'t>, ScopeId)>>,
     /// Comment texts by 1-based line, for suppression comments.
     pub comments: HashMap<usize, Vec<Node<'t>>>,
     /// Every call, with where it sits: collected in this one walk so that later stages
@@ -318,7 +318,7 @@ impl<'t> Scopes<'t> {
             };
             scopes.scopes[scope]
                 .bindings
-                .entry(skipped.name.clone())
+                .entry(skipped.name.as_str())
                 .or_default()
                 .push(origin);
         }
@@ -371,11 +371,12 @@ impl<'t> Builder<'t, 't> {
         self.stack.last().map(|s| s.0).unwrap_or(MODULE_SCOPE)
     }
 
-    fn text(&self, node: Node) -> String {
-        self.file.text(node).to_string()
+    /// Node text borrowed from the file: binding names need no allocation.
+    fn text(&self, node: Node) -> &'t str {
+        self.file.text(node)
     }
 
-    fn bind(&self, scopes: &mut Scopes<'t>, scope: ScopeId, name: String, origin: Origin<'t>) {
+    fn bind(&self, scopes: &mut Scopes<'t>, scope: ScopeId, name: &'t str, origin: Origin<'t>) {
         scopes.scopes[scope]
             .bindings
             .entry(name)
@@ -438,7 +439,7 @@ impl<'t> Builder<'t, 't> {
                     return;
                 };
                 let name = self.text(name);
-                let id = self.new_scope(scopes, ScopeKind::Class, node, body, name.clone());
+                let id = self.new_scope(scopes, ScopeKind::Class, node, body, name.to_string());
                 let qualname = scopes.scopes[id].qualname.clone();
                 scopes.classes.insert(qualname.clone(), id);
                 self.bind(scopes, current, name, Origin::Class(qualname));
@@ -562,7 +563,7 @@ impl<'t> Builder<'t, 't> {
             ScopeKind::Function { is_async },
             node,
             body,
-            name.clone(),
+            name.to_string(),
         );
         let qualname = scopes.scopes[id].qualname.clone();
         self.bind(scopes, current, name, Origin::Def(qualname));
@@ -625,7 +626,7 @@ impl<'t> Builder<'t, 't> {
                 (None, None) => Origin::Unknown,
             };
             if first_name.is_none() {
-                first_name = Some(name.clone());
+                first_name = Some(name.to_string());
             }
             self.bind(scopes, scope, name, origin);
         }
@@ -721,8 +722,8 @@ impl<'t> Builder<'t, 't> {
                 "dotted_name" => {
                     // `import a.b.c` binds `a`.
                     let full = self.text(name);
-                    let top = full.split('.').next().unwrap_or_default().to_string();
-                    self.bind(scopes, scope, top.clone(), Origin::Import(top));
+                    let top = full.split('.').next().unwrap_or_default();
+                    self.bind(scopes, scope, top, Origin::Import(top.to_string()));
                 }
                 "aliased_import" => {
                     if let (Some(module), Some(alias)) = (name.field("name"), name.field("alias")) {
@@ -730,7 +731,7 @@ impl<'t> Builder<'t, 't> {
                             scopes,
                             scope,
                             self.text(alias),
-                            Origin::Import(self.text(module)),
+                            Origin::Import(self.text(module).to_string()),
                         );
                     }
                 }
@@ -751,7 +752,7 @@ impl<'t> Builder<'t, 't> {
                 self.file.text(module_node),
             )
         } else {
-            self.text(module_node)
+            self.text(module_node).to_string()
         };
         let mut cursor = node.walk();
         for name in node.children_by_field_name("name", &mut cursor) {
@@ -761,8 +762,8 @@ impl<'t> Builder<'t, 't> {
                     self.bind(
                         scopes,
                         scope,
-                        imported.clone(),
-                        Origin::Import(join(&module, &imported)),
+                        imported,
+                        Origin::Import(join(&module, imported)),
                     );
                 }
                 "aliased_import" => {
