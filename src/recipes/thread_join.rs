@@ -121,10 +121,14 @@ impl<'t> Facts<'t> {
             else {
                 continue;
             };
-            if object.kind() == "identifier" {
+            // Only the methods the fan-out patterns use are worth recording.
+            let method = cx.text(attr);
+            if object.kind() == "identifier"
+                && matches!(method, "join" | "append" | "map" | "submit")
+            {
                 facts
                     .method_calls
-                    .push((cx.text(object).into(), cx.text(attr).into(), node));
+                    .push((cx.text(object).into(), method.into(), node));
             }
         }
         for (node, function) in cx.async_loops() {
