@@ -38,8 +38,13 @@ const DOCS_URL: &str = "https://pypi.org/project/unblock/#";
 
 /// Runs the server on stdin/stdout until `exit`. Exit code 0 after a clean shutdown.
 pub fn run() -> std::process::ExitCode {
-    let connection = stdio_connection();
-    match serve(&connection) {
+    let (connection, writer) = stdio_connection();
+    let served = serve(&connection);
+    // Everything the server sent (the shutdown reply last) must reach stdout before the process
+    // ends: closing the connection ends the writer's queue, and the writer is waited for.
+    drop(connection);
+    let _ = writer.join();
+    match served {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("unblock lsp: {message}");
@@ -631,7 +636,7 @@ fn show_message(connection: &Connection, message: &str) {
 
 /// lsp-server's `Connection::stdio`, except that a malformed message (bad header, bad JSON) is
 /// logged to stderr and skipped instead of ending the session.
-fn stdio_connection() -> Connection {
+fn stdio_connection() -> (Connection, std::thread::JoinHandle<()>) {
     // The in-memory pair's client end is driven by two threads: one writes what the server
     // sends to stdout, one reads stdin and sends it to the server.
     let (server, client) = Connection::memory();
@@ -639,7 +644,7 @@ fn stdio_connection() -> Connection {
         sender: reader_sender,
         receiver: writer_receiver,
     } = client;
-    std::thread::Builder::new()
+    let writer = std::thread::Builder::new()
         .name("unblock-lsp-writer".into())
         .spawn(move || {
             let stdout = std::io::stdout();
@@ -676,7 +681,7 @@ fn stdio_connection() -> Connection {
             // Dropping the sender ends the main loop when stdin closes.
         })
         .expect("spawn the reader thread");
-    server
+    (server, writer)
 }
 
 /// Reads one message's body: `Ok(None)` at the end of input; an error for a bad header (the
