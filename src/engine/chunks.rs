@@ -248,6 +248,22 @@ fn self_attributes_assigned(bytes: &[u8]) -> Vec<&[u8]> {
         .collect()
 }
 
+/// The value after `=` is the literal `None` (and nothing more on the line but a comment).
+fn assigns_none(value: &[u8]) -> bool {
+    let value = &value[value
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count()..];
+    let Some(rest) = value.strip_prefix(b"None") else {
+        return false;
+    };
+    let rest = &rest[rest
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count()..];
+    matches!(rest.first(), None | Some(b'\n' | b'\r' | b'#'))
+}
+
 /// Every `self.<name>`, with whether it is the target of an assignment.
 fn self_attributes(bytes: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
     memchr::memmem::find_iter(bytes, b"self.").filter_map(move |i| {
@@ -272,7 +288,8 @@ fn self_attributes(bytes: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
             .take_while(|b| matches!(b, b' ' | b'\t'))
             .count();
         let assigned = match tail.get(blanks) {
-            Some(b'=') => tail.get(blanks + 1) != Some(&b'='),
+            // `self.x = None` says nothing about what `x` is (pass 1 ignores it too).
+            Some(b'=') => tail.get(blanks + 1) != Some(&b'=') && !assigns_none(&tail[blanks + 1..]),
             Some(b':') => true,
             _ => false,
         };
@@ -648,6 +665,13 @@ mod tests {
             vec![b"session"]
         );
         assert!(self_attributes_assigned(b"    if self.session == other: self.go()").is_empty());
+        assert!(
+            self_attributes_assigned(b"    self.session = None  # set in connect()\n").is_empty()
+        );
+        assert_eq!(
+            self_attributes_assigned(b"    self.session = None or make()\n"),
+            vec![b"session"]
+        );
         assert_eq!(self_attributes_read(b"x = self.a.b + myself.c"), vec![b"a"]);
     }
 
