@@ -43,6 +43,10 @@ const DEFAULT_EXCLUDES: &[&str] = &[
 
 /// What a walk produced: one `R` per parsed file (whatever the caller's `on_file` made of it;
 /// the file itself is dropped on the worker thread that parsed it).
+/// The progress bar shows once this many files have been read (a few hundred: below that a
+/// run is over before a bar would help).
+const PROGRESS_AFTER_FILES: u64 = 300;
+
 pub struct Walked<R> {
     pub results: Vec<R>,
     pub diagnostics: Vec<Diagnostic>,
@@ -117,13 +121,14 @@ pub fn read_tree<R: Send>(
             && DEFAULT_EXCLUDES.contains(&name))
     });
 
+    // Hidden until the tree turns out to be large: a small run prints nothing extra.
     let bar = progress.then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden());
         bar.set_style(
             indicatif::ProgressStyle::with_template("{spinner} {pos} files scanned, {msg}")
                 .expect("valid template"),
         );
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar
     });
 
@@ -161,6 +166,10 @@ pub fn read_tree<R: Send>(
             }
             if let Some(bar) = &bar {
                 bar.inc(1);
+                if bar.position() == PROGRESS_AFTER_FILES {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                }
             }
             let parsed = scan(path, &mut buffer, options.partial_parse);
             // The caller's work on the file runs here, on this worker, outside the lock.
