@@ -171,13 +171,28 @@ pub fn read_tree<R: Send>(
                     bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 }
             }
-            let parsed = scan(path, &mut buffer, options.partial_parse);
-            // The caller's work on the file runs here, on this worker, outside the lock.
-            let (result, warnings, failure) = match parsed {
-                Scan::Skipped => (None, Vec::new(), None),
-                Scan::Parsed(file, warnings) => (Some(on_file(*file)), warnings, None),
-                Scan::Failed(diagnostic) => (None, Vec::new(), Some(diagnostic)),
-            };
+            // The caller's work on the file runs here, on this worker, outside the lock. A bug
+            // that panics on one file costs that file, named, not the whole run.
+            let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                match scan(path, &mut buffer, options.partial_parse) {
+                    Scan::Skipped => (None, Vec::new(), None),
+                    Scan::Parsed(file, warnings) => (Some(on_file(*file)), warnings, None),
+                    Scan::Failed(diagnostic) => (None, Vec::new(), Some(diagnostic)),
+                }
+            }));
+            let (result, warnings, failure) = checked.unwrap_or_else(|panic| {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let diagnostic = Diagnostic {
+                    path: path.display().to_string(),
+                    message: format!("internal error while checking this file, skipped (please report it): {why}"),
+                    severity: Severity::Error,
+                };
+                (None, Vec::new(), Some(diagnostic))
+            });
             let mut out = out.lock().unwrap();
             out.files_scanned += 1;
             out.diagnostics.extend(warnings);
