@@ -204,16 +204,19 @@ pub enum Visit<'t> {
 
 pub fn walk_tree<'t>(root: Node<'t>, mut visit: impl FnMut(Visit<'t>) -> bool) {
     let mut cursor = root.walk();
+    // Depth below `root`: cheaper than comparing the cursor's node with `root` at every step.
+    let mut depth = 0usize;
     loop {
         let node = cursor.node();
         let descend = visit(Visit::Enter(node));
         if descend && cursor.goto_first_child() {
+            depth += 1;
             continue;
         }
         // A skipped subtree still gets its Leave, so callers can keep stacks balanced.
         visit(Visit::Leave(node));
         loop {
-            if cursor.node() == root {
+            if depth == 0 {
                 return;
             }
             if cursor.goto_next_sibling() {
@@ -222,6 +225,7 @@ pub fn walk_tree<'t>(root: Node<'t>, mut visit: impl FnMut(Visit<'t>) -> bool) {
             if !cursor.goto_parent() {
                 return;
             }
+            depth -= 1;
             visit(Visit::Leave(cursor.node()));
         }
     }
