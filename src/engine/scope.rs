@@ -229,11 +229,14 @@ impl<'t> Scopes<'t> {
                         .copied()
                         .unwrap_or(false)
                     {
-                        builder.enter(&mut scopes, node);
+                        let kind = node.kind();
+                        builder.enter(&mut scopes, node, kind);
+                        // A comprehension opens its scope on itself; a lambda's body may be any
+                        // expression, an interesting one included.
                         if let Some(&scope) = scopes.by_node.get(&node.id()) {
                             builder.stack.push((scope, node));
                         }
-                        match node.kind() {
+                        match kind {
                             "call" => scopes.calls.push(CallNode {
                                 node,
                                 scope: builder.current(),
@@ -424,9 +427,9 @@ impl<'t> Builder<'t, 't> {
         id
     }
 
-    fn enter(&mut self, scopes: &mut Scopes<'t>, node: Node<'t>) {
+    fn enter(&mut self, scopes: &mut Scopes<'t>, node: Node<'t>, kind: &str) {
         let current = self.current();
-        match node.kind() {
+        match kind {
             "decorated_definition" => {
                 if let Some(definition) = node.field("definition") {
                     self.decorators
