@@ -150,10 +150,7 @@ fn check(args: CheckArgs) -> ExitCode {
         &args.ignore,
     ) {
         Ok(engine) => engine,
-        Err(message) => {
-            eprintln!("unblock: error: {message}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     engine.progress = !args.no_progress && std::io::stderr().is_terminal();
     let report = engine.check(&args.paths);
@@ -178,7 +175,20 @@ fn check(args: CheckArgs) -> ExitCode {
 }
 
 /// Loads the configuration and checks the recipe ids: the part every command shares.
+/// Usage and configuration errors are printed here and end the run with exit code 2.
 fn engine_for(
+    paths: &[PathBuf],
+    config: Option<&PathBuf>,
+    select: &[String],
+    ignore: &[String],
+) -> Result<Engine, ExitCode> {
+    engine_or_error(paths, config, select, ignore).map_err(|message| {
+        eprintln!("unblock: error: {message}");
+        ExitCode::from(2)
+    })
+}
+
+fn engine_or_error(
     paths: &[PathBuf],
     config: Option<&PathBuf>,
     select: &[String],
@@ -249,10 +259,7 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
         &args.ignore,
     ) {
         Ok(engine) => engine,
-        Err(message) => {
-            eprintln!("unblock: error: {message}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     engine.progress = !args.no_progress && std::io::stderr().is_terminal();
     engine.target_version = args.target_version.clone();

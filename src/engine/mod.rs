@@ -237,7 +237,9 @@ impl Engine {
             outer.call.start_byte() == inner.call.start_byte()
                 && outer.entry.recipe == inner.entry.recipe
         });
-        covered.extend(cx.calls_on_opened_files(&sites));
+        for recipe in recipes::all() {
+            covered.extend(recipe.covered_calls(&cx, &sites));
+        }
         for site in sites {
             if covered.contains(&site.call.start_byte())
                 || !self.selection.allows(&site.entry.recipe)
@@ -385,35 +387,6 @@ impl<'a, 't> FileContext<'a, 't> {
                 .is_async_context(function)
                 .then_some((node, function))
         })
-    }
-
-    /// File-object calls (`fh.read()`) on a handle opened by a reported `open()` in the same
-    /// function: they are part of that finding, whose fix moves the whole file work to a thread.
-    /// (Other objects, a sqlite3 connection say, keep one finding per call: each blocks, and
-    /// each needs its own fix.)
-    pub fn calls_on_opened_files(&self, sites: &[CallSite<'a, 't>]) -> Vec<usize> {
-        let opens: HashSet<usize> = sites
-            .iter()
-            .filter(|s| s.entry.recipe == "file-io")
-            .map(|s| s.call.start_byte())
-            .collect();
-        sites
-            .iter()
-            .filter(|site| site.entry.recipe == "file-io")
-            .filter(|site| {
-                let receiver = site
-                    .call
-                    .field("function")
-                    .filter(|f| f.kind() == "attribute")
-                    .and_then(|f| f.field("object"))
-                    .filter(|o| o.kind() == "identifier");
-                receiver.is_some_and(|r| {
-                    let values = self.resolver.assigned_values(self.text(r), site.scope);
-                    !values.is_empty() && values.iter().all(|v| opens.contains(&v.start_byte()))
-                })
-            })
-            .map(|site| site.call.start_byte())
-            .collect()
     }
 
     /// The name of the async function a scope runs in, for messages.

@@ -7,7 +7,7 @@ use tree_sitter::Node;
 use super::scope::ScopeId;
 use super::syntax::Field;
 use super::{CallSite, FileContext};
-use crate::finding::Edit;
+use crate::finding::{Edit, FixInfo, Safety};
 
 /// `await <expr>` for an expression whose parent is `parent`: `await` binds looser than
 /// attribute access, subscription and calls, so `f(x).y` becomes `(await g(x)).y`.
@@ -103,6 +103,26 @@ pub fn callee_root(cx: &FileContext, call: Node) -> Option<String> {
         node = node.field("object")?;
     }
     (node.kind() == "identifier").then(|| cx.text(node).to_string())
+}
+
+/// The safe fix most recipes offer: the call, as written, moved to a worker thread with
+/// `await asyncio.to_thread(f, ...)`. The note reads "`await asyncio.to_thread(f, ...)`: {what}".
+pub fn to_thread_fix(
+    cx: &FileContext,
+    site: &CallSite,
+    what: &str,
+) -> Result<Option<FixInfo>, String> {
+    let (text, imports) = to_thread_call(cx, site)?;
+    let note = format!(
+        "`await asyncio.to_thread({}, ...)`: {what}",
+        cx.written_callee(site)
+    );
+    Ok(Some(FixInfo::new(
+        Safety::Safe,
+        note,
+        vec![replace(site.call, text)],
+        imports,
+    )))
 }
 
 /// One edit replacing a node's text.

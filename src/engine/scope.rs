@@ -148,6 +148,19 @@ fn statement_kinds() -> &'static [bool] {
     })
 }
 
+/// Kinds whose `body` field opens a scope: a function, a class, a lambda.
+fn defining_kinds() -> &'static [bool] {
+    static TABLE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| kind_table(&["function_definition", "class_definition", "lambda"]))
+}
+
+fn string_kind_id() -> u16 {
+    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| {
+        tree_sitter::Language::from(tree_sitter_python::LANGUAGE).id_for_node_kind("string", true)
+    })
+}
+
 /// Node kinds pass 1 acts on, by kind id: `Node::kind` goes through a C string on every call,
 /// and pass 1 visits every node of every parsed file.
 fn interesting_kinds() -> &'static [bool] {
@@ -208,9 +221,8 @@ impl<'t> Scopes<'t> {
         };
         let interesting = interesting_kinds();
         let structural = statement_kinds();
-        let string_kind = tree_sitter::Language::from(tree_sitter_python::LANGUAGE)
-            .id_for_node_kind("string", true);
-        let defines = kind_table(&["function_definition", "class_definition", "lambda"]);
+        let string_kind = string_kind_id();
+        let defines = defining_kinds();
         let mut ancestors: Vec<Node<'t>> = Vec::new();
         let mut async_cache: (ScopeId, bool) = (usize::MAX, false);
         // `try` bodies whose handlers catch BlockingIOError, and those we are inside of.

@@ -17,8 +17,11 @@
 //! Safe: the same calls run in the same order, on a worker thread. `aiofiles` is offered only
 //! where the user opts in.
 
+use std::collections::HashSet;
+
 use super::Recipe;
 use crate::engine::rewrite;
+use crate::engine::syntax::Field;
 use crate::engine::{CallSite, FileContext};
 use crate::finding::{FixInfo, Safety};
 
@@ -60,6 +63,36 @@ impl Recipe for FileIo {
         include_str!("../../codemods/file-io/README.md")
     }
 
+    /// File-object calls (`fh.read()`) on a handle opened by a reported `open()` in the same
+    /// function: they are part of that finding, whose fix moves the whole file work to a thread.
+    /// (Other objects, a sqlite3 connection say, keep one finding per call: each blocks, and
+    /// each needs its own fix.)
+    fn covered_calls(&self, cx: &FileContext, sites: &[CallSite]) -> Vec<usize> {
+        let ours = |site: &&CallSite| site.entry.recipe == self.id();
+        let opens: HashSet<usize> = sites
+            .iter()
+            .filter(ours)
+            .map(|s| s.call.start_byte())
+            .collect();
+        sites
+            .iter()
+            .filter(ours)
+            .filter(|site| {
+                let receiver = site
+                    .call
+                    .field("function")
+                    .filter(|f| f.kind() == "attribute")
+                    .and_then(|f| f.field("object"))
+                    .filter(|o| o.kind() == "identifier");
+                receiver.is_some_and(|r| {
+                    let values = cx.resolver.assigned_values(cx.text(r), site.scope);
+                    !values.is_empty() && values.iter().all(|v| opens.contains(&v.start_byte()))
+                })
+            })
+            .map(|site| site.call.start_byte())
+            .collect()
+    }
+
     fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
         if LAZY.contains(&site.qualified.as_str()) {
             return Err("returns a lazy iterator: the file system work happens while iterating it, on the loop; \
@@ -67,17 +100,7 @@ impl Recipe for FileIo {
                 .into());
         }
         if !OPENS_A_HANDLE.contains(&site.qualified.as_str()) {
-            let (text, imports) = rewrite::to_thread_call(cx, site)?;
-            let note = format!(
-                "`await asyncio.to_thread({}, ...)`: the same file operation on a worker thread",
-                cx.written_callee(site)
-            );
-            return Ok(Some(FixInfo::new(
-                Safety::Safe,
-                note,
-                vec![rewrite::replace(site.call, text)],
-                imports,
-            )));
+            return rewrite::to_thread_fix(cx, site, "the same file operation on a worker thread");
         }
         // A handle: the work done with it must move along, not just the open.
         let parent = site.parent.ok_or("no context")?;

@@ -21,7 +21,7 @@ use tree_sitter::Node;
 use super::Recipe;
 use crate::engine::rewrite;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::{FixInfo, Safety};
+use crate::finding::FixInfo;
 
 pub struct HttpRequests;
 
@@ -70,18 +70,11 @@ impl Recipe for HttpRequests {
         }
         // Until the httpx rewrite lands, the call moves to a thread as it is: requests' own
         // redirects, timeouts and exceptions are kept exactly, and the loop is free.
-        let (text, imports) = rewrite::to_thread_call(cx, site)?;
-        let note = format!(
-            "`await asyncio.to_thread({}, ...)`: the same requests call on a worker thread (behaviour kept exactly); \
-             native alternative by hand: {native}",
-            cx.written_callee(site)
+        let what = format!(
+            "the same requests call on a worker thread (behaviour kept exactly); \
+             native alternative by hand: {native}"
         );
-        Ok(Some(FixInfo::new(
-            Safety::Safe,
-            note,
-            vec![rewrite::replace(site.call, text)],
-            imports,
-        )))
+        rewrite::to_thread_fix(cx, site, &what)
     }
 }
 

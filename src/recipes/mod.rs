@@ -47,6 +47,12 @@ pub trait Recipe: Sync {
         Some(cx.call_finding(self.id(), site, plan))
     }
 
+    /// Catalogue calls (start bytes) that are part of another finding of this recipe and must
+    /// not be reported on their own.
+    fn covered_calls(&self, _cx: &FileContext, _sites: &[CallSite]) -> Vec<usize> {
+        Vec::new()
+    }
+
     /// Structural findings (statement groups) in the file, with the call sites they cover.
     fn find(&self, _cx: &FileContext, _out: &mut Vec<Finding>) {}
 

@@ -42,17 +42,11 @@ impl Recipe for Subprocess {
             let note = "the popen and the read of its pipe run on a worker thread: `await asyncio.to_thread(lambda: ...)`";
             return Ok(Some(FixInfo::new(Safety::Safe, note, vec![edit], imports)));
         }
-        let (text, imports) = rewrite::to_thread_call(cx, site)?;
-        let note = format!(
-            "`await asyncio.to_thread({}, ...)`: the child runs as before while the loop keeps running",
-            cx.written_callee(site)
-        );
-        Ok(Some(FixInfo::new(
-            Safety::Safe,
-            note,
-            vec![rewrite::replace(site.call, text)],
-            imports,
-        )))
+        rewrite::to_thread_fix(
+            cx,
+            site,
+            "the child runs as before while the loop keeps running",
+        )
     }
 }
 

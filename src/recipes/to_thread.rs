@@ -16,7 +16,7 @@
 use super::Recipe;
 use crate::engine::rewrite;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::{FixInfo, Safety};
+use crate::finding::FixInfo;
 
 pub struct ToThread;
 
@@ -42,17 +42,7 @@ impl Recipe for ToThread {
                  (connect, queries, close) into one function and run that with `asyncio.to_thread`"
             ));
         }
-        let (text, imports) = rewrite::to_thread_call(cx, site)?;
-        let note = format!(
-            "`await asyncio.to_thread({}, ...)`: the same call on a worker thread",
-            cx.written_callee(site)
-        );
-        Ok(Some(FixInfo::new(
-            Safety::Safe,
-            note,
-            vec![rewrite::replace(site.call, text)],
-            imports,
-        )))
+        rewrite::to_thread_fix(cx, site, "the same call on a worker thread")
     }
 }
 
