@@ -41,21 +41,28 @@ enum Command {
     Lsp,
 }
 
+/// Which recipes and which configuration: the same for check, diff and apply.
+#[derive(Args)]
+struct ScopeArgs {
+    /// Only these recipes (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    select: Vec<String>,
+    /// Never these recipes (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    ignore: Vec<String>,
+    /// Configuration file (default: the nearest unblock.toml or pyproject.toml with [tool.unblock]).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
 #[derive(Args)]
 struct CheckArgs {
     /// Files or directories to check (default: the current directory).
     paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     output_format: OutputFormat,
-    /// Report only these recipes (comma-separated ids).
-    #[arg(long, value_delimiter = ',')]
-    select: Vec<String>,
-    /// Never report these recipes (comma-separated ids).
-    #[arg(long, value_delimiter = ',')]
-    ignore: Vec<String>,
-    /// Configuration file (default: the nearest unblock.toml or pyproject.toml with [tool.unblock]).
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    scope: ScopeArgs,
     /// Print a count of findings per recipe after the findings.
     #[arg(long)]
     statistics: bool,
@@ -77,15 +84,8 @@ struct FixArgs {
     /// Oldest Python the fixed code must run on (py38 has no asyncio.to_thread).
     #[arg(long, value_parser = ["py38", "py39", "py310", "py311", "py312", "py313", "py314"])]
     target_version: Option<String>,
-    /// Fix only these recipes (comma-separated ids).
-    #[arg(long, value_delimiter = ',')]
-    select: Vec<String>,
-    /// Never fix these recipes (comma-separated ids).
-    #[arg(long, value_delimiter = ',')]
-    ignore: Vec<String>,
-    /// Configuration file (default: the nearest unblock.toml or pyproject.toml with [tool.unblock]).
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    scope: ScopeArgs,
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -145,9 +145,9 @@ pub fn main() -> ExitCode {
 fn check(args: CheckArgs) -> ExitCode {
     let mut engine = match engine_for(
         &args.paths,
-        args.config.as_ref(),
-        &args.select,
-        &args.ignore,
+        args.scope.config.as_ref(),
+        &args.scope.select,
+        &args.scope.ignore,
     ) {
         Ok(engine) => engine,
         Err(code) => return code,
@@ -247,16 +247,16 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
             paths: args.paths.clone(),
             unsafe_fixes: args.unsafe_fixes,
             target_version: args.target_version.clone(),
-            select: args.select.clone(),
-            ignore: args.ignore.clone(),
-            config: args.config.clone(),
+            select: args.scope.select.clone(),
+            ignore: args.scope.ignore.clone(),
+            config: args.scope.config.clone(),
         });
     }
     let mut engine = match engine_for(
         &args.paths,
-        args.config.as_ref(),
-        &args.select,
-        &args.ignore,
+        args.scope.config.as_ref(),
+        &args.scope.select,
+        &args.scope.ignore,
     ) {
         Ok(engine) => engine,
         Err(code) => return code,
