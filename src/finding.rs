@@ -152,6 +152,9 @@ pub struct Finding {
     /// Kept only if this callee turns out to be a project `async def` (known once every file
     /// has been seen): how an un-awaited coroutine call is reported without a second pass.
     pub requires_async_callee: Option<String>,
+    /// Kept only if this callee turns out to be a project sync function that blocks further
+    /// down (known once the call graph is built): how indirect findings start out.
+    pub requires_blocking_callee: Option<String>,
 }
 
 impl Finding {

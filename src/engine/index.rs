@@ -2,8 +2,11 @@
 //! functions are `async def` (so that an un-awaited call of one can be reported).
 
 use crate::engine::syntax::Field;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+
+use super::callgraph::IndirectInfo;
+use crate::finding::{Kind, Safety};
 
 use super::scope::join;
 use super::source::{walk_tree, SourceFile, Visit};
@@ -15,6 +18,9 @@ pub struct ProjectIndex {
     pub async_functions: HashSet<String>,
     /// Fully qualified names of every plain `def` at module or class level.
     pub sync_functions: HashSet<String>,
+    /// Callees of calls in async code that are project sync functions which block, by the
+    /// name the calls resolved to (from the call graph).
+    pub indirect: HashMap<String, IndirectInfo>,
 }
 
 impl ProjectIndex {
@@ -30,12 +36,46 @@ impl ProjectIndex {
 
     /// Settles the findings that depend on the whole project: a call reported as an
     /// un-awaited coroutine stays only if its callee is a project `async def`.
+    /// An indirect candidate stays only if the call graph says its callee blocks; it then gets
+    /// its chain, its full message and the safety of moving the callee to a thread.
     pub fn settle(&self, findings: &mut Vec<Finding>) {
-        findings.retain(|f| {
-            f.requires_async_callee
-                .as_ref()
-                .is_none_or(|callee| self.async_functions.contains(callee))
+        findings.retain_mut(|f| {
+            if let Some(callee) = &f.requires_async_callee {
+                return self.async_functions.contains(callee);
+            }
+            let Some(callee) = f.requires_blocking_callee.take() else {
+                return true;
+            };
+            let Some(info) = self.indirect.get(&callee) else {
+                return false;
+            };
+            complete_indirect(f, info);
+            true
         });
+    }
+}
+
+fn complete_indirect(finding: &mut Finding, info: &IndirectInfo) {
+    finding.kind = Kind::Indirect;
+    let helpers = info.chain.len().saturating_sub(1);
+    let leaf = info
+        .chain
+        .last()
+        .map_or("a blocking call", |l| l.name.as_str());
+    let first = info.chain.first().map_or("", |l| l.name.as_str());
+    let depth = if helpers == 1 {
+        "directly".to_string()
+    } else {
+        format!("{helpers} calls down")
+    };
+    finding.message = format!(
+        "{} blocks the event loop: `{first}` is sync and calls `{leaf}` {depth}",
+        finding.message
+    );
+    finding.chain.extend(info.chain.iter().cloned());
+    if let (Some(fix), Some(why)) = (&mut finding.fix, &info.unsafe_because) {
+        fix.safety = Safety::Unsafe;
+        fix.note = format!("{}; unsafe: on a worker thread {why}", fix.note);
     }
 }
 

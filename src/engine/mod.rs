@@ -11,6 +11,7 @@
 //!   them, and the file, to the recipes.
 //! - `suppress`: `# unblock: ignore[...]` and `# noqa: ASYNCxxx` comments.
 
+pub mod callgraph;
 pub mod chunks;
 pub mod fix;
 pub mod index;
@@ -136,6 +137,12 @@ impl Engine {
             report.diagnostics.extend(checked.diagnostics);
             project.add(checked.definitions);
         }
+        let candidates: HashSet<String> = report
+            .findings
+            .iter()
+            .filter_map(|f| f.requires_blocking_callee.clone())
+            .collect();
+        project.indirect = callgraph::analyse(&self.catalogue, &walked.python_files, &candidates);
         project.settle(&mut report.findings);
         report.project = project;
         report
@@ -240,6 +247,7 @@ impl Engine {
         for recipe in recipes::all() {
             covered.extend(recipe.covered_calls(&cx, &sites));
         }
+        let catalogue_calls: HashSet<usize> = sites.iter().map(|s| s.call.start_byte()).collect();
         for site in sites {
             if covered.contains(&site.call.start_byte())
                 || !self.selection.allows(&site.entry.recipe)
@@ -251,6 +259,7 @@ impl Engine {
             };
             findings.extend(recipe.call_finding(&cx, &site));
         }
+        self.project_call_candidates(&cx, &catalogue_calls, &mut findings);
         findings.retain(|f| !suppress::is_suppressed(f, &cx));
         // A fix described but not yet written as edits is not offered: say so instead.
         for finding in &mut findings {
@@ -264,6 +273,42 @@ impl Engine {
             findings,
             diagnostics,
             definitions: index::definitions(file),
+        }
+    }
+}
+
+impl Engine {
+    /// Calls in async code to something outside the catalogue that may be a project sync
+    /// function: indirect findings in waiting, kept by [`ProjectIndex::settle`] only when the
+    /// call graph finds that the callee blocks.
+    fn project_call_candidates(
+        &self,
+        cx: &FileContext,
+        catalogue_calls: &HashSet<usize>,
+        findings: &mut Vec<Finding>,
+    ) {
+        if !self.selection.allows(recipes::INDIRECT_RECIPE) {
+            return;
+        }
+        let Some(recipe) = recipes::by_id(recipes::INDIRECT_RECIPE) else {
+            return;
+        };
+        for (call, function) in cx.async_calls() {
+            // `await f()` calls a coroutine function (or returns an awaitable): not a sync
+            // helper running to completion.
+            if call.nonblocking
+                || call.parent.is_some_and(|p| p.kind() == "await")
+                || catalogue_calls.contains(&call.node.start_byte())
+            {
+                continue;
+            }
+            let Some(callee) = cx.callee(call.node, call.scope) else {
+                continue;
+            };
+            if callee.starts_with("builtins.") || self.catalogue.lookup(&callee).is_some() {
+                continue;
+            }
+            findings.extend(recipe.project_call_finding(cx, call, function, callee));
         }
     }
 }
@@ -418,6 +463,7 @@ impl<'a, 't> FileContext<'a, 't> {
             noqa_codes: Vec::new(),
             covers: Vec::new(),
             requires_async_callee: None,
+            requires_blocking_callee: None,
         }
     }
 

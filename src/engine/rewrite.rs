@@ -67,10 +67,20 @@ pub fn to_thread_call(
     cx: &FileContext,
     site: &CallSite,
 ) -> Result<(String, Vec<&'static str>), String> {
-    check_asyncio_name(cx, site.scope)?;
-    let function = site.call.field("function").ok_or("no callee")?;
+    to_thread_call_at(cx, site.call, site.scope, site.parent)
+}
+
+/// [`to_thread_call`] for any call: `call` written in `scope`, sitting in `parent`.
+pub fn to_thread_call_at(
+    cx: &FileContext,
+    call: Node,
+    scope: ScopeId,
+    parent: Option<Node>,
+) -> Result<(String, Vec<&'static str>), String> {
+    check_asyncio_name(cx, scope)?;
+    let function = call.field("function").ok_or("no callee")?;
     let callee = cx.text(function);
-    let arguments = arguments_text(cx, site.call).ok_or("cannot read the arguments")?;
+    let arguments = arguments_text(cx, call).ok_or("cannot read the arguments")?;
     let (inner, imports) = if cx.has_to_thread {
         (
             format!(
@@ -93,7 +103,7 @@ pub fn to_thread_call(
             vec!["asyncio", "functools"],
         )
     };
-    Ok((awaited(&inner, site.parent, site.call), imports))
+    Ok((awaited(&inner, parent, call), imports))
 }
 
 /// The name a callee starts from: `time` in `time.sleep`, `nap` in `nap(1)`.

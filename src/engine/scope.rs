@@ -197,7 +197,17 @@ fn interesting_kinds() -> &'static [bool] {
 pub const MODULE_SCOPE: ScopeId = 0;
 
 impl<'t> Scopes<'t> {
+    /// Pass 1 for checking: expressions are visited only where code runs async.
     pub fn build(file: &'t SourceFile) -> Scopes<'t> {
+        Scopes::build_with(file, false)
+    }
+
+    /// Pass 1 for the call graph: every call is collected, sync functions' included.
+    pub fn build_every_call(file: &'t SourceFile) -> Scopes<'t> {
+        Scopes::build_with(file, true)
+    }
+
+    fn build_with(file: &'t SourceFile, every_call: bool) -> Scopes<'t> {
         let root = file.tree.root_node();
         let mut scopes = Scopes {
             scopes: vec![Scope {
@@ -291,7 +301,7 @@ impl<'t> Scopes<'t> {
                         .get(node.kind_id() as usize)
                         .copied()
                         .unwrap_or(true);
-                    if statement_like {
+                    if statement_like || every_call {
                         return true;
                     }
                     // Whether the current scope runs async code, cached per scope.

@@ -21,6 +21,11 @@ pub fn is_suppressed(finding: &Finding, cx: &FileContext) -> bool {
 }
 
 pub fn comment_suppresses(comment: &str, finding: &Finding) -> bool {
+    directive_suppresses(comment, finding.recipe, &finding.noqa_codes)
+}
+
+/// Whether a comment silences a finding of `recipe` covered by `noqa_codes`.
+pub fn directive_suppresses(comment: &str, recipe: &str, noqa_codes: &[String]) -> bool {
     // A comment may hold several directives: `# noqa: E501  # unblock: ignore[sleep]`.
     comment.split('#').map(str::trim).any(|directive| {
         if let Some(rest) = strip_prefix_ci(directive, "unblock:") {
@@ -33,7 +38,7 @@ pub fn comment_suppresses(comment: &str, finding: &Finding) -> bool {
                 return true;
             }
             let ids = rest[1..].split(']').next().unwrap_or("");
-            return ids.split(',').map(str::trim).any(|id| id == finding.recipe);
+            return ids.split(',').map(str::trim).any(|id| id == recipe);
         }
         if let Some(rest) = strip_prefix_ci(directive, "noqa") {
             let rest = rest.trim_start();
@@ -45,12 +50,7 @@ pub fn comment_suppresses(comment: &str, finding: &Finding) -> bool {
                 .split(|c: char| c == ',' || c.is_whitespace())
                 .filter(|c| !c.is_empty())
                 .take_while(|c| c.chars().all(|ch| ch.is_ascii_alphanumeric()))
-                .any(|code| {
-                    finding
-                        .noqa_codes
-                        .iter()
-                        .any(|n| n.eq_ignore_ascii_case(code))
-                });
+                .any(|code| noqa_codes.iter().any(|n| n.eq_ignore_ascii_case(code)));
         }
         false
     })
@@ -84,6 +84,7 @@ mod tests {
             noqa_codes: codes.iter().map(|c| c.to_string()).collect(),
             covers: vec![],
             requires_async_callee: None,
+            requires_blocking_callee: None,
         }
     }
 

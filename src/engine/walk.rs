@@ -52,6 +52,9 @@ pub struct Walked<R> {
     pub diagnostics: Vec<Diagnostic>,
     pub files_scanned: usize,
     pub unreadable: usize,
+    /// Every Python file walked, parsed or not: where the call graph finds the project's
+    /// modules.
+    pub python_files: Vec<PathBuf>,
 }
 
 /// How to read: whether to show progress, whether to parse only what direct findings need.
@@ -79,6 +82,7 @@ pub fn read_tree<R: Send>(
         diagnostics: Vec::new(),
         files_scanned: 0,
         unreadable: 0,
+        python_files: Vec::new(),
     });
     let error = |out: &Mutex<Walked<R>>, path: &Path, message: String| {
         let mut out = out.lock().unwrap();
@@ -195,6 +199,9 @@ pub fn read_tree<R: Send>(
             });
             let mut out = out.lock().unwrap();
             out.files_scanned += 1;
+            if is_python {
+                out.python_files.push(path.to_path_buf());
+            }
             out.diagnostics.extend(warnings);
             out.diagnostics.extend(failure);
             if let Some(result) = result {

@@ -5,8 +5,12 @@
 //! polling loop is a group of statements, not one call. Either way it says which fix it offers
 //! and how safe that fix is.
 
+use crate::engine::scope::{CallNode, ScopeId};
 use crate::engine::{CallSite, FileContext};
 use crate::finding::{Finding, FixInfo};
+
+/// The recipe that reports (and fixes) calls of project sync functions that block further down.
+pub const INDIRECT_RECIPE: &str = "to-thread";
 
 mod async_misuse;
 mod executor;
@@ -51,6 +55,19 @@ pub trait Recipe: Sync {
     /// not be reported on their own.
     fn covered_calls(&self, _cx: &FileContext, _sites: &[CallSite]) -> Vec<usize> {
         Vec::new()
+    }
+
+    /// A call in async code to a name that may be a project sync function which blocks further
+    /// down: the indirect finding (and fix) to keep if the call graph says it does. Only the
+    /// recipe named by [`INDIRECT_RECIPE`] offers one.
+    fn project_call_finding(
+        &self,
+        _cx: &FileContext,
+        _call: &CallNode,
+        _function: ScopeId,
+        _callee: String,
+    ) -> Option<Finding> {
+        None
     }
 
     /// Structural findings (statement groups) in the file, with the call sites they cover.

@@ -15,8 +15,10 @@
 
 use super::Recipe;
 use crate::engine::rewrite;
+use crate::engine::scope::{CallNode, ScopeId};
+use crate::engine::syntax::Field;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::FixInfo;
+use crate::finding::{ChainLink, Edit, Finding, FixInfo, Safety};
 
 pub struct ToThread;
 
@@ -44,6 +46,73 @@ impl Recipe for ToThread {
         }
         rewrite::to_thread_fix(cx, site, "the same call on a worker thread")
     }
+
+    /// The indirect finding: `helper(...)` in a coroutine, where `helper` is a project sync
+    /// function that blocks further down. The message and chain are completed once the call
+    /// graph is known; the fix moves the whole call to a worker thread.
+    fn project_call_finding(
+        &self,
+        cx: &FileContext,
+        call: &CallNode,
+        function: ScopeId,
+        callee: String,
+    ) -> Option<Finding> {
+        let written = call
+            .node
+            .field("function")
+            .map(|f| cx.text(f).split_whitespace().collect::<String>())
+            .unwrap_or_else(|| callee.clone());
+        let async_function = cx.scopes.get(function);
+        let mut finding = cx.finding(
+            self.id(),
+            call.node,
+            format!("`{written}(...)` in `async def {}`", async_function.name),
+            "a project sync function that makes a blocking call further down, called from a coroutine"
+                .into(),
+        );
+        finding.requires_blocking_callee = Some(callee);
+        finding.chain.push(ChainLink {
+            path: cx.file.path.clone(),
+            line: cx.file.position(async_function.node.start_byte()).line,
+            name: short_name(cx, &async_function.qualname),
+        });
+        let plan = if cx.scopes.in_generator(call.scope) {
+            Err("the call sits in a generator expression: `await` cannot go there without making it an async generator".to_string())
+        } else if let Some(framework) = cx.other_framework {
+            Err(format!(
+                "this module uses {framework}: an asyncio rewrite would not run under it (use {framework}.to_thread.run_sync)"
+            ))
+        } else {
+            rewrite::to_thread_call_at(cx, call.node, call.scope, call.parent).map(|(text, imports)| {
+                FixInfo::new(
+                    Safety::Safe,
+                    format!(
+                        "`await asyncio.to_thread({written}, ...)`: `{written}` and everything it calls run on a worker thread"
+                    ),
+                    vec![Edit {
+                        start: call.node.start_byte(),
+                        end: call.node.end_byte(),
+                        text,
+                    }],
+                    imports,
+                )
+            })
+        };
+        match plan {
+            Ok(fix) => finding.fix = Some(fix),
+            Err(why) => finding.not_fixable = Some(why),
+        }
+        Some(finding)
+    }
+}
+
+/// A function's qualified name without its module, as chains show it: `Worker.complete`.
+fn short_name(cx: &FileContext, qualname: &str) -> String {
+    qualname
+        .strip_prefix(cx.file.module.as_str())
+        .and_then(|s| s.strip_prefix('.'))
+        .unwrap_or(qualname)
+        .replace("<locals>.", "")
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ def format_event(event: dict) -> str:
 
 async def handle(url: str, event: dict) -> int:
     print(format_event(event))  # expect: none
-    return send_webhook(url, event)  # expect: none -- an indirect finding once the call graph is built
+    return send_webhook(url, event)  # expect: to-thread -- indirect: send_webhook -> post_json -> requests.post
 
 
 async def handle_offloaded(url: str, event: dict) -> int:

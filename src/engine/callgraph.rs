@@ -1,0 +1,653 @@
+//! The call graph: which project sync functions block, and through what.
+//!
+//! A coroutine that calls a sync helper which calls `requests.post` three modules away blocks
+//! the loop as surely as one that calls `requests.post` itself; no linter sees it. Checking
+//! leaves every call in async code whose callee resolves to a name outside the catalogue as a
+//! candidate (`Finding::requires_blocking_callee`). This module then answers, for those names
+//! only, whether they are project sync functions that block, and by which chain:
+//!
+//! 1. **Modules**: the walk listed every Python file; module names come from the package
+//!    layout (`__init__.py`), as for the checked files, without touching the disk again.
+//! 2. **Summaries**: a module is read, parsed whole and summarised the first time a name needs
+//!    it: its module-level names (imports, aliases, definitions), its classes (bases, methods)
+//!    and, for every sync function, the blocking calls it makes itself (catalogue, configured
+//!    calls) and the other calls it makes, as resolved names. Modules are loaded in waves, in
+//!    parallel; only what the candidates reach is ever parsed.
+//! 3. **Resolution**: a name is followed the way Python would: through the module that defines
+//!    it, re-exports and aliases (`send = send_webhook`), a class (its `__init__`), or a method
+//!    of a class and its project base classes.
+//! 4. **Blocking**: a breadth-first search backwards from the functions that block themselves
+//!    gives every blocking function its shortest chain down to a blocking call; cycles settle on
+//!    their own. Calls handed to `asyncio.to_thread`, an executor or a thread are references,
+//!    not calls, so they never make their caller blocking.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use tree_sitter::Node;
+
+use super::resolve::{Resolver, Value};
+use super::scope::{Origin, ScopeKind, Scopes, MODULE_SCOPE};
+use super::source::SourceFile;
+use super::suppress;
+use super::syntax::Field;
+use crate::catalogue::Catalogue;
+use crate::finding::ChainLink;
+
+/// What the call graph knows about a callee that blocks: how, and whether moving the call to
+/// a worker thread is safe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndirectInfo {
+    /// The project function the callee resolves to (`app.utils.http.post_json`).
+    pub function: String,
+    /// From that function down to the blocking call, one link per function and the call last.
+    pub chain: Vec<ChainLink>,
+    /// Why running the function on a worker thread would change behaviour, if it would.
+    pub unsafe_because: Option<String>,
+}
+
+/// Answers, for each candidate callee name, whether it is a project sync function that blocks.
+pub fn analyse(
+    catalogue: &Catalogue,
+    python_files: &[PathBuf],
+    callees: &HashSet<String>,
+) -> HashMap<String, IndirectInfo> {
+    if callees.is_empty() {
+        return HashMap::new();
+    }
+    let mut graph = Graph {
+        catalogue,
+        modules: module_map(python_files),
+        summaries: HashMap::new(),
+        resolved: HashMap::new(),
+    };
+    graph.explore(callees);
+    graph.blocking_callees(callees)
+}
+
+/// Module name to file, for every Python file walked. Packages are the directories that
+/// hold an `__init__.py` among the walked files.
+fn module_map(python_files: &[PathBuf]) -> HashMap<String, PathBuf> {
+    let packages: HashSet<&Path> = python_files
+        .iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "__init__.py"))
+        .filter_map(|p| p.parent())
+        .collect();
+    let mut modules = HashMap::new();
+    for path in python_files {
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let mut parts: Vec<&str> = Vec::new();
+        if stem != "__init__" {
+            parts.push(stem);
+        }
+        let mut dir = path.parent();
+        let mut resolved = true;
+        while let Some(d) = dir.filter(|d| packages.contains(d)) {
+            match d.file_name().and_then(|n| n.to_str()) {
+                Some(name) => parts.push(name),
+                None => {
+                    // `./__init__.py`: the package's own name is only on the absolute path.
+                    resolved = false;
+                    break;
+                }
+            }
+            dir = d.parent();
+        }
+        let name = if resolved {
+            parts.reverse();
+            parts.join(".")
+        } else {
+            super::index::module_name(path)
+        };
+        if !name.is_empty() {
+            modules.entry(name).or_insert_with(|| path.clone());
+        }
+    }
+    modules
+}
+
+/// One module, summarised for the call graph.
+struct ModuleSummary {
+    path: String,
+    /// Module-level names and what they resolve to (a definition, an import, an alias).
+    names: HashMap<String, String>,
+    /// Classes by qualified name.
+    classes: HashMap<String, ClassSummary>,
+    /// Functions (sync and async, methods and nested ones) by qualified name.
+    functions: HashMap<String, FunctionSummary>,
+}
+
+struct ClassSummary {
+    /// Base classes as resolved names.
+    bases: Vec<String>,
+    methods: HashSet<String>,
+}
+
+struct FunctionSummary {
+    /// The qualified name without the module: `TokenStore.refresh`.
+    short_name: String,
+    line: usize,
+    is_async: bool,
+    /// Blocking calls the function makes itself: `(qualified callee, line)`.
+    blocking: Vec<(String, usize)>,
+    /// Other calls, as resolved names: `(name, line)`.
+    calls: Vec<(String, usize)>,
+    /// Why the function must stay on the loop's thread (a loop API, an object bound to the
+    /// thread that made it), if it must.
+    thread_hostile: Option<String>,
+}
+
+/// asyncio functions that may be called from any thread.
+const THREADSAFE_ASYNCIO: &[&str] = &[
+    "asyncio.run_coroutine_threadsafe",
+    "asyncio.run",
+    "asyncio.new_event_loop",
+    "asyncio.set_event_loop",
+];
+
+fn summarise(catalogue: &Catalogue, module: &str, path: &Path) -> Option<ModuleSummary> {
+    let bytes = std::fs::read(path).ok()?;
+    let file = SourceFile::parse(path.display().to_string(), bytes, module.to_string()).ok()?;
+    let scopes = Scopes::build_every_call(&file);
+    let resolver = Resolver::new(&file, &scopes, catalogue);
+    let mut summary = ModuleSummary {
+        path: file.path.clone(),
+        names: HashMap::new(),
+        classes: HashMap::new(),
+        functions: HashMap::new(),
+    };
+    for &name in scopes.get(MODULE_SCOPE).bindings.keys() {
+        if let Some(Value::Name(target)) = resolver.lookup(name, MODULE_SCOPE, 0) {
+            summary.names.insert(name.to_string(), target);
+        }
+    }
+    for scope in &scopes.scopes {
+        match scope.kind {
+            ScopeKind::Class => {
+                let parent = scope.parent.unwrap_or(MODULE_SCOPE);
+                let bases = scope
+                    .node
+                    .field("superclasses")
+                    .map(|list| {
+                        let mut cursor = list.walk();
+                        list.named_children(&mut cursor)
+                            .filter(|b| b.kind() != "keyword_argument")
+                            .filter_map(|b| match resolver.infer(b, parent, 0) {
+                                Some(Value::Name(base)) => Some(base),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let methods = scope
+                    .bindings
+                    .iter()
+                    .filter(|(_, origins)| origins.iter().any(|o| matches!(o, Origin::Def(_))))
+                    .map(|(name, _)| name.to_string())
+                    .collect();
+                summary
+                    .classes
+                    .insert(scope.qualname.clone(), ClassSummary { bases, methods });
+            }
+            ScopeKind::Function { is_async } => {
+                let short_name = scope
+                    .qualname
+                    .strip_prefix(module)
+                    .and_then(|s| s.strip_prefix('.'))
+                    .unwrap_or(&scope.qualname)
+                    .replace("<locals>.", "");
+                summary.functions.insert(
+                    scope.qualname.clone(),
+                    FunctionSummary {
+                        short_name,
+                        line: file.position(scope.node.start_byte()).line,
+                        is_async,
+                        blocking: Vec::new(),
+                        calls: Vec::new(),
+                        thread_hostile: None,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+    for call in &scopes.calls {
+        let function = scopes.executing_scope(call.scope);
+        let scope = scopes.get(function);
+        if scope.kind != (ScopeKind::Function { is_async: false }) || call.nonblocking {
+            continue;
+        }
+        let Some(callee) = resolver.callee(call.node, call.scope) else {
+            continue;
+        };
+        let line = file.position(call.node.start_byte()).line;
+        let Some(summary_fn) = summary.functions.get_mut(&scope.qualname) else {
+            continue;
+        };
+        if callee.starts_with("asyncio.") && !THREADSAFE_ASYNCIO.contains(&callee.as_str()) {
+            summary_fn.thread_hostile.get_or_insert_with(|| {
+                format!(
+                    "it calls `{callee}` (line {line}), which must run on the event loop's thread"
+                )
+            });
+            continue;
+        }
+        if let Some(entry) = catalogue.lookup(&callee) {
+            let silenced = scopes.comments.get(&line).is_some_and(|comments| {
+                comments.iter().any(|c| {
+                    suppress::directive_suppresses(file.text(*c), &entry.recipe, &entry.noqa)
+                })
+            });
+            if silenced {
+                continue;
+            }
+            if entry.thread_bound && !made_here(&resolver, &scopes, call.node, function) {
+                let owner = callee.rsplit_once('.').map_or(&*callee, |(o, _)| o);
+                summary_fn.thread_hostile.get_or_insert_with(|| {
+                    format!(
+                        "it uses a `{owner}` object made elsewhere (line {line}), which is bound to the thread that created it"
+                    )
+                });
+            }
+            summary_fn.blocking.push((callee, line));
+        } else if !callee.starts_with("builtins.") {
+            summary_fn.calls.push((callee, line));
+        }
+    }
+    Some(summary)
+}
+
+/// A thread-bound call whose object the function makes itself (or a module function such as
+/// `sqlite3.connect`): the whole function may move to another thread with its object.
+fn made_here<'t>(
+    resolver: &Resolver<'_, 't>,
+    scopes: &Scopes<'t>,
+    call: Node<'t>,
+    function: usize,
+) -> bool {
+    let Some(callee) = call.field("function") else {
+        return false;
+    };
+    let Some(mut receiver) = callee.field("object") else {
+        return true;
+    };
+    if let Some(Value::Name(_)) = resolver.infer(receiver, function, 0) {
+        return true;
+    }
+    while receiver.kind() == "call" || receiver.kind() == "attribute" {
+        receiver = match receiver.kind() {
+            "call" => match receiver.field("function") {
+                Some(f) => f,
+                None => return false,
+            },
+            _ => match receiver.field("object") {
+                Some(o) => o,
+                None => return false,
+            },
+        };
+    }
+    if receiver.kind() != "identifier" {
+        return false;
+    }
+    let name = resolver.file.text(receiver);
+    scopes
+        .get(function)
+        .bindings
+        .get(name)
+        .is_some_and(|origins| {
+            origins
+                .iter()
+                .all(|o| matches!(o, Origin::Assigned(..) | Origin::WithAs(..)))
+        })
+}
+
+/// What a resolved name is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Symbol {
+    Function(String),
+    Class(String),
+}
+
+/// A resolution step that needs a module not loaded yet.
+enum Step<T> {
+    Done(T),
+    NeedsModule(String),
+}
+
+/// How many aliases and base classes a resolution follows before giving up (cycles).
+const MAX_STEPS: usize = 16;
+
+struct Graph<'c> {
+    catalogue: &'c Catalogue,
+    modules: HashMap<String, PathBuf>,
+    /// Loaded modules (`None`: unreadable or unparsable).
+    summaries: HashMap<String, Option<ModuleSummary>>,
+    /// Every name looked at, and the function a call of it runs (if a project one).
+    resolved: HashMap<String, Option<String>>,
+}
+
+impl Graph<'_> {
+    /// The module a name lives in: its longest prefix that is a project module.
+    fn module_of<'q>(&self, name: &'q str) -> Option<(&'q str, &'q str)> {
+        let mut end = name.len();
+        loop {
+            let prefix = &name[..end];
+            if self.modules.contains_key(prefix) {
+                let rest = name.get(end + 1..).unwrap_or("");
+                return Some((prefix, rest));
+            }
+            end = prefix.rfind('.')?;
+        }
+    }
+
+    fn symbol(&self, name: &str, steps: usize) -> Step<Option<Symbol>> {
+        if steps > MAX_STEPS {
+            return Step::Done(None);
+        }
+        let Some((module, rest)) = self.module_of(name) else {
+            return Step::Done(None);
+        };
+        let summary = match self.summaries.get(module) {
+            None => return Step::NeedsModule(module.to_string()),
+            Some(None) => return Step::Done(None),
+            Some(Some(summary)) => summary,
+        };
+        if rest.is_empty() {
+            return Step::Done(None);
+        }
+        if summary.functions.contains_key(name) {
+            return Step::Done(Some(Symbol::Function(name.to_string())));
+        }
+        if summary.classes.contains_key(name) {
+            return Step::Done(Some(Symbol::Class(name.to_string())));
+        }
+        let (head, tail) = rest.split_once('.').unwrap_or((rest, ""));
+        let defined_here = format!("{module}.{head}");
+        if let Some(class) = summary
+            .classes
+            .get(&defined_here)
+            .map(|_| defined_here.clone())
+        {
+            // `Class.method` (or deeper, which is left unknown).
+            if tail.contains('.') {
+                return Step::Done(None);
+            }
+            return self.method(&class, tail, steps + 1);
+        }
+        match summary.names.get(head) {
+            Some(target) if *target != defined_here && !target.starts_with("builtins.") => {
+                let followed = if tail.is_empty() {
+                    target.clone()
+                } else {
+                    format!("{target}.{tail}")
+                };
+                self.symbol(&followed, steps + 1)
+            }
+            _ => Step::Done(None),
+        }
+    }
+
+    /// `name` looked up on a class and its project bases, in order (depth first, as Python
+    /// does for single inheritance and most mixins).
+    fn method(&self, class: &str, name: &str, steps: usize) -> Step<Option<Symbol>> {
+        if steps > MAX_STEPS {
+            return Step::Done(None);
+        }
+        let Some((module, _)) = self.module_of(class) else {
+            return Step::Done(None);
+        };
+        let summary = match self.summaries.get(module) {
+            None => return Step::NeedsModule(module.to_string()),
+            Some(None) => return Step::Done(None),
+            Some(Some(summary)) => summary,
+        };
+        let Some(info) = summary.classes.get(class) else {
+            return Step::Done(None);
+        };
+        if info.methods.contains(name) {
+            let qualified = format!("{class}.{name}");
+            let found = summary
+                .functions
+                .contains_key(&qualified)
+                .then_some(Symbol::Function(qualified));
+            return Step::Done(found);
+        }
+        for base in &info.bases {
+            match self.symbol(base, steps + 1) {
+                Step::NeedsModule(m) => return Step::NeedsModule(m),
+                Step::Done(Some(Symbol::Class(base_class))) => {
+                    match self.method(&base_class, name, steps + 1) {
+                        Step::Done(None) => continue,
+                        other => return other,
+                    }
+                }
+                Step::Done(_) => continue,
+            }
+        }
+        Step::Done(None)
+    }
+
+    /// The function a call of `name` runs: a function, or a class's `__init__`.
+    fn called_function(&self, name: &str) -> Step<Option<String>> {
+        match self.symbol(name, 0) {
+            Step::NeedsModule(m) => Step::NeedsModule(m),
+            Step::Done(Some(Symbol::Function(f))) => Step::Done(Some(f)),
+            Step::Done(Some(Symbol::Class(c))) => match self.method(&c, "__init__", 1) {
+                Step::NeedsModule(m) => Step::NeedsModule(m),
+                Step::Done(Some(Symbol::Function(f))) => Step::Done(Some(f)),
+                Step::Done(_) => Step::Done(None),
+            },
+            Step::Done(None) => Step::Done(None),
+        }
+    }
+
+    fn function(&self, qualified: &str) -> Option<(&ModuleSummary, &FunctionSummary)> {
+        let (module, _) = self.module_of(qualified)?;
+        let summary = self.summaries.get(module)?.as_ref()?;
+        Some((summary, summary.functions.get(qualified)?))
+    }
+
+    /// Loads modules in parallel (each is read, parsed and summarised on its own).
+    fn load(&mut self, modules: Vec<String>) {
+        let next = AtomicUsize::new(0);
+        let loaded = Mutex::new(Vec::with_capacity(modules.len()));
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(modules.len());
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(module) = modules.get(i) else {
+                        break;
+                    };
+                    let summary = self
+                        .modules
+                        .get(module)
+                        .and_then(|path| summarise(self.catalogue, module, path));
+                    loaded.lock().unwrap().push((module.clone(), summary));
+                });
+            }
+        });
+        self.summaries.extend(loaded.into_inner().unwrap());
+    }
+
+    /// Resolves every name reachable from the candidates, loading modules in waves, into
+    /// `resolved`.
+    fn explore(&mut self, callees: &HashSet<String>) {
+        let mut resolved: HashMap<String, Option<String>> = HashMap::new();
+        let mut pending: Vec<String> = callees.iter().cloned().collect();
+        let mut visited: HashSet<String> = HashSet::new();
+        while !pending.is_empty() {
+            let mut needed: HashSet<String> = HashSet::new();
+            let mut waiting = Vec::new();
+            let mut reached = Vec::new();
+            for name in pending.drain(..) {
+                if resolved.contains_key(&name) {
+                    continue;
+                }
+                match self.called_function(&name) {
+                    Step::NeedsModule(m) => {
+                        needed.insert(m);
+                        waiting.push(name);
+                    }
+                    Step::Done(function) => {
+                        if let Some(f) = &function {
+                            if visited.insert(f.clone()) {
+                                reached.push(f.clone());
+                            }
+                        }
+                        resolved.insert(name, function);
+                    }
+                }
+            }
+            for function in reached {
+                if let Some((_, summary)) = self.function(&function) {
+                    if !summary.is_async {
+                        pending.extend(
+                            summary
+                                .calls
+                                .iter()
+                                .map(|(n, _)| n.clone())
+                                .filter(|n| !resolved.contains_key(n)),
+                        );
+                    }
+                }
+            }
+            if !needed.is_empty() {
+                self.load(needed.into_iter().collect());
+            } else if !waiting.is_empty() {
+                // Nothing left to load and still waiting: cannot happen, but never loop.
+                break;
+            }
+            pending.extend(waiting);
+        }
+        self.resolved = resolved;
+    }
+
+    /// The project sync function a name calls, if it is one.
+    fn sync_function(&self, name: &str) -> Option<&str> {
+        let function = self.resolved.get(name)?.as_deref()?;
+        let (_, summary) = self.function(function)?;
+        (!summary.is_async).then_some(function)
+    }
+
+    /// For each candidate that calls a blocking project sync function: its chain.
+    fn blocking_callees(&self, callees: &HashSet<String>) -> HashMap<String, IndirectInfo> {
+        // Sync call edges, reversed: callee -> callers.
+        let mut callers: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut functions: Vec<(&str, &FunctionSummary)> = Vec::new();
+        for function in self.resolved.values().flatten() {
+            let Some((_, summary)) = self.function(function) else {
+                continue;
+            };
+            if summary.is_async {
+                continue;
+            }
+            functions.push((function, summary));
+            for (name, _) in &summary.calls {
+                if let Some(callee) = self.sync_function(name) {
+                    callers.entry(callee).or_default().push(function);
+                }
+            }
+        }
+        functions.sort_unstable_by_key(|(name, _)| *name);
+        functions.dedup_by_key(|(name, _)| *name);
+
+        // Breadth first from the functions that block themselves: each function's first step
+        // on a shortest way down to a blocking call.
+        let mut next: HashMap<&str, Next> = HashMap::new();
+        let mut queue: VecDeque<&str> = VecDeque::new();
+        for (function, summary) in &functions {
+            if let Some((callee, line)) = summary.blocking.first() {
+                next.insert(function, Next::Blocks(callee.clone(), *line));
+                queue.push_back(function);
+            }
+        }
+        while let Some(function) = queue.pop_front() {
+            for &caller in callers.get(function).into_iter().flatten() {
+                if !next.contains_key(caller) {
+                    next.insert(caller, Next::Calls(function.to_string()));
+                    queue.push_back(caller);
+                }
+            }
+        }
+
+        // The same backwards from the functions that must stay on the loop's thread.
+        let mut hostile: HashMap<&str, String> = HashMap::new();
+        let mut queue: VecDeque<&str> = VecDeque::new();
+        for (function, summary) in &functions {
+            if let Some(why) = &summary.thread_hostile {
+                hostile.insert(function, format!("`{}`: {why}", summary.short_name));
+                queue.push_back(function);
+            }
+        }
+        while let Some(function) = queue.pop_front() {
+            let why = hostile[function].clone();
+            for &caller in callers.get(function).into_iter().flatten() {
+                hostile.entry(caller).or_insert_with(|| {
+                    queue.push_back(caller);
+                    why.clone()
+                });
+            }
+        }
+
+        let mut out = HashMap::new();
+        for name in callees {
+            let Some(function) = self.sync_function(name) else {
+                continue;
+            };
+            if !next.contains_key(function) {
+                continue;
+            }
+            out.insert(
+                name.clone(),
+                IndirectInfo {
+                    function: function.to_string(),
+                    chain: self.chain(function, &next),
+                    unsafe_because: hostile.get(function).cloned(),
+                },
+            );
+        }
+        out
+    }
+
+    /// The links from `function` down to the blocking call it reaches first.
+    fn chain(&self, function: &str, next: &HashMap<&str, Next>) -> Vec<ChainLink> {
+        let mut links = Vec::new();
+        let mut current = function.to_string();
+        // Each step is one shorter than the last (breadth-first distances): this ends.
+        while let Some((module, summary)) = self.function(&current) {
+            links.push(ChainLink {
+                path: module.path.clone(),
+                line: summary.line,
+                name: summary.short_name.clone(),
+            });
+            match next.get(current.as_str()) {
+                Some(Next::Calls(callee)) => current = callee.clone(),
+                Some(Next::Blocks(callee, line)) => {
+                    links.push(ChainLink {
+                        path: module.path.clone(),
+                        line: *line,
+                        name: callee.clone(),
+                    });
+                    break;
+                }
+                None => break,
+            }
+        }
+        links
+    }
+}
+
+/// A blocking function's first step down.
+enum Next {
+    /// It makes this blocking call itself, at this line.
+    Blocks(String, usize),
+    /// It calls this blocking function.
+    Calls(String),
+}
