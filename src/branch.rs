@@ -33,6 +33,7 @@ pub struct BranchOptions {
     /// As given on the command line (relative to the current directory).
     pub paths: Vec<PathBuf>,
     pub unsafe_fixes: bool,
+    pub propagate: bool,
     pub target_version: Option<String>,
     pub select: Vec<String>,
     pub ignore: Vec<String>,
@@ -199,6 +200,7 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
         },
     );
     engine.target_version = options.target_version.clone();
+    engine.propagate = options.propagate;
     let fix_options = FixOptions {
         unsafe_fixes: options.unsafe_fixes,
     };

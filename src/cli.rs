@@ -69,6 +69,10 @@ struct CheckArgs {
     /// Exit 0 even when there are findings.
     #[arg(long)]
     exit_zero: bool,
+    /// Say, for each indirect finding, whether `apply --propagate` would make its chain async
+    /// (and why not).
+    #[arg(long)]
+    propagate: bool,
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -81,6 +85,10 @@ struct FixArgs {
     /// Also apply fixes that change behaviour in a way the reviewer must accept.
     #[arg(long)]
     unsafe_fixes: bool,
+    /// Make blocking sync helpers called from coroutines `async def` (with `await` at every
+    /// call site) where every reference allows it, instead of moving the calls to threads.
+    #[arg(long)]
+    propagate: bool,
     /// Oldest Python the fixed code must run on (py38 has no asyncio.to_thread).
     #[arg(long, value_parser = ["py38", "py39", "py310", "py311", "py312", "py313", "py314"])]
     target_version: Option<String>,
@@ -153,6 +161,7 @@ fn check(args: CheckArgs) -> ExitCode {
         Err(code) => return code,
     };
     engine.progress = !args.no_progress && std::io::stderr().is_terminal();
+    engine.propagate = args.propagate;
     let report = engine.check(&args.paths);
     print_diagnostics(&report);
     if nothing_read(&report, &args.paths) {
@@ -246,6 +255,7 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
             force: args.force,
             paths: args.paths.clone(),
             unsafe_fixes: args.unsafe_fixes,
+            propagate: args.propagate,
             target_version: args.target_version.clone(),
             select: args.scope.select.clone(),
             ignore: args.scope.ignore.clone(),
@@ -263,6 +273,7 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
     };
     engine.progress = !args.no_progress && std::io::stderr().is_terminal();
     engine.target_version = args.target_version.clone();
+    engine.propagate = args.propagate;
     let options = crate::engine::fix::FixOptions {
         unsafe_fixes: args.unsafe_fixes,
     };

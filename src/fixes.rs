@@ -20,6 +20,8 @@ pub fn fix_paths(
 ) -> (Report, Vec<FixedFile>) {
     let report = engine.check(paths);
     let mut files: Vec<&str> = report.findings.iter().map(|f| f.path.as_str()).collect();
+    files.extend(report.project.propagation.edits.keys().map(String::as_str));
+    files.sort_unstable();
     files.dedup();
     let fixed = files
         .into_iter()

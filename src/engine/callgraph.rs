@@ -57,14 +57,56 @@ pub fn analyse(
     if callees.is_empty() {
         return HashMap::new();
     }
-    let mut graph = Graph {
-        catalogue,
-        modules: module_map(python_files),
-        summaries: HashMap::new(),
-        resolved: HashMap::new(),
-    };
-    graph.explore(callees);
+    let graph = Graph::build(catalogue, python_files, callees);
+    if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
+        let bytes: usize = graph
+            .summaries
+            .keys()
+            .filter_map(|m| graph.modules.get(m))
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len() as usize)
+            .sum();
+        let with_functions: HashSet<&str> = graph
+            .resolved
+            .values()
+            .flatten()
+            .filter_map(|f| graph.module_of(f).map(|(m, _)| m))
+            .collect();
+        let reached_bytes: usize = with_functions
+            .iter()
+            .filter_map(|m| graph.modules.get(*m))
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len() as usize)
+            .sum();
+        eprintln!(
+            "call graph: {} modules loaded ({} bytes), {} names resolved, {} functions reached in {} modules ({} bytes)",
+            graph.summaries.len(),
+            bytes,
+            graph.resolved.len(),
+            graph.resolved.values().flatten().collect::<HashSet<_>>().len(),
+            with_functions.len(),
+            reached_bytes
+        );
+    }
     graph.blocking_callees(callees)
+}
+
+impl<'c> Graph<'c> {
+    /// The graph of everything the candidate callees reach.
+    pub(crate) fn build(
+        catalogue: &'c Catalogue,
+        python_files: &[PathBuf],
+        callees: &HashSet<String>,
+    ) -> Graph<'c> {
+        let mut graph = Graph {
+            catalogue,
+            modules: module_map(python_files),
+            summaries: HashMap::new(),
+            resolved: HashMap::new(),
+        };
+        graph.explore(callees);
+        graph
+    }
 }
 
 /// Module name to file, for every Python file walked. Packages are the directories that
@@ -111,34 +153,45 @@ fn module_map(python_files: &[PathBuf]) -> HashMap<String, PathBuf> {
 }
 
 /// One module, summarised for the call graph.
-struct ModuleSummary {
-    path: String,
+pub(crate) struct ModuleSummary {
+    pub path: String,
+    /// Names listed in `__all__`.
+    pub exported: HashSet<String>,
     /// Module-level names and what they resolve to (a definition, an import, an alias).
     names: HashMap<String, String>,
     /// Classes by qualified name.
-    classes: HashMap<String, ClassSummary>,
+    pub classes: HashMap<String, ClassSummary>,
     /// Functions (sync and async, methods and nested ones) by qualified name.
     functions: HashMap<String, FunctionSummary>,
 }
 
-struct ClassSummary {
+pub(crate) struct ClassSummary {
     /// Base classes as resolved names.
-    bases: Vec<String>,
-    methods: HashSet<String>,
+    pub bases: Vec<String>,
+    pub methods: HashSet<String>,
 }
 
-struct FunctionSummary {
+pub(crate) struct FunctionSummary {
     /// The qualified name without the module: `TokenStore.refresh`.
-    short_name: String,
-    line: usize,
-    is_async: bool,
+    pub short_name: String,
+    pub line: usize,
+    /// Where the `def` keyword is (where `async ` goes), and the definition's extent.
+    pub def_byte: usize,
+    pub range: (usize, usize),
+    /// The first decorator, as written (`functools.lru_cache(maxsize=8)`).
+    pub decorator: Option<String>,
+    /// Defined inside another function.
+    pub nested: bool,
+    pub is_async: bool,
     /// Blocking calls the function makes itself: `(qualified callee, line)`.
-    blocking: Vec<(String, usize)>,
+    pub blocking: Vec<(String, usize)>,
     /// Other calls, as resolved names: `(name, line)`.
-    calls: Vec<(String, usize)>,
+    pub calls: Vec<(String, usize)>,
     /// Why the function must stay on the loop's thread (a loop API, an object bound to the
     /// thread that made it), if it must.
     thread_hostile: Option<String>,
+    /// A call of one of its own parameters (`fn(*args)`): what runs there is not known here.
+    pub calls_parameter: Option<(String, usize)>,
 }
 
 /// asyncio functions that may be called from any thread.
@@ -156,6 +209,7 @@ fn summarise(catalogue: &Catalogue, module: &str, path: &Path) -> Option<ModuleS
     let resolver = Resolver::new(&file, &scopes, catalogue);
     let mut summary = ModuleSummary {
         path: file.path.clone(),
+        exported: exported_names(&file),
         names: HashMap::new(),
         classes: HashMap::new(),
         functions: HashMap::new(),
@@ -200,15 +254,35 @@ fn summarise(catalogue: &Catalogue, module: &str, path: &Path) -> Option<ModuleS
                     .and_then(|s| s.strip_prefix('.'))
                     .unwrap_or(&scope.qualname)
                     .replace("<locals>.", "");
+                let node = scope.node;
+                let mut cursor = node.walk();
+                let def_byte = node
+                    .children(&mut cursor)
+                    .find(|c| c.kind() == "def")
+                    .map_or(node.start_byte(), |c| c.start_byte());
+                let decorator = node
+                    .parent()
+                    .filter(|p| p.kind() == "decorated_definition")
+                    .and_then(|p| p.named_child(0))
+                    .filter(|d| d.kind() == "decorator")
+                    .map(|d| file.text(d).trim_start_matches('@').trim().to_string());
+                let nested = scope.parent.is_some_and(|p| {
+                    !matches!(scopes.get(p).kind, ScopeKind::Module | ScopeKind::Class)
+                });
                 summary.functions.insert(
                     scope.qualname.clone(),
                     FunctionSummary {
                         short_name,
-                        line: file.position(scope.node.start_byte()).line,
+                        line: file.position(node.start_byte()).line,
+                        def_byte,
+                        range: (node.start_byte(), node.end_byte()),
+                        decorator,
+                        nested,
                         is_async,
                         blocking: Vec::new(),
                         calls: Vec::new(),
                         thread_hostile: None,
+                        calls_parameter: None,
                     },
                 );
             }
@@ -221,11 +295,22 @@ fn summarise(catalogue: &Catalogue, module: &str, path: &Path) -> Option<ModuleS
         if scope.kind != (ScopeKind::Function { is_async: false }) || call.nonblocking {
             continue;
         }
-        let Some(callee) = resolver.callee(call.node, call.scope) else {
-            continue;
-        };
         let line = file.position(call.node.start_byte()).line;
         let Some(summary_fn) = summary.functions.get_mut(&scope.qualname) else {
+            continue;
+        };
+        let Some(callee) = resolver.callee(call.node, call.scope) else {
+            if summary_fn.calls_parameter.is_none() {
+                let called = call
+                    .node
+                    .field("function")
+                    .filter(|f| f.kind() == "identifier");
+                if let Some(name) = called.map(|f| file.text(f)) {
+                    if parameter_names(&file, scope.node).contains(&name) {
+                        summary_fn.calls_parameter = Some((name.to_string(), line));
+                    }
+                }
+            }
             continue;
         };
         if callee.starts_with("asyncio.") && !THREADSAFE_ASYNCIO.contains(&callee.as_str()) {
@@ -259,6 +344,60 @@ fn summarise(catalogue: &Catalogue, module: &str, path: &Path) -> Option<ModuleS
         }
     }
     Some(summary)
+}
+
+/// The names of a function's parameters.
+fn parameter_names<'t>(file: &'t SourceFile, function: Node<'t>) -> Vec<&'t str> {
+    let Some(parameters) = function.field("parameters") else {
+        return Vec::new();
+    };
+    let mut cursor = parameters.walk();
+    parameters
+        .named_children(&mut cursor)
+        .filter_map(|p| {
+            let name = match p.kind() {
+                "identifier" => Some(p),
+                "default_parameter" | "typed_default_parameter" => p.field("name"),
+                _ => p.named_child(0),
+            }?;
+            let name = if name.kind() == "identifier" {
+                name
+            } else {
+                name.named_child(0)?
+            };
+            (name.kind() == "identifier").then(|| file.text(name))
+        })
+        .collect()
+}
+
+/// The strings of a module-level `__all__ = [...]` (or tuple).
+fn exported_names(file: &SourceFile) -> HashSet<String> {
+    let mut names = HashSet::new();
+    let root = file.tree.root_node();
+    let mut cursor = root.walk();
+    for statement in root.named_children(&mut cursor) {
+        let Some(assignment) = statement
+            .named_child(0)
+            .filter(|_| statement.kind() == "expression_statement")
+        else {
+            continue;
+        };
+        let is_all = assignment.kind() == "assignment"
+            && assignment
+                .field("left")
+                .is_some_and(|l| file.text(l) == "__all__");
+        let Some(value) = assignment.field("right").filter(|_| is_all) else {
+            continue;
+        };
+        let mut inner = value.walk();
+        for item in value.named_children(&mut inner) {
+            if item.kind() == "string" {
+                let text = file.text(item);
+                names.insert(text.trim_matches(|c| c == '"' || c == '\'').to_string());
+            }
+        }
+    }
+    names
 }
 
 /// A thread-bound call whose object the function makes itself (or a module function such as
@@ -313,7 +452,7 @@ enum Symbol {
 }
 
 /// A resolution step that needs a module not loaded yet.
-enum Step<T> {
+pub(crate) enum Step<T> {
     Done(T),
     NeedsModule(String),
 }
@@ -321,8 +460,8 @@ enum Step<T> {
 /// How many aliases and base classes a resolution follows before giving up (cycles).
 const MAX_STEPS: usize = 16;
 
-struct Graph<'c> {
-    catalogue: &'c Catalogue,
+pub(crate) struct Graph<'c> {
+    pub catalogue: &'c Catalogue,
     modules: HashMap<String, PathBuf>,
     /// Loaded modules (`None`: unreadable or unparsable).
     summaries: HashMap<String, Option<ModuleSummary>>,
@@ -332,7 +471,7 @@ struct Graph<'c> {
 
 impl Graph<'_> {
     /// The module a name lives in: its longest prefix that is a project module.
-    fn module_of<'q>(&self, name: &'q str) -> Option<(&'q str, &'q str)> {
+    pub(crate) fn module_of<'q>(&self, name: &'q str) -> Option<(&'q str, &'q str)> {
         let mut end = name.len();
         loop {
             let prefix = &name[..end];
@@ -432,7 +571,7 @@ impl Graph<'_> {
     }
 
     /// The function a call of `name` runs: a function, or a class's `__init__`.
-    fn called_function(&self, name: &str) -> Step<Option<String>> {
+    pub(crate) fn called_function(&self, name: &str) -> Step<Option<String>> {
         match self.symbol(name, 0) {
             Step::NeedsModule(m) => Step::NeedsModule(m),
             Step::Done(Some(Symbol::Function(f))) => Step::Done(Some(f)),
@@ -445,7 +584,18 @@ impl Graph<'_> {
         }
     }
 
-    fn function(&self, qualified: &str) -> Option<(&ModuleSummary, &FunctionSummary)> {
+    /// [`Graph::called_function`], loading the modules it needs on the way.
+    pub(crate) fn load_called_function(&mut self, name: &str) -> Option<String> {
+        for _ in 0..MAX_STEPS {
+            match self.called_function(name) {
+                Step::Done(function) => return function,
+                Step::NeedsModule(module) => self.load(vec![module]),
+            }
+        }
+        None
+    }
+
+    pub(crate) fn function(&self, qualified: &str) -> Option<(&ModuleSummary, &FunctionSummary)> {
         let (module, _) = self.module_of(qualified)?;
         let summary = self.summaries.get(module)?.as_ref()?;
         Some((summary, summary.functions.get(qualified)?))
@@ -507,7 +657,9 @@ impl Graph<'_> {
             }
             for function in reached {
                 if let Some((_, summary)) = self.function(&function) {
-                    if !summary.is_async {
+                    // A function that blocks itself has its shortest chain already: what it
+                    // calls need not be loaded for its sake.
+                    if !summary.is_async && summary.blocking.is_empty() {
                         pending.extend(
                             summary
                                 .calls
@@ -530,14 +682,51 @@ impl Graph<'_> {
     }
 
     /// The project sync function a name calls, if it is one.
-    fn sync_function(&self, name: &str) -> Option<&str> {
+    pub(crate) fn sync_function(&self, name: &str) -> Option<&str> {
         let function = self.resolved.get(name)?.as_deref()?;
         let (_, summary) = self.function(function)?;
         (!summary.is_async).then_some(function)
     }
 
     /// For each candidate that calls a blocking project sync function: its chain.
-    fn blocking_callees(&self, callees: &HashSet<String>) -> HashMap<String, IndirectInfo> {
+    pub(crate) fn blocking_callees(
+        &self,
+        callees: &HashSet<String>,
+    ) -> HashMap<String, IndirectInfo> {
+        let (next, hostile) = self.blocking_steps();
+        let mut out = HashMap::new();
+        for name in callees {
+            let Some(function) = self.sync_function(name) else {
+                continue;
+            };
+            if !next.contains_key(function) {
+                continue;
+            }
+            out.insert(
+                name.clone(),
+                IndirectInfo {
+                    function: function.to_string(),
+                    chain: self.chain(function, &next),
+                    unsafe_because: hostile.get(function).cloned(),
+                },
+            );
+        }
+        out
+    }
+
+    /// The project sync functions that block (directly or further down).
+    pub(crate) fn blocking_functions(&self) -> HashSet<String> {
+        self.blocking_steps()
+            .0
+            .into_keys()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Each blocking function's first step down, and why each function that must stay on the
+    /// loop's thread must.
+    #[allow(clippy::type_complexity)]
+    fn blocking_steps(&self) -> (HashMap<&str, Next>, HashMap<&str, String>) {
         // Sync call edges, reversed: callee -> callers.
         let mut callers: HashMap<&str, Vec<&str>> = HashMap::new();
         let mut functions: Vec<(&str, &FunctionSummary)> = Vec::new();
@@ -596,24 +785,7 @@ impl Graph<'_> {
             }
         }
 
-        let mut out = HashMap::new();
-        for name in callees {
-            let Some(function) = self.sync_function(name) else {
-                continue;
-            };
-            if !next.contains_key(function) {
-                continue;
-            }
-            out.insert(
-                name.clone(),
-                IndirectInfo {
-                    function: function.to_string(),
-                    chain: self.chain(function, &next),
-                    unsafe_because: hostile.get(function).cloned(),
-                },
-            );
-        }
-        out
+        (next, hostile)
     }
 
     /// The links from `function` down to the blocking call it reaches first.

@@ -73,6 +73,9 @@ impl Engine {
             not_fixed: Vec::new(),
         };
         let mut rejected: HashSet<(usize, &'static str)> = HashSet::new();
+        if let Some(edits) = project.propagation.edits.get(path) {
+            self.apply_propagation(&mut result, module, edits);
+        }
         for round in 0..MAX_ROUNDS {
             let Ok(file) =
                 SourceFile::parse(path.to_string(), result.fixed.clone(), module.to_string())
@@ -170,6 +173,63 @@ impl Engine {
         }
         result
     }
+}
+
+impl Engine {
+    /// `--propagate`'s edits for this file (`async ` on definitions, `await ` on calls), which
+    /// the project-wide plan decided together; the rounds that follow rewrite the blocking
+    /// calls now in async context.
+    fn apply_propagation(&self, result: &mut FixedFile, module: &str, edits: &[Edit]) {
+        let mut out = Vec::with_capacity(result.fixed.len() + edits.len() * 8);
+        let mut at = 0;
+        for edit in edits {
+            if edit.start < at || edit.end > result.fixed.len() {
+                return;
+            }
+            out.extend_from_slice(&result.fixed[at..edit.start]);
+            out.extend_from_slice(edit.text.as_bytes());
+            at = edit.end;
+        }
+        out.extend_from_slice(&result.fixed[at..]);
+        let Ok(before) = SourceFile::parse(
+            result.path.clone(),
+            result.fixed.clone(),
+            module.to_string(),
+        ) else {
+            return;
+        };
+        let before = (
+            misplaced_awaits(&before),
+            unbound_nonlocals(&before),
+            comment_count(&before),
+        );
+        if !verified(&result.path, module, &out, before) {
+            for edit in edits {
+                result.not_fixed.push(NotFixed {
+                    recipe: crate::recipes::INDIRECT_RECIPE,
+                    line: before_line(&result.original, edit.start),
+                    reason: "--propagate: the file would not parse with `async`/`await` added: left as it was".into(),
+                });
+            }
+            return;
+        }
+        for edit in edits.iter().filter(|e| e.text == "async ") {
+            result.applied.push(Applied {
+                recipe: crate::recipes::INDIRECT_RECIPE,
+                safety: Safety::Safe,
+                line: before_line(&result.original, edit.start),
+            });
+        }
+        result.fixed = out;
+    }
+}
+
+/// The 1-based line of a byte offset.
+fn before_line(bytes: &[u8], offset: usize) -> usize {
+    1 + bytes[..offset.min(bytes.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
 }
 
 /// Applies just these findings' fixes (edits and imports) to `file`, as one round of

@@ -21,6 +21,8 @@ pub struct ProjectIndex {
     /// Callees of calls in async code that are project sync functions which block, by the
     /// name the calls resolved to (from the call graph).
     pub indirect: HashMap<String, IndirectInfo>,
+    /// `--propagate`: the chains made async instead (empty otherwise).
+    pub propagation: super::propagate::Plan,
 }
 
 impl ProjectIndex {
@@ -50,6 +52,16 @@ impl ProjectIndex {
                 return false;
             };
             complete_indirect(f, info);
+            if let Some(fix) = &mut f.fix {
+                if let Some(why) = self.propagation.refused.get(&callee) {
+                    fix.note = format!("{} ({why})", fix.note);
+                } else if self.propagation.converted.contains(&info.function) {
+                    let name = info.chain.first().map_or("", |l| l.name.as_str());
+                    fix.note = format!(
+                        "(--propagate) `{name}` and the blocking functions it calls become `async def`, awaited at every call site; the blocking calls in them are then rewritten in async context"
+                    );
+                }
+            }
             true
         });
     }

@@ -15,6 +15,7 @@ pub mod callgraph;
 pub mod chunks;
 pub mod fix;
 pub mod index;
+pub mod propagate;
 pub mod resolve;
 pub mod rewrite;
 pub mod scope;
@@ -62,6 +63,9 @@ pub struct Engine {
     pub partial_parse: bool,
     /// `--target-version` from the command line (over the configuration's).
     pub target_version: Option<String>,
+    /// `--propagate`: plan making blocking sync chains async (see `propagate`); their indirect
+    /// findings are fixed that way, or say why not.
+    pub propagate: bool,
 }
 
 /// A message about the run itself (unreadable file, syntax error), not a finding.
@@ -89,6 +93,8 @@ pub struct Report {
     pub unreadable: usize,
     /// What the checked files define, for fixing them afterwards.
     pub project: ProjectIndex,
+    /// Every Python file walked (for `--propagate`, which looks for every reference).
+    pub python_files: Vec<PathBuf>,
 }
 
 impl Engine {
@@ -108,6 +114,7 @@ impl Engine {
             progress: false,
             partial_parse: true,
             target_version: None,
+            propagate: false,
         }
     }
 
@@ -142,9 +149,16 @@ impl Engine {
             .iter()
             .filter_map(|f| f.requires_blocking_callee.clone())
             .collect();
+        let graph_started = std::time::Instant::now();
         project.indirect = callgraph::analyse(&self.catalogue, &walked.python_files, &candidates);
+        if self.propagate {
+            project.propagation =
+                propagate::plan(&self.catalogue, &walked.python_files, &project.indirect);
+        }
+        let graph_time = graph_started.elapsed();
         project.settle(&mut report.findings);
         report.project = project;
+        report.python_files = walked.python_files;
         report
             .findings
             .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -152,8 +166,10 @@ impl Engine {
         // A development aid for the speed bar: where the time of a run goes.
         if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
             eprintln!(
-                "timings: {:?} in all, {} files scanned, {} parsed",
+                "timings: {:?} in all ({:?} call graph, {} candidate callees), {} files scanned, {} parsed",
                 started.elapsed(),
+                graph_time,
+                candidates.len(),
                 report.files_scanned,
                 report.files_parsed
             );
