@@ -24,6 +24,8 @@
 //! returns; gather would re-raise). `join(timeout=t)` is unsafe: `wait_for` raises on timeout
 //! where `join` returned, and cancels where the thread ran on.
 
+mod rewrite;
+
 use crate::engine::syntax::Field;
 use std::collections::{BTreeMap, HashSet};
 
@@ -45,7 +47,7 @@ impl Recipe for ThreadJoin {
     }
 
     fn page(&self) -> &'static str {
-        include_str!("../../codemods/thread-join/README.md")
+        include_str!("../../../codemods/thread-join/README.md")
     }
 
     fn plan_call_fix(
@@ -190,10 +192,6 @@ impl ThreadJoin {
         if joins.is_empty() {
             return None;
         }
-        let timeout = joins.iter().any(|j| {
-            j.field("arguments")
-                .is_some_and(|a| a.named_child_count() > 0)
-        });
         let fan_out = !lists.is_empty();
         let what = if fan_out {
             "threads started and joined"
@@ -212,17 +210,13 @@ impl ThreadJoin {
             message,
             "Thread.join waits for another thread on the event loop's own thread".into(),
         );
-        finding.fix = if timeout {
-            FixInfo::unsafe_(
-                "`await asyncio.wait_for(asyncio.to_thread(...), t)`: raises TimeoutError where `join(timeout=t)` \
-                 returned, and the `is_alive()` branch becomes the TimeoutError handler",
-            )
-        } else {
-            FixInfo::safe(
-                "`await asyncio.gather(*(asyncio.to_thread(...) ...), return_exceptions=True)`: exceptions stay \
-                 swallowed as they were in the threads",
-            )
-        };
+        match rewrite::plan_thread(cx, function, thread.node) {
+            Ok(fix) => {
+                finding.fix =
+                    Some(fix.releasing(crate::engine::rewrite::callee_root(cx, thread.node)))
+            }
+            Err(reason) => finding.not_fixable = Some(reason),
+        }
         finding.covers = joins.iter().map(|j| j.start_byte()).collect();
         Some(finding)
     }
@@ -254,9 +248,13 @@ impl ThreadJoin {
             message,
             "waiting for pool workers blocks the event loop's thread".into(),
         );
-        finding.fix = FixInfo::safe(
-            "`await asyncio.gather(*(asyncio.to_thread(f, x) for x in xs))`, `max_workers` kept as an asyncio.Semaphore",
-        );
+        match rewrite::plan_pool(cx, function, pool.node) {
+            Ok(fix) => {
+                finding.fix =
+                    Some(fix.releasing(crate::engine::rewrite::callee_root(cx, pool.node)))
+            }
+            Err(reason) => finding.not_fixable = Some(reason),
+        }
         // The pool's waits are this finding, not findings of their own.
         finding.covers = work.iter().map(|n| n.start_byte()).collect();
         finding
@@ -364,10 +362,12 @@ async def search(q):
         let findings = check_with(src, &[]);
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!(findings[0].start.line, 4);
-        let why = findings[0].not_fixable.as_deref().unwrap_or("");
+        let fix = findings[0].fix.as_ref().expect("an unsafe fix");
+        assert_eq!(fix.safety, crate::finding::Safety::Unsafe);
         assert!(
-            why.contains("raises TimeoutError where `join(timeout=t)` returned"),
-            "{why}"
+            fix.note.contains("asyncio.wait({worker}, timeout=25)"),
+            "{}",
+            fix.note
         );
     }
 

@@ -38,7 +38,7 @@ impl Recipe for Polling {
     }
 
     fn page(&self) -> &'static str {
-        include_str!("../../codemods/polling/README.md")
+        include_str!("../../../codemods/polling/README.md")
     }
 
     fn noqa(&self) -> &'static [&'static str] {
