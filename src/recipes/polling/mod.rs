@@ -19,6 +19,8 @@
 //! condition, or an `if` that leaves the loop. A heartbeat (`while True:` doing work then
 //! sleeping) and a retry loop (awaiting an operation, sleeping after a failure) are not.
 
+mod rewrite;
+
 use crate::engine::syntax::Field;
 use std::collections::HashSet;
 
@@ -172,18 +174,10 @@ impl Polling {
         finding.end_byte = condition.map_or(loop_node.start_byte() + 5, |c| c.end_byte());
         finding.end = cx.file.position(finding.end_byte);
         finding.noqa_codes = self.noqa().iter().map(|c| c.to_string()).collect();
-        let flag = polled.is_some_and(|c| is_flag(cx, c));
-        finding.fix = if flag {
-            FixInfo::unsafe_(
-                "an `asyncio.Event` set where the flag is set, awaited with `asyncio.wait_for`: the producer changes too \
-                 (and must use `call_soon_threadsafe` if it runs on another thread)",
-            )
-        } else {
-            FixInfo::unsafe_(
-                "an `asyncio.Future` per key, registered before the request is sent and resolved by the producer, \
-                 awaited with `asyncio.wait_for`; the deadline path is kept",
-            )
-        };
+        match rewrite::plan(cx, function, loop_node, polled, sleep) {
+            Ok(fix) => finding.fix = Some(fix),
+            Err(reason) => finding.not_fixable = Some(reason),
+        }
         Some(finding)
     }
 }
@@ -229,29 +223,6 @@ fn contains_await(node: Node) -> bool {
     let mut found = false;
     walk_same_function(node, |n| found |= n.kind() == "await" && n.is_named());
     found
-}
-
-/// `self.ready`, `not self._connected`: a flag rather than a keyed lookup (`key in d`,
-/// `d.get(key)`), which wants a future per key instead of one event.
-fn is_flag(cx: &FileContext, condition: Node) -> bool {
-    let mut keyed = false;
-    walk_same_function(condition, |n| match n.kind() {
-        "comparison_operator" => {
-            let mut cursor = n.walk();
-            keyed |= n
-                .children(&mut cursor)
-                .any(|c| matches!(c.kind(), "in" | "not in"));
-        }
-        "call" => {
-            let method = n
-                .field("function")
-                .filter(|f| f.kind() == "attribute")
-                .and_then(|f| f.field("attribute"));
-            keyed |= method.is_some_and(|m| cx.text(m) == "get");
-        }
-        _ => {}
-    });
-    !keyed
 }
 
 /// A deadline or attempt check beside the real condition (`time.monotonic() > deadline`,
