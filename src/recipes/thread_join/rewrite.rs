@@ -54,7 +54,7 @@ fn thread_call(cx: &FileContext, call: Node) -> Result<ThreadCall, String> {
                 }
                 _ => positional.push(format!("*{}", cx.text(value))),
             },
-            "kwargs" => keywords = Some(format!("**{}", cx.text(value))),
+            "kwargs" => keywords = Some(keyword_arguments(cx, value)),
             "daemon" | "name" => dropped.push(format!("`{name}=`")),
             "group" if cx.text(value) == "None" => {}
             other => return Err(format!("`Thread({other}=...)` has no asyncio equivalent")),
@@ -67,6 +67,40 @@ fn thread_call(cx: &FileContext, call: Node) -> Result<ThreadCall, String> {
         arguments: positional,
         dropped,
     })
+}
+
+/// `kwargs={"a": 1}` as `a=1`; any other mapping as `**mapping`.
+fn keyword_arguments(cx: &FileContext, value: Node) -> String {
+    let spread = || format!("**{}", cx.text(value));
+    if value.kind() != "dictionary" {
+        return spread();
+    }
+    let mut parts = Vec::new();
+    let mut cursor = value.walk();
+    for pair in value.named_children(&mut cursor) {
+        let key = pair
+            .field("key")
+            .filter(|k| k.kind() == "string")
+            .map(|k| cx.text(k))
+            .and_then(|k| {
+                k.strip_prefix('"')
+                    .and_then(|k| k.strip_suffix('"'))
+                    .or_else(|| k.strip_prefix('\'').and_then(|k| k.strip_suffix('\'')))
+            })
+            .filter(|k| {
+                !k.is_empty()
+                    && !k.starts_with(|c: char| c.is_ascii_digit())
+                    && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+        match (pair.kind(), key, pair.field("value")) {
+            ("pair", Some(key), Some(v)) => parts.push(format!("{key}={}", cx.text(v))),
+            _ => return spread(),
+        }
+    }
+    if parts.is_empty() {
+        return spread();
+    }
+    parts.join(", ")
 }
 
 /// `asyncio.to_thread(f, a, b)` (a coroutine: the work starts when it is awaited), or the
@@ -145,6 +179,21 @@ fn is_method_call(cx: &FileContext, call: Node, name: &str, method: &str) -> boo
         && callee
             .field("attribute")
             .is_some_and(|a| cx.text(a) == method)
+}
+
+/// The `join(...)` call inside a join loop or comprehension has no arguments.
+fn join_without_arguments(statement: Node) -> bool {
+    let mut plain = true;
+    crate::engine::source::walk_same_function(statement, |n| {
+        if n.kind() == "call"
+            && n.field("function")
+                .and_then(|f| f.field("attribute"))
+                .is_some()
+        {
+            plain &= no_arguments(n);
+        }
+    });
+    plain
 }
 
 fn no_arguments(call: Node) -> bool {
@@ -275,7 +324,15 @@ pub fn plan_thread(
                         .then(|| cx.text(object).to_string())
                 });
                 if let Some(list) = appended {
-                    return fan_out_loop(cx, function, construction, &call, &name, &list, loop_node);
+                    return fan_out_loop(
+                        cx,
+                        function,
+                        construction,
+                        &call,
+                        Some(&name),
+                        &list,
+                        loop_node,
+                    );
                 }
             }
             single(cx, function, &call, &name, statement)
@@ -311,6 +368,28 @@ pub fn plan_thread(
                 None,
             )
         }
+        "argument_list" => {
+            // `L.append(Thread(...))` in a loop: started later by a loop over `L`.
+            let append = parent.parent().filter(|c| c.kind() == "call");
+            let list = append
+                .and_then(|c| c.field("function"))
+                .filter(|f| f.kind() == "attribute")
+                .filter(|f| f.field("attribute").is_some_and(|a| cx.text(a) == "append"))
+                .and_then(|f| f.field("object"))
+                .filter(|o| o.kind() == "identifier")
+                .map(|o| cx.text(o).to_string())
+                .ok_or("the thread is passed to a call, so it escapes this function")?;
+            let statement = enclosing_statement(construction).ok_or("no statement")?;
+            if statement.named_child(0) != append {
+                return Err("the thread is appended inside a larger statement".into());
+            }
+            let loop_node = statement
+                .parent()
+                .and_then(|b| b.parent())
+                .filter(|o| o.kind() == "for_statement")
+                .ok_or("the thread is appended outside a `for` loop")?;
+            fan_out_loop(cx, function, construction, &call, None, &list, loop_node)
+        }
         _ => Err("the thread is not assigned to a local name or a list: how it is started and joined cannot be followed".into()),
     }
 }
@@ -321,7 +400,7 @@ fn fan_out_loop(
     function: Node,
     construction: Node,
     call: &ThreadCall,
-    name: &str,
+    name: Option<&str>,
     list: &str,
     loop_node: Node,
 ) -> Result<FixInfo, String> {
@@ -355,12 +434,18 @@ fn fan_out_loop(
         }
         if statement == construction_statement {
             seen_construction = true;
+            appended |= name.is_none();
             allowed_thread.push(range(statement));
-        } else if method_statement(cx, statement, name, "start").is_some_and(no_arguments) {
+        } else if name.is_some_and(|name| {
+            method_statement(cx, statement, name, "start").is_some_and(no_arguments)
+        }) {
             started = true;
             allowed_thread.push(range(statement));
             edits.push(delete_statement(cx, statement)?);
-        } else if method_statement(cx, statement, list, "append").is_some() && seen_construction {
+        } else if name.is_some()
+            && method_statement(cx, statement, list, "append").is_some()
+            && seen_construction
+        {
             appended = true;
             allowed_thread.push(range(statement));
         } else if seen_construction {
@@ -384,7 +469,7 @@ fn fan_out_loop(
         vec![range(init), range(loop_node)],
         edits,
         started,
-        Some((name, allowed_thread)),
+        name.map(|name| (name, allowed_thread)),
     )
 }
 
@@ -417,6 +502,9 @@ fn fan_out_tail(
             continue;
         }
         if let Some(variable) = loop_over(cx, statement, list, "join") {
+            if !join_without_arguments(statement) {
+                return Err("each thread is joined with a timeout: the waits add up thread by thread, which no single asyncio wait reproduces (rewrite by hand with asyncio.wait)".into());
+            }
             join = Some(statement);
             allowed_list.push(range(statement));
             loop_variables.push(variable);
@@ -519,10 +607,18 @@ fn single(
                 start = Some(next);
                 allowed.push(range(next));
             } else if !variable_uses(cx, next, name).is_empty() {
-                return Err(format!(
-                    "line {} uses the thread before it starts",
-                    cx.file.position(next.start_byte()).line
-                ));
+                let conditional = cx.text(next).contains(&format!("{name}.start("));
+                return Err(if conditional {
+                    format!(
+                        "`{name}.start()` is conditional or in a loop (line {}): the thread may not run, which one awaited task cannot mirror",
+                        cx.file.position(next.start_byte()).line
+                    )
+                } else {
+                    format!(
+                        "line {} uses the thread before it starts",
+                        cx.file.position(next.start_byte()).line
+                    )
+                });
             }
             continue;
         }
