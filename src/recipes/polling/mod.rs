@@ -10,10 +10,10 @@
 //!         await asyncio.sleep(0.05)
 //!     return self.results.pop(call_id)
 //! ```
-//! becomes a future registered under the key before the request goes out, resolved by the
-//! producer, and `await asyncio.wait_for(fut, timeout)`; a flag polled until it flips becomes an
-//! `asyncio.Event`. The loop does not block, but it wakes the loop every `dt` and adds up to
-//! `dt` of latency to every reply.
+//! keeps its shape, but its sleep becomes a wait on an `asyncio.Event` that every write of
+//! `self.results` in the class sets (through `call_soon_threadsafe`), bounded by the old
+//! interval: see `rewrite.rs`. The loop does not block, but it wakes the loop every `dt` and
+//! adds up to `dt` of latency to every reply.
 //!
 //! A loop is polling when its only `await` is the sleep and it re-checks something: a `while`
 //! condition, or an `if` that leaves the loop. A heartbeat (`while True:` doing work then
@@ -353,5 +353,88 @@ async def waits_for_someone_else(self):
         waited += 0.1
 ";
         assert_eq!(lines(src), vec![(25, "polling")]);
+    }
+}
+
+#[cfg(test)]
+mod rewrite_tests {
+    use crate::finding::Safety;
+    use crate::recipes::testing::check_with;
+
+    fn fix_of(src: &str) -> (Option<Safety>, Option<String>) {
+        let findings = check_with(src, &[]);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        (
+            findings[0].fix.as_ref().map(|f| f.safety),
+            findings[0].not_fixable.clone(),
+        )
+    }
+
+    #[test]
+    fn a_deadline_loop_over_a_reply_dict_is_a_safe_fix_and_a_counter_makes_it_unsafe() {
+        let keyed = "\
+import asyncio, time
+
+class Client:
+    def __init__(self):
+        self.results = {}
+
+    def on_reply(self, key, value):
+        self.results[key] = value
+
+    async def call(self, key):
+        deadline = time.monotonic() + 1
+        while key not in self.results:
+            if time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.05)
+        return self.results.pop(key)
+";
+        assert_eq!(fix_of(keyed).0, Some(Safety::Safe));
+        let counted = "\
+import asyncio
+
+class Bus:
+    def __init__(self):
+        self.up = False
+
+    def on_up(self):
+        self.up = True
+
+    async def connect(self):
+        waited = 0.0
+        while not self.up:
+            await asyncio.sleep(0.1)
+            waited += 0.1
+";
+        assert_eq!(fix_of(counted).0, Some(Safety::Unsafe));
+    }
+
+    #[test]
+    fn no_producer_and_module_state_are_reported_with_their_reason() {
+        let orphan = "\
+import asyncio
+
+class Job:
+    def __init__(self):
+        self.done = False
+
+    async def wait(self):
+        while not self.done:
+            await asyncio.sleep(0.1)
+";
+        let why = fix_of(orphan).1.unwrap();
+        assert!(why.contains("producer cannot be found"), "{why}");
+        let module = "\
+import asyncio
+
+DONE = False
+
+async def wait():
+    while not DONE:
+        await asyncio.sleep(0.1)
+";
+        let why = fix_of(module).1.unwrap();
+        assert!(why.contains("not an attribute of `self`"), "{why}");
     }
 }

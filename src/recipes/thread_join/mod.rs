@@ -12,17 +12,21 @@
 //!     for t in threads:
 //!         t.join()
 //! ```
-//! becomes
+//! becomes (the list keeps its name, so per-item logic and a later `len(threads)` still work)
 //! ```python
 //! async def broadcast(event):
-//!     await asyncio.gather(
-//!         *(asyncio.to_thread(send_webhook, sub.url, event) for sub in subscribers),
-//!         return_exceptions=True,
-//!     )
+//!     threads = []
+//!     for sub in subscribers:
+//!         t = asyncio.to_thread(send_webhook, sub.url, event)
+//!         threads.append(t)
+//!     await asyncio.gather(*threads, return_exceptions=True)
 //! ```
 //! Safe with `return_exceptions=True` (a thread's exception is printed and swallowed, `join()`
-//! returns; gather would re-raise). `join(timeout=t)` is unsafe: `wait_for` raises on timeout
-//! where `join` returned, and cancels where the thread ran on.
+//! returns; gather would re-raise). A single thread becomes the same gather over one call;
+//! `join(timeout=t)` becomes `asyncio.wait({t}, timeout=t)` with `is_alive()` as
+//! `not t.done()` (unsafe: the work runs on the default executor); a `with ThreadPoolExecutor()`
+//! block that maps or submits becomes gather over `asyncio.to_thread` (unsafe: which exception
+//! is raised, `max_workers`). The rewrites are in `rewrite.rs`.
 
 mod rewrite;
 
@@ -400,5 +404,77 @@ def sync():
     t.join()
 ";
         assert_eq!(lines(src), vec![]);
+    }
+}
+
+#[cfg(test)]
+mod rewrite_tests {
+    use crate::finding::Safety;
+    use crate::recipes::testing::check_with;
+
+    fn only(src: &str) -> crate::finding::Finding {
+        let mut findings = check_with(src, &[]);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        findings.remove(0)
+    }
+
+    #[test]
+    fn a_fan_out_becomes_a_gather_that_swallows_exceptions() {
+        let finding = only(
+            "\
+import threading
+
+async def broadcast(subs):
+    threads = []
+    for sub in subs:
+        t = threading.Thread(target=send, args=(sub,), name='x')
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+    return len(threads)
+",
+        );
+        let fix = finding.fix.expect("a fix");
+        assert_eq!(fix.safety, Safety::Safe);
+        let texts: Vec<&str> = fix.edits.iter().map(|e| e.text.as_str()).collect();
+        assert!(texts.contains(&"asyncio.to_thread(send, sub)"), "{texts:?}");
+        assert!(
+            texts.contains(&"await asyncio.gather(*threads, return_exceptions=True)"),
+            "{texts:?}"
+        );
+        assert!(fix.note.contains("`name=` dropped"), "{}", fix.note);
+    }
+
+    #[test]
+    fn an_escaping_list_and_a_conditional_join_are_not_rewritten() {
+        let escapes = only(
+            "\
+import threading
+
+async def spawn(items):
+    threads = [threading.Thread(target=send, args=(i,)) for i in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return threads
+",
+        );
+        let why = escapes.not_fixable.unwrap();
+        assert!(why.contains("escape"), "{why}");
+        let conditional = only(
+            "\
+import threading
+
+async def maybe(item, wait):
+    t = threading.Thread(target=send, args=(item,))
+    t.start()
+    if wait:
+        t.join()
+",
+        );
+        let why = conditional.not_fixable.unwrap();
+        assert!(why.contains("conditional"), "{why}");
     }
 }

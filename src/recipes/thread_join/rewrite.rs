@@ -882,7 +882,7 @@ pub fn plan_pool(cx: &FileContext, scope: ScopeId, construction: Node) -> Result
         _ => "`submit`/`result()`",
     };
     let note = format!(
-        "{what} on the executor become `await asyncio.gather(...)` over `asyncio.to_thread`; what changes: when several calls \
+        "the executor's {what} calls become `await asyncio.gather(...)` over `asyncio.to_thread`; what changes: when several calls \
          raise, gather raises the first to fail (the pool raised in input order) and does not wait for the others, as leaving \
          the `with` did{}",
         match max_workers {
