@@ -178,6 +178,11 @@ pub fn plan(
     sleep: Node,
 ) -> Result<FixInfo, String> {
     check_asyncio_name(cx, scope)?;
+    if let Some(framework) = cx.other_framework {
+        return Err(format!(
+            "this module uses {framework}: an asyncio.Event would not work under it"
+        ));
+    }
     let polled = polled.ok_or("the loop has no condition to wait for")?;
     let watched: Vec<(String, Node)> = self_attributes(cx, polled);
     let attr = match watched.first() {
@@ -230,6 +235,11 @@ pub fn plan(
     // assignment, where the wake-up slot starts empty.
     let class_body = class.field("body").ok_or("no class body")?;
     let already = cx.text(class_body).contains(&format!("{wake} = None"));
+    if !already && cx.text(class_body).contains(&wake_attr) {
+        return Err(format!(
+            "the class already uses the name `{wake_attr}` the rewrite would add"
+        ));
+    }
     let mut init = None;
     let mut producers = Vec::new();
     let mut stray = None;
