@@ -530,6 +530,12 @@ fn fan_out_tail(
     }
     let join = join
         .ok_or("the threads are not joined by a plain loop in the same block after they start")?;
+    if cx.text(join).contains('#') {
+        return Err(format!(
+            "a comment in the join loop at line {} would be lost",
+            cx.file.position(join.start_byte()).line
+        ));
+    }
     if !started {
         return Err("the threads are joined but not started here".into());
     }
