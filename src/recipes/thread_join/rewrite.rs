@@ -824,6 +824,31 @@ pub fn plan_pool(cx: &FileContext, scope: ScopeId, construction: Node) -> Result
     if multiline_string {
         return Err("the block holds a multi-line string that re-indenting would change".into());
     }
+    let max_workers = construction.field("arguments").and_then(|a| {
+        let mut cursor = a.walk();
+        let found = a
+            .named_children(&mut cursor)
+            .find(|k| {
+                k.kind() == "keyword_argument"
+                    && k.field("name").is_some_and(|n| cx.text(n) == "max_workers")
+            })
+            .and_then(|k| k.field("value"))
+            .map(|v| cx.text(v).to_string())
+            .filter(|v| v != "None");
+        found
+    });
+    // `max_workers` stays a bound: the calls go through a semaphore of that size.
+    let fresh = |base: &str| {
+        let mut name = base.to_string();
+        while !variable_uses(cx, function, &name).is_empty() {
+            name.push('_');
+        }
+        name
+    };
+    let (runner, slots) = match &max_workers {
+        Some(_) => (fresh("in_slot"), Some(fresh("slots"))),
+        None => ("asyncio.to_thread".to_string(), None),
+    };
     let mut inner: Vec<Edit> = Vec::new();
     let mut allowed = vec![range(item)];
     let mut saw_map = false;
@@ -836,11 +861,11 @@ pub fn plan_pool(cx: &FileContext, scope: ScopeId, construction: Node) -> Result
             .filter(|c| c.kind() == "call");
         let Some(call) = call else { continue };
         if is_method_call(cx, call, &pool, "map") {
-            inner.push(map_edit(cx, call)?);
+            inner.push(map_edit(cx, call, &runner)?);
             allowed.push(range(call));
             saw_map = true;
         } else if is_method_call(cx, call, &pool, "submit") {
-            let (edits, span) = submit_edits(cx, call)?;
+            let (edits, span) = submit_edits(cx, call, &runner)?;
             inner.extend(edits);
             allowed.push(span);
             saw_submit = true;
@@ -880,18 +905,6 @@ pub fn plan_pool(cx: &FileContext, scope: ScopeId, construction: Node) -> Result
             }
         })
         .collect();
-    let max_workers = construction.field("arguments").and_then(|a| {
-        let mut cursor = a.walk();
-        let found = a
-            .named_children(&mut cursor)
-            .find(|k| {
-                k.kind() == "keyword_argument"
-                    && k.field("name").is_some_and(|n| cx.text(n) == "max_workers")
-            })
-            .and_then(|k| k.field("value"))
-            .map(|v| cx.text(v).to_string());
-        found
-    });
     let what = match (saw_map, saw_submit) {
         (true, true) => "`map` and `submit`/`result()`",
         (true, false) => "`map`",
@@ -901,13 +914,22 @@ pub fn plan_pool(cx: &FileContext, scope: ScopeId, construction: Node) -> Result
         "the executor's {what} calls become `await asyncio.gather(...)` over `asyncio.to_thread`; what changes: when several calls \
          raise, gather raises the first to fail (the pool raised in input order) and does not wait for the others, as leaving \
          the `with` did{}",
-        match max_workers {
+        match &max_workers {
             Some(n) => format!(
-                "; `max_workers={n}` is not kept: {EXECUTOR_BOUND}"
+                "; `max_workers={n}` is kept as an asyncio.Semaphore around each call"
             ),
-            None => String::new(),
+            None => "; the calls share the loop's default executor (sized as `ThreadPoolExecutor()`'s default) with other `to_thread` work".to_string(),
         }
     );
+    let nl = newline(cx);
+    let bound = match (&max_workers, &slots) {
+        (Some(n), Some(slots)) => format!(
+            "{slots} = asyncio.Semaphore({n}){nl}{nl}{indent}async def {runner}(*call):{nl}\
+             {indent}{extra}async with {slots}:{nl}\
+             {indent}{extra}{extra}return await asyncio.to_thread(*call){nl}{nl}{indent}"
+        ),
+        _ => String::new(),
+    };
     let fix = FixInfo::new(
         Safety::Unsafe,
         note,
@@ -918,6 +940,7 @@ pub fn plan_pool(cx: &FileContext, scope: ScopeId, construction: Node) -> Result
                 .iter()
                 .map(|c| format!("{c}{}{indent}", newline(cx)))
                 .collect::<String>()
+                + &bound
                 + &dedented.join("\n"),
         }],
         vec!["asyncio"],
@@ -927,7 +950,7 @@ pub fn plan_pool(cx: &FileContext, scope: ScopeId, construction: Node) -> Result
 }
 
 /// `pool.map(f, xs)` → `await asyncio.gather(*(asyncio.to_thread(f, item) for item in xs))`.
-fn map_edit(cx: &FileContext, call: Node) -> Result<Edit, String> {
+fn map_edit(cx: &FileContext, call: Node, runner: &str) -> Result<Edit, String> {
     let arguments = call.field("arguments").ok_or("no arguments")?;
     let mut cursor = arguments.walk();
     let parts: Vec<Node> = arguments.named_children(&mut cursor).collect();
@@ -953,14 +976,18 @@ fn map_edit(cx: &FileContext, call: Node) -> Result<Edit, String> {
         item.push('_');
     }
     let gathered = format!(
-        "asyncio.gather(*(asyncio.to_thread({function_text}, {item}) for {item} in {}))",
+        "asyncio.gather(*({runner}({function_text}, {item}) for {item} in {}))",
         cx.text(parts[1])
     );
     Ok(replace(call, awaited(&gathered, call.parent(), call)))
 }
 
 /// `futs = [pool.submit(f, x) for x in xs]` followed by `[fu.result() for fu in futs]`.
-fn submit_edits(cx: &FileContext, call: Node) -> Result<(Vec<Edit>, (usize, usize)), String> {
+fn submit_edits(
+    cx: &FileContext,
+    call: Node,
+    runner: &str,
+) -> Result<(Vec<Edit>, (usize, usize)), String> {
     let comprehension = call
         .parent()
         .filter(|p| p.kind() == "list_comprehension" && p.field("body") == Some(call))
@@ -1010,7 +1037,7 @@ fn submit_edits(cx: &FileContext, call: Node) -> Result<(Vec<Edit>, (usize, usiz
     let gathered = format!("asyncio.gather(*{futures})");
     Ok((
         vec![
-            replace(call, format!("asyncio.to_thread({arguments})")),
+            replace(call, format!("{runner}({arguments})")),
             replace(collect, awaited(&gathered, collect.parent(), collect)),
         ],
         (statement.start_byte(), next.end_byte()),
