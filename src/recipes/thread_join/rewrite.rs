@@ -196,6 +196,12 @@ fn join_without_arguments(statement: Node) -> bool {
     plain
 }
 
+fn contains_await(node: Node) -> bool {
+    let mut found = false;
+    crate::engine::source::walk_same_function(node, |n| found |= n.kind() == "await");
+    found
+}
+
 fn no_arguments(call: Node) -> bool {
     call.field("arguments")
         .is_some_and(|a| a.named_child_count() == 0)
@@ -410,6 +416,9 @@ fn fan_out_loop(
     loop_node: Node,
 ) -> Result<FixInfo, String> {
     let body = loop_node.field("body").ok_or("no loop body")?;
+    if loop_node.child(0).is_some_and(|c| c.kind() == "async") {
+        return Err("an `async for` awaits between the threads' starts; in the rewrite none has started yet".into());
+    }
     if enclosing_statement(loop_node).map(|s| s != loop_node) != Some(false) {
         return Err("the loop that starts the threads is nested in another statement".into());
     }
@@ -456,6 +465,11 @@ fn fan_out_loop(
         } else if seen_construction {
             return Err(format!(
                 "line {} runs while the thread started before it runs; in the rewrite the threads start only at the gather",
+                cx.file.position(statement.start_byte()).line
+            ));
+        } else if contains_await(statement) {
+            return Err(format!(
+                "line {} awaits while the threads of earlier turns run; in the rewrite none has started yet",
                 cx.file.position(statement.start_byte()).line
             ));
         }
