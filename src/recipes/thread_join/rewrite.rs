@@ -530,6 +530,10 @@ fn fan_out_tail(
             break;
         }
         let mentions = !variable_uses(cx, statement, list).is_empty();
+        if !started && !mentions {
+            // Runs before any thread starts, in the original and in the rewrite.
+            continue;
+        }
         return Err(if mentions {
             format!(
                 "line {} uses the threads between their start and their join (a timeout, a condition or a check of their progress)",
