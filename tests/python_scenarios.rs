@@ -65,6 +65,9 @@ scenarios!(
     async_misuse_run,
     async_misuse_unawaited,
     mixed_traps,
+    thread_fanout,
+    thread_join_timeout,
+    polling_reply,
 );
 
 /// Packages installed in the test virtualenv, and the modules they provide.

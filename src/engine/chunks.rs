@@ -181,7 +181,7 @@ fn keep_class(
                 continue;
             }
             let member = &bytes[span.0..span.1];
-            if self_attributes_assigned(member)
+            if self_attributes_written(member)
                 .iter()
                 .any(|a| needed.contains(a))
             {
@@ -246,6 +246,36 @@ fn self_attributes_assigned(bytes: &[u8]) -> Vec<&[u8]> {
         .filter(|(_, assigned)| *assigned)
         .map(|(name, _)| name)
         .collect()
+}
+
+/// Attributes a method assigns or puts into (`self.d[k] = v`, `self.d.update(...)`): a
+/// producer the `polling` rewrite must see. Erring towards keeping costs only parse time.
+fn self_attributes_written(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut written = self_attributes_assigned(bytes);
+    for i in memchr::memmem::find_iter(bytes, b"self.") {
+        let after = &bytes[i + 5..];
+        let len = after
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count();
+        let tail = &after[len..];
+        let puts = tail.starts_with(b"[")
+            || [
+                &b".update("[..],
+                b".setdefault(",
+                b".append(",
+                b".extend(",
+                b".add(",
+                b".put(",
+                b".put_nowait(",
+            ]
+            .iter()
+            .any(|m| tail.starts_with(m));
+        if len > 0 && puts {
+            written.push(&after[..len]);
+        }
+    }
+    written
 }
 
 /// The value after `=` is the literal `None` (and nothing more on the line but a comment).

@@ -512,3 +512,138 @@ fn is_read(identifier: Node) -> bool {
         _ => true,
     }
 }
+
+/// The file's line ending (`\r\n` when the file uses it), for text that adds lines.
+pub fn newline(cx: &FileContext) -> &'static str {
+    if cx.file.bytes.windows(2).any(|w| w == b"\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    }
+}
+
+/// The whitespace before a statement on its line; `Err` when other code precedes it there.
+pub fn statement_indent(cx: &FileContext, statement: Node) -> Result<String, String> {
+    let bytes = &cx.file.bytes;
+    let line_start = bytes[..statement.start_byte()]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let indent = &bytes[line_start..statement.start_byte()];
+    if !indent.iter().all(|b| matches!(b, b' ' | b'\t')) {
+        return Err(format!(
+            "line {} holds more than one statement",
+            cx.file.position(statement.start_byte()).line
+        ));
+    }
+    Ok(String::from_utf8_lossy(indent).into_owned())
+}
+
+/// An edit deleting a statement's whole lines (indentation and line end included). Refused
+/// when the lines hold other code or a comment, which the deletion would take with it.
+pub fn delete_statement(cx: &FileContext, statement: Node) -> Result<Edit, String> {
+    statement_indent(cx, statement)?;
+    let bytes = &cx.file.bytes;
+    let line_start = bytes[..statement.start_byte()]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let rest = &bytes[statement.end_byte()..];
+    let line_end = rest
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| statement.end_byte() + i + 1);
+    let trailing = &bytes[statement.end_byte()..line_end];
+    let after = trailing
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+    if let Some(offset) = after {
+        if trailing[offset] != b'#' {
+            return Err(format!(
+                "line {} has more code after the statement the rewrite removes",
+                cx.file.position(statement.end_byte()).line
+            ));
+        }
+        // A trailing comment stays, on a line of its own.
+        return Ok(Edit {
+            start: statement.start_byte(),
+            end: statement.end_byte() + offset,
+            text: String::new(),
+        });
+    }
+    if cx.text(statement).contains('#') && has_comment(statement) {
+        return Err(format!(
+            "a comment inside the statement at line {} would be lost",
+            cx.file.position(statement.start_byte()).line
+        ));
+    }
+    Ok(Edit {
+        start: line_start,
+        end: line_end,
+        text: String::new(),
+    })
+}
+
+fn has_comment(node: Node) -> bool {
+    let mut found = false;
+    super::source::walk_tree(node, |event| {
+        if let super::source::Visit::Enter(n) = event {
+            found |= n.kind() == "comment";
+        }
+        !found
+    });
+    found
+}
+
+/// Identifiers under `root` (nested functions included) spelling `name` as a variable: not
+/// attribute names (`x.name`) or keyword names (`f(name=1)`).
+pub fn variable_uses<'t>(cx: &FileContext, root: Node<'t>, name: &str) -> Vec<Node<'t>> {
+    let mut uses = Vec::new();
+    let mut parents: Vec<Node<'t>> = Vec::new();
+    super::source::walk_tree(root, |event| {
+        match event {
+            super::source::Visit::Enter(node) => {
+                if node.kind() == "identifier" && cx.text(node) == name {
+                    let attribute_name = parents.last().is_some_and(|p| {
+                        p.kind() == "attribute" && p.field("attribute") == Some(node)
+                    });
+                    let keyword_name = parents.last().is_some_and(|p| {
+                        p.kind() == "keyword_argument" && p.field("name") == Some(node)
+                    });
+                    if !attribute_name && !keyword_name {
+                        uses.push(node);
+                    }
+                }
+                parents.push(node);
+            }
+            super::source::Visit::Leave(_) => {
+                parents.pop();
+            }
+        }
+        true
+    });
+    uses
+}
+
+/// The statement (a direct child of a block or the module) that holds `node`.
+pub fn enclosing_statement(node: Node) -> Option<Node> {
+    let mut current = node;
+    loop {
+        let parent = current.parent()?;
+        if matches!(parent.kind(), "block" | "module") {
+            return Some(current);
+        }
+        current = parent;
+    }
+}
+
+/// The `def` a node is written in.
+pub fn enclosing_function(node: Node) -> Option<Node> {
+    let mut current = node.parent()?;
+    loop {
+        if current.kind() == "function_definition" {
+            return Some(current);
+        }
+        current = current.parent()?;
+    }
+}

@@ -12,17 +12,23 @@
 //!     for t in threads:
 //!         t.join()
 //! ```
-//! becomes
+//! becomes (the list keeps its name, so per-item logic and a later `len(threads)` still work)
 //! ```python
 //! async def broadcast(event):
-//!     await asyncio.gather(
-//!         *(asyncio.to_thread(send_webhook, sub.url, event) for sub in subscribers),
-//!         return_exceptions=True,
-//!     )
+//!     threads = []
+//!     for sub in subscribers:
+//!         t = asyncio.to_thread(send_webhook, sub.url, event)
+//!         threads.append(t)
+//!     await asyncio.gather(*threads, return_exceptions=True)
 //! ```
 //! Safe with `return_exceptions=True` (a thread's exception is printed and swallowed, `join()`
-//! returns; gather would re-raise). `join(timeout=t)` is unsafe: `wait_for` raises on timeout
-//! where `join` returned, and cancels where the thread ran on.
+//! returns; gather would re-raise). A single thread becomes the same gather over one call;
+//! `join(timeout=t)` becomes `asyncio.wait({t}, timeout=t)` with `is_alive()` as
+//! `not t.done()` (unsafe: the work runs on the default executor); a `with ThreadPoolExecutor()`
+//! block that maps or submits becomes gather over `asyncio.to_thread` (unsafe: which exception
+//! is raised, `max_workers`). The rewrites are in `rewrite.rs`.
+
+mod rewrite;
 
 use crate::engine::syntax::Field;
 use std::collections::{BTreeMap, HashSet};
@@ -45,7 +51,7 @@ impl Recipe for ThreadJoin {
     }
 
     fn page(&self) -> &'static str {
-        include_str!("../../codemods/thread-join/README.md")
+        include_str!("../../../codemods/thread-join/README.md")
     }
 
     fn plan_call_fix(
@@ -190,10 +196,6 @@ impl ThreadJoin {
         if joins.is_empty() {
             return None;
         }
-        let timeout = joins.iter().any(|j| {
-            j.field("arguments")
-                .is_some_and(|a| a.named_child_count() > 0)
-        });
         let fan_out = !lists.is_empty();
         let what = if fan_out {
             "threads started and joined"
@@ -212,17 +214,13 @@ impl ThreadJoin {
             message,
             "Thread.join waits for another thread on the event loop's own thread".into(),
         );
-        finding.fix = if timeout {
-            FixInfo::unsafe_(
-                "`await asyncio.wait_for(asyncio.to_thread(...), t)`: raises TimeoutError where `join(timeout=t)` \
-                 returned, and the `is_alive()` branch becomes the TimeoutError handler",
-            )
-        } else {
-            FixInfo::safe(
-                "`await asyncio.gather(*(asyncio.to_thread(...) ...), return_exceptions=True)`: exceptions stay \
-                 swallowed as they were in the threads",
-            )
-        };
+        match rewrite::plan_thread(cx, function, thread.node) {
+            Ok(fix) => {
+                finding.fix =
+                    Some(fix.releasing(crate::engine::rewrite::callee_root(cx, thread.node)))
+            }
+            Err(reason) => finding.not_fixable = Some(reason),
+        }
         finding.covers = joins.iter().map(|j| j.start_byte()).collect();
         Some(finding)
     }
@@ -254,9 +252,13 @@ impl ThreadJoin {
             message,
             "waiting for pool workers blocks the event loop's thread".into(),
         );
-        finding.fix = FixInfo::safe(
-            "`await asyncio.gather(*(asyncio.to_thread(f, x) for x in xs))`, `max_workers` kept as an asyncio.Semaphore",
-        );
+        match rewrite::plan_pool(cx, function, pool.node) {
+            Ok(fix) => {
+                finding.fix =
+                    Some(fix.releasing(crate::engine::rewrite::callee_root(cx, pool.node)))
+            }
+            Err(reason) => finding.not_fixable = Some(reason),
+        }
         // The pool's waits are this finding, not findings of their own.
         finding.covers = work.iter().map(|n| n.start_byte()).collect();
         finding
@@ -364,10 +366,12 @@ async def search(q):
         let findings = check_with(src, &[]);
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!(findings[0].start.line, 4);
-        let why = findings[0].not_fixable.as_deref().unwrap_or("");
+        let fix = findings[0].fix.as_ref().expect("an unsafe fix");
+        assert_eq!(fix.safety, crate::finding::Safety::Unsafe);
         assert!(
-            why.contains("raises TimeoutError where `join(timeout=t)` returned"),
-            "{why}"
+            fix.note.contains("asyncio.wait({worker}, timeout=25)"),
+            "{}",
+            fix.note
         );
     }
 
@@ -400,5 +404,77 @@ def sync():
     t.join()
 ";
         assert_eq!(lines(src), vec![]);
+    }
+}
+
+#[cfg(test)]
+mod rewrite_tests {
+    use crate::finding::Safety;
+    use crate::recipes::testing::check_with;
+
+    fn only(src: &str) -> crate::finding::Finding {
+        let mut findings = check_with(src, &[]);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        findings.remove(0)
+    }
+
+    #[test]
+    fn a_fan_out_becomes_a_gather_that_swallows_exceptions() {
+        let finding = only(
+            "\
+import threading
+
+async def broadcast(subs):
+    threads = []
+    for sub in subs:
+        t = threading.Thread(target=send, args=(sub,), name='x')
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+    return len(threads)
+",
+        );
+        let fix = finding.fix.expect("a fix");
+        assert_eq!(fix.safety, Safety::Safe);
+        let texts: Vec<&str> = fix.edits.iter().map(|e| e.text.as_str()).collect();
+        assert!(texts.contains(&"asyncio.to_thread(send, sub)"), "{texts:?}");
+        assert!(
+            texts.contains(&"await asyncio.gather(*threads, return_exceptions=True)"),
+            "{texts:?}"
+        );
+        assert!(fix.note.contains("`name=` dropped"), "{}", fix.note);
+    }
+
+    #[test]
+    fn an_escaping_list_and_a_conditional_join_are_not_rewritten() {
+        let escapes = only(
+            "\
+import threading
+
+async def spawn(items):
+    threads = [threading.Thread(target=send, args=(i,)) for i in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return threads
+",
+        );
+        let why = escapes.not_fixable.unwrap();
+        assert!(why.contains("escape"), "{why}");
+        let conditional = only(
+            "\
+import threading
+
+async def maybe(item, wait):
+    t = threading.Thread(target=send, args=(item,))
+    t.start()
+    if wait:
+        t.join()
+",
+        );
+        let why = conditional.not_fixable.unwrap();
+        assert!(why.contains("conditional"), "{why}");
     }
 }

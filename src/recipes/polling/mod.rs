@@ -10,14 +10,16 @@
 //!         await asyncio.sleep(0.05)
 //!     return self.results.pop(call_id)
 //! ```
-//! becomes a future registered under the key before the request goes out, resolved by the
-//! producer, and `await asyncio.wait_for(fut, timeout)`; a flag polled until it flips becomes an
-//! `asyncio.Event`. The loop does not block, but it wakes the loop every `dt` and adds up to
-//! `dt` of latency to every reply.
+//! keeps its shape, but its sleep becomes a wait on an `asyncio.Event` that every write of
+//! `self.results` in the class sets (through `call_soon_threadsafe`), bounded by the old
+//! interval: see `rewrite.rs`. The loop does not block, but it wakes the loop every `dt` and
+//! adds up to `dt` of latency to every reply.
 //!
 //! A loop is polling when its only `await` is the sleep and it re-checks something: a `while`
 //! condition, or an `if` that leaves the loop. A heartbeat (`while True:` doing work then
 //! sleeping) and a retry loop (awaiting an operation, sleeping after a failure) are not.
+
+mod rewrite;
 
 use crate::engine::syntax::Field;
 use std::collections::HashSet;
@@ -38,7 +40,7 @@ impl Recipe for Polling {
     }
 
     fn page(&self) -> &'static str {
-        include_str!("../../codemods/polling/README.md")
+        include_str!("../../../codemods/polling/README.md")
     }
 
     fn noqa(&self) -> &'static [&'static str] {
@@ -172,18 +174,10 @@ impl Polling {
         finding.end_byte = condition.map_or(loop_node.start_byte() + 5, |c| c.end_byte());
         finding.end = cx.file.position(finding.end_byte);
         finding.noqa_codes = self.noqa().iter().map(|c| c.to_string()).collect();
-        let flag = polled.is_some_and(|c| is_flag(cx, c));
-        finding.fix = if flag {
-            FixInfo::unsafe_(
-                "an `asyncio.Event` set where the flag is set, awaited with `asyncio.wait_for`: the producer changes too \
-                 (and must use `call_soon_threadsafe` if it runs on another thread)",
-            )
-        } else {
-            FixInfo::unsafe_(
-                "an `asyncio.Future` per key, registered before the request is sent and resolved by the producer, \
-                 awaited with `asyncio.wait_for`; the deadline path is kept",
-            )
-        };
+        match rewrite::plan(cx, function, loop_node, polled, sleep) {
+            Ok(fix) => finding.fix = Some(fix),
+            Err(reason) => finding.not_fixable = Some(reason),
+        }
         Some(finding)
     }
 }
@@ -229,29 +223,6 @@ fn contains_await(node: Node) -> bool {
     let mut found = false;
     walk_same_function(node, |n| found |= n.kind() == "await" && n.is_named());
     found
-}
-
-/// `self.ready`, `not self._connected`: a flag rather than a keyed lookup (`key in d`,
-/// `d.get(key)`), which wants a future per key instead of one event.
-fn is_flag(cx: &FileContext, condition: Node) -> bool {
-    let mut keyed = false;
-    walk_same_function(condition, |n| match n.kind() {
-        "comparison_operator" => {
-            let mut cursor = n.walk();
-            keyed |= n
-                .children(&mut cursor)
-                .any(|c| matches!(c.kind(), "in" | "not in"));
-        }
-        "call" => {
-            let method = n
-                .field("function")
-                .filter(|f| f.kind() == "attribute")
-                .and_then(|f| f.field("attribute"));
-            keyed |= method.is_some_and(|m| cx.text(m) == "get");
-        }
-        _ => {}
-    });
-    !keyed
 }
 
 /// A deadline or attempt check beside the real condition (`time.monotonic() > deadline`,
@@ -382,5 +353,88 @@ async def waits_for_someone_else(self):
         waited += 0.1
 ";
         assert_eq!(lines(src), vec![(25, "polling")]);
+    }
+}
+
+#[cfg(test)]
+mod rewrite_tests {
+    use crate::finding::Safety;
+    use crate::recipes::testing::check_with;
+
+    fn fix_of(src: &str) -> (Option<Safety>, Option<String>) {
+        let findings = check_with(src, &[]);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        (
+            findings[0].fix.as_ref().map(|f| f.safety),
+            findings[0].not_fixable.clone(),
+        )
+    }
+
+    #[test]
+    fn a_deadline_loop_over_a_reply_dict_is_a_safe_fix_and_a_counter_makes_it_unsafe() {
+        let keyed = "\
+import asyncio, time
+
+class Client:
+    def __init__(self):
+        self.results = {}
+
+    def on_reply(self, key, value):
+        self.results[key] = value
+
+    async def call(self, key):
+        deadline = time.monotonic() + 1
+        while key not in self.results:
+            if time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.05)
+        return self.results.pop(key)
+";
+        assert_eq!(fix_of(keyed).0, Some(Safety::Safe));
+        let counted = "\
+import asyncio
+
+class Bus:
+    def __init__(self):
+        self.up = False
+
+    def on_up(self):
+        self.up = True
+
+    async def connect(self):
+        waited = 0.0
+        while not self.up:
+            await asyncio.sleep(0.1)
+            waited += 0.1
+";
+        assert_eq!(fix_of(counted).0, Some(Safety::Unsafe));
+    }
+
+    #[test]
+    fn no_producer_and_module_state_are_reported_with_their_reason() {
+        let orphan = "\
+import asyncio
+
+class Job:
+    def __init__(self):
+        self.done = False
+
+    async def wait(self):
+        while not self.done:
+            await asyncio.sleep(0.1)
+";
+        let why = fix_of(orphan).1.unwrap();
+        assert!(why.contains("producer cannot be found"), "{why}");
+        let module = "\
+import asyncio
+
+DONE = False
+
+async def wait():
+    while not DONE:
+        await asyncio.sleep(0.1)
+";
+        let why = fix_of(module).1.unwrap();
+        assert!(why.contains("not an attribute of `self`"), "{why}");
     }
 }
