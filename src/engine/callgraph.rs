@@ -46,6 +46,8 @@ pub struct IndirectInfo {
     pub chain: Vec<ChainLink>,
     /// Why running the function on a worker thread would change behaviour, if it would.
     pub unsafe_because: Option<String>,
+    /// The function is a generator: the blocking happens while it is iterated, not called.
+    pub generator: bool,
 }
 
 /// Answers, for each candidate callee name, whether it is a project sync function that blocks.
@@ -175,9 +177,8 @@ pub(crate) struct FunctionSummary {
     /// The qualified name without the module: `TokenStore.refresh`.
     pub short_name: String,
     pub line: usize,
-    /// Where the `def` keyword is (where `async ` goes), and the definition's extent.
+    /// Where the `def` keyword is (where `async ` goes).
     pub def_byte: usize,
-    pub range: (usize, usize),
     /// The first decorator, as written (`functools.lru_cache(maxsize=8)`).
     pub decorator: Option<String>,
     /// Defined inside another function.
@@ -192,6 +193,8 @@ pub(crate) struct FunctionSummary {
     thread_hostile: Option<String>,
     /// A call of one of its own parameters (`fn(*args)`): what runs there is not known here.
     pub calls_parameter: Option<(String, usize)>,
+    /// A generator function: calling it runs nothing; iterating it runs the body.
+    pub generator: bool,
 }
 
 /// asyncio functions that may be called from any thread.
@@ -275,7 +278,6 @@ fn summarise(catalogue: &Catalogue, module: &str, path: &Path) -> Option<ModuleS
                         short_name,
                         line: file.position(node.start_byte()).line,
                         def_byte,
-                        range: (node.start_byte(), node.end_byte()),
                         decorator,
                         nested,
                         is_async,
@@ -283,6 +285,7 @@ fn summarise(catalogue: &Catalogue, module: &str, path: &Path) -> Option<ModuleS
                         calls: Vec::new(),
                         thread_hostile: None,
                         calls_parameter: None,
+                        generator: has_own_yield(&file, scope.body),
                     },
                 );
             }
@@ -344,6 +347,26 @@ fn summarise(catalogue: &Catalogue, module: &str, path: &Path) -> Option<ModuleS
         }
     }
     Some(summary)
+}
+
+/// Whether a function body yields (outside the functions and lambdas nested in it).
+fn has_own_yield(file: &SourceFile, body: Node) -> bool {
+    // Most bodies have no `yield` at all: a byte search settles them without a walk.
+    if memchr::memmem::find(&file.bytes[body.byte_range()], b"yield").is_none() {
+        return false;
+    }
+    let mut found = false;
+    super::source::walk_tree(body, |event| {
+        if let super::source::Visit::Enter(node) = event {
+            match node.kind() {
+                "yield" => found = true,
+                "function_definition" | "lambda" | "class_definition" => return false,
+                _ => {}
+            }
+        }
+        !found
+    });
+    found
 }
 
 /// The names of a function's parameters.
@@ -708,6 +731,7 @@ impl Graph<'_> {
                     function: function.to_string(),
                     chain: self.chain(function, &next),
                     unsafe_because: hostile.get(function).cloned(),
+                    generator: self.function(function).is_some_and(|(_, s)| s.generator),
                 },
             );
         }

@@ -56,6 +56,7 @@ impl ProjectIndex {
                 if let Some(why) = self.propagation.refused.get(&callee) {
                     fix.note = format!("{} ({why})", fix.note);
                 } else if self.propagation.converted.contains(&info.function) {
+                    fix.safety = Safety::Safe;
                     let name = info.chain.first().map_or("", |l| l.name.as_str());
                     fix.note = format!(
                         "(--propagate) `{name}` and the blocking functions it calls become `async def`, awaited at every call site; the blocking calls in them are then rewritten in async context"
@@ -85,6 +86,12 @@ fn complete_indirect(finding: &mut Finding, info: &IndirectInfo) {
         finding.message
     );
     finding.chain.extend(info.chain.iter().cloned());
+    if info.generator {
+        finding.fix = None;
+        finding.not_fixable = Some(format!(
+            "`{first}` is a generator: its body runs while the coroutine iterates it, so `asyncio.to_thread` would only create it; iterate it on a thread (`await asyncio.to_thread(list, {first}(...))`) or make it an async generator by hand"
+        ));
+    }
     if let (Some(fix), Some(why)) = (&mut finding.fix, &info.unsafe_because) {
         fix.safety = Safety::Unsafe;
         fix.note = format!("{}; unsafe: on a worker thread {why}", fix.note);

@@ -234,18 +234,8 @@ fn definition_refusal(graph: &mut Graph, function: &str) -> Option<String> {
             "calls `{call}` (line {line}), bound to its thread: it has no async rewrite, so the function runs on a worker thread whole"
         ));
     }
-    let path = module.path.clone();
-    let (start, end) = summary.range;
-    if let Ok(bytes) = std::fs::read(&path) {
-        let body = String::from_utf8_lossy(bytes.get(start..end).unwrap_or(&[]));
-        if body
-            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .any(|word| word == "yield")
-        {
-            return Some(
-                "is a generator: as `async def` it would become an async generator".into(),
-            );
-        }
+    if summary.generator {
+        return Some("is a generator: as `async def` it would become an async generator".into());
     }
     let (module_name, rest) = graph.module_of(function)?;
     if !rest.contains('.') && module.exported.contains(name) {

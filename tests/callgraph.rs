@@ -1,0 +1,137 @@
+//! The call graph end to end, on the project in `tests/fixtures/callgraph/`: indirect findings
+//! with their chains for every way a coroutine reaches a blocking call through project sync
+//! functions (re-exports, module aliases, relative imports, classes and their bases,
+//! classmethods and staticmethods, `self` methods, cycles), and, with `--propagate`, which
+//! chains become async and every reason one stays sync. The rewritten project must compile
+//! and a second run must change nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const FIXTURE: &str = "tests/fixtures/callgraph";
+
+fn unblock(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_unblock"))
+        .args(args)
+        .arg("--no-progress")
+        .current_dir(dir)
+        .output()
+        .expect("runs")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One line per finding: where, what, the chain, and the fix (or why there is none).
+fn summary(json: &[u8]) -> String {
+    let findings: Vec<Value> = serde_json::from_slice(json).expect("JSON output");
+    let mut out = String::new();
+    for f in findings {
+        let chain: Vec<String> = f["chain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let path = l["path"].as_str().unwrap().trim_start_matches(FIXTURE);
+                format!("{} ({path}:{})", l["name"].as_str().unwrap(), l["line"])
+            })
+            .collect();
+        let fix = match &f["fix"] {
+            Value::Null => format!("not fixed: {}", f["not_fixable"].as_str().unwrap_or("")),
+            fix => format!(
+                "{}: {}",
+                fix["safety"].as_str().unwrap(),
+                fix["note"].as_str().unwrap()
+            ),
+        };
+        out.push_str(&format!(
+            "{}:{} {} {}\n  chain: {}\n  {fix}\n",
+            f["path"].as_str().unwrap().trim_start_matches(FIXTURE),
+            f["line"],
+            f["recipe"].as_str().unwrap(),
+            f["kind"].as_str().unwrap(),
+            chain.join(" -> "),
+        ));
+    }
+    out
+}
+
+fn snapshot(name: &str, text: &str) {
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[test]
+fn indirect_findings_carry_their_chains() {
+    let output = unblock(&["check", FIXTURE, "--output-format", "json"], &root());
+    assert_eq!(output.status.code(), Some(1), "{:?}", output);
+    let text = summary(&output.stdout);
+    // Calls that must not be findings: a suppressed blocking call, a helper that does not
+    // block, a helper already handed to a thread, the sync script.
+    for line in [":47 ", ":48 ", ":49 "] {
+        assert!(
+            !text.contains(&format!("handlers.py{line}")),
+            "{line} reported:\n{text}"
+        );
+    }
+    assert!(!text.contains("nightly.py"), "{text}");
+    snapshot("callgraph__check", &text);
+}
+
+#[test]
+fn propagate_says_which_chains_become_async_and_why_not() {
+    let output = unblock(
+        &["check", FIXTURE, "--output-format", "json", "--propagate"],
+        &root(),
+    );
+    assert_eq!(output.status.code(), Some(1), "{:?}", output);
+    snapshot("callgraph__check_propagate", &summary(&output.stdout));
+}
+
+#[test]
+fn propagate_rewrites_compile_and_settle() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join(FIXTURE), dir.path());
+    let diff = unblock(&["diff", ".", "--propagate"], dir.path());
+    assert_eq!(diff.status.code(), Some(1), "{:?}", diff);
+    snapshot(
+        "callgraph__diff_propagate",
+        &String::from_utf8_lossy(&diff.stdout),
+    );
+
+    let applied = unblock(&["apply", ".", "--propagate"], dir.path());
+    assert_eq!(applied.status.code(), Some(0), "{:?}", applied);
+    let compiled = Command::new("python3")
+        .args(["-m", "compileall", "-q", "."])
+        .current_dir(dir.path())
+        .output()
+        .expect("python3 runs");
+    assert!(compiled.status.success(), "{:?}", compiled);
+    let again = unblock(&["diff", ".", "--propagate"], dir.path());
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "a second run changes more:\n{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() == "__pycache__" {
+                continue;
+            }
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
