@@ -10,6 +10,7 @@
 //! | `blocking_ms` | the stall the original must show (at least 80 % of it); 0: not measurable |
 //! | `max_stall_after_ms` | the rewritten program's event loop may stall less than this (default 50) |
 //! | `unsafe_fixes` | run `unblock apply --unsafe-fixes` (default false) |
+//! | `propagate` | run `unblock apply --propagate`: blocking helper chains become async (default false) |
 //! | `original_fails_with` | a string, or list of strings, the original's stderr must contain |
 //! | `original_stdout` | what the original must print (optional) |
 //! | `expected_stdout` | what the rewritten program must print (when `same_output = false`) |
@@ -67,6 +68,8 @@ scenarios!(
     mixed_traps,
     thread_fanout,
     thread_join_timeout,
+    indirect_to_thread,
+    indirect_propagate,
     polling_reply,
 );
 
@@ -89,6 +92,8 @@ struct Expect {
     max_stall_after_ms: u64,
     #[serde(default)]
     unsafe_fixes: bool,
+    #[serde(default)]
+    propagate: bool,
     #[serde(default)]
     original_fails_with: Option<OneOrMany>,
     #[serde(default)]
@@ -584,6 +589,9 @@ fn check_scenario(
     let mut args = vec!["apply", "."];
     if expect.unsafe_fixes {
         args.push("--unsafe-fixes");
+    }
+    if expect.propagate {
+        args.push("--propagate");
     }
     let apply = unblock(&args, &dir, &scratch)?;
     let after = snapshot(&dir);
