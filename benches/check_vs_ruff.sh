@@ -344,7 +344,9 @@ if unblock_note:
 # --- timing: 1 warm-up each, then RUNS interleaved runs -----------------------
 tools = [("ruff", ruff_cmd, (0,))]
 if unblock_cmd:
+    # With the call graph (the default) and without it (direct findings only).
     tools.insert(0, ("unblock", unblock_cmd, (0, 1)))
+    tools.insert(1, ("unblock --no-indirect", unblock_cmd + ["--no-indirect"], (0, 1)))
 
 def run_once(name, cmd, ok_codes):
     t0 = time.perf_counter()
@@ -367,10 +369,12 @@ for i in range(runs):
 
 load_after = os.getloadavg()
 
-unblock_findings = None
+unblock_findings = {}
 if unblock_cmd:
-    p = subprocess.run(unblock_cmd, capture_output=True, text=True)
-    unblock_findings = count_findings(p.stdout)
+    for name, cmd, _ in tools:
+        if name.startswith("unblock"):
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            unblock_findings[name] = count_findings(p.stdout)
 
 med = {n: statistics.median(v) for n, v in times.items()}
 ratio = med["unblock"] / med["ruff"] if "unblock" in med else None
@@ -433,13 +437,16 @@ L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
 for name, _, _ in tools:
     v = times[name]
     ver = unblock_version or f"commit {commit}" if name == "unblock" else ruff_version
-    f = ruff_findings if name == "ruff" else (unblock_findings if unblock_findings is not None else "n/a")
+    f = ruff_findings if name == "ruff" else unblock_findings.get(name, "n/a")
     L.append(f"| {name} | {ver} | {med[name]:.3f} | {min(v):.3f} | {max(v):.3f} | {len(v)} | {f} |")
 L.append("")
 if ratio is not None:
-    L.append(f"**Ratio unblock / ruff (medians): {ratio:.2f}** "
-             f"({'unblock is faster' if ratio < 1 else 'ruff is faster'}; "
-             f"{(1/ratio if ratio < 1 else ratio):.2f}x).\n")
+    for name in [n for n in med if n.startswith("unblock")]:
+        r = med[name] / med["ruff"]
+        what = "with the call graph" if name == "unblock" else "direct findings only, no call graph"
+        L.append(f"**Ratio {name} / ruff (medians): {r:.2f}** ({what}; "
+                 f"{'unblock is faster' if r < 1 else 'ruff is faster'}, "
+                 f"{(1/r if r < 1 else r):.2f}x).\n")
 else:
     L.append(f"**unblock was not timed:** {unblock_note}. Only ruff's time is recorded; "
              "re-run the script once `unblock check` works.\n")

@@ -53,6 +53,10 @@ struct ScopeArgs {
     /// Configuration file (default: the nearest unblock.toml or pyproject.toml with [tool.unblock]).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Only direct findings: skip the call graph (no blocking calls reached through project
+    /// sync functions), for the fastest run.
+    #[arg(long)]
+    no_indirect: bool,
 }
 
 #[derive(Args)]
@@ -162,6 +166,8 @@ fn check(args: CheckArgs) -> ExitCode {
     };
     engine.progress = !args.no_progress && std::io::stderr().is_terminal();
     engine.propagate = args.propagate;
+    engine.indirect = !args.scope.no_indirect;
+    engine.indirect = !args.scope.no_indirect;
     let report = engine.check(&args.paths);
     print_diagnostics(&report);
     if nothing_read(&report, &args.paths) {

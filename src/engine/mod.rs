@@ -66,6 +66,8 @@ pub struct Engine {
     /// `--propagate`: plan making blocking sync chains async (see `propagate`); their indirect
     /// findings are fixed that way, or say why not.
     pub propagate: bool,
+    /// Build the call graph and report indirect findings (`--no-indirect` turns it off).
+    pub indirect: bool,
 }
 
 /// A message about the run itself (unreadable file, syntax error), not a finding.
@@ -115,6 +117,7 @@ impl Engine {
             partial_parse: true,
             target_version: None,
             propagate: false,
+            indirect: true,
         }
     }
 
@@ -303,7 +306,7 @@ impl Engine {
         catalogue_calls: &HashSet<usize>,
         findings: &mut Vec<Finding>,
     ) {
-        if !self.selection.allows(recipes::INDIRECT_RECIPE) {
+        if !self.indirect || !self.selection.allows(recipes::INDIRECT_RECIPE) {
             return;
         }
         let Some(recipe) = recipes::by_id(recipes::INDIRECT_RECIPE) else {
