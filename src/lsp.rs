@@ -97,6 +97,7 @@ fn serve(connection: &Connection) -> Result<(), String> {
         engine: Engine::new(config, Selection::default()),
         root,
         documents: HashMap::new(),
+        workspace: None,
     };
     server.main_loop(connection)
 }
@@ -131,6 +132,9 @@ struct Server {
     engine: Engine,
     root: PathBuf,
     documents: HashMap<String, Document>,
+    /// The workspace as on disk, checked once (and again after a save): what indirect
+    /// findings in a buffer are settled against.
+    workspace: Option<ProjectIndex>,
 }
 
 impl Server {
@@ -174,6 +178,15 @@ impl Server {
         }
     }
 
+    /// Checks the workspace on disk if it has not been (a whole-tree check: seconds on a
+    /// million lines, once per save).
+    fn ensure_workspace(&mut self) {
+        if self.workspace.is_none() {
+            let report = self.engine.check(std::slice::from_ref(&self.root));
+            self.workspace = Some(report.project);
+        }
+    }
+
     fn publish_due(&mut self, connection: &Connection) {
         let now = Instant::now();
         let due: Vec<String> = self
@@ -192,9 +205,12 @@ impl Server {
             return;
         };
         document.due = None;
+        self.ensure_workspace();
         let document = &self.documents[key];
         let (path, module) = self.path_and_module(&document.uri);
-        let (findings, _) = self.engine.check_text(&path, &module, &document.text);
+        let (findings, _) =
+            self.engine
+                .check_text_in(&path, &module, &document.text, self.workspace.as_mut());
         let lines = LineIndex::new(&document.text);
         let diagnostics = findings
             .iter()
@@ -334,6 +350,8 @@ impl Server {
                     {
                         document.text = text;
                     }
+                    // What the saved file defines and calls changes the call graph.
+                    self.workspace = None;
                     self.publish(connection, &key);
                 }
             }
@@ -398,9 +416,12 @@ impl Server {
             return Vec::new();
         };
         let checked = self.engine.check_file(&file);
-        let mut project = ProjectIndex::default();
+        // The workspace's index (call graph included) with this buffer's definitions: the
+        // fix-all below re-checks the buffer with it, indirect findings included.
+        let mut project = self.workspace.clone().unwrap_or_default();
         project.add(checked.definitions);
         let mut findings = checked.findings;
+        self.engine.extend_call_graph(&mut project, &findings);
         project.settle(&mut findings);
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         let lines = LineIndex::new(text);

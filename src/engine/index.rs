@@ -12,7 +12,7 @@ use super::scope::join;
 use super::source::{walk_tree, SourceFile, Visit};
 use crate::finding::Finding;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ProjectIndex {
     /// Fully qualified names of every `async def` at module or class level.
     pub async_functions: HashSet<String>,
@@ -23,6 +23,10 @@ pub struct ProjectIndex {
     pub indirect: HashMap<String, IndirectInfo>,
     /// `--propagate`: the chains made async instead (empty otherwise).
     pub propagation: super::propagate::Plan,
+    /// Candidate callees the call graph found not to block (an editor asks again otherwise).
+    pub not_blocking: HashSet<String>,
+    /// Every Python file of the project: where the call graph finds modules.
+    pub python_files: Vec<std::path::PathBuf>,
 }
 
 impl ProjectIndex {
@@ -41,21 +45,29 @@ impl ProjectIndex {
     /// An indirect candidate stays only if the call graph says its callee blocks; it then gets
     /// its chain, its full message and the safety of moving the callee to a thread.
     pub fn settle(&self, findings: &mut Vec<Finding>) {
+        self.settle_within(None, findings);
+    }
+
+    /// [`ProjectIndex::settle`] for one file's index (an editor buffer) inside a workspace's:
+    /// the buffer's own definitions count, the call graph is the workspace's.
+    pub fn settle_within(&self, workspace: Option<&ProjectIndex>, findings: &mut Vec<Finding>) {
+        let graph = workspace.unwrap_or(self);
         findings.retain_mut(|f| {
             if let Some(callee) = &f.requires_async_callee {
-                return self.async_functions.contains(callee);
+                return self.async_functions.contains(callee)
+                    || workspace.is_some_and(|w| w.async_functions.contains(callee));
             }
             let Some(callee) = f.requires_blocking_callee.take() else {
                 return true;
             };
-            let Some(info) = self.indirect.get(&callee) else {
+            let Some(info) = graph.indirect.get(&callee) else {
                 return false;
             };
             complete_indirect(f, info);
             if let Some(fix) = &mut f.fix {
-                if let Some(why) = self.propagation.refused.get(&callee) {
+                if let Some(why) = graph.propagation.refused.get(&callee) {
                     fix.note = format!("{} ({why})", fix.note);
-                } else if self.propagation.converted.contains(&info.function) {
+                } else if graph.propagation.converted.contains(&info.function) {
                     fix.safety = Safety::Safe;
                     let name = info.chain.first().map_or("", |l| l.name.as_str());
                     fix.note = format!(

@@ -95,8 +95,6 @@ pub struct Report {
     pub unreadable: usize,
     /// What the checked files define, for fixing them afterwards.
     pub project: ProjectIndex,
-    /// Every Python file walked (for `--propagate`, which looks for every reference).
-    pub python_files: Vec<PathBuf>,
 }
 
 impl Engine {
@@ -160,8 +158,8 @@ impl Engine {
         }
         let graph_time = graph_started.elapsed();
         project.settle(&mut report.findings);
+        project.python_files = walked.python_files;
         report.project = project;
-        report.python_files = walked.python_files;
         report
             .findings
             .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -187,6 +185,18 @@ impl Engine {
         module: &str,
         text: &str,
     ) -> (Vec<Finding>, Vec<Diagnostic>) {
+        self.check_text_in(path, module, text, None)
+    }
+
+    /// Checks one in-memory file of a workspace already checked (an editor buffer): findings
+    /// that depend on other files (indirect ones) are settled with the workspace's index.
+    pub fn check_text_in(
+        &self,
+        path: &str,
+        module: &str,
+        text: &str,
+        workspace: Option<&mut ProjectIndex>,
+    ) -> (Vec<Finding>, Vec<Diagnostic>) {
         match SourceFile::parse(
             path.to_string(),
             text.as_bytes().to_vec(),
@@ -197,7 +207,13 @@ impl Engine {
                 let mut project = ProjectIndex::default();
                 project.add(checked.definitions);
                 let mut findings = checked.findings;
-                project.settle(&mut findings);
+                match workspace {
+                    Some(workspace) => {
+                        self.extend_call_graph(workspace, &findings);
+                        project.settle_within(Some(workspace), &mut findings);
+                    }
+                    None => project.settle(&mut findings),
+                }
                 findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
                 (findings, checked.diagnostics)
             }
@@ -297,6 +313,33 @@ impl Engine {
 }
 
 impl Engine {
+    /// A buffer's candidate callees the workspace's call graph has not been asked about (it
+    /// was built for the calls on disk): asked now, and remembered either way.
+    pub fn extend_call_graph(&self, workspace: &mut ProjectIndex, findings: &[Finding]) {
+        if !self.indirect {
+            return;
+        }
+        let missing: HashSet<String> = findings
+            .iter()
+            .filter_map(|f| f.requires_blocking_callee.clone())
+            .filter(|q| !workspace.indirect.contains_key(q) && !workspace.not_blocking.contains(q))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let mut found = callgraph::analyse(&self.catalogue, &workspace.python_files, &missing);
+        for callee in missing {
+            match found.remove(&callee) {
+                Some(info) => {
+                    workspace.indirect.insert(callee, info);
+                }
+                None => {
+                    workspace.not_blocking.insert(callee);
+                }
+            }
+        }
+    }
+
     /// Calls in async code to something outside the catalogue that may be a project sync
     /// function: indirect findings in waiting, kept by [`ProjectIndex::settle`] only when the
     /// call graph finds that the callee blocks.

@@ -47,6 +47,10 @@ SLEEP_FIXED = (
 def workspace():
     root = pathlib.Path(tempfile.mkdtemp(prefix="unblock-lsp-"))
     (root / "app.py").write_text(SOURCE, encoding="utf-8")
+    # A sync helper module: calls of it from coroutines are indirect findings.
+    (root / "slowlib.py").write_text(
+        "import time\n\n\ndef nap():\n    time.sleep(1)\n", encoding="utf-8"
+    )
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
@@ -300,6 +304,28 @@ def test_shutdown_with_null_params():
     done = subprocess.run([UNBLOCK, "lsp"], input=stdin, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert b'"id":2' in done.stdout and b'"result":null' in done.stdout
+
+
+@pytest.mark.asyncio
+async def test_indirect_finding_carries_its_chain(client: LanguageClient, workspace):
+    """A coroutine calling a sync helper of another module of the workspace: the editor shows
+    the indirect finding, its chain as related information, and offers the to_thread fix."""
+    text = "import slowlib\n\n\nasync def handler():\n    slowlib.nap()\n"
+    uri = (workspace / "handler.py").as_uri()
+    diagnostics = await open_and_wait(client, uri, text)
+    [indirect] = [d for d in diagnostics if d.code == "to-thread"]
+    assert indirect.range.start.line == 4
+    assert [r.message for r in indirect.related_information] == ["handler", "nap", "time.sleep"]
+    assert indirect.related_information[1].location.uri == (workspace / "slowlib.py").as_uri()
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=indirect.range,
+            context=types.CodeActionContext(diagnostics=[indirect], only=["quickfix"]),
+        )
+    )
+    fixed = apply_edits(text, actions[0].edit.changes[uri])
+    assert "await asyncio.to_thread(slowlib.nap)" in fixed, fixed
 
 
 if __name__ == "__main__":
