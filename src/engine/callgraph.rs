@@ -111,6 +111,18 @@ impl<'c> Graph<'c> {
     }
 }
 
+/// The standard library's top-level modules (`codemods/stdlib-modules.txt`).
+fn stdlib_modules() -> &'static HashSet<&'static str> {
+    static MODULES: std::sync::OnceLock<HashSet<&'static str>> = std::sync::OnceLock::new();
+    MODULES.get_or_init(|| {
+        include_str!("../../codemods/stdlib-modules.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    })
+}
+
 /// Module name to file, for every Python file walked. Packages are the directories that
 /// hold an `__init__.py` among the walked files.
 fn module_map(python_files: &[PathBuf]) -> HashMap<String, PathBuf> {
@@ -493,8 +505,13 @@ pub(crate) struct Graph<'c> {
 }
 
 impl Graph<'_> {
-    /// The module a name lives in: its longest prefix that is a project module.
+    /// The module a name lives in: its longest prefix that is a project module. Names under a
+    /// standard library module are left to the catalogue, even when its source is in the tree.
     pub(crate) fn module_of<'q>(&self, name: &'q str) -> Option<(&'q str, &'q str)> {
+        let top = name.split('.').next().unwrap_or(name);
+        if stdlib_modules().contains(top) {
+            return None;
+        }
         let mut end = name.len();
         loop {
             let prefix = &name[..end];
