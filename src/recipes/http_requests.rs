@@ -15,35 +15,19 @@
 //! surrounding `except` clauses mapped); unsafe, with a note, where requests and httpx differ in
 //! a way the code relies on.
 
-use crate::engine::syntax::Field;
 use tree_sitter::Node;
 
 use super::Recipe;
 use crate::engine::rewrite;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::FixInfo;
+use crate::finding::{FixInfo, Safety};
+
+mod mapping;
+mod native;
+
+use native::Fallback;
 
 pub struct HttpRequests;
-
-/// requests features httpx has no per-request equivalent for.
-const UNMAPPABLE: &[(&str, &str)] = &[
-    (
-        "hooks",
-        "requests hooks have no httpx per-request equivalent",
-    ),
-    (
-        "proxies",
-        "proxies belong to the httpx client, not the request",
-    ),
-    (
-        "cert",
-        "client certificates belong to the httpx client, not the request",
-    ),
-    (
-        "verify",
-        "TLS verification belongs to the httpx client, not the request",
-    ),
-];
 
 impl Recipe for HttpRequests {
     fn id(&self) -> &'static str {
@@ -55,67 +39,79 @@ impl Recipe for HttpRequests {
     }
 
     fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
-        let keywords = keyword_names(cx, site.call);
-        let native = native_rewrite(site, &keywords);
         if site.qualified == "urllib.request.urlopen" {
-            return Err(format!(
-                "the response is read after the call returns (in the `with` block): move that work into a helper \
-                 run with `asyncio.to_thread`, or by hand: {native}"
-            ));
+            return urlopen_fix(cx, site).map(Some);
         }
-        if keywords.iter().any(|k| k == "stream") {
-            return Err(format!(
-                "`stream=`: the body is read while iterating the response, after this call; by hand: {native}"
-            ));
+        match native::plan(cx, site) {
+            Ok(fix) => Ok(Some(fix)),
+            Err(Fallback::NotFixable(why)) => Err(why),
+            // The faithful fallback: requests' own redirects, timeouts and exceptions, kept
+            // exactly, on a worker thread.
+            Err(Fallback::ToThread(why)) => rewrite::to_thread_fix(
+                cx,
+                site,
+                &format!(
+                    "the same call on a worker thread (behaviour kept exactly); not rewritten to httpx: {why}"
+                ),
+            ),
         }
-        // Until the httpx rewrite lands, the call moves to a thread as it is: requests' own
-        // redirects, timeouts and exceptions are kept exactly, and the loop is free.
-        let what = format!(
-            "the same requests call on a worker thread (behaviour kept exactly); \
-             native alternative by hand: {native}"
-        );
-        rewrite::to_thread_fix(cx, site, &what)
     }
 }
 
-/// The httpx rewrite, described for the reviewer (applied by hand for now).
-fn native_rewrite(site: &CallSite, keywords: &[String]) -> String {
-    if site.qualified == "urllib.request.urlopen" {
-        return "`await client.get(url)` on an `httpx.AsyncClient`".into();
-    }
-    for (keyword, why) in UNMAPPABLE {
-        if keywords.iter().any(|k| k == keyword) {
-            return format!(
-                "`await client.<method>(...)` on an `httpx.AsyncClient`, but `{keyword}=`: {why}"
+/// `urlopen` returns a response read afterwards: the reading moves to the thread with it (the
+/// whole `with` block, or the expression the response is an argument of).
+fn urlopen_fix(cx: &FileContext, site: &CallSite) -> Result<FixInfo, String> {
+    let parent = site.parent;
+    let with = parent
+        .filter(|p| p.kind() == "as_pattern" || p.kind() == "with_item")
+        .and_then(|p| ancestor(p, "with_statement"));
+    if let Some(with) = with {
+        let (edit, imports, conditional) = rewrite::with_block_to_thread(cx, with, site.function)?;
+        let safety = if conditional {
+            Safety::Unsafe
+        } else {
+            Safety::Safe
+        };
+        let mut note = "the `with urlopen(...)` block, response reading included, moves into a function run by `asyncio.to_thread` (behaviour kept exactly)".to_string();
+        if conditional {
+            note.push_str(
+                "; a name the block assigns only on some paths may be unbound afterwards",
             );
         }
+        let claim = (edit.start, edit.end);
+        return Ok(FixInfo::new(safety, note, vec![edit], imports).claiming(claim));
     }
-    let mut notes = vec!["`await client.<method>(...)` on an `httpx.AsyncClient`".to_string()];
-    if site.qualified.starts_with("requests.") {
-        if !keywords.iter().any(|k| k == "timeout") {
-            notes.push("no timeout in the original: `timeout=None` keeps it unbounded (consider setting one)".into());
-        }
-        if !keywords.iter().any(|k| k == "allow_redirects") {
-            notes.push("`follow_redirects=True` keeps requests' default".into());
-        }
-        if keywords.iter().any(|k| k == "stream") {
-            notes.push("`stream=True` becomes `client.stream(...)`".into());
-        }
+    let outer = parent
+        .filter(|p| p.kind() == "argument_list")
+        .and_then(|p| p.parent())
+        .filter(|c| c.kind() == "call");
+    if let Some(outer) = outer {
+        let (edit, imports) = rewrite::expression_to_thread(cx, outer, site.scope)?;
+        return Ok(FixInfo::new(
+            Safety::Safe,
+            format!(
+                "`await asyncio.to_thread(lambda: {})`: the response is read on the same worker thread",
+                cx.text(outer)
+            ),
+            vec![edit],
+            imports,
+        ));
     }
-    notes.join("; ")
+    Err(
+        "the response is read after the call returns: move that work into a helper run with `asyncio.to_thread`, or use `await client.get(url)` on an `httpx.AsyncClient` by hand"
+            .into(),
+    )
 }
 
-fn keyword_names(cx: &FileContext, call: Node) -> Vec<String> {
-    let Some(arguments) = call.field("arguments") else {
-        return Vec::new();
-    };
-    let mut cursor = arguments.walk();
-    arguments
-        .named_children(&mut cursor)
-        .filter(|a| a.kind() == "keyword_argument")
-        .filter_map(|a| a.field("name"))
-        .map(|n| cx.text(n).to_string())
-        .collect()
+fn ancestor<'t>(node: Node<'t>, kind: &str) -> Option<Node<'t>> {
+    let mut current = Some(node);
+    while let Some(n) = current {
+        if n.kind() == kind {
+            return Some(n);
+        }
+        current = n.parent();
+    }
+    None
 }
 
 #[cfg(test)]
