@@ -65,6 +65,8 @@ scenarios!(
     async_misuse_run,
     async_misuse_unawaited,
     mixed_traps,
+    http_requests_httpx,
+    http_requests_concurrency,
 );
 
 /// Packages installed in the test virtualenv, and the modules they provide.

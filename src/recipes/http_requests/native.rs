@@ -202,6 +202,9 @@ fn per_call(
     method: &str,
 ) -> Result<FixInfo, Fallback> {
     let statement = enclosing_statement(site.call).ok_or_else(|| to_thread("no statement"))?;
+    if let Some((client, module)) = shared_client(cx, site.scope) {
+        return on_shared_client(cx, site, flavor, method, statement, client, module);
+    }
     if !matches!(
         statement.kind(),
         "expression_statement" | "return_statement"
@@ -253,6 +256,90 @@ fn per_call(
         }
     );
     Ok(finish(out, edits, what, site, cx).claiming(claim))
+}
+
+/// The configured shared client (`app.http.client`) and the module to import for it
+/// (`app.http`), when the expression is a dotted name whose root is free or that module here.
+fn shared_client<'c>(cx: &FileContext<'c, '_>, scope: ScopeId) -> Option<(&'c str, &'static str)> {
+    let expression = cx.http_client?.trim();
+    let dotted = !expression.is_empty()
+        && expression.split('.').all(|part| {
+            part.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+        });
+    let (module, _) = expression.rsplit_once('.')?;
+    if !dotted {
+        return None;
+    }
+    let root = expression.split('.').next()?;
+    match cx.resolver.lookup(root, scope, 0) {
+        Some(Value::Name(name)) if name == root || name == format!("builtins.{root}") => {}
+        _ => return None,
+    }
+    Some((expression, intern(module)))
+}
+
+/// A configured module name as the `&'static str` imports are listed with (one leak per name).
+fn intern(name: &str) -> &'static str {
+    static NAMES: std::sync::OnceLock<std::sync::Mutex<Vec<&'static str>>> =
+        std::sync::OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = names.iter().find(|n| **n == name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.push(leaked);
+    leaked
+}
+
+/// `await app.http.client.post(...)` on the configured shared client: no block around the
+/// statement, the pool is reused. Client-level keywords cannot be set per request there.
+fn on_shared_client(
+    cx: &FileContext,
+    site: &CallSite,
+    flavor: Flavor,
+    method: &str,
+    statement: Node,
+    client: &str,
+    module: &'static str,
+) -> Result<FixInfo, Fallback> {
+    let mut out = Rewrite::default();
+    response_uses(cx, site.call, site.function, &mut out)?;
+    let spec = CallSpec {
+        flavor,
+        method,
+        receiver: client,
+        stream: false,
+        per_call_client: true,
+        parent: site.parent,
+    };
+    map_call(cx, site.call, site.scope, &spec, &mut out)?;
+    if !out.client_keywords.is_empty() {
+        out.unsafe_notes.push(format!(
+            "`{}` cannot be set per request on the shared client: its own setting applies",
+            out.client_keywords.join(", ")
+        ));
+        // The keywords were taken out of the call: the shared client has no place for them.
+        out.client_keywords.clear();
+    }
+    exceptions(cx, statement, site.call, site.scope, site.function, &mut out)?;
+    out.notes.push(
+        "the shared client's own settings (base URL, headers, auth) apply to the request too"
+            .into(),
+    );
+    let edits = std::mem::take(&mut out.edits);
+    let what = format!("`await {client}.{method}(...)` on the configured shared client");
+    let uses_httpx = edits.iter().any(|e| e.text.contains("httpx."));
+    let mut fix = finish(out, edits, what, site, cx);
+    fix.imports = if uses_httpx {
+        vec![module, "httpx"]
+    } else {
+        vec![module]
+    };
+    Ok(fix)
 }
 
 fn finish(
@@ -378,6 +465,7 @@ fn map_call<'t>(
         let awaited = rewrite::awaited("", spec.parent, call);
         if awaited.starts_with('(') {
             out.insert(call.start_byte(), "(await ");
+            out.insert(call.end_byte(), ")");
         } else {
             out.insert(call.start_byte(), "await ");
         }
