@@ -44,6 +44,9 @@ struct Rewrite {
     releases: Vec<String>,
     /// `verify=False` and the like, for the per-call client's constructor.
     client_keywords: Vec<String>,
+    /// What changes with the client's lifetime (a session attribute that becomes an
+    /// `AsyncClient`): unsafe, but no reason to fall back to a thread.
+    lifetime_notes: Vec<String>,
     /// The response's `raise_for_status()` is called.
     raises_for_status: bool,
     /// The rewritten call follows redirects (so it never hands back a 3xx with a Location).
@@ -77,8 +80,26 @@ pub fn plan(cx: &FileContext, site: &CallSite) -> Result<FixInfo, Fallback> {
     let (flavor, on_session, method) = classify(&site.qualified)?;
     check_httpx_name(cx, site.scope)?;
     let stream = site.qualified == "httpx.stream" || stream_keyword(cx, site.call)?;
+    if on_session && stream {
+        return Err(Fallback::NotFixable(
+            "a streamed response from a session is read after the call: neither a thread nor a one-call rewrite fits; use `async with client.stream(...)` on an `httpx.AsyncClient` by hand".into(),
+        ));
+    }
     if on_session {
-        return Err(session_reason(cx, site, flavor));
+        let attempt = if site
+            .call
+            .field("function")
+            .and_then(|f| f.field("object"))
+            .is_some_and(|o| o.kind() == "attribute")
+        {
+            self_attribute_client(cx, site, flavor)
+        } else {
+            session_block(cx, site, flavor)
+        };
+        return attempt.map_err(|why| match why {
+            Fallback::ToThread(why) => session_reason(cx, site, flavor, &why),
+            other => other,
+        });
     }
     if stream {
         stream_in_with(cx, site, flavor, method)
@@ -125,10 +146,10 @@ fn check_httpx_name(cx: &FileContext, scope: ScopeId) -> Result<(), Fallback> {
 }
 
 /// Why a call on an existing session / client object is not rewritten (it moves to a thread).
-fn session_reason(cx: &FileContext, site: &CallSite, flavor: Flavor) -> Fallback {
+fn session_reason(cx: &FileContext, site: &CallSite, flavor: Flavor, why: &str) -> Fallback {
     let kind = match flavor {
-        Flavor::Requests => "requests.Session",
-        Flavor::Httpx => "httpx.Client",
+        Flavor::Requests => "a `requests.Session`",
+        Flavor::Httpx => "an `httpx.Client`",
     };
     let receiver = site
         .call
@@ -136,21 +157,316 @@ fn session_reason(cx: &FileContext, site: &CallSite, flavor: Flavor) -> Fallback
         .and_then(|f| f.field("object"))
         .map(|o| cx.text(o).to_string())
         .unwrap_or_default();
-    let where_from = if receiver.starts_with("self.") {
-        "is an attribute set up outside this coroutine (sync methods may use it too)"
-    } else if cx
+    let function_node = cx.scopes.get(site.function).node;
+    let mut is_parameter = false;
+    if let Some(parameters) = function_node.field("parameters") {
+        walk_tree(parameters, |event| {
+            if let Visit::Enter(n) = event {
+                is_parameter |= n.kind() == "identifier" && cx.text(n) == receiver;
+            }
+            true
+        });
+    }
+    let local = cx
         .scopes
         .get(site.function)
         .bindings
-        .contains_key(receiver.as_str())
-    {
-        "lives in this coroutine: make it `async with httpx.AsyncClient() as ...` and await its calls"
+        .contains_key(receiver.as_str());
+    to_thread(if is_parameter {
+        format!("`{receiver}` ({kind}) comes from the caller, with its headers, cookies and pool")
+    } else if receiver.starts_with("self.") || local {
+        format!("`{receiver}` ({kind}): {why}")
     } else {
-        "comes from outside this coroutine (a module-level object or a parameter)"
+        format!(
+            "`{receiver}` ({kind}) is shared from outside this coroutine, with its headers, cookies and pool"
+        )
+    })
+}
+
+/// `with requests.Session() as s:` (or `httpx.Client(...)`) in this coroutine becomes
+/// `async with httpx.AsyncClient() as s:`, and every call on `s` is rewritten and awaited in one
+/// fix. Refused (the call moves to a thread) when `s` is used in a way an `AsyncClient` does not
+/// support, or anywhere that cannot await.
+fn session_block(cx: &FileContext, site: &CallSite, flavor: Flavor) -> Result<FixInfo, Fallback> {
+    let receiver = site
+        .call
+        .field("function")
+        .and_then(|f| f.field("object"))
+        .filter(|o| o.kind() == "identifier")
+        .ok_or_else(|| to_thread("the session is not a local name"))?;
+    let name = cx.text(receiver);
+    let origins = cx
+        .scopes
+        .get(site.function)
+        .bindings
+        .get(name)
+        .ok_or_else(|| to_thread("the session is not bound in this coroutine"))?;
+    let constructor = match origins.as_slice() {
+        [crate::engine::scope::Origin::WithAs(value, _)] if value.kind() == "call" => *value,
+        _ => {
+            return Err(to_thread(
+                "the session is not opened by a `with` block of its own",
+            ))
+        }
     };
-    to_thread(format!(
-        "the `{kind}` `{receiver}` {where_from}; its headers, cookies and pool stay as they are"
-    ))
+    let made = cx.callee(constructor, site.function).unwrap_or_default();
+    let expected: &[&str] = match flavor {
+        Flavor::Requests => &[
+            "requests.Session",
+            "requests.session",
+            "requests.sessions.Session",
+        ],
+        Flavor::Httpx => &["httpx.Client"],
+    };
+    if !expected.contains(&made.as_str()) {
+        return Err(to_thread("the session's constructor is not known"));
+    }
+    let arguments = constructor
+        .field("arguments")
+        .ok_or_else(|| to_thread("no arguments"))?;
+    if flavor == Flavor::Requests && cx.text(arguments).trim() != "()" {
+        return Err(to_thread("the session is constructed with arguments"));
+    }
+    let with = constructor
+        .parent()
+        .and_then(|p| p.parent())
+        .and_then(|p| p.parent())
+        .and_then(|p| p.parent())
+        .filter(|w| w.kind() == "with_statement")
+        .ok_or_else(|| to_thread("the session's `with` statement has an unusual shape"))?;
+    let clause = with
+        .named_child(0)
+        .ok_or_else(|| to_thread("no with clause"))?;
+    if clause.named_child_count() != 1 {
+        return Err(to_thread("the session's `with` statement has other items"));
+    }
+    let mut out = Rewrite::default();
+    out.insert(with.start_byte(), "async ");
+    let callee = constructor
+        .field("function")
+        .ok_or_else(|| to_thread("no constructor"))?;
+    out.replace(callee, "httpx.AsyncClient");
+    if let Some(root) = rewrite::callee_root(cx, constructor) {
+        out.releases.push(root);
+    }
+    // Every use of the session in the function.
+    let function_node = cx.scopes.get(site.function).node;
+    let mut uses: Vec<Node> = Vec::new();
+    walk_tree(function_node, |event| {
+        if let Visit::Enter(n) = event {
+            if n.kind() == "identifier"
+                && cx.text(n) == name
+                && !is_member_name(n)
+                && n.start_byte() != receiver_target(constructor).unwrap_or(usize::MAX)
+            {
+                uses.push(n);
+            }
+        }
+        true
+    });
+    let rewritten = client_uses(cx, &uses, name, flavor, &mut out)?;
+    let edits = std::mem::take(&mut out.edits);
+    let what = format!(
+        "`async with httpx.AsyncClient(...) as {name}:` and its {rewritten} call(s) awaited"
+    );
+    let mut fix = finish(out, edits, what, site, cx, true)?;
+    // The callee root of this site is the session, not an import.
+    fix.releases.retain(|r| r != name);
+    Ok(fix.claiming((with.start_byte(), with.end_byte())))
+}
+
+/// Every use of a session that becomes an `httpx.AsyncClient`: its request methods rewritten
+/// and awaited (each in an async function), `headers` / `auth` / `params` kept; anything else
+/// refuses the rewrite. Returns how many calls were rewritten.
+fn client_uses(
+    cx: &FileContext,
+    uses: &[Node],
+    name: &str,
+    flavor: Flavor,
+    out: &mut Rewrite,
+) -> Result<usize, Fallback> {
+    let mut rewritten = 0;
+    for &used in uses {
+        let attribute = used
+            .parent()
+            .filter(|p| p.kind() == "attribute" && p.field("object") == Some(used))
+            .ok_or_else(|| to_thread(format!("the session `{name}` is handed on as a value")))?;
+        let member = attribute
+            .field("attribute")
+            .map(|a| cx.text(a))
+            .unwrap_or_default();
+        let call = attribute
+            .parent()
+            .filter(|c| c.kind() == "call" && c.field("function") == Some(attribute));
+        match (member, call) {
+            (m, Some(call)) if METHODS.contains(&m) => {
+                let node = cx
+                    .scopes
+                    .calls
+                    .iter()
+                    .find(|c| c.node == call)
+                    .ok_or_else(|| to_thread("an unknown call"))?;
+                if !cx.scopes.is_async_context(node.scope) || cx.scopes.in_generator(node.scope) {
+                    return Err(to_thread(format!(
+                        "`{name}.{m}(...)` runs where `await` cannot go"
+                    )));
+                }
+                let function = cx.scopes.executing_scope(node.scope);
+                if stream_keyword(cx, call)? {
+                    return Err(to_thread(format!("`{name}.{m}(...)` streams its response")));
+                }
+                let statement =
+                    enclosing_statement(call).ok_or_else(|| to_thread("no statement"))?;
+                if flavor == Flavor::Requests {
+                    response_uses(cx, call, function, out)?;
+                }
+                let spec = CallSpec {
+                    flavor,
+                    method: m,
+                    receiver: name,
+                    stream: false,
+                    per_call_client: false,
+                    parent: call.parent(),
+                };
+                map_call(cx, call, node.scope, &spec, out)?;
+                exceptions(cx, statement, call, node.scope, function, out)?;
+                // Per call, not per fix: one call's flags must not leak into the next.
+                out.raises_for_status = false;
+                out.follows_redirects = false;
+                rewritten += 1;
+            }
+            ("headers" | "auth" | "params", None) => {}
+            (m, _) => {
+                return Err(to_thread(format!(
+                    "`{name}.{m}` has no `httpx.AsyncClient` equivalent this rewrite knows"
+                )))
+            }
+        }
+    }
+    Ok(rewritten)
+}
+
+/// `self.session = requests.Session()` set once in the class, used only in async methods:
+/// the attribute becomes an `httpx.AsyncClient()` and every call on it is awaited. Unsafe: the
+/// client is never closed, and it belongs to the event loop it is first used on.
+fn self_attribute_client(
+    cx: &FileContext,
+    site: &CallSite,
+    flavor: Flavor,
+) -> Result<FixInfo, Fallback> {
+    let receiver = site
+        .call
+        .field("function")
+        .and_then(|f| f.field("object"))
+        .filter(|o| o.kind() == "attribute")
+        .ok_or_else(|| to_thread("the session is not a `self` attribute"))?;
+    let scope = cx.scopes.get(site.function);
+    let (Some(self_name), Some(class)) = (scope.self_name.as_deref(), scope.class) else {
+        return Err(to_thread("not in a method"));
+    };
+    let object = receiver
+        .field("object")
+        .map(|o| cx.text(o))
+        .unwrap_or_default();
+    let attr = receiver
+        .field("attribute")
+        .map(|a| cx.text(a))
+        .unwrap_or_default();
+    if object != self_name {
+        return Err(to_thread("the session is not a `self` attribute"));
+    }
+    let assigned = cx
+        .scopes
+        .self_attrs
+        .get(&(class, attr))
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let [(constructor, constructor_scope)] = assigned else {
+        return Err(to_thread(format!(
+            "`{self_name}.{attr}` is assigned more than once"
+        )));
+    };
+    let constructor = *constructor;
+    if constructor.kind() != "call" {
+        return Err(to_thread(format!("`{self_name}.{attr}` is not made here")));
+    }
+    let made = cx
+        .callee(constructor, *constructor_scope)
+        .unwrap_or_default();
+    let expected: &[&str] = match flavor {
+        Flavor::Requests => &[
+            "requests.Session",
+            "requests.session",
+            "requests.sessions.Session",
+        ],
+        Flavor::Httpx => &["httpx.Client"],
+    };
+    let arguments = constructor
+        .field("arguments")
+        .map(|a| cx.text(a).trim().to_string())
+        .unwrap_or_default();
+    if !expected.contains(&made.as_str()) || (flavor == Flavor::Requests && arguments != "()") {
+        return Err(to_thread(format!(
+            "`{self_name}.{attr}` is not made by a plain `Session()`"
+        )));
+    }
+    let class_node = cx.scopes.get(class).node;
+    let spelled = format!("{self_name}.{attr}");
+    let mut uses: Vec<Node> = Vec::new();
+    walk_tree(class_node, |event| {
+        if let Visit::Enter(n) = event {
+            if n.kind() == "attribute" && cx.text(n) == spelled {
+                uses.push(n);
+            }
+        }
+        true
+    });
+    // Sync methods that set no attribute are left out of the parse: count the spelling in the
+    // bytes too, so that a use there is not missed.
+    let bytes = &cx.file.bytes[class_node.byte_range()];
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let in_text = memchr::memmem::find_iter(bytes, spelled.as_bytes())
+        .filter(|&at| {
+            let next = bytes.get(at + spelled.len()).copied().unwrap_or(b' ');
+            let before = if at == 0 { b' ' } else { bytes[at - 1] };
+            !(word(next) || word(before) || before == b'.')
+        })
+        .count();
+    if in_text != uses.len() {
+        return Err(to_thread(format!(
+            "`{spelled}` is also used in code this rewrite does not see (a sync method, a comment or a string)"
+        )));
+    }
+    let target = constructor
+        .parent()
+        .filter(|p| p.kind() == "assignment")
+        .and_then(|p| p.field("left"));
+    let uses: Vec<Node> = uses.into_iter().filter(|u| Some(*u) != target).collect();
+    let mut out = Rewrite::default();
+    let callee = constructor
+        .field("function")
+        .ok_or_else(|| to_thread("no constructor"))?;
+    out.replace(callee, "httpx.AsyncClient");
+    if let Some(root) = rewrite::callee_root(cx, constructor) {
+        out.releases.push(root);
+    }
+    let rewritten = client_uses(cx, &uses, &spelled, flavor, &mut out)?;
+    out.lifetime_notes.push(format!(
+        "`{spelled}` becomes an `httpx.AsyncClient` that is never closed (add `await {spelled}.aclose()` where the object shuts down); it belongs to the event loop it is first used on"
+    ));
+    let edits = std::mem::take(&mut out.edits);
+    let what = format!(
+        "`{spelled} = httpx.AsyncClient()` and its {rewritten} call(s) awaited (every use is in an async method)"
+    );
+    let mut fix = finish(out, edits, what, site, cx, true)?;
+    fix.releases.retain(|r| r != self_name);
+    Ok(fix.claiming((class_node.start_byte(), class_node.end_byte())))
+}
+
+/// Where the `as` target of a constructor in a `with` item starts.
+fn receiver_target(constructor: Node) -> Option<usize> {
+    let pattern = constructor.parent().filter(|p| p.kind() == "as_pattern")?;
+    Some(pattern.field("alias")?.start_byte())
 }
 
 /// `stream=True` among the keywords (a literal); `stream=False` is no stream.
@@ -217,7 +533,9 @@ fn per_call(
     let client = client_name(cx, site.function, statement)?;
     let mut out = Rewrite::default();
     // Response edits first: `not` and `(await` may both go where the call starts, in this order.
-    response_uses(cx, site.call, site.function, &mut out)?;
+    if flavor == Flavor::Requests {
+        response_uses(cx, site.call, site.function, &mut out)?;
+    }
     let spec = CallSpec {
         flavor,
         method,
@@ -255,7 +573,7 @@ fn per_call(
             method
         }
     );
-    Ok(finish(out, edits, what, site, cx).claiming(claim))
+    Ok(finish(out, edits, what, site, cx, true)?.claiming(claim))
 }
 
 /// The configured shared client (`app.http.client`) and the module to import for it
@@ -264,7 +582,9 @@ fn shared_client<'c>(cx: &FileContext<'c, '_>, scope: ScopeId) -> Option<(&'c st
     let expression = cx.http_client?.trim();
     let dotted = !expression.is_empty()
         && expression.split('.').all(|part| {
-            part.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
                 && part.chars().all(|c| c.is_alphanumeric() || c == '_')
         });
     let (module, _) = expression.rsplit_once('.')?;
@@ -307,7 +627,9 @@ fn on_shared_client(
     module: &'static str,
 ) -> Result<FixInfo, Fallback> {
     let mut out = Rewrite::default();
-    response_uses(cx, site.call, site.function, &mut out)?;
+    if flavor == Flavor::Requests {
+        response_uses(cx, site.call, site.function, &mut out)?;
+    }
     let spec = CallSpec {
         flavor,
         method,
@@ -325,7 +647,14 @@ fn on_shared_client(
         // The keywords were taken out of the call: the shared client has no place for them.
         out.client_keywords.clear();
     }
-    exceptions(cx, statement, site.call, site.scope, site.function, &mut out)?;
+    exceptions(
+        cx,
+        statement,
+        site.call,
+        site.scope,
+        site.function,
+        &mut out,
+    )?;
     out.notes.push(
         "the shared client's own settings (base URL, headers, auth) apply to the request too"
             .into(),
@@ -333,7 +662,7 @@ fn on_shared_client(
     let edits = std::mem::take(&mut out.edits);
     let what = format!("`await {client}.{method}(...)` on the configured shared client");
     let uses_httpx = edits.iter().any(|e| e.text.contains("httpx."));
-    let mut fix = finish(out, edits, what, site, cx);
+    let mut fix = finish(out, edits, what, site, cx, true)?;
     fix.imports = if uses_httpx {
         vec![module, "httpx"]
     } else {
@@ -342,20 +671,32 @@ fn on_shared_client(
     Ok(fix)
 }
 
+/// The fix from a finished rewrite. A difference in what the call does (the notes in
+/// `unsafe_notes`) sends the call to a thread instead when it can go there (`thread_fallback`):
+/// requests kept exactly beats httpx with a caveat.
 fn finish(
     out: Rewrite,
     edits: Vec<Edit>,
     what: String,
     site: &CallSite,
     cx: &FileContext,
-) -> FixInfo {
-    let safety = if out.unsafe_notes.is_empty() {
+    thread_fallback: bool,
+) -> Result<FixInfo, Fallback> {
+    if thread_fallback && !out.unsafe_notes.is_empty() {
+        return Err(to_thread(out.unsafe_notes.join("; ")));
+    }
+    let safety = if out.unsafe_notes.is_empty() && out.lifetime_notes.is_empty() {
         Safety::Safe
     } else {
         Safety::Unsafe
     };
     let mut note = what;
-    for extra in out.unsafe_notes.iter().chain(&out.notes) {
+    for extra in out
+        .unsafe_notes
+        .iter()
+        .chain(&out.lifetime_notes)
+        .chain(&out.notes)
+    {
         note.push_str("; ");
         note.push_str(extra);
     }
@@ -364,7 +705,7 @@ fn finish(
     for name in out.releases {
         fix = fix.releasing(Some(name));
     }
-    fix
+    Ok(fix)
 }
 
 /// A name for the client that nothing in the function uses, or that only names other
@@ -448,9 +789,6 @@ fn map_call<'t>(
         .named_children(&mut cursor)
         .filter(|a| a.kind() != "comment")
         .collect();
-    if cx.text(arguments).contains('#') && has_comment(arguments) {
-        return Err(to_thread("the arguments hold comments"));
-    }
     // `request(method, url, ...)` keeps both; the others keep the URL only.
     let fixed = if spec.method == "request" { 2 } else { 1 };
     let positional_names: &[String] = if spec.method == "request" {
@@ -576,6 +914,7 @@ fn map_call<'t>(
     // Removed arguments go with the separator that follows them (or, for the last kept
     // position, the one before).
     let kept: Vec<usize> = (0..args.len()).filter(|i| !removed.contains(i)).collect();
+    let removal_start = out.edits.len();
     for &index in &removed {
         let arg = args[index];
         let next = args.get(index + 1);
@@ -592,6 +931,14 @@ fn map_call<'t>(
             }
             (None, None) => out.remove(arg.start_byte(), arg.end_byte()),
         }
+    }
+    if out.edits[removal_start..]
+        .iter()
+        .any(|e| has_comment_between(arguments, e.start, e.end))
+    {
+        return Err(to_thread(
+            "a keyword that moves to the client has a comment beside it",
+        ));
     }
     let mut added: Vec<String> = Vec::new();
     if spec.flavor == Flavor::Requests {
@@ -640,11 +987,11 @@ impl CallSpec<'_, '_> {
     }
 }
 
-fn has_comment(node: Node) -> bool {
+fn has_comment_between(node: Node, start: usize, end: usize) -> bool {
     let mut found = false;
     walk_tree(node, |event| {
         if let Visit::Enter(n) = event {
-            found |= n.kind() == "comment";
+            found |= n.kind() == "comment" && n.start_byte() >= start && n.end_byte() <= end;
         }
         !found
     });
@@ -1205,11 +1552,13 @@ fn stream_in_with(
         .ok_or_else(|| not_fixable("the response is not bound to a name"))?;
     let client = client_name(cx, site.function, with)?;
     let mut out = Rewrite::default();
-    variable_uses(cx, target, site.function, &mut out, true).map_err(|e| match e {
-        Fallback::ToThread(why) => Fallback::NotFixable(why),
-        other => other,
-    })?;
-    stream_body_uses(cx, target, site.function, &mut out)?;
+    if flavor == Flavor::Requests {
+        variable_uses(cx, target, site.function, &mut out, true).map_err(|e| match e {
+            Fallback::ToThread(why) => Fallback::NotFixable(why),
+            other => other,
+        })?;
+        stream_body_uses(cx, target, site.function, &mut out)?;
+    }
     let spec = CallSpec {
         flavor,
         method,
@@ -1237,7 +1586,7 @@ fn stream_in_with(
         "`async with httpx.AsyncClient() as {client}, {client}.stream(...) as {}:`",
         cx.text(target)
     );
-    Ok(finish(out, edits, what, site, cx).claiming((with.start_byte(), with.end_byte())))
+    Ok(finish(out, edits, what, site, cx, false)?.claiming((with.start_byte(), with.end_byte())))
 }
 
 /// Response attributes that read a streamed body.
