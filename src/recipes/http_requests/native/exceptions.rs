@@ -1,0 +1,150 @@
+//! The `except` clauses that guard a rewritten call: requests classes to httpx ones.
+
+use super::*;
+
+/// The `except` clauses of the `try` statements in the function whose body holds `statement`:
+/// requests classes become their httpx counterparts (both, when the same `try` also guards
+/// requests calls this fix does not rewrite).
+pub(super) fn exceptions<'t>(
+    cx: &FileContext<'_, 't>,
+    statement: Node<'t>,
+    call: Node<'t>,
+    scope: ScopeId,
+    function: ScopeId,
+    out: &mut Rewrite,
+) -> Result<(), Fallback> {
+    let function_node = cx.scopes.get(function).node;
+    let mut node = statement;
+    while let Some(parent) = node.parent() {
+        if parent == function_node {
+            break;
+        }
+        if parent.kind() == "try_statement" && parent.field("body") == Some(node) {
+            guard(cx, parent, node, call, scope, out)?;
+        }
+        node = parent;
+    }
+    Ok(())
+}
+
+pub(super) fn guard<'t>(
+    cx: &FileContext<'_, 't>,
+    try_statement: Node<'t>,
+    body: Node<'t>,
+    call: Node<'t>,
+    scope: ScopeId,
+    out: &mut Rewrite,
+) -> Result<(), Fallback> {
+    let m = mapping();
+    let within = |n: Node| n.start_byte() >= body.start_byte() && n.end_byte() <= body.end_byte();
+    let mut other_requests_calls = false;
+    let mut reads_json = false;
+    for c in &cx.scopes.calls {
+        if !within(c.node) || c.node == call {
+            continue;
+        }
+        if cx
+            .callee(c.node, c.scope)
+            .is_some_and(|q| q.starts_with("requests."))
+        {
+            other_requests_calls = true;
+        }
+        if c.node
+            .field("function")
+            .and_then(|f| f.field("attribute"))
+            .is_some_and(|a| cx.text(a) == "json")
+        {
+            reads_json = true;
+        }
+    }
+    let mut caught_before: Vec<String> = Vec::new();
+    let mut cursor = try_statement.walk();
+    let clauses: Vec<Node> = try_statement
+        .named_children(&mut cursor)
+        .filter(|c| c.kind() == "except_clause")
+        .collect();
+    for clause in clauses {
+        let mut c = clause.walk();
+        let values: Vec<Node> = clause.children_by_field_name("value", &mut c).collect();
+        let [value] = values.as_slice() else {
+            continue; // a bare `except:` catches everything
+        };
+        // `except E as e` is an `as_pattern` around the class expression.
+        let value = &match value.kind() {
+            "as_pattern" => value.named_child(0).unwrap_or(*value),
+            _ => *value,
+        };
+        let elements: Vec<Node> = match value.kind() {
+            "tuple" => {
+                let mut c = value.walk();
+                value
+                    .named_children(&mut c)
+                    .filter(|n| n.kind() != "comment")
+                    .collect()
+            }
+            _ => vec![*value],
+        };
+        let mut texts: Vec<String> = Vec::new();
+        let mut changed = false;
+        for element in elements {
+            let text = cx.text(element).to_string();
+            let qualified = match cx.resolver.infer(element, scope, 0) {
+                Some(Value::Name(q)) => q,
+                _ => {
+                    texts.push(text);
+                    continue;
+                }
+            };
+            if matches!(
+                qualified.as_str(),
+                "builtins.OSError" | "builtins.IOError" | "builtins.EnvironmentError"
+            ) {
+                out.unsafe_notes.push(format!(
+                    "`except {text}` caught requests' exceptions (they are OSErrors); httpx's are not"
+                ));
+            }
+            if !qualified.starts_with("requests.") {
+                texts.push(text);
+                continue;
+            }
+            let mapped = m.exception(&qualified).ok_or_else(|| {
+                to_thread(format!(
+                    "`except {text}`: no httpx exception class matches it"
+                ))
+            })?;
+            if !mapped.exact && !mapped.safe_after.iter().any(|s| caught_before.contains(s)) {
+                out.unsafe_notes.push(mapped.note.clone());
+            }
+            if mapped.httpx == "httpx.HTTPError" && reads_json {
+                out.unsafe_notes.push(
+                    "an invalid JSON body raised requests' JSONDecodeError (a RequestException); httpx raises json.JSONDecodeError, which `httpx.HTTPError` does not catch".into(),
+                );
+            }
+            caught_before.push(mapped.httpx.clone());
+            changed = true;
+            if other_requests_calls {
+                texts.push(text);
+            } else if let Some(root) = text.split('.').next() {
+                out.releases.push(root.to_string());
+            }
+            texts.push(mapped.httpx.clone());
+        }
+        if changed {
+            let mut unique: Vec<String> = Vec::new();
+            for t in texts {
+                if !unique.contains(&t) {
+                    unique.push(t);
+                }
+            }
+            let text = if unique.len() == 1 {
+                unique.remove(0)
+            } else {
+                format!("({})", unique.join(", "))
+            };
+            if text != cx.text(*value) {
+                out.replace(*value, text);
+            }
+        }
+    }
+    Ok(())
+}
