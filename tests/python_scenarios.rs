@@ -67,6 +67,7 @@ scenarios!(
     mixed_traps,
     http_requests_httpx,
     http_requests_concurrency,
+    http_requests_stream,
 );
 
 /// Packages installed in the test virtualenv, and the modules they provide.
