@@ -12,8 +12,13 @@
 //!         resp = await client.post(TOKEN_URL, data={"code": code}, timeout=10, follow_redirects=True)
 //! ```
 //! Safe when every argument maps (redirects and timeouts kept explicit, exceptions in the
-//! surrounding `except` clauses mapped); unsafe, with a note, where requests and httpx differ in
-//! a way the code relies on.
+//! surrounding `except` clauses mapped, `resp.ok` → `not resp.is_error`). Where requests and
+//! httpx would differ in a way the code can see, the call moves to `asyncio.to_thread` as it is
+//! (safe) and the note says why; a streamed response, which cannot go to a thread, is rewritten
+//! as unsafe with its note or reported. `urlopen` and the code reading its response move to a
+//! thread together. The submodules: `native` (client strategy and the statement around the
+//! call) with `call`, `response`, `exceptions`, `session`; `mapping` (the data in
+//! `codemods/http-requests/mapping.toml`).
 
 use tree_sitter::Node;
 
@@ -116,7 +121,135 @@ fn ancestor<'t>(node: Node<'t>, kind: &str) -> Option<Node<'t>> {
 
 #[cfg(test)]
 mod tests {
-    use crate::recipes::testing::lines;
+    use crate::config::LoadedConfig;
+    use crate::engine::fix::apply_fixes;
+    use crate::engine::source::SourceFile;
+    use crate::engine::{Engine, Selection};
+    use crate::finding::{Finding, Safety};
+    use crate::recipes::testing::{check_with, lines};
+
+    /// The snippet with the first finding's fix applied (safe or not), and that fix's note.
+    fn first_fix(src: &str, http_client: Option<&str>) -> (String, Safety, String) {
+        let mut config = LoadedConfig::default();
+        config.config.http_client = http_client.map(str::to_string);
+        let engine = Engine::new(config, Selection::default());
+        let file = SourceFile::parse(
+            "example.py".into(),
+            src.as_bytes().to_vec(),
+            "example".into(),
+        )
+        .unwrap();
+        let findings = engine.check_file(&file).findings;
+        let first: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.fix.is_some())
+            .take(1)
+            .collect();
+        let fix = first[0].fix.clone().unwrap();
+        let text =
+            String::from_utf8(apply_fixes(&file, &first).expect("the fix verifies")).unwrap();
+        (text, fix.safety, fix.note)
+    }
+
+    #[test]
+    fn a_call_gets_a_client_block_and_requests_defaults_spelled_out() {
+        let (text, safety, note) = first_fix(
+            "import requests\n\nasync def f(u):\n    r = requests.get(u)\n    if not r.ok:\n        return r.reason\n    return r.json()\n",
+            None,
+        );
+        assert_eq!(safety, Safety::Safe);
+        assert!(note.contains("timeout=None"), "{note}");
+        assert_eq!(
+            text,
+            "import httpx\n\nasync def f(u):\n    async with httpx.AsyncClient() as client:\n        r = await client.get(u, timeout=None, follow_redirects=True)\n    if r.is_error:\n        return r.reason_phrase\n    return r.json()\n"
+        );
+    }
+
+    #[test]
+    fn head_keeps_not_following_and_allow_redirects_is_renamed() {
+        let (text, ..) = first_fix(
+            "import requests\n\nasync def f(u):\n    requests.head(u, timeout=1)\n",
+            None,
+        );
+        assert!(text.contains("await client.head(u, timeout=1)\n"), "{text}");
+        let (text, ..) = first_fix(
+            "import requests\n\nasync def f(u):\n    requests.get(u, allow_redirects=False, timeout=1)\n",
+            None,
+        );
+        assert!(
+            text.contains("await client.get(u, follow_redirects=False, timeout=1)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn timeout_pairs_and_text_bodies() {
+        let (text, ..) = first_fix(
+            "import requests\n\nasync def f(u):\n    requests.post(u, data='x=1', timeout=(3, 9))\n",
+            None,
+        );
+        assert!(
+            text.contains(
+                "content='x=1', timeout=httpx.Timeout(9, connect=3), follow_redirects=True"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_except_clause_also_guarding_an_unrewritten_call_catches_both() {
+        let src = "import requests\n\nasync def f(u):\n    try:\n        a = requests.get(u, timeout=1)\n        b = requests.get(u, timeout=1)\n    except requests.Timeout:\n        pass\n";
+        let (text, ..) = first_fix(src, None);
+        assert!(
+            text.contains("except (requests.Timeout, httpx.TimeoutException):"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn what_httpx_cannot_keep_goes_to_a_thread_with_the_reason() {
+        let found = check_with(
+            "import requests\n\nasync def f(u, log):\n    requests.get(u, hooks={'response': log})\n",
+            &[],
+        );
+        let fix = found[0].fix.as_ref().unwrap();
+        assert!(fix
+            .note
+            .starts_with("`await asyncio.to_thread(requests.get, ...)`"));
+        assert!(fix.note.contains("hooks"), "{}", fix.note);
+        let found = check_with(
+            "import requests\n\nasync def f(u):\n    r = requests.get(u, stream=True)\n    return r\n",
+            &[],
+        );
+        assert!(found[0].fix.is_none());
+        assert!(found[0]
+            .not_fixable
+            .as_ref()
+            .unwrap()
+            .contains("stream=True"));
+    }
+
+    #[test]
+    fn the_client_name_avoids_names_the_function_uses() {
+        let (text, ..) = first_fix(
+            "import requests\n\nasync def f(u, client):\n    requests.get(u, timeout=1)\n    return client\n",
+            None,
+        );
+        assert!(text.contains("as http_client:"), "{text}");
+    }
+
+    #[test]
+    fn a_configured_shared_client_is_used_and_imported() {
+        let (text, safety, _) = first_fix(
+            "import requests\n\nasync def f(u):\n    return requests.get(u, timeout=1).text\n",
+            Some("app.http.client"),
+        );
+        assert_eq!(safety, Safety::Safe);
+        assert_eq!(
+            text,
+            "import app.http\n\nasync def f(u):\n    return (await app.http.client.get(u, timeout=1, follow_redirects=True)).text\n"
+        );
+    }
 
     #[test]
     fn module_functions_through_aliases() {

@@ -241,10 +241,13 @@ pub(super) fn stream_body_uses(
         }
         out.insert(for_statement.start_byte(), "async ");
         out.replace(attribute, renamed);
-        out.unsafe_notes.push(if renamed == "aiter_bytes" {
-            "`iter_content` becomes `aiter_bytes`: the same bytes, but chunk boundaries may differ (requests' default chunk is 1 byte)".into()
-        } else {
-            "`iter_lines` becomes `aiter_lines`, which yields str, not bytes".into()
+        let no_chunk_size = call
+            .and_then(|c| c.field("arguments"))
+            .is_none_or(|a| cx.text(a).trim() == "()");
+        out.unsafe_notes.push(match (renamed, no_chunk_size) {
+            ("aiter_bytes", true) => "`iter_content()` becomes `aiter_bytes()`: the same bytes, in the chunks the network gives rather than requests' 1-byte default".into(),
+            ("aiter_bytes", false) => "`iter_content` becomes `aiter_bytes`: the same bytes, but chunk boundaries may differ".into(),
+            _ => "`iter_lines` becomes `aiter_lines`, which yields str, not bytes".into(),
         });
     }
     Ok(())

@@ -291,7 +291,9 @@ pub(super) fn self_attribute_client(
     });
     // Sync methods that set no attribute are left out of the parse: count the spelling in the
     // bytes too, so that a use there is not missed.
-    let bytes = &cx.file.bytes[class_node.byte_range()];
+    // A partial parse ends the class node before trailing skipped methods: take the class's
+    // extent from the text (every line indented deeper than `class`, blank lines included).
+    let bytes = &cx.file.bytes[class_node.start_byte()..textual_block_end(cx, class_node)];
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let in_text = memchr::memmem::find_iter(bytes, spelled.as_bytes())
         .filter(|&at| {
@@ -335,4 +337,31 @@ pub(super) fn self_attribute_client(
 pub(super) fn receiver_target(constructor: Node) -> Option<usize> {
     let pattern = constructor.parent().filter(|p| p.kind() == "as_pattern")?;
     Some(pattern.field("alias")?.start_byte())
+}
+
+/// Where the indented block that starts at `node`'s line ends in the file's text.
+fn textual_block_end(cx: &FileContext, node: Node) -> usize {
+    let bytes = &cx.file.bytes;
+    let indent = line_indent(cx, node.start_byte()).len();
+    let mut at = bytes[node.start_byte()..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| node.start_byte() + i + 1);
+    while at < bytes.len() {
+        let line_end = bytes[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| at + i + 1);
+        let line = &bytes[at..line_end];
+        let width = line
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t'))
+            .unwrap_or(line.len());
+        let blank = line[width..].iter().all(|b| matches!(b, b'\r' | b'\n'));
+        if !blank && width <= indent {
+            break;
+        }
+        at = line_end;
+    }
+    at.max(node.end_byte())
 }
