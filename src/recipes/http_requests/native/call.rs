@@ -2,6 +2,7 @@
 //! (or to the client), requests' defaults (redirects, no timeout) made explicit, `await`.
 
 use super::*;
+use crate::engine::scope::Origin;
 
 pub(super) struct CallSpec<'s, 't> {
     pub(super) flavor: Flavor,
@@ -117,7 +118,10 @@ pub(super) fn map_call<'t>(
                         }
                         Some(name.clone())
                     }
-                    "data" => Some(data_keyword(cx, value, scope, out).into()),
+                    "data" => {
+                        none_entries(cx, &name, value, scope, out);
+                        Some(data_keyword(cx, value, scope, out).into())
+                    }
                     "auth" => {
                         if value.kind() != "tuple" {
                             out.unsafe_notes.push(format!(
@@ -128,7 +132,12 @@ pub(super) fn map_call<'t>(
                         Some(name.clone())
                     }
                     _ if m.client_keywords.requests.contains(&name) => None,
-                    _ if m.kept_keywords.requests.contains(&name) => Some(name.clone()),
+                    _ if m.kept_keywords.requests.contains(&name) => {
+                        if name == "params" || name == "headers" {
+                            none_entries(cx, &name, value, scope, out);
+                        }
+                        Some(name.clone())
+                    }
                     _ => {
                         return Err(to_thread(format!(
                             "`{name}=` has no httpx mapping this rewrite knows"
@@ -352,4 +361,94 @@ pub(super) fn body_kind(
         }
         _ => None,
     }
+}
+
+/// requests leaves out `params` / `data` / `headers` entries whose value is None; httpx sends
+/// them empty (and rejects a None header). An entry of a dict literal that may be None makes
+/// the rewrite unfaithful.
+fn none_entries(cx: &FileContext, keyword: &str, value: Node, scope: ScopeId, out: &mut Rewrite) {
+    if value.kind() != "dictionary" {
+        return;
+    }
+    let mut cursor = value.walk();
+    for pair in value.named_children(&mut cursor) {
+        let Some(entry) = pair.field("value").filter(|_| pair.kind() == "pair") else {
+            continue;
+        };
+        if may_be_none(cx, entry, scope, 0) {
+            out.unsafe_notes.push(format!(
+                "requests leaves out `{keyword}` entries whose value is None, httpx does not: `{}` may be None",
+                one_line(cx.text(entry))
+            ));
+            return;
+        }
+    }
+}
+
+/// Whether an expression is known to be possibly None: the literal, a name assigned None or
+/// annotated Optional, a parameter defaulting to None, `d.get(key)` without a default.
+fn may_be_none(cx: &FileContext, expr: Node, scope: ScopeId, depth: usize) -> bool {
+    if depth > 4 {
+        return false;
+    }
+    match expr.kind() {
+        "none" => true,
+        "conditional_expression" => {
+            let mut cursor = expr.walk();
+            let parts: Vec<Node> = expr.named_children(&mut cursor).collect();
+            // `a if cond else b`: the values are the first and the last.
+            let branches = [parts.first().copied(), parts.last().copied()];
+            branches
+                .into_iter()
+                .flatten()
+                .any(|p| may_be_none(cx, p, scope, depth + 1))
+        }
+        "call" => {
+            let is_get = expr
+                .field("function")
+                .and_then(|f| f.field("attribute"))
+                .is_some_and(|a| cx.text(a) == "get");
+            let arguments = expr
+                .field("arguments")
+                .map(|a| a.named_child_count())
+                .unwrap_or(0);
+            is_get && arguments < 2
+        }
+        "identifier" => {
+            let name = cx.text(expr);
+            let mut current = Some(scope);
+            while let Some(id) = current {
+                let s = cx.scopes.get(id);
+                if let Some(origins) = s.bindings.get(name) {
+                    let from_origins = origins.iter().any(|o| match o {
+                        Origin::NoneValue => true,
+                        Origin::Annotated(annotation, _) => {
+                            let text = cx.text(*annotation);
+                            text.contains("Optional") || text.contains("None")
+                        }
+                        Origin::Assigned(v, at) => may_be_none(cx, *v, *at, depth + 1),
+                        _ => false,
+                    });
+                    return from_origins || defaults_to_none(cx, s.node, name);
+                }
+                current = s.parent;
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+/// `def f(x=None)` / `def f(x: T = None)`.
+fn defaults_to_none(cx: &FileContext, function: Node, name: &str) -> bool {
+    let Some(parameters) = function.field("parameters") else {
+        return false;
+    };
+    let mut cursor = parameters.walk();
+    let found = parameters.named_children(&mut cursor).any(|p| {
+        matches!(p.kind(), "default_parameter" | "typed_default_parameter")
+            && p.field("name").is_some_and(|n| cx.text(n) == name)
+            && p.field("value").is_some_and(|v| v.kind() == "none")
+    });
+    found
 }
