@@ -377,12 +377,17 @@ fn finish(
         Safety::Unsafe
     };
     let mut note = what;
+    let mut seen: Vec<&String> = Vec::new();
     for extra in out
         .unsafe_notes
         .iter()
         .chain(&out.lifetime_notes)
         .chain(&out.notes)
     {
+        if seen.contains(&extra) {
+            continue;
+        }
+        seen.push(extra);
         note.push_str("; ");
         note.push_str(extra);
     }

@@ -109,6 +109,11 @@ pub(super) fn attribute_use(cx: &FileContext, attribute: Node, out: &mut Rewrite
     };
     let name = cx.text(name_node);
     out.raises_for_status |= name == "raise_for_status";
+    if name == "text" {
+        out.notes.push(
+            "`.text` of a text/* body without a charset decodes as UTF-8 in httpx (ISO-8859-1 in requests)".into(),
+        );
+    }
     if name == "ok" {
         ok_use(attribute, name_node, out);
     } else if let Some(renamed) = m.response.renamed.get(name) {
