@@ -342,7 +342,7 @@ fn on_shared_client(
         &mut out,
     )?;
     out.notes.push(
-        "the shared client's own settings (base URL, headers, auth) apply to the request too"
+        "the shared client's own settings (base URL, headers, auth) and its cookie jar (cookies other responses set) apply to the request too"
             .into(),
     );
     let edits = std::mem::take(&mut out.edits);
@@ -400,7 +400,9 @@ fn finish(
 }
 
 /// A name for the client that nothing in the function uses, or that only names other
-/// per-call clients (blocks of their own, which this statement is not inside).
+/// per-call clients (blocks of their own, which this statement is not inside). A second call in
+/// the same statement gets a block of its own inside the first: one client per call, as
+/// requests' module functions use one session per call (no cookies carried between them).
 fn client_name(cx: &FileContext, function: ScopeId, statement: Node) -> Result<String, Fallback> {
     let function_node = cx.scopes.get(function).node;
     'candidates: for candidate in ["client", "http_client", "httpx_client"] {
