@@ -49,7 +49,10 @@ const METHODS: &[&str] = &[
 #[derive(Default)]
 struct Rewrite {
     edits: Vec<Edit>,
-    unsafe_notes: Vec<String>,
+    /// Where the httpx call would behave differently from the requests one: the call goes to
+    /// a thread instead (or, when it cannot, the fix is unsafe with these notes).
+    differences: Vec<String>,
+    /// What the reviewer should know about a faithful rewrite (a missing timeout).
     notes: Vec<String>,
     releases: Vec<String>,
     /// `verify=False` and the like, for the per-call client's constructor.
@@ -326,7 +329,7 @@ fn on_shared_client(
     };
     map_call(cx, site.call, site.scope, &spec, &mut out)?;
     if !out.client_keywords.is_empty() {
-        out.unsafe_notes.push(format!(
+        out.differences.push(format!(
             "`{}` cannot be set per request on the shared client: its own setting applies",
             out.client_keywords.join(", ")
         ));
@@ -358,7 +361,7 @@ fn on_shared_client(
 }
 
 /// The fix from a finished rewrite. A difference in what the call does (the notes in
-/// `unsafe_notes`) sends the call to a thread instead when it can go there (`thread_fallback`):
+/// `differences`) sends the call to a thread instead when it can go there (`thread_fallback`):
 /// requests kept exactly beats httpx with a caveat.
 fn finish(
     out: Rewrite,
@@ -368,10 +371,10 @@ fn finish(
     cx: &FileContext,
     thread_fallback: bool,
 ) -> Result<FixInfo, Fallback> {
-    if thread_fallback && !out.unsafe_notes.is_empty() {
-        return Err(to_thread(out.unsafe_notes.join("; ")));
+    if thread_fallback && !out.differences.is_empty() {
+        return Err(to_thread(out.differences.join("; ")));
     }
-    let safety = if out.unsafe_notes.is_empty() && out.lifetime_notes.is_empty() {
+    let safety = if out.differences.is_empty() && out.lifetime_notes.is_empty() {
         Safety::Safe
     } else {
         Safety::Unsafe
@@ -379,7 +382,7 @@ fn finish(
     let mut note = what;
     let mut seen: Vec<&String> = Vec::new();
     for extra in out
-        .unsafe_notes
+        .differences
         .iter()
         .chain(&out.lifetime_notes)
         .chain(&out.notes)

@@ -124,7 +124,7 @@ pub(super) fn map_call<'t>(
                     }
                     "auth" => {
                         if value.kind() != "tuple" {
-                            out.unsafe_notes.push(format!(
+                            out.differences.push(format!(
                                 "`auth={}` is not a (user, password) tuple: a requests auth object does not work with httpx",
                                 cx.text(value)
                             ));
@@ -210,7 +210,7 @@ pub(super) fn map_call<'t>(
             out.follows_redirects = true;
         }
         if out.raises_for_status && !out.follows_redirects {
-            out.unsafe_notes.push(
+            out.differences.push(
                 "redirects are not followed here, and httpx's `raise_for_status()` also raises for a 3xx response, where requests' did not".into(),
             );
         }
@@ -237,6 +237,7 @@ pub(super) fn map_call<'t>(
 }
 
 impl CallSpec<'_, '_> {
+    /// A streamed call is entered by `async with`, not awaited.
     pub(super) fn awaited(&self) -> bool {
         !self.stream
     }
@@ -278,7 +279,7 @@ pub(super) fn timeout_value(
             return Some(format!("httpx.Timeout({name}[1], connect={name}[0])"));
         }
     }
-    out.unsafe_notes.push(format!(
+    out.differences.push(format!(
         "`timeout={}` is kept as written: if it is a (connect, read) tuple it must become `httpx.Timeout(read, connect=connect)`",
         one_line(cx.text(value))
     ));
@@ -315,7 +316,7 @@ pub(super) fn data_keyword(
         Some(true) => "content",
         Some(false) => "data",
         None => {
-            out.unsafe_notes.push(format!(
+            out.differences.push(format!(
                 "the type of `data={}` is not known: a dict stays form data, a str/bytes body should be `content=`, a list of pairs is not accepted by httpx",
                 one_line(cx.text(value))
             ));
@@ -376,7 +377,7 @@ fn none_entries(cx: &FileContext, keyword: &str, value: Node, scope: ScopeId, ou
             continue;
         };
         if may_be_none(cx, entry, scope, 0) {
-            out.unsafe_notes.push(format!(
+            out.differences.push(format!(
                 "requests leaves out `{keyword}` entries whose value is None, httpx does not: `{}` may be None",
                 one_line(cx.text(entry))
             ));

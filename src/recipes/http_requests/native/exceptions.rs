@@ -99,7 +99,7 @@ pub(super) fn guard<'t>(
                 qualified.as_str(),
                 "builtins.OSError" | "builtins.IOError" | "builtins.EnvironmentError"
             ) {
-                out.unsafe_notes.push(format!(
+                out.differences.push(format!(
                     "`except {text}` caught requests' exceptions (they are OSErrors); httpx's are not"
                 ));
             }
@@ -113,10 +113,10 @@ pub(super) fn guard<'t>(
                 ))
             })?;
             if !mapped.exact && !mapped.safe_after.iter().any(|s| caught_before.contains(s)) {
-                out.unsafe_notes.push(mapped.note.clone());
+                out.differences.push(mapped.note.clone());
             }
             if mapped.httpx == "httpx.HTTPError" && reads_json {
-                out.unsafe_notes.push(
+                out.differences.push(
                     "an invalid JSON body raised requests' JSONDecodeError (a RequestException); httpx raises json.JSONDecodeError, which `httpx.HTTPError` does not catch".into(),
                 );
             }

@@ -30,7 +30,7 @@ pub(super) fn response_uses<'t>(
             variable_uses(cx, target, function, out, false)
         }
         _ => {
-            out.unsafe_notes.push(
+            out.differences.push(
                 "the response is handed on as a value: code that receives it may use requests-only API (`.ok`, `.iter_content`, `.url` as a str)".into(),
             );
             Ok(())
@@ -94,7 +94,7 @@ pub(super) fn variable_uses<'t>(
                 "the streamed response `{name}` is handed on: its body would be read where this rewrite cannot see"
             )));
         }
-        out.unsafe_notes.push(format!(
+        out.differences.push(format!(
             "the response `{name}` is handed on or returned: code that receives it may use requests-only API (`.ok`, `.iter_content`, `.url` as a str)"
         ));
     }
@@ -119,7 +119,7 @@ pub(super) fn attribute_use(cx: &FileContext, attribute: Node, out: &mut Rewrite
     } else if let Some(renamed) = m.response.renamed.get(name) {
         out.replace(name_node, renamed.clone());
     } else if !m.response.same.iter().any(|s| s == name) {
-        out.unsafe_notes.push(format!(
+        out.differences.push(format!(
             "`.{name}` on the response is not the same on an httpx response"
         ));
     }
@@ -249,7 +249,7 @@ pub(super) fn stream_body_uses(
         let no_chunk_size = call
             .and_then(|c| c.field("arguments"))
             .is_none_or(|a| cx.text(a).trim() == "()");
-        out.unsafe_notes.push(match (renamed, no_chunk_size) {
+        out.differences.push(match (renamed, no_chunk_size) {
             ("aiter_bytes", true) => "`iter_content()` becomes `aiter_bytes()`: the same bytes, in the chunks the network gives rather than requests' 1-byte default".into(),
             ("aiter_bytes", false) => "`iter_content` becomes `aiter_bytes`: the same bytes, but chunk boundaries may differ".into(),
             _ => "`iter_lines` becomes `aiter_lines`, which yields str, not bytes".into(),
