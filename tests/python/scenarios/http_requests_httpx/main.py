@@ -56,7 +56,7 @@ async def server_error():
 
 async def read_timeout():
     try:
-        r = requests.get(BASE + "/hang", timeout=0.3)
+        r = requests.get(BASE + "/hang", timeout=1.0)
         return r.text
     except requests.Timeout:
         return "Timeout handler"
