@@ -372,7 +372,13 @@ fn finish(
     thread_fallback: bool,
 ) -> Result<FixInfo, Fallback> {
     if thread_fallback && !out.differences.is_empty() {
-        return Err(to_thread(out.differences.join("; ")));
+        let mut unique: Vec<&str> = Vec::new();
+        for difference in &out.differences {
+            if !unique.contains(&difference.as_str()) {
+                unique.push(difference);
+            }
+        }
+        return Err(to_thread(unique.join("; ")));
     }
     let safety = if out.differences.is_empty() && out.lifetime_notes.is_empty() {
         Safety::Safe

@@ -24,7 +24,62 @@ pub(super) fn exceptions<'t>(
         }
         node = parent;
     }
+    if let Some(line) = caller_catching_requests(cx, function) {
+        out.differences.push(format!(
+            "a caller on line {line} catches requests' exceptions around this coroutine: httpx's would pass it by"
+        ));
+    }
     Ok(())
+}
+
+/// The line of a call of `function` in this file that sits in a `try` whose `except` clauses
+/// name requests exception classes (other files are not seen).
+fn caller_catching_requests(cx: &FileContext, function: ScopeId) -> Option<usize> {
+    let qualname = &cx.scopes.get(function).qualname;
+    for c in &cx.scopes.calls {
+        if cx.callee(c.node, c.scope).as_deref() != Some(qualname.as_str()) {
+            continue;
+        }
+        let mut node = c.node;
+        while let Some(parent) = node.parent() {
+            if parent.kind() == "function_definition" {
+                break;
+            }
+            if parent.kind() == "try_statement"
+                && parent.field("body") == Some(node)
+                && names_requests_exception(cx, parent, c.scope)
+            {
+                return Some(cx.file.position(c.node.start_byte()).line);
+            }
+            node = parent;
+        }
+    }
+    None
+}
+
+fn names_requests_exception(cx: &FileContext, try_statement: Node, scope: ScopeId) -> bool {
+    let mut cursor = try_statement.walk();
+    let clauses: Vec<Node> = try_statement
+        .named_children(&mut cursor)
+        .filter(|c| c.kind() == "except_clause")
+        .collect();
+    clauses.iter().any(|clause| {
+        let mut found = false;
+        walk_tree(*clause, |event| {
+            if let Visit::Enter(n) = event {
+                if matches!(n.kind(), "identifier" | "attribute") {
+                    found |= matches!(
+                        cx.resolver.infer(n, scope, 0),
+                        Some(Value::Name(q)) if q.starts_with("requests.")
+                    );
+                }
+                // The handler's body is not what it catches.
+                return n.kind() != "block" && !found;
+            }
+            true
+        });
+        found
+    })
 }
 
 pub(super) fn guard<'t>(
