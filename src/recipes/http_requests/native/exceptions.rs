@@ -112,6 +112,28 @@ pub(super) fn guard<'t>(
             reads_json = true;
         }
     }
+    // A requests function or session method handed to a thread (a call an earlier fix moved
+    // to `asyncio.to_thread`) still raises requests' exceptions.
+    if !other_requests_calls {
+        walk_tree(body, |event| {
+            let Visit::Enter(n) = event else {
+                return true;
+            };
+            if n == call || other_requests_calls {
+                return false;
+            }
+            if n.kind() == "attribute" || n.kind() == "identifier" {
+                other_requests_calls |= match cx.resolver.infer(n, scope, 0) {
+                    Some(Value::Name(q)) => q.starts_with("requests.") && !is_exception_name(&q),
+                    Some(Value::Member(ty, _)) => {
+                        ty.starts_with("requests.") && ty.ends_with("Session")
+                    }
+                    _ => false,
+                };
+            }
+            true
+        });
+    }
     let mut caught_before: Vec<String> = Vec::new();
     let mut cursor = try_statement.walk();
     let clauses: Vec<Node> = try_statement
@@ -202,4 +224,9 @@ pub(super) fn guard<'t>(
         }
     }
     Ok(())
+}
+
+/// `requests.Timeout`, `requests.exceptions.HTTPError`: a class an `except` names, not a call.
+fn is_exception_name(qualified: &str) -> bool {
+    qualified.starts_with("requests.exceptions.") || mapping().exception(qualified).is_some()
 }
