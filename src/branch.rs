@@ -35,6 +35,8 @@ pub struct BranchOptions {
     pub unsafe_fixes: bool,
     pub propagate: bool,
     pub target_version: Option<String>,
+    /// `--http-client`: over the configuration's `http-client`.
+    pub http_client: Option<String>,
     pub select: Vec<String>,
     pub ignore: Vec<String>,
     pub config: Option<PathBuf>,
@@ -201,6 +203,9 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
     );
     engine.target_version = options.target_version.clone();
     engine.propagate = options.propagate;
+    if let Some(client) = &options.http_client {
+        engine.config.config.http_client = Some(client.clone());
+    }
     let fix_options = FixOptions {
         unsafe_fixes: options.unsafe_fixes,
     };

@@ -96,6 +96,10 @@ struct FixArgs {
     /// Oldest Python the fixed code must run on (py38 has no asyncio.to_thread).
     #[arg(long, value_parser = ["py38", "py39", "py310", "py311", "py312", "py313", "py314"])]
     target_version: Option<String>,
+    /// A shared `httpx.AsyncClient` expression (`app.http.client`) the http-requests fix uses
+    /// instead of a client per call (over the configuration's `http-client`).
+    #[arg(long, value_name = "EXPR")]
+    http_client: Option<String>,
     #[command(flatten)]
     scope: ScopeArgs,
     /// Never show a progress bar.
@@ -166,7 +170,6 @@ fn check(args: CheckArgs) -> ExitCode {
     };
     engine.progress = !args.no_progress && std::io::stderr().is_terminal();
     engine.propagate = args.propagate;
-    engine.indirect = !args.scope.no_indirect;
     engine.indirect = !args.scope.no_indirect;
     let report = engine.check(&args.paths);
     print_diagnostics(&report);
@@ -263,6 +266,7 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
             unsafe_fixes: args.unsafe_fixes,
             propagate: args.propagate,
             target_version: args.target_version.clone(),
+            http_client: args.http_client.clone(),
             select: args.scope.select.clone(),
             ignore: args.scope.ignore.clone(),
             config: args.scope.config.clone(),
@@ -280,6 +284,10 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
     engine.progress = !args.no_progress && std::io::stderr().is_terminal();
     engine.target_version = args.target_version.clone();
     engine.propagate = args.propagate;
+    engine.indirect = !args.scope.no_indirect;
+    if let Some(client) = &args.http_client {
+        engine.config.config.http_client = Some(client.clone());
+    }
     let options = crate::engine::fix::FixOptions {
         unsafe_fixes: args.unsafe_fixes,
     };

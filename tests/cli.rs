@@ -374,3 +374,23 @@ fn apply_through_a_symlink_rewrites_the_target_and_keeps_the_link() {
     let target = std::fs::read_to_string(dir.path().join("real/a.py")).unwrap();
     assert!(target.contains("await asyncio.sleep(1)"), "{target}");
 }
+
+#[test]
+fn http_client_on_the_command_line_is_used_by_the_http_requests_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "hook.py",
+        "import requests\n\nasync def f(u):\n    return requests.get(u, timeout=1).status_code\n",
+    );
+    let output = unblock(
+        &["diff", "hook.py", "--http-client", "app.http.client"],
+        dir.path(),
+    );
+    let diff = String::from_utf8_lossy(&output.stdout);
+    assert!(diff.contains("+import app.http"), "{diff}");
+    assert!(
+        diff.contains("(await app.http.client.get(u, timeout=1, follow_redirects=True))"),
+        "{diff}"
+    );
+}

@@ -71,6 +71,9 @@ scenarios!(
     indirect_to_thread,
     indirect_propagate,
     polling_reply,
+    http_requests_httpx,
+    http_requests_concurrency,
+    http_requests_stream,
 );
 
 /// Packages installed in the test virtualenv, and the modules they provide.

@@ -378,7 +378,12 @@ fn drop_unused_imports(path: &str, module: &str, text: Vec<u8>, names: &[&str]) 
         ) {
             return false;
         }
-        if node.kind() == "identifier" {
+        // `client.post` is no use of a `post` binding; `f(post=1)` neither.
+        let member_name = node.parent().is_some_and(|p| {
+            (p.kind() == "attribute" && p.field("attribute") == Some(node))
+                || (p.kind() == "keyword_argument" && p.field("name") == Some(node))
+        });
+        if node.kind() == "identifier" && !member_name {
             if let Some(count) = uses.get_mut(file.text(node)) {
                 *count += 1;
             }

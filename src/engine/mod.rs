@@ -260,6 +260,7 @@ impl Engine {
             callees: Default::default(),
             has_to_thread: self.target_has_to_thread(),
             other_framework: other_framework(&scopes),
+            http_client: self.config.config.http_client.as_deref(),
         };
         let mut findings = Vec::new();
         for recipe in recipes::all() {
@@ -427,6 +428,8 @@ pub struct FileContext<'a, 't> {
     /// The module imports trio or anyio: its coroutines may run on no asyncio loop at all, so
     /// `asyncio.to_thread` / `asyncio.sleep` rewrites are not offered.
     pub other_framework: Option<&'static str>,
+    /// The shared `httpx.AsyncClient` expression configured for the http-requests fix.
+    pub http_client: Option<&'a str>,
     /// Resolved callees by call node id.
     callees: std::cell::RefCell<rustc_hash::FxHashMap<usize, Option<String>>>,
 }

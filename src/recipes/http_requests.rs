@@ -12,38 +12,27 @@
 //!         resp = await client.post(TOKEN_URL, data={"code": code}, timeout=10, follow_redirects=True)
 //! ```
 //! Safe when every argument maps (redirects and timeouts kept explicit, exceptions in the
-//! surrounding `except` clauses mapped); unsafe, with a note, where requests and httpx differ in
-//! a way the code relies on.
+//! surrounding `except` clauses mapped, `resp.ok` → `not resp.is_error`). Where requests and
+//! httpx would differ in a way the code can see, the call moves to `asyncio.to_thread` as it is
+//! (safe) and the note says why; a streamed response, which cannot go to a thread, is rewritten
+//! as unsafe with its note or reported. `urlopen` and the code reading its response move to a
+//! thread together. The submodules: `native` (client strategy and the statement around the
+//! call) with `call`, `response`, `exceptions`, `session`; `mapping` (the data in
+//! `codemods/http-requests/mapping.toml`).
 
-use crate::engine::syntax::Field;
 use tree_sitter::Node;
 
 use super::Recipe;
 use crate::engine::rewrite;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::FixInfo;
+use crate::finding::{FixInfo, Safety};
+
+mod mapping;
+mod native;
+
+use native::Fallback;
 
 pub struct HttpRequests;
-
-/// requests features httpx has no per-request equivalent for.
-const UNMAPPABLE: &[(&str, &str)] = &[
-    (
-        "hooks",
-        "requests hooks have no httpx per-request equivalent",
-    ),
-    (
-        "proxies",
-        "proxies belong to the httpx client, not the request",
-    ),
-    (
-        "cert",
-        "client certificates belong to the httpx client, not the request",
-    ),
-    (
-        "verify",
-        "TLS verification belongs to the httpx client, not the request",
-    ),
-];
 
 impl Recipe for HttpRequests {
     fn id(&self) -> &'static str {
@@ -55,72 +44,212 @@ impl Recipe for HttpRequests {
     }
 
     fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
-        let keywords = keyword_names(cx, site.call);
-        let native = native_rewrite(site, &keywords);
         if site.qualified == "urllib.request.urlopen" {
-            return Err(format!(
-                "the response is read after the call returns (in the `with` block): move that work into a helper \
-                 run with `asyncio.to_thread`, or by hand: {native}"
-            ));
+            return urlopen_fix(cx, site).map(Some);
         }
-        if keywords.iter().any(|k| k == "stream") {
-            return Err(format!(
-                "`stream=`: the body is read while iterating the response, after this call; by hand: {native}"
-            ));
+        match native::plan(cx, site) {
+            Ok(fix) => Ok(Some(fix)),
+            Err(Fallback::NotFixable(why)) => Err(why),
+            // The faithful fallback: requests' own redirects, timeouts and exceptions, kept
+            // exactly, on a worker thread.
+            Err(Fallback::ToThread(why)) => rewrite::to_thread_fix(
+                cx,
+                site,
+                &format!(
+                    "the same call on a worker thread (behaviour kept exactly); not rewritten to httpx: {why}"
+                ),
+            ),
         }
-        // Until the httpx rewrite lands, the call moves to a thread as it is: requests' own
-        // redirects, timeouts and exceptions are kept exactly, and the loop is free.
-        let what = format!(
-            "the same requests call on a worker thread (behaviour kept exactly); \
-             native alternative by hand: {native}"
-        );
-        rewrite::to_thread_fix(cx, site, &what)
     }
 }
 
-/// The httpx rewrite, described for the reviewer (applied by hand for now).
-fn native_rewrite(site: &CallSite, keywords: &[String]) -> String {
-    if site.qualified == "urllib.request.urlopen" {
-        return "`await client.get(url)` on an `httpx.AsyncClient`".into();
-    }
-    for (keyword, why) in UNMAPPABLE {
-        if keywords.iter().any(|k| k == keyword) {
-            return format!(
-                "`await client.<method>(...)` on an `httpx.AsyncClient`, but `{keyword}=`: {why}"
+/// `urlopen` returns a response read afterwards: the reading moves to the thread with it (the
+/// whole `with` block, or the expression the response is an argument of).
+fn urlopen_fix(cx: &FileContext, site: &CallSite) -> Result<FixInfo, String> {
+    let parent = site.parent;
+    let with = parent
+        .filter(|p| p.kind() == "as_pattern" || p.kind() == "with_item")
+        .and_then(|p| ancestor(p, "with_statement"));
+    if let Some(with) = with {
+        let (edit, imports, conditional) = rewrite::with_block_to_thread(cx, with, site.function)?;
+        let safety = if conditional {
+            Safety::Unsafe
+        } else {
+            Safety::Safe
+        };
+        let mut note = "the `with urlopen(...)` block, response reading included, moves into a function run by `asyncio.to_thread` (behaviour kept exactly)".to_string();
+        if conditional {
+            note.push_str(
+                "; a name the block assigns only on some paths may be unbound afterwards",
             );
         }
+        let claim = (edit.start, edit.end);
+        return Ok(FixInfo::new(safety, note, vec![edit], imports).claiming(claim));
     }
-    let mut notes = vec!["`await client.<method>(...)` on an `httpx.AsyncClient`".to_string()];
-    if site.qualified.starts_with("requests.") {
-        if !keywords.iter().any(|k| k == "timeout") {
-            notes.push("no timeout in the original: `timeout=None` keeps it unbounded (consider setting one)".into());
-        }
-        if !keywords.iter().any(|k| k == "allow_redirects") {
-            notes.push("`follow_redirects=True` keeps requests' default".into());
-        }
-        if keywords.iter().any(|k| k == "stream") {
-            notes.push("`stream=True` becomes `client.stream(...)`".into());
-        }
+    let outer = parent
+        .filter(|p| p.kind() == "argument_list")
+        .and_then(|p| p.parent())
+        .filter(|c| c.kind() == "call");
+    if let Some(outer) = outer {
+        let (edit, imports) = rewrite::expression_to_thread(cx, outer, site.scope)?;
+        return Ok(FixInfo::new(
+            Safety::Safe,
+            format!(
+                "`await asyncio.to_thread(lambda: {})`: the response is read on the same worker thread",
+                cx.text(outer)
+            ),
+            vec![edit],
+            imports,
+        ));
     }
-    notes.join("; ")
+    Err(
+        "the response is read after the call returns: move that work into a helper run with `asyncio.to_thread`, or use `await client.get(url)` on an `httpx.AsyncClient` by hand"
+            .into(),
+    )
 }
 
-fn keyword_names(cx: &FileContext, call: Node) -> Vec<String> {
-    let Some(arguments) = call.field("arguments") else {
-        return Vec::new();
-    };
-    let mut cursor = arguments.walk();
-    arguments
-        .named_children(&mut cursor)
-        .filter(|a| a.kind() == "keyword_argument")
-        .filter_map(|a| a.field("name"))
-        .map(|n| cx.text(n).to_string())
-        .collect()
+fn ancestor<'t>(node: Node<'t>, kind: &str) -> Option<Node<'t>> {
+    let mut current = Some(node);
+    while let Some(n) = current {
+        if n.kind() == kind {
+            return Some(n);
+        }
+        current = n.parent();
+    }
+    None
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::recipes::testing::lines;
+    use crate::config::LoadedConfig;
+    use crate::engine::fix::apply_fixes;
+    use crate::engine::source::SourceFile;
+    use crate::engine::{Engine, Selection};
+    use crate::finding::{Finding, Safety};
+    use crate::recipes::testing::{check_with, lines};
+
+    /// The snippet with the first finding's fix applied (safe or not), and that fix's note.
+    fn first_fix(src: &str, http_client: Option<&str>) -> (String, Safety, String) {
+        let mut config = LoadedConfig::default();
+        config.config.http_client = http_client.map(str::to_string);
+        let engine = Engine::new(config, Selection::default());
+        let file = SourceFile::parse(
+            "example.py".into(),
+            src.as_bytes().to_vec(),
+            "example".into(),
+        )
+        .unwrap();
+        let findings = engine.check_file(&file).findings;
+        let first: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.fix.is_some())
+            .take(1)
+            .collect();
+        let fix = first[0].fix.clone().unwrap();
+        let text =
+            String::from_utf8(apply_fixes(&file, &first).expect("the fix verifies")).unwrap();
+        (text, fix.safety, fix.note)
+    }
+
+    #[test]
+    fn a_call_gets_a_client_block_and_requests_defaults_spelled_out() {
+        let (text, safety, note) = first_fix(
+            "import requests\n\nasync def f(u):\n    r = requests.get(u)\n    if not r.ok:\n        return r.reason\n    return r.json()\n",
+            None,
+        );
+        assert_eq!(safety, Safety::Safe);
+        assert!(note.contains("timeout=None"), "{note}");
+        assert_eq!(
+            text,
+            "import httpx\n\nasync def f(u):\n    async with httpx.AsyncClient() as client:\n        r = await client.get(u, timeout=None, follow_redirects=True)\n    if r.is_error:\n        return r.reason_phrase\n    return r.json()\n"
+        );
+    }
+
+    #[test]
+    fn head_keeps_not_following_and_allow_redirects_is_renamed() {
+        let (text, ..) = first_fix(
+            "import requests\n\nasync def f(u):\n    requests.head(u, timeout=1)\n",
+            None,
+        );
+        assert!(text.contains("await client.head(u, timeout=1)\n"), "{text}");
+        let (text, ..) = first_fix(
+            "import requests\n\nasync def f(u):\n    requests.get(u, allow_redirects=False, timeout=1)\n",
+            None,
+        );
+        assert!(
+            text.contains("await client.get(u, follow_redirects=False, timeout=1)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn timeout_pairs_and_text_bodies() {
+        let (text, ..) = first_fix(
+            "import requests\n\nasync def f(u):\n    requests.post(u, data='x=1', timeout=(3, 9))\n",
+            None,
+        );
+        assert!(
+            text.contains(
+                "content='x=1', timeout=httpx.Timeout(9, connect=3), follow_redirects=True"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_except_clause_also_guarding_an_unrewritten_call_catches_both() {
+        let src = "import requests\n\nasync def f(u):\n    try:\n        a = requests.get(u, timeout=1)\n        b = requests.get(u, timeout=1)\n    except requests.Timeout:\n        pass\n";
+        let (text, ..) = first_fix(src, None);
+        assert!(
+            text.contains("except (requests.Timeout, httpx.TimeoutException):"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn what_httpx_cannot_keep_goes_to_a_thread_with_the_reason() {
+        let found = check_with(
+            "import requests\n\nasync def f(u, log):\n    requests.get(u, hooks={'response': log})\n",
+            &[],
+        );
+        let fix = found[0].fix.as_ref().unwrap();
+        assert!(fix
+            .note
+            .starts_with("`await asyncio.to_thread(requests.get, ...)`"));
+        assert!(fix.note.contains("hooks"), "{}", fix.note);
+        let found = check_with(
+            "import requests\n\nasync def f(u):\n    r = requests.get(u, stream=True)\n    return r\n",
+            &[],
+        );
+        assert!(found[0].fix.is_none());
+        assert!(found[0]
+            .not_fixable
+            .as_ref()
+            .unwrap()
+            .contains("stream=True"));
+    }
+
+    #[test]
+    fn the_client_name_avoids_names_the_function_uses() {
+        let (text, ..) = first_fix(
+            "import requests\n\nasync def f(u, client):\n    requests.get(u, timeout=1)\n    return client\n",
+            None,
+        );
+        assert!(text.contains("as http_client:"), "{text}");
+    }
+
+    #[test]
+    fn a_configured_shared_client_is_used_and_imported() {
+        let (text, safety, _) = first_fix(
+            "import requests\n\nasync def f(u):\n    return requests.get(u, timeout=1).text\n",
+            Some("app.http.client"),
+        );
+        assert_eq!(safety, Safety::Safe);
+        assert_eq!(
+            text,
+            "import app.http\n\nasync def f(u):\n    return (await app.http.client.get(u, timeout=1, follow_redirects=True)).text\n"
+        );
+    }
 
     #[test]
     fn module_functions_through_aliases() {
