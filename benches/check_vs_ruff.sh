@@ -436,7 +436,7 @@ L.append("| tool | version | median (s) | min (s) | max (s) | runs | findings |"
 L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
 for name, _, _ in tools:
     v = times[name]
-    ver = unblock_version or f"commit {commit}" if name == "unblock" else ruff_version
+    ver = (unblock_version or f"commit {commit}") if name.startswith("unblock") else ruff_version
     f = ruff_findings if name == "ruff" else unblock_findings.get(name, "n/a")
     L.append(f"| {name} | {ver} | {med[name]:.3f} | {min(v):.3f} | {max(v):.3f} | {len(v)} | {f} |")
 L.append("")
