@@ -11,6 +11,8 @@
 //! | `max_stall_after_ms` | the rewritten program's event loop may stall less than this (default 50) |
 //! | `unsafe_fixes` | run `unblock apply --unsafe-fixes` (default false) |
 //! | `propagate` | run `unblock apply --propagate`: blocking helper chains become async (default false) |
+//! | `uses` | helper modules from `tests/python/shared/` the program imports (copied beside it) |
+//! | `program_of` | another scenario whose files this one runs (its own files are laid over them) |
 //! | `original_fails_with` | a string, or list of strings, the original's stderr must contain |
 //! | `original_stdout` | what the original must print (optional) |
 //! | `expected_stdout` | what the rewritten program must print (when `same_output = false`) |
@@ -97,6 +99,10 @@ struct Expect {
     unsafe_fixes: bool,
     #[serde(default)]
     propagate: bool,
+    #[serde(default)]
+    uses: Vec<String>,
+    #[serde(default)]
+    program_of: Option<String>,
     #[serde(default)]
     original_fails_with: Option<OneOrMany>,
     #[serde(default)]
@@ -509,7 +515,17 @@ fn check_scenario(
     let scratch = temp.path().join("scratch");
     fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
     let dir = temp.path().join(name);
+    if let Some(base) = &expect.program_of {
+        copy_dir(&scenarios_dir().join(base), &dir);
+    }
     copy_dir(source, &dir);
+    for helper in &expect.uses {
+        fs::copy(
+            repo().join("tests/python/shared").join(helper),
+            dir.join(helper),
+        )
+        .map_err(|e| format!("tests/python/shared/{helper}: {e}"))?;
+    }
     if !dir.join("main.py").exists() {
         return Err(format!("{name} has no main.py"));
     }

@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from server import start
+from http_server import start
 
 BASE, _ = start()
 

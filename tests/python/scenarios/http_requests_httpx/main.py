@@ -10,7 +10,7 @@ import requests
 import requests as rq
 from requests import post
 
-from server import start
+from http_server import start
 
 BASE, REFUSED = start()
 TIMEOUT = 5

@@ -7,7 +7,7 @@ import hashlib
 
 import requests
 
-from server import start
+from http_server import start
 
 BASE, REFUSED = start()
 

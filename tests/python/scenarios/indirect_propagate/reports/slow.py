@@ -1,5 +1,0 @@
-import time
-
-
-def settle():
-    time.sleep(0.25)
