@@ -34,6 +34,8 @@ pub struct BranchOptions {
     pub paths: Vec<PathBuf>,
     pub unsafe_fixes: bool,
     pub propagate: bool,
+    /// `--no-indirect` turns the call graph off.
+    pub indirect: bool,
     pub target_version: Option<String>,
     /// `--http-client`: over the configuration's `http-client`.
     pub http_client: Option<String>,
@@ -203,6 +205,7 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
     );
     engine.target_version = options.target_version.clone();
     engine.propagate = options.propagate;
+    engine.indirect = options.indirect;
     if let Some(client) = &options.http_client {
         engine.config.config.http_client = Some(client.clone());
     }

@@ -159,18 +159,12 @@ pub fn main() -> ExitCode {
 }
 
 fn check(args: CheckArgs) -> ExitCode {
-    let mut engine = match engine_for(
-        &args.paths,
-        args.scope.config.as_ref(),
-        &args.scope.select,
-        &args.scope.ignore,
-    ) {
+    let mut engine = match engine_for(&args.paths, &args.scope) {
         Ok(engine) => engine,
         Err(code) => return code,
     };
     engine.progress = !args.no_progress && std::io::stderr().is_terminal();
     engine.propagate = args.propagate;
-    engine.indirect = !args.scope.no_indirect;
     let report = engine.check(&args.paths);
     print_diagnostics(&report);
     if nothing_read(&report, &args.paths) {
@@ -192,47 +186,38 @@ fn check(args: CheckArgs) -> ExitCode {
     }
 }
 
-/// Loads the configuration and checks the recipe ids: the part every command shares.
-/// Usage and configuration errors are printed here and end the run with exit code 2.
-fn engine_for(
-    paths: &[PathBuf],
-    config: Option<&PathBuf>,
-    select: &[String],
-    ignore: &[String],
-) -> Result<Engine, ExitCode> {
-    engine_or_error(paths, config, select, ignore).map_err(|message| {
+/// Loads the configuration, checks the recipe ids and applies the scope options: the part
+/// every command shares. Usage and configuration errors are printed here (exit code 2).
+fn engine_for(paths: &[PathBuf], scope: &ScopeArgs) -> Result<Engine, ExitCode> {
+    let fail = |message: String| {
         eprintln!("unblock: error: {message}");
         ExitCode::from(2)
-    })
-}
-
-fn engine_or_error(
-    paths: &[PathBuf],
-    config: Option<&PathBuf>,
-    select: &[String],
-    ignore: &[String],
-) -> Result<Engine, String> {
-    let config = match config {
+    };
+    let config = match &scope.config {
         Some(path) => Config::load(path),
         None => Config::discover(paths),
-    }?;
-    for id in select
+    }
+    .map_err(fail)?;
+    for id in scope
+        .select
         .iter()
-        .chain(ignore)
+        .chain(&scope.ignore)
         .chain(&config.config.select)
         .chain(&config.config.ignore)
     {
         if recipes::by_id(id).is_none() {
-            return Err(format!("no recipe `{id}` (see `unblock recipes`)"));
+            return Err(fail(format!("no recipe `{id}` (see `unblock recipes`)")));
         }
     }
-    Ok(Engine::new(
+    let mut engine = Engine::new(
         config,
         Selection {
-            select: select.to_vec(),
-            ignore: ignore.to_vec(),
+            select: scope.select.clone(),
+            ignore: scope.ignore.clone(),
         },
-    ))
+    );
+    engine.indirect = !scope.no_indirect;
+    Ok(engine)
 }
 
 /// Every path given failed to read: a usage error (exit 2), not a clean run.
@@ -265,6 +250,7 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
             paths: args.paths.clone(),
             unsafe_fixes: args.unsafe_fixes,
             propagate: args.propagate,
+            indirect: !args.scope.no_indirect,
             target_version: args.target_version.clone(),
             http_client: args.http_client.clone(),
             select: args.scope.select.clone(),
@@ -272,19 +258,13 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
             config: args.scope.config.clone(),
         });
     }
-    let mut engine = match engine_for(
-        &args.paths,
-        args.scope.config.as_ref(),
-        &args.scope.select,
-        &args.scope.ignore,
-    ) {
+    let mut engine = match engine_for(&args.paths, &args.scope) {
         Ok(engine) => engine,
         Err(code) => return code,
     };
     engine.progress = !args.no_progress && std::io::stderr().is_terminal();
     engine.target_version = args.target_version.clone();
     engine.propagate = args.propagate;
-    engine.indirect = !args.scope.no_indirect;
     if let Some(client) = &args.http_client {
         engine.config.config.http_client = Some(client.clone());
     }

@@ -60,34 +60,12 @@ pub fn analyse(
         return HashMap::new();
     }
     let graph = Graph::build(catalogue, python_files, callees);
+    // A development aid for the speed bar, beside the engine's own timings.
     if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
-        let bytes: usize = graph
-            .summaries
-            .keys()
-            .filter_map(|m| graph.modules.get(m))
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len() as usize)
-            .sum();
-        let with_functions: HashSet<&str> = graph
-            .resolved
-            .values()
-            .flatten()
-            .filter_map(|f| graph.module_of(f).map(|(m, _)| m))
-            .collect();
-        let reached_bytes: usize = with_functions
-            .iter()
-            .filter_map(|m| graph.modules.get(*m))
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len() as usize)
-            .sum();
         eprintln!(
-            "call graph: {} modules loaded ({} bytes), {} names resolved, {} functions reached in {} modules ({} bytes)",
+            "call graph: {} modules loaded, {} names resolved",
             graph.summaries.len(),
-            bytes,
-            graph.resolved.len(),
-            graph.resolved.values().flatten().collect::<HashSet<_>>().len(),
-            with_functions.len(),
-            reached_bytes
+            graph.resolved.len()
         );
     }
     graph.blocking_callees(callees)

@@ -39,14 +39,9 @@ pub trait Recipe: Sync {
     /// A catalogue call the engine matched for this recipe in async context. A recipe may
     /// decline a call (return `None`) when its structural finder reports it better.
     fn call_finding(&self, cx: &FileContext, site: &CallSite) -> Option<Finding> {
-        let plan = if site.in_generator {
-            Err("`await` cannot go inside a generator expression without making it an async generator".to_string())
-        } else if let Some(framework) = cx.other_framework {
-            Err(format!(
-                "this module uses {framework}: an asyncio rewrite would not run under it (use {framework}.to_thread.run_sync / {framework}.sleep)"
-            ))
-        } else {
-            self.plan_call_fix(cx, site)
+        let plan = match no_asyncio_rewrite(cx, site.in_generator) {
+            Some(why) => Err(why),
+            None => self.plan_call_fix(cx, site),
         };
         Some(cx.call_finding(self.id(), site, plan))
     }
@@ -80,6 +75,22 @@ pub trait Recipe: Sync {
             .find(|l| !(l.starts_with('#') || l.trim().is_empty()))
             .unwrap_or("")
     }
+}
+
+/// Why no call can become an awaited asyncio call here, whatever the recipe: inside a generator
+/// expression, or in a module that runs under trio or anyio.
+pub fn no_asyncio_rewrite(cx: &FileContext, in_generator: bool) -> Option<String> {
+    if in_generator {
+        return Some(
+            "`await` cannot go inside a generator expression without making it an async generator"
+                .into(),
+        );
+    }
+    cx.other_framework.map(|framework| {
+        format!(
+            "this module uses {framework}: an asyncio rewrite would not run under it (use {framework}.to_thread.run_sync / {framework}.sleep)"
+        )
+    })
 }
 
 static RECIPES: &[&dyn Recipe] = &[

@@ -18,7 +18,7 @@ use crate::engine::rewrite;
 use crate::engine::scope::{CallNode, ScopeId};
 use crate::engine::syntax::Field;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::{ChainLink, Edit, Finding, FixInfo, Safety};
+use crate::finding::{ChainLink, Finding, FixInfo, Safety};
 
 pub struct ToThread;
 
@@ -76,27 +76,20 @@ impl Recipe for ToThread {
             line: cx.file.position(async_function.node.start_byte()).line,
             name: short_name(cx, &async_function.qualname),
         });
-        let plan = if cx.scopes.in_generator(call.scope) {
-            Err("the call sits in a generator expression: `await` cannot go there without making it an async generator".to_string())
-        } else if let Some(framework) = cx.other_framework {
-            Err(format!(
-                "this module uses {framework}: an asyncio rewrite would not run under it (use {framework}.to_thread.run_sync)"
-            ))
-        } else {
-            rewrite::to_thread_call_at(cx, call.node, call.scope, call.parent).map(|(text, imports)| {
-                FixInfo::new(
-                    Safety::Safe,
-                    format!(
-                        "`await asyncio.to_thread({written}, ...)`: `{written}` and everything it calls run on a worker thread"
-                    ),
-                    vec![Edit {
-                        start: call.node.start_byte(),
-                        end: call.node.end_byte(),
-                        text,
-                    }],
-                    imports,
-                )
-            })
+        let plan = match super::no_asyncio_rewrite(cx, cx.scopes.in_generator(call.scope)) {
+            Some(why) => Err(why),
+            None => rewrite::to_thread_call_at(cx, call.node, call.scope, call.parent).map(
+                |(text, imports)| {
+                    FixInfo::new(
+                        Safety::Safe,
+                        format!(
+                            "`await asyncio.to_thread({written}, ...)`: `{written}` and everything it calls run on a worker thread"
+                        ),
+                        vec![rewrite::replace(call.node, text)],
+                        imports,
+                    )
+                },
+            ),
         };
         match plan {
             Ok(fix) => finding.fix = Some(fix),

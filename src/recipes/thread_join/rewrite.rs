@@ -301,10 +301,8 @@ pub fn plan_thread(
     construction: Node,
 ) -> Result<FixInfo, String> {
     check_asyncio_name(cx, scope)?;
-    if let Some(framework) = cx.other_framework {
-        return Err(format!(
-            "this module uses {framework}: an asyncio rewrite would not run under it (use {framework}.to_thread.run_sync)"
-        ));
+    if let Some(why) = crate::recipes::no_asyncio_rewrite(cx, false) {
+        return Err(why);
     }
     let call = thread_call(cx, construction)?;
     let function = enclosing_function(construction).ok_or("not inside a function")?;
@@ -781,10 +779,8 @@ fn single(
 /// `with ThreadPoolExecutor(...) as pool:` whose body only maps or submits and collects.
 pub fn plan_pool(cx: &FileContext, scope: ScopeId, construction: Node) -> Result<FixInfo, String> {
     check_asyncio_name(cx, scope)?;
-    if let Some(framework) = cx.other_framework {
-        return Err(format!(
-            "this module uses {framework}: an asyncio rewrite would not run under it (use {framework}.to_thread.run_sync)"
-        ));
+    if let Some(why) = crate::recipes::no_asyncio_rewrite(cx, false) {
+        return Err(why);
     }
     if !cx.has_to_thread {
         return Err("`asyncio.to_thread` needs Python 3.9 (target version is older)".into());
