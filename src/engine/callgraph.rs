@@ -28,6 +28,7 @@ use std::sync::Mutex;
 
 use tree_sitter::Node;
 
+use super::chunks::SkippedKind;
 use super::resolve::{Resolver, Value};
 use super::scope::{Origin, ScopeKind, Scopes, MODULE_SCOPE};
 use super::source::SourceFile;
@@ -83,6 +84,7 @@ impl<'c> Graph<'c> {
             modules: module_map(python_files),
             summaries: HashMap::new(),
             resolved: HashMap::new(),
+            wanted: HashMap::new(),
         };
         graph.explore(callees);
         graph
@@ -164,6 +166,9 @@ pub(crate) struct ClassSummary {
 }
 
 pub(crate) struct FunctionSummary {
+    /// Its body was parsed and summarised (otherwise only its name and kind are known, and
+    /// the fields below are empty).
+    pub complete: bool,
     /// The qualified name without the module: `TokenStore.refresh`.
     pub short_name: String,
     pub line: usize,
@@ -195,9 +200,29 @@ const THREADSAFE_ASYNCIO: &[&str] = &[
     "asyncio.set_event_loop",
 ];
 
-fn summarise(catalogue: &Catalogue, module: &str, path: &Path) -> Option<ModuleSummary> {
+/// Summarises a module: names and classes always, function bodies only for the `wanted` ones
+/// (the rest of the file's functions are known by name and kind).
+fn summarise(
+    catalogue: &Catalogue,
+    module: &str,
+    path: &Path,
+    wanted: &HashSet<String>,
+) -> Option<ModuleSummary> {
     let bytes = std::fs::read(path).ok()?;
-    let file = SourceFile::parse(path.display().to_string(), bytes, module.to_string()).ok()?;
+    let is_wanted = |class: Option<&str>, name: &str| {
+        let qualified = match class {
+            Some(class) => format!("{module}.{class}.{name}"),
+            None => format!("{module}.{name}"),
+        };
+        wanted.contains(&qualified)
+    };
+    let file = SourceFile::parse_outline(
+        path.display().to_string(),
+        bytes,
+        module.to_string(),
+        &is_wanted,
+    )
+    .ok()?;
     let scopes = Scopes::build_every_call(&file);
     let resolver = Resolver::new(&file, &scopes, catalogue);
     let mut summary = ModuleSummary {
@@ -265,6 +290,7 @@ fn summarise(catalogue: &Catalogue, module: &str, path: &Path) -> Option<ModuleS
                 summary.functions.insert(
                     scope.qualname.clone(),
                     FunctionSummary {
+                        complete: true,
                         short_name,
                         line: file.position(node.start_byte()).line,
                         def_byte,
@@ -281,6 +307,34 @@ fn summarise(catalogue: &Catalogue, module: &str, path: &Path) -> Option<ModuleS
             }
             _ => {}
         }
+    }
+    for skipped in &file.skipped {
+        let is_async = match skipped.kind {
+            SkippedKind::Function => false,
+            SkippedKind::AsyncFunction => true,
+            _ => continue,
+        };
+        let short_name = match &skipped.class {
+            Some(class) => format!("{class}.{}", skipped.name),
+            None => skipped.name.clone(),
+        };
+        summary.functions.insert(
+            format!("{module}.{short_name}"),
+            FunctionSummary {
+                complete: false,
+                short_name,
+                line: 0,
+                def_byte: 0,
+                decorator: None,
+                nested: false,
+                is_async,
+                blocking: Vec::new(),
+                calls: Vec::new(),
+                thread_hostile: None,
+                calls_parameter: None,
+                generator: false,
+            },
+        );
     }
     for call in &scopes.calls {
         let function = scopes.executing_scope(call.scope);
@@ -480,6 +534,8 @@ pub(crate) struct Graph<'c> {
     summaries: HashMap<String, Option<ModuleSummary>>,
     /// Every name looked at, and the function a call of it runs (if a project one).
     resolved: HashMap<String, Option<String>>,
+    /// By module: the functions whose bodies its summary must include.
+    wanted: HashMap<String, HashSet<String>>,
 }
 
 impl Graph<'_> {
@@ -633,10 +689,15 @@ impl Graph<'_> {
                     let Some(module) = modules.get(i) else {
                         break;
                     };
-                    let summary = self
-                        .modules
-                        .get(module)
-                        .and_then(|path| summarise(self.catalogue, module, path));
+                    let wanted = self.wanted.get(module);
+                    let summary = self.modules.get(module).and_then(|path| {
+                        summarise(
+                            self.catalogue,
+                            module,
+                            path,
+                            wanted.unwrap_or(&HashSet::new()),
+                        )
+                    });
                     loaded.lock().unwrap().push((module.clone(), summary));
                 });
             }
@@ -645,15 +706,18 @@ impl Graph<'_> {
     }
 
     /// Resolves every name reachable from the candidates, loading modules in waves, into
-    /// `resolved`.
+    /// `resolved`. A module is first loaded as an outline; a function reached in it has its
+    /// body parsed in the next wave (the module loaded again, with every body reached so far).
     fn explore(&mut self, callees: &HashSet<String>) {
         let mut resolved: HashMap<String, Option<String>> = HashMap::new();
         let mut pending: Vec<String> = callees.iter().cloned().collect();
         let mut visited: HashSet<String> = HashSet::new();
-        while !pending.is_empty() {
+        // Reached functions whose body is not summarised yet.
+        let mut unfinished: Vec<String> = Vec::new();
+        while !pending.is_empty() || !unfinished.is_empty() {
             let mut needed: HashSet<String> = HashSet::new();
             let mut waiting = Vec::new();
-            let mut reached = Vec::new();
+            let mut reached = std::mem::take(&mut unfinished);
             for name in pending.drain(..) {
                 if resolved.contains_key(&name) {
                     continue;
@@ -674,18 +738,37 @@ impl Graph<'_> {
                 }
             }
             for function in reached {
-                if let Some((_, summary)) = self.function(&function) {
-                    // A function that blocks itself has its shortest chain already: what it
-                    // calls need not be loaded for its sake.
-                    if !summary.is_async && summary.blocking.is_empty() {
-                        pending.extend(
-                            summary
-                                .calls
-                                .iter()
-                                .map(|(n, _)| n.clone())
-                                .filter(|n| !resolved.contains_key(n)),
-                        );
+                let Some((_, summary)) = self.function(&function) else {
+                    continue;
+                };
+                if !summary.complete {
+                    let Some((module, _)) = self.module_of(&function) else {
+                        continue;
+                    };
+                    let module = module.to_string();
+                    // Asked for once: a body that still is not there (an odd layout the
+                    // outline does not cut) is given up on rather than asked for forever.
+                    if self
+                        .wanted
+                        .entry(module.clone())
+                        .or_default()
+                        .insert(function.clone())
+                    {
+                        needed.insert(module);
+                        unfinished.push(function);
                     }
+                    continue;
+                }
+                // A function that blocks itself has its shortest chain already: what it
+                // calls need not be loaded for its sake.
+                if !summary.is_async && summary.blocking.is_empty() {
+                    pending.extend(
+                        summary
+                            .calls
+                            .iter()
+                            .map(|(n, _)| n.clone())
+                            .filter(|n| !resolved.contains_key(n)),
+                    );
                 }
             }
             if !needed.is_empty() {
@@ -747,24 +830,24 @@ impl Graph<'_> {
     #[allow(clippy::type_complexity)]
     fn blocking_steps(&self) -> (HashMap<&str, Next>, HashMap<&str, String>) {
         // Sync call edges, reversed: callee -> callers.
+        // In name order, so that among chains of one length the same one is chosen every run.
+        let mut functions: Vec<(&str, &FunctionSummary)> = self
+            .resolved
+            .values()
+            .flatten()
+            .filter_map(|f| self.function(f).map(|(_, s)| (f.as_str(), s)))
+            .filter(|(_, summary)| !summary.is_async)
+            .collect();
+        functions.sort_unstable_by_key(|(name, _)| *name);
+        functions.dedup_by_key(|(name, _)| *name);
         let mut callers: HashMap<&str, Vec<&str>> = HashMap::new();
-        let mut functions: Vec<(&str, &FunctionSummary)> = Vec::new();
-        for function in self.resolved.values().flatten() {
-            let Some((_, summary)) = self.function(function) else {
-                continue;
-            };
-            if summary.is_async {
-                continue;
-            }
-            functions.push((function, summary));
+        for &(function, summary) in &functions {
             for (name, _) in &summary.calls {
                 if let Some(callee) = self.sync_function(name) {
                     callers.entry(callee).or_default().push(function);
                 }
             }
         }
-        functions.sort_unstable_by_key(|(name, _)| *name);
-        functions.dedup_by_key(|(name, _)| *name);
 
         // Breadth first from the functions that block themselves: each function's first step
         // on a shortest way down to a blocking call.

@@ -26,6 +26,8 @@ pub struct SkippedDefinition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkippedKind {
     Function,
+    /// An `async def` (left out only by the call graph's outline parse).
+    AsyncFunction,
     Class,
     /// A module-level name assigned a large literal (a table of data): bound, value unknown.
     Variable,
@@ -76,7 +78,11 @@ pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
             Kind::Class => {
                 let class = definition_name(bytes, lines[def].start);
                 keep(&mut relevant.ranges, start..lines[def].start);
-                keep_class(bytes, &lines, def, end, class, &mut relevant);
+                // Coroutines stay, and anything that is not a plain sync method.
+                let stays = |_: usize, kind: Kind, _: Option<&str>, member: &[u8]| {
+                    kind != Kind::SyncDef || has_async_def(member)
+                };
+                keep_class(bytes, &lines, def, end, class, &stays, &mut relevant);
             }
             Kind::Other => match large_literal_assignment(chunk) {
                 Some(name) => relevant.skipped.push(SkippedDefinition {
@@ -98,6 +104,97 @@ pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
         return None;
     }
     Some(relevant)
+}
+
+/// Kept byte ranges for the call graph's summary of a module: everything but the bodies of
+/// functions (top-level, and methods of top-level classes), except those `wanted(class, name)`
+/// asks for. Imports, assignments, class headers and bases stay, so names still resolve; the
+/// functions left out are bound by name. `None` when the whole file should be parsed.
+pub fn outline_ranges(
+    bytes: &[u8],
+    wanted: &dyn Fn(Option<&str>, &str) -> bool,
+) -> Option<Relevant> {
+    let (lines, holes) = logical_lines(bytes)?;
+    let mut relevant = Relevant {
+        ranges: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let top: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].indent == 0).collect();
+    let mut k = 0;
+    while k < top.len() {
+        let i = top[k];
+        let (def, kind) = definition_at(bytes, &lines, i);
+        while k + 1 < top.len() && top[k + 1] <= def {
+            k += 1;
+        }
+        let start = if k == 0 { 0 } else { lines[i].begin };
+        let end = top.get(k + 1).map_or(bytes.len(), |&n| lines[n].start);
+        match kind {
+            Kind::SyncDef | Kind::AsyncDef => {
+                match any_definition_name(bytes, lines[def].start).filter(|n| !wanted(None, n)) {
+                    Some(name) => relevant.skipped.push(SkippedDefinition {
+                        name,
+                        class: None,
+                        kind: function_kind(kind),
+                    }),
+                    None => keep(&mut relevant.ranges, start..end),
+                }
+            }
+            Kind::Class => {
+                let class = definition_name(bytes, lines[def].start);
+                keep(&mut relevant.ranges, start..lines[def].start);
+                // A method stays when wanted; the first member always, so that the body is
+                // never empty.
+                let stays = |index: usize, kind: Kind, name: Option<&str>, _: &[u8]| {
+                    index == 0
+                        || !matches!(kind, Kind::SyncDef | Kind::AsyncDef)
+                        || match (&class, name) {
+                            (Some(class), Some(name)) => wanted(Some(class), name),
+                            _ => true,
+                        }
+                };
+                keep_class(
+                    bytes,
+                    &lines,
+                    def,
+                    end,
+                    class.clone(),
+                    &stays,
+                    &mut relevant,
+                );
+            }
+            _ => keep(&mut relevant.ranges, start..end),
+        }
+        k += 1;
+    }
+    relevant.ranges = subtract(&relevant.ranges, &holes);
+    if relevant.skipped.is_empty() || relevant.ranges.is_empty() {
+        return None;
+    }
+    Some(relevant)
+}
+
+fn function_kind(kind: Kind) -> SkippedKind {
+    if kind == Kind::AsyncDef {
+        SkippedKind::AsyncFunction
+    } else {
+        SkippedKind::Function
+    }
+}
+
+/// The name of a `def`, `async def` or `class` starting at `start`.
+fn any_definition_name(bytes: &[u8], start: usize) -> Option<String> {
+    let line = &bytes[start..];
+    match line.strip_prefix(b"async") {
+        Some(rest) => {
+            let blanks = rest
+                .iter()
+                .take_while(|b| matches!(b, b' ' | b'\t'))
+                .count();
+            definition_name(bytes, start + 5 + blanks)
+        }
+        None => definition_name(bytes, start),
+    }
 }
 
 /// `ranges` less `holes` (both sorted, holes not overlapping one another).
@@ -124,14 +221,18 @@ fn subtract(ranges: &[Range<usize>], holes: &[Range<usize>]) -> Vec<Range<usize>
     out
 }
 
-/// A kept class: its header and body, less the sync methods that neither hold a coroutine nor
-/// assign an attribute of `self`.
+/// Whether a class member stays in the parse: `(index in the body, kind, name, its bytes)`.
+type MemberStays<'a> = dyn Fn(usize, Kind, Option<&str>, &[u8]) -> bool + 'a;
+
+/// A kept class: its header and body, less the methods `stays(index, kind, name, bytes)`
+/// lets go that assign no attribute of `self` the kept members read.
 fn keep_class(
     bytes: &[u8],
     lines: &[Line],
     def: usize,
     end: usize,
     class: Option<String>,
+    stays: &MemberStays,
     relevant: &mut Relevant,
 ) {
     let body: Vec<usize> = (def + 1..lines.len())
@@ -161,13 +262,22 @@ fn keep_class(
         spans.push((start, member_end, def_line));
         m = n + 1;
     }
-    // A sync method is needed only for the `self` attributes it assigns that kept code reads:
-    // start from what everything but the plain sync methods reads, and follow the
-    // assignments (`self.a = self.b.x` makes `b` needed too) until nothing changes.
-    let plain = |&(start, end, def_line): &(usize, usize, usize)| {
-        lines[def_line].kind == Kind::SyncDef && !has_async_def(&bytes[start..end])
-    };
-    let mut keep_member: Vec<bool> = spans.iter().map(|span| !plain(span)).collect();
+    // A method let go is still needed for the `self` attributes it assigns that kept code
+    // reads: start from what the members that stay read, and follow the assignments
+    // (`self.a = self.b.x` makes `b` needed too) until nothing changes.
+    let mut keep_member: Vec<bool> = spans
+        .iter()
+        .enumerate()
+        .map(|(index, &(start, end, def_line))| {
+            let name = any_definition_name(bytes, lines[def_line].start);
+            stays(
+                index,
+                lines[def_line].kind,
+                name.as_deref(),
+                &bytes[start..end],
+            )
+        })
+        .collect();
     let mut needed: HashSet<&[u8]> = HashSet::new();
     for (span, kept) in spans.iter().zip(&keep_member) {
         if *kept {
@@ -200,12 +310,12 @@ fn keep_class(
         if *kept {
             continue;
         }
-        if let Some(name) = definition_name(bytes, lines[span.2].start) {
+        if let Some(name) = any_definition_name(bytes, lines[span.2].start) {
             keep(&mut relevant.ranges, cursor..span.0);
             relevant.skipped.push(SkippedDefinition {
                 name,
                 class: class.clone(),
-                kind: SkippedKind::Function,
+                kind: function_kind(lines[span.2].kind),
             });
             cursor = span.1;
         }
@@ -725,5 +835,54 @@ mod tests {
         let mut joined = table.clone();
         joined.insert_str(table.len() - 1, "; import os");
         assert_eq!(large_literal_assignment(joined.as_bytes()), None);
+    }
+
+    #[test]
+    fn an_outline_keeps_names_classes_and_only_the_wanted_bodies() {
+        let text = "\
+import time
+
+
+def helper():
+    time.sleep(1)
+
+
+async def handler():
+    helper()
+
+
+class Client:
+    timeout = 5
+
+    def __init__(self):
+        self.conn = connect()
+
+    def send(self):
+        return self.conn.send()
+
+    def close(self):
+        time.sleep(2)
+";
+        let wanted = |class: Option<&str>, name: &str| class == Some("Client") && name == "send";
+        let outline = outline_ranges(text.as_bytes(), &wanted).expect("an outline");
+        let kept: String = outline.ranges.iter().map(|r| &text[r.clone()]).collect();
+        assert!(kept.contains("import time"), "{kept}");
+        // `send` is wanted, and `__init__` sets the attribute it reads.
+        assert!(kept.contains("return self.conn.send()"), "{kept}");
+        assert!(kept.contains("self.conn = connect()"), "{kept}");
+        assert!(!kept.contains("time.sleep"), "{kept}");
+        let skipped: Vec<(Option<&str>, &str, SkippedKind)> = outline
+            .skipped
+            .iter()
+            .map(|s| (s.class.as_deref(), s.name.as_str(), s.kind))
+            .collect();
+        assert_eq!(
+            skipped,
+            vec![
+                (None, "helper", SkippedKind::Function),
+                (None, "handler", SkippedKind::AsyncFunction),
+                (Some("Client"), "close", SkippedKind::Function),
+            ]
+        );
     }
 }

@@ -117,16 +117,17 @@ pub fn definitions(file: &SourceFile) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     // Names of the enclosing classes, with the node that opened each.
     let mut classes: Vec<(String, usize)> = Vec::new();
-    for skipped in file
-        .skipped
-        .iter()
-        .filter(|s| s.kind == super::chunks::SkippedKind::Function)
-    {
+    for skipped in &file.skipped {
+        let is_async = match skipped.kind {
+            super::chunks::SkippedKind::Function => false,
+            super::chunks::SkippedKind::AsyncFunction => true,
+            _ => continue,
+        };
         let parent = skipped
             .class
             .as_ref()
             .map_or(file.module.clone(), |c| join(&file.module, c));
-        out.push((join(&parent, &skipped.name), false));
+        out.push((join(&parent, &skipped.name), is_async));
     }
     walk_tree(file.tree.root_node(), |event| match event {
         Visit::Enter(node) => match node.kind() {

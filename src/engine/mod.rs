@@ -145,20 +145,23 @@ impl Engine {
             report.diagnostics.extend(checked.diagnostics);
             project.add(checked.definitions);
         }
+        // The walk's order varies from run to run; what the call graph reports must not.
+        let mut python_files = walked.python_files;
+        python_files.sort_unstable();
         let candidates: HashSet<String> = report
             .findings
             .iter()
             .filter_map(|f| f.requires_blocking_callee.clone())
             .collect();
         let graph_started = std::time::Instant::now();
-        project.indirect = callgraph::analyse(&self.catalogue, &walked.python_files, &candidates);
+        project.indirect = callgraph::analyse(&self.catalogue, &python_files, &candidates);
         if self.propagate {
             project.propagation =
-                propagate::plan(&self.catalogue, &walked.python_files, &project.indirect);
+                propagate::plan(&self.catalogue, &python_files, &project.indirect);
         }
         let graph_time = graph_started.elapsed();
         project.settle(&mut report.findings);
-        project.python_files = walked.python_files;
+        project.python_files = python_files;
         report.project = project;
         report
             .findings

@@ -338,7 +338,7 @@ impl<'t> Scopes<'t> {
             let qualname = join(&parent_qualname, &skipped.name);
             let origin = match skipped.kind {
                 SkippedKind::Class => Origin::Class(qualname),
-                SkippedKind::Function => Origin::Def(qualname),
+                SkippedKind::Function | SkippedKind::AsyncFunction => Origin::Def(qualname),
                 SkippedKind::Variable => Origin::Unknown,
             };
             scopes.scopes[scope]

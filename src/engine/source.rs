@@ -50,9 +50,32 @@ impl SourceFile {
         bytes: Vec<u8>,
         module: String,
     ) -> Result<SourceFile, String> {
+        let relevant = super::chunks::relevant_ranges(&bytes);
+        SourceFile::parse_relevant(path, bytes, module, relevant)
+    }
+
+    /// Parses what the call graph needs of a module: its outline (imports, assignments, class
+    /// headers) and the bodies of the `wanted` functions (see `chunks::outline_ranges`).
+    pub fn parse_outline(
+        path: String,
+        bytes: Vec<u8>,
+        module: String,
+        wanted: &dyn Fn(Option<&str>, &str) -> bool,
+    ) -> Result<SourceFile, String> {
+        let relevant = super::chunks::outline_ranges(&bytes, wanted);
+        SourceFile::parse_relevant(path, bytes, module, relevant)
+    }
+
+    /// Parses the kept ranges, or the whole file when there are none or they do not parse.
+    fn parse_relevant(
+        path: String,
+        bytes: Vec<u8>,
+        module: String,
+        relevant: Option<super::chunks::Relevant>,
+    ) -> Result<SourceFile, String> {
         let line_starts = line_starts(&bytes);
         let utf8 = std::str::from_utf8(&bytes).is_ok();
-        if let Some(relevant) = super::chunks::relevant_ranges(&bytes) {
+        if let Some(relevant) = relevant {
             let tree = parse_ranges(&bytes, &line_starts, Some(&relevant.ranges))?;
             if !tree.root_node().has_error() {
                 let skipped = relevant.skipped;
