@@ -724,6 +724,11 @@ impl Graph<'_> {
                 }
                 match self.called_function(&name) {
                     Step::NeedsModule(m) => {
+                        // The name is most likely a function of that module (or a class, whose
+                        // `__init__` runs): its body comes with the first load.
+                        let wanted = self.wanted.entry(m.clone()).or_default();
+                        wanted.insert(format!("{name}.__init__"));
+                        wanted.insert(name.clone());
                         needed.insert(m);
                         waiting.push(name);
                     }
