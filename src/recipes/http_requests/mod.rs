@@ -40,7 +40,7 @@ impl Recipe for HttpRequests {
     }
 
     fn page(&self) -> &'static str {
-        include_str!("../../codemods/http-requests/README.md")
+        include_str!("../../../codemods/http-requests/README.md")
     }
 
     fn plan_call_fix(&self, cx: &FileContext, site: &CallSite) -> Result<Option<FixInfo>, String> {
