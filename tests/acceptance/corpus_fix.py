@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Acceptance check for fixing: `unblock apply` on a copy of an acceptance corpus.
 
-Usage: corpus_fix.py CORPUS_DIR [--binary PATH]
+Usage: corpus_fix.py CORPUS_DIR [--binary PATH] [--apply-arg ARG ...]
 
 On a scratch copy: apply the safe fixes; every Python file must still compile with CPython; a
 second apply must change nothing; and `unblock check` on the result must report only findings
-whose fix is unsafe or impossible, each with its reason. Exit 0 when all hold.
+whose fix is unsafe or impossible, each with its reason. Exit 0 when all hold. `--apply-arg`
+passes options to both applies (`--propagate`, `--unsafe-fixes`).
 """
 
 import argparse
@@ -27,6 +28,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("corpus")
     parser.add_argument("--binary", default=os.path.join("target", "debug", "unblock"))
+    parser.add_argument("--apply-arg", action="append", default=[], dest="apply_args")
     args = parser.parse_args()
     binary = os.path.abspath(args.binary)
     problems = []
@@ -34,7 +36,7 @@ def main() -> int:
         root = pathlib.Path(scratch) / "corpus"
         shutil.copytree(args.corpus, root)
         before = digest(root)
-        first = subprocess.run([binary, "apply", str(root), "--no-progress"], capture_output=True, text=True)
+        first = subprocess.run([binary, "apply", str(root), "--no-progress", *args.apply_args], capture_output=True, text=True)
         if first.returncode != 0:
             problems.append(f"apply exited {first.returncode}: {first.stderr}")
         after = digest(root)
@@ -44,7 +46,7 @@ def main() -> int:
                 compile(path.read_bytes(), str(path), "exec")
             except SyntaxError as exc:
                 problems.append(f"{path.relative_to(root)} does not compile after apply: {exc}")
-        subprocess.run([binary, "apply", str(root), "--no-progress"], capture_output=True, text=True)
+        subprocess.run([binary, "apply", str(root), "--no-progress", *args.apply_args], capture_output=True, text=True)
         if digest(root) != after:
             problems.append("a second apply changed files: " + ", ".join(p for p in digest(root) if digest(root)[p] != after[p]))
         check = subprocess.run([binary, "check", str(root), "--output-format", "json", "--no-progress"], capture_output=True, text=True)
