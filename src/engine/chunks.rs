@@ -46,18 +46,13 @@ pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
         ranges: Vec::new(),
         skipped: Vec::new(),
     };
-    let top: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].indent == 0).collect();
-    let mut k = 0;
-    while k < top.len() {
-        let i = top[k];
-        let (def, kind) = definition_at(bytes, &lines, i);
-        // Decorators and their definition are one statement.
-        while k + 1 < top.len() && top[k + 1] <= def {
-            k += 1;
-        }
-        // The first chunk takes what precedes it (a BOM, comments, blank lines).
-        let start = if k == 0 { 0 } else { lines[i].begin };
-        let end = top.get(k + 1).map_or(bytes.len(), |&n| lines[n].start);
+    for TopLevel {
+        start,
+        end,
+        def,
+        kind,
+    } in top_level(bytes, &lines)
+    {
         let chunk = &bytes[start..end];
         match kind {
             Kind::SyncDef | Kind::Class if !has_async_def(chunk) => {
@@ -94,7 +89,6 @@ pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
             },
             _ => keep(&mut relevant.ranges, start..end),
         }
-        k += 1;
     }
     if relevant.skipped.is_empty() && comment_lines.is_empty() {
         return None;
@@ -119,16 +113,13 @@ pub fn outline_ranges(
         ranges: Vec::new(),
         skipped: Vec::new(),
     };
-    let top: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].indent == 0).collect();
-    let mut k = 0;
-    while k < top.len() {
-        let i = top[k];
-        let (def, kind) = definition_at(bytes, &lines, i);
-        while k + 1 < top.len() && top[k + 1] <= def {
-            k += 1;
-        }
-        let start = if k == 0 { 0 } else { lines[i].begin };
-        let end = top.get(k + 1).map_or(bytes.len(), |&n| lines[n].start);
+    for TopLevel {
+        start,
+        end,
+        def,
+        kind,
+    } in top_level(bytes, &lines)
+    {
         match kind {
             Kind::SyncDef | Kind::AsyncDef => {
                 match any_definition_name(bytes, lines[def].start).filter(|n| !wanted(None, n)) {
@@ -165,7 +156,6 @@ pub fn outline_ranges(
             }
             _ => keep(&mut relevant.ranges, start..end),
         }
-        k += 1;
     }
     relevant.ranges = subtract(&relevant.ranges, &holes);
     if relevant.skipped.is_empty() || relevant.ranges.is_empty() {
@@ -195,6 +185,37 @@ fn any_definition_name(bytes: &[u8], start: usize) -> Option<String> {
         }
         None => definition_name(bytes, start),
     }
+}
+
+/// A top-level statement: its bytes (decorators included; the first one also takes what
+/// precedes it, a BOM, comments, blank lines), its definition line and kind.
+struct TopLevel {
+    start: usize,
+    end: usize,
+    def: usize,
+    kind: Kind,
+}
+
+fn top_level<'l>(bytes: &'l [u8], lines: &'l [Line]) -> impl Iterator<Item = TopLevel> + 'l {
+    let top: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].indent == 0).collect();
+    let mut k = 0;
+    std::iter::from_fn(move || {
+        let &i = top.get(k)?;
+        let (def, kind) = definition_at(bytes, lines, i);
+        // Decorators and their definition are one statement.
+        while k + 1 < top.len() && top[k + 1] <= def {
+            k += 1;
+        }
+        let start = if k == 0 { 0 } else { lines[i].begin };
+        let end = top.get(k + 1).map_or(bytes.len(), |&n| lines[n].start);
+        k += 1;
+        Some(TopLevel {
+            start,
+            end,
+            def,
+            kind,
+        })
+    })
 }
 
 /// `ranges` less `holes` (both sorted, holes not overlapping one another).
