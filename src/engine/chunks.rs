@@ -121,8 +121,10 @@ pub fn outline_ranges(
     } in top_level(bytes, &lines)
     {
         match kind {
+            // A coroutine's body is never needed: the graph follows sync functions only.
             Kind::SyncDef | Kind::AsyncDef => {
-                match any_definition_name(bytes, lines[def].start).filter(|n| !wanted(None, n)) {
+                let name = any_definition_name(bytes, lines[def].start);
+                match name.filter(|n| kind == Kind::AsyncDef || !wanted(None, n)) {
                     Some(name) => relevant.skipped.push(SkippedDefinition {
                         name,
                         class: None,
@@ -134,15 +136,14 @@ pub fn outline_ranges(
             Kind::Class => {
                 let class = definition_name(bytes, lines[def].start);
                 keep(&mut relevant.ranges, start..lines[def].start);
-                // A method stays when wanted; the first member always, so that the body is
-                // never empty.
-                let stays = |index: usize, kind: Kind, name: Option<&str>, _: &[u8]| {
-                    index == 0
-                        || !matches!(kind, Kind::SyncDef | Kind::AsyncDef)
-                        || match (&class, name) {
-                            (Some(class), Some(name)) => wanted(Some(class), name),
-                            _ => true,
-                        }
+                // A sync method stays when wanted, a coroutine never, anything else always.
+                let stays = |_: usize, kind: Kind, name: Option<&str>, _: &[u8]| match kind {
+                    Kind::AsyncDef => false,
+                    Kind::SyncDef => match (&class, name) {
+                        (Some(class), Some(name)) => wanted(Some(class), name),
+                        _ => true,
+                    },
+                    _ => true,
                 };
                 keep_class(
                     bytes,
@@ -154,6 +155,14 @@ pub fn outline_ranges(
                     &mut relevant,
                 );
             }
+            Kind::Other => match large_literal_assignment(&bytes[start..end]) {
+                Some(name) => relevant.skipped.push(SkippedDefinition {
+                    name,
+                    class: None,
+                    kind: SkippedKind::Variable,
+                }),
+                None => keep(&mut relevant.ranges, start..end),
+            },
             _ => keep(&mut relevant.ranges, start..end),
         }
     }
@@ -323,6 +332,16 @@ fn keep_class(
         }
         if !changed {
             break;
+        }
+    }
+    // A class body is never empty: when every member goes, the shortest method stays as a
+    // filler (nothing in it is resolved, so what it reads is not followed).
+    if !keep_member.contains(&true) {
+        let shortest = (0..spans.len())
+            .filter(|&i| matches!(lines[spans[i].2].kind, Kind::SyncDef | Kind::AsyncDef))
+            .min_by_key(|&i| spans[i].1 - spans[i].0);
+        if let Some(shortest) = shortest {
+            keep_member[shortest] = true;
         }
     }
     // The class keeps its header however its members go.
@@ -903,6 +922,55 @@ class Client:
                 (None, "helper", SkippedKind::Function),
                 (None, "handler", SkippedKind::AsyncFunction),
                 (Some("Client"), "close", SkippedKind::Function),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_outline_never_keeps_a_coroutine_and_fills_an_emptied_class_with_its_shortest_method() {
+        let table: String = (0..40).map(|i| format!("    'key{i}': {i},\n")).collect();
+        let text = format!(
+            "TABLE = {{\n{table}}}\n{}",
+            "
+
+async def fetch():
+    await other()
+
+
+class Pool:
+    def __init__(self):
+        self.size = compute_a_long_default_size_for_this_pool()
+
+    def name(self):
+        return 'p'
+
+    async def acquire(self):
+        self.size -= 1
+"
+        );
+        let wanted = |_: Option<&str>, name: &str| name == "fetch" || name == "acquire";
+        let outline = outline_ranges(text.as_bytes(), &wanted).expect("an outline");
+        let kept: String = outline.ranges.iter().map(|r| &text[r.clone()]).collect();
+        // Coroutines stay out even when asked for: the graph only follows sync functions.
+        assert!(!kept.contains("await other()"), "{kept}");
+        assert!(!kept.contains("self.size -= 1"), "{kept}");
+        // No method is wanted: the shortest keeps the class body non-empty.
+        assert!(kept.contains("return 'p'"), "{kept}");
+        assert!(!kept.contains("compute_a_long_default"), "{kept}");
+        // A table of data is bound by name, not parsed.
+        assert!(!kept.contains("'key39': 39"), "{kept}");
+        let skipped: Vec<(Option<&str>, &str, SkippedKind)> = outline
+            .skipped
+            .iter()
+            .map(|s| (s.class.as_deref(), s.name.as_str(), s.kind))
+            .collect();
+        assert_eq!(
+            skipped,
+            vec![
+                (None, "TABLE", SkippedKind::Variable),
+                (None, "fetch", SkippedKind::AsyncFunction),
+                (Some("Pool"), "__init__", SkippedKind::Function),
+                (Some("Pool"), "acquire", SkippedKind::AsyncFunction),
             ]
         );
     }

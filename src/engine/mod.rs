@@ -170,12 +170,13 @@ impl Engine {
         // A development aid for the speed bar: where the time of a run goes.
         if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
             eprintln!(
-                "timings: {:?} in all ({:?} call graph, {} candidate callees), {} files scanned, {} parsed",
+                "timings: {:?} in all ({:?} call graph, {} candidate callees), {} files scanned, {} parsed, {} bytes parsed in all",
                 started.elapsed(),
                 graph_time,
                 candidates.len(),
                 report.files_scanned,
-                report.files_parsed
+                report.files_parsed,
+                source::parse_counters().1
             );
         }
         report

@@ -3,6 +3,8 @@
 //! Everything works on bytes, not `&str`: real code bases contain files that are not UTF-8
 //! (Latin-1 with a coding cookie, stray bytes in comments) and they must still be checked.
 
+use std::sync::atomic::AtomicUsize;
+
 use tree_sitter::{Node, Parser, Point, Tree};
 
 use crate::finding::Position;
@@ -90,6 +92,7 @@ impl SourceFile {
                     utf8,
                 });
             }
+            REDONE_WHOLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         SourceFile::parse(path, bytes, module)
     }
@@ -181,11 +184,29 @@ fn line_starts(bytes: &[u8]) -> Vec<usize> {
     starts
 }
 
+/// What was handed to tree-sitter so far: (parses, bytes, partial parses redone whole). A
+/// development aid for the speed bar, printed with `UNBLOCK_TIMINGS`.
+pub fn parse_counters() -> (usize, usize, usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (
+        PARSES.load(Relaxed),
+        PARSED_BYTES.load(Relaxed),
+        REDONE_WHOLE.load(Relaxed),
+    )
+}
+
+static PARSES: AtomicUsize = AtomicUsize::new(0);
+static PARSED_BYTES: AtomicUsize = AtomicUsize::new(0);
+static REDONE_WHOLE: AtomicUsize = AtomicUsize::new(0);
+
 fn parse_ranges(
     bytes: &[u8],
     line_starts: &[usize],
     ranges: Option<&[std::ops::Range<usize>]>,
 ) -> Result<Tree, String> {
+    let size = ranges.map_or(bytes.len(), |r| r.iter().map(|r| r.len()).sum());
+    PARSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    PARSED_BYTES.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
     let mut parser = Parser::new();
     parser
         .set_language(&tree_sitter_python::LANGUAGE.into())
