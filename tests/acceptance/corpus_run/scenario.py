@@ -19,6 +19,17 @@ Left out, and why:
   nothing observable comes out of it, before or after.
 - `Bus.heartbeat`'s later beats (every 30 s): only the first beat of each worker is seen.
 - `scripts/backfill.py` and the `__main__` blocks: cron and process entry points, never on the loop.
+- `llm_worker`'s `__main__` restart loop (the same worker object run by a new `asyncio.run` after a
+  ConnectionError) is exercised only with --include-known-bugs: after `unblock apply --propagate`,
+  `self.session` is an `httpx.AsyncClient` made in `__init__`, whose pooled connection belongs to
+  the first event loop, and the first model call after the restart raises "RuntimeError: Event loop
+  is closed" (see restart_steps below).
+- `POST /notifications/events/v4` with an unreachable subscriber runs only with
+  --include-known-bugs: the http-requests fix (a safe one) makes `deliver_one` really concurrent, so
+  the refused connection fails the `gather` at once and the handler answers 500 while the deliveries
+  to the other subscribers are still in flight (gather does not cancel them; they finish after the
+  response, unobserved). As written, each `requests.post` blocked in turn, so every delivery was
+  over before the 500.
 - `/health`'s mail check also probes port 587 on 127.0.0.1 (hard-coded in app/main.py): normally
   closed, so `mail` is false; it is the same in both runs either way.
 """
@@ -39,6 +50,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import services  # noqa: E402
 
+INCLUDE_KNOWN_BUGS = False  # --include-known-bugs
+# Steps whose behaviour unblock changes (see the module docstring); run only with --include-known-bugs.
+KNOWN_BUG_STEPS = {"events v4 unreachable subscriber"}
 HEX = re.compile(r"[0-9a-f]{32}")
 WORK = ""  # the scratch folder of this run, printed as <work>
 TIME_KEYS = {"uptime_s", "took_ms", "took_s", "at"}
@@ -124,6 +138,13 @@ class StallMonitor:
 MONITOR = StallMonitor()
 
 
+async def step(name: str) -> None:
+    """Start a step; the pause lets the stall monitor tick, so that a stall is put on its own step."""
+    await asyncio.sleep(0.005)
+    MONITOR.step = name
+    await asyncio.sleep(0.005)
+
+
 FAKE_TOOLS = {
     # Command-line tools the corpus runs, as tiny Python scripts (ffmpeg, clamdscan, wkhtmltopdf are
     # not installed here; git would answer differently in a temp dir).
@@ -161,6 +182,15 @@ else:
     sys.exit(128)
 """,
 }
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: connections to it are refused."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def prepare(work: Path, ports: dict, corpus_root: Path) -> None:
@@ -274,9 +304,7 @@ class Lifespan:
 
 
 async def request(client, label: str, method: str, url: str, **kwargs):
-    await asyncio.sleep(0.005)  # let the stall monitor tick, so that a stall is put on the right step
     resp = await client.request(method, url, **kwargs)
-    await asyncio.sleep(0.005)
     ctype = resp.headers.get("content-type", "")
     if ctype.startswith("application/json"):
         body = resp.json()
@@ -332,6 +360,8 @@ async def notifications_steps(client, base: str, work: Path) -> None:
             "fail": Subscriber("fail", f"{base}/hooks/fail", secret),
             "flaky": Subscriber("flaky", f"{base}/hooks/flaky", secret, events=("retry.only",)),
             "off": Subscriber("off", f"{base}/hooks/off", secret, active=False),
+            "moved": Subscriber("moved", f"{base}/hooks/moved", secret, events=("moved.test",)),
+            "down": Subscriber("down", f"http://127.0.0.1:{closed_port()}/hooks", secret, events=("down.test",)),
         }
     )
     n = "/notifications"
@@ -341,6 +371,12 @@ async def notifications_steps(client, base: str, work: Path) -> None:
         ("events v2", "POST", f"{n}/events/v2", {"json": {"id": "ev-3", "type": "order.created"}}),
         ("events v3", "POST", f"{n}/events/v3", {"json": {"id": "ev-4", "type": "order.created"}}),
         ("events v4", "POST", f"{n}/events/v4", {"json": {"id": "ev-5", "type": "order.created"}}),
+        ("events v3 redirected subscriber", "POST", f"{n}/events/v3", {"json": {"id": "ev-9", "type": "moved.test"}}),
+        ("events v4 redirected subscriber", "POST", f"{n}/events/v4", {"json": {"id": "ev-10", "type": "moved.test"}}),
+        ("events v3 unreachable subscriber", "POST", f"{n}/events/v3", {"json": {"id": "ev-11", "type": "down.test"}}),
+        ("events v4 unreachable subscriber", "POST", f"{n}/events/v4", {"json": {"id": "ev-12", "type": "down.test"}}),
+        ("test subscriber down", "POST", f"{n}/subscribers/down/test", {}),
+        ("probe subscriber down", "GET", f"{n}/subscribers/down/probe", {}),
         ("test subscriber a", "POST", f"{n}/subscribers/a/test", {}),
         ("test subscriber fail", "POST", f"{n}/subscribers/fail/test", {}),
         ("test subscriber unknown", "POST", f"{n}/subscribers/zzz/test", {}),
@@ -359,12 +395,15 @@ async def notifications_steps(client, base: str, work: Path) -> None:
         ("slack alert", "POST", f"{n}/alerts/slack", {"json": {"text": "disk almost full"}}),
         ("slack alert rejected", "POST", f"{n}/alerts/slack", {"json": {"text": "boom"}}),
         ("relay", "POST", f"{n}/relay", {"content": b'{"to": "bob", "text": "hi"}'}),
+        ("relay non-ASCII body", "POST", f"{n}/relay", {"content": '{"to": "zoë", "text": "5 € café"}'.encode()}),
         ("relay upstream error", "POST", f"{n}/relay", {"content": b'{"to": "bob", "text": "fail"}'}),
         ("relay health", "GET", f"{n}/relay/health", {}),
         ("legacy relay status (sync route)", "GET", f"{n}/legacy/relay-status", {}),
     ]
     for label, method, url, kwargs in steps:
-        MONITOR.step = f"notifications: {label}"
+        if label in KNOWN_BUG_STEPS and not INCLUDE_KNOWN_BUGS:
+            continue
+        await step(f"notifications: {label}")
         await request(client, label, method, url, **kwargs)
         emit_servers(label)
     db = sqlite3.connect(work / "audit.sqlite3")
@@ -374,7 +413,7 @@ async def notifications_steps(client, base: str, work: Path) -> None:
 
 
 async def auth_steps(client) -> None:
-    MONITOR.step = "auth: login"
+    await step("auth: login")
     resp = await request(client, "login", "GET", "/auth/login")
     state = re.search(r"state=([^&]+)", resp.headers["location"]).group(1)
     from urllib.parse import unquote
@@ -388,17 +427,17 @@ async def auth_steps(client) -> None:
         ("callback returning user", "/auth/callback", {"code": "returning", "state": state}),
     ]
     for label, url, params in steps:
-        MONITOR.step = f"auth: {label}"
+        await step(f"auth: {label}")
         await request(client, label, "GET", url, params=params)
         emit_servers(label, fixable={"audit": "audit-login-awaited"})
     for label, headers in (("me u-42", {"X-User-Id": "u-42"}), ("me u-7", {"X-User-Id": "u-7"}), ("me unknown", {"X-User-Id": "u-0"}), ("me anonymous", {})):
-        MONITOR.step = f"auth: {label}"
+        await step(f"auth: {label}")
         await request(client, label, "GET", "/auth/me", headers=headers)
     for label, token in (("refresh", "rt-1"), ("refresh rejected", "rt-bad")):
-        MONITOR.step = f"auth: {label}"
+        await step(f"auth: {label}")
         await request(client, label, "POST", "/auth/refresh", json={"refresh_token": token})
         emit_servers(label)
-    MONITOR.step = "auth: jwks"
+    await step("auth: jwks")
     await request(client, "jwks", "GET", "/auth/jwks")
     emit_servers("jwks")
 
@@ -419,29 +458,30 @@ async def files_steps(client, base: str, work: Path) -> None:
         ("upload v2 infected", "POST", "/files/uploads/v2", {"files": {"file": ("x.com", b"EICAR", "application/octet-stream")}}),
         ("attachment", "POST", "/files/attachments", {"json": {"url": f"{base}/download/blob"}}),
         ("attachment missing", "POST", "/files/attachments", {"json": {"url": f"{base}/download/missing"}}),
+        ("attachment redirected", "POST", "/files/attachments", {"json": {"url": f"{base}/download/redirect"}}),
         ("attachment v2", "POST", "/files/attachments/v2", {"json": {"url": f"{base}/download/blob"}}),
         ("avatar", "GET", "/files/avatars/u-42", {}),
         ("avatar missing", "GET", "/files/avatars/u-0", {}),
     ]
     for label, method, url, kwargs in steps:
-        MONITOR.step = f"files: {label}"
+        await step(f"files: {label}")
         await request(client, label, method, url, **kwargs)
         emit_servers(label)
-    MONITOR.step = "files: version"
+    await step("files: version")
     resp = await client.get("/files/version")
     body = resp.json()
     emit("version", {"status": resp.status_code, "rev": body.get("rev"), "disk_free_kb": type(body.get("disk_free_kb")).__name__})
     emit("report dir", sorted(p.name for p in (work / "reports").iterdir()))
     uploads = sorted((HEX.sub("<hex>", p.name), p.stat().st_size) for p in (work / "uploads").iterdir())
     emit("upload dir", uploads)
-    MONITOR.step = "files: purge_old_uploads"
+    await step("files: purge_old_uploads")
     from app.routers.files import purge_old_uploads
 
     emit("purge_old_uploads", purge_old_uploads())
 
 
 async def health_steps(client) -> None:
-    MONITOR.step = "main: health"
+    await step("main: health")
     await request(client, "health", "GET", "/health")
     emit_servers("health")
 
@@ -450,7 +490,7 @@ async def llm_steps() -> None:
     from app.workers import llm_worker
     from paho.mqtt import client as mqtt
 
-    MONITOR.step = "llm worker: start"
+    await step("llm worker: start")
     tool_service = mqtt.Client(client_id="tool-service")
 
     def on_tool_call(client, userdata, msg):
@@ -472,7 +512,7 @@ async def llm_steps() -> None:
     emit("llm worker tools", worker.tools)
     emit_servers("llm worker start")
 
-    MONITOR.step = "llm worker: two jobs"
+    await step("llm worker: two jobs")
     jobs = {
         "job-1": [{"role": "user", "content": "What is the weather in Paris?"}],
         "job-2": [{"role": "user", "content": "Say hi"}],
@@ -493,7 +533,7 @@ async def llm_steps() -> None:
     emit("tool calls on the bus", sorted(json.dumps(scrub(p), sort_keys=True) for t, p in msgs if t.startswith("tools/")))
     emit("queued after the jobs", await worker.queued())
     emit_servers("llm jobs")
-    MONITOR.step = "llm worker: stop"
+    await step("llm worker: stop")
     runner.cancel()
     try:
         await runner
@@ -507,7 +547,7 @@ async def memory_steps(client) -> None:
     from app.workers.memory_worker import MemoryWorker
     from paho.mqtt import client as mqtt
 
-    MONITOR.step = "memory worker: start"
+    await step("memory worker: start")
     worker = MemoryWorker(Bus("127.0.0.1", 1883, client_id="memory"))
     emit("memory wait_until_ready before warm-up", await worker.wait_until_ready(timeout=0.3))
     try:
@@ -526,7 +566,7 @@ async def memory_steps(client) -> None:
     worker.bus.subscribe("memory/#", worker.on_message)
     beat = asyncio.create_task(worker.bus.heartbeat("memory"))
 
-    MONITOR.step = "memory worker: remember over the bus"
+    await step("memory worker: remember over the bus")
     publisher = mqtt.Client(client_id="scenario-memory")
     publisher.connect("127.0.0.1", 1883)
     notes = [("u-42", "I like my coffee black"), ("u-42", "The cat is called Miso"), ("u-42", "Coffee order: two espressos"), ("u-7", "Bob likes tea")]
@@ -535,20 +575,21 @@ async def memory_steps(client) -> None:
     await wait_for(lambda: worker.collection.num_entities >= len(notes), "the memories to be stored")
     emit("memories stored", worker.collection.num_entities)
 
-    MONITOR.step = "memory worker: recall over the bus"
+    await step("memory worker: recall over the bus")
     mark = broker_mark()
     publisher.publish("memory/recall", json.dumps({"user_id": "u-42", "query": "coffee", "k": 3, "reply_to": "memory/replies/r1"}))
     await wait_for(lambda: published_since(mark, "memory/replies/"), "the recall answer")
     emit("recall answer", published_since(mark, "memory/replies/"))
     emit_servers("recall")
 
-    MONITOR.step = "memory worker: remember_batch"
+    await step("memory worker: remember_batch")
     emit("remember_batch", await worker.remember_batch("u-9", ["first batch note", "second batch note"]))
     emit("memories stored after batch", worker.collection.num_entities)
     beat.cancel()
 
-    MONITOR.step = "search: routes"
+    await step("search: routes")
     await request(client, "search", "GET", "/search/", params={"q": "coffee", "k": 2})
+    await request(client, "search embedding fails", "GET", "/search/", params={"q": "explode", "k": 2})
     await request(client, "search similar", "POST", "/search/similar", json=["black coffee", "coffee, black", "green tea"])
     await request(client, "search similar too many", "POST", "/search/similar", json=["x"] * 65)
 
@@ -558,7 +599,7 @@ async def speech_steps(work: Path, base: str) -> None:
     from app.workers.speech_worker import SpeechWorker
     from paho.mqtt import client as mqtt
 
-    MONITOR.step = "speech worker: jobs"
+    await step("speech worker: jobs")
     bus = Bus("127.0.0.1", 1883, client_id="speech")
     worker = SpeechWorker(bus)
     await bus.connect()
@@ -588,7 +629,7 @@ async def speech_steps(work: Path, base: str) -> None:
     emit("speech wav files", sorted(p.name for p in (work / "tmp" / "speech").iterdir()))
     emit_servers("speech jobs")
 
-    MONITOR.step = "speech worker: legacy path"
+    await step("speech worker: legacy path")
     mark = broker_mark()
     try:
         await worker.on_audio_legacy({"id": "s-4", "path": str(audio / "note-2.ogg"), "language": "fr"})
@@ -600,6 +641,56 @@ async def speech_steps(work: Path, base: str) -> None:
     emit_servers("speech legacy")
 
 
+def restart_steps() -> None:
+    """llm_worker's `__main__`: the worker is built outside any event loop, and when `run()` dies of
+    a ConnectionError (the broker dropped the connection, so a publish fails) the same worker is run
+    again by a new `asyncio.run`. Each loop here handles one job with a tool call."""
+    from app.workers import llm_worker
+    from paho.mqtt import client as mqtt
+
+    tool_service = mqtt.Client(client_id="tool-service-restart")
+
+    def on_tool_call(client, userdata, msg):
+        call = json.loads(msg.payload)
+        client.publish(msg.topic.replace("/call", "/result"), json.dumps({"call_id": call["call_id"], "result": {"temp_c": 19}}))
+
+    tool_service.on_message = on_tool_call
+    tool_service.connect("127.0.0.1", 1883)
+    tool_service.subscribe("tools/+/call")
+    tool_service.loop_start()
+    publisher = mqtt.Client(client_id="scenario-restart")
+    publisher.connect("127.0.0.1", 1883)
+    worker = llm_worker.build_worker()
+
+    async def one_life(job_id: str) -> None:
+        mark = broker_mark()
+        runner = asyncio.create_task(worker.run())
+        try:
+            loop = asyncio.get_running_loop()
+            ready = lambda: worker.bus._connected and worker.bus._loop is loop and "llm/jobs" in worker.bus._handlers and worker.tools
+            await wait_for(ready, "the LLM worker to start")
+            await asyncio.sleep(0.05)
+            messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+            publisher.publish("llm/jobs", json.dumps({"id": job_id, "messages": messages}))
+            done = lambda: [p for t, p in published_since(mark) if t == f"jobs/{job_id}/result"]
+            try:
+                emit(f"restart {job_id} result", await wait_for(done, f"{job_id} to finish", timeout=5))
+            except TimeoutError as exc:
+                emit(f"restart {job_id} result", str(exc))
+        finally:
+            runner.cancel()
+        worker.bus._client.drop()
+        await worker.bus.publish("workers/llm/heartbeat", {"ok": True}, qos=0)  # what the next beat does
+
+    for life, job_id in enumerate(("job-r1", "job-r2")):
+        try:
+            asyncio.run(one_life(job_id))
+        except ConnectionError as exc:
+            emit(f"restart life {life + 1} ended", f"ConnectionError: {exc}")
+    emit_servers("llm restart")
+    tool_service.loop_stop()
+
+
 async def main_async(work: Path, ports: dict) -> None:
     import httpx
 
@@ -607,7 +698,7 @@ async def main_async(work: Path, ports: dict) -> None:
 
     base = f"http://127.0.0.1:{ports['http']}"
     MONITOR.start()
-    MONITOR.step = "main: startup"
+    await step("main: startup")
     lifespan = Lifespan(app)
     emit("lifespan startup", await lifespan.startup())
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 50123))
@@ -619,20 +710,21 @@ async def main_async(work: Path, ports: dict) -> None:
         await llm_steps()
         await memory_steps(client)
         await speech_steps(work, base)
-    MONITOR.step = "main: shutdown"
+    await step("main: shutdown")
     emit("lifespan shutdown", await lifespan.shutdown())
     await MONITOR.stop()
     MONITOR.report()
-    emit("scenario", "complete")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", required=True)
+    parser.add_argument("--include-known-bugs", action="store_true", help="also run KNOWN_BUG_STEPS and restart_steps")
     args = parser.parse_args()
     work = Path(args.work)
-    global WORK
+    global WORK, INCLUDE_KNOWN_BUGS
     WORK = str(work)
+    INCLUDE_KNOWN_BUGS = args.include_known_bugs
     import app
 
     corpus_root = Path(app.__file__).resolve().parent.parent
@@ -641,6 +733,9 @@ def main() -> int:
     prepare(work, ports, corpus_root)
     patch_redis()
     asyncio.run(main_async(work, ports))
+    if args.include_known_bugs:
+        restart_steps()
+    emit("scenario", "complete")
     return 0
 
 

@@ -118,6 +118,12 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/relay/status":
             LOG.add("relay-status", {})
             self.reply(200, {"relay": "up", "queue": 0})
+        elif path == "/download/redirect":
+            LOG.add("download", {"name": "redirect"})
+            self.send_response(302)
+            self.send_header("Location", "/download/blob")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif path.startswith("/download/"):
             name = path.rsplit("/", 1)[1]
             LOG.add("download", {"name": name})
@@ -225,6 +231,14 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(400, {"error": "invalid_grant"})
 
     def hook(self, name: str) -> None:
+        if name == "moved":
+            self.body()
+            LOG.add("hook-post-redirected", {"hook": name})
+            self.send_response(302)
+            self.send_header("Location", "/hooks/moved-target")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if name.startswith("flaky"):
             with Handler.flaky_lock:
                 drop = name not in Handler.flaky_dropped

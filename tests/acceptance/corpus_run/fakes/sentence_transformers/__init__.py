@@ -1,5 +1,5 @@
 """A fake sentence_transformers: `encode` returns a fixed vector per text (letter counts), after a
-pause that stands for the model's CPU-bound forward pass."""
+pause that stands for the model's CPU-bound forward pass. A text with "explode" in it fails."""
 
 import time
 
@@ -27,6 +27,8 @@ class SentenceTransformer:
         single = isinstance(sentences, str)
         texts = [sentences] if single else list(sentences)
         time.sleep(ENCODE_SECONDS)
+        if any("explode" in t for t in texts):
+            raise RuntimeError("CUDA out of memory (fake)")
         arr = np.array([_vector(t) for t in texts], dtype=np.float64)
         if normalize_embeddings:
             arr = arr / np.linalg.norm(arr, axis=1, keepdims=True)

@@ -100,11 +100,20 @@ class Client:
         self._thread = threading.Thread(target=self._network_loop, name=f"paho-{self._client_id}", daemon=True)
         self._thread.start()
 
+    def drop(self) -> None:
+        """Test hook: the broker closes the connection; the network thread reconnects, as paho's does."""
+        with BROKER.lock:
+            if self in BROKER.clients:
+                BROKER.clients.remove(self)
+            self._connected = False
+        if self.on_disconnect is not None:
+            self.on_disconnect(self, self._userdata, 1)
+
     def _network_loop(self) -> None:
-        if not self._connected:
-            time.sleep(CONNECT_DELAY)
-            self._do_connect()
         while not self._stop.is_set():
+            if not self._connected:
+                time.sleep(CONNECT_DELAY)
+                self._do_connect()
             try:
                 msg = self._inbox.get(timeout=0.05)
             except queue.Empty:
