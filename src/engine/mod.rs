@@ -13,6 +13,7 @@
 
 pub mod callgraph;
 pub mod chunks;
+pub mod concurrency;
 pub mod fix;
 pub mod index;
 pub mod propagate;
@@ -301,6 +302,7 @@ impl Engine {
         }
         self.project_call_candidates(&cx, &catalogue_calls, &mut findings);
         findings.retain(|f| !suppress::is_suppressed(f, &cx));
+        concurrency::note_gathered_fixes(&cx, &mut findings);
         // A fix described but not yet written as edits is not offered: say so instead.
         for finding in &mut findings {
             if finding.fix.as_ref().is_some_and(|fix| fix.edits.is_empty()) {

@@ -12,8 +12,9 @@ transcripts must be the same, except lines tagged `[fixable:...]` that EXPECTED_
 from the corpus's deliberate bug to its fix. Exit 0 when they match and both runs exit 0, else
 print a unified diff and exit 1. The longest stall of the event loop in each run is printed as
 information (not checked), with the steps that stall longer after apply. `--include-known-bugs`
-also runs the paths left out because unblock changes their behaviour (listed in the docstring of
-corpus_run/scenario.py); with it the run is expected to fail until those are fixed.
+also runs the path left out because the fix changes its behaviour on purpose (gathered deliveries
+now overlap, which the fix's note names; see the docstring of corpus_run/scenario.py); with it
+the run is expected to fail.
 
 Python packages come from corpus_run/requirements.txt, installed into target/corpus-venv the first
 time (or when the requirements change).
@@ -144,7 +145,7 @@ def main() -> int:
     parser.add_argument(
         "--include-known-bugs",
         action="store_true",
-        help="also run the paths left out because of a known unblock bug (see corpus_run/scenario.py)",
+        help="also run the path whose behaviour the fix changes on purpose (see corpus_run/scenario.py)",
     )
     args = parser.parse_args()
     extra = ["--include-known-bugs"] if args.include_known_bugs else []

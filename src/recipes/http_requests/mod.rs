@@ -334,4 +334,43 @@ async def f(request, url):
 ";
         assert_eq!(lines(src), vec![]);
     }
+
+    #[test]
+    fn a_session_on_self_stays_a_session_when_the_module_restarts_its_loop() {
+        let worker = "\
+import asyncio
+import requests
+
+
+class Worker:
+    def __init__(self):
+        self.session = requests.Session()
+
+    async def run(self, url):
+        return self.session.post(url, timeout=5).status_code
+";
+        // Run once: the attribute becomes an AsyncClient (unsafe: lifetime).
+        let once = format!("{worker}\n\ndef main():\n    asyncio.run(Worker().run('u'))\n");
+        let (text, safety, _) = first_fix(&once, None);
+        assert!(
+            text.contains("self.session = httpx.AsyncClient()"),
+            "{text}"
+        );
+        assert_eq!(safety, Safety::Unsafe);
+        // Restarted in a loop with the same object: a client bound to the first loop would
+        // fail in the second, so the call goes to a thread instead.
+        let restarted = format!(
+            "{worker}\n\nif __name__ == '__main__':\n    w = Worker()\n    while True:\n        try:\n            asyncio.run(w.run('u'))\n        except ConnectionError:\n            pass\n"
+        );
+        let (text, safety, note) = first_fix(&restarted, None);
+        assert!(
+            text.contains("asyncio.to_thread(self.session.post"),
+            "{text}"
+        );
+        assert_eq!(safety, Safety::Safe);
+        assert!(
+            note.contains("starts an event loop inside a loop (line 17)"),
+            "{note}"
+        );
+    }
 }

@@ -19,17 +19,18 @@ Left out, and why:
   nothing observable comes out of it, before or after.
 - `Bus.heartbeat`'s later beats (every 30 s): only the first beat of each worker is seen.
 - `scripts/backfill.py` and the `__main__` blocks: cron and process entry points, never on the loop.
-- `llm_worker`'s `__main__` restart loop (the same worker object run by a new `asyncio.run` after a
-  ConnectionError) is exercised only with --include-known-bugs: after `unblock apply --propagate`,
-  `self.session` is an `httpx.AsyncClient` made in `__init__`, whose pooled connection belongs to
-  the first event loop, and the first model call after the restart raises "RuntimeError: Event loop
-  is closed" (see restart_steps below).
 - `POST /notifications/events/v4` with an unreachable subscriber runs only with
-  --include-known-bugs: the http-requests fix (a safe one) makes `deliver_one` really concurrent, so
-  the refused connection fails the `gather` at once and the handler answers 500 while the deliveries
-  to the other subscribers are still in flight (gather does not cancel them; they finish after the
-  response, unobserved). As written, each `requests.post` blocked in turn, so every delivery was
-  over before the 500.
+  --include-known-bugs: the http-requests fix makes `deliver_one` really concurrent (the point of
+  the fix), so the refused connection fails the `gather` at once and the handler answers 500 while
+  the deliveries to the other subscribers are still in flight (gather does not cancel them; they
+  finish after the response, unobserved). As written, each `requests.post` blocked in turn, so
+  every delivery was over before the 500. The fix's note says so (`deliver_one` runs under
+  `asyncio.gather` without `return_exceptions=True`).
+
+`llm_worker`'s `__main__` restart loop (the same worker object run again by a new `asyncio.run`
+after a ConnectionError) is run (restart_steps): it once caught `--propagate --unsafe-fixes`
+turning `self.session` into an `httpx.AsyncClient` bound to the first loop; unblock now keeps the
+session and moves its calls to a thread when the module restarts its loop in a loop.
 - `/health`'s mail check also probes port 587 on 127.0.0.1 (hard-coded in app/main.py): normally
   closed, so `mail` is false; it is the same in both runs either way.
 """
@@ -719,7 +720,7 @@ async def main_async(work: Path, ports: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", required=True)
-    parser.add_argument("--include-known-bugs", action="store_true", help="also run KNOWN_BUG_STEPS and restart_steps")
+    parser.add_argument("--include-known-bugs", action="store_true", help="also run KNOWN_BUG_STEPS")
     args = parser.parse_args()
     work = Path(args.work)
     global WORK, INCLUDE_KNOWN_BUGS
@@ -733,8 +734,7 @@ def main() -> int:
     prepare(work, ports, corpus_root)
     patch_redis()
     asyncio.run(main_async(work, ports))
-    if args.include_known_bugs:
-        restart_steps()
+    restart_steps()
     emit("scenario", "complete")
     return 0
 

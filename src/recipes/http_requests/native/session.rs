@@ -278,6 +278,11 @@ pub(super) fn self_attribute_client(
             "`{self_name}.{attr}` is not made by a plain `Session()`"
         )));
     }
+    if let Some(line) = loop_restarted_in_a_loop(cx) {
+        return Err(to_thread(format!(
+            "this module starts an event loop inside a loop (line {line}): an `httpx.AsyncClient` kept on `{self_name}` would belong to the first loop and fail in the next"
+        )));
+    }
     let class_node = cx.scopes.get(class).node;
     let spelled = format!("{self_name}.{attr}");
     let mut uses: Vec<Node> = Vec::new();
@@ -331,6 +336,45 @@ pub(super) fn self_attribute_client(
     let mut fix = finish(out, edits, what, site, cx, true)?;
     fix.releases.retain(|r| r != self_name);
     Ok(fix.claiming((class_node.start_byte(), class_node.end_byte())))
+}
+
+/// The line of an `asyncio.run(` or `.run_until_complete(` written inside a `while` or `for`
+/// (a worker restarted after a crash): objects made once and used in each of those loops must
+/// not be bound to one loop. Read from the text, so that code the partial parse left out (a
+/// sync `main()`) counts too.
+fn loop_restarted_in_a_loop(cx: &FileContext) -> Option<usize> {
+    let bytes = &cx.file.bytes;
+    let starts = [&b"asyncio.run("[..], &b".run_until_complete("[..]];
+    let mut hits: Vec<usize> = starts
+        .iter()
+        .flat_map(|needle| memchr::memmem::find_iter(bytes, needle))
+        .collect();
+    hits.sort_unstable();
+    let line_start = |at: usize| memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |n| n + 1);
+    let indent_of = |start: usize| {
+        bytes[start..]
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count()
+    };
+    for at in hits {
+        let mut start = line_start(at);
+        let mut indent = indent_of(start);
+        // Walk up through the headers of the blocks that hold the call.
+        while indent > 0 && start > 0 {
+            start = line_start(start - 1);
+            let this = indent_of(start);
+            let text = &bytes[start + this..];
+            if this < indent && !matches!(text.first(), Some(b'#' | b'\r' | b'\n')) {
+                indent = this;
+                let header = text.strip_prefix(b"async ").unwrap_or(text);
+                if header.starts_with(b"while ") || header.starts_with(b"for ") {
+                    return Some(cx.file.position(at).line);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Where the `as` target of a constructor in a `with` item starts.
