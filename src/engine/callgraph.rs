@@ -205,13 +205,15 @@ const THREADSAFE_ASYNCIO: &[&str] = &[
     "asyncio.set_event_loop",
 ];
 
-/// Summarises a module: names and classes always, function bodies only for the `wanted` ones
-/// (the rest of the file's functions are known by name and kind).
+/// Summarises a module: names and classes always (only the classes of wanted methods when
+/// `classes_known`), function bodies only for the `wanted` ones (the rest of the file's
+/// functions are known by name and kind).
 fn summarise(
     catalogue: &Catalogue,
     module: &str,
     path: &Path,
     wanted: &HashSet<String>,
+    classes_known: bool,
 ) -> Option<ModuleSummary> {
     let bytes = std::fs::read(path).ok()?;
     let is_wanted = |class: Option<&str>, name: &str| {
@@ -226,6 +228,7 @@ fn summarise(
         bytes,
         module.to_string(),
         &is_wanted,
+        classes_known,
     )
     .ok()?;
     let scopes = Scopes::build_every_call(&file);
@@ -708,30 +711,34 @@ impl Graph<'_> {
                         })
                         .cloned()
                         .collect();
-                    let summary = self
-                        .modules
-                        .get(module)
-                        .and_then(|path| summarise(self.catalogue, module, path, &wanted));
+                    let summary = self.modules.get(module).and_then(|path| {
+                        summarise(self.catalogue, module, path, &wanted, earlier.is_some())
+                    });
                     loaded.lock().unwrap().push((module.clone(), summary));
                 });
             }
         });
-        for (module, mut summary) in loaded.into_inner().unwrap() {
-            if let (Some(new), Some(Some(earlier))) = (&mut summary, self.summaries.remove(&module))
-            {
-                for (name, function) in earlier.functions {
-                    if function.complete {
-                        new.functions.insert(name, function);
+        for (module, summary) in loaded.into_inner().unwrap() {
+            // A module loaded again adds the bodies it was loaded for to what its first load
+            // found (names, classes, the other bodies).
+            let merged = match (self.summaries.remove(&module), summary) {
+                (Some(Some(mut earlier)), Some(again)) => {
+                    for (name, function) in again.functions {
+                        if function.complete {
+                            earlier.functions.insert(name, function);
+                        }
                     }
+                    Some(earlier)
                 }
-            }
-            self.summaries.insert(module, summary);
+                (_, summary) => summary,
+            };
+            self.summaries.insert(module, merged);
         }
     }
 
     /// Resolves every name reachable from the candidates, loading modules in waves, into
     /// `resolved`. A module is first loaded as an outline; a function reached in it has its
-    /// body parsed in the next wave (the module loaded again, with every body reached so far).
+    /// body parsed in the next wave (the module loaded again for the bodies newly reached).
     fn explore(&mut self, callees: &HashSet<String>) {
         let mut resolved: HashMap<String, Option<String>> = HashMap::new();
         let mut pending: Vec<String> = callees.iter().cloned().collect();

@@ -104,9 +104,13 @@ pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
 /// functions (top-level, and methods of top-level classes), except those `wanted(class, name)`
 /// asks for. Imports, assignments, class headers and bases stay, so names still resolve; the
 /// functions left out are bound by name. `None` when the whole file should be parsed.
+///
+/// With `classes_known` (the module was summarised before and only more bodies are asked for),
+/// a class with no wanted method is left out whole: its bases and methods are known already.
 pub fn outline_ranges(
     bytes: &[u8],
     wanted: &dyn Fn(Option<&str>, &str) -> bool,
+    classes_known: bool,
 ) -> Option<Relevant> {
     let (lines, holes) = logical_lines(bytes)?;
     let mut relevant = Relevant {
@@ -135,6 +139,16 @@ pub fn outline_ranges(
             }
             Kind::Class => {
                 let class = definition_name(bytes, lines[def].start);
+                if let Some(name) = class.as_ref().filter(|_| classes_known) {
+                    if !wants_a_method(bytes, &lines, def, end, name, wanted) {
+                        relevant.skipped.push(SkippedDefinition {
+                            name: name.clone(),
+                            class: None,
+                            kind: SkippedKind::Class,
+                        });
+                        continue;
+                    }
+                }
                 keep(&mut relevant.ranges, start..lines[def].start);
                 // A sync method stays when wanted, a coroutine never, anything else always.
                 let stays = |_: usize, kind: Kind, name: Option<&str>, _: &[u8]| match kind {
@@ -171,6 +185,27 @@ pub fn outline_ranges(
         return None;
     }
     Some(relevant)
+}
+
+/// Whether `wanted` asks for one of the sync methods of the class defined at line `def`.
+fn wants_a_method(
+    bytes: &[u8],
+    lines: &[Line],
+    def: usize,
+    end: usize,
+    class: &str,
+    wanted: &dyn Fn(Option<&str>, &str) -> bool,
+) -> bool {
+    let mut body = (def + 1..lines.len()).take_while(|&i| lines[i].begin < end);
+    let Some(first) = body.next() else {
+        return false;
+    };
+    let indent = lines[first].indent;
+    std::iter::once(first)
+        .chain(body)
+        .filter(|&i| lines[i].indent == indent && lines[i].kind == Kind::SyncDef)
+        .filter_map(|i| definition_name(bytes, lines[i].start))
+        .any(|name| wanted(Some(class), &name))
 }
 
 fn function_kind(kind: Kind) -> SkippedKind {
@@ -904,7 +939,7 @@ class Client:
         time.sleep(2)
 ";
         let wanted = |class: Option<&str>, name: &str| class == Some("Client") && name == "send";
-        let outline = outline_ranges(text.as_bytes(), &wanted).expect("an outline");
+        let outline = outline_ranges(text.as_bytes(), &wanted, false).expect("an outline");
         let kept: String = outline.ranges.iter().map(|r| &text[r.clone()]).collect();
         assert!(kept.contains("import time"), "{kept}");
         // `send` is wanted, and `__init__` sets the attribute it reads.
@@ -930,7 +965,7 @@ class Client:
     fn an_outline_never_keeps_a_coroutine_and_fills_an_emptied_class_with_its_shortest_method() {
         let table: String = (0..40).map(|i| format!("    'key{i}': {i},\n")).collect();
         let text = format!(
-            "TABLE = {{\n{table}}}\n{}",
+            "import os\n\nTABLE = {{\n{table}}}\n{}",
             "
 
 async def fetch():
@@ -949,7 +984,7 @@ class Pool:
 "
         );
         let wanted = |_: Option<&str>, name: &str| name == "fetch" || name == "acquire";
-        let outline = outline_ranges(text.as_bytes(), &wanted).expect("an outline");
+        let outline = outline_ranges(text.as_bytes(), &wanted, false).expect("an outline");
         let kept: String = outline.ranges.iter().map(|r| &text[r.clone()]).collect();
         // Coroutines stay out even when asked for: the graph only follows sync functions.
         assert!(!kept.contains("await other()"), "{kept}");
@@ -973,5 +1008,18 @@ class Pool:
                 (Some("Pool"), "acquire", SkippedKind::AsyncFunction),
             ]
         );
+        // Loaded again for more bodies: a class none of whose methods is asked for is known
+        // from the first load and left out whole.
+        let again = outline_ranges(text.as_bytes(), &wanted, true).expect("an outline");
+        let kept: String = again.ranges.iter().map(|r| &text[r.clone()]).collect();
+        assert!(!kept.contains("class Pool"), "{kept}");
+        assert!(again
+            .skipped
+            .iter()
+            .any(|s| s.name == "Pool" && s.kind == SkippedKind::Class));
+        let init = |class: Option<&str>, name: &str| class == Some("Pool") && name == "__init__";
+        let again = outline_ranges(text.as_bytes(), &init, true).expect("an outline");
+        let kept: String = again.ranges.iter().map(|r| &text[r.clone()]).collect();
+        assert!(kept.contains("compute_a_long_default"), "{kept}");
     }
 }

@@ -57,14 +57,16 @@ impl SourceFile {
     }
 
     /// Parses what the call graph needs of a module: its outline (imports, assignments, class
-    /// headers) and the bodies of the `wanted` functions (see `chunks::outline_ranges`).
+    /// headers) and the bodies of the `wanted` functions (see `chunks::outline_ranges`, also for
+    /// `classes_known`).
     pub fn parse_outline(
         path: String,
         bytes: Vec<u8>,
         module: String,
         wanted: &dyn Fn(Option<&str>, &str) -> bool,
+        classes_known: bool,
     ) -> Result<SourceFile, String> {
-        let relevant = super::chunks::outline_ranges(&bytes, wanted);
+        let relevant = super::chunks::outline_ranges(&bytes, wanted, classes_known);
         SourceFile::parse_relevant(path, bytes, module, relevant)
     }
 
