@@ -11,6 +11,7 @@
 #
 # Environment:
 #   BENCH_RUNS=N         timed runs per tool (default 5), interleaved, after 1 warm-up each
+#   BENCH_PACKAGE_RUNS=N timed runs per tool and package for the per-package table (default 3; 0: none)
 #   BENCH_SKIP_BUILD=1   do not run `cargo build --release` (use the existing binary)
 #   PYTHON=python3       interpreter used for the venv and the stdlib copy
 #   BENCH_UNBLOCK_BIN=P  time this binary instead of target/release/unblock (implies no build)
@@ -34,7 +35,7 @@ SETUP_ONLY=0
 for arg in "$@"; do
   case "$arg" in
     --setup-only) SETUP_ONLY=1 ;;
-    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -369,6 +370,24 @@ for i in range(runs):
 
 load_after = os.getloadavg()
 
+# --- per package: each tree checked on its own, as a project checks itself ---------
+# (the call graph then only follows what that tree holds). Fewer runs: many small trees.
+pkg_runs = int(os.environ.get("BENCH_PACKAGE_RUNS", "3"))
+pkg_times = []
+if unblock_cmd and pkg_runs > 0:
+    for name, *_ in per_pkg:
+        top = os.path.join(src, name)
+        u_cmd = [unblock, "check", top, "--output-format", "json"]
+        r_cmd = [ruff, "check", "--select", "ASYNC", "--no-cache", "--exit-zero", "--quiet", "--isolated", top]
+        u, r = [], []
+        run_once("unblock", u_cmd, (0, 1))
+        run_once("ruff", r_cmd, (0,))
+        for _ in range(pkg_runs):
+            u.append(run_once("unblock", u_cmd, (0, 1)))
+            r.append(run_once("ruff", r_cmd, (0,)))
+        pkg_times.append((name, statistics.median(u), statistics.median(r)))
+        log(f"{name}: unblock {pkg_times[-1][1]:.3f}s, ruff {pkg_times[-1][2]:.3f}s")
+
 unblock_findings = {}
 if unblock_cmd:
     for name, cmd, _ in tools:
@@ -450,6 +469,18 @@ if ratio is not None:
 else:
     L.append(f"**unblock was not timed:** {unblock_note}. Only ruff's time is recorded; "
              "re-run the script once `unblock check` works.\n")
+if pkg_times:
+    faster = sum(1 for _, u, r in pkg_times if u <= r)
+    L.append(f"### Each package on its own\n")
+    L.append(f"The same two commands (unblock with its call graph) on each package's tree alone, as a "
+             f"project checks itself: median of {pkg_runs} interleaved runs after one warm-up each. "
+             f"unblock is as fast or faster on {faster} of {len(pkg_times)}.\n")
+    L.append("| package | `.py` files | unblock (s) | ruff (s) | unblock / ruff |")
+    L.append("| --- | ---: | ---: | ---: | ---: |")
+    files_of = {r[0]: r[2] for r in per_pkg}
+    for name, u, r in pkg_times:
+        L.append(f"| {name} | {files_of[name]} | {u:.3f} | {r:.3f} | {u / r:.2f} |")
+    L.append("")
 L.append(f"Load average (1/5/15 min) just before the timed runs: {' / '.join(f'{x:.2f}' for x in load_before)}; "
          f"just after: {' / '.join(f'{x:.2f}' for x in load_after)}. A 1-minute load well above 0 before the runs means "
          "something else was using the CPUs and the times are inflated; re-run on an idle machine.\n")
