@@ -27,6 +27,8 @@ pub struct ProjectIndex {
     pub not_blocking: HashSet<String>,
     /// Every Python file of the project: where the call graph finds modules.
     pub python_files: Vec<std::path::PathBuf>,
+    /// The paths checked: directories below one without `__init__.py` are namespace packages.
+    pub roots: Vec<std::path::PathBuf>,
 }
 
 impl ProjectIndex {

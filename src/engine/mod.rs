@@ -155,14 +155,16 @@ impl Engine {
             .filter_map(|f| f.requires_blocking_callee.clone())
             .collect();
         let graph_started = std::time::Instant::now();
-        project.indirect = callgraph::analyse(&self.catalogue, &python_files, &candidates);
+        let roots = paths.to_vec();
+        project.indirect = callgraph::analyse(&self.catalogue, &python_files, &roots, &candidates);
         if self.propagate {
             project.propagation =
-                propagate::plan(&self.catalogue, &python_files, &project.indirect);
+                propagate::plan(&self.catalogue, &python_files, &roots, &project.indirect);
         }
         let graph_time = graph_started.elapsed();
         project.settle(&mut report.findings);
         project.python_files = python_files;
+        project.roots = roots;
         report.project = project;
         report
             .findings
@@ -334,7 +336,12 @@ impl Engine {
         if missing.is_empty() {
             return;
         }
-        let mut found = callgraph::analyse(&self.catalogue, &workspace.python_files, &missing);
+        let mut found = callgraph::analyse(
+            &self.catalogue,
+            &workspace.python_files,
+            &workspace.roots,
+            &missing,
+        );
         for callee in missing {
             match found.remove(&callee) {
                 Some(info) => {

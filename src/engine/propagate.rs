@@ -60,6 +60,7 @@ const TRANSPARENT_DECORATORS: &[&str] = &["staticmethod", "classmethod"];
 pub fn plan(
     catalogue: &Catalogue,
     python_files: &[PathBuf],
+    roots: &[PathBuf],
     indirect: &HashMap<String, IndirectInfo>,
 ) -> Plan {
     let mut plan = Plan::default();
@@ -67,7 +68,7 @@ pub fn plan(
         return plan;
     }
     let callees: HashSet<String> = indirect.keys().cloned().collect();
-    let mut graph = Graph::build(catalogue, python_files, &callees);
+    let mut graph = Graph::build(catalogue, python_files, roots, &callees);
     let blocking = graph.blocking_functions();
 
     // What each finding's callee needs converted: itself and the blocking functions below it.
