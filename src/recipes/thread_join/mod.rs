@@ -477,4 +477,36 @@ async def maybe(item, wait):
         let why = conditional.not_fixable.unwrap();
         assert!(why.contains("conditional"), "{why}");
     }
+
+    #[test]
+    fn a_coroutine_function_as_thread_target_is_awaited_itself() {
+        let src = "\
+import asyncio
+import threading
+
+
+async def notify(user):
+    await asyncio.sleep(0)
+
+
+async def announce(users):
+    threads = [threading.Thread(target=notify, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+";
+        let findings = check_with(src, &[]);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let fix = findings[0].fix.as_ref().expect("a fix");
+        assert_eq!(fix.safety, crate::finding::Safety::Unsafe);
+        assert!(
+            fix.note.contains("`notify` is an `async def`"),
+            "{}",
+            fix.note
+        );
+        let texts: Vec<&str> = fix.edits.iter().map(|e| e.text.as_str()).collect();
+        assert!(texts.contains(&"notify(u)"), "{texts:?}");
+        assert!(!texts.iter().any(|t| t.contains("to_thread")), "{texts:?}");
+    }
 }

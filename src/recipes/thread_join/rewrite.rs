@@ -20,11 +20,14 @@ struct ThreadCall {
     arguments: Vec<String>,
     /// `daemon=` / `name=`, which have no equivalent in a worker thread of the executor.
     dropped: Vec<String>,
+    /// The target is an `async def` of this module: the thread only made a coroutine.
+    coroutine: bool,
 }
 
-fn thread_call(cx: &FileContext, call: Node) -> Result<ThreadCall, String> {
+fn thread_call(cx: &FileContext, scope: ScopeId, call: Node) -> Result<ThreadCall, String> {
     let arguments = call.field("arguments").ok_or("no arguments")?;
     let mut target = None;
+    let mut coroutine = false;
     let mut positional = Vec::new();
     let mut keywords = None;
     let mut dropped = Vec::new();
@@ -41,7 +44,10 @@ fn thread_call(cx: &FileContext, call: Node) -> Result<ThreadCall, String> {
         let name = argument.field("name").map(|n| cx.text(n)).unwrap_or("");
         let value = argument.field("value").ok_or("keyword without value")?;
         match name {
-            "target" => target = Some(cx.text(value).to_string()),
+            "target" => {
+                target = Some(cx.text(value).to_string());
+                coroutine = is_coroutine_function(cx, scope, value);
+            }
             "args" => match value.kind() {
                 "tuple" | "list" => {
                     let mut inner = value.walk();
@@ -66,7 +72,22 @@ fn thread_call(cx: &FileContext, call: Node) -> Result<ThreadCall, String> {
         target,
         arguments: positional,
         dropped,
+        coroutine,
     })
+}
+
+/// Whether `target` names an `async def` of this module (a function or a method).
+fn is_coroutine_function(cx: &FileContext, scope: ScopeId, target: Node) -> bool {
+    let Some(name) = cx
+        .resolver
+        .infer(target, scope, 0)
+        .and_then(|v| v.qualified())
+    else {
+        return false;
+    };
+    crate::engine::index::definitions(cx.file)
+        .into_iter()
+        .any(|(defined, is_async)| is_async && defined == name)
 }
 
 /// `kwargs={"a": 1}` as `a=1`; any other mapping as `**mapping`.
@@ -106,6 +127,13 @@ fn keyword_arguments(cx: &FileContext, value: Node) -> String {
 /// `asyncio.to_thread(f, a, b)` (a coroutine: the work starts when it is awaited), or the
 /// Python 3.8 spelling.
 fn to_thread_text(cx: &FileContext, call: &ThreadCall) -> (String, Vec<&'static str>) {
+    if call.coroutine {
+        // The coroutine itself: awaited where the thread was joined.
+        return (
+            format!("{}({})", call.target, call.arguments.join(", ")),
+            vec!["asyncio"],
+        );
+    }
     if cx.has_to_thread {
         let mut parts = vec![call.target.clone()];
         parts.extend(call.arguments.iter().cloned());
@@ -304,7 +332,30 @@ pub fn plan_thread(
     if let Some(why) = crate::recipes::no_asyncio_rewrite(cx, false) {
         return Err(why);
     }
-    let call = thread_call(cx, construction)?;
+    let call = thread_call(cx, scope, construction)?;
+    let fix = plan_thread_shape(cx, &call, construction)?;
+    if !call.coroutine {
+        return Ok(fix);
+    }
+    // What the other notes say about threads (swallowed exceptions, the executor's size) does
+    // not apply: nothing ran before.
+    Ok(FixInfo {
+        safety: Safety::Unsafe,
+        note: format!(
+            "`{}` is an `async def`: each thread only created a coroutine and dropped it unrun \
+             (Python warns \"coroutine ... was never awaited\"); the coroutines are now awaited where \
+             the threads were joined, so their work runs: check that this is what was meant",
+            call.target
+        ),
+        ..fix
+    })
+}
+
+fn plan_thread_shape(
+    cx: &FileContext,
+    call: &ThreadCall,
+    construction: Node,
+) -> Result<FixInfo, String> {
     let function = enclosing_function(construction).ok_or("not inside a function")?;
     let parent = construction.parent().ok_or("no parent")?;
     match parent.kind() {
@@ -337,14 +388,14 @@ pub fn plan_thread(
                         cx,
                         function,
                         construction,
-                        &call,
+                        call,
                         Some(&name),
                         &list,
                         loop_node,
                     );
                 }
             }
-            single(cx, function, &call, &name, statement)
+            single(cx, function, call, &name, statement)
         }
         "list_comprehension" => {
             let assignment = parent
@@ -368,7 +419,7 @@ pub fn plan_thread(
                 cx,
                 function,
                 construction,
-                &call,
+                call,
                 &list,
                 statement,
                 vec![range(statement)],
@@ -397,7 +448,7 @@ pub fn plan_thread(
                 .and_then(|b| b.parent())
                 .filter(|o| o.kind() == "for_statement")
                 .ok_or("the thread is appended outside a `for` loop")?;
-            fan_out_loop(cx, function, construction, &call, None, &list, loop_node)
+            fan_out_loop(cx, function, construction, call, None, &list, loop_node)
         }
         _ => Err("the thread is not assigned to a local name or a list: how it is started and joined cannot be followed".into()),
     }
