@@ -50,6 +50,21 @@ pub struct FixInfo {
     /// when nothing else in the file uses them.
     #[serde(skip)]
     pub releases: Vec<String>,
+    /// Module-level statements the edits rely on, added once per file.
+    #[serde(skip)]
+    pub preludes: Vec<Prelude>,
+}
+
+/// A module-level statement a fix's edits use (a value built once at import instead of on
+/// every call), inserted after the imports, unless the module already binds `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prelude {
+    /// The name the statement binds at module level: a file that binds it gets nothing.
+    pub name: &'static str,
+    /// The statement's lines, `\n`-separated (written with the file's own line ending).
+    pub statement: &'static str,
+    /// The module the statement uses: it goes after the run of imports holding `import module`.
+    pub after_import: &'static str,
 }
 
 /// Replace `start..end` of the original bytes with `text`.
@@ -69,6 +84,7 @@ impl FixInfo {
             imports: Vec::new(),
             claims: Vec::new(),
             releases: Vec::new(),
+            preludes: Vec::new(),
         })
     }
 
@@ -80,6 +96,7 @@ impl FixInfo {
             imports: Vec::new(),
             claims: Vec::new(),
             releases: Vec::new(),
+            preludes: Vec::new(),
         })
     }
 
@@ -96,12 +113,21 @@ impl FixInfo {
             imports,
             claims: Vec::new(),
             releases: Vec::new(),
+            preludes: Vec::new(),
         }
     }
 
     /// The edits remove a use of `name` (the root of the replaced callee).
     pub fn releasing(mut self, name: Option<String>) -> FixInfo {
         self.releases.extend(name);
+        self
+    }
+
+    /// The edits use the name `prelude` binds at module level.
+    pub fn with_prelude(mut self, prelude: Prelude) -> FixInfo {
+        if !self.preludes.contains(&prelude) {
+            self.preludes.push(prelude);
+        }
         self
     }
 

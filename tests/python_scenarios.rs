@@ -75,6 +75,7 @@ scenarios!(
     polling_reply,
     http_requests_httpx,
     http_requests_concurrency,
+    http_requests_concurrency_per_call,
     http_requests_stream,
 );
 

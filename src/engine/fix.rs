@@ -12,7 +12,7 @@ use super::index::ProjectIndex;
 use super::source::{walk_tree, SourceFile, Visit};
 use super::syntax::Field;
 use super::Engine;
-use crate::finding::{Edit, Finding, Safety};
+use crate::finding::{Edit, Finding, Prelude, Safety};
 
 /// At most this many rounds of check-and-fix per file: a fix that enables another (nested
 /// calls) is picked up in the next round; a loop that never settles is cut off.
@@ -313,32 +313,55 @@ fn apply(file: &SourceFile, chosen: &[&Finding]) -> Option<Vec<u8>> {
     modules.sort();
     modules.dedup();
     let imports = missing_imports(file, &modules);
+    let (import_offset, newline) = import_position(file);
+    // Text added outside the edits, at positions in the original's coordinates: the import
+    // block first, then each prelude (an import and a prelude may share a position).
+    let mut insertions: Vec<(usize, String)> = Vec::new();
     if !imports.is_empty() {
-        let (offset, newline) = import_position(file);
         let block: String = imports
             .iter()
             .map(|m| format!("import {m}{newline}"))
             .collect();
-        // The insertion point is in the original's coordinates: before every edit, or at a
-        // line start that no edit touches.
-        let shift = |pos: usize| -> usize {
-            let mut delta: isize = 0;
-            for f in chosen {
-                for e in f
-                    .fix
-                    .as_ref()
-                    .map(|x| x.edits.as_slice())
-                    .unwrap_or_default()
-                {
-                    if e.end <= pos {
-                        delta += e.text.len() as isize - (e.end - e.start) as isize;
-                    }
+        insertions.push((import_offset, block));
+    }
+    for prelude in missing_preludes(file, chosen) {
+        let at = prelude_position(file, prelude.after_import, import_offset);
+        // A blank line sets it apart from the imports; a last line without its line ending
+        // gets one first.
+        let mut text = String::new();
+        if at > 0 && file.bytes[at - 1] != b'\n' {
+            text.push_str(newline);
+        }
+        text.push_str(newline);
+        for line in prelude.statement.lines() {
+            text.push_str(line);
+            text.push_str(newline);
+        }
+        insertions.push((at, text));
+    }
+    // Each position is in the original's coordinates: a line start that no edit spans. Text
+    // an edit inserts at that very position goes after ours (a `def` made `async`).
+    let shift = |pos: usize| -> usize {
+        let mut delta: isize = 0;
+        for f in chosen {
+            for e in f
+                .fix
+                .as_ref()
+                .map(|x| x.edits.as_slice())
+                .unwrap_or_default()
+            {
+                if e.end <= pos && e.start < pos {
+                    delta += e.text.len() as isize - (e.end - e.start) as isize;
                 }
             }
-            (pos as isize + delta) as usize
-        };
-        let at = shift(offset);
-        out.splice(at..at, block.bytes());
+        }
+        (pos as isize + delta) as usize
+    };
+    // From the last to the first, so that one at the same position as a later one stays first.
+    insertions.sort_by_key(|(at, _)| *at);
+    for (at, text) in insertions.into_iter().rev() {
+        let at = shift(at);
+        out.splice(at..at, text.bytes());
     }
     let released: Vec<&str> = chosen
         .iter()
@@ -473,6 +496,70 @@ fn missing_imports<'m>(file: &SourceFile, modules: &[&'m str]) -> Vec<&'m str> {
         .copied()
         .filter(|m| !imported.contains(*m))
         .collect()
+}
+
+/// The chosen fixes' preludes, each once, leaving out those whose name the module binds.
+fn missing_preludes<'f>(file: &SourceFile, chosen: &[&'f Finding]) -> Vec<&'f Prelude> {
+    let mut wanted: Vec<&Prelude> = Vec::new();
+    for prelude in chosen
+        .iter()
+        .filter_map(|f| f.fix.as_ref())
+        .flat_map(|fix| &fix.preludes)
+    {
+        if !wanted.iter().any(|w| w.name == prelude.name) {
+            wanted.push(prelude);
+        }
+    }
+    if wanted.is_empty() {
+        return wanted;
+    }
+    let scopes = super::scope::Scopes::build(file);
+    let module = scopes.get(super::scope::MODULE_SCOPE);
+    wanted.retain(|p| !module.bindings.contains_key(p.name));
+    wanted
+}
+
+/// Where a prelude that uses `module` goes: the line after the run of module-level imports
+/// holding `import module`, or, when that import is being added at `import_offset`, after the
+/// run that starts there (or right after the added import when no import follows it).
+fn prelude_position(file: &SourceFile, module: &str, import_offset: usize) -> usize {
+    let root = file.tree.root_node();
+    let mut cursor = root.walk();
+    let statements: Vec<Node> = root
+        .named_children(&mut cursor)
+        .filter(|n| n.kind() != "comment")
+        .collect();
+    let is_import = |n: &Node| {
+        matches!(
+            n.kind(),
+            "import_statement" | "import_from_statement" | "future_import_statement"
+        )
+    };
+    let imports_module = |n: &Node| {
+        let mut c = n.walk();
+        n.kind() == "import_statement"
+            && n.children_by_field_name("name", &mut c)
+                .any(|name| name.kind() == "dotted_name" && file.text(name) == module)
+    };
+    let first = statements.iter().position(imports_module).or_else(|| {
+        statements
+            .iter()
+            .position(|n| n.start_byte() >= import_offset)
+            .filter(|&i| is_import(&statements[i]))
+    });
+    let Some(first) = first else {
+        return import_offset;
+    };
+    let last = statements[first..]
+        .iter()
+        .take_while(|n| is_import(n))
+        .last()
+        .unwrap_or(&statements[first]);
+    let end = last.end_byte();
+    file.bytes[end..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(file.bytes.len(), |i| end + i + 1)
 }
 
 /// Where new `import` lines go, and the file's line ending: before the first module-level
@@ -659,4 +746,140 @@ pub fn misplaced_awaits(file: &SourceFile) -> usize {
         true
     });
     count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{FixInfo, Kind, Position};
+
+    const PRELUDE: Prelude = Prelude {
+        name: "_CONTEXT",
+        statement: "# Built once.\n_CONTEXT = httpx.make()",
+        after_import: "httpx",
+    };
+
+    /// A finding whose fix replaces the first `pass` with `use(_CONTEXT)`, imports `httpx`
+    /// and asks for the prelude.
+    fn finding(source: &str, nth_pass: usize) -> Finding {
+        let start = source.match_indices("pass").nth(nth_pass).unwrap().0;
+        let fix = FixInfo::new(
+            Safety::Safe,
+            "",
+            vec![Edit {
+                start,
+                end: start + 4,
+                text: "use(_CONTEXT)".into(),
+            }],
+            vec!["httpx"],
+        )
+        .with_prelude(PRELUDE);
+        Finding {
+            path: "m.py".into(),
+            recipe: "test",
+            kind: Kind::Direct,
+            start_byte: start,
+            end_byte: start + 4,
+            start: Position::default(),
+            end: Position::default(),
+            message: String::new(),
+            reason: String::new(),
+            fix: Some(fix),
+            not_fixable: None,
+            chain: Vec::new(),
+            noqa_codes: Vec::new(),
+            covers: Vec::new(),
+            requires_async_callee: None,
+            requires_blocking_callee: None,
+        }
+    }
+
+    fn parse(source: &str) -> SourceFile {
+        SourceFile::parse("m.py".into(), source.as_bytes().to_vec(), "m".into()).unwrap()
+    }
+
+    /// Every `pass` fixed in one round, then the result as the engine would verify it.
+    fn fixed(source: &str) -> String {
+        let file = parse(source);
+        let findings: Vec<Finding> = (0..source.matches("pass").count())
+            .map(|n| finding(source, n))
+            .collect();
+        let chosen: Vec<&Finding> = findings.iter().collect();
+        let text = apply_fixes(&file, &chosen).expect("the result verifies");
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn a_prelude_goes_once_after_the_imports_holding_its_module() {
+        let source = "import os\nimport httpx\nimport json\n\n\nasync def f():\n    pass\n\n\nasync def g():\n    pass\n";
+        let text = fixed(source);
+        assert_eq!(
+            text,
+            "import os\nimport httpx\nimport json\n\n# Built once.\n_CONTEXT = httpx.make()\n\n\nasync def f():\n    use(_CONTEXT)\n\n\nasync def g():\n    use(_CONTEXT)\n"
+        );
+        // Applied again (a later round, a second `apply`): the module binds the name already.
+        let again = parse(&text);
+        let mut second = finding(source, 0);
+        second.fix.as_mut().unwrap().edits.clear();
+        assert_eq!(apply(&again, &[&second]).unwrap(), text.as_bytes());
+    }
+
+    #[test]
+    fn a_module_that_binds_the_name_gets_no_prelude() {
+        let source = "import httpx\n\n_CONTEXT = httpx.other()\n\nasync def f():\n    pass\n";
+        assert_eq!(
+            fixed(source),
+            "import httpx\n\n_CONTEXT = httpx.other()\n\nasync def f():\n    use(_CONTEXT)\n"
+        );
+    }
+
+    #[test]
+    fn a_prelude_follows_an_import_being_added_after_a_docstring_and_future_imports() {
+        // The added import joins the existing run; the prelude closes the run.
+        let source = "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\n\nimport requests\n\nasync def f():\n    pass\n";
+        assert_eq!(
+            fixed(source),
+            "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\n\nimport httpx\nimport requests\n\n# Built once.\n_CONTEXT = httpx.make()\n\nasync def f():\n    use(_CONTEXT)\n"
+        );
+        // No other import: right after the added one.
+        let source =
+            "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\n\nasync def f():\n    pass\n";
+        assert_eq!(
+            fixed(source),
+            "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\nimport httpx\n\n# Built once.\n_CONTEXT = httpx.make()\n\nasync def f():\n    use(_CONTEXT)\n"
+        );
+    }
+
+    #[test]
+    fn a_prelude_keeps_the_files_line_endings_and_goes_before_text_inserted_at_its_place() {
+        let source = "import httpx\r\nasync def f():\r\n    pass\r\n";
+        assert_eq!(
+            fixed(source),
+            "import httpx\r\n\r\n# Built once.\r\n_CONTEXT = httpx.make()\r\nasync def f():\r\n    use(_CONTEXT)\r\n"
+        );
+        // An edit that inserts where the prelude goes (`async ` on the next definition).
+        let source = "import httpx\ndef f():\n    pass\n";
+        let file = parse(source);
+        let mut one = finding(source, 0);
+        one.fix.as_mut().unwrap().edits.push(Edit {
+            start: 13,
+            end: 13,
+            text: "async ".into(),
+        });
+        let text = String::from_utf8(apply(&file, &[&one]).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "import httpx\n\n# Built once.\n_CONTEXT = httpx.make()\nasync def f():\n    use(_CONTEXT)\n"
+        );
+        // The last line of the file, without a line ending.
+        let source = "import httpx";
+        let file = parse(source);
+        let mut one = finding("pass", 0);
+        one.fix.as_mut().unwrap().edits.clear();
+        let text = String::from_utf8(apply(&file, &[&one]).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "import httpx\n\n# Built once.\n_CONTEXT = httpx.make()\n"
+        );
+    }
 }

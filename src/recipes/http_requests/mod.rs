@@ -161,8 +161,64 @@ mod tests {
         assert!(note.contains("timeout=None"), "{note}");
         assert_eq!(
             text,
-            "import httpx\n\nasync def f(u):\n    async with httpx.AsyncClient() as client:\n        r = await client.get(u, timeout=None, follow_redirects=True)\n    if r.is_error:\n        return r.reason_phrase\n    return r.json()\n"
+            "import httpx\n\n# Built once: an httpx client building its own stalls the event loop.\n_HTTPX_TLS_CONTEXT = httpx.create_ssl_context()\n\nasync def f(u):\n    async with httpx.AsyncClient(verify=_HTTPX_TLS_CONTEXT) as client:\n        r = await client.get(u, timeout=None, follow_redirects=True)\n    if r.is_error:\n        return r.reason_phrase\n    return r.json()\n"
         );
+    }
+
+    #[test]
+    fn clients_share_one_tls_context_unless_their_arguments_shape_tls() {
+        let context = "verify=_HTTPX_TLS_CONTEXT";
+        let (text, ..) = first_fix(
+            "import requests\n\nasync def f(u, c):\n    requests.get(u, cookies=c, timeout=1)\n",
+            None,
+        );
+        assert!(
+            text.contains("httpx.AsyncClient(cookies=c, verify=_HTTPX_TLS_CONTEXT) as client")
+                && text.contains("\n_HTTPX_TLS_CONTEXT = httpx.create_ssl_context()\n"),
+            "{text}"
+        );
+        for call in [
+            "requests.get(u, verify=False, timeout=1)",
+            "requests.get(u, cert=('c', 'k'), timeout=1)",
+            "httpx.get(u, trust_env=False)",
+        ] {
+            let (text, ..) = first_fix(
+                &format!("import httpx\nimport requests\n\nasync def f(u):\n    {call}\n"),
+                None,
+            );
+            assert!(!text.contains(context), "{text}");
+        }
+        // A session: `()` gets the context; an httpx client with `http2=` keeps its own.
+        let (text, ..) = first_fix(
+            "import requests\n\nasync def f(u):\n    with requests.Session() as s:\n        return s.get(u, timeout=1).text\n",
+            None,
+        );
+        assert!(
+            text.contains("async with httpx.AsyncClient(verify=_HTTPX_TLS_CONTEXT) as s:"),
+            "{text}"
+        );
+        let (text, ..) = first_fix(
+            "import httpx\n\nasync def f(u):\n    with httpx.Client(timeout=3) as s:\n        return s.get(u).text\n",
+            None,
+        );
+        assert!(
+            text.contains("httpx.AsyncClient(timeout=3, verify=_HTTPX_TLS_CONTEXT) as s:"),
+            "{text}"
+        );
+        let (text, ..) = first_fix(
+            "import httpx\n\nasync def f(u):\n    with httpx.Client(http2=True) as s:\n        return s.get(u).text\n",
+            None,
+        );
+        assert!(
+            text.contains("httpx.AsyncClient(http2=True) as s:"),
+            "{text}"
+        );
+        // The name means something else here: no shared context.
+        let (text, ..) = first_fix(
+            "import requests\n\n_HTTPX_TLS_CONTEXT = None\n\nasync def f(u):\n    requests.get(u, timeout=1)\n",
+            None,
+        );
+        assert!(text.contains("httpx.AsyncClient() as client"), "{text}");
     }
 
     #[test]

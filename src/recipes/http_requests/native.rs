@@ -7,11 +7,11 @@ use tree_sitter::Node;
 use super::mapping::mapping;
 use crate::engine::resolve::Value;
 use crate::engine::rewrite;
-use crate::engine::scope::ScopeId;
+use crate::engine::scope::{Origin, ScopeId, MODULE_SCOPE};
 use crate::engine::source::{walk_tree, Visit};
 use crate::engine::syntax::Field;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::{Edit, FixInfo, Safety};
+use crate::finding::{Edit, FixInfo, Prelude, Safety};
 
 mod call;
 mod exceptions;
@@ -41,6 +41,24 @@ fn to_thread(why: impl Into<String>) -> Fallback {
     Fallback::ToThread(why.into())
 }
 
+/// The module-level TLS context the clients a fix makes share. `httpx.AsyncClient()` builds its
+/// own on the event loop (the CA bundle is loaded: tens of milliseconds per client); this one is
+/// built once at import, with the same defaults.
+const TLS_CONTEXT: &str = "_HTTPX_TLS_CONTEXT";
+const TLS_CONTEXT_VALUE: &str = "httpx.create_ssl_context()";
+const TLS_PRELUDE: Prelude = Prelude {
+    name: TLS_CONTEXT,
+    statement: concat!(
+        "# Built once: an httpx client building its own stalls the event loop.\n",
+        "_HTTPX_TLS_CONTEXT = httpx.create_ssl_context()"
+    ),
+    after_import: "httpx",
+};
+
+/// Client keywords that shape its TLS context: a client given one builds its own (and `cert=`
+/// would load a certificate into a shared context).
+const TLS_KEYWORDS: &[&str] = &["verify", "cert", "trust_env"];
+
 const METHODS: &[&str] = &[
     "get", "post", "put", "patch", "delete", "head", "options", "request",
 ];
@@ -64,9 +82,26 @@ struct Rewrite {
     raises_for_status: bool,
     /// The rewritten call follows redirects (so it never hands back a 3xx with a Location).
     follows_redirects: bool,
+    /// A client the fix makes uses the module's shared TLS context (`TLS_PRELUDE`).
+    tls_context: bool,
 }
 
 impl Rewrite {
+    /// The arguments of a client the fix makes: the keywords moved onto it and, when none of
+    /// them shapes TLS, `verify=` the module's shared context.
+    fn client_arguments(&mut self, cx: &FileContext) -> String {
+        let shapes_tls = self.client_keywords.iter().any(|k| {
+            let name = k.split('=').next().unwrap_or_default().trim();
+            TLS_KEYWORDS.contains(&name)
+        });
+        let mut arguments = self.client_keywords.clone();
+        if !shapes_tls && tls_context_usable(cx) {
+            self.tls_context = true;
+            arguments.push(format!("verify={TLS_CONTEXT}"));
+        }
+        arguments.join(", ")
+    }
+
     fn insert(&mut self, at: usize, text: impl Into<String>) {
         self.edits.push(Edit {
             start: at,
@@ -248,7 +283,7 @@ fn per_call(
         .partition(|e| e.start >= statement.start_byte() && e.end <= statement.end_byte());
     let header = format!(
         "async with httpx.AsyncClient({}) as {client}",
-        out.client_keywords.join(", ")
+        out.client_arguments(cx)
     );
     let wrapped = wrap_statement(cx, statement, inner, &header)?;
     let claim = (wrapped.start, wrapped.end);
@@ -402,10 +437,29 @@ fn finish(
     }
     let mut fix = FixInfo::new(safety, note, edits, vec!["httpx"])
         .releasing(rewrite::callee_root(cx, site.call));
+    if out.tls_context {
+        fix = fix.with_prelude(TLS_PRELUDE);
+    }
     for name in out.releases {
         fix = fix.releasing(Some(name));
     }
     Ok(fix)
+}
+
+/// The module's shared TLS context may be used: no scope binds its name but the module, with
+/// the prelude's own statement (an earlier fix's).
+fn tls_context_usable(cx: &FileContext) -> bool {
+    cx.scopes
+        .scopes
+        .iter()
+        .enumerate()
+        .all(|(id, scope)| match scope.bindings.get(TLS_CONTEXT) {
+            None => true,
+            Some(origins) => {
+                id == MODULE_SCOPE
+                    && matches!(origins.as_slice(), [Origin::Assigned(value, _)] if cx.text(*value) == TLS_CONTEXT_VALUE)
+            }
+        })
 }
 
 /// A name for the client that nothing in the function uses, or that only names other
@@ -642,7 +696,7 @@ fn stream_in_with(
     out.insert(with.start_byte(), "async ");
     let header = format!(
         "httpx.AsyncClient({}) as {client}, ",
-        out.client_keywords.join(", ")
+        out.client_arguments(cx)
     );
     out.insert(site.call.start_byte(), header);
     let edits = std::mem::take(&mut out.edits);

@@ -114,6 +114,7 @@ pub(super) fn session_block(
         .field("function")
         .ok_or_else(|| to_thread("no constructor"))?;
     out.replace(callee, "httpx.AsyncClient");
+    shared_tls_context(cx, arguments, &mut out);
     if let Some(root) = rewrite::callee_root(cx, constructor) {
         out.releases.push(root);
     }
@@ -141,6 +142,32 @@ pub(super) fn session_block(
     // The callee root of this site is the session, not an import.
     fix.releases.retain(|r| r != name);
     Ok(fix.claiming((with.start_byte(), with.end_byte())))
+}
+
+/// `verify=` the module's shared TLS context added to a session's constructor arguments, when
+/// they are keywords only and none of them shapes TLS (nor `http2=`: httpcore sets the ALPN
+/// protocols on the context it is given, which clients sharing it must agree on).
+fn shared_tls_context(cx: &FileContext, arguments: Node, out: &mut Rewrite) {
+    let mut cursor = arguments.walk();
+    let given: Vec<Node> = arguments
+        .named_children(&mut cursor)
+        .filter(|a| a.kind() != "comment")
+        .collect();
+    let plain_keywords = given.iter().all(|a| {
+        a.kind() == "keyword_argument"
+            && a.field("name").is_some_and(|n| {
+                let name = cx.text(n);
+                !TLS_KEYWORDS.contains(&name) && name != "http2"
+            })
+    });
+    if !plain_keywords || !tls_context_usable(cx) {
+        return;
+    }
+    out.tls_context = true;
+    match given.last() {
+        Some(last) => out.insert(last.end_byte(), format!(", verify={TLS_CONTEXT}")),
+        None => out.replace(arguments, format!("(verify={TLS_CONTEXT})")),
+    }
 }
 
 /// Every use of a session that becomes an `httpx.AsyncClient`: its request methods rewritten
