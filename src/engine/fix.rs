@@ -14,9 +14,11 @@ use super::syntax::Field;
 use super::Engine;
 use crate::finding::{Edit, Finding, Prelude, Safety};
 
-/// At most this many rounds of check-and-fix per file: a fix that enables another (nested
-/// calls) is picked up in the next round; a loop that never settles is cut off.
-const MAX_ROUNDS: usize = 8;
+/// Rounds of check-and-fix per file beyond one per fix the first round offers: a fix that
+/// enables another (nested calls) is picked up in the next round, and fixes that claim a whole
+/// function (a `with` block moved to a thread) go one per function per round; a loop that
+/// never settles is cut off.
+const EXTRA_ROUNDS: usize = 8;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FixOptions {
@@ -76,7 +78,10 @@ impl Engine {
         if let Some(edits) = project.propagation.edits.get(path) {
             self.apply_propagation(&mut result, module, edits);
         }
-        for round in 0..MAX_ROUNDS {
+        let mut budget = EXTRA_ROUNDS;
+        let mut round = 0;
+        while round < budget {
+            round += 1;
             let Ok(file) =
                 SourceFile::parse(path.to_string(), result.fixed.clone(), module.to_string())
             else {
@@ -84,7 +89,7 @@ impl Engine {
             };
             let mut findings = self.check_file(&file).findings;
             project.settle(&mut findings);
-            if round == 0 && file.tree.root_node().has_error() {
+            if round == 1 && file.tree.root_node().has_error() {
                 for f in &findings {
                     result.not_fixed.push(NotFixed {
                         recipe: f.recipe,
@@ -98,7 +103,7 @@ impl Engine {
             for f in &findings {
                 match &f.fix {
                     Some(fix) if fix.safety == Safety::Unsafe && !options.unsafe_fixes => {
-                        if round == 0 {
+                        if round == 1 {
                             result.not_fixed.push(NotFixed {
                                 recipe: f.recipe,
                                 line: f.start.line,
@@ -116,7 +121,7 @@ impl Engine {
                         candidates.push(f)
                     }
                     _ => {
-                        if round == 0 {
+                        if round == 1 {
                             let reason = f
                                 .not_fixable
                                 .clone()
@@ -132,6 +137,9 @@ impl Engine {
             }
             if candidates.is_empty() {
                 break;
+            }
+            if round == 1 {
+                budget += candidates.len();
             }
             let chosen = non_overlapping(&candidates);
             // What the file already does wrong is not held against a fix.
