@@ -49,6 +49,9 @@ pub struct IndirectInfo {
     pub unsafe_because: Option<String>,
     /// The function is a generator: the blocking happens while it is iterated, not called.
     pub generator: bool,
+    /// A generator made a context manager (`@contextmanager`): the blocking happens when the
+    /// `with` block enters and leaves.
+    pub context_manager: bool,
 }
 
 /// Answers, for each candidate callee name, whether it is a project sync function that blocks.
@@ -879,6 +882,12 @@ impl Graph<'_> {
                     chain: self.chain(function, &next),
                     unsafe_because: hostile.get(function).cloned(),
                     generator: self.function(function).is_some_and(|(_, s)| s.generator),
+                    context_manager: self.function(function).is_some_and(|(_, s)| {
+                        s.generator
+                            && s.decorator.as_deref().is_some_and(|d| {
+                                d == "contextmanager" || d.ends_with(".contextmanager")
+                            })
+                    }),
                 },
             );
         }

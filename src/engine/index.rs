@@ -100,7 +100,12 @@ fn complete_indirect(finding: &mut Finding, info: &IndirectInfo) {
         finding.message
     );
     finding.chain.extend(info.chain.iter().cloned());
-    if info.generator {
+    if info.context_manager {
+        finding.fix = None;
+        finding.not_fixable = Some(format!(
+            "`{first}` is a `@contextmanager`: its body runs when the `with` block enters and leaves, so `asyncio.to_thread` would only create it; move the whole `with` block to a thread, or make it an `@asynccontextmanager` by hand"
+        ));
+    } else if info.generator {
         finding.fix = None;
         finding.not_fixable = Some(format!(
             "`{first}` is a generator: its body runs while the coroutine iterates it, so `asyncio.to_thread` would only create it; iterate it on a thread (`await asyncio.to_thread(list, {first}(...))`) or make it an async generator by hand"
