@@ -200,6 +200,21 @@ pub(crate) struct ModuleSummary {
     functions: HashMap<String, FunctionSummary>,
 }
 
+impl ModuleSummary {
+    /// The other async framework the module imports (`anyio`, `trio`), whose code the asyncio
+    /// rewrites leave alone.
+    pub fn other_framework(&self) -> Option<&'static str> {
+        self.names.values().find_map(|target| {
+            ["anyio", "trio"].into_iter().find(|framework| {
+                target == framework
+                    || target
+                        .strip_prefix(framework)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
+        })
+    }
+}
+
 pub(crate) struct ClassSummary {
     /// Base classes as resolved names.
     pub bases: Vec<String>,
@@ -700,6 +715,14 @@ impl Graph<'_> {
             },
             Step::Done(None) => Step::Done(None),
         }
+    }
+
+    /// The summary of a project module, loading it (as an outline) if it is not loaded yet.
+    pub(crate) fn load_module(&mut self, module: &str) -> Option<&ModuleSummary> {
+        if !self.summaries.contains_key(module) && self.modules.contains_key(module) {
+            self.load(vec![module.to_string()]);
+        }
+        self.summaries.get(module)?.as_ref()
     }
 
     /// [`Graph::called_function`], loading the modules it needs on the way.

@@ -390,7 +390,7 @@ impl Engine {
 }
 
 /// `trio` or `anyio` when the module imports either (anywhere at module level).
-fn other_framework(scopes: &Scopes) -> Option<&'static str> {
+pub(crate) fn other_framework(scopes: &Scopes) -> Option<&'static str> {
     let module = scopes.get(scope::MODULE_SCOPE);
     module
         .bindings

@@ -238,7 +238,13 @@ fn definition_refusal(graph: &mut Graph, function: &str) -> Option<String> {
     if summary.generator {
         return Some("is a generator: as `async def` it would become an async generator".into());
     }
+    if let Some(framework) = module.other_framework() {
+        return Some(format!(
+            "is in a module that uses {framework}: the blocking calls in it would not be rewritten to asyncio, so nothing would be gained"
+        ));
+    }
     let (module_name, rest) = graph.module_of(function)?;
+    let (module_name, rest) = (module_name.to_string(), rest.to_string());
     if !rest.contains('.') && module.exported.contains(name) {
         return Some(format!(
             "is exported in `{module_name}.__all__`: callers outside the project would get a coroutine"
@@ -247,6 +253,21 @@ fn definition_refusal(graph: &mut Graph, function: &str) -> Option<String> {
     // A method: what its class inherits.
     let (class, _) = function.rsplit_once('.')?;
     let bases = module.classes.get(class).map(|c| c.bases.clone())?;
+    // A method of a class that the module, or a package above it, exports: public API.
+    if let Some((exported_class, _)) = rest.split_once('.') {
+        let mut package = Some(module_name.as_str());
+        while let Some(current) = package {
+            let exported = graph
+                .load_module(current)
+                .is_some_and(|m| m.exported.contains(exported_class));
+            if exported {
+                return Some(format!(
+                    "is a method of `{exported_class}`, exported in `{current}.__all__`: callers outside the project would get a coroutine"
+                ));
+            }
+            package = current.rsplit_once('.').map(|(parent, _)| parent);
+        }
+    }
     for base in bases {
         if INERT_BASES.contains(&base.as_str()) {
             continue;
@@ -326,6 +347,7 @@ fn scan_file(
 ) {
     let scopes = Scopes::build_every_call(file);
     let resolver = Resolver::new(file, &scopes, graph.catalogue);
+    let framework = super::other_framework(&scopes);
     let mut identifiers: Vec<Node> = Vec::new();
     walk_tree(file.tree.root_node(), |event| {
         if let Visit::Enter(node) = event {
@@ -419,6 +441,15 @@ fn scan_file(
                 continue;
             }
         };
+        if let (Caller::Async, Some(framework)) = (&caller, framework) {
+            refused.entry(function).or_insert_with(|| {
+                format!(
+                    "is called from a module that uses {framework} ({}:{line}): made async, its blocking calls would become asyncio calls there",
+                    file.path
+                )
+            });
+            continue;
+        }
         if scopes.in_generator(scope) {
             refused.entry(function).or_insert_with(|| {
                 format!(
