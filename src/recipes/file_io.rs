@@ -47,7 +47,6 @@ const OPENS_A_HANDLE: &[&str] = &[
     "pathlib.Path.open",
     "tempfile.NamedTemporaryFile",
     "tempfile.TemporaryFile",
-    "tempfile.SpooledTemporaryFile",
     "tempfile.TemporaryDirectory",
     "zipfile.ZipFile",
     "tarfile.open",
@@ -192,5 +191,36 @@ async def f(p):
     open(p)
 ";
         assert_eq!(lines(src), vec![]);
+    }
+
+    #[test]
+    fn catalogue_entries_from_the_real_code_sweep() {
+        // Reported: path resolution, PATH lookups, and certificate loading on a context made by
+        // `ssl.create_default_context`. Not reported: an unbounded queue's put, and a spooled
+        // temporary file, which starts in memory.
+        let src = "\
+import queue
+import shutil
+import ssl
+import tempfile
+from pathlib import Path
+
+async def serve(p, q: queue.Queue):
+    real = Path(p).resolve()
+    tool = shutil.which('ffmpeg')
+    ctx = ssl.create_default_context()
+    ctx.load_cert_chain('cert.pem')
+    q.put(real)
+    buf = tempfile.SpooledTemporaryFile(max_size=1024)
+";
+        assert_eq!(
+            lines(src),
+            vec![
+                (8, "file-io"),
+                (9, "file-io"),
+                (10, "to-thread"),
+                (11, "to-thread")
+            ]
+        );
     }
 }
