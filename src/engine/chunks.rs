@@ -21,6 +21,9 @@ pub struct SkippedDefinition {
     /// The enclosing top-level class, for a skipped method.
     pub class: Option<String>,
     pub kind: SkippedKind,
+    /// A skipped function's return annotation as written (`Path`, `Optional[Path]`): what a
+    /// call of it gives, for the methods called on the result.
+    pub returns: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +68,11 @@ pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
                         } else {
                             SkippedKind::Function
                         },
+                        returns: if kind == Kind::Class {
+                            None
+                        } else {
+                            return_annotation(bytes, lines[def].start)
+                        },
                     });
                 } else {
                     keep(&mut relevant.ranges, start..end);
@@ -84,6 +92,7 @@ pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
                     name,
                     class: None,
                     kind: SkippedKind::Variable,
+                    returns: None,
                 }),
                 None => keep(&mut relevant.ranges, start..end),
             },
@@ -133,6 +142,7 @@ pub fn outline_ranges(
                         name,
                         class: None,
                         kind: function_kind(kind),
+                        returns: return_annotation(bytes, lines[def].start),
                     }),
                     None => keep(&mut relevant.ranges, start..end),
                 }
@@ -145,6 +155,7 @@ pub fn outline_ranges(
                             name: name.clone(),
                             class: None,
                             kind: SkippedKind::Class,
+                            returns: None,
                         });
                         continue;
                     }
@@ -174,6 +185,7 @@ pub fn outline_ranges(
                     name,
                     class: None,
                     kind: SkippedKind::Variable,
+                    returns: None,
                 }),
                 None => keep(&mut relevant.ranges, start..end),
             },
@@ -391,6 +403,7 @@ fn keep_class(
                 name,
                 class: class.clone(),
                 kind: function_kind(lines[span.2].kind),
+                returns: return_annotation(bytes, lines[span.2].start),
             });
             cursor = span.1;
         }
@@ -745,6 +758,51 @@ fn bare_string_statement(bytes: &[u8], start: usize) -> Option<usize> {
 /// The offset just past the string starting at `start`. Prefixes (`r`, `b`, `f`) need no care:
 /// a backslash skips the next byte in every kind of string, raw ones included, as far as finding
 /// the end goes.
+/// The return annotation of the `def` at `start` (`-> Path:` gives `Path`), when it has one:
+/// past the parameters' closing bracket, up to the colon that ends the header.
+fn return_annotation(bytes: &[u8], start: usize) -> Option<String> {
+    let open = start + memchr::memchr(b'(', &bytes[start..])?;
+    let mut depth = 0usize;
+    let mut i = open;
+    let mut annotation_start = None;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"') => {
+                let triple = bytes.get(i + 1) == Some(&quote) && bytes.get(i + 2) == Some(&quote);
+                i = skip_string(bytes, i, quote, triple)?;
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 && annotation_start.is_none() {
+                    // The parameters are closed: an annotation follows, or the colon.
+                    let rest = &bytes[i + 1..];
+                    let blanks = rest
+                        .iter()
+                        .take_while(|b| matches!(b, b' ' | b'\t' | b'\\' | b'\r' | b'\n'))
+                        .count();
+                    if !rest[blanks..].starts_with(b"->") {
+                        return None;
+                    }
+                    i += 1 + blanks + 2;
+                    annotation_start = Some(i);
+                    continue;
+                }
+            }
+            b':' if depth == 0 && annotation_start.is_some() => {
+                let text = String::from_utf8_lossy(&bytes[annotation_start?..i]);
+                let text = text.trim().trim_matches(|c| c == '"' || c == '\'');
+                return (!text.is_empty()).then(|| text.to_string());
+            }
+            b'\n' if depth == 0 && annotation_start.is_none() => return None,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 fn skip_string(bytes: &[u8], start: usize, quote: u8, triple: bool) -> Option<usize> {
     let mut i = start + if triple { 3 } else { 1 };
     while i < bytes.len() {
@@ -902,7 +960,8 @@ mod tests {
             vec![SkippedDefinition {
                 name: "TABLE".into(),
                 class: None,
-                kind: SkippedKind::Variable
+                kind: SkippedKind::Variable,
+                returns: None,
             }]
         );
         // Small, or with a second statement on the line: kept.
@@ -1021,5 +1080,24 @@ class Pool:
         let again = outline_ranges(text.as_bytes(), &init, true).expect("an outline");
         let kept: String = again.ranges.iter().map(|r| &text[r.clone()]).collect();
         assert!(kept.contains("compute_a_long_default"), "{kept}");
+    }
+
+    #[test]
+    fn return_annotations_are_read_from_the_header() {
+        let at = |text: &str| return_annotation(text.as_bytes(), 0);
+        assert_eq!(
+            at("def f(a, b) -> Path:\n    pass\n").as_deref(),
+            Some("Path")
+        );
+        assert_eq!(
+            at("def f(\n    a=\")->\",\n    b: int = (1),\n) -> Optional[pathlib.Path]:\n    pass\n")
+                .as_deref(),
+            Some("Optional[pathlib.Path]")
+        );
+        assert_eq!(
+            at("def f() -> \"Path\": return x\n").as_deref(),
+            Some("Path")
+        );
+        assert_eq!(at("def f(a: int):\n    return a\n"), None);
     }
 }

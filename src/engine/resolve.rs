@@ -74,7 +74,18 @@ impl<'a, 't> Resolver<'a, 't> {
             "call" => {
                 let function = expr.field("function")?;
                 let callee = self.infer(function, scope, depth + 1)?;
-                self.call_result(&callee)
+                self.call_result(&callee, depth + 1)
+            }
+            // `Path(p) if local else None`: the branches agree, or one of them is `None`.
+            "conditional_expression" => {
+                let mut cursor = expr.walk();
+                let parts: Vec<Node> = expr.named_children(&mut cursor).collect();
+                let branches = [parts.first().copied()?, parts.last().copied()?];
+                let values = branches
+                    .into_iter()
+                    .filter(|b| b.kind() != "none")
+                    .map(|b| self.infer(b, scope, depth + 1));
+                agree(values)
             }
             "parenthesized_expression" => self.infer(expr.named_child(0)?, scope, depth + 1),
             "binary_operator" => {
@@ -134,14 +145,55 @@ impl<'a, 't> Resolver<'a, 't> {
         }
     }
 
-    fn call_result(&self, callee: &Value) -> Option<Value> {
+    fn call_result(&self, callee: &Value, depth: usize) -> Option<Value> {
         let name = callee.qualified()?;
         if let Some(returned) = self.catalogue.returns(&name) {
             return Some(Value::Instance(returned.to_string()));
         }
+        // A function of this file annotated `-> Path`: its annotation, read where it is defined.
+        if let Some(&annotation) = self.scopes.annotated_returns.get(&name) {
+            let function = annotation.parent()?;
+            let defined_in = self
+                .scopes
+                .by_node
+                .get(&function.field("body")?.id())
+                .and_then(|&id| self.scopes.get(id).parent)?;
+            return self.annotation(annotation, defined_in, depth + 1);
+        }
+        if let Some(written) = self.scopes.written_returns.get(&name) {
+            return self.written_annotation(written, depth + 1);
+        }
         match callee {
             // A capitalised last part is a class by convention: calling it builds an instance.
             Value::Name(name) if is_class_name(name) => Some(Value::Instance(name.clone())),
+            _ => None,
+        }
+    }
+
+    /// An annotation known only as text (its function was not parsed): a dotted class name,
+    /// optionally `Optional[...]` or `... | None`, looked up at module level.
+    fn written_annotation(&self, text: &str, depth: usize) -> Option<Value> {
+        let text = text.trim();
+        let text = ["Optional[", "typing.Optional["]
+            .iter()
+            .find_map(|prefix| text.strip_prefix(prefix)?.strip_suffix(']'))
+            .unwrap_or(text);
+        let parts: Vec<&str> = text
+            .split('|')
+            .map(str::trim)
+            .filter(|part| *part != "None")
+            .collect();
+        let [dotted] = parts[..] else {
+            return None;
+        };
+        let mut segments = dotted.split('.');
+        let first = segments.next()?;
+        let mut value = self.lookup(first, super::scope::MODULE_SCOPE, depth + 1)?;
+        for segment in segments {
+            value = self.attribute(value, segment, depth + 1)?;
+        }
+        match value {
+            Value::Name(class) => Some(Value::Instance(class)),
             _ => None,
         }
     }

@@ -83,6 +83,11 @@ pub struct Scopes<'t> {
     pub by_node: HashMap<usize, ScopeId>,
     /// Class fully qualified name to its scope.
     pub classes: HashMap<String, ScopeId>,
+    /// Functions with a return annotation (`-> Path`), by fully qualified name: what calling
+    /// them gives.
+    pub annotated_returns: HashMap<String, Node<'t>>,
+    /// The same for the functions a partial parse left out, as written (`Optional[Path]`).
+    pub written_returns: HashMap<String, &'t str>,
     /// `self.<attr> = <expr>` in any method, by class scope and attribute.
     pub self_attrs: HashMap<(ScopeId, &'t str), Vec<(Node<'t>, ScopeId)>>,
     /// Comment texts by 1-based line, for suppression comments.
@@ -224,6 +229,8 @@ impl<'t> Scopes<'t> {
             }],
             by_node: HashMap::default(),
             classes: HashMap::default(),
+            annotated_returns: HashMap::default(),
+            written_returns: HashMap::default(),
             self_attrs: HashMap::default(),
             comments: HashMap::default(),
             calls: Vec::new(),
@@ -336,6 +343,11 @@ impl<'t> Scopes<'t> {
                 }
             };
             let qualname = join(&parent_qualname, &skipped.name);
+            if let Some(returns) = &skipped.returns {
+                scopes
+                    .written_returns
+                    .insert(qualname.clone(), returns.as_str());
+            }
             let origin = match skipped.kind {
                 SkippedKind::Class => Origin::Class(qualname),
                 SkippedKind::Function | SkippedKind::AsyncFunction => Origin::Def(qualname),
@@ -591,6 +603,9 @@ impl<'t> Builder<'t, 't> {
             name.to_string(),
         );
         let qualname = scopes.scopes[id].qualname.clone();
+        if let Some(returns) = node.field("return_type") {
+            scopes.annotated_returns.insert(qualname.clone(), returns);
+        }
         self.bind(scopes, current, name, Origin::Def(qualname));
 
         // A method's first parameter is the instance (or the class, for a classmethod).

@@ -31,6 +31,7 @@ fields!(
     "definition",
     "consequence",
     "argument",
+    "return_type",
 );
 
 fn field_ids() -> &'static [Option<u16>] {

@@ -223,4 +223,41 @@ async def serve(p, q: queue.Queue):
             ]
         );
     }
+
+    #[test]
+    fn paths_through_a_conditional_and_a_return_annotation() {
+        let src = "\
+from pathlib import Path
+from typing import Optional
+
+
+def data_file(name: str) -> Path:
+    return Path('/data') / name
+
+
+def maybe_file(name) -> Optional[Path]:
+    return None
+
+
+class Store:
+    def root(self) -> Path:
+        return Path('/srv')
+
+    async def load(self, p, local):
+        path = Path(p) if local else None
+        a = path.read_bytes()
+        b = data_file('a').read_bytes()
+        c = maybe_file('b').read_text()
+        return self.root().exists(), a, b, c
+";
+        assert_eq!(
+            lines(src),
+            vec![
+                (19, "file-io"),
+                (20, "file-io"),
+                (21, "file-io"),
+                (22, "file-io")
+            ]
+        );
+    }
 }
