@@ -1,22 +1,24 @@
-//! A fix that stops a coroutine blocking also lets it overlap with the coroutines it is
-//! gathered with.
+//! A fix that stops a coroutine blocking also lets it overlap with other coroutines: what used
+//! to run one piece at a time on the loop's thread now interleaves.
 //!
-//! While `deliver_one` blocks the loop, `asyncio.gather(*(deliver_one(s) for s in subs))` runs
-//! the deliveries one after the other: by the time one of them raises, every other one has
-//! finished. Once the blocking call is awaited, they run at the same time, and a `gather`
-//! without `return_exceptions=True` raises at the first error while the others are still in
-//! flight; their results and errors are never looked at. Overlap is what the fix is for (the
-//! spec keeps such fixes safe), so the safety level stays; the note tells the reviewer where
-//! the error path now differs.
+//! - Gathered coroutines: while `deliver_one` blocks the loop,
+//!   `asyncio.gather(*(deliver_one(s) for s in subs))` runs the deliveries one after the other,
+//!   so by the time one raises, every other one has finished. Once the blocking call is
+//!   awaited they run at the same time, and a `gather` without `return_exceptions=True` raises
+//!   at the first error while the others are still in flight. Overlap is what the fix is for
+//!   (the spec keeps such fixes safe), so only the note changes.
+//! - Shared state: `await asyncio.to_thread(self._dump)` runs `_dump` on a worker thread while
+//!   other coroutines of the class keep changing what it reads (`self.data[k] = v` while
+//!   `pickle.dump(self.data, ...)` iterates it): a race that could not happen before. Unsafe.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tree_sitter::Node;
 
-use super::rewrite::enclosing_function;
+use super::scope::{ScopeId, ScopeKind};
 use super::syntax::Field;
 use super::FileContext;
-use crate::finding::Finding;
+use crate::finding::{Finding, Safety};
 
 /// Names, in the note of each fix made inside a coroutine this file runs under an
 /// `asyncio.gather` that does not return exceptions, the gather and what changes there.
@@ -34,12 +36,14 @@ pub fn note_gathered_fixes(cx: &FileContext, findings: &mut [Finding]) {
         else {
             continue;
         };
-        let Some(function) = enclosing_function(node).filter(|f| is_async(*f)) else {
+        let Some(function) = function_at(cx, node.start_byte()) else {
             continue;
         };
-        let Some(name) = function.field("name").map(|n| cx.text(n)) else {
+        let function = cx.scopes.get(function);
+        if function.kind != (ScopeKind::Function { is_async: true }) {
             continue;
-        };
+        }
+        let name = function.name.as_str();
         if let Some(line) = gathered.get(name) {
             fix.note = format!(
                 "{}; note: `{name}` runs under `asyncio.gather` (line {line}) without \
@@ -109,6 +113,200 @@ fn is_async(function: Node) -> bool {
     found
 }
 
+/// Marks unsafe the fixes that move `self.method(...)` to a worker thread while a coroutine of
+/// the same class changes, in place, an attribute the method reads: on the loop's thread the
+/// two never overlapped; now `pickle.dump(self.data, ...)` can meet `self.data[k] = v` and
+/// raise "dictionary changed size during iteration", or write a torn snapshot.
+pub fn mark_shared_state_fixes(cx: &FileContext, findings: &mut [Finding]) {
+    let root = cx.file.tree.root_node();
+    for finding in findings {
+        let Some(fix) = finding.fix.as_mut().filter(|f| f.safety == Safety::Safe) else {
+            continue;
+        };
+        let Some(call) = root
+            .descendant_for_byte_range(finding.start_byte, finding.end_byte)
+            .filter(|n| n.kind() == "call")
+        else {
+            continue;
+        };
+        let Some(callee) = call.field("function").filter(|f| f.kind() == "attribute") else {
+            continue;
+        };
+        let (Some(object), Some(method)) = (callee.field("object"), callee.field("attribute"))
+        else {
+            continue;
+        };
+        let Some(function) = function_at(cx, call.start_byte()) else {
+            continue;
+        };
+        let function = cx.scopes.get(function);
+        let (Some(class), Some(receiver)) = (function.class, function.self_name.as_deref()) else {
+            continue;
+        };
+        if receiver != cx.text(object) {
+            continue;
+        }
+        let class = cx.scopes.get(class).node;
+        let class_text = cx.text(class).as_bytes();
+        let Some(body) = method_text(class_text, cx.text(method).as_bytes()) else {
+            continue;
+        };
+        let read: HashSet<&[u8]> = attributes_after(body, b"self.").into_iter().collect();
+        let mut cursor = class.walk();
+        let Some(block) = class.field("body") else {
+            continue;
+        };
+        let clash = block.named_children(&mut cursor).find_map(|member| {
+            let member = match member.kind() {
+                "decorated_definition" => member.field("definition")?,
+                _ => member,
+            };
+            if member.kind() != "function_definition" || !is_async(member) {
+                return None;
+            }
+            let self_name = first_parameter(cx, member)?;
+            let prefix = format!("{self_name}.");
+            let text = cx.text(member).as_bytes();
+            changed_in_place(text, prefix.as_bytes())
+                .into_iter()
+                .find(|a| read.contains(a))
+                .map(|a| {
+                    (
+                        String::from_utf8_lossy(a).into_owned(),
+                        member.field("name").map(|n| cx.text(n)).unwrap_or("?"),
+                    )
+                })
+        });
+        if let Some((attribute, coroutine)) = clash {
+            fix.safety = Safety::Unsafe;
+            fix.note = format!(
+                "{}; unsafe: on a worker thread `{}` reads `self.{attribute}`, which `async def {coroutine}` changes in place: the two may now run at the same time (a dict that changes size while it is iterated raises)",
+                fix.note,
+                cx.text(method)
+            );
+        }
+    }
+}
+
+/// The innermost function whose body holds `byte`. Found from the scopes, not by walking up
+/// the tree: `Node::parent` costs the depth of the node, and expressions nest 10,000 deep.
+fn function_at(cx: &FileContext, byte: usize) -> Option<ScopeId> {
+    (0..cx.scopes.scopes.len())
+        .filter(|&id| matches!(cx.scopes.get(id).kind, ScopeKind::Function { .. }))
+        .filter(|&id| cx.scopes.get(id).body.byte_range().contains(&byte))
+        .min_by_key(|&id| cx.scopes.get(id).body.byte_range().len())
+}
+
+/// The name of a function's first parameter (`self`).
+fn first_parameter(cx: &FileContext, function: Node) -> Option<String> {
+    let parameters = function.field("parameters")?;
+    let first = parameters.named_child(0)?;
+    let name = match first.kind() {
+        "identifier" => first,
+        _ => first.named_child(0).filter(|n| n.kind() == "identifier")?,
+    };
+    Some(cx.text(name).to_string())
+}
+
+/// The text of `def name(` in a class, up to the next line indented no deeper than the `def`.
+/// Read from the text: the partial parse may have left a sync method out of the tree.
+fn method_text<'b>(class: &'b [u8], name: &[u8]) -> Option<&'b [u8]> {
+    let needle = [&b"def "[..], name, b"("].concat();
+    let at = memchr::memmem::find(class, &needle)?;
+    let line_start = memchr::memrchr(b'\n', &class[..at]).map_or(0, |n| n + 1);
+    let indent = at - line_start;
+    let mut end = memchr::memchr(b'\n', &class[at..]).map_or(class.len(), |n| at + n + 1);
+    for line in class[end..].split_inclusive(|&b| b == b'\n') {
+        let blank = line.iter().all(|b| b.is_ascii_whitespace());
+        let depth = line
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count();
+        if !blank && depth <= indent {
+            break;
+        }
+        end += line.len();
+    }
+    Some(&class[at..end])
+}
+
+/// Attribute names written `<prefix><name>` in `text` (`self.data` gives `data`).
+fn attributes_after<'b>(text: &'b [u8], prefix: &[u8]) -> Vec<&'b [u8]> {
+    memchr::memmem::find_iter(text, prefix)
+        .filter(|&i| i == 0 || !(text[i - 1].is_ascii_alphanumeric() || text[i - 1] == b'_'))
+        .filter_map(|i| {
+            let after = &text[i + prefix.len()..];
+            let len = after
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                .count();
+            (len > 0).then(|| &after[..len])
+        })
+        .collect()
+}
+
+/// Attributes changed in place: `self.d[k] = v` (or `+=`), `del self.d[k]`, and the mutating
+/// methods of lists, dicts and sets.
+fn changed_in_place<'b>(text: &'b [u8], prefix: &[u8]) -> Vec<&'b [u8]> {
+    const MUTATORS: &[&[u8]] = &[
+        b".append(",
+        b".extend(",
+        b".insert(",
+        b".remove(",
+        b".pop(",
+        b".popitem(",
+        b".clear(",
+        b".update(",
+        b".setdefault(",
+        b".add(",
+        b".discard(",
+        b".sort(",
+    ];
+    let mut out = Vec::new();
+    for i in memchr::memmem::find_iter(text, prefix) {
+        if i > 0 && (text[i - 1].is_ascii_alphanumeric() || text[i - 1] == b'_') {
+            continue;
+        }
+        let after = &text[i + prefix.len()..];
+        let len = after
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count();
+        if len == 0 {
+            continue;
+        }
+        let name = &after[..len];
+        let tail = &after[len..];
+        let deleted = text[..i].ends_with(b"del ");
+        let mutated = MUTATORS.iter().any(|m| tail.starts_with(m));
+        let item_assigned = tail.first() == Some(&b'[') && {
+            // Past the matching `]`: an assignment, not a read.
+            let mut depth = 0usize;
+            let close = tail.iter().position(|&b| {
+                match b {
+                    b'[' => depth += 1,
+                    b']' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            });
+            close.is_some_and(|c| {
+                let rest = &tail[c + 1..];
+                let rest = &rest[rest
+                    .iter()
+                    .take_while(|b| matches!(b, b' ' | b'\t'))
+                    .count()..];
+                (rest.first() == Some(&b'=') && rest.get(1) != Some(&b'='))
+                    || (rest.len() > 1 && rest[1] == b'=' && b"+-*/|&".contains(&rest[0]))
+            })
+        };
+        if deleted || mutated || item_assigned {
+            out.push(name);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use crate::recipes::testing::check_with;
@@ -168,6 +366,61 @@ async def announce(targets):
         assert!(
             notes.iter().all(|(_, n)| !n.contains("asyncio.gather")),
             "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn a_method_moved_to_a_thread_while_a_coroutine_changes_what_it_reads_is_unsafe() {
+        let text = "\
+import pickle
+
+
+class Store:
+    def __init__(self, path):
+        self.path = path
+        self.data = {}
+        self.log = []
+
+    def _dump(self):
+        with open(self.path, 'wb') as fh:
+            pickle.dump(self.data, fh)
+
+    def _flush_log(self):
+        with open(self.path + '.log', 'a') as fh:
+            fh.write(str(len(self.log)))
+
+    async def update(self, key, value):
+        self.data[key] = value
+        self._dump()
+
+    async def note(self):
+        print(self.log[0] if self.log else None)
+        self._flush_log()
+";
+        // The call graph decides that `_dump` blocks: check it as a project.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("store.py"), text).unwrap();
+        let engine = crate::engine::Engine::new(
+            crate::config::LoadedConfig::default(),
+            crate::engine::Selection::default(),
+        );
+        let findings = engine.check(&[dir.path().to_path_buf()]).findings;
+        let safety: Vec<(usize, crate::finding::Safety)> = findings
+            .iter()
+            .filter_map(|f| Some((f.start.line, f.fix.as_ref()?.safety)))
+            .collect();
+        assert_eq!(
+            safety,
+            vec![
+                (20, crate::finding::Safety::Unsafe),
+                (24, crate::finding::Safety::Safe)
+            ],
+            "{findings:#?}"
+        );
+        let note = &findings[0].fix.as_ref().unwrap().note;
+        assert!(
+            note.contains("`_dump` reads `self.data`, which `async def update` changes in place"),
+            "{note}"
         );
     }
 }
