@@ -509,4 +509,26 @@ async def announce(users):
         assert!(texts.contains(&"notify(u)"), "{texts:?}");
         assert!(!texts.iter().any(|t| t.contains("to_thread")), "{texts:?}");
     }
+
+    #[test]
+    fn is_alive_after_a_timed_join_becomes_done_without_double_negation() {
+        let src = "\
+import threading
+
+
+async def wait_for(work):
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(timeout=5)
+    assert not t.is_alive()
+    if t.is_alive():
+        print('late')
+";
+        let findings = check_with(src, &[]);
+        let fix = findings[0].fix.as_ref().expect("a fix");
+        let texts: Vec<&str> = fix.edits.iter().map(|e| e.text.as_str()).collect();
+        assert!(texts.contains(&"t.done()"), "{texts:?}");
+        assert!(texts.contains(&"not t.done()"), "{texts:?}");
+        assert!(!texts.iter().any(|t| t.contains("not (not")), "{texts:?}");
+    }
 }

@@ -795,6 +795,14 @@ fn single(
                 format!("await asyncio.wait({{{name}}}, timeout={seconds})"),
             ));
             for check in &alive_checks {
+                // `not t.is_alive()` is `t.done()`: no double negation in the rewrite.
+                let negated = check
+                    .parent()
+                    .filter(|p| p.kind() == "not_operator" && p.named_child_count() == 1);
+                if let Some(negation) = negated {
+                    edits.push(replace(negation, format!("{name}.done()")));
+                    continue;
+                }
                 let keep_bare = check.parent().is_some_and(|p| {
                     matches!(p.kind(), "if_statement" | "while_statement" | "elif_clause")
                         && p.field("condition") == Some(*check)
