@@ -10,12 +10,16 @@
 //! - Shared state: `await asyncio.to_thread(self._dump)` runs `_dump` on a worker thread while
 //!   other coroutines of the class keep changing what it reads (`self.data[k] = v` while
 //!   `pickle.dump(self.data, ...)` iterates it): a race that could not happen before. Unsafe.
+//! - Cleanup: in a `finally` block the blocking call always ran to its end; awaited, it can
+//!   be interrupted by a second cancellation (a shutdown that cancels twice), which skips the
+//!   rest of the cleanup. Unsafe.
 
 use std::collections::{HashMap, HashSet};
 
 use tree_sitter::Node;
 
 use super::scope::{ScopeId, ScopeKind};
+use super::source::{walk_tree, Visit};
 use super::syntax::Field;
 use super::FileContext;
 use crate::finding::{Finding, Safety};
@@ -183,6 +187,42 @@ pub fn mark_shared_state_fixes(cx: &FileContext, findings: &mut [Finding]) {
                 "{}; unsafe: on a worker thread `{}` reads `self.{attribute}`, which `async def {coroutine}` changes in place: the two may now run at the same time (a dict that changes size while it is iterated raises)",
                 fix.note,
                 cx.text(method)
+            );
+        }
+    }
+}
+
+/// Marks unsafe the safe fixes made inside a `finally` block of their coroutine.
+pub fn mark_cleanup_fixes(cx: &FileContext, findings: &mut [Finding]) {
+    let has_safe_fix = findings
+        .iter()
+        .any(|f| f.fix.as_ref().is_some_and(|x| x.safety == Safety::Safe));
+    if !has_safe_fix || memchr::memmem::find(&cx.file.bytes, b"finally").is_none() {
+        return;
+    }
+    let mut cleanups = Vec::new();
+    walk_tree(cx.file.tree.root_node(), |event| {
+        if let Visit::Enter(node) = event {
+            if node.kind() == "finally_clause" {
+                cleanups.push(node.byte_range());
+            }
+        }
+        true
+    });
+    for finding in findings {
+        let Some(fix) = finding.fix.as_mut().filter(|f| f.safety == Safety::Safe) else {
+            continue;
+        };
+        let at = finding.start_byte;
+        let function = function_at(cx, at);
+        let in_cleanup = cleanups
+            .iter()
+            .any(|block| block.contains(&at) && function_at(cx, block.start) == function);
+        if in_cleanup {
+            fix.safety = Safety::Unsafe;
+            fix.note = format!(
+                "{}; unsafe: in a `finally` block: awaited, it can be interrupted by a second cancellation (a shutdown that cancels twice), which skips the rest of the cleanup, where the blocking call always ran to its end",
+                fix.note
             );
         }
     }
@@ -421,6 +461,33 @@ class Store:
         assert!(
             note.contains("`_dump` reads `self.data`, which `async def update` changes in place"),
             "{note}"
+        );
+    }
+
+    #[test]
+    fn a_fix_in_a_finally_block_is_unsafe() {
+        let text = "\
+import time
+
+
+async def run(session):
+    try:
+        await session.go()
+    finally:
+        time.sleep(0.1)
+        session.close()
+    time.sleep(0.2)
+";
+        let safety: Vec<(usize, crate::finding::Safety)> = check_with(text, &[])
+            .iter()
+            .filter_map(|f| Some((f.start.line, f.fix.as_ref()?.safety)))
+            .collect();
+        assert_eq!(
+            safety,
+            vec![
+                (8, crate::finding::Safety::Unsafe),
+                (10, crate::finding::Safety::Safe)
+            ]
         );
     }
 }

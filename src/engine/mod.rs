@@ -306,6 +306,7 @@ impl Engine {
         findings.retain(|f| !suppress::is_suppressed(f, &cx));
         concurrency::note_gathered_fixes(&cx, &mut findings);
         concurrency::mark_shared_state_fixes(&cx, &mut findings);
+        concurrency::mark_cleanup_fixes(&cx, &mut findings);
         // A fix described but not yet written as edits is not offered: say so instead.
         for finding in &mut findings {
             if finding.fix.as_ref().is_some_and(|fix| fix.edits.is_empty()) {
