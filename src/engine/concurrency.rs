@@ -19,7 +19,6 @@ use std::collections::{HashMap, HashSet};
 use tree_sitter::Node;
 
 use super::scope::{ScopeId, ScopeKind};
-use super::source::{walk_tree, Visit};
 use super::syntax::Field;
 use super::FileContext;
 use crate::finding::{Finding, Safety};
@@ -127,6 +126,15 @@ pub fn mark_shared_state_fixes(cx: &FileContext, findings: &mut [Finding]) {
         let Some(fix) = finding.fix.as_mut().filter(|f| f.safety == Safety::Safe) else {
             continue;
         };
+        // Only `name.method(...)` can be a method of the instance: settle most by their text.
+        let text = &cx.file.bytes[finding.start_byte..finding.end_byte];
+        let receiver_len = text
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count();
+        if receiver_len == 0 || text.get(receiver_len) != Some(&b'.') {
+            continue;
+        }
         let Some(call) = root
             .descendant_for_byte_range(finding.start_byte, finding.end_byte)
             .filter(|n| n.kind() == "call")
@@ -200,15 +208,19 @@ pub fn mark_cleanup_fixes(cx: &FileContext, findings: &mut [Finding]) {
     if !has_safe_fix || memchr::memmem::find(&cx.file.bytes, b"finally").is_none() {
         return;
     }
-    let mut cleanups = Vec::new();
-    walk_tree(cx.file.tree.root_node(), |event| {
-        if let Visit::Enter(node) = event {
-            if node.kind() == "finally_clause" {
-                cleanups.push(node.byte_range());
-            }
-        }
-        true
-    });
+    // From each `finally` keyword to its clause: cheaper than walking the whole tree.
+    let root = cx.file.tree.root_node();
+    let cleanups: Vec<std::ops::Range<usize>> =
+        memchr::memmem::find_iter(&cx.file.bytes, b"finally")
+            .filter_map(|at| root.descendant_for_byte_range(at, at + 7))
+            .filter(|keyword| keyword.kind() == "finally")
+            .filter_map(|keyword| keyword.parent())
+            .filter(|clause| clause.kind() == "finally_clause")
+            .map(|clause| clause.byte_range())
+            .collect();
+    if cleanups.is_empty() {
+        return;
+    }
     for finding in findings {
         let Some(fix) = finding.fix.as_mut().filter(|f| f.safety == Safety::Safe) else {
             continue;
