@@ -181,6 +181,37 @@ pub struct Finding {
     /// Kept only if this callee turns out to be a project sync function that blocks further
     /// down (known once the call graph is built): how indirect findings start out.
     pub requires_blocking_callee: Option<String>,
+    /// What that call passes: a helper that blocks only when an argument is left out
+    /// (`if session is None: session = Session()`) does not block this call when it is given.
+    pub passed_arguments: Option<Arguments>,
+}
+
+/// The arguments a call passes, as far as they can be known: keyword names given a value
+/// other than `None`, and how many positional ones come before any `*args`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Arguments {
+    pub keywords: Vec<String>,
+    pub positional: usize,
+}
+
+impl Arguments {
+    /// The parameters of a function with these `positional` parameters that the call gives.
+    /// A bound method's or constructor's `self`/`cls` is passed implicitly: skipped.
+    pub fn given(&self, positional: &[String]) -> Vec<String> {
+        let implicit = positional
+            .first()
+            .is_some_and(|p| p == "self" || p == "cls");
+        let mut given: Vec<String> = positional
+            .iter()
+            .skip(usize::from(implicit))
+            .take(self.positional)
+            .cloned()
+            .chain(self.keywords.iter().cloned())
+            .collect();
+        given.sort();
+        given.dedup();
+        given
+    }
 }
 
 impl Finding {

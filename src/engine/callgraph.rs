@@ -52,6 +52,17 @@ pub struct IndirectInfo {
     /// A generator made a context manager (`@contextmanager`): the blocking happens when the
     /// `with` block enters and leaves.
     pub context_manager: bool,
+    /// The function's positional parameters, to tell which ones a call passes.
+    pub positional: Vec<String>,
+    /// Each way the function blocks, shortest first: the parameters whose being passed rules
+    /// it out, and its chain. `chain` above is the first.
+    pub reasons: Vec<Reason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub unless_given: Vec<String>,
+    pub chain: Vec<ChainLink>,
 }
 
 /// Answers, for each candidate callee name, whether it is a project sync function that blocks.
@@ -246,6 +257,14 @@ pub(crate) struct FunctionSummary {
     pub calls_parameter: Option<(String, usize)>,
     /// A generator function: calling it runs nothing; iterating it runs the body.
     pub generator: bool,
+    /// The parameters a caller can pass by position, in order (`self` included).
+    pub positional: Vec<String>,
+    /// For each entry of `blocking`, then of `calls`: the parameters whose being passed keeps
+    /// the call from running (`if session is None: session = Session()`).
+    pub blocking_guards: Vec<Vec<String>>,
+    pub call_guards: Vec<Vec<String>>,
+    /// For each entry of `calls`: what it passes.
+    pub call_arguments: Vec<crate::finding::Arguments>,
 }
 
 /// asyncio functions that may be called from any thread.
@@ -361,6 +380,10 @@ fn summarise(
                         thread_hostile: None,
                         calls_parameter: None,
                         generator: has_own_yield(&file, scope.body),
+                        positional: positional_parameters(&file, node),
+                        blocking_guards: Vec::new(),
+                        call_guards: Vec::new(),
+                        call_arguments: Vec::new(),
                     },
                 );
             }
@@ -392,15 +415,31 @@ fn summarise(
                 thread_hostile: None,
                 calls_parameter: None,
                 generator: false,
+                positional: Vec::new(),
+                blocking_guards: Vec::new(),
+                call_guards: Vec::new(),
+                call_arguments: Vec::new(),
             },
         );
     }
+    let mut guard_regions: HashMap<usize, Vec<GuardRegion>> = HashMap::new();
     for call in &scopes.calls {
         let function = scopes.executing_scope(call.scope);
         let scope = scopes.get(function);
         if scope.kind != (ScopeKind::Function { is_async: false }) || call.nonblocking {
             continue;
         }
+        let regions = guard_regions
+            .entry(function)
+            .or_insert_with(|| guard_regions_of(&file, scope.node, scope.body));
+        let at = call.node.start_byte();
+        let mut guards: Vec<String> = regions
+            .iter()
+            .filter(|r| r.range.contains(&at))
+            .flat_map(|r| r.parameters.iter().cloned())
+            .collect();
+        guards.sort();
+        guards.dedup();
         let line = file.position(call.node.start_byte()).line;
         let Some(summary_fn) = summary.functions.get_mut(&scope.qualname) else {
             continue;
@@ -445,11 +484,119 @@ fn summarise(
                 });
             }
             summary_fn.blocking.push((callee, line));
+            summary_fn.blocking_guards.push(guards);
         } else if !callee.starts_with("builtins.") {
             summary_fn.calls.push((callee, line));
+            summary_fn.call_guards.push(guards);
+            summary_fn
+                .call_arguments
+                .push(super::syntax::arguments_of(&file, call.node));
         }
     }
     Some(summary)
+}
+
+/// A block that runs only when some parameters are not given: the consequence of
+/// `if session is None:` (or `if not session:`, or such tests joined by `and`).
+struct GuardRegion {
+    range: std::ops::Range<usize>,
+    parameters: Vec<String>,
+}
+
+/// The guard regions of a function's own body (not of the functions nested in it).
+fn guard_regions_of(file: &SourceFile, function: Node, body: Node) -> Vec<GuardRegion> {
+    let text = &file.bytes[body.byte_range()];
+    if memchr::memmem::find(text, b"None").is_none()
+        && memchr::memmem::find(text, b"not ").is_none()
+    {
+        return Vec::new();
+    }
+    let parameters = parameter_names(file, function);
+    let mut regions = Vec::new();
+    super::source::walk_tree(body, |event| {
+        let super::source::Visit::Enter(node) = event else {
+            return true;
+        };
+        match node.kind() {
+            "function_definition" | "lambda" | "class_definition" => return false,
+            "if_statement" => {
+                let mut guarded = Vec::new();
+                if let Some(condition) = node.field("condition") {
+                    absent_parameters(file, condition, &parameters, &mut guarded);
+                }
+                if let (false, Some(block)) = (guarded.is_empty(), node.field("consequence")) {
+                    regions.push(GuardRegion {
+                        range: block.byte_range(),
+                        parameters: guarded,
+                    });
+                }
+            }
+            _ => {}
+        }
+        true
+    });
+    regions
+}
+
+/// The parameters a condition requires to be absent: `p is None` and `not p`, joined by `and`.
+fn absent_parameters(
+    file: &SourceFile,
+    condition: Node,
+    parameters: &[&str],
+    out: &mut Vec<String>,
+) {
+    match condition.kind() {
+        "parenthesized_expression" => {
+            if let Some(inner) = condition.named_child(0) {
+                absent_parameters(file, inner, parameters, out);
+            }
+        }
+        "boolean_operator" => {
+            let is_and = condition
+                .field("operator")
+                .is_some_and(|o| file.text(o) == "and");
+            if let (true, Some(left), Some(right)) =
+                (is_and, condition.field("left"), condition.field("right"))
+            {
+                absent_parameters(file, left, parameters, out);
+                absent_parameters(file, right, parameters, out);
+            }
+        }
+        "comparison_operator" | "not_operator" => {
+            let words: Vec<&str> = file.text(condition).split_whitespace().collect();
+            let name = match words.as_slice() {
+                [name, "is", "None"] | ["not", name] => *name,
+                _ => return,
+            };
+            if parameters.contains(&name) {
+                out.push(name.to_string());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Parameters that can be passed by position: those before `*`, `*args` or `**kwargs`.
+fn positional_parameters(file: &SourceFile, function: Node) -> Vec<String> {
+    let Some(parameters) = function.field("parameters") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut cursor = parameters.walk();
+    for parameter in parameters.named_children(&mut cursor) {
+        let name = match parameter.kind() {
+            "identifier" => Some(parameter),
+            "default_parameter" | "typed_default_parameter" => parameter.field("name"),
+            "typed_parameter" => parameter.named_child(0),
+            "positional_separator" => continue,
+            _ => break,
+        };
+        match name.filter(|n| n.kind() == "identifier") {
+            Some(name) => out.push(file.text(name).to_string()),
+            None => break,
+        }
+    }
+    out
 }
 
 /// Whether a function body yields (outside the functions and lambdas nested in it).
@@ -891,6 +1038,7 @@ impl Graph<'_> {
     ) -> HashMap<String, IndirectInfo> {
         let (next, hostile) = self.blocking_steps();
         let mut out = HashMap::new();
+        let mut memo = HashMap::new();
         for name in callees {
             let Some(function) = self.sync_function(name) else {
                 continue;
@@ -898,11 +1046,21 @@ impl Graph<'_> {
             if !next.contains_key(function) {
                 continue;
             }
+            let reasons = self.reasons(function, &next, &mut memo);
+            let Some(first) = reasons.first() else {
+                // Every way down is ruled out by what the calls on the way pass.
+                continue;
+            };
             out.insert(
                 name.clone(),
                 IndirectInfo {
                     function: function.to_string(),
-                    chain: self.chain(function, &next),
+                    chain: first.chain.clone(),
+                    positional: self
+                        .function(function)
+                        .map(|(_, s)| s.positional.clone())
+                        .unwrap_or_default(),
+                    reasons: reasons.clone(),
                     unsafe_because: hostile.get(function).cloned(),
                     generator: self.function(function).is_some_and(|(_, s)| s.generator),
                     context_manager: self.function(function).is_some_and(|(_, s)| {
@@ -915,6 +1073,116 @@ impl Graph<'_> {
             );
         }
         out
+    }
+
+    /// The ways `function` blocks, shortest first: its own blocking calls, and its calls of
+    /// functions that still block with the arguments those calls pass.
+    fn reasons(
+        &self,
+        function: &str,
+        next: &HashMap<&str, Next>,
+        memo: &mut HashMap<(String, Vec<String>), bool>,
+    ) -> Vec<Reason> {
+        let Some((module, summary)) = self.function(function) else {
+            return Vec::new();
+        };
+        let head = ChainLink {
+            path: module.path.clone(),
+            line: summary.line,
+            name: summary.short_name.clone(),
+        };
+        let mut reasons = Vec::new();
+        for (i, (callee, line)) in summary.blocking.iter().enumerate() {
+            reasons.push(Reason {
+                unless_given: summary.blocking_guards.get(i).cloned().unwrap_or_default(),
+                chain: vec![
+                    head.clone(),
+                    ChainLink {
+                        path: module.path.clone(),
+                        line: *line,
+                        name: callee.clone(),
+                    },
+                ],
+            });
+        }
+        for (i, (name, _)) in summary.calls.iter().enumerate() {
+            let Some(callee) = self.sync_function(name).filter(|c| next.contains_key(*c)) else {
+                continue;
+            };
+            let given = self.given_to(callee, summary.call_arguments.get(i));
+            if !self.blocks_given(callee, given, next, memo, &mut HashSet::new()) {
+                continue;
+            }
+            let mut chain = vec![head.clone()];
+            chain.extend(self.chain(callee, next));
+            reasons.push(Reason {
+                unless_given: summary.call_guards.get(i).cloned().unwrap_or_default(),
+                chain,
+            });
+        }
+        // Shortest first; among equals, the chain the breadth-first search chose (the one
+        // reported when no argument rules anything out), then the order of the source.
+        let preferred = self.chain(function, next);
+        reasons.sort_by_key(|r| (r.chain.len(), r.chain != preferred));
+        reasons
+    }
+
+    /// The parameters of `callee` a call with these arguments gives.
+    fn given_to(&self, callee: &str, arguments: Option<&crate::finding::Arguments>) -> Vec<String> {
+        let positional = self
+            .function(callee)
+            .map(|(_, s)| s.positional.as_slice())
+            .unwrap_or_default();
+        arguments.map_or_else(Vec::new, |a| a.given(positional))
+    }
+
+    /// Whether `function` blocks when called with the parameters `given`: some blocking call
+    /// or blocking callee of it is not behind an `if p is None:` for a given `p`.
+    fn blocks_given(
+        &self,
+        function: &str,
+        given: Vec<String>,
+        next: &HashMap<&str, Next>,
+        memo: &mut HashMap<(String, Vec<String>), bool>,
+        visiting: &mut HashSet<(String, Vec<String>)>,
+    ) -> bool {
+        if !next.contains_key(function) {
+            return false;
+        }
+        let key = (function.to_string(), given);
+        if let Some(&known) = memo.get(&key) {
+            return known;
+        }
+        // A cycle, or a chain too deep to follow: what the unconditional graph says.
+        if visiting.len() > MAX_STEPS * 2 || !visiting.insert(key.clone()) {
+            return true;
+        }
+        let Some((_, summary)) = self.function(function) else {
+            return false;
+        };
+        let ruled_out = |guards: Option<&Vec<String>>| {
+            guards.is_some_and(|g| g.iter().any(|p| key.1.contains(p)))
+        };
+        let mut blocks =
+            (0..summary.blocking.len()).any(|i| !ruled_out(summary.blocking_guards.get(i)));
+        if !blocks {
+            for (i, (name, _)) in summary.calls.iter().enumerate() {
+                if ruled_out(summary.call_guards.get(i)) {
+                    continue;
+                }
+                let Some(callee) = self.sync_function(name) else {
+                    continue;
+                };
+                let given = self.given_to(callee, summary.call_arguments.get(i));
+                if self.blocks_given(callee, given, next, memo, visiting) {
+                    blocks = true;
+                    break;
+                }
+            }
+        }
+        visiting.remove(&key);
+        memo.insert(key, blocks);
+        blocks
     }
 
     /// The project sync functions that block (directly or further down).
@@ -1025,4 +1293,111 @@ enum Next {
     Blocks(String, usize),
     /// It calls this blocking function.
     Calls(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::LoadedConfig;
+    use crate::engine::{Engine, Selection};
+
+    /// A helper that blocks only when an argument is left out (`if session is None:`) does
+    /// not block the calls that pass it, by keyword or by position, directly or through
+    /// another helper; `None` passed explicitly is not a value.
+    #[test]
+    fn calls_that_pass_the_guarding_argument_do_not_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        std::fs::create_dir(&app).unwrap();
+        std::fs::write(app.join("__init__.py"), "").unwrap();
+        std::fs::write(app.join("client.py"), CLIENT).unwrap();
+        std::fs::write(app.join("handlers.py"), HANDLERS).unwrap();
+        let engine = Engine::new(LoadedConfig::default(), Selection::default());
+        let report = engine.check(&[dir.path().to_path_buf()]);
+        let lines: Vec<usize> = report
+            .findings
+            .iter()
+            .filter(|f| f.path.ends_with("handlers.py"))
+            .map(|f| f.start.line)
+            .collect();
+        assert_eq!(lines, vec![13, 17, 29, 33], "{:#?}", report.findings);
+    }
+
+    const CLIENT: &str = "\
+import ssl
+import time
+
+
+def load_profile():
+    with open(\"profile.json\") as fh:
+        return fh.read()
+
+
+class Session:
+    def __init__(self):
+        self.ctx = ssl.create_default_context()
+
+
+class Bot:
+    def __init__(self, token, session=None):
+        if session is None:
+            session = Session()
+        self.session = session
+
+
+class Client:
+    def __init__(self, api_key=None, auth_token=None, credentials=None):
+        if credentials is None and api_key is None and auth_token is None:
+            credentials = load_profile()
+        self.credentials = credentials
+
+
+def make_client(key):
+    return Client(api_key=key)
+
+
+def make_client_unkeyed():
+    return Client()
+
+
+def pause(delay=None):
+    if not delay:
+        delay = 1
+    time.sleep(delay)
+";
+
+    const HANDLERS: &str = "\
+from app.client import Bot, Client, Session, make_client, make_client_unkeyed, pause
+
+
+async def with_session(token, s):
+    return Bot(token, session=s)          # not blocking: the session is given
+
+
+async def positional(token, s):
+    return Bot(token, s)                  # not blocking: given by position
+
+
+async def without_session(token):
+    return Bot(token)                     # blocking: Session() builds an SSL context
+
+
+async def explicit_none(token):
+    return Bot(token, session=None)       # blocking: None is not a session
+
+
+async def keyed(key):
+    return Client(api_key=key)            # not blocking
+
+
+async def keyed_helper(key):
+    return make_client(key)               # not blocking: the helper passes api_key
+
+
+async def unkeyed_helper():
+    return make_client_unkeyed()          # blocking: reads the profile
+
+
+async def nap():
+    pause(2)                              # blocking: the sleep is not behind the guard
+";
 }

@@ -799,6 +799,7 @@ mod tests {
             covers: Vec::new(),
             requires_async_callee: None,
             requires_blocking_callee: None,
+            passed_arguments: None,
         }
     }
 

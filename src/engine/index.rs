@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use super::callgraph::IndirectInfo;
-use crate::finding::{Kind, Safety};
+use crate::finding::{ChainLink, Kind, Safety};
 
 use super::scope::join;
 use super::source::{walk_tree, SourceFile, Visit};
@@ -65,7 +65,20 @@ impl ProjectIndex {
             let Some(info) = graph.indirect.get(&callee) else {
                 return false;
             };
-            complete_indirect(f, info);
+            // The first way down that this call's arguments do not rule out.
+            let given = f
+                .passed_arguments
+                .as_ref()
+                .map(|a| a.given(&info.positional))
+                .unwrap_or_default();
+            let Some(reason) = info
+                .reasons
+                .iter()
+                .find(|r| !r.unless_given.iter().any(|p| given.contains(p)))
+            else {
+                return false;
+            };
+            complete_indirect(f, info, &reason.chain);
             if let Some(fix) = &mut f.fix {
                 if let Some(why) = graph.propagation.refused.get(&callee) {
                     fix.note = format!("{} ({why})", fix.note);
@@ -82,14 +95,11 @@ impl ProjectIndex {
     }
 }
 
-fn complete_indirect(finding: &mut Finding, info: &IndirectInfo) {
+fn complete_indirect(finding: &mut Finding, info: &IndirectInfo, chain: &[ChainLink]) {
     finding.kind = Kind::Indirect;
-    let helpers = info.chain.len().saturating_sub(1);
-    let leaf = info
-        .chain
-        .last()
-        .map_or("a blocking call", |l| l.name.as_str());
-    let first = info.chain.first().map_or("", |l| l.name.as_str());
+    let helpers = chain.len().saturating_sub(1);
+    let leaf = chain.last().map_or("a blocking call", |l| l.name.as_str());
+    let first = chain.first().map_or("", |l| l.name.as_str());
     let depth = if helpers == 1 {
         "directly".to_string()
     } else {
@@ -99,7 +109,7 @@ fn complete_indirect(finding: &mut Finding, info: &IndirectInfo) {
         "{} blocks the event loop: `{first}` is sync and calls `{leaf}` {depth}",
         finding.message
     );
-    finding.chain.extend(info.chain.iter().cloned());
+    finding.chain.extend(chain.iter().cloned());
     if info.context_manager {
         finding.fix = None;
         finding.not_fixable = Some(format!(

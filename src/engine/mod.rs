@@ -544,6 +544,7 @@ impl<'a, 't> FileContext<'a, 't> {
             covers: Vec::new(),
             requires_async_callee: None,
             requires_blocking_callee: None,
+            passed_arguments: None,
         }
     }
 

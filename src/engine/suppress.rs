@@ -85,6 +85,7 @@ mod tests {
             covers: vec![],
             requires_async_callee: None,
             requires_blocking_callee: None,
+            passed_arguments: None,
         }
     }
 

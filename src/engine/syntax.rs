@@ -61,6 +61,32 @@ impl<'t> Field<'t> for Node<'t> {
     }
 }
 
+/// What a call passes (see [`crate::finding::Arguments`]): `f(a, b, key=v, other=None)`
+/// gives two positional arguments and the keyword `key`.
+pub fn arguments_of(file: &super::source::SourceFile, call: Node) -> crate::finding::Arguments {
+    let mut arguments = crate::finding::Arguments::default();
+    let Some(list) = call.field("arguments") else {
+        return arguments;
+    };
+    let mut spread = false;
+    let mut cursor = list.walk();
+    for argument in list.named_children(&mut cursor) {
+        match argument.kind() {
+            "keyword_argument" => {
+                let passes_none = argument.field("value").is_some_and(|v| v.kind() == "none");
+                if let (Some(name), false) = (argument.field("name"), passes_none) {
+                    arguments.keywords.push(file.text(name).to_string());
+                }
+            }
+            "list_splat" | "dictionary_splat" => spread = true,
+            "comment" => {}
+            _ if !spread => arguments.positional += 1,
+            _ => {}
+        }
+    }
+    arguments
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,6 +71,7 @@ impl Recipe for ToThread {
                 .into(),
         );
         finding.requires_blocking_callee = Some(callee);
+        finding.passed_arguments = Some(crate::engine::syntax::arguments_of(cx.file, call.node));
         finding.chain.push(ChainLink {
             path: cx.file.path.clone(),
             line: cx.file.position(async_function.node.start_byte()).line,
