@@ -30,16 +30,11 @@ pub fn note_gathered_fixes(cx: &FileContext, findings: &mut [Finding]) {
     if gathered.is_empty() {
         return;
     }
-    let root = cx.file.tree.root_node();
     for finding in findings {
         let Some(fix) = finding.fix.as_mut() else {
             continue;
         };
-        let Some(node) = root.descendant_for_byte_range(finding.start_byte, finding.end_byte)
-        else {
-            continue;
-        };
-        let Some(function) = function_at(cx, node.start_byte()) else {
+        let Some(function) = function_at(cx, finding.start_byte) else {
             continue;
         };
         let function = cx.scopes.get(function);
