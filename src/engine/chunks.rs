@@ -434,7 +434,7 @@ fn definition_at(_bytes: &[u8], lines: &[Line], i: usize) -> (usize, Kind) {
 }
 
 /// Attribute names in `self.<name>` anywhere in the bytes.
-fn self_attributes_read(bytes: &[u8]) -> Vec<&[u8]> {
+pub(crate) fn self_attributes_read(bytes: &[u8]) -> Vec<&[u8]> {
     self_attributes(bytes).map(|(name, _)| name).collect()
 }
 

@@ -103,14 +103,6 @@ fn returns_exceptions(cx: &FileContext, arguments: Node) -> bool {
     found
 }
 
-fn is_async(function: Node) -> bool {
-    let mut cursor = function.walk();
-    let found = function
-        .children(&mut cursor)
-        .any(|child| child.kind() == "async");
-    found
-}
-
 /// Marks unsafe the fixes that move `self.method(...)` to a worker thread while a coroutine of
 /// the same class changes, in place, an attribute the method reads: on the loop's thread the
 /// two never overlapped; now `pickle.dump(self.data, ...)` can meet `self.data[k] = v` and
@@ -153,34 +145,28 @@ pub fn mark_shared_state_fixes(cx: &FileContext, findings: &mut [Finding]) {
         if receiver != cx.text(object) {
             continue;
         }
-        let class = cx.scopes.get(class).node;
-        let class_text = cx.text(class).as_bytes();
+        let class_text = cx.text(cx.scopes.get(class).node).as_bytes();
         let Some(body) = method_text(class_text, cx.text(method).as_bytes()) else {
             continue;
         };
-        let read: HashSet<&[u8]> = attributes_after(body, b"self.").into_iter().collect();
-        let mut cursor = class.walk();
-        let Some(block) = class.field("body") else {
-            continue;
-        };
-        let clash = block.named_children(&mut cursor).find_map(|member| {
-            let member = match member.kind() {
-                "decorated_definition" => member.field("definition")?,
-                _ => member,
-            };
-            if member.kind() != "function_definition" || !is_async(member) {
+        let read: HashSet<&[u8]> = super::chunks::self_attributes_read(body)
+            .into_iter()
+            .collect();
+        // The class's coroutines, as the scope builder found them, with their own `self`.
+        let clash = cx.scopes.scopes.iter().find_map(|member| {
+            if member.class != Some(class)
+                || member.kind != (ScopeKind::Function { is_async: true })
+            {
                 return None;
             }
-            let self_name = first_parameter(cx, member)?;
-            let prefix = format!("{self_name}.");
-            let text = cx.text(member).as_bytes();
-            changed_in_place(text, prefix.as_bytes())
+            let prefix = format!("{}.", member.self_name.as_deref()?);
+            changed_in_place(cx.text(member.node).as_bytes(), prefix.as_bytes())
                 .into_iter()
                 .find(|a| read.contains(a))
                 .map(|a| {
                     (
                         String::from_utf8_lossy(a).into_owned(),
-                        member.field("name").map(|n| cx.text(n)).unwrap_or("?"),
+                        member.name.as_str(),
                     )
                 })
         });
@@ -244,17 +230,6 @@ fn function_at(cx: &FileContext, byte: usize) -> Option<ScopeId> {
         .min_by_key(|&id| cx.scopes.get(id).body.byte_range().len())
 }
 
-/// The name of a function's first parameter (`self`).
-fn first_parameter(cx: &FileContext, function: Node) -> Option<String> {
-    let parameters = function.field("parameters")?;
-    let first = parameters.named_child(0)?;
-    let name = match first.kind() {
-        "identifier" => first,
-        _ => first.named_child(0).filter(|n| n.kind() == "identifier")?,
-    };
-    Some(cx.text(name).to_string())
-}
-
 /// The text of `def name(` in a class, up to the next line indented no deeper than the `def`.
 /// Read from the text: the partial parse may have left a sync method out of the tree.
 fn method_text<'b>(class: &'b [u8], name: &[u8]) -> Option<&'b [u8]> {
@@ -275,21 +250,6 @@ fn method_text<'b>(class: &'b [u8], name: &[u8]) -> Option<&'b [u8]> {
         end += line.len();
     }
     Some(&class[at..end])
-}
-
-/// Attribute names written `<prefix><name>` in `text` (`self.data` gives `data`).
-fn attributes_after<'b>(text: &'b [u8], prefix: &[u8]) -> Vec<&'b [u8]> {
-    memchr::memmem::find_iter(text, prefix)
-        .filter(|&i| i == 0 || !(text[i - 1].is_ascii_alphanumeric() || text[i - 1] == b'_'))
-        .filter_map(|i| {
-            let after = &text[i + prefix.len()..];
-            let len = after
-                .iter()
-                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
-                .count();
-            (len > 0).then(|| &after[..len])
-        })
-        .collect()
 }
 
 /// Attributes changed in place: `self.d[k] = v` (or `+=`), `del self.d[k]`, and the mutating
