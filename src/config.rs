@@ -19,6 +19,9 @@ pub struct Config {
     pub http_client: Option<String>,
     /// Oldest Python the fixes must run on: `py38` … `py313`.
     pub target_version: Option<String>,
+    /// Source roots, relative to the configuration's folder (as ruff's `src`): the folders
+    /// Python has on `sys.path`, which module names start from. Guessed when not given.
+    pub src: Vec<String>,
 }
 
 /// A configuration and the directory it applies to.

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use anstyle::AnsiColor;
 
 use crate::engine::fix::{FixOptions, FixedFile};
-use crate::engine::index::module_name;
 use crate::engine::{Engine, Report};
 use crate::finding::Safety;
 
@@ -29,7 +28,7 @@ pub fn fix_paths(
             let bytes = std::fs::read(path).ok()?;
             Some(engine.fix_file(
                 path,
-                &module_name(Path::new(path)),
+                &engine.project.module_name(Path::new(path)),
                 bytes,
                 &report.project,
                 options,

@@ -24,7 +24,7 @@ use lsp_types::{
 
 use crate::config::Config;
 use crate::engine::fix::{apply_fixes, FixOptions};
-use crate::engine::index::{module_name, ProjectIndex};
+use crate::engine::index::ProjectIndex;
 use crate::engine::source::SourceFile;
 use crate::engine::{Engine, Selection};
 use crate::finding::{Finding, Safety};
@@ -283,7 +283,7 @@ impl Server {
         match uri_to_path(uri.as_str()) {
             Some(path) => {
                 let module = if path.is_file() {
-                    module_name(&path)
+                    self.engine.project.module_name(&path)
                 } else {
                     stem(&path)
                 };

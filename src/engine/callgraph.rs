@@ -68,15 +68,14 @@ pub struct Reason {
 /// Answers, for each candidate callee name, whether it is a project sync function that blocks.
 pub fn analyse(
     catalogue: &Catalogue,
-    python_files: &[PathBuf],
-    roots: &[PathBuf],
+    modules: &HashMap<String, PathBuf>,
     callees: &HashSet<String>,
 ) -> HashMap<String, IndirectInfo> {
     if callees.is_empty() {
         return HashMap::new();
     }
     let before = super::source::parse_counters();
-    let graph = Graph::build(catalogue, python_files, roots, callees);
+    let graph = Graph::build(catalogue, modules, callees);
     // A development aid for the speed bar, beside the engine's own timings.
     if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
         let after = super::source::parse_counters();
@@ -96,13 +95,12 @@ impl<'c> Graph<'c> {
     /// The graph of everything the candidate callees reach.
     pub(crate) fn build(
         catalogue: &'c Catalogue,
-        python_files: &[PathBuf],
-        roots: &[PathBuf],
+        modules: &HashMap<String, PathBuf>,
         callees: &HashSet<String>,
     ) -> Graph<'c> {
         let mut graph = Graph {
             catalogue,
-            modules: module_map(python_files, roots),
+            modules: modules.clone(),
             summaries: HashMap::new(),
             resolved: HashMap::new(),
             wanted: HashMap::new(),
@@ -122,80 +120,6 @@ fn stdlib_modules() -> &'static HashSet<&'static str> {
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .collect()
     })
-}
-
-/// Module name to file, for every Python file walked. Packages are the directories that
-/// hold an `__init__.py` among the walked files. Directories without one below a checked
-/// root are namespace packages (PEP 420): `root/ns/tools/io.py` is also `ns.tools.io`
-/// (after the names the `__init__.py` files give, which win a clash).
-fn module_map(python_files: &[PathBuf], roots: &[PathBuf]) -> HashMap<String, PathBuf> {
-    let packages: HashSet<&Path> = python_files
-        .iter()
-        .filter(|p| p.file_name().is_some_and(|n| n == "__init__.py"))
-        .filter_map(|p| p.parent())
-        .collect();
-    let mut modules = HashMap::new();
-    let mut namespaced: Vec<(String, &PathBuf)> = Vec::new();
-    for path in python_files {
-        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        let mut parts: Vec<&str> = Vec::new();
-        if stem != "__init__" {
-            parts.push(stem);
-        }
-        let mut dir = path.parent();
-        let mut resolved = true;
-        while let Some(d) = dir.filter(|d| packages.contains(d)) {
-            match d.file_name().and_then(|n| n.to_str()) {
-                Some(name) => parts.push(name),
-                None => {
-                    // `./__init__.py`: the package's own name is only on the absolute path.
-                    resolved = false;
-                    break;
-                }
-            }
-            dir = d.parent();
-        }
-        let name = if resolved {
-            parts.reverse();
-            parts.join(".")
-        } else {
-            super::index::module_name(path)
-        };
-        if resolved && !name.is_empty() {
-            if let Some(portions) = dir.and_then(|d| namespace_portions(d, roots)) {
-                namespaced.push((format!("{portions}.{name}"), path));
-            }
-        }
-        if !name.is_empty() {
-            modules.entry(name).or_insert_with(|| path.clone());
-        }
-    }
-    for (name, path) in namespaced {
-        modules.entry(name).or_insert_with(|| path.clone());
-    }
-    modules
-}
-
-/// `ns.tools` for the directory `root/ns/tools` under a checked root, when every part is a
-/// Python name.
-fn namespace_portions(dir: &Path, roots: &[PathBuf]) -> Option<String> {
-    let below = roots
-        .iter()
-        .filter(|root| root.is_dir())
-        .find_map(|root| dir.strip_prefix(root).ok())?;
-    let parts: Vec<&str> = below
-        .components()
-        .map(|c| c.as_os_str().to_str())
-        .collect::<Option<_>>()?;
-    let is_name = |p: &&str| {
-        p.chars()
-            .next()
-            .is_some_and(|c| c.is_alphabetic() || c == '_')
-            && p.chars().all(|c| c.is_alphanumeric() || c == '_')
-    };
-    (!parts.is_empty() && parts.iter().all(is_name)).then(|| parts.join("."))
 }
 
 /// One module, summarised for the call graph.

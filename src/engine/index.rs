@@ -3,7 +3,6 @@
 
 use crate::engine::syntax::Field;
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 
 use super::callgraph::IndirectInfo;
 use crate::finding::{ChainLink, Kind, Safety};
@@ -25,10 +24,8 @@ pub struct ProjectIndex {
     pub propagation: super::propagate::Plan,
     /// Candidate callees the call graph found not to block (an editor asks again otherwise).
     pub not_blocking: HashSet<String>,
-    /// Every Python file of the project: where the call graph finds modules.
-    pub python_files: Vec<std::path::PathBuf>,
-    /// The paths checked: directories below one without `__init__.py` are namespace packages.
-    pub roots: Vec<std::path::PathBuf>,
+    /// The projects the run touched: where the call graph finds modules.
+    pub model: std::sync::Arc<super::project::ProjectModel>,
 }
 
 impl ProjectIndex {
@@ -186,33 +183,4 @@ pub fn definitions(file: &SourceFile) -> Vec<(String, bool)> {
         }
     });
     out
-}
-
-/// The module a file defines, from the package layout: directories are packages while they
-/// hold an `__init__.py`. `app/workers/bus.py` with `app/__init__.py` and
-/// `app/workers/__init__.py` is `app.workers.bus`; a loose script is its file stem.
-pub fn module_name(path: &Path) -> String {
-    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let stem = absolute
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("")
-        .to_string();
-    let mut parts = Vec::new();
-    if stem != "__init__" {
-        parts.push(stem);
-    }
-    let mut dir = absolute.parent();
-    while let Some(d) = dir {
-        if !d.join("__init__.py").is_file() {
-            break;
-        }
-        match d.file_name().and_then(|n| n.to_str()) {
-            Some(name) => parts.push(name.to_string()),
-            None => break,
-        }
-        dir = d.parent();
-    }
-    parts.reverse();
-    parts.join(".")
 }

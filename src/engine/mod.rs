@@ -16,6 +16,7 @@ pub mod chunks;
 pub mod concurrency;
 pub mod fix;
 pub mod index;
+pub mod project;
 pub mod propagate;
 pub mod resolve;
 pub mod rewrite;
@@ -69,6 +70,8 @@ pub struct Engine {
     pub propagate: bool,
     /// Build the call graph and report indirect findings (`--no-indirect` turns it off).
     pub indirect: bool,
+    /// Which module each file is, and which file each module: shared by every stage.
+    pub project: std::sync::Arc<project::ProjectModel>,
 }
 
 /// A message about the run itself (unreadable file, syntax error), not a finding.
@@ -108,6 +111,7 @@ impl Engine {
         selection
             .ignore
             .extend(config.config.ignore.iter().cloned());
+        let config_for_model = config.clone();
         Engine {
             catalogue,
             config,
@@ -117,6 +121,7 @@ impl Engine {
             target_version: None,
             propagate: false,
             indirect: true,
+            project: std::sync::Arc::new(project_model(&config_for_model)),
         }
     }
 
@@ -127,6 +132,7 @@ impl Engine {
         let walked = walk::read_tree(
             paths,
             &self.config,
+            &self.project,
             walk::ReadOptions {
                 progress: self.progress,
                 partial_parse: self.partial_parse,
@@ -146,25 +152,31 @@ impl Engine {
             report.diagnostics.extend(checked.diagnostics);
             project.add(checked.definitions);
         }
-        // The walk's order varies from run to run; what the call graph reports must not.
-        let mut python_files = walked.python_files;
-        python_files.sort_unstable();
+        // The paths select what is reported, not what is understood: the projects they lie in
+        // are all the call graph may follow (listed now for the paths whose files held no
+        // coroutine).
+        for path in paths.iter().filter(|p| p.exists()) {
+            self.project.project_of(path);
+        }
+        if paths.is_empty() {
+            self.project.project_of(std::path::Path::new("."));
+        }
+        report.diagnostics.extend(self.project.diagnostics());
+        let modules = self.project.modules();
         let candidates: HashSet<String> = report
             .findings
             .iter()
             .filter_map(|f| f.requires_blocking_callee.clone())
             .collect();
         let graph_started = std::time::Instant::now();
-        let roots = paths.to_vec();
-        project.indirect = callgraph::analyse(&self.catalogue, &python_files, &roots, &candidates);
+        project.indirect = callgraph::analyse(&self.catalogue, &modules, &candidates);
         if self.propagate {
             project.propagation =
-                propagate::plan(&self.catalogue, &python_files, &roots, &project.indirect);
+                propagate::plan(&self.catalogue, &self.project, &project.indirect);
         }
         let graph_time = graph_started.elapsed();
         project.settle(&mut report.findings);
-        project.python_files = python_files;
-        project.roots = roots;
+        project.model = self.project.clone();
         report.project = project;
         report
             .findings
@@ -338,12 +350,7 @@ impl Engine {
         if missing.is_empty() {
             return;
         }
-        let mut found = callgraph::analyse(
-            &self.catalogue,
-            &workspace.python_files,
-            &workspace.roots,
-            &missing,
-        );
+        let mut found = callgraph::analyse(&self.catalogue, &workspace.model.modules(), &missing);
         for callee in missing {
             match found.remove(&callee) {
                 Some(info) => {
@@ -389,6 +396,17 @@ impl Engine {
             findings.extend(recipe.project_call_finding(cx, call, function, callee));
         }
     }
+}
+
+/// The project model for a configuration: its `src` entries are relative to its folder.
+fn project_model(config: &LoadedConfig) -> project::ProjectModel {
+    let base = config
+        .root
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    let src = (!config.config.src.is_empty())
+        .then(|| config.config.src.iter().map(|s| base.join(s)).collect());
+    project::ProjectModel::new(src, config.config.exclude.clone())
 }
 
 /// `trio` or `anyio` when the module imports either (anywhere at module level).

@@ -22,8 +22,8 @@
 //! sync; so does everything whose conversion would need it, and the finding keeps its
 //! `asyncio.to_thread` fix with the reason.
 
+use super::project::ProjectModel;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::PathBuf;
 
 use tree_sitter::Node;
 
@@ -59,8 +59,7 @@ const TRANSPARENT_DECORATORS: &[&str] = &["staticmethod", "classmethod"];
 
 pub fn plan(
     catalogue: &Catalogue,
-    python_files: &[PathBuf],
-    roots: &[PathBuf],
+    project: &ProjectModel,
     indirect: &HashMap<String, IndirectInfo>,
 ) -> Plan {
     let mut plan = Plan::default();
@@ -68,7 +67,7 @@ pub fn plan(
         return plan;
     }
     let callees: HashSet<String> = indirect.keys().cloned().collect();
-    let mut graph = Graph::build(catalogue, python_files, roots, &callees);
+    let mut graph = Graph::build(catalogue, &project.modules(), &callees);
     let blocking = graph.blocking_functions();
 
     // What each finding's callee needs converted: itself and the blocking functions below it.
@@ -101,7 +100,7 @@ pub fn plan(
             refused.insert(function.clone(), why);
         }
     }
-    let references = references(&mut graph, python_files, &all, &mut refused);
+    let references = references(&mut graph, project, &all, &mut refused);
 
     // Settle: a closure is converted when none of its functions is refused; a function called
     // from a sync function that stays sync is refused in turn, until nothing changes.
@@ -311,7 +310,7 @@ struct Reference {
 /// other use refuses the function (recorded in `refused`).
 fn references(
     graph: &mut Graph,
-    python_files: &[PathBuf],
+    project: &ProjectModel,
     all: &BTreeSet<String>,
     refused: &mut HashMap<String, String>,
 ) -> Vec<Reference> {
@@ -321,14 +320,14 @@ fn references(
         .map(|n| (*n, memchr::memmem::Finder::new(n.as_bytes())))
         .collect();
     let mut out = Vec::new();
-    for path in python_files {
+    for path in &project.python_files() {
         let Ok(bytes) = std::fs::read(path) else {
             continue;
         };
         if !finders.iter().any(|(_, f)| f.find(&bytes).is_some()) {
             continue;
         }
-        let module = super::index::module_name(path);
+        let module = project.module_name(path);
         let Ok(file) = SourceFile::parse(path.display().to_string(), bytes, module) else {
             continue;
         };

@@ -11,13 +11,13 @@ use std::sync::Mutex;
 use ignore::overrides::OverrideBuilder;
 use ignore::{WalkBuilder, WalkState};
 
-use super::index::module_name;
+use super::project::ProjectModel;
 use super::source::SourceFile;
 use super::{Diagnostic, Severity};
 use crate::config::LoadedConfig;
 
 /// Folders never worth walking into (ruff skips the same kind of list).
-const DEFAULT_EXCLUDES: &[&str] = &[
+pub(crate) const DEFAULT_EXCLUDES: &[&str] = &[
     ".bzr",
     ".direnv",
     ".eggs",
@@ -67,6 +67,7 @@ pub struct ReadOptions {
 pub fn read_tree<R: Send>(
     paths: &[PathBuf],
     config: &LoadedConfig,
+    model: &ProjectModel,
     options: ReadOptions,
     on_file: &(dyn Fn(SourceFile) -> R + Sync),
 ) -> Walked<R> {
@@ -178,7 +179,7 @@ pub fn read_tree<R: Send>(
             // The caller's work on the file runs here, on this worker, outside the lock. A bug
             // that panics on one file costs that file, named, not the whole run.
             let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                match scan(path, &mut buffer, options.partial_parse) {
+                match scan(path, &mut buffer, options.partial_parse, model) {
                     Scan::Skipped => (None, Vec::new(), None),
                     Scan::Parsed(file, warnings) => (Some(on_file(*file)), warnings, None),
                     Scan::Failed(diagnostic) => (None, Vec::new(), Some(diagnostic)),
@@ -200,6 +201,7 @@ pub fn read_tree<R: Send>(
             let mut out = out.lock().unwrap();
             out.files_scanned += 1;
             if is_python {
+                model.spell(path);
                 out.python_files.push(path.to_path_buf());
             }
             out.diagnostics.extend(warnings);
@@ -226,7 +228,7 @@ enum Scan {
 }
 
 /// Looks at the bytes in `buffer`, and takes them only when the file is parsed.
-fn scan(path: &Path, buffer: &mut Vec<u8>, partial_parse: bool) -> Scan {
+fn scan(path: &Path, buffer: &mut Vec<u8>, partial_parse: bool, model: &ProjectModel) -> Scan {
     let bytes = &buffer[..];
     let display = path.display().to_string();
     let head = &bytes[..bytes.len().min(8192)];
@@ -250,10 +252,11 @@ fn scan(path: &Path, buffer: &mut Vec<u8>, partial_parse: bool) -> Scan {
         });
     }
     let bytes = std::mem::take(buffer);
+    let module = model.module_name(path);
     let parsed = if partial_parse {
-        SourceFile::parse_for_check(display.clone(), bytes, module_name(path))
+        SourceFile::parse_for_check(display.clone(), bytes, module)
     } else {
-        SourceFile::parse(display.clone(), bytes, module_name(path))
+        SourceFile::parse(display.clone(), bytes, module)
     };
     match parsed {
         Ok(file) => Scan::Parsed(Box::new(file), warnings),

@@ -1,0 +1,502 @@
+//! The project model: which project a file belongs to, what module it is, and which file a
+//! module is. Every stage asks here (the walk naming the files it parses, the call graph
+//! finding the modules a name reaches, `--propagate`, the fixer, the language server), so the
+//! same file gets the same module name whatever paths a command was given.
+//!
+//! - **Project root**: the nearest directory upward from a file holding `pyproject.toml`,
+//!   `setup.cfg`, `setup.py` or `.git`, and not itself a package (a `setup.py` inside a package
+//!   is a module of it, as in langflow's `initial_setup/setup.py`). A file with no such
+//!   directory above it belongs to the working directory when it is below it, else to its own
+//!   directory.
+//! - **Source roots** (the directories Python would have on `sys.path`): the `src = [...]`
+//!   setting when the configuration gives one; otherwise the project root, its `src/` folder,
+//!   and the directory holding each top-level regular package (`backend/` for
+//!   `backend/open_webui/__init__.py`), as found in the project's files.
+//! - **Module name**: the file's path below the deepest source root holding it, dotted.
+//!   Folders without `__init__.py` are namespace portions (PEP 420), inside regular packages
+//!   too: `backend/utils/conversations/location.py` is `utils.conversations.location`.
+//!
+//! The files of a project are listed once, on first use (names only: nothing is read), with the
+//! walk's exclusions; a module name claimed by two files is resolved the way Python would for
+//! one source root (a package before a module), else by the shallower source root, and said once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::{Diagnostic, Severity};
+
+/// Files whose presence makes a directory a project root.
+const ROOT_MARKERS: &[&str] = &["pyproject.toml", "setup.cfg", "setup.py", ".git"];
+
+/// One project: its root, its source roots, and every module it defines.
+#[derive(Debug)]
+pub struct Project {
+    pub root: PathBuf,
+    /// Deepest first, so that the first one holding a file names it.
+    pub source_roots: Vec<PathBuf>,
+    /// Module name to file (absolute, normalised).
+    pub modules: BTreeMap<String, PathBuf>,
+    /// The other way round, for every file listed.
+    names: HashMap<PathBuf, String>,
+    /// Module names two files claim: `(name, the file used, the file ignored)`.
+    pub clashes: Vec<(String, PathBuf, PathBuf)>,
+}
+
+/// Every project the run has touched, found and listed lazily, safe to share between the
+/// walk's workers.
+#[derive(Debug)]
+pub struct ProjectModel {
+    cwd: PathBuf,
+    /// `src = [...]` from the command's configuration, relative to the configuration's folder.
+    configured_src: Option<Vec<PathBuf>>,
+    /// Exclude globs of the configuration, applied to the listing as to the walk.
+    excludes: Vec<String>,
+    root_of_dir: Mutex<HashMap<PathBuf, PathBuf>>,
+    projects: Mutex<HashMap<PathBuf, Arc<Project>>>,
+    /// How the walk spelled each file it named (`./shop/net.py`, `../corpus/app.py`): a file is
+    /// shown the same way in a finding and in the chains through it.
+    spelled: Mutex<HashMap<PathBuf, PathBuf>>,
+}
+
+impl Default for ProjectModel {
+    fn default() -> Self {
+        ProjectModel::new(None, Vec::new())
+    }
+}
+
+impl ProjectModel {
+    /// `configured_src`: the configuration's `src` entries, already made absolute.
+    pub fn new(configured_src: Option<Vec<PathBuf>>, excludes: Vec<String>) -> ProjectModel {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        ProjectModel {
+            configured_src: configured_src.map(|v| v.iter().map(|p| normalise(&cwd, p)).collect()),
+            cwd,
+            excludes,
+            root_of_dir: Mutex::new(HashMap::new()),
+            projects: Mutex::new(HashMap::new()),
+            spelled: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The absolute, lexically normalised form of a path (symlinks are kept: a symlinked
+    /// package is named where it is linked, as Python imports it).
+    pub fn absolute(&self, path: &Path) -> PathBuf {
+        normalise(&self.cwd, path)
+    }
+
+    /// How a file is shown: as the walk spelled it, else relative to the working directory
+    /// when below it.
+    pub fn display(&self, path: &Path) -> PathBuf {
+        if let Some(spelled) = self.spelled.lock().unwrap().get(path) {
+            return spelled.clone();
+        }
+        path.strip_prefix(&self.cwd)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
+
+    /// Remembers how the walk spelled a file (the first spelling wins); its absolute path.
+    pub fn spell(&self, path: &Path) -> PathBuf {
+        let absolute = self.absolute(path);
+        self.spelled
+            .lock()
+            .unwrap()
+            .entry(absolute.clone())
+            .or_insert_with(|| path.to_path_buf());
+        absolute
+    }
+
+    /// The project root of a file or directory.
+    pub fn root_of(&self, path: &Path) -> PathBuf {
+        let absolute = self.absolute(path);
+        let start = if absolute.is_dir() {
+            absolute.clone()
+        } else {
+            absolute
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or(absolute.clone())
+        };
+        if let Some(root) = self.root_of_dir.lock().unwrap().get(&start) {
+            return root.clone();
+        }
+        let mut found = None;
+        let mut dir = Some(start.as_path());
+        while let Some(d) = dir {
+            let is_package = d.join("__init__.py").is_file();
+            if !is_package && ROOT_MARKERS.iter().any(|m| d.join(m).exists()) {
+                found = Some(d.to_path_buf());
+                break;
+            }
+            dir = d.parent();
+        }
+        let root = found.unwrap_or_else(|| {
+            if start.starts_with(&self.cwd) {
+                self.cwd.clone()
+            } else {
+                start.clone()
+            }
+        });
+        self.root_of_dir.lock().unwrap().insert(start, root.clone());
+        root
+    }
+
+    /// The project a path belongs to, listed on first use.
+    pub fn project_of(&self, path: &Path) -> Arc<Project> {
+        let root = self.root_of(path);
+        if let Some(project) = self.projects.lock().unwrap().get(&root) {
+            return project.clone();
+        }
+        // Listed outside the lock: two workers may list the same project at once, and the
+        // first to finish is kept (both give the same result).
+        let project = Arc::new(self.list(&root));
+        self.projects
+            .lock()
+            .unwrap()
+            .entry(root)
+            .or_insert(project)
+            .clone()
+    }
+
+    /// The module a file defines.
+    pub fn module_name(&self, path: &Path) -> String {
+        let absolute = self.spell(path);
+        let project = self.project_of(&absolute);
+        if let Some(name) = project.names.get(&absolute) {
+            return name.clone();
+        }
+        name_below(&project.source_roots, &absolute)
+    }
+
+    /// Every module of every project touched so far: name to the file, shown relative to the
+    /// working directory. A name two projects define is the first project's (by root).
+    pub fn modules(&self) -> HashMap<String, PathBuf> {
+        let projects = self.projects.lock().unwrap();
+        let mut roots: Vec<&PathBuf> = projects.keys().collect();
+        roots.sort();
+        let mut out = HashMap::new();
+        for root in roots {
+            for (name, file) in &projects[root].modules {
+                out.entry(name.clone())
+                    .or_insert_with(|| self.display(file));
+            }
+        }
+        out
+    }
+
+    /// Every Python file of every project touched so far, shown relative to the working
+    /// directory, sorted.
+    pub fn python_files(&self) -> Vec<PathBuf> {
+        let projects = self.projects.lock().unwrap();
+        let mut out: Vec<PathBuf> = projects
+            .values()
+            .flat_map(|p| p.names.keys().map(|f| self.display(f)))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The projects touched so far, by root.
+    pub fn projects(&self) -> Vec<Arc<Project>> {
+        let projects = self.projects.lock().unwrap();
+        let mut out: Vec<Arc<Project>> = projects.values().cloned().collect();
+        out.sort_by(|a, b| a.root.cmp(&b.root));
+        out
+    }
+
+    /// What the user should know about the layout: module names claimed twice.
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        for project in self.projects() {
+            for (name, used, ignored) in &project.clashes {
+                out.push(Diagnostic {
+                    path: self.display(ignored).display().to_string(),
+                    message: format!(
+                        "defines module `{name}`, as `{}` does, which is the one followed",
+                        self.display(used).display()
+                    ),
+                    severity: Severity::Warning,
+                });
+            }
+        }
+        out
+    }
+
+    fn list(&self, root: &Path) -> Project {
+        let mut files = Vec::new();
+        let mut builder = ignore::WalkBuilder::new(root);
+        builder.require_git(false).follow_links(true);
+        let mut overrides = ignore::overrides::OverrideBuilder::new(root);
+        for pattern in &self.excludes {
+            let _ = overrides.add(&format!("!{pattern}"));
+        }
+        if let Ok(overrides) = overrides.build() {
+            builder.overrides(overrides);
+        }
+        let root_owned = root.to_path_buf();
+        builder.filter_entry(move |entry| {
+            if entry.depth() == 0 || !entry.file_type().is_some_and(|t| t.is_dir()) {
+                return true;
+            }
+            let name = entry.file_name().to_str().unwrap_or("");
+            if super::walk::DEFAULT_EXCLUDES.contains(&name) {
+                return false;
+            }
+            // A nested project is a project of its own.
+            let path = entry.path();
+            path == root_owned
+                || path.join("__init__.py").is_file()
+                || !ROOT_MARKERS.iter().any(|m| path.join(m).exists())
+        });
+        for entry in builder.build().flatten() {
+            if entry.file_type().is_some_and(|t| t.is_file())
+                && entry.path().extension().is_some_and(|e| e == "py")
+            {
+                files.push(normalise(&self.cwd, entry.path()));
+            }
+        }
+        files.sort();
+        let source_roots = self.source_roots(root, &files);
+        let mut modules: BTreeMap<String, PathBuf> = BTreeMap::new();
+        let mut names = HashMap::new();
+        let mut clashes = Vec::new();
+        for file in files {
+            let name = name_below(&source_roots, &file);
+            if name.is_empty() {
+                continue;
+            }
+            names.insert(file.clone(), name.clone());
+            match modules.get(&name) {
+                None => {
+                    modules.insert(name, file);
+                }
+                Some(existing) => {
+                    let rank = |f: &Path| {
+                        let depth = source_roots
+                            .iter()
+                            .filter(|s| f.starts_with(s))
+                            .map(|s| s.components().count())
+                            .max()
+                            .unwrap_or(0);
+                        // A shallower source root first (nearer the front of sys.path in the
+                        // usual layouts), then a package before a module.
+                        (depth, !f.ends_with("__init__.py"))
+                    };
+                    if rank(&file) < rank(existing) {
+                        let old = modules.insert(name.clone(), file.clone()).unwrap();
+                        clashes.push((name, file, old));
+                    } else {
+                        clashes.push((name, existing.clone(), file));
+                    }
+                }
+            }
+        }
+        Project {
+            root: root.to_path_buf(),
+            source_roots,
+            modules,
+            names,
+            clashes,
+        }
+    }
+
+    fn source_roots(&self, root: &Path, files: &[PathBuf]) -> Vec<PathBuf> {
+        let mut roots: Vec<PathBuf> = vec![root.to_path_buf()];
+        let configured: Vec<&PathBuf> = self
+            .configured_src
+            .iter()
+            .flatten()
+            .filter(|s| s.starts_with(root))
+            .collect();
+        if !configured.is_empty() {
+            roots.extend(configured.into_iter().cloned());
+        } else {
+            let src = root.join("src");
+            if src.is_dir() && !src.join("__init__.py").is_file() {
+                roots.push(src);
+            }
+            // The folder above each top-level regular package.
+            for init in files.iter().filter(|f| f.ends_with("__init__.py")) {
+                let mut top = None;
+                let mut dir = init.parent();
+                while let Some(d) = dir.filter(|d| d.starts_with(root) && *d != root) {
+                    if d.join("__init__.py").is_file() {
+                        top = Some(d);
+                    }
+                    dir = d.parent();
+                }
+                if let Some(parent) = top.and_then(Path::parent) {
+                    roots.push(parent.to_path_buf());
+                }
+            }
+        }
+        roots.sort_by_key(|r| std::cmp::Reverse(r.components().count()));
+        roots.dedup();
+        roots
+    }
+}
+
+/// The dotted name of `file` below the deepest of `source_roots` that holds it; a file with a
+/// part that is no Python name (`my-scripts/run.py`) is named by its stem, as a script.
+fn name_below(source_roots: &[PathBuf], file: &Path) -> String {
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("")
+        .to_string();
+    let Some(below) = source_roots.iter().find_map(|s| file.strip_prefix(s).ok()) else {
+        return stem;
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    if let Some(parent) = below.parent() {
+        for component in parent.components() {
+            match component.as_os_str().to_str() {
+                Some(part) if is_identifier(part) => parts.push(part),
+                _ => return stem,
+            }
+        }
+    }
+    if stem != "__init__" {
+        if !is_identifier(&stem) {
+            return stem;
+        }
+        parts.push(&stem);
+    }
+    parts.join(".")
+}
+
+fn is_identifier(part: &str) -> bool {
+    part.chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// `base.join(path)` with `.` and `..` taken out lexically.
+fn normalise(base: &Path, path: &Path) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
+    let mut out = PathBuf::new();
+    for component in joined.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn touch(root: &Path, rel: &str) {
+        let path = root.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, "").unwrap();
+    }
+
+    #[test]
+    fn names_follow_source_roots_and_namespace_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for rel in [
+            "pyproject.toml",
+            "main.py",
+            "backend/app.py",
+            "backend/utils/__init__.py",
+            "backend/utils/conversations/location.py",
+            "src/lib/__init__.py",
+            "src/lib/core.py",
+            "scripts/run.py",
+            "my-tools/x.py",
+            "backend/utils/telemetry/__init__.py",
+            "backend/utils/telemetry/setup.py",
+        ] {
+            touch(root, rel);
+        }
+        let model = ProjectModel::default();
+        let name = |rel: &str| model.module_name(&root.join(rel));
+        assert_eq!(name("main.py"), "main");
+        assert_eq!(name("backend/app.py"), "app");
+        assert_eq!(name("backend/utils/__init__.py"), "utils");
+        assert_eq!(
+            name("backend/utils/conversations/location.py"),
+            "utils.conversations.location"
+        );
+        assert_eq!(name("src/lib/core.py"), "lib.core");
+        assert_eq!(name("scripts/run.py"), "scripts.run");
+        assert_eq!(name("my-tools/x.py"), "x");
+        // A setup.py inside a package is a module, not a project root.
+        assert_eq!(
+            name("backend/utils/telemetry/setup.py"),
+            "utils.telemetry.setup"
+        );
+        assert_eq!(model.root_of(&root.join("backend/utils")), root);
+    }
+
+    #[test]
+    fn the_same_file_gets_the_same_name_from_any_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for rel in [
+            ".git/HEAD",
+            "pkg/__init__.py",
+            "pkg/ns/sub/__init__.py",
+            "pkg/ns/sub/m.py",
+        ] {
+            touch(root, rel);
+        }
+        let file = root.join("pkg/ns/sub/m.py");
+        assert_eq!(ProjectModel::default().module_name(&file), "pkg.ns.sub.m");
+        let model = ProjectModel::default();
+        model.project_of(root);
+        assert_eq!(model.module_name(&file), "pkg.ns.sub.m");
+    }
+
+    #[test]
+    fn configured_source_roots_replace_the_guess() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for rel in ["pyproject.toml", "backend/db.py", "backend/main.py"] {
+            touch(root, rel);
+        }
+        assert_eq!(
+            ProjectModel::default().module_name(&root.join("backend/db.py")),
+            "backend.db"
+        );
+        let model = ProjectModel::new(Some(vec![root.join("backend")]), Vec::new());
+        assert_eq!(model.module_name(&root.join("backend/db.py")), "db");
+        assert_eq!(
+            model.modules()["main"],
+            model.display(&root.join("backend/main.py"))
+        );
+    }
+
+    #[test]
+    fn a_module_claimed_twice_is_said_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for rel in ["setup.py", "tool.py", "tool/__init__.py"] {
+            touch(root, rel);
+        }
+        let model = ProjectModel::default();
+        model.project_of(root);
+        assert_eq!(
+            model.modules()["tool"],
+            model.display(&root.join("tool/__init__.py"))
+        );
+        let diagnostics = model.diagnostics();
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert!(diagnostics[0].message.contains("`tool`"));
+    }
+}
