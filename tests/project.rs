@@ -1,0 +1,139 @@
+//! The project model end to end: the paths given select what is reported, never what is
+//! understood. `tests/fixtures/project` is a back end shaped like the real ones (see its
+//! README); `unblock check` on every file alone, on every folder and on the root, from the root
+//! and from inside `backend/`, must report the same findings for each file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/project")
+}
+
+/// `(line, column, recipe, kind, chain names)` of a finding.
+type Key = (u64, u64, String, String, Vec<String>);
+
+/// The findings of `unblock check PATH` run in `cwd`, by absolute file.
+fn findings(cwd: &Path, path: &str) -> BTreeMap<PathBuf, BTreeSet<Key>> {
+    let out = Command::new(env!("CARGO_BIN_EXE_unblock"))
+        .args(["check", "--output-format", "json", path])
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "unblock check {path} in {}: {}",
+        cwd.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut by_file: BTreeMap<PathBuf, BTreeSet<Key>> = BTreeMap::new();
+    for f in found {
+        let file = cwd
+            .join(f["path"].as_str().unwrap())
+            .canonicalize()
+            .unwrap();
+        let chain = f["chain"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| l["name"].as_str().unwrap().to_string())
+            .collect();
+        by_file.entry(file).or_default().insert((
+            f["line"].as_u64().unwrap(),
+            f["column"].as_u64().unwrap(),
+            f["recipe"].as_str().unwrap().to_string(),
+            f["kind"].as_str().unwrap().to_string(),
+            chain,
+        ));
+    }
+    by_file
+}
+
+/// Every Python file and every folder below `dir` (and `dir` itself).
+fn targets(dir: &Path, out: &mut Vec<PathBuf>) {
+    out.push(dir.to_path_buf());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            targets(&path, out);
+        } else if path.extension().is_some_and(|e| e == "py") {
+            out.push(path);
+        }
+    }
+}
+
+/// `target` as a path relative to `cwd` (`../src/billing` from `backend/`).
+fn relative(target: &Path, cwd: &Path) -> String {
+    let mut up = PathBuf::new();
+    let mut base = cwd.to_path_buf();
+    loop {
+        if let Ok(below) = target.strip_prefix(&base) {
+            let path = up.join(below);
+            return if path.as_os_str().is_empty() {
+                ".".to_string()
+            } else {
+                path.display().to_string()
+            };
+        }
+        up.push("..");
+        base.pop();
+    }
+}
+
+#[test]
+fn a_file_its_folders_and_the_root_report_the_same_findings() {
+    let root = fixture().canonicalize().unwrap();
+    let whole = findings(&root, ".");
+
+    // What the whole tree must find: each shape of the fixture, once.
+    let routes = root.join("backend/app/routes.py");
+    let lines: Vec<(u64, Vec<String>)> =
+        whole[&routes].iter().map(|k| (k.0, k.4.clone())).collect();
+    let chain = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        lines,
+        vec![
+            (15, chain(&["same_file", "pause", "time.sleep"])),
+            (
+                19,
+                chain(&["two_away", "send_mail", "deliver", "requests.post"])
+            ),
+            (23, chain(&["namespace_folder", "locate", "time.sleep"])),
+            (27, chain(&["relative", "save", "sqlite3.connect"])),
+            (31, chain(&["src_layout", "charge", "requests.post"])),
+        ]
+    );
+    assert_eq!(whole.len(), 1, "findings outside routes.py: {whole:?}");
+
+    let mut all = Vec::new();
+    targets(&root, &mut all);
+    for cwd in [root.clone(), root.join("backend")] {
+        for target in &all {
+            let given = relative(target, &cwd);
+            let got = findings(&cwd, &given);
+            for (file, expected) in &whole {
+                if !file.starts_with(target) {
+                    continue;
+                }
+                let empty = BTreeSet::new();
+                assert_eq!(
+                    got.get(file).unwrap_or(&empty),
+                    expected,
+                    "`unblock check {given}` run in {} reports other findings for {} than the \
+                     whole tree",
+                    cwd.display(),
+                    file.display()
+                );
+            }
+            for file in got.keys() {
+                assert!(
+                    file.starts_with(target),
+                    "`unblock check {given}` reports {} outside the path given",
+                    file.display()
+                );
+            }
+        }
+    }
+}
