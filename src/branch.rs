@@ -208,6 +208,7 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
     engine.indirect = options.indirect;
     if let Some(client) = &options.http_client {
         engine.config.config.http_client = Some(client.clone());
+        engine.cli_http_client = Some(client.clone());
     }
     let fix_options = FixOptions {
         unsafe_fixes: options.unsafe_fixes,
@@ -261,10 +262,10 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
         }
         let mut select = vec![recipe.to_string()];
         select.extend(inert.iter().cloned());
-        engine.selection = Selection {
+        engine.select_only(Selection {
             select,
             ignore: Vec::new(),
-        };
+        });
         let (report, files) = crate::fixes::fix_paths(&engine, &engine_paths, fix_options);
         diagnostics(&report);
         let (mut safe, mut unsafe_) = (0, 0);

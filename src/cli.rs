@@ -39,6 +39,9 @@ enum Command {
     },
     /// Run the language server on stdin/stdout (diagnostics, quick fixes, fix all).
     Lsp,
+    /// Print the project's call graph: JSON (PyCG's format), Graphviz dot, or text trees from
+    /// each coroutine down to the blocking calls it reaches.
+    Graph(crate::graph::GraphArgs),
 }
 
 /// Which recipes and which configuration: the same for check, diff and apply.
@@ -155,6 +158,7 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Lsp => crate::lsp::run(),
+        Command::Graph(args) => crate::graph::run(args),
     }
 }
 
@@ -217,6 +221,7 @@ fn engine_for(paths: &[PathBuf], scope: &ScopeArgs) -> Result<Engine, ExitCode> 
         },
     );
     engine.indirect = !scope.no_indirect;
+    engine.explicit_config = scope.config.is_some();
     Ok(engine)
 }
 
@@ -267,6 +272,7 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
     engine.propagate = args.propagate;
     if let Some(client) = &args.http_client {
         engine.config.config.http_client = Some(client.clone());
+        engine.cli_http_client = Some(client.clone());
     }
     let options = crate::engine::fix::FixOptions {
         unsafe_fixes: args.unsafe_fixes,

@@ -137,3 +137,58 @@ fn a_file_its_folders_and_the_root_report_the_same_findings() {
         }
     }
 }
+
+/// A monorepo with a configuration per workspace: each file is checked with the nearest
+/// configuration above it, whatever the order of the paths.
+#[test]
+fn each_file_gets_the_nearest_configuration_whatever_the_order_of_the_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |rel: &str, text: &str| {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    let program = "import subprocess\nimport time\n\n\nasync def f():\n    time.sleep(1)\n    subprocess.run(['ls'])\n";
+    write(
+        "ws1/pyproject.toml",
+        "[tool.unblock]\nignore = [\"sleep\"]\n",
+    );
+    write("ws1/app.py", program);
+    write(
+        "ws2/pyproject.toml",
+        "[tool.unblock]\nignore = [\"subprocess\"]\n",
+    );
+    write("ws2/app.py", program);
+    write("ws3/app.py", program);
+    let recipes = |paths: &[&str]| -> BTreeSet<(String, String)> {
+        let out = Command::new(env!("CARGO_BIN_EXE_unblock"))
+            .args(["check", "--output-format", "json"])
+            .args(paths)
+            .current_dir(root)
+            .output()
+            .unwrap();
+        let found: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        found
+            .iter()
+            .map(|f| {
+                (
+                    f["path"].as_str().unwrap().to_string(),
+                    f["recipe"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let pair = |p: &str, r: &str| (p.to_string(), r.to_string());
+    let expected: BTreeSet<(String, String)> = [
+        pair("ws1/app.py", "subprocess"),
+        pair("ws2/app.py", "sleep"),
+        pair("ws3/app.py", "sleep"),
+        pair("ws3/app.py", "subprocess"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(recipes(&["ws1", "ws2", "ws3"]), expected);
+    assert_eq!(recipes(&["ws3", "ws2", "ws1"]), expected);
+    assert_eq!(recipes(&["ws2", "ws1", "ws3"]), expected);
+}

@@ -111,7 +111,7 @@ impl<'c> Graph<'c> {
 }
 
 /// The standard library's top-level modules (`codemods/stdlib-modules.txt`).
-fn stdlib_modules() -> &'static HashSet<&'static str> {
+pub(crate) fn stdlib_modules() -> &'static HashSet<&'static str> {
     static MODULES: std::sync::OnceLock<HashSet<&'static str>> = std::sync::OnceLock::new();
     MODULES.get_or_init(|| {
         include_str!("../../codemods/stdlib-modules.txt")

@@ -15,6 +15,7 @@ pub mod callgraph;
 pub mod chunks;
 pub mod concurrency;
 pub mod fix;
+pub mod graph_export;
 pub mod index;
 pub mod project;
 pub mod propagate;
@@ -72,6 +73,33 @@ pub struct Engine {
     pub indirect: bool,
     /// Which module each file is, and which file each module: shared by every stage.
     pub project: std::sync::Arc<project::ProjectModel>,
+    /// `--config FILE` was given: it applies to every file. Otherwise the nearest
+    /// configuration above each file applies to it, as in ruff.
+    pub explicit_config: bool,
+    /// `--select` / `--ignore` as given on the command line (over every configuration).
+    pub cli_selection: Selection,
+    /// `--http-client` from the command line (over every configuration's).
+    pub cli_http_client: Option<String>,
+    /// The configurations other than `config` that files were found under, by folder.
+    local_configs:
+        std::sync::Mutex<std::collections::HashMap<PathBuf, Option<std::sync::Arc<LocalSettings>>>>,
+}
+
+/// What a configuration other than the command's decides for the files below it.
+#[derive(Debug)]
+struct LocalSettings {
+    catalogue: Catalogue,
+    selection: Selection,
+    http_client: Option<String>,
+    target_version: Option<String>,
+}
+
+/// The settings one file is checked with: the command's, or its own configuration's.
+struct FileSettings<'e> {
+    catalogue: &'e Catalogue,
+    selection: &'e Selection,
+    http_client: Option<&'e str>,
+    target_version: Option<&'e str>,
 }
 
 /// A message about the run itself (unreadable file, syntax error), not a finding.
@@ -99,10 +127,15 @@ pub struct Report {
     pub unreadable: usize,
     /// What the checked files define, for fixing them afterwards.
     pub project: ProjectIndex,
+    /// Calls in coroutines the call graph could not follow, by the top-level module they go
+    /// into: neither a project module, nor the standard library, nor a library the catalogue
+    /// knows. An indirect all-clear says nothing about what runs behind them.
+    pub unfollowed: std::collections::BTreeMap<String, usize>,
 }
 
 impl Engine {
     pub fn new(config: LoadedConfig, mut selection: Selection) -> Engine {
+        let cli_selection = selection.clone();
         let mut catalogue = Catalogue::builtin();
         catalogue.extend(&config.config.extend_blocking_calls);
         selection
@@ -122,7 +155,98 @@ impl Engine {
             propagate: false,
             indirect: true,
             project: std::sync::Arc::new(project_model(&config_for_model)),
+            explicit_config: false,
+            cli_selection,
+            cli_http_client: None,
+            local_configs: Default::default(),
         }
+    }
+
+    /// Restricts the recipes for the next runs (`apply --branch`, one recipe per commit), over
+    /// every configuration.
+    pub fn select_only(&mut self, selection: Selection) {
+        self.cli_selection = selection.clone();
+        self.selection = selection;
+    }
+
+    /// The settings for a file: those of the nearest configuration above it (the command's
+    /// own when it is that one, or when `--config` was given).
+    fn settings_for<'e>(
+        &'e self,
+        path: &str,
+        holder: &'e mut Option<std::sync::Arc<LocalSettings>>,
+    ) -> FileSettings<'e> {
+        let own = FileSettings {
+            catalogue: &self.catalogue,
+            selection: &self.selection,
+            http_client: self.config.config.http_client.as_deref(),
+            target_version: self.target_version.as_deref().or(self
+                .config
+                .config
+                .target_version
+                .as_deref()),
+        };
+        if self.explicit_config {
+            return own;
+        }
+        let absolute = self.project.absolute(std::path::Path::new(path));
+        let Some(dir) = absolute.parent().map(std::path::Path::to_path_buf) else {
+            return own;
+        };
+        let cached = self.local_configs.lock().unwrap().get(&dir).cloned();
+        let local = match cached {
+            Some(local) => local,
+            None => {
+                let local = self.load_local(&dir);
+                self.local_configs
+                    .lock()
+                    .unwrap()
+                    .insert(dir, local.clone());
+                local
+            }
+        };
+        *holder = local;
+        match holder.as_deref() {
+            None => own,
+            Some(local) => FileSettings {
+                catalogue: &local.catalogue,
+                selection: &local.selection,
+                http_client: self
+                    .cli_http_client
+                    .as_deref()
+                    .or(local.http_client.as_deref()),
+                target_version: self
+                    .target_version
+                    .as_deref()
+                    .or(local.target_version.as_deref()),
+            },
+        }
+    }
+
+    /// The configuration nearest above `dir`, when it is not the command's own (`None` then).
+    /// A broken configuration there is reported once by the command's own loading, or falls
+    /// back to the command's.
+    fn load_local(&self, dir: &std::path::Path) -> Option<std::sync::Arc<LocalSettings>> {
+        let found = crate::config::Config::discover_from(dir, None).ok()?;
+        let same = |a: &Option<PathBuf>, b: &Option<PathBuf>| match (a, b) {
+            (Some(a), Some(b)) => std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok(),
+            (None, None) => true,
+            _ => false,
+        };
+        if same(&found.source, &self.config.source) {
+            return None;
+        }
+        let mut catalogue = Catalogue::builtin();
+        catalogue.extend(&found.config.extend_blocking_calls);
+        let mut selection = self.cli_selection.clone();
+        selection.select.extend(found.config.select.iter().cloned());
+        selection.ignore.extend(found.config.ignore.iter().cloned());
+        Some(std::sync::Arc::new(LocalSettings {
+            catalogue,
+            selection,
+            http_client: found.config.http_client,
+            target_version: found.config.target_version,
+        }))
     }
 
     pub fn check(&self, paths: &[PathBuf]) -> Report {
@@ -168,6 +292,7 @@ impl Engine {
             .iter()
             .filter_map(|f| f.requires_blocking_callee.clone())
             .collect();
+        report.unfollowed = unfollowed_calls(&self.catalogue, &modules, &report.findings);
         let graph_started = std::time::Instant::now();
         project.indirect = callgraph::analyse(&self.catalogue, &modules, &candidates);
         if self.propagate {
@@ -247,13 +372,8 @@ impl Engine {
         }
     }
 
-    /// Pass 2 over one parsed file.
     /// `--target-version` / `target-version`: py38 and older have no `asyncio.to_thread`.
-    fn target_has_to_thread(&self) -> bool {
-        let target =
-            self.target_version
-                .as_deref()
-                .or(self.config.config.target_version.as_deref());
+    fn has_to_thread(target: Option<&str>) -> bool {
         !matches!(target, Some("py35" | "py36" | "py37" | "py38"))
     }
 
@@ -270,20 +390,23 @@ impl Engine {
                 severity: Severity::Warning,
             });
         }
+        let mut holder = None;
+        let settings = self.settings_for(&file.path, &mut holder);
+        let selection = settings.selection;
         let scopes = Scopes::build(file);
         let cx = FileContext {
             file,
             scopes: &scopes,
-            resolver: Resolver::new(file, &scopes, &self.catalogue),
-            catalogue: &self.catalogue,
+            resolver: Resolver::new(file, &scopes, settings.catalogue),
+            catalogue: settings.catalogue,
             callees: Default::default(),
-            has_to_thread: self.target_has_to_thread(),
+            has_to_thread: Engine::has_to_thread(settings.target_version),
             other_framework: other_framework(&scopes),
-            http_client: self.config.config.http_client.as_deref(),
+            http_client: settings.http_client,
         };
         let mut findings = Vec::new();
         for recipe in recipes::all() {
-            if self.selection.allows(recipe.id()) {
+            if selection.allows(recipe.id()) {
                 recipe.find(&cx, &mut findings);
             }
         }
@@ -304,9 +427,7 @@ impl Engine {
         }
         let catalogue_calls: HashSet<usize> = sites.iter().map(|s| s.call.start_byte()).collect();
         for site in sites {
-            if covered.contains(&site.call.start_byte())
-                || !self.selection.allows(&site.entry.recipe)
-            {
+            if covered.contains(&site.call.start_byte()) || !selection.allows(&site.entry.recipe) {
                 continue;
             }
             let Some(recipe) = recipes::by_id(&site.entry.recipe) else {
@@ -314,7 +435,7 @@ impl Engine {
             };
             findings.extend(recipe.call_finding(&cx, &site));
         }
-        self.project_call_candidates(&cx, &catalogue_calls, &mut findings);
+        self.project_call_candidates(&cx, selection, &catalogue_calls, &mut findings);
         findings.retain(|f| !suppress::is_suppressed(f, &cx));
         concurrency::note_gathered_fixes(&cx, &mut findings);
         concurrency::mark_shared_state_fixes(&cx, &mut findings);
@@ -369,10 +490,11 @@ impl Engine {
     fn project_call_candidates(
         &self,
         cx: &FileContext,
+        selection: &Selection,
         catalogue_calls: &HashSet<usize>,
         findings: &mut Vec<Finding>,
     ) {
-        if !self.indirect || !self.selection.allows(recipes::INDIRECT_RECIPE) {
+        if !self.indirect || !selection.allows(recipes::INDIRECT_RECIPE) {
             return;
         }
         let Some(recipe) = recipes::by_id(recipes::INDIRECT_RECIPE) else {
@@ -390,12 +512,49 @@ impl Engine {
             let Some(callee) = cx.callee(call.node, call.scope) else {
                 continue;
             };
-            if callee.starts_with("builtins.") || self.catalogue.lookup(&callee).is_some() {
+            if callee.starts_with("builtins.") || cx.catalogue.lookup(&callee).is_some() {
                 continue;
             }
             findings.extend(recipe.project_call_finding(cx, call, function, callee));
         }
     }
+}
+
+/// [`Report::unfollowed`]: the candidate calls (indirect findings in waiting) whose callee
+/// lies outside everything the call graph can read or the catalogue knows.
+fn unfollowed_calls(
+    catalogue: &Catalogue,
+    modules: &std::collections::HashMap<String, PathBuf>,
+    findings: &[Finding],
+) -> std::collections::BTreeMap<String, usize> {
+    let known: HashSet<&str> = catalogue
+        .calls()
+        .filter_map(|c| c.name.split('.').next())
+        .collect();
+    let in_project = |name: &str| {
+        let mut prefix = name;
+        loop {
+            if modules.contains_key(prefix) {
+                return true;
+            }
+            match prefix.rfind('.') {
+                Some(end) => prefix = &prefix[..end],
+                None => return false,
+            }
+        }
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for callee in findings
+        .iter()
+        .filter_map(|f| f.requires_blocking_callee.as_deref())
+    {
+        let top = callee.split('.').next().unwrap_or(callee);
+        if in_project(callee) || callgraph::stdlib_modules().contains(top) || known.contains(top) {
+            continue;
+        }
+        *out.entry(top.to_string()).or_insert(0) += 1;
+    }
+    out
 }
 
 /// The project model for a configuration: its `src` entries are relative to its folder.

@@ -33,6 +33,7 @@ pub fn render_text(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -
             "No blocking calls found ({} files, {} with async code).",
             report.files_scanned, report.files_parsed
         );
+        render_unfollowed(&mut out, report);
         return out;
     }
     let safe = report
@@ -58,7 +59,34 @@ pub fn render_text(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -
         plural(files),
         total - safe - unsafe_,
     );
+    render_unfollowed(&mut out, report);
     out
+}
+
+/// Says how many calls the call graph could not follow, so that an all-clear is never
+/// silently partial.
+fn render_unfollowed(out: &mut String, report: &Report) {
+    let calls: usize = report.unfollowed.values().sum();
+    if calls == 0 {
+        return;
+    }
+    let mut top: Vec<(&String, &usize)> = report.unfollowed.iter().collect();
+    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let named: Vec<String> = top
+        .iter()
+        .take(5)
+        .map(|(module, n)| format!("{module} {n}"))
+        .collect();
+    let more = if top.len() > 5 { ", ..." } else { "" };
+    let _ = writeln!(
+        out,
+        "{calls} call{} in coroutines into {} module{} outside the project and the catalogue {} not followed ({}{more}): what runs behind them is not checked.",
+        plural(calls),
+        top.len(),
+        plural(top.len()),
+        if calls == 1 { "was" } else { "were" },
+        named.join(", "),
+    );
 }
 
 fn plural(n: usize) -> &'static str {
@@ -187,6 +215,14 @@ pub fn render_statistics(report: &Report) -> String {
     );
     for (recipe, (count, safe, unsafe_)) in rows {
         let _ = writeln!(out, "{count:>6}  {recipe:<14}  {safe:>5}  {unsafe_:>7}");
+    }
+    if !report.unfollowed.is_empty() {
+        let _ = writeln!(out, "\n{:>6}  calls not followed, by module", "count");
+        let mut rows: Vec<(&String, &usize)> = report.unfollowed.iter().collect();
+        rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (module, n) in rows {
+            let _ = writeln!(out, "{n:>6}  {module}");
+        }
     }
     out
 }
