@@ -8,6 +8,7 @@ pub mod config;
 pub mod engine;
 pub mod finding;
 pub mod fixes;
+pub mod graph;
 pub mod lsp;
 pub mod output;
 pub mod recipes;

@@ -1,0 +1,737 @@
+//! The whole-program call graph as a product (`unblock graph`): every call of every function
+//! of the given files, not only what coroutines reach, with nodes named as PyCG names them so
+//! that the output can be compared with its call graphs and read by the same tools.
+//!
+//! - A module is its dotted name, and its top-level code (class bodies included, as in PyCG)
+//!   is the node of that name.
+//! - Functions, classes and methods are `mod.func`, `mod.Class.method`; nested ones
+//!   `mod.outer.inner` (no `<locals>`); lambdas `mod.outer.<lambda1>`, numbered from 1 in source
+//!   order within the scope that holds them. Comprehensions belong to their enclosing function.
+//! - Calling a project class runs its `__init__` (its own or a base's), else the class itself.
+//! - A name reaching the project through a re-export or an alias is the defining function's
+//!   name (the call graph's own resolution, [`Graph::load_called_function`]); names outside
+//!   the project keep the dotted name they were imported as; builtins are `<builtin>.len`.
+//!
+//! Names the resolver cannot know (a parameter called, a value from an unknown call) make no
+//! edge: a guessed edge would be a wrong answer about what blocks.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+
+use super::callgraph::Graph;
+use super::project::ProjectModel;
+use super::resolve::{Resolver, Value};
+use super::scope::{ScopeId, ScopeKind, Scopes, MODULE_SCOPE};
+use super::source::SourceFile;
+use super::syntax::Field;
+use super::{Diagnostic, Severity};
+use crate::catalogue::Catalogue;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A module's top-level code.
+    Module,
+    /// A project `async def`.
+    Coroutine,
+    /// A project sync function, method or lambda.
+    Function,
+    /// A project class without `__init__`, called.
+    Class,
+    /// A call the catalogue (or the configuration) says blocks.
+    Blocking,
+    Builtin,
+    /// Anything else outside the project (or a project name that could not be followed).
+    External,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    pub path: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub kind: NodeKind,
+    /// Where a node of the given files is defined.
+    pub defined: Option<Site>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CallGraph {
+    /// Every node, with the nodes it may call directly.
+    pub edges: BTreeMap<String, BTreeSet<String>>,
+    pub nodes: BTreeMap<String, NodeInfo>,
+    /// The first call (in file and source order) making each edge.
+    pub sites: BTreeMap<(String, String), Site>,
+}
+
+impl CallGraph {
+    fn node(&mut self, name: &str, kind: NodeKind, defined: Option<Site>) {
+        self.edges.entry(name.to_string()).or_default();
+        // A definition knows better than a call of the name seen first.
+        match self.nodes.get_mut(name) {
+            Some(existing) if defined.is_none() => {
+                if existing.defined.is_none() && existing.kind == NodeKind::External {
+                    existing.kind = kind;
+                }
+            }
+            _ => {
+                self.nodes
+                    .insert(name.to_string(), NodeInfo { kind, defined });
+            }
+        }
+    }
+
+    fn edge(&mut self, caller: &str, callee: &str, site: Site) {
+        self.edges
+            .entry(caller.to_string())
+            .or_default()
+            .insert(callee.to_string());
+        self.sites
+            .entry((caller.to_string(), callee.to_string()))
+            .or_insert(site);
+    }
+
+    pub fn kind(&self, name: &str) -> NodeKind {
+        self.nodes.get(name).map_or(NodeKind::External, |n| n.kind)
+    }
+
+    /// What `from` reaches (itself included), or `None` when it is no node.
+    pub fn reachable_from(&self, from: &str) -> Option<CallGraph> {
+        if !self.edges.contains_key(from) {
+            return None;
+        }
+        let keep = self.forward(std::iter::once(from.to_string()));
+        let mut out = CallGraph::default();
+        for name in &keep {
+            out.edges.insert(name.clone(), self.edges[name].clone());
+            if let Some(info) = self.nodes.get(name) {
+                out.nodes.insert(name.clone(), info.clone());
+            }
+        }
+        out.sites = self
+            .sites
+            .iter()
+            .filter(|((caller, _), _)| keep.contains(caller))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Some(out)
+    }
+
+    /// The nodes reached from `starts`, themselves included.
+    pub fn forward(&self, starts: impl Iterator<Item = String>) -> BTreeSet<String> {
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut queue: VecDeque<String> = starts.collect();
+        while let Some(name) = queue.pop_front() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            if let Some(callees) = self.edges.get(&name) {
+                queue.extend(callees.iter().filter(|c| !seen.contains(*c)).cloned());
+            }
+        }
+        seen
+    }
+
+    /// The nodes from which a blocking call is reachable, the blocking ones included.
+    pub fn reaching_blocking(&self) -> BTreeSet<String> {
+        let mut callers: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (caller, callees) in &self.edges {
+            for callee in callees {
+                callers.entry(callee).or_default().push(caller);
+            }
+        }
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut queue: VecDeque<&str> = self
+            .edges
+            .keys()
+            .filter(|n| self.kind(n) == NodeKind::Blocking)
+            .map(String::as_str)
+            .collect();
+        while let Some(name) = queue.pop_front() {
+            if !seen.insert(name.to_string()) {
+                continue;
+            }
+            queue.extend(callers.get(name).into_iter().flatten().copied());
+        }
+        seen
+    }
+
+    pub fn coroutines(&self) -> impl Iterator<Item = &String> {
+        self.edges
+            .keys()
+            .filter(|n| self.kind(n) == NodeKind::Coroutine)
+    }
+
+    /// Edges on some path from a coroutine to a blocking call.
+    pub fn blocking_paths(&self) -> BTreeSet<(String, String)> {
+        let from_coroutines = self.forward(self.coroutines().cloned());
+        let to_blocking = self.reaching_blocking();
+        let mut out = BTreeSet::new();
+        for caller in &from_coroutines {
+            for callee in &self.edges[caller] {
+                if to_blocking.contains(callee) {
+                    out.insert((caller.clone(), callee.clone()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What the given files define at module level, for following re-exports and aliases of names
+/// the call graph does not resolve to a function (a class without `__init__`, an external
+/// function re-exported by a project module).
+#[derive(Default)]
+struct Index {
+    /// Module to its module-level names and what they resolve to.
+    names: HashMap<String, HashMap<String, String>>,
+    classes: HashSet<String>,
+}
+
+impl Index {
+    /// `name` with module-level aliases and re-exports followed; whether it is a project class.
+    fn follow(&self, name: &str) -> (String, bool) {
+        let mut name = name.to_string();
+        for _ in 0..16 {
+            if self.classes.contains(&name) {
+                return (name, true);
+            }
+            let Some(next) = self.step(&name) else {
+                break;
+            };
+            name = next;
+        }
+        (name, false)
+    }
+
+    fn step(&self, name: &str) -> Option<String> {
+        let mut end = name.len();
+        loop {
+            let module = &name[..end];
+            if let Some(names) = self.names.get(module) {
+                let rest = name.get(end + 1..).filter(|r| !r.is_empty())?;
+                let (head, tail) = rest.split_once('.').unwrap_or((rest, ""));
+                let target = names.get(head)?;
+                if *target == format!("{module}.{head}") || target.starts_with("builtins.") {
+                    return None;
+                }
+                return Some(if tail.is_empty() {
+                    target.clone()
+                } else {
+                    format!("{target}.{tail}")
+                });
+            }
+            end = module.rfind('.')?;
+        }
+    }
+}
+
+/// Builds the call graph of `files` (paths as shown), naming modules with `model`.
+pub fn build(
+    catalogue: &Catalogue,
+    model: &ProjectModel,
+    files: &[PathBuf],
+) -> (CallGraph, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let mut parsed = Vec::new();
+    for path in files {
+        let shown = path.display().to_string();
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                diagnostics.push(Diagnostic {
+                    path: shown,
+                    message: format!("cannot read: {e}"),
+                    severity: Severity::Error,
+                });
+                continue;
+            }
+        };
+        let mut module = model.module_name(path);
+        if module.is_empty() {
+            // A root `__init__.py`: no package name to give it.
+            module = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("__init__")
+                .to_string();
+        }
+        match SourceFile::parse(shown.clone(), bytes, module) {
+            Ok(file) => {
+                if let Some(line) = file.first_error_line() {
+                    diagnostics.push(Diagnostic {
+                        path: shown,
+                        message: format!(
+                            "syntax error near line {line}; the parts that parse are graphed"
+                        ),
+                        severity: Severity::Warning,
+                    });
+                }
+                parsed.push(file);
+            }
+            Err(message) => diagnostics.push(Diagnostic {
+                path: shown,
+                message,
+                severity: Severity::Error,
+            }),
+        }
+    }
+
+    let mut index = Index::default();
+    for file in &parsed {
+        let scopes = Scopes::build_every_call(file);
+        let resolver = Resolver::new(file, &scopes, catalogue);
+        let names = index.names.entry(file.module.clone()).or_default();
+        for &name in scopes.get(MODULE_SCOPE).bindings.keys() {
+            if let Some(Value::Name(target)) = resolver.lookup(name, MODULE_SCOPE, 0) {
+                names.insert(name.to_string(), target);
+            }
+        }
+        index.classes.extend(
+            scopes
+                .scopes
+                .iter()
+                .filter(|s| s.kind == ScopeKind::Class && !s.qualname.contains("<locals>"))
+                .map(|s| s.qualname.clone()),
+        );
+    }
+
+    let modules = model.modules();
+    let mut builder = Builder {
+        catalogue,
+        graph: Graph::build(catalogue, &modules, &HashSet::new()),
+        index,
+        out: CallGraph::default(),
+        blocking: BTreeSet::new(),
+    };
+    for file in &parsed {
+        builder.file(file);
+    }
+    let Builder {
+        mut out, blocking, ..
+    } = builder;
+    for name in blocking {
+        if let Some(info) = out.nodes.get_mut(&name) {
+            info.kind = NodeKind::Blocking;
+        }
+    }
+    (out, diagnostics)
+}
+
+struct Builder<'c> {
+    catalogue: &'c Catalogue,
+    graph: Graph<'c>,
+    index: Index,
+    out: CallGraph,
+    blocking: BTreeSet<String>,
+}
+
+impl Builder<'_> {
+    fn file(&mut self, file: &SourceFile) {
+        let scopes = Scopes::build_every_call(file);
+        let resolver = Resolver::new(file, &scopes, self.catalogue);
+        let names = scope_names(&scopes, &file.module);
+        let site = |node: tree_sitter::Node| Site {
+            path: file.path.clone(),
+            line: file.position(node.start_byte()).line,
+        };
+        let mut local: HashMap<&str, ScopeId> = HashMap::new();
+        for (id, scope) in scopes.scopes.iter().enumerate() {
+            let kind = match scope.kind {
+                ScopeKind::Module => NodeKind::Module,
+                ScopeKind::Function { is_async: true } => NodeKind::Coroutine,
+                ScopeKind::Function { is_async: false } | ScopeKind::Lambda => NodeKind::Function,
+                ScopeKind::Class => {
+                    local.insert(&scope.qualname, id);
+                    continue;
+                }
+                ScopeKind::Comprehension { .. } => continue,
+            };
+            if matches!(scope.kind, ScopeKind::Function { .. }) {
+                local.insert(&scope.qualname, id);
+            }
+            self.out.node(&names[id], kind, Some(site(scope.node)));
+        }
+        for call in &scopes.calls {
+            let caller = &names[owner(&scopes, call.scope)];
+            let target = match resolver.callee(call.node, call.scope) {
+                Some(callee) => self.target(&callee, &scopes, &local, &names),
+                None => called_lambda(&resolver, call.node, call.scope)
+                    .map(|id| (names[id].clone(), NodeKind::Function)),
+            };
+            let Some((target, kind)) = target else {
+                continue;
+            };
+            self.out.node(&target, kind, None);
+            self.out.edge(caller, &target, site(call.node));
+        }
+    }
+
+    /// The node a resolved callee names, and what kind of node it is.
+    fn target(
+        &mut self,
+        callee: &str,
+        scopes: &Scopes,
+        local: &HashMap<&str, ScopeId>,
+        names: &[String],
+    ) -> Option<(String, NodeKind)> {
+        if let Some(builtin) = callee.strip_prefix("builtins.") {
+            let top = builtin.split('.').next().unwrap_or(builtin);
+            // A name bound nowhere the scopes see (a star import, a typo) is no builtin.
+            if !BUILTINS.contains(&top) {
+                return None;
+            }
+            let node = format!("<builtin>.{builtin}");
+            let kind = self.blocking_kind(&node, &[callee], NodeKind::Builtin);
+            return Some((node, kind));
+        }
+        if let Some(&id) = local.get(callee) {
+            let scope = scopes.get(id);
+            match scope.kind {
+                ScopeKind::Function { is_async } => {
+                    let kind = if is_async {
+                        NodeKind::Coroutine
+                    } else {
+                        NodeKind::Function
+                    };
+                    let kind = self.blocking_kind(&names[id], &[callee], kind);
+                    return Some((names[id].clone(), kind));
+                }
+                ScopeKind::Class => {
+                    let own_init = scope.bindings.get("__init__").is_some_and(|origins| {
+                        origins
+                            .iter()
+                            .any(|o| matches!(o, super::scope::Origin::Def(_)))
+                    });
+                    if own_init {
+                        return Some((format!("{}.__init__", names[id]), NodeKind::Function));
+                    }
+                    if let Some(found) = self.project_function(callee) {
+                        return Some(found);
+                    }
+                    return Some((names[id].clone(), NodeKind::Class));
+                }
+                _ => {}
+            }
+        }
+        if let Some(found) = self.project_function(callee) {
+            return Some(found);
+        }
+        let (followed, is_class) = self.index.follow(callee);
+        if is_class {
+            return Some((followed, NodeKind::Class));
+        }
+        let (node, otherwise) = match followed.strip_prefix("builtins.") {
+            Some(builtin) => (format!("<builtin>.{builtin}"), NodeKind::Builtin),
+            None => (followed.clone(), NodeKind::External),
+        };
+        let kind = self.blocking_kind(&node, &[callee, &followed], otherwise);
+        Some((node, kind))
+    }
+
+    /// The project function a call of `callee` runs, as the call graph follows it.
+    fn project_function(&mut self, callee: &str) -> Option<(String, NodeKind)> {
+        let function = self.graph.load_called_function(callee)?;
+        let is_async = self
+            .graph
+            .function(&function)
+            .is_some_and(|(_, f)| f.is_async);
+        let name = function.replace("<locals>.", "");
+        let kind = if is_async {
+            NodeKind::Coroutine
+        } else {
+            NodeKind::Function
+        };
+        let kind = self.blocking_kind(&name, &[callee, &function], kind);
+        Some((name, kind))
+    }
+
+    /// `Blocking` when the catalogue knows any of the names `node` was reached by
+    /// (remembered, so that the node is drawn as a blocking call even where the project
+    /// defines it), else `otherwise`.
+    fn blocking_kind(&mut self, node: &str, names: &[&str], otherwise: NodeKind) -> NodeKind {
+        if names.iter().any(|n| self.catalogue.lookup(n).is_some()) {
+            self.blocking.insert(node.to_string());
+            return NodeKind::Blocking;
+        }
+        otherwise
+    }
+}
+
+/// The node each scope's code belongs to: class bodies and comprehensions run as part of the
+/// scope around them.
+fn owner(scopes: &Scopes, mut scope: ScopeId) -> ScopeId {
+    while matches!(
+        scopes.get(scope).kind,
+        ScopeKind::Class | ScopeKind::Comprehension { .. }
+    ) {
+        scope = scopes.get(scope).parent.unwrap_or(MODULE_SCOPE);
+    }
+    scope
+}
+
+/// Each scope's node name; scopes are numbered in source order, parents first.
+fn scope_names(scopes: &Scopes, module: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::with_capacity(scopes.scopes.len());
+    let mut lambdas: HashMap<String, usize> = HashMap::new();
+    for scope in &scopes.scopes {
+        let parent = scope.parent.map_or("", |p| names[p].as_str());
+        let name = match scope.kind {
+            ScopeKind::Module => module.to_string(),
+            ScopeKind::Comprehension { .. } => parent.to_string(),
+            ScopeKind::Lambda => {
+                let n = lambdas.entry(parent.to_string()).or_insert(0);
+                *n += 1;
+                format!("{parent}.<lambda{n}>")
+            }
+            ScopeKind::Class | ScopeKind::Function { .. } => format!("{parent}.{}", scope.name),
+        };
+        names.push(name);
+    }
+    names
+}
+
+/// `f()` where `f = lambda ...` (its only assignment), or `(lambda: ...)()`: the lambda's scope.
+fn called_lambda(resolver: &Resolver, call: tree_sitter::Node, scope: ScopeId) -> Option<ScopeId> {
+    let mut function = call.field("function")?;
+    while function.kind() == "parenthesized_expression" {
+        function = function.named_child(0)?;
+    }
+    let lambda = match function.kind() {
+        "lambda" => function,
+        "identifier" => {
+            let values = resolver.assigned_values(resolver.file.text(function), scope);
+            match values[..] {
+                [value] if value.kind() == "lambda" => value,
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    resolver
+        .scopes
+        .by_node
+        .get(&lambda.field("body")?.id())
+        .copied()
+}
+
+/// Python's builtins (3.13), so that an unbound name is not taken for one.
+const BUILTINS: &[&str] = &[
+    "ArithmeticError",
+    "AssertionError",
+    "AttributeError",
+    "BaseException",
+    "BaseExceptionGroup",
+    "BlockingIOError",
+    "BrokenPipeError",
+    "BufferError",
+    "BytesWarning",
+    "ChildProcessError",
+    "ConnectionAbortedError",
+    "ConnectionError",
+    "ConnectionRefusedError",
+    "ConnectionResetError",
+    "DeprecationWarning",
+    "EOFError",
+    "Ellipsis",
+    "EncodingWarning",
+    "EnvironmentError",
+    "Exception",
+    "ExceptionGroup",
+    "False",
+    "FileExistsError",
+    "FileNotFoundError",
+    "FloatingPointError",
+    "FutureWarning",
+    "GeneratorExit",
+    "IOError",
+    "ImportError",
+    "ImportWarning",
+    "IndentationError",
+    "IndexError",
+    "InterruptedError",
+    "IsADirectoryError",
+    "KeyError",
+    "KeyboardInterrupt",
+    "LookupError",
+    "MemoryError",
+    "ModuleNotFoundError",
+    "NameError",
+    "None",
+    "NotADirectoryError",
+    "NotImplemented",
+    "NotImplementedError",
+    "OSError",
+    "OverflowError",
+    "PendingDeprecationWarning",
+    "PermissionError",
+    "ProcessLookupError",
+    "PythonFinalizationError",
+    "RecursionError",
+    "ReferenceError",
+    "ResourceWarning",
+    "RuntimeError",
+    "RuntimeWarning",
+    "StopAsyncIteration",
+    "StopIteration",
+    "SyntaxError",
+    "SyntaxWarning",
+    "SystemError",
+    "SystemExit",
+    "TabError",
+    "TimeoutError",
+    "True",
+    "TypeError",
+    "UnboundLocalError",
+    "UnicodeDecodeError",
+    "UnicodeEncodeError",
+    "UnicodeError",
+    "UnicodeTranslateError",
+    "UnicodeWarning",
+    "UserWarning",
+    "ValueError",
+    "Warning",
+    "ZeroDivisionError",
+    "__build_class__",
+    "__import__",
+    "abs",
+    "aiter",
+    "all",
+    "anext",
+    "any",
+    "ascii",
+    "bin",
+    "bool",
+    "breakpoint",
+    "bytearray",
+    "bytes",
+    "callable",
+    "chr",
+    "classmethod",
+    "compile",
+    "complex",
+    "copyright",
+    "credits",
+    "delattr",
+    "dict",
+    "dir",
+    "divmod",
+    "enumerate",
+    "eval",
+    "exec",
+    "exit",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "getattr",
+    "globals",
+    "hasattr",
+    "hash",
+    "help",
+    "hex",
+    "id",
+    "input",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "license",
+    "list",
+    "locals",
+    "map",
+    "max",
+    "memoryview",
+    "min",
+    "next",
+    "object",
+    "oct",
+    "open",
+    "ord",
+    "pow",
+    "print",
+    "property",
+    "quit",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "setattr",
+    "slice",
+    "sorted",
+    "staticmethod",
+    "str",
+    "sum",
+    "super",
+    "tuple",
+    "type",
+    "vars",
+    "zip",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every scope's node name but the comprehensions' (their enclosing scope's).
+    fn names_of(source: &str) -> Vec<String> {
+        let file = SourceFile::parse("m.py".into(), source.as_bytes().to_vec(), "m".into())
+            .expect("parses");
+        let scopes = Scopes::build_every_call(&file);
+        let names = scope_names(&scopes, "m");
+        scopes
+            .scopes
+            .iter()
+            .zip(names)
+            .filter(|(s, _)| !matches!(s.kind, ScopeKind::Comprehension { .. }))
+            .map(|(_, name)| name)
+            .collect()
+    }
+
+    #[test]
+    fn lambdas_are_numbered_within_their_scope() {
+        let names = names_of(
+            "a = lambda: 1\n\
+             def f():\n    g = lambda: (lambda: 2)\n    h = [lambda: 3 for _ in x]\n\
+             class C:\n    k = lambda self: 4\n    def m(self):\n        def inner():\n            pass\n",
+        );
+        assert_eq!(
+            names,
+            [
+                "m",
+                "m.<lambda1>",
+                "m.f",
+                "m.f.<lambda1>",
+                "m.f.<lambda1>.<lambda1>",
+                "m.f.<lambda2>",
+                "m.C",
+                "m.C.<lambda1>",
+                "m.C.m",
+                "m.C.m.inner",
+            ]
+        );
+    }
+
+    #[test]
+    fn aliases_are_followed_to_classes_and_outside_names() {
+        let mut index = Index::default();
+        index.names.insert(
+            "pkg".into(),
+            HashMap::from([
+                ("Cls".to_string(), "pkg.mod.Cls".to_string()),
+                ("post".to_string(), "requests.post".to_string()),
+            ]),
+        );
+        index.classes.insert("pkg.mod.Cls".into());
+        assert_eq!(index.follow("pkg.Cls"), ("pkg.mod.Cls".to_string(), true));
+        assert_eq!(
+            index.follow("pkg.post"),
+            ("requests.post".to_string(), false)
+        );
+        assert_eq!(index.follow("pkg.other"), ("pkg.other".to_string(), false));
+    }
+}
