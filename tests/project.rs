@@ -103,6 +103,10 @@ fn a_file_its_folders_and_the_root_report_the_same_findings() {
             (23, chain(&["namespace_folder", "locate", "time.sleep"])),
             (27, chain(&["relative", "save", "sqlite3.connect"])),
             (31, chain(&["src_layout", "charge", "requests.post"])),
+            (
+                40,
+                chain(&["storage_path", "user_dir", "pathlib.Path.resolve"])
+            ),
         ]
     );
     assert_eq!(whole.len(), 1, "findings outside routes.py: {whole:?}");

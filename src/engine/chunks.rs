@@ -34,6 +34,10 @@ pub enum SkippedKind {
     Class,
     /// A module-level name assigned a large literal (a table of data): bound, value unknown.
     Variable,
+    /// A method of a class left out whole: only what calling it returns (its return
+    /// annotation) is kept, so that `Helper.root() / name` has a type whichever parts of the
+    /// file a run happened to parse.
+    Signature,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +64,11 @@ pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
         match kind {
             Kind::SyncDef | Kind::Class if !has_async_def(chunk) => {
                 if let Some(name) = definition_name(bytes, lines[def].start) {
+                    if kind == Kind::Class {
+                        relevant
+                            .skipped
+                            .extend(member_signatures(bytes, &lines, def, end, &name));
+                    }
                     relevant.skipped.push(SkippedDefinition {
                         name,
                         class: None,
@@ -151,6 +160,9 @@ pub fn outline_ranges(
                 let class = definition_name(bytes, lines[def].start);
                 if let Some(name) = class.as_ref().filter(|_| classes_known) {
                     if !wants_a_method(bytes, &lines, def, end, name, wanted) {
+                        relevant
+                            .skipped
+                            .extend(member_signatures(bytes, &lines, def, end, name));
                         relevant.skipped.push(SkippedDefinition {
                             name: name.clone(),
                             class: None,
@@ -303,6 +315,38 @@ type MemberStays<'a> = dyn Fn(usize, Kind, Option<&str>, &[u8]) -> bool + 'a;
 
 /// A kept class: its header and body, less the methods `stays(index, kind, name, bytes)`
 /// lets go that assign no attribute of `self` the kept members read.
+/// The annotated return types of the methods of a class left out whole (see
+/// [`SkippedKind::Signature`]).
+fn member_signatures(
+    bytes: &[u8],
+    lines: &[Line],
+    def: usize,
+    end: usize,
+    class: &str,
+) -> Vec<SkippedDefinition> {
+    let body: Vec<usize> = (def + 1..lines.len())
+        .take_while(|&i| lines[i].begin < end)
+        .collect();
+    let Some(body_indent) = body.first().map(|&i| lines[i].indent) else {
+        return Vec::new();
+    };
+    body.iter()
+        .filter(|&&i| {
+            lines[i].indent == body_indent
+                && matches!(lines[i].kind, Kind::SyncDef | Kind::AsyncDef)
+        })
+        .filter_map(|&i| {
+            let returns = return_annotation(bytes, lines[i].start)?;
+            Some(SkippedDefinition {
+                name: any_definition_name(bytes, lines[i].start)?,
+                class: Some(class.to_string()),
+                kind: SkippedKind::Signature,
+                returns: Some(returns),
+            })
+        })
+        .collect()
+}
+
 fn keep_class(
     bytes: &[u8],
     lines: &[Line],

@@ -332,6 +332,13 @@ impl<'t> Scopes<'t> {
         });
         // What a partial parse left out is still defined: bind the names.
         for skipped in &file.skipped {
+            if skipped.kind == SkippedKind::Signature {
+                if let (Some(class), Some(returns)) = (&skipped.class, &skipped.returns) {
+                    let qualname = join(&join(&file.module, class), &skipped.name);
+                    scopes.written_returns.insert(qualname, returns.as_str());
+                }
+                continue;
+            }
             let (scope, parent_qualname) = match &skipped.class {
                 None => (MODULE_SCOPE, file.module.clone()),
                 Some(class) => {
@@ -351,7 +358,7 @@ impl<'t> Scopes<'t> {
             let origin = match skipped.kind {
                 SkippedKind::Class => Origin::Class(qualname),
                 SkippedKind::Function | SkippedKind::AsyncFunction => Origin::Def(qualname),
-                SkippedKind::Variable => Origin::Unknown,
+                SkippedKind::Variable | SkippedKind::Signature => Origin::Unknown,
             };
             scopes.scopes[scope]
                 .bindings
