@@ -95,14 +95,14 @@ fn a_file_its_folders_and_the_root_report_the_same_findings() {
     assert_eq!(
         lines,
         vec![
-            (15, chain(&["same_file", "pause", "time.sleep"])),
+            (16, chain(&["same_file", "pause", "time.sleep"])),
             (
-                19,
+                20,
                 chain(&["two_away", "send_mail", "deliver", "requests.post"])
             ),
-            (23, chain(&["namespace_folder", "locate", "time.sleep"])),
-            (27, chain(&["relative", "save", "sqlite3.connect"])),
-            (31, chain(&["src_layout", "charge", "requests.post"])),
+            (24, chain(&["namespace_folder", "locate", "time.sleep"])),
+            (28, chain(&["relative", "save", "sqlite3.connect"])),
+            (32, chain(&["src_layout", "charge", "requests.post"])),
             (
                 40,
                 chain(&["storage_path", "user_dir", "pathlib.Path.resolve"])
