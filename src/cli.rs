@@ -202,6 +202,7 @@ fn engine_for(paths: &[PathBuf], scope: &ScopeArgs) -> Result<Engine, ExitCode> 
         None => Config::discover(paths),
     }
     .map_err(fail)?;
+    config.check_source_roots().map_err(fail)?;
     for id in scope
         .select
         .iter()

@@ -44,6 +44,25 @@ struct Tools {
     unblock: Option<toml::Value>,
 }
 
+impl LoadedConfig {
+    /// Every `src` entry must be a folder: a typo would otherwise rename every module quietly.
+    pub fn check_source_roots(&self) -> Result<(), String> {
+        let base = self.root.clone().unwrap_or_else(|| PathBuf::from("."));
+        for entry in &self.config.src {
+            if !base.join(entry).is_dir() {
+                let file = self
+                    .source
+                    .as_ref()
+                    .map_or("the configuration".to_string(), |s| s.display().to_string());
+                return Err(format!(
+                    "{file}: `src` entry `{entry}` is not a folder (source roots are relative to this file)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Config {
     /// Reads one configuration file; `pyproject.toml` without a `[tool.unblock]` table is `None`.
     pub fn from_file(path: &Path) -> Result<Option<Config>, String> {

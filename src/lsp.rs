@@ -86,7 +86,9 @@ fn serve(connection: &Connection) -> Result<(), String> {
         .initialize_finish(id, result)
         .map_err(|e| e.to_string())?;
     let root = workspace_root(&params);
-    let config = match Config::discover(std::slice::from_ref(&root)) {
+    let config = match Config::discover(std::slice::from_ref(&root))
+        .and_then(|c| c.check_source_roots().map(|()| c))
+    {
         Ok(config) => config,
         Err(message) => {
             show_message(connection, &format!("unblock: configuration: {message}"));

@@ -196,3 +196,124 @@ fn each_file_gets_the_nearest_configuration_whatever_the_order_of_the_paths() {
     assert_eq!(recipes(&["ws3", "ws2", "ws1"]), expected);
     assert_eq!(recipes(&["ws2", "ws1", "ws3"]), expected);
 }
+
+fn unblock_in(cwd: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_unblock"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+fn write_tree(root: &Path, files: &[(&str, &str)]) {
+    for (rel, text) in files {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// The layouts the model must survive: each reports what it can and says what it cannot.
+#[test]
+fn bad_layouts_are_followed_or_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_tree(
+        root,
+        &[
+            ("pyproject.toml", "[project]\nname = \"x\"\n"),
+            // An import cycle: a -> b -> a, the blocking call at the end of it.
+            (
+                "app/__init__.py",
+                "",
+            ),
+            (
+                "app/a.py",
+                "import time\nfrom app import b\n\n\ndef start():\n    return b.middle()\n\n\ndef finish():\n    time.sleep(1)\n",
+            ),
+            (
+                "app/b.py",
+                "from app import a\n\n\ndef middle():\n    return a.finish()\n",
+            ),
+            // Two files claim the module `tool`.
+            ("tool.py", "def run():\n    return 1\n"),
+            ("tool/__init__.py", "def run():\n    return 2\n"),
+            // A sys.path change.
+            (
+                "scripts/boot.py",
+                "import sys\nsys.path.insert(0, '/opt/plugins')\n",
+            ),
+            (
+                "app/routes.py",
+                "from app.a import start\nfrom linked.helpers import nap\n\n\nasync def cycle():\n    start()\n\n\nasync def through_a_link():\n    nap()\n",
+            ),
+        ],
+    );
+    // A package that lives elsewhere, linked into the project.
+    let elsewhere = tempfile::tempdir().unwrap();
+    write_tree(
+        elsewhere.path(),
+        &[
+            ("linked/__init__.py", ""),
+            (
+                "linked/helpers.py",
+                "import time\n\n\ndef nap():\n    time.sleep(1)\n",
+            ),
+        ],
+    );
+    std::os::unix::fs::symlink(elsewhere.path().join("linked"), root.join("linked")).unwrap();
+
+    let out = unblock_in(root, &["check", "app/routes.py"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("chain: cycle (app/routes.py:5) -> start (app/a.py:5) -> middle (app/b.py:4) -> finish (app/a.py:9) -> time.sleep"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("chain: through_a_link (app/routes.py:9) -> nap (linked/helpers.py:4)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr.matches("defines module `tool`").count(),
+        1,
+        "the clash is said once: {stderr}"
+    );
+
+    let out = unblock_in(root, &["check", "."]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("1 file changes sys.path (./scripts/boot.py)"),
+        "{stdout}"
+    );
+
+    // A source root that does not exist is a usage error.
+    std::fs::write(
+        root.join("pyproject.toml"),
+        "[tool.unblock]\nsrc = [\"backend\"]\n",
+    )
+    .unwrap();
+    let out = unblock_in(root, &["check", "."]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`src` entry `backend` is not a folder"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A file outside every project root is checked as a script of its own folder.
+    let loose = tempfile::tempdir().unwrap();
+    write_tree(
+        loose.path(),
+        &[(
+            "job.py",
+            "import time\n\n\ndef wait():\n    time.sleep(1)\n\n\nasync def main():\n    wait()\n",
+        )],
+    );
+    let out = unblock_in(
+        root,
+        &["check", loose.path().join("job.py").to_str().unwrap()],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("chain: main"), "{stdout}");
+}

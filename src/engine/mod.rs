@@ -131,6 +131,9 @@ pub struct Report {
     /// into: neither a project module, nor the standard library, nor a library the catalogue
     /// knows. An indirect all-clear says nothing about what runs behind them.
     pub unfollowed: std::collections::BTreeMap<String, usize>,
+    /// Checked files that change `sys.path` (not followed: the imports it enables may be
+    /// among the unfollowed modules).
+    pub sys_path_edits: Vec<PathBuf>,
 }
 
 impl Engine {
@@ -268,6 +271,7 @@ impl Engine {
             files_scanned: walked.files_scanned,
             files_parsed: walked.results.len(),
             unreadable: walked.unreadable,
+            sys_path_edits: walked.sys_path_edits,
             ..Report::default()
         };
         let mut project = ProjectIndex::default();
@@ -307,6 +311,7 @@ impl Engine {
             .findings
             .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         report.diagnostics.sort_by(|a, b| a.path.cmp(&b.path));
+        report.sys_path_edits.sort();
         // A development aid for the speed bar: where the time of a run goes.
         if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
             eprintln!(

@@ -55,6 +55,9 @@ pub struct Walked<R> {
     /// Every Python file walked, parsed or not: where the call graph finds the project's
     /// modules.
     pub python_files: Vec<PathBuf>,
+    /// Python files that change `sys.path`: imports that work only after such a change are
+    /// not followed.
+    pub sys_path_edits: Vec<PathBuf>,
 }
 
 /// How to read: whether to show progress, whether to parse only what direct findings need.
@@ -84,6 +87,7 @@ pub fn read_tree<R: Send>(
         files_scanned: 0,
         unreadable: 0,
         python_files: Vec::new(),
+        sys_path_edits: Vec::new(),
     });
     let error = |out: &Mutex<Walked<R>>, path: &Path, message: String| {
         let mut out = out.lock().unwrap();
@@ -176,6 +180,7 @@ pub fn read_tree<R: Send>(
                     bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 }
             }
+            let edits_sys_path = is_python && edits_sys_path(&buffer);
             // The caller's work on the file runs here, on this worker, outside the lock. A bug
             // that panics on one file costs that file, named, not the whole run.
             let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -204,6 +209,9 @@ pub fn read_tree<R: Send>(
                 model.spell(path);
                 out.python_files.push(path.to_path_buf());
             }
+            if edits_sys_path {
+                out.sys_path_edits.push(path.to_path_buf());
+            }
             out.diagnostics.extend(warnings);
             out.diagnostics.extend(failure);
             if let Some(result) = result {
@@ -219,6 +227,27 @@ pub fn read_tree<R: Send>(
         bar.finish_and_clear();
     }
     out.into_inner().unwrap()
+}
+
+/// `sys.path.insert(...)`, `.append`, `.extend`, `sys.path += ...`, `sys.path[...] = ...`.
+fn edits_sys_path(bytes: &[u8]) -> bool {
+    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    let finder = FINDER.get_or_init(|| memchr::memmem::Finder::new(b"sys.path"));
+    finder.find_iter(bytes).any(|at| {
+        let rest = &bytes[at + b"sys.path".len()..];
+        let rest = &rest[..rest.len().min(16)];
+        [
+            &b".insert("[..],
+            b".append(",
+            b".extend(",
+            b" +=",
+            b"+=",
+            b"[",
+        ]
+        .iter()
+        .any(|edit| rest.starts_with(edit))
+    })
 }
 
 enum Scan {

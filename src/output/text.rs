@@ -66,6 +66,17 @@ pub fn render_text(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -
 /// Says how many calls the call graph could not follow, so that an all-clear is never
 /// silently partial.
 fn render_unfollowed(out: &mut String, report: &Report) {
+    if let Some(first) = report.sys_path_edits.first() {
+        let n = report.sys_path_edits.len();
+        let _ = writeln!(
+            out,
+            "{n} file{} change{} sys.path ({}{}): the imports that rely on it are not followed.",
+            plural(n),
+            if n == 1 { "s" } else { "" },
+            first.display(),
+            if n > 1 { ", ..." } else { "" },
+        );
+    }
     let calls: usize = report.unfollowed.values().sum();
     if calls == 0 {
         return;
