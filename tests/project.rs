@@ -317,3 +317,16 @@ fn bad_layouts_are_followed_or_said() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("chain: main"), "{stdout}");
 }
+
+/// `unblock graph` of the back-end fixture, in every format: every chain of the fixture drawn
+/// to its blocking call (reviewed snapshots).
+#[test]
+fn the_graph_of_the_fixture_in_every_format() {
+    for format in ["json", "dot", "text"] {
+        let out = unblock_in(&fixture(), &["graph", "--output-format", format, "."]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!(format!("project_graph__{format}"), String::from_utf8_lossy(&out.stdout));
+        });
+    }
+}
