@@ -135,3 +135,40 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `await f()` where `f` is a plain `def` returning an awaitable: its sync body runs on the loop
+/// before the `await`, so a blocking call in it is reported (without a fix: `to_thread` would
+/// hand back the awaitable unawaited). Its negative twin, `await` of an `async def` that
+/// blocks, is the coroutine's own direct finding, not an indirect one at the call.
+#[test]
+fn an_awaited_plain_def_runs_its_sync_body_on_the_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("jobs.py"),
+        "import asyncio\nimport time\n\n\ndef prepare(job):\n    time.sleep(0.2)\n    return asyncio.sleep(0)\n\n\nasync def pause(job):\n    time.sleep(0.1)\n\n\nasync def run(job):\n    await prepare(job)\n    await pause(job)\n",
+    )
+    .unwrap();
+    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let lines: Vec<(u64, &str, &str)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["line"].as_u64().unwrap(),
+                f["recipe"].as_str().unwrap(),
+                f["kind"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        vec![(11, "sleep", "direct"), (15, "to-thread", "indirect")],
+        "{findings:#?}"
+    );
+    let awaited = &findings[1];
+    assert!(awaited["fix"].is_null());
+    assert!(awaited["not_fixable"]
+        .as_str()
+        .unwrap()
+        .contains("`prepare` is a plain `def` whose result is awaited"));
+}

@@ -506,12 +506,10 @@ impl Engine {
             return;
         };
         for (call, function) in cx.async_calls() {
-            // `await f()` calls a coroutine function (or returns an awaitable): not a sync
-            // helper running to completion.
-            if call.nonblocking
-                || call.parent.is_some_and(|p| p.kind() == "await")
-                || catalogue_calls.contains(&call.node.start_byte())
-            {
+            // `await f()` is a candidate too: when `f` is a plain `def` returning an awaitable,
+            // its sync body runs on the loop before anything is awaited (the call graph keeps
+            // the candidate only for a project sync function).
+            if call.nonblocking || catalogue_calls.contains(&call.node.start_byte()) {
                 continue;
             }
             let Some(callee) = cx.callee(call.node, call.scope) else {

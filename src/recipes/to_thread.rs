@@ -77,8 +77,14 @@ impl Recipe for ToThread {
             line: cx.file.position(async_function.node.start_byte()).line,
             name: short_name(cx, &async_function.qualname),
         });
+        let awaited = call.parent.is_some_and(|p| p.kind() == "await");
         let plan = match super::no_asyncio_rewrite(cx, cx.scopes.in_generator(call.scope)) {
             Some(why) => Err(why),
+            // `await asyncio.to_thread(f)` would hand back the awaitable `f` returns, not await
+            // it: the rewrite is the function's own (make it `async def`), not this call's.
+            None if awaited => Err(format!(
+                "`{written}` is a plain `def` whose result is awaited: its sync body runs on the event loop before the `await`; make it `async def` (or move its blocking part to a thread) by hand"
+            )),
             None => rewrite::to_thread_call_at(cx, call.node, call.scope, call.parent).map(
                 |(text, imports)| {
                     FixInfo::new(
