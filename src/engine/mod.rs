@@ -196,18 +196,7 @@ impl Engine {
         let Some(dir) = absolute.parent().map(std::path::Path::to_path_buf) else {
             return own;
         };
-        let cached = self.local_configs.lock().unwrap().get(&dir).cloned();
-        let local = match cached {
-            Some(local) => local,
-            None => {
-                let local = self.load_local(&dir);
-                self.local_configs
-                    .lock()
-                    .unwrap()
-                    .insert(dir, local.clone());
-                local
-            }
-        };
+        let local = self.settings_in(&dir);
         *holder = local;
         match holder.as_deref() {
             None => own,
@@ -226,30 +215,65 @@ impl Engine {
         }
     }
 
-    /// The configuration nearest above `dir`, when it is not the command's own (`None` then).
-    /// A broken configuration there is reported once by the command's own loading, or falls
-    /// back to the command's.
-    fn load_local(&self, dir: &std::path::Path) -> Option<std::sync::Arc<LocalSettings>> {
-        let found = crate::config::Config::discover_from(dir, None).ok()?;
-        let same = |a: &Option<PathBuf>, b: &Option<PathBuf>| match (a, b) {
-            (Some(a), Some(b)) => std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok(),
-            (None, None) => true,
-            _ => false,
-        };
-        if same(&found.source, &self.config.source) {
-            return None;
+    /// The settings of the configuration nearest above `dir`, `None` when that is the
+    /// command's own. Every folder on the way up is remembered, so a tree of thousands of
+    /// folders reads each `pyproject.toml` once. A configuration that cannot be read there is
+    /// passed over (the command's own loading reports a broken one).
+    fn settings_in(&self, dir: &std::path::Path) -> Option<std::sync::Arc<LocalSettings>> {
+        if let Some(known) = self.local_configs.lock().unwrap().get(dir) {
+            return known.clone();
         }
+        let here = ["unblock.toml", "pyproject.toml"].iter().find_map(|name| {
+            let candidate = dir.join(name);
+            if !candidate.is_file() {
+                return None;
+            }
+            let config = crate::config::Config::from_file(&candidate).ok()??;
+            Some((candidate, config))
+        });
+        let settings = match here {
+            Some((source, config)) => {
+                let own = self
+                    .config
+                    .source
+                    .as_ref()
+                    .and_then(|s| std::fs::canonicalize(s).ok());
+                if own.is_some() && std::fs::canonicalize(&source).ok() == own {
+                    None
+                } else {
+                    Some(self.local_settings(config))
+                }
+            }
+            None => match dir.parent() {
+                Some(parent) => self.settings_in(parent),
+                // No configuration above: the defaults, which are the command's own when it
+                // found none either.
+                None => self
+                    .config
+                    .source
+                    .is_some()
+                    .then(|| self.local_settings(crate::config::Config::default())),
+            },
+        };
+        self.local_configs
+            .lock()
+            .unwrap()
+            .insert(dir.to_path_buf(), settings.clone());
+        settings
+    }
+
+    fn local_settings(&self, config: crate::config::Config) -> std::sync::Arc<LocalSettings> {
         let mut catalogue = Catalogue::builtin();
-        catalogue.extend(&found.config.extend_blocking_calls);
+        catalogue.extend(&config.extend_blocking_calls);
         let mut selection = self.cli_selection.clone();
-        selection.select.extend(found.config.select.iter().cloned());
-        selection.ignore.extend(found.config.ignore.iter().cloned());
-        Some(std::sync::Arc::new(LocalSettings {
+        selection.select.extend(config.select.iter().cloned());
+        selection.ignore.extend(config.ignore.iter().cloned());
+        std::sync::Arc::new(LocalSettings {
             catalogue,
             selection,
-            http_client: found.config.http_client,
-            target_version: found.config.target_version,
-        }))
+            http_client: config.http_client,
+            target_version: config.target_version,
+        })
     }
 
     pub fn check(&self, paths: &[PathBuf]) -> Report {
