@@ -172,3 +172,40 @@ fn an_awaited_plain_def_runs_its_sync_body_on_the_loop() {
         .unwrap()
         .contains("`prepare` is a plain `def` whose result is awaited"));
 }
+
+/// A sync function nested in a coroutine and called there runs on the loop: its blocking call
+/// is reported at the call, with the chain through it, and moved to a thread. Its negative
+/// twins: a nested generator (its body runs when iterated), a nested helper that does not
+/// block, and one that is never called.
+#[test]
+fn a_nested_helper_called_in_its_coroutine_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("nested.py"),
+        "import time\n\n\nasync def handler(n):\n    def pause():\n        time.sleep(0.5)\n\n    def ticks():\n        yield time.sleep(1)\n\n    def double():\n        return n * 2\n\n    def unused():\n        time.sleep(9)\n\n    pause()\n    for _ in ticks():\n        pass\n    return double()\n",
+    )
+    .unwrap();
+    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!(
+        (f["line"].as_u64(), f["kind"].as_str()),
+        (Some(17), Some("indirect"))
+    );
+    let chain: Vec<String> = f["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| format!("{}:{}", l["name"].as_str().unwrap(), l["line"]))
+        .collect();
+    assert_eq!(chain, vec!["handler:4", "pause:5", "time.sleep:6"]);
+    assert_eq!(f["fix"]["safety"].as_str(), Some("safe"));
+
+    let diff = unblock(&["diff", "."], dir.path());
+    assert!(
+        String::from_utf8_lossy(&diff.stdout).contains("+    await asyncio.to_thread(pause)"),
+        "{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+}

@@ -92,7 +92,7 @@ impl ProjectIndex {
     }
 }
 
-fn complete_indirect(finding: &mut Finding, info: &IndirectInfo, chain: &[ChainLink]) {
+pub(crate) fn complete_indirect(finding: &mut Finding, info: &IndirectInfo, chain: &[ChainLink]) {
     finding.kind = Kind::Indirect;
     let helpers = chain.len().saturating_sub(1);
     let leaf = chain.last().map_or("a blocking call", |l| l.name.as_str());

@@ -17,6 +17,7 @@ pub mod concurrency;
 pub mod fix;
 pub mod graph_export;
 pub mod index;
+pub mod nested;
 pub mod project;
 pub mod propagate;
 pub mod resolve;
@@ -542,6 +543,11 @@ impl Engine {
             if callee.starts_with("builtins.") || cx.catalogue.lookup(&callee).is_some() {
                 continue;
             }
+            if let Some(helper) = nested::nested_function(cx, &callee) {
+                findings
+                    .extend(self.nested_call_finding(cx, recipe, call, function, callee, helper));
+                continue;
+            }
             findings.extend(recipe.project_call_finding(cx, call, function, callee));
         }
     }
@@ -593,6 +599,49 @@ fn project_model(config: &LoadedConfig) -> project::ProjectModel {
     let src = (!config.config.src.is_empty())
         .then(|| config.config.src.iter().map(|s| base.join(s)).collect());
     project::ProjectModel::new(src, config.config.exclude.clone())
+}
+
+impl Engine {
+    /// A call of a sync function nested in a function of this file: settled here, from the
+    /// helper's own body (see `nested`), not by the call graph.
+    fn nested_call_finding(
+        &self,
+        cx: &FileContext,
+        recipe: &dyn recipes::Recipe,
+        call: &scope::CallNode,
+        function: ScopeId,
+        callee: String,
+        helper: ScopeId,
+    ) -> Option<Finding> {
+        let (sink, sink_name) = nested::blocking_sink(cx, helper)?;
+        let mut finding = recipe.project_call_finding(cx, call, function, callee.clone())?;
+        finding.requires_blocking_callee = None;
+        finding.passed_arguments = None;
+        let helper_scope = cx.scopes.get(helper);
+        let chain = vec![
+            crate::finding::ChainLink {
+                path: cx.file.path.clone(),
+                line: cx.file.position(helper_scope.node.start_byte()).line,
+                name: helper_scope.name.clone(),
+            },
+            crate::finding::ChainLink {
+                path: cx.file.path.clone(),
+                line: cx.file.position(sink.start_byte()).line,
+                name: sink_name,
+            },
+        ];
+        let info = callgraph::IndirectInfo {
+            function: callee,
+            chain: chain.clone(),
+            unsafe_because: None,
+            generator: false,
+            context_manager: false,
+            positional: Vec::new(),
+            reasons: Vec::new(),
+        };
+        index::complete_indirect(&mut finding, &info, &chain);
+        Some(finding)
+    }
 }
 
 /// `trio` or `anyio` when the module imports either (anywhere at module level).

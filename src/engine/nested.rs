@@ -1,0 +1,79 @@
+//! Sync functions defined inside a coroutine and called there:
+//!
+//! ```python
+//! async def handler(urls):
+//!     def pause():
+//!         time.sleep(0.5)
+//!     pause()            # blocks: the nested def runs on the loop, as if inlined
+//! ```
+//!
+//! The call graph reads modules as outlines and never parses a coroutine's body, so it cannot
+//! see these helpers; the file being checked has them parsed already. What a nested helper
+//! blocks on is read here, from its own body (not from functions nested further in it, which
+//! do not run when it is called), and the call becomes an indirect finding whose chain goes
+//! through the helper.
+
+use tree_sitter::Node;
+
+use super::scope::{ScopeId, ScopeKind};
+use super::source::{walk_tree, Visit};
+use super::FileContext;
+
+/// The first blocking call (in source order) a sync function of this file makes in its own
+/// body: the call node and its catalogue name. `None` for a generator, whose body runs only
+/// when it is iterated.
+pub fn blocking_sink<'t>(
+    cx: &FileContext<'_, 't>,
+    function: ScopeId,
+) -> Option<(Node<'t>, String)> {
+    let scope = cx.scopes.get(function);
+    if scope.kind != (ScopeKind::Function { is_async: false }) {
+        return None;
+    }
+    let body = scope.body;
+    let mut generator = false;
+    let mut calls = Vec::new();
+    walk_tree(body, |event| match event {
+        Visit::Enter(node) => match node.kind() {
+            // What is defined further in runs only when called itself.
+            "function_definition" | "class_definition" | "lambda" => false,
+            "yield" => {
+                generator = true;
+                false
+            }
+            "call" => {
+                calls.push(node);
+                true
+            }
+            _ => true,
+        },
+        Visit::Leave(_) => true,
+    });
+    if generator {
+        return None;
+    }
+    calls.into_iter().find_map(|call| {
+        let inner = cx
+            .scopes
+            .by_node
+            .get(&call.id())
+            .copied()
+            .unwrap_or(function);
+        let name = cx.resolver.callee(call, inner)?;
+        cx.catalogue.lookup(&name)?;
+        Some((call, cx.catalogue.canonical(&name).to_string()))
+    })
+}
+
+/// The sync function scope of this file a call's resolved callee names, when it is nested in
+/// a function (module-level and class-level functions are the call graph's).
+pub fn nested_function(cx: &FileContext, callee: &str) -> Option<ScopeId> {
+    (0..cx.scopes.scopes.len()).find(|&id| {
+        let scope = cx.scopes.get(id);
+        scope.kind == (ScopeKind::Function { is_async: false })
+            && scope.qualname == callee
+            && scope
+                .parent
+                .is_some_and(|p| matches!(cx.scopes.get(p).kind, ScopeKind::Function { .. }))
+    })
+}
