@@ -209,3 +209,36 @@ fn a_nested_helper_called_in_its_coroutine_blocks() {
         String::from_utf8_lossy(&diff.stdout)
     );
 }
+
+/// A nested helper that blocks through a project function of another module: the call graph
+/// settles it, and the chain goes coroutine -> helper -> function -> blocking call. Its twin
+/// calls only a function that does not block.
+#[test]
+fn a_nested_helper_blocks_through_a_project_function() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("util.py"),
+        "import time\n\n\ndef slow(x):\n    time.sleep(x)\n\n\ndef quick(x):\n    return x + 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "from util import quick, slow\n\n\nasync def handler(n):\n    def step():\n        quick(n)\n        slow(n)\n\n    def fine():\n        return quick(n)\n\n    step()\n    return fine()\n",
+    )
+    .unwrap();
+    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let chain: Vec<&str> = findings[0]["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(chain, vec!["handler", "step", "slow", "time.sleep"]);
+    assert_eq!(findings[0]["line"].as_u64(), Some(12));
+    assert!(findings[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("`step` is sync and calls `time.sleep` 2 calls down"));
+}

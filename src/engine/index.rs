@@ -75,7 +75,19 @@ impl ProjectIndex {
             else {
                 return false;
             };
-            complete_indirect(f, info, &reason.chain);
+            if f.chain.len() > 1 {
+                // Through a helper nested in the coroutine (see `nested`): the callee's
+                // generator or context-manager nature is the helper's business, not the
+                // call's.
+                let through = IndirectInfo {
+                    generator: false,
+                    context_manager: false,
+                    ..info.clone()
+                };
+                complete_indirect(f, &through, &reason.chain);
+            } else {
+                complete_indirect(f, info, &reason.chain);
+            }
             if let Some(fix) = &mut f.fix {
                 if let Some(why) = graph.propagation.refused.get(&callee) {
                     fix.note = format!("{} ({why})", fix.note);
@@ -89,14 +101,32 @@ impl ProjectIndex {
             }
             true
         });
+        // A nested helper calling several project functions that block gives one candidate
+        // each at its call: the first (shortest chain) stands for them.
+        findings.sort_by(|a, b| (a.sort_key(), a.chain.len()).cmp(&(b.sort_key(), b.chain.len())));
+        findings.dedup_by(|later, first| {
+            later.sort_key() == first.sort_key()
+                && later.start_byte == first.start_byte
+                && later.kind == first.kind
+                && later.kind == Kind::Indirect
+        });
     }
 }
 
 pub(crate) fn complete_indirect(finding: &mut Finding, info: &IndirectInfo, chain: &[ChainLink]) {
     finding.kind = Kind::Indirect;
-    let helpers = chain.len().saturating_sub(1);
+    // The links already there: the coroutine, and a helper nested in it if the call goes
+    // through one.
+    let prefix = finding.chain.len().saturating_sub(1);
+    let helpers = chain.len().saturating_sub(1) + prefix;
     let leaf = chain.last().map_or("a blocking call", |l| l.name.as_str());
-    let first = chain.first().map_or("", |l| l.name.as_str());
+    let first = finding
+        .chain
+        .get(1)
+        .or(chain.first())
+        .map_or("", |l| l.name.as_str())
+        .to_string();
+    let first = first.as_str();
     let depth = if helpers == 1 {
         "directly".to_string()
     } else {

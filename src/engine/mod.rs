@@ -602,8 +602,9 @@ fn project_model(config: &LoadedConfig) -> project::ProjectModel {
 }
 
 impl Engine {
-    /// A call of a sync function nested in a function of this file: settled here, from the
-    /// helper's own body (see `nested`), not by the call graph.
+    /// A call of a sync function nested in a function of this file: settled here from the
+    /// helper's own body (see `nested`) when it blocks itself; otherwise one candidate per
+    /// function it calls, through the helper, for the call graph to settle.
     fn nested_call_finding(
         &self,
         cx: &FileContext,
@@ -612,18 +613,37 @@ impl Engine {
         function: ScopeId,
         callee: String,
         helper: ScopeId,
-    ) -> Option<Finding> {
-        let (sink, sink_name) = nested::blocking_sink(cx, helper)?;
-        let mut finding = recipe.project_call_finding(cx, call, function, callee.clone())?;
+    ) -> Vec<Finding> {
+        let helper_scope = cx.scopes.get(helper);
+        let helper_link = crate::finding::ChainLink {
+            path: cx.file.path.clone(),
+            line: cx.file.position(helper_scope.node.start_byte()).line,
+            name: helper_scope.name.clone(),
+        };
+        let (sink, sink_name) = match nested::calls_of(cx, helper) {
+            None => return Vec::new(),
+            Some(nested::Calls::Blocking(sink, name)) => (sink, name),
+            Some(nested::Calls::Maybe(callees)) => {
+                return callees
+                    .into_iter()
+                    .filter_map(|inner| {
+                        let mut candidate =
+                            recipe.project_call_finding(cx, call, function, inner)?;
+                        candidate.passed_arguments = None;
+                        candidate.chain.push(helper_link.clone());
+                        Some(candidate)
+                    })
+                    .collect();
+            }
+        };
+        let Some(mut finding) = recipe.project_call_finding(cx, call, function, callee.clone())
+        else {
+            return Vec::new();
+        };
         finding.requires_blocking_callee = None;
         finding.passed_arguments = None;
-        let helper_scope = cx.scopes.get(helper);
         let chain = vec![
-            crate::finding::ChainLink {
-                path: cx.file.path.clone(),
-                line: cx.file.position(helper_scope.node.start_byte()).line,
-                name: helper_scope.name.clone(),
-            },
+            helper_link,
             crate::finding::ChainLink {
                 path: cx.file.path.clone(),
                 line: cx.file.position(sink.start_byte()).line,
@@ -640,7 +660,7 @@ impl Engine {
             reasons: Vec::new(),
         };
         index::complete_indirect(&mut finding, &info, &chain);
-        Some(finding)
+        vec![finding]
     }
 }
 

@@ -19,13 +19,18 @@ use super::scope::{ScopeId, ScopeKind};
 use super::source::{walk_tree, Visit};
 use super::FileContext;
 
-/// The first blocking call (in source order) a sync function of this file makes in its own
-/// body: the call node and its catalogue name. `None` for a generator, whose body runs only
-/// when it is iterated.
-pub fn blocking_sink<'t>(
-    cx: &FileContext<'_, 't>,
-    function: ScopeId,
-) -> Option<(Node<'t>, String)> {
+/// What a nested helper's own body calls.
+pub enum Calls<'t> {
+    /// Its first blocking call (in source order): the call node and its catalogue name.
+    Blocking(Node<'t>, String),
+    /// No blocking call of its own; these resolved callees may be project functions that
+    /// block (the call graph says, once every file is seen).
+    Maybe(Vec<String>),
+}
+
+/// What a sync function of this file calls in its own body. `None` for a generator, whose
+/// body runs only when it is iterated.
+pub fn calls_of<'t>(cx: &FileContext<'_, 't>, function: ScopeId) -> Option<Calls<'t>> {
     let scope = cx.scopes.get(function);
     if scope.kind != (ScopeKind::Function { is_async: false }) {
         return None;
@@ -52,17 +57,26 @@ pub fn blocking_sink<'t>(
     if generator {
         return None;
     }
-    calls.into_iter().find_map(|call| {
+    let mut maybe = Vec::new();
+    for call in calls {
         let inner = cx
             .scopes
             .by_node
             .get(&call.id())
             .copied()
             .unwrap_or(function);
-        let name = cx.resolver.callee(call, inner)?;
-        cx.catalogue.lookup(&name)?;
-        Some((call, cx.catalogue.canonical(&name).to_string()))
-    })
+        let Some(name) = cx.resolver.callee(call, inner) else {
+            continue;
+        };
+        if cx.catalogue.lookup(&name).is_some() {
+            let name = cx.catalogue.canonical(&name).to_string();
+            return Some(Calls::Blocking(call, name));
+        }
+        if !name.starts_with("builtins.") && !maybe.contains(&name) {
+            maybe.push(name);
+        }
+    }
+    Some(Calls::Maybe(maybe))
 }
 
 /// The sync function scope of this file a call's resolved callee names, when it is nested in
