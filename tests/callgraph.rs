@@ -242,3 +242,86 @@ fn a_nested_helper_blocks_through_a_project_function() {
         .unwrap()
         .contains("`step` is sync and calls `time.sleep` 2 calls down"));
 }
+
+/// Threads started and joined inside a sync helper: the helper waits for all of them, so a
+/// coroutine calling it blocks. The threads come from a comprehension, from a list filled by
+/// `append` in a loop, or from a `List[Thread]` parameter; the negative twin starts its
+/// threads and never joins them.
+#[test]
+fn a_sync_helper_joining_its_threads_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("fanout.py"),
+        r#"import threading
+from typing import List
+
+import requests
+
+
+def notify_all(urls):
+    def _one(url):
+        requests.post(url, timeout=10)
+
+    threads = [threading.Thread(target=_one, args=(u,)) for u in urls]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+
+
+def notify_loop(urls):
+    threads = []
+    for u in urls:
+        t = threading.Thread(target=requests.post, args=(u,))
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+
+
+def wait_for(threads: List[threading.Thread]):
+    for t in threads:
+        t.join()
+
+
+def fire_and_forget(urls):
+    threads = [threading.Thread(target=requests.post, args=(u,)) for u in urls]
+    for t in threads:
+        t.start()
+
+
+async def on_event(urls):
+    notify_all(urls)
+    notify_loop(urls)
+    wait_for([])
+    fire_and_forget(urls)
+"#,
+    )
+    .unwrap();
+    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<(u64, String)> = findings
+        .iter()
+        .map(|f| {
+            let chain: Vec<&str> = f["chain"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["name"].as_str().unwrap())
+                .collect();
+            (f["line"].as_u64().unwrap(), chain.join(" -> "))
+        })
+        .collect();
+    let want = |line: u64, helper: &str| {
+        (
+            line,
+            format!("on_event -> {helper} -> threading.Thread.join"),
+        )
+    };
+    assert_eq!(
+        got,
+        vec![
+            want(38, "notify_all"),
+            want(39, "notify_loop"),
+            want(40, "wait_for"),
+        ]
+    );
+}

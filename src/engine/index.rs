@@ -107,6 +107,7 @@ impl ProjectIndex {
         findings.dedup_by(|later, first| {
             later.sort_key() == first.sort_key()
                 && later.start_byte == first.start_byte
+                && later.end_byte == first.end_byte
                 && later.kind == first.kind
                 && later.kind == Kind::Indirect
         });

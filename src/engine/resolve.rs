@@ -316,10 +316,141 @@ impl<'a, 't> Resolver<'a, 't> {
             Origin::Assigned(value, scope) => self.infer(*value, *scope, depth + 1),
             Origin::WithAs(value, scope) => self.infer(*value, *scope, depth + 1),
             Origin::Annotated(annotation, scope) => self.annotation(*annotation, *scope, depth + 1),
+            Origin::Iterated(iterable, scope) => self.item(*iterable, *scope, depth + 1),
             Origin::NoneValue | Origin::Unknown => None,
         });
         agree(values)
     }
+
+    /// What iterating `iterable` yields, where the container says: a comprehension (its
+    /// element), a list, tuple or set display (its items agree), a name bound to one of those
+    /// or to an empty list filled by `name.append(x)`, or an annotation `List[T]`-like.
+    fn item(&self, iterable: Node<'t>, scope: ScopeId, depth: usize) -> Option<Value> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match iterable.kind() {
+            "list_comprehension" | "set_comprehension" | "generator_expression" => {
+                let inner = self
+                    .scopes
+                    .by_node
+                    .get(&iterable.id())
+                    .copied()
+                    .unwrap_or(scope);
+                self.infer(iterable.field("body")?, inner, depth + 1)
+            }
+            "list" | "tuple" | "set" => {
+                let mut cursor = iterable.walk();
+                let items: Vec<Node> = iterable.named_children(&mut cursor).collect();
+                if items.is_empty() {
+                    return None;
+                }
+                agree(items.into_iter().map(|i| self.infer(i, scope, depth + 1)))
+            }
+            "parenthesized_expression" => self.item(iterable.named_child(0)?, scope, depth + 1),
+            "identifier" => {
+                let name = self.file.text(iterable);
+                let (origins, bound_in) = self.bindings_of(name, scope)?;
+                let values = origins
+                    .iter()
+                    .filter(|o| !matches!(o, Origin::NoneValue))
+                    .map(|origin| match origin {
+                        Origin::Assigned(value, _) if is_empty_list(*value) => {
+                            self.appended(name, bound_in, depth + 1)
+                        }
+                        Origin::Assigned(value, at) => self.item(*value, *at, depth + 1),
+                        Origin::Annotated(annotation, at) => {
+                            self.annotated_item(*annotation, *at, depth + 1)
+                        }
+                        _ => None,
+                    });
+                agree(values)
+            }
+            _ => None,
+        }
+    }
+
+    /// The item type of `List[T]`, `list[T]`, `Sequence[T]`, `Iterable[T]`, `Set[T]`.
+    fn annotated_item(&self, annotation: Node<'t>, scope: ScopeId, depth: usize) -> Option<Value> {
+        let mut node = annotation;
+        if node.kind() == "type" {
+            node = node.named_child(0)?;
+        }
+        if !matches!(node.kind(), "generic_type" | "subscript") {
+            return None;
+        }
+        let base = self.file.text(node.named_child(0)?);
+        let base = base.rsplit('.').next().unwrap_or(base);
+        if !matches!(
+            base,
+            "List" | "list" | "Sequence" | "Iterable" | "Iterator" | "Set" | "set" | "Collection"
+        ) {
+            return None;
+        }
+        let mut inner = node.named_child(1)?;
+        if inner.kind() == "type_parameter" {
+            inner = inner.named_child(0)?;
+        }
+        self.annotation(inner, scope, depth + 1)
+    }
+
+    /// What `name.append(x)` calls in the scope that binds `name` put in it (they agree).
+    fn appended(&self, name: &str, bound_in: ScopeId, depth: usize) -> Option<Value> {
+        let values: Vec<Option<Value>> = self
+            .scopes
+            .calls
+            .iter()
+            .filter(|call| self.scopes.executing_scope(call.scope) == bound_in)
+            .filter_map(|call| {
+                let function = call.node.field("function")?;
+                if function.kind() != "attribute"
+                    || self.file.text(function.field("object")?) != name
+                    || self.file.text(function.field("attribute")?) != "append"
+                {
+                    return None;
+                }
+                let argument = call.node.field("arguments")?.named_child(0)?;
+                if argument.kind() == "identifier" {
+                    // `threads.append(t)` after `t = Thread(...)` in a loop over `threads`
+                    // later: `t`'s loop binding would ask this again, so it is left out here.
+                    let (origins, _) = self.bindings_of(self.file.text(argument), call.scope)?;
+                    let assigned: Vec<Origin<'t>> = origins
+                        .iter()
+                        .filter(|o| !matches!(o, Origin::Iterated(..)))
+                        .cloned()
+                        .collect();
+                    return Some(self.origins(&assigned, depth + 1));
+                }
+                Some(self.infer(argument, call.scope, depth + 1))
+            })
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        agree(values.into_iter())
+    }
+
+    /// The bindings of a name as seen from `scope`, and the scope that holds them.
+    fn bindings_of(&self, name: &str, scope: ScopeId) -> Option<(&[Origin<'t>], ScopeId)> {
+        let mut current = Some(scope);
+        let mut first = true;
+        while let Some(id) = current {
+            let s = self.scopes.get(id);
+            if first || s.kind != ScopeKind::Class {
+                if let Some(origins) = s.bindings.get(name) {
+                    return Some((origins.as_slice(), id));
+                }
+            }
+            first = false;
+            current = s.parent;
+        }
+        None
+    }
+}
+
+/// `[]` (or `list()`): a list filled later.
+fn is_empty_list(value: Node) -> bool {
+    value.kind() == "list" && value.named_child_count() == 0
 }
 
 /// One value when every source agrees on it; unknown otherwise.

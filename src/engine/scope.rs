@@ -51,6 +51,9 @@ pub enum Origin<'t> {
     SelfParam(String),
     /// The first parameter of a classmethod: the class itself.
     ClsParam(String),
+    /// `for x in <expr>` (a loop or a comprehension clause): an item of `<expr>`, evaluated in
+    /// the given scope.
+    Iterated(Node<'t>, ScopeId),
     /// `x = None`: says nothing about what `x` is otherwise.
     NoneValue,
     /// Bound in a way the engine does not follow (loop variable, tuple unpacking, ...).
@@ -512,13 +515,13 @@ impl<'t> Builder<'t, 't> {
             }
             "for_in_clause" => {
                 if let Some(left) = node.field("left") {
-                    self.bind_targets(scopes, current, left);
+                    self.bind_loop_target(scopes, current, left, node.field("right"), current);
                 }
             }
             "for_statement" => {
                 if let Some(left) = node.field("left") {
                     let scope = self.binding_scope(scopes, current);
-                    self.bind_targets(scopes, scope, left);
+                    self.bind_loop_target(scopes, scope, left, node.field("right"), current);
                 }
             }
             "assignment" => self.assignment(scopes, node),
@@ -744,6 +747,30 @@ impl<'t> Builder<'t, 't> {
     }
 
     /// Binds every name in a target pattern (`a, (b, *c)`), without recursion.
+    /// `for t in threads`: `t` is an item of `threads` (what that is, the resolver says); a
+    /// tuple target stays unknown.
+    fn bind_loop_target(
+        &mut self,
+        scopes: &mut Scopes<'t>,
+        scope: ScopeId,
+        target: Node<'t>,
+        iterable: Option<Node<'t>>,
+        evaluated_in: ScopeId,
+    ) {
+        match iterable {
+            Some(iterable) if target.kind() == "identifier" => {
+                let name = self.text(target);
+                self.bind(
+                    scopes,
+                    scope,
+                    name,
+                    Origin::Iterated(iterable, evaluated_in),
+                );
+            }
+            _ => self.bind_targets(scopes, scope, target),
+        }
+    }
+
     fn bind_targets(&mut self, scopes: &mut Scopes<'t>, scope: ScopeId, target: Node<'t>) {
         let mut pending = vec![target];
         while let Some(node) = pending.pop() {
