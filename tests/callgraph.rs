@@ -325,3 +325,44 @@ async def on_event(urls):
         ]
     );
 }
+
+/// An object made at module level in one module and imported by another (`cache =
+/// redis.Redis()` in `_client.py`, then `from app._client import cache`): its calls block in a
+/// coroutine (a direct finding) and in a sync helper (an indirect one). The negative twin
+/// imports an object of a class that blocks nowhere.
+#[test]
+fn a_module_level_object_keeps_its_type_across_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("pyproject.toml", "");
+    write("app/__init__.py", "");
+    write(
+        "app/_client.py",
+        "import redis\n\n\nclass Counter:\n    def get(self, key):\n        return 0\n\n\ncache = redis.Redis(host=\"localhost\")\ncounter = Counter()\n",
+    );
+    write(
+        "app/routes.py",
+        "from app._client import cache, counter\n\n\ndef cached_user(uid):\n    return cache.get(uid)\n\n\nasync def profile(uid):\n    counter.get(uid)\n    value = cache.get(uid)\n    return value or cached_user(uid)\n",
+    );
+    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<(u64, &str, &str)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["line"].as_u64().unwrap(),
+                f["kind"].as_str().unwrap(),
+                f["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!((got[0].0, got[0].1), (10, "direct"));
+    assert!(got[0].2.contains("redis.Redis.get"), "{}", got[0].2);
+    assert_eq!((got[1].0, got[1].1), (11, "indirect"));
+    assert!(got[1].2.contains("calls `redis.Redis.get`"), "{}", got[1].2);
+}

@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use tree_sitter::Node;
 
 use super::chunks::SkippedKind;
-use super::resolve::{Resolver, Value};
+use super::resolve::{Globals, Resolver, Value};
 use super::scope::{Origin, ScopeKind, Scopes, MODULE_SCOPE};
 use super::source::SourceFile;
 use super::suppress;
@@ -69,13 +69,14 @@ pub struct Reason {
 pub fn analyse(
     catalogue: &Catalogue,
     modules: &HashMap<String, PathBuf>,
+    globals: Option<&dyn Globals>,
     callees: &HashSet<String>,
 ) -> HashMap<String, IndirectInfo> {
     if callees.is_empty() {
         return HashMap::new();
     }
     let before = super::source::parse_counters();
-    let graph = Graph::build(catalogue, modules, callees);
+    let graph = Graph::build(catalogue, modules, globals, callees);
     // A development aid for the speed bar, beside the engine's own timings.
     if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
         let after = super::source::parse_counters();
@@ -96,10 +97,12 @@ impl<'c> Graph<'c> {
     pub(crate) fn build(
         catalogue: &'c Catalogue,
         modules: &HashMap<String, PathBuf>,
+        globals: Option<&'c dyn Globals>,
         callees: &HashSet<String>,
     ) -> Graph<'c> {
         let mut graph = Graph {
             catalogue,
+            globals,
             modules: modules.clone(),
             summaries: HashMap::new(),
             resolved: HashMap::new(),
@@ -204,6 +207,7 @@ const THREADSAFE_ASYNCIO: &[&str] = &[
 /// functions are known by name and kind).
 fn summarise(
     catalogue: &Catalogue,
+    globals: Option<&dyn Globals>,
     module: &str,
     path: &Path,
     wanted: &HashSet<String>,
@@ -226,7 +230,7 @@ fn summarise(
     )
     .ok()?;
     let scopes = Scopes::build_every_call(&file);
-    let resolver = Resolver::new(&file, &scopes, catalogue);
+    let resolver = Resolver::new(&file, &scopes, catalogue).with_globals(globals);
     let mut summary = ModuleSummary {
         path: file.path.clone(),
         exported: exported_names(&file),
@@ -659,6 +663,8 @@ const MAX_STEPS: usize = 16;
 
 pub(crate) struct Graph<'c> {
     pub catalogue: &'c Catalogue,
+    /// What names imported from project modules hold (the project model).
+    pub globals: Option<&'c dyn Globals>,
     modules: HashMap<String, PathBuf>,
     /// Loaded modules (`None`: unreadable or unparsable).
     summaries: HashMap<String, Option<ModuleSummary>>,
@@ -842,7 +848,14 @@ impl Graph<'_> {
                         .cloned()
                         .collect();
                     let summary = self.modules.get(module).and_then(|path| {
-                        summarise(self.catalogue, module, path, &wanted, earlier.is_some())
+                        summarise(
+                            self.catalogue,
+                            self.globals,
+                            module,
+                            path,
+                            &wanted,
+                            earlier.is_some(),
+                        )
                     });
                     loaded.lock().unwrap().push((module.clone(), summary));
                 });

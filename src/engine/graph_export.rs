@@ -301,7 +301,7 @@ pub fn build(
     let modules = model.modules();
     let mut builder = Builder {
         catalogue,
-        graph: Graph::build(catalogue, &modules, &HashSet::new()),
+        graph: Graph::build(catalogue, &modules, None, &HashSet::new()),
         index,
         out: CallGraph::default(),
         blocking: BTreeSet::new(),

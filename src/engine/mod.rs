@@ -323,7 +323,8 @@ impl Engine {
             .collect();
         report.unfollowed = unfollowed_calls(&self.catalogue, &modules, &report.findings);
         let graph_started = std::time::Instant::now();
-        project.indirect = callgraph::analyse(&self.catalogue, &modules, &candidates);
+        project.indirect =
+            callgraph::analyse(&self.catalogue, &modules, Some(&*self.project), &candidates);
         if self.propagate {
             project.propagation =
                 propagate::plan(&self.catalogue, &self.project, &project.indirect);
@@ -427,7 +428,8 @@ impl Engine {
         let cx = FileContext {
             file,
             scopes: &scopes,
-            resolver: Resolver::new(file, &scopes, settings.catalogue),
+            resolver: Resolver::new(file, &scopes, settings.catalogue)
+                .with_globals(Some(&*self.project)),
             catalogue: settings.catalogue,
             callees: Default::default(),
             has_to_thread: Engine::has_to_thread(settings.target_version),
@@ -501,7 +503,12 @@ impl Engine {
         if missing.is_empty() {
             return;
         }
-        let mut found = callgraph::analyse(&self.catalogue, &workspace.model.modules(), &missing);
+        let mut found = callgraph::analyse(
+            &self.catalogue,
+            &workspace.model.modules(),
+            Some(&*workspace.model),
+            &missing,
+        );
         for callee in missing {
             match found.remove(&callee) {
                 Some(info) => {

@@ -24,7 +24,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::resolve::{Globals, Resolver, Value};
+use super::scope::{Origin, Scopes, MODULE_SCOPE};
+use super::source::SourceFile;
 use super::{Diagnostic, Severity};
+use crate::catalogue::Catalogue;
 
 /// Files whose presence makes a directory a project root.
 const ROOT_MARKERS: &[&str] = &["pyproject.toml", "setup.cfg", "setup.py", ".git"];
@@ -57,6 +61,9 @@ pub struct ProjectModel {
     /// How the walk spelled each file it named (`./shop/net.py`, `../corpus/app.py`): a file is
     /// shown the same way in a finding and in the chains through it.
     spelled: Mutex<HashMap<PathBuf, PathBuf>>,
+    /// The instances module-level names of project modules hold, as asked for (see
+    /// [`Globals`]).
+    instances: Mutex<HashMap<String, Arc<HashMap<String, Value>>>>,
 }
 
 impl Default for ProjectModel {
@@ -76,6 +83,7 @@ impl ProjectModel {
             root_of_dir: Mutex::new(HashMap::new()),
             projects: Mutex::new(HashMap::new()),
             spelled: Mutex::new(HashMap::new()),
+            instances: Mutex::new(HashMap::new()),
         }
     }
 
@@ -183,6 +191,16 @@ impl ProjectModel {
             }
         }
         out
+    }
+
+    /// The file of a project module, among the projects touched so far.
+    pub fn module_file(&self, module: &str) -> Option<PathBuf> {
+        let projects = self.projects.lock().unwrap();
+        let mut roots: Vec<&PathBuf> = projects.keys().collect();
+        roots.sort();
+        roots
+            .into_iter()
+            .find_map(|root| projects[root].modules.get(module).cloned())
     }
 
     /// Every Python file of every project touched so far, shown relative to the working
@@ -336,6 +354,73 @@ impl ProjectModel {
         roots.dedup();
         roots
     }
+}
+
+impl Globals for ProjectModel {
+    /// Reads the module that defines the name once (its module-level code only, as a check
+    /// would parse it) and resolves every module-level name there, other modules included:
+    /// `db = firestore.Client()` is an instance of `google.cloud.firestore.Client`. A module
+    /// asked about while it is being read (an import cycle) has no instances yet.
+    fn instance_of(&self, qualified: &str, catalogue: &Catalogue) -> Option<Value> {
+        let (module, name) = qualified.rsplit_once('.')?;
+        let known = self.instances.lock().unwrap().get(module).cloned();
+        let instances = match known {
+            Some(instances) => instances,
+            None => {
+                let Some(file) = self.module_file(module) else {
+                    self.instances
+                        .lock()
+                        .unwrap()
+                        .insert(module.to_string(), Arc::default());
+                    return None;
+                };
+                self.instances
+                    .lock()
+                    .unwrap()
+                    .insert(module.to_string(), Arc::default());
+                let instances = Arc::new(instances_in(self, &file, module, catalogue));
+                self.instances
+                    .lock()
+                    .unwrap()
+                    .insert(module.to_string(), instances.clone());
+                instances
+            }
+        };
+        instances.get(name).cloned()
+    }
+}
+
+/// The module-level names of a module that hold instances, with their values.
+fn instances_in(
+    model: &ProjectModel,
+    file: &Path,
+    module: &str,
+    catalogue: &Catalogue,
+) -> HashMap<String, Value> {
+    let Ok(bytes) = std::fs::read(file) else {
+        return HashMap::new();
+    };
+    let Ok(source) =
+        SourceFile::parse_for_check(file.display().to_string(), bytes, module.to_string())
+    else {
+        return HashMap::new();
+    };
+    let scopes = Scopes::build(&source);
+    let resolver = Resolver::new(&source, &scopes, catalogue).with_globals(Some(model));
+    let mut out = HashMap::new();
+    for (name, origins) in &scopes.get(MODULE_SCOPE).bindings {
+        // Definitions and classes are names, not instances: not worth resolving.
+        if origins
+            .iter()
+            .all(|o| matches!(o, Origin::Def(_) | Origin::Class(_)))
+        {
+            continue;
+        }
+        if let Some(value @ Value::Instance(_)) = resolver.lookup(name, MODULE_SCOPE, 0) {
+            out.insert(name.to_string(), value);
+        }
+    }
+    out
 }
 
 /// The dotted name of `file` below the deepest of `source_roots` that holds it; a file with a

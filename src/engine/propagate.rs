@@ -67,7 +67,7 @@ pub fn plan(
         return plan;
     }
     let callees: HashSet<String> = indirect.keys().cloned().collect();
-    let mut graph = Graph::build(catalogue, &project.modules(), &callees);
+    let mut graph = Graph::build(catalogue, &project.modules(), Some(project), &callees);
     let blocking = graph.blocking_functions();
 
     // What each finding's callee needs converted: itself and the blocking functions below it.
@@ -345,7 +345,7 @@ fn scan_file(
     out: &mut Vec<Reference>,
 ) {
     let scopes = Scopes::build_every_call(file);
-    let resolver = Resolver::new(file, &scopes, graph.catalogue);
+    let resolver = Resolver::new(file, &scopes, graph.catalogue).with_globals(graph.globals);
     let framework = super::other_framework(&scopes);
     let mut identifiers: Vec<Node> = Vec::new();
     walk_tree(file.tree.root_node(), |event| {

@@ -38,10 +38,19 @@ impl Value {
     }
 }
 
+/// What names imported from other modules of the project hold: the one thing a file cannot
+/// tell about itself (`from app._client import db`, where `_client.py` says
+/// `db = firestore.Client()`). The project model answers it.
+pub trait Globals: Sync {
+    /// The value a module-level name of a project module holds, when it is an instance.
+    fn instance_of(&self, qualified: &str, catalogue: &Catalogue) -> Option<Value>;
+}
+
 pub struct Resolver<'a, 't> {
     pub file: &'t SourceFile,
     pub scopes: &'a Scopes<'t>,
     pub catalogue: &'a Catalogue,
+    pub globals: Option<&'a dyn Globals>,
 }
 
 impl<'a, 't> Resolver<'a, 't> {
@@ -50,7 +59,31 @@ impl<'a, 't> Resolver<'a, 't> {
             file,
             scopes,
             catalogue,
+            globals: None,
         }
+    }
+
+    /// Lets imported names take the values other modules of the project give them.
+    pub fn with_globals(mut self, globals: Option<&'a dyn Globals>) -> Self {
+        self.globals = globals;
+        self
+    }
+
+    /// A name used as an object (`db.collection`): the instance a project module binds it to
+    /// (`db = firestore.Client()` in another module), else the name itself.
+    fn as_object(&self, value: Value) -> Value {
+        let Value::Name(name) = &value else {
+            return value;
+        };
+        let last = name.rsplit('.').next().unwrap_or(name);
+        // Instances are lower-case by convention (`db`, `redis_client`); a class or a
+        // constant is not worth reading another module for.
+        if !name.contains('.') || !last.starts_with(|c: char| c.is_ascii_lowercase() || c == '_') {
+            return value;
+        }
+        self.globals
+            .and_then(|g| g.instance_of(name, self.catalogue))
+            .unwrap_or(value)
     }
 
     /// The fully qualified name of what a `call` node calls, if it can be known.
@@ -68,7 +101,7 @@ impl<'a, 't> Resolver<'a, 't> {
             "attribute" => {
                 let object = expr.field("object")?;
                 let attr = self.file.text(expr.field("attribute")?);
-                let base = self.infer(object, scope, depth + 1)?;
+                let base = self.as_object(self.infer(object, scope, depth + 1)?);
                 self.attribute(base, attr, depth + 1)
             }
             "call" => {
