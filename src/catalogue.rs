@@ -23,6 +23,38 @@ pub struct BlockingCall {
     pub thread_bound: bool,
     /// Came from the user's `extend-blocking-calls`, not the built-in catalogue.
     pub configured: bool,
+    /// How costly the call usually is: the order in which an indirect finding lists what it
+    /// blocks on.
+    pub cost: Cost,
+}
+
+/// Cost classes, costliest first: what a reviewer should see first among the blocking calls
+/// behind one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cost {
+    /// A network or database round-trip.
+    Network,
+    /// A child process, or CPU-heavy work (model loads, inference).
+    Process,
+    /// A wait on a timer, another thread or the terminal.
+    Wait,
+    /// Reading or writing a file.
+    File,
+    /// File-system metadata (`exists`, `stat`, `makedirs`).
+    Metadata,
+}
+
+impl Cost {
+    /// The class a group gets when the catalogue does not say: by its recipe.
+    fn of_recipe(recipe: &str) -> Cost {
+        match recipe {
+            "http-requests" | "to-thread" => Cost::Network,
+            "subprocess" => Cost::Process,
+            "file-io" => Cost::File,
+            _ => Cost::Wait,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -53,6 +85,8 @@ struct RawGroup {
     noqa: Vec<String>,
     #[serde(default)]
     thread_bound: bool,
+    #[serde(default)]
+    cost: Option<Cost>,
 }
 
 impl Catalogue {
@@ -80,6 +114,7 @@ impl Catalogue {
                     noqa: group.noqa.clone(),
                     thread_bound: group.thread_bound,
                     configured: false,
+                    cost: group.cost.unwrap_or_else(|| Cost::of_recipe(&group.recipe)),
                 };
                 catalogue.calls.insert(name, call);
             }
@@ -99,6 +134,8 @@ impl Catalogue {
                 noqa: Vec::new(),
                 thread_bound: false,
                 configured: true,
+                // A configured call is usually a remote API or a model the team knows is slow.
+                cost: Cost::Network,
             });
         }
     }

@@ -170,6 +170,10 @@ pub struct Finding {
     pub fix: Option<FixInfo>,
     pub not_fixable: Option<String>,
     pub chain: Vec<ChainLink>,
+    /// Indirect findings: every distinct blocking call behind the call, costliest first
+    /// (network, then processes, waits, files, file-system metadata); the chain leads to the
+    /// first.
+    pub sinks: Vec<ChainLink>,
     /// ruff / flake8-async codes whose `# noqa` silences this finding.
     pub noqa_codes: Vec<String>,
     /// Start bytes of catalogue calls that are part of this finding (a thread's `join()` in a

@@ -243,9 +243,11 @@ impl Server {
             (None, Some(reason)) => message.push_str(&format!("\nnot fixable: {reason}")),
             (None, None) => {}
         }
+        // The chain, then the other blocking calls behind it (the first sink ends the chain).
         let related: Vec<DiagnosticRelatedInformation> = finding
             .chain
             .iter()
+            .chain(finding.sinks.iter().skip(1))
             .filter_map(|link| {
                 let path = Path::new(&link.path);
                 let path = if path.is_absolute() {

@@ -366,3 +366,73 @@ fn a_module_level_object_keeps_its_type_across_imports() {
     assert_eq!((got[1].0, got[1].1), (11, "indirect"));
     assert!(got[1].2.contains("calls `redis.Redis.get`"), "{}", got[1].2);
 }
+
+/// A helper that sleeps, makes a directory, writes a file and posts: the finding names the
+/// costliest blocking call (the network round-trip), its chain leads there, and every other
+/// one is listed, costliest first.
+#[test]
+fn every_blocking_call_behind_a_finding_is_listed_costliest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        r#"import os
+import time
+
+import requests
+
+
+def post_json(url, data):
+    return requests.post(url, json=data, timeout=5)
+
+
+def sync_all(url, items, folder):
+    time.sleep(0.1)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "log"), "a") as f:
+        f.write("x")
+    return post_json(url, items)
+
+
+async def handler(url, items):
+    return sync_all(url, items, "/tmp/x")
+"#,
+    )
+    .unwrap();
+    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let names = |key: &str| -> Vec<String> {
+        findings[0][key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| format!("{}:{}", l["name"].as_str().unwrap(), l["line"]))
+            .collect()
+    };
+    assert_eq!(
+        names("sinks"),
+        vec![
+            "requests.post:8",
+            "time.sleep:12",
+            "builtins.open:14",
+            "io.TextIOWrapper.write:15",
+            "os.makedirs:13",
+        ]
+    );
+    assert_eq!(
+        names("chain"),
+        vec![
+            "handler:19",
+            "sync_all:11",
+            "post_json:7",
+            "requests.post:8"
+        ]
+    );
+    assert!(findings[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("calls `requests.post` 2 calls down"));
+    let text = unblock(&["check", "."], dir.path());
+    assert!(String::from_utf8_lossy(&text.stdout)
+        .contains("= blocks at: requests.post (./app.py:8), time.sleep (./app.py:12)"));
+}

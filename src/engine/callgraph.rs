@@ -57,6 +57,10 @@ pub struct IndirectInfo {
     /// Each way the function blocks, shortest first: the parameters whose being passed rules
     /// it out, and its chain. `chain` above is the first.
     pub reasons: Vec<Reason>,
+    /// Every distinct blocking call the function reaches, costliest first, each with the
+    /// shortest chain to it. Only when no argument guard rules any way out (the chains would
+    /// otherwise depend on the call); empty then.
+    pub sinks: Vec<Vec<ChainLink>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -938,9 +942,9 @@ impl Graph<'_> {
                     }
                     continue;
                 }
-                // A function that blocks itself has its shortest chain already: what it
-                // calls need not be loaded for its sake.
-                if !summary.is_async && summary.blocking.is_empty() {
+                // Below a function that blocks itself too: every blocking call behind a
+                // finding is listed, not only the nearest.
+                if !summary.is_async {
                     pending.extend(
                         summary
                             .calls
@@ -988,6 +992,11 @@ impl Graph<'_> {
                 // Every way down is ruled out by what the calls on the way pass.
                 continue;
             };
+            let sinks = if reasons.iter().all(|r| r.unless_given.is_empty()) {
+                self.sinks(function)
+            } else {
+                Vec::new()
+            };
             out.insert(
                 name.clone(),
                 IndirectInfo {
@@ -998,6 +1007,7 @@ impl Graph<'_> {
                         .map(|(_, s)| s.positional.clone())
                         .unwrap_or_default(),
                     reasons: reasons.clone(),
+                    sinks,
                     unsafe_because: hostile.get(function).cloned(),
                     generator: self.function(function).is_some_and(|(_, s)| s.generator),
                     context_manager: self.function(function).is_some_and(|(_, s)| {
@@ -1062,6 +1072,64 @@ impl Graph<'_> {
         let preferred = self.chain(function, next);
         reasons.sort_by_key(|r| (r.chain.len(), r.chain != preferred));
         reasons
+    }
+
+    /// Every distinct blocking call `function` reaches through sync calls, costliest first,
+    /// then nearest: breadth first, so each comes with its shortest chain.
+    fn sinks(&self, function: &str) -> Vec<Vec<ChainLink>> {
+        let mut parent: HashMap<String, String> = HashMap::new();
+        let mut queue: VecDeque<(String, usize)> = VecDeque::from([(function.to_string(), 0)]);
+        let mut visited: HashSet<String> = HashSet::from([function.to_string()]);
+        let mut found: Vec<(crate::catalogue::Cost, usize, Vec<ChainLink>)> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        while let Some((current, depth)) = queue.pop_front() {
+            let Some((module, summary)) = self.function(&current) else {
+                continue;
+            };
+            for (callee, line) in &summary.blocking {
+                if !seen.insert(callee.clone()) {
+                    continue;
+                }
+                let cost = self
+                    .catalogue
+                    .lookup(callee)
+                    .map_or(crate::catalogue::Cost::Network, |c| c.cost);
+                // The functions from `function` down to `current`, then the call.
+                let mut path = vec![current.clone()];
+                while let Some(up) = parent.get(path.last().expect("not empty")) {
+                    path.push(up.clone());
+                }
+                path.reverse();
+                let mut chain: Vec<ChainLink> = path
+                    .iter()
+                    .filter_map(|f| {
+                        let (m, s) = self.function(f)?;
+                        Some(ChainLink {
+                            path: m.path.clone(),
+                            line: s.line,
+                            name: s.short_name.clone(),
+                        })
+                    })
+                    .collect();
+                chain.push(ChainLink {
+                    path: module.path.clone(),
+                    line: *line,
+                    name: callee.clone(),
+                });
+                found.push((cost, depth, chain));
+            }
+            for (name, _) in &summary.calls {
+                if let Some(next) = self.sync_function(name) {
+                    if visited.insert(next.to_string()) {
+                        parent.insert(next.to_string(), current.clone());
+                        queue.push_back((next.to_string(), depth + 1));
+                    }
+                }
+            }
+        }
+        // Stable: among equals, the order the search met them (nearest, then source order).
+        found.sort_by_key(|(cost, depth, _)| (*cost, *depth));
+        found.into_iter().map(|(_, _, chain)| chain).collect()
     }
 
     /// The parameters of `callee` a call with these arguments gives.

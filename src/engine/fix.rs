@@ -795,6 +795,7 @@ mod tests {
             fix: Some(fix),
             not_fixable: None,
             chain: Vec::new(),
+            sinks: Vec::new(),
             noqa_codes: Vec::new(),
             covers: Vec::new(),
             requires_async_callee: None,

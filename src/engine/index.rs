@@ -75,6 +75,18 @@ impl ProjectIndex {
             else {
                 return false;
             };
+            // With no argument guard anywhere, the chain leads to the costliest blocking call
+            // behind the callee, and every other one is listed.
+            let costliest = (f.chain.len() == 1)
+                .then(|| info.sinks.first())
+                .flatten()
+                .filter(|_| reason.unless_given.is_empty());
+            let chain = costliest.unwrap_or(&reason.chain);
+            f.sinks = info
+                .sinks
+                .iter()
+                .filter_map(|s| s.last().cloned())
+                .collect();
             if f.chain.len() > 1 {
                 // Through a helper nested in the coroutine (see `nested`): the callee's
                 // generator or context-manager nature is the helper's business, not the
@@ -84,9 +96,9 @@ impl ProjectIndex {
                     context_manager: false,
                     ..info.clone()
                 };
-                complete_indirect(f, &through, &reason.chain);
+                complete_indirect(f, &through, chain);
             } else {
-                complete_indirect(f, info, &reason.chain);
+                complete_indirect(f, info, chain);
             }
             if let Some(fix) = &mut f.fix {
                 if let Some(why) = graph.propagation.refused.get(&callee) {

@@ -665,6 +665,7 @@ impl Engine {
             context_manager: false,
             positional: Vec::new(),
             reasons: Vec::new(),
+            sinks: Vec::new(),
         };
         index::complete_indirect(&mut finding, &info, &chain);
         vec![finding]
@@ -820,6 +821,7 @@ impl<'a, 't> FileContext<'a, 't> {
             fix: None,
             not_fixable: None,
             chain: Vec::new(),
+            sinks: Vec::new(),
             noqa_codes: Vec::new(),
             covers: Vec::new(),
             requires_async_callee: None,

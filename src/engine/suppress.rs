@@ -81,6 +81,7 @@ mod tests {
             fix: None,
             not_fixable: None,
             chain: vec![],
+            sinks: vec![],
             noqa_codes: codes.iter().map(|c| c.to_string()).collect(),
             covers: vec![],
             requires_async_callee: None,

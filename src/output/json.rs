@@ -18,6 +18,9 @@ pub struct JsonFinding<'a> {
     pub fix: Option<&'a FixInfo>,
     pub not_fixable: Option<&'a str>,
     pub chain: &'a [ChainLink],
+    /// Indirect findings: every blocking call behind the call, costliest first.
+    #[serde(skip_serializing_if = "<[ChainLink]>::is_empty")]
+    pub sinks: &'a [ChainLink],
 }
 
 impl<'a> From<&'a Finding> for JsonFinding<'a> {
@@ -35,6 +38,7 @@ impl<'a> From<&'a Finding> for JsonFinding<'a> {
             fix: f.fix.as_ref(),
             not_fixable: f.not_fixable.as_deref(),
             chain: &f.chain,
+            sinks: &f.sinks,
         }
     }
 }

@@ -163,6 +163,14 @@ fn render_tail(out: &mut String, f: &Finding, pad: &str) {
             .collect();
         let _ = writeln!(out, "{pad} {NOTE}= chain:{NOTE:#} {}", chain.join(" -> "));
     }
+    if f.sinks.len() > 1 {
+        let sinks: Vec<String> = f
+            .sinks
+            .iter()
+            .map(|l| format!("{} ({}:{})", l.name, l.path, l.line))
+            .collect();
+        let _ = writeln!(out, "{pad} {NOTE}= blocks at:{NOTE:#} {}", sinks.join(", "));
+    }
     match (&f.fix, &f.not_fixable) {
         (Some(fix), _) => {
             let _ = writeln!(
