@@ -196,6 +196,36 @@ pub struct Finding {
 pub struct Arguments {
     pub keywords: Vec<String>,
     pub positional: usize,
+    /// Functions passed as arguments (`call_with(fetch, url)`, `retry(fn=load)`): where, and
+    /// the function's fully qualified name. A helper that calls the parameter runs them.
+    pub callables: Vec<PassedCallable>,
+}
+
+/// A function passed to a call: by position (0-based, as written) or by keyword.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PassedCallable {
+    pub position: Option<usize>,
+    pub keyword: Option<String>,
+    pub name: String,
+}
+
+impl Arguments {
+    /// The function passed for `parameter` of a function with these `positional` parameters.
+    pub fn callable_for(&self, parameter: &str, positional: &[String]) -> Option<&str> {
+        let implicit = usize::from(
+            positional
+                .first()
+                .is_some_and(|p| p == "self" || p == "cls"),
+        );
+        let index = positional.iter().position(|p| p == parameter);
+        self.callables
+            .iter()
+            .find(|c| {
+                c.keyword.as_deref() == Some(parameter)
+                    || (c.position.is_some() && c.position.map(|i| i + implicit) == index)
+            })
+            .map(|c| c.name.as_str())
+    }
 }
 
 impl Arguments {

@@ -436,3 +436,87 @@ async def handler(url, items):
     assert!(String::from_utf8_lossy(&text.stdout)
         .contains("= blocks at: requests.post (./app.py:8), time.sleep (./app.py:12)"));
 }
+
+/// Functions passed to a helper that calls them: `call_with(fetch, u)` blocks through `fetch`;
+/// a retry wrapper that sleeps on failure is reported with the request that always runs, its
+/// own sleep listed after it; the negative twin passes a function that does not block.
+#[test]
+fn a_function_passed_to_a_helper_that_calls_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        r#"import time
+
+import httpx
+
+
+def call_with(func, *args):
+    return func(*args)
+
+
+def with_retry(name, fn, attempts=3):
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except OSError:
+            time.sleep(1)
+    raise RuntimeError(name)
+
+
+def fetch(url):
+    return httpx.get(url)
+
+
+def fetch_profile():
+    return httpx.get("https://example.com/me")
+
+
+def pure(x):
+    return x * 2
+
+
+async def g(u):
+    call_with(fetch, u)
+    with_retry("profile", fetch_profile)
+    call_with(pure, 3)
+    with_retry("p", fn=fetch_profile)
+"#,
+    )
+    .unwrap();
+    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<(u64, String, Vec<String>)> = findings
+        .iter()
+        .map(|f| {
+            let names = |key: &str| -> Vec<String> {
+                f[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|l| l["name"].as_str().unwrap().to_string())
+                    .collect()
+            };
+            (
+                f["line"].as_u64().unwrap(),
+                names("chain").join(" -> "),
+                names("sinks"),
+            )
+        })
+        .collect();
+    let retry = (
+        "g -> with_retry -> fetch_profile -> httpx.get".to_string(),
+        vec!["httpx.get".to_string(), "time.sleep".to_string()],
+    );
+    assert_eq!(
+        got,
+        vec![
+            (
+                32,
+                "g -> call_with -> fetch -> httpx.get".to_string(),
+                vec!["httpx.get".to_string()]
+            ),
+            (33, retry.0.clone(), retry.1.clone()),
+            (35, retry.0, retry.1),
+        ]
+    );
+}

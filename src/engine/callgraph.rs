@@ -60,7 +60,7 @@ pub struct IndirectInfo {
     /// Every distinct blocking call the function reaches, costliest first, each with the
     /// shortest chain to it. Only when no argument guard rules any way out (the chains would
     /// otherwise depend on the call); empty then.
-    pub sinks: Vec<Vec<ChainLink>>,
+    pub sinks: Vec<(crate::catalogue::Cost, Vec<ChainLink>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,9 +75,9 @@ pub fn analyse(
     modules: &HashMap<String, PathBuf>,
     globals: Option<&dyn Globals>,
     callees: &HashSet<String>,
-) -> HashMap<String, IndirectInfo> {
+) -> Analysis {
     if callees.is_empty() {
-        return HashMap::new();
+        return Analysis::default();
     }
     let before = super::source::parse_counters();
     let graph = Graph::build(catalogue, modules, globals, callees);
@@ -93,7 +93,30 @@ pub fn analyse(
             after.2 - before.2,
         );
     }
-    graph.blocking_callees(callees)
+    Analysis {
+        indirect: graph.blocking_callees(callees),
+        parameter_calls: graph.parameter_calls(callees),
+    }
+}
+
+/// What the call graph says about the candidate callees.
+#[derive(Debug, Default)]
+pub struct Analysis {
+    /// The ones that block, and how.
+    pub indirect: HashMap<String, IndirectInfo>,
+    /// The sync ones that call one of their parameters (`def call_with(func, *a): func(*a)`):
+    /// a call passing a blocking function there blocks through them.
+    pub parameter_calls: HashMap<String, ParameterCall>,
+}
+
+/// A project sync function that calls one of its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterCall {
+    /// The function, as a chain link (its `def` line).
+    pub link: ChainLink,
+    pub parameter: String,
+    /// Its positional parameters, to tell which argument fills `parameter`.
+    pub positional: Vec<String>,
 }
 
 impl<'c> Graph<'c> {
@@ -1074,9 +1097,37 @@ impl Graph<'_> {
         reasons
     }
 
+    /// The candidates that are sync functions calling one of their own parameters.
+    fn parameter_calls(&self, callees: &HashSet<String>) -> HashMap<String, ParameterCall> {
+        let mut out = HashMap::new();
+        for name in callees {
+            let Some(function) = self.sync_function(name) else {
+                continue;
+            };
+            let Some((module, summary)) = self.function(function) else {
+                continue;
+            };
+            if let Some((parameter, _)) = &summary.calls_parameter {
+                out.insert(
+                    name.clone(),
+                    ParameterCall {
+                        link: ChainLink {
+                            path: module.path.clone(),
+                            line: summary.line,
+                            name: summary.short_name.clone(),
+                        },
+                        parameter: parameter.clone(),
+                        positional: summary.positional.clone(),
+                    },
+                );
+            }
+        }
+        out
+    }
+
     /// Every distinct blocking call `function` reaches through sync calls, costliest first,
     /// then nearest: breadth first, so each comes with its shortest chain.
-    fn sinks(&self, function: &str) -> Vec<Vec<ChainLink>> {
+    fn sinks(&self, function: &str) -> Vec<(crate::catalogue::Cost, Vec<ChainLink>)> {
         let mut parent: HashMap<String, String> = HashMap::new();
         let mut queue: VecDeque<(String, usize)> = VecDeque::from([(function.to_string(), 0)]);
         let mut visited: HashSet<String> = HashSet::from([function.to_string()]);
@@ -1129,7 +1180,10 @@ impl Graph<'_> {
         }
         // Stable: among equals, the order the search met them (nearest, then source order).
         found.sort_by_key(|(cost, depth, _)| (*cost, *depth));
-        found.into_iter().map(|(_, _, chain)| chain).collect()
+        found
+            .into_iter()
+            .map(|(cost, _, chain)| (cost, chain))
+            .collect()
     }
 
     /// The parameters of `callee` a call with these arguments gives.

@@ -20,6 +20,8 @@ pub struct ProjectIndex {
     /// Callees of calls in async code that are project sync functions which block, by the
     /// name the calls resolved to (from the call graph).
     pub indirect: HashMap<String, IndirectInfo>,
+    /// Candidate callees that call one of their parameters (see `callgraph::ParameterCall`).
+    pub parameter_calls: HashMap<String, super::callgraph::ParameterCall>,
     /// `--propagate`: the chains made async instead (empty otherwise).
     pub propagation: super::propagate::Plan,
     /// Candidate callees the call graph found not to block (an editor asks again otherwise).
@@ -60,7 +62,7 @@ impl ProjectIndex {
                 return true;
             };
             let Some(info) = graph.indirect.get(&callee) else {
-                return false;
+                return through_argument(f, &callee, graph);
             };
             // The first way down that this call's arguments do not rule out.
             let given = f
@@ -76,17 +78,30 @@ impl ProjectIndex {
                 return false;
             };
             // With no argument guard anywhere, the chain leads to the costliest blocking call
-            // behind the callee, and every other one is listed.
+            // behind the callee (a function passed to it included), and every other one is
+            // listed.
+            let mut sinks: Vec<(crate::catalogue::Cost, Vec<ChainLink>)> = info.sinks.clone();
+            if let Some((call, passed)) = passed_blocking(f, &callee, graph) {
+                sinks.extend(passed.sinks.iter().map(|(cost, chain)| {
+                    let mut through = vec![call.link.clone()];
+                    through.extend(chain.iter().cloned());
+                    (*cost, through)
+                }));
+                // Stable: at equal cost the callee's own blocking calls come first.
+                sinks.sort_by_key(|(cost, _)| *cost);
+            }
             let costliest = (f.chain.len() == 1)
-                .then(|| info.sinks.first())
+                .then(|| sinks.first().map(|(_, chain)| chain.clone()))
                 .flatten()
                 .filter(|_| reason.unless_given.is_empty());
-            let chain = costliest.unwrap_or(&reason.chain);
-            f.sinks = info
-                .sinks
-                .iter()
-                .filter_map(|s| s.last().cloned())
-                .collect();
+            let chain = costliest.as_ref().unwrap_or(&reason.chain);
+            let mut leaves: Vec<ChainLink> = Vec::new();
+            for leaf in sinks.iter().filter_map(|(_, s)| s.last()) {
+                if !leaves.iter().any(|l| l.name == leaf.name) {
+                    leaves.push(leaf.clone());
+                }
+            }
+            f.sinks = leaves;
             if f.chain.len() > 1 {
                 // Through a helper nested in the coroutine (see `nested`): the callee's
                 // generator or context-manager nature is the helper's business, not the
@@ -124,6 +139,43 @@ impl ProjectIndex {
                 && later.kind == Kind::Indirect
         });
     }
+}
+
+/// A call of a sync helper that does not block itself but calls the function it is passed
+/// (`call_with(fetch, url)`, `with_retry("p", fetch_profile)`): it blocks when that function
+/// does, and the chain goes through the helper.
+fn through_argument(finding: &mut Finding, callee: &str, graph: &ProjectIndex) -> bool {
+    let Some((call, info)) = passed_blocking(finding, callee, graph) else {
+        return false;
+    };
+    let through = IndirectInfo {
+        generator: false,
+        context_manager: false,
+        ..info.clone()
+    };
+    finding.chain.push(call.link.clone());
+    finding.sinks = info
+        .sinks
+        .iter()
+        .filter_map(|(_, s)| s.last().cloned())
+        .collect();
+    complete_indirect(finding, &through, &info.chain);
+    true
+}
+
+/// The helper's parameter call and what the function the call passes there blocks on, when
+/// it does.
+fn passed_blocking<'g>(
+    finding: &Finding,
+    callee: &str,
+    graph: &'g ProjectIndex,
+) -> Option<(&'g super::callgraph::ParameterCall, &'g IndirectInfo)> {
+    let call = graph.parameter_calls.get(callee)?;
+    let passed = finding
+        .passed_arguments
+        .as_ref()?
+        .callable_for(&call.parameter, &call.positional)?;
+    Some((call, graph.indirect.get(passed)?))
 }
 
 pub(crate) fn complete_indirect(finding: &mut Finding, info: &IndirectInfo, chain: &[ChainLink]) {

@@ -316,15 +316,13 @@ impl Engine {
         }
         report.diagnostics.extend(self.project.diagnostics());
         let modules = self.project.modules();
-        let candidates: HashSet<String> = report
-            .findings
-            .iter()
-            .filter_map(|f| f.requires_blocking_callee.clone())
-            .collect();
+        let candidates = candidate_callees(&report.findings);
         report.unfollowed = unfollowed_calls(&self.catalogue, &modules, &report.findings);
         let graph_started = std::time::Instant::now();
-        project.indirect =
+        let analysis =
             callgraph::analyse(&self.catalogue, &modules, Some(&*self.project), &candidates);
+        project.indirect = analysis.indirect;
+        project.parameter_calls = analysis.parameter_calls;
         if self.propagate {
             project.propagation =
                 propagate::plan(&self.catalogue, &self.project, &project.indirect);
@@ -495,20 +493,21 @@ impl Engine {
         if !self.indirect {
             return;
         }
-        let missing: HashSet<String> = findings
-            .iter()
-            .filter_map(|f| f.requires_blocking_callee.clone())
+        let missing: HashSet<String> = candidate_callees(findings)
+            .into_iter()
             .filter(|q| !workspace.indirect.contains_key(q) && !workspace.not_blocking.contains(q))
             .collect();
         if missing.is_empty() {
             return;
         }
-        let mut found = callgraph::analyse(
+        let analysis = callgraph::analyse(
             &self.catalogue,
             &workspace.model.modules(),
             Some(&*workspace.model),
             &missing,
         );
+        workspace.parameter_calls.extend(analysis.parameter_calls);
+        let mut found = analysis.indirect;
         for callee in missing {
             match found.remove(&callee) {
                 Some(info) => {
@@ -555,9 +554,80 @@ impl Engine {
                     .extend(self.nested_call_finding(cx, recipe, call, function, callee, helper));
                 continue;
             }
-            findings.extend(recipe.project_call_finding(cx, call, function, callee));
+            let mut candidate = recipe.project_call_finding(cx, call, function, callee);
+            if let Some(arguments) = candidate.as_mut().and_then(|c| c.passed_arguments.as_mut()) {
+                arguments.callables = passed_callables(cx, call.node, call.scope);
+            }
+            findings.extend(candidate);
         }
     }
+}
+
+/// What the call graph is asked about: the callees of the candidate calls, and the functions
+/// those calls pass as arguments (a helper may call them).
+fn candidate_callees(findings: &[Finding]) -> HashSet<String> {
+    let mut out = HashSet::new();
+    for finding in findings {
+        if let Some(callee) = &finding.requires_blocking_callee {
+            out.insert(callee.clone());
+            if let Some(arguments) = &finding.passed_arguments {
+                out.extend(arguments.callables.iter().map(|c| c.name.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The functions a call passes as arguments (`call_with(fetch, url)`), by position or keyword:
+/// names that resolve to a function or method, not values.
+fn passed_callables(
+    cx: &FileContext,
+    call: Node,
+    scope: ScopeId,
+) -> Vec<crate::finding::PassedCallable> {
+    let Some(list) = call
+        .field("arguments")
+        .filter(|l| l.kind() == "argument_list")
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut position = Some(0);
+    let mut cursor = list.walk();
+    for argument in list.named_children(&mut cursor) {
+        let (slot, keyword, value) = match argument.kind() {
+            "keyword_argument" => match (argument.field("name"), argument.field("value")) {
+                (Some(name), Some(value)) => (None, Some(cx.text(name).to_string()), value),
+                _ => continue,
+            },
+            "list_splat" | "dictionary_splat" => {
+                position = None;
+                continue;
+            }
+            "comment" => continue,
+            _ => {
+                let slot = position;
+                position = position.map(|p| p + 1);
+                (slot, None, argument)
+            }
+        };
+        if slot.is_none() && keyword.is_none() {
+            continue;
+        }
+        if !matches!(value.kind(), "identifier" | "attribute") {
+            continue;
+        }
+        if let Some(resolve::Value::Name(name)) = cx.resolver.infer(value, scope, 0) {
+            if !name.starts_with("builtins.") {
+                out.push(crate::finding::PassedCallable {
+                    position: slot,
+                    keyword,
+                    name,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// [`Report::unfollowed`]: the candidate calls (indirect findings in waiting) whose callee
