@@ -520,3 +520,37 @@ async def g(u):
         ]
     );
 }
+
+/// Types that come from elsewhere: the return annotation of a function in another module, an
+/// awaited coroutine's return annotation, `x: T = make()` (the annotation wins over an unknown
+/// value), and tuple unpacking. The twin `count()` returns an int: no finding.
+#[test]
+fn types_flow_through_returns_annotations_and_unpacking() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("pyproject.toml", "");
+    write("app/__init__.py", "");
+    write(
+        "app/net.py",
+        "import socket\nfrom pathlib import Path\n\n\ndef open_socket(host) -> socket.socket:\n    return socket.socket()\n\n\nasync def open_async(host) -> socket.socket:\n    return socket.socket()\n\n\ndef data_dir() -> Path:\n    return Path(\"/srv\")\n\n\ndef count() -> int:\n    return 1\n",
+    );
+    write(
+        "app/routes.py",
+        "from pathlib import Path\n\nfrom app.net import count, data_dir, open_async, open_socket\n\n\nasync def handler(host, make_base):\n    sock = open_socket(host)\n    sock.recv(10)\n    s2 = await open_async(host)\n    s2.recv(10)\n    base: Path = make_base()\n    base.exists()\n    src, dst = Path(\"a\"), Path(\"b\")\n    src.read_text()\n    dst.write_text(\"x\")\n    data_dir().mkdir()\n    n = count()\n    n.bit_length()\n",
+    );
+    let out = unblock(
+        &["check", "--output-format", "json", "app/routes.py"],
+        dir.path(),
+    );
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let lines: Vec<u64> = findings
+        .iter()
+        .filter(|f| f["kind"] == "direct")
+        .map(|f| f["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![8, 10, 12, 14, 15, 16], "{findings:#?}");
+}

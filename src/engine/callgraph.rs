@@ -666,9 +666,12 @@ fn made_here<'t>(
         .bindings
         .get(name)
         .is_some_and(|origins| {
-            origins
-                .iter()
-                .all(|o| matches!(o, Origin::Assigned(..) | Origin::WithAs(..)))
+            origins.iter().all(|o| {
+                matches!(
+                    o,
+                    Origin::Assigned(..) | Origin::WithAs(..) | Origin::AnnotatedValue(..)
+                )
+            })
         })
 }
 

@@ -63,7 +63,10 @@ pub struct ProjectModel {
     spelled: Mutex<HashMap<PathBuf, PathBuf>>,
     /// The instances module-level names of project modules hold, as asked for (see
     /// [`Globals`]).
-    instances: Mutex<HashMap<String, Arc<HashMap<String, Value>>>>,
+    instances: Mutex<HashMap<String, Arc<ModuleValues>>>,
+    /// What calling each name asked about returns (see [`Globals::returns_of`]): asked for
+    /// every call a resolver cannot type itself, so remembered by name, unknown ones included.
+    returns: Mutex<HashMap<String, Option<Value>>>,
 }
 
 impl Default for ProjectModel {
@@ -84,6 +87,7 @@ impl ProjectModel {
             projects: Mutex::new(HashMap::new()),
             spelled: Mutex::new(HashMap::new()),
             instances: Mutex::new(HashMap::new()),
+            returns: Mutex::new(HashMap::new()),
         }
     }
 
@@ -191,6 +195,19 @@ impl ProjectModel {
             }
         }
         out
+    }
+
+    /// The longest prefix of a dotted name that is a project module.
+    fn module_of_name(&self, name: &str) -> Option<String> {
+        let projects = self.projects.lock().unwrap();
+        let mut end = name.rfind('.')?;
+        loop {
+            let module = &name[..end];
+            if projects.values().any(|p| p.modules.contains_key(module)) {
+                return Some(module.to_string());
+            }
+            end = module.rfind('.')?;
+        }
     }
 
     /// The file of a project module, among the projects touched so far.
@@ -356,6 +373,37 @@ impl ProjectModel {
     }
 }
 
+/// What a project module's module-level names hold, and what its functions return, as far
+/// as the module says (instances, return annotations).
+#[derive(Debug, Default)]
+struct ModuleValues {
+    instances: HashMap<String, Value>,
+    returns: HashMap<String, Value>,
+}
+
+impl ProjectModel {
+    /// The values of a project module, read once; `None` for a module outside the projects.
+    fn values_of(&self, module: &str, catalogue: &Catalogue) -> Option<Arc<ModuleValues>> {
+        let known = self.instances.lock().unwrap().get(module).cloned();
+        if let Some(values) = known {
+            return Some(values);
+        }
+        // Remembered empty first: a module asked about while it is read (an import cycle)
+        // has no values yet, and one outside the projects never has.
+        self.instances
+            .lock()
+            .unwrap()
+            .insert(module.to_string(), Arc::default());
+        let file = self.module_file(module)?;
+        let values = Arc::new(values_in(self, &file, module, catalogue));
+        self.instances
+            .lock()
+            .unwrap()
+            .insert(module.to_string(), values.clone());
+        Some(values)
+    }
+}
+
 impl Globals for ProjectModel {
     /// Reads the module that defines the name once (its module-level code only, as a check
     /// would parse it) and resolves every module-level name there, other modules included:
@@ -363,47 +411,47 @@ impl Globals for ProjectModel {
     /// asked about while it is being read (an import cycle) has no instances yet.
     fn instance_of(&self, qualified: &str, catalogue: &Catalogue) -> Option<Value> {
         let (module, name) = qualified.rsplit_once('.')?;
-        let known = self.instances.lock().unwrap().get(module).cloned();
-        let instances = match known {
-            Some(instances) => instances,
-            None => {
-                let Some(file) = self.module_file(module) else {
-                    self.instances
-                        .lock()
-                        .unwrap()
-                        .insert(module.to_string(), Arc::default());
-                    return None;
-                };
-                self.instances
-                    .lock()
-                    .unwrap()
-                    .insert(module.to_string(), Arc::default());
-                let instances = Arc::new(instances_in(self, &file, module, catalogue));
-                self.instances
-                    .lock()
-                    .unwrap()
-                    .insert(module.to_string(), instances.clone());
-                instances
-            }
-        };
-        instances.get(name).cloned()
+        self.values_of(module, catalogue)?
+            .instances
+            .get(name)
+            .cloned()
+    }
+
+    /// The function's module is the longest prefix that is a project module (`app.db.Store.get`
+    /// is in `app.db`).
+    fn returns_of(&self, qualified: &str, catalogue: &Catalogue) -> Option<Value> {
+        if let Some(known) = self.returns.lock().unwrap().get(qualified) {
+            return known.clone();
+        }
+        let value = self.module_of_name(qualified).and_then(|module| {
+            self.values_of(&module, catalogue)?
+                .returns
+                .get(qualified)
+                .cloned()
+        });
+        self.returns
+            .lock()
+            .unwrap()
+            .insert(qualified.to_string(), value.clone());
+        value
     }
 }
 
-/// The module-level names of a module that hold instances, with their values.
-fn instances_in(
+/// The module-level names of a module that hold instances, and what its annotated
+/// functions return.
+fn values_in(
     model: &ProjectModel,
     file: &Path,
     module: &str,
     catalogue: &Catalogue,
-) -> HashMap<String, Value> {
+) -> ModuleValues {
     let Ok(bytes) = std::fs::read(file) else {
-        return HashMap::new();
+        return ModuleValues::default();
     };
     let Ok(source) =
         SourceFile::parse_for_check(file.display().to_string(), bytes, module.to_string())
     else {
-        return HashMap::new();
+        return ModuleValues::default();
     };
     let scopes = Scopes::build(&source);
     let resolver = Resolver::new(&source, &scopes, catalogue).with_globals(Some(model));
@@ -420,7 +468,21 @@ fn instances_in(
             out.insert(name.to_string(), value);
         }
     }
-    out
+    let mut returns = HashMap::new();
+    let annotated = scopes
+        .annotated_returns
+        .keys()
+        .chain(scopes.written_returns.keys());
+    for function in annotated {
+        let called = Value::Name(function.clone());
+        if let Some(value @ Value::Instance(_)) = resolver.call_result(&called, 0) {
+            returns.insert(function.clone(), value);
+        }
+    }
+    ModuleValues {
+        instances: out,
+        returns,
+    }
 }
 
 /// The dotted name of `file` below the deepest of `source_roots` that holds it; a file with a

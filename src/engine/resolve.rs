@@ -44,6 +44,8 @@ impl Value {
 pub trait Globals: Sync {
     /// The value a module-level name of a project module holds, when it is an instance.
     fn instance_of(&self, qualified: &str, catalogue: &Catalogue) -> Option<Value>;
+    /// What calling a function of a project module returns, from its return annotation.
+    fn returns_of(&self, qualified: &str, catalogue: &Catalogue) -> Option<Value>;
 }
 
 pub struct Resolver<'a, 't> {
@@ -121,6 +123,8 @@ impl<'a, 't> Resolver<'a, 't> {
                 agree(values)
             }
             "parenthesized_expression" => self.infer(expr.named_child(0)?, scope, depth + 1),
+            // `await open_socket()`: what the coroutine returns (its annotation).
+            "await" => self.infer(expr.named_child(0)?, scope, depth + 1),
             "binary_operator" => {
                 // `Path / "x"` is a Path: the one operator that matters for file I/O.
                 let operator = expr.field("operator")?;
@@ -178,7 +182,7 @@ impl<'a, 't> Resolver<'a, 't> {
         }
     }
 
-    fn call_result(&self, callee: &Value, depth: usize) -> Option<Value> {
+    pub(crate) fn call_result(&self, callee: &Value, depth: usize) -> Option<Value> {
         let name = callee.qualified()?;
         if let Some(returned) = self.catalogue.returns(&name) {
             return Some(Value::Instance(returned.to_string()));
@@ -195,6 +199,15 @@ impl<'a, 't> Resolver<'a, 't> {
         }
         if let Some(written) = self.scopes.written_returns.get(&name) {
             return self.written_annotation(written, depth + 1);
+        }
+        // A function of another project module annotated `-> Socket`.
+        if !name.starts_with(&format!("{}.", self.file.module)) {
+            if let Some(value) = self
+                .globals
+                .and_then(|g| g.returns_of(&name, self.catalogue))
+            {
+                return Some(value);
+            }
         }
         match callee {
             // A capitalised last part is a class by convention: calling it builds an instance.
@@ -319,7 +332,9 @@ impl<'a, 't> Resolver<'a, 't> {
                     return origins
                         .iter()
                         .filter_map(|o| match o {
-                            Origin::Assigned(value, _) | Origin::WithAs(value, _) => Some(*value),
+                            Origin::Assigned(value, _)
+                            | Origin::WithAs(value, _)
+                            | Origin::AnnotatedValue(_, value, _) => Some(*value),
                             _ => None,
                         })
                         .collect();
@@ -350,6 +365,9 @@ impl<'a, 't> Resolver<'a, 't> {
             Origin::WithAs(value, scope) => self.infer(*value, *scope, depth + 1),
             Origin::Annotated(annotation, scope) => self.annotation(*annotation, *scope, depth + 1),
             Origin::Iterated(iterable, scope) => self.item(*iterable, *scope, depth + 1),
+            Origin::AnnotatedValue(annotation, value, scope) => self
+                .annotation(*annotation, *scope, depth + 1)
+                .or_else(|| self.infer(*value, *scope, depth + 1)),
             Origin::NoneValue | Origin::Unknown => None,
         });
         agree(values)

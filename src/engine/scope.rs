@@ -45,6 +45,8 @@ pub enum Origin<'t> {
     Assigned(Node<'t>, ScopeId),
     /// `x: T` (parameter or variable annotation).
     Annotated(Node<'t>, ScopeId),
+    /// `x: T = <expr>`: what the annotation says, else what the value is.
+    AnnotatedValue(Node<'t>, Node<'t>, ScopeId),
     /// `with <expr> as x`.
     WithAs(Node<'t>, ScopeId),
     /// The first parameter of a method: an instance of the class.
@@ -698,19 +700,52 @@ impl<'t> Builder<'t, 't> {
         match left.kind() {
             "identifier" => {
                 let name = self.text(left);
+                if let (Some(r), Some(t)) = (right, annotation) {
+                    if r.kind() == "none" {
+                        // `x: Session | None = None`: None now, a Session later.
+                        self.bind(scopes, scope, name, Origin::NoneValue);
+                        self.bind(scopes, scope, name, Origin::Annotated(t, current));
+                        return;
+                    }
+                }
                 let origin = match (right, annotation) {
                     (Some(r), _) if r.kind() == "none" => Origin::NoneValue,
-                    (Some(r), _) => Origin::Assigned(r, current),
+                    (Some(r), Some(t)) => Origin::AnnotatedValue(t, r, current),
+                    (Some(r), None) => Origin::Assigned(r, current),
                     (None, Some(t)) => Origin::Annotated(t, current),
                     (None, None) => Origin::Unknown,
                 };
                 self.bind(scopes, scope, name, origin);
-                if let (Some(t), Some(_)) = (annotation, right) {
-                    let name = self.text(left);
-                    self.bind(scopes, scope, name, Origin::Annotated(t, current));
-                }
             }
             "attribute" => self.self_attribute(scopes, scope, left, right.or(annotation)),
+            // `src, dst = Path(a), Path(b)`: each name its own value.
+            "pattern_list" | "tuple_pattern"
+                if right.is_some_and(|r| {
+                    matches!(r.kind(), "expression_list" | "tuple")
+                        && r.named_child_count() == left.named_child_count()
+                }) =>
+            {
+                let right = right.expect("checked above");
+                let mut targets = left.walk();
+                let mut values = right.walk();
+                let pairs: Vec<(Node<'t>, Node<'t>)> = left
+                    .named_children(&mut targets)
+                    .zip(right.named_children(&mut values))
+                    .collect();
+                for (target, value) in pairs {
+                    if target.kind() == "identifier" {
+                        let name = self.text(target);
+                        let origin = if value.kind() == "none" {
+                            Origin::NoneValue
+                        } else {
+                            Origin::Assigned(value, current)
+                        };
+                        self.bind(scopes, scope, name, origin);
+                    } else {
+                        self.bind_targets(scopes, scope, target);
+                    }
+                }
+            }
             _ => self.bind_targets(scopes, scope, left),
         }
     }

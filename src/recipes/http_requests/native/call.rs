@@ -428,6 +428,12 @@ fn may_be_none(cx: &FileContext, expr: Node, scope: ScopeId, depth: usize) -> bo
                             text.contains("Optional") || text.contains("None")
                         }
                         Origin::Assigned(v, at) => may_be_none(cx, *v, *at, depth + 1),
+                        Origin::AnnotatedValue(annotation, v, at) => {
+                            let text = cx.text(*annotation);
+                            text.contains("Optional")
+                                || text.contains("None")
+                                || may_be_none(cx, *v, *at, depth + 1)
+                        }
                         _ => false,
                     });
                     return from_origins || defaults_to_none(cx, s.node, name);
