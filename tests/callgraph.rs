@@ -554,3 +554,26 @@ fn types_flow_through_returns_annotations_and_unpacking() {
         .collect();
     assert_eq!(lines, vec![8, 10, 12, 14, 15, 16], "{findings:#?}");
 }
+
+/// Calling an instance runs its class's `__call__`: a module-level `embed = Embedder()` that
+/// sleeps in `__call__` blocks the coroutine calling it; the twin's `__call__` does not block.
+#[test]
+fn calling_an_instance_runs_its_dunder_call() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "import time\n\n\nclass Embedder:\n    def __call__(self, text):\n        time.sleep(0.1)\n        return [0.0]\n\n\nclass Cheap:\n    def __call__(self, text):\n        return [1.0]\n\n\nembed = Embedder()\n\n\nasync def search(q):\n    cheap = Cheap()\n    cheap(q)\n    return embed(q)\n",
+    )
+    .unwrap();
+    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["line"].as_u64(), Some(21));
+    let chain: Vec<&str> = findings[0]["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(chain, vec!["search", "Embedder.__call__", "time.sleep"]);
+}

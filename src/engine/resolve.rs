@@ -91,7 +91,11 @@ impl<'a, 't> Resolver<'a, 't> {
     /// The fully qualified name of what a `call` node calls, if it can be known.
     pub fn callee(&self, call: Node<'t>, scope: ScopeId) -> Option<String> {
         let function = call.field("function")?;
-        self.infer(function, scope, 0)?.qualified()
+        match self.infer(function, scope, 0)? {
+            // Calling an instance runs its class's `__call__`.
+            Value::Instance(class) => Some(format!("{class}.__call__")),
+            value => value.qualified(),
+        }
     }
 
     pub fn infer(&self, expr: Node<'t>, scope: ScopeId, depth: usize) -> Option<Value> {
