@@ -577,3 +577,59 @@ fn calling_an_instance_runs_its_dunder_call() {
         .collect();
     assert_eq!(chain, vec!["search", "Embedder.__call__", "time.sleep"]);
 }
+
+/// Dispatch through a Protocol and an abstract base: `self.embedder.embed(q)` with `embedder:
+/// Embedder` (a Protocol) may run every project class that defines `embed`, and
+/// `self.store.save(v)` (an ABC) every subclass; the chain names the implementation that
+/// blocks. The twins (`FakeEmbedder`, `MemoryStore`) block nowhere, and a Protocol with only
+/// non-blocking implementations gives no finding.
+#[test]
+fn calls_through_protocols_and_abstract_bases_reach_their_implementations() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("pyproject.toml", "");
+    write("app/__init__.py", "");
+    write(
+        "app/embed.py",
+        "from abc import ABC, abstractmethod\nfrom typing import Protocol\n\n\nclass Embedder(Protocol):\n    def embed(self, text: str) -> list:\n        ...\n\n\nclass Ranker(Protocol):\n    def rank(self, items: list) -> list:\n        ...\n\n\nclass Store(ABC):\n    @abstractmethod\n    def save(self, item):\n        raise NotImplementedError\n",
+    );
+    write(
+        "app/impl.py",
+        "import sqlite3\nimport time\n\nfrom app.embed import Store\n\n\nclass LocalEmbedder:\n    def embed(self, text):\n        time.sleep(0.2)\n        return [0.0]\n\n\nclass FakeEmbedder:\n    def embed(self, text):\n        return [1.0]\n\n\nclass SortRanker:\n    def rank(self, items):\n        return sorted(items)\n\n\nclass SqlStore(Store):\n    def save(self, item):\n        with sqlite3.connect(\"x.db\") as conn:\n            conn.execute(\"insert into t values (?)\", (item,))\n\n\nclass MemoryStore(Store):\n    def save(self, item):\n        return None\n",
+    );
+    write(
+        "app/service.py",
+        "from app.embed import Embedder, Ranker, Store\n\n\nclass Service:\n    def __init__(self, embedder: Embedder, store: Store, ranker: Ranker):\n        self.embedder = embedder\n        self.store = store\n        self.ranker = ranker\n\n    async def search(self, q):\n        vector = self.embedder.embed(q)\n        self.store.save(vector)\n        return self.ranker.rank([vector])\n",
+    );
+    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<(u64, String)> = findings
+        .iter()
+        .map(|f| {
+            let chain: Vec<&str> = f["chain"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["name"].as_str().unwrap())
+                .collect();
+            (f["line"].as_u64().unwrap(), chain.join(" -> "))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                11,
+                "Service.search -> Embedder.embed -> LocalEmbedder.embed -> time.sleep".to_string()
+            ),
+            (
+                12,
+                "Service.search -> Store.save -> SqlStore.save -> sqlite3.connect".to_string()
+            ),
+        ]
+    );
+}

@@ -134,6 +134,7 @@ impl<'c> Graph<'c> {
             summaries: HashMap::new(),
             resolved: HashMap::new(),
             wanted: HashMap::new(),
+            method_index: None,
         };
         graph.explore(callees);
         graph
@@ -211,6 +212,9 @@ pub(crate) struct FunctionSummary {
     pub calls_parameter: Option<(String, usize)>,
     /// A generator function: calling it runs nothing; iterating it runs the body.
     pub generator: bool,
+    /// `@abstractmethod`, or a body that only says what it does (`...`, `pass`, a docstring,
+    /// `raise NotImplementedError`): a call of it runs an implementation.
+    pub abstract_body: bool,
     /// The parameters a caller can pass by position, in order (`self` included).
     pub positional: Vec<String>,
     /// For each entry of `blocking`, then of `calls`: the parameters whose being passed keeps
@@ -335,6 +339,7 @@ fn summarise(
                         thread_hostile: None,
                         calls_parameter: None,
                         generator: has_own_yield(&file, scope.body),
+                        abstract_body: is_abstract(&file, node, scope.body),
                         positional: positional_parameters(&file, node),
                         blocking_guards: Vec::new(),
                         call_guards: Vec::new(),
@@ -370,6 +375,7 @@ fn summarise(
                 thread_hostile: None,
                 calls_parameter: None,
                 generator: false,
+                abstract_body: false,
                 positional: Vec::new(),
                 blocking_guards: Vec::new(),
                 call_guards: Vec::new(),
@@ -554,6 +560,39 @@ fn positional_parameters(file: &SourceFile, function: Node) -> Vec<String> {
     out
 }
 
+/// `@abstractmethod`, or a body of nothing but a docstring, `...`, `pass` or
+/// `raise NotImplementedError`.
+fn is_abstract(file: &SourceFile, function: Node, body: Node) -> bool {
+    let decorated = function
+        .parent()
+        .filter(|p| p.kind() == "decorated_definition")
+        .is_some_and(|p| {
+            let mut cursor = p.walk();
+            let abstract_decorator = p
+                .named_children(&mut cursor)
+                .filter(|d| d.kind() == "decorator")
+                .any(|d| file.text(d).contains("abstractmethod"));
+            abstract_decorator
+        });
+    if decorated {
+        return true;
+    }
+    let mut cursor = body.walk();
+    let statements: Vec<Node> = body
+        .named_children(&mut cursor)
+        .filter(|s| s.kind() != "comment")
+        .collect();
+    !statements.is_empty()
+        && statements.iter().all(|s| match s.kind() {
+            "pass_statement" => true,
+            "expression_statement" => s
+                .named_child(0)
+                .is_some_and(|e| matches!(e.kind(), "string" | "ellipsis")),
+            "raise_statement" => file.text(*s).contains("NotImplementedError"),
+            _ => false,
+        })
+}
+
 /// Whether a function body yields (outside the functions and lambdas nested in it).
 fn has_own_yield(file: &SourceFile, body: Node) -> bool {
     // Most bodies have no `yield` at all: a byte search settles them without a walk.
@@ -702,6 +741,9 @@ pub(crate) struct Graph<'c> {
     resolved: HashMap<String, Option<String>>,
     /// By module: the functions whose bodies its summary must include.
     wanted: HashMap<String, HashSet<String>>,
+    /// Method name to the project modules that define a method of that name (read on the
+    /// first abstract method reached; see [`Graph::implementations`]).
+    method_index: Option<MethodIndex>,
 }
 
 impl Graph<'_> {
@@ -918,6 +960,8 @@ impl Graph<'_> {
         let mut visited: HashSet<String> = HashSet::new();
         // Reached functions whose body is not summarised yet.
         let mut unfinished: Vec<String> = Vec::new();
+        // Abstract methods reached, and the implementations a call of each may run.
+        let mut dispatch: Vec<(String, Vec<String>)> = Vec::new();
         while !pending.is_empty() || !unfinished.is_empty() {
             let mut needed: HashSet<String> = HashSet::new();
             let mut waiting = Vec::new();
@@ -946,10 +990,14 @@ impl Graph<'_> {
                     }
                 }
             }
+            let mut abstract_reached = Vec::new();
             for function in reached {
                 let Some((_, summary)) = self.function(&function) else {
                     continue;
                 };
+                if summary.complete && summary.abstract_body && !summary.is_async {
+                    abstract_reached.push(function.clone());
+                }
                 if !summary.complete && !summary.is_async {
                     let Some((module, _)) = self.module_of(&function) else {
                         continue;
@@ -980,6 +1028,16 @@ impl Graph<'_> {
                     );
                 }
             }
+            for function in abstract_reached {
+                let implementations = self.implementations(&function);
+                pending.extend(
+                    implementations
+                        .iter()
+                        .filter(|n| !resolved.contains_key(*n))
+                        .cloned(),
+                );
+                dispatch.push((function, implementations));
+            }
             if !needed.is_empty() {
                 self.load(needed.into_iter().collect());
             } else if !waiting.is_empty() {
@@ -989,6 +1047,211 @@ impl Graph<'_> {
             pending.extend(waiting);
         }
         self.resolved = resolved;
+        // A call of an abstract method may run any implementation: edges to each, so that
+        // chains go through the one that blocks and name it.
+        for (function, implementations) in dispatch {
+            let Some((module, _)) = self.module_of(&function) else {
+                continue;
+            };
+            let module = module.to_string();
+            let Some(summary) = self
+                .summaries
+                .get_mut(&module)
+                .and_then(Option::as_mut)
+                .and_then(|m| m.functions.get_mut(&function))
+            else {
+                continue;
+            };
+            let line = summary.line;
+            for implementation in implementations {
+                summary.calls.push((implementation, line));
+                summary.call_guards.push(Vec::new());
+                summary
+                    .call_arguments
+                    .push(crate::finding::Arguments::default());
+            }
+        }
+    }
+
+    /// The project methods a call of the abstract method `function` (`app.Embedder.embed`)
+    /// may run: the same method in the classes derived from its class, or, when the class is a
+    /// `Protocol`, in every project class that defines it (Protocols are matched by shape).
+    fn implementations(&mut self, function: &str) -> Vec<String> {
+        let Some((class, method)) = function.rsplit_once('.') else {
+            return Vec::new();
+        };
+        let Some((module, _)) = self.module_of(class) else {
+            return Vec::new();
+        };
+        let module = module.to_string();
+        let Some(bases) = self
+            .summaries
+            .get(&module)
+            .and_then(Option::as_ref)
+            .and_then(|m| m.classes.get(class))
+            .map(|c| c.bases.clone())
+        else {
+            return Vec::new();
+        };
+        let protocol = bases
+            .iter()
+            .any(|b| b == "typing.Protocol" || b == "typing_extensions.Protocol");
+        // Only what the code declares abstract: a method of a Protocol or of an ABC, or one
+        // marked `@abstractmethod`. A base class's no-op hook overridden here and there is not
+        // a promise that a call of it runs an override.
+        let declared = protocol
+            || bases.iter().any(|b| b == "abc.ABC")
+            || self.function(function).is_some_and(|(_, f)| {
+                f.decorator
+                    .as_deref()
+                    .is_some_and(|d| d.contains("abstractmethod"))
+            });
+        if !declared {
+            return Vec::new();
+        }
+        // A Protocol method some class defines as a coroutine: sync and async implementations
+        // side by side (see below), known without reading them.
+        if protocol && self.method_index().async_somewhere.contains(method) {
+            return Vec::new();
+        }
+        let mut candidates: Vec<String> = self
+            .method_index()
+            .modules
+            .get(method)
+            .cloned()
+            .unwrap_or_default();
+        // A subclass names its base: only the modules that mention the class are read for an
+        // abstract base (a Protocol's implementations need not name it).
+        if !protocol {
+            let short = class
+                .rsplit('.')
+                .next()
+                .unwrap_or(class)
+                .as_bytes()
+                .to_vec();
+            candidates.retain(|m| {
+                self.summaries.contains_key(m)
+                    || self.modules.get(m).is_some_and(|path| {
+                        std::fs::read(path)
+                            .is_ok_and(|bytes| memchr::memmem::find(&bytes, &short).is_some())
+                    })
+            });
+        }
+        let missing: Vec<String> = candidates
+            .iter()
+            .filter(|m| !self.summaries.contains_key(*m))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            self.load(missing);
+        }
+        let mut out = Vec::new();
+        for candidate in &candidates {
+            let Some(summary) = self.summaries.get(candidate).and_then(Option::as_ref) else {
+                continue;
+            };
+            let mut classes: Vec<&String> = summary
+                .classes
+                .iter()
+                .filter(|(name, info)| name.as_str() != class && info.methods.contains(method))
+                .map(|(name, _)| name)
+                .collect();
+            classes.sort();
+            for other in classes {
+                if protocol || self.derives_from(other, class, 0) {
+                    out.push(format!("{other}.{method}"));
+                }
+            }
+        }
+        // Sync and async implementations side by side (redis-py's command mixins serve both
+        // clients): in a coroutine the async one is the likely receiver, and which one runs is
+        // not known here. Such a call is not followed rather than reported on a guess.
+        let mixed = out.iter().any(|implementation| {
+            self.function(implementation)
+                .is_some_and(|(_, f)| f.is_async)
+        });
+        if mixed {
+            return Vec::new();
+        }
+        out
+    }
+
+    /// `class` derives from `base` through project classes already loaded.
+    fn derives_from(&self, class: &str, base: &str, depth: usize) -> bool {
+        if depth > MAX_STEPS {
+            return false;
+        }
+        let Some((module, _)) = self.module_of(class) else {
+            return false;
+        };
+        let Some(info) = self
+            .summaries
+            .get(module)
+            .and_then(Option::as_ref)
+            .and_then(|m| m.classes.get(class))
+        else {
+            return false;
+        };
+        info.bases.iter().any(|b| {
+            let resolved = match self.symbol(b, 0) {
+                Step::Done(Some(Symbol::Class(name))) => name,
+                _ => b.clone(),
+            };
+            resolved == base || self.derives_from(&resolved, base, depth + 1)
+        })
+    }
+
+    /// Method name to the modules defining a method of that name, from the text of every
+    /// project module (`def name(` indented under a class), read once.
+    fn method_index(&mut self) -> &MethodIndex {
+        if self.method_index.is_none() {
+            let mut index = MethodIndex::default();
+            let mut modules: Vec<(&String, &PathBuf)> = self.modules.iter().collect();
+            modules.sort();
+            for (module, path) in modules {
+                let Ok(bytes) = std::fs::read(path) else {
+                    continue;
+                };
+                let mut names: HashSet<&[u8]> = HashSet::new();
+                let mut async_names: HashSet<&[u8]> = HashSet::new();
+                // `def ` indented (a method), found with memchr: most of each file is skipped.
+                for at in memchr::memmem::find_iter(&bytes, b"def ") {
+                    let line_start = bytes[..at]
+                        .iter()
+                        .rposition(|&b| b == b'\n')
+                        .map_or(0, |i| i + 1);
+                    let indent = &bytes[line_start..at];
+                    let is_async = indent.ends_with(b"async ");
+                    let indent = indent.strip_suffix(b"async ").unwrap_or(indent);
+                    if indent.is_empty() || !indent.iter().all(|&b| b == b' ' || b == b'\t') {
+                        continue;
+                    }
+                    let rest = &bytes[at + 4..];
+                    let end = rest
+                        .iter()
+                        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
+                        .unwrap_or(rest.len());
+                    names.insert(&rest[..end]);
+                    if is_async {
+                        async_names.insert(&rest[..end]);
+                    }
+                }
+                for name in async_names {
+                    index
+                        .async_somewhere
+                        .insert(String::from_utf8_lossy(name).into_owned());
+                }
+                for name in names {
+                    index
+                        .modules
+                        .entry(String::from_utf8_lossy(name).into_owned())
+                        .or_default()
+                        .push(module.clone());
+                }
+            }
+            self.method_index = Some(index);
+        }
+        self.method_index.as_ref().expect("filled above")
     }
 
     /// The project sync function a name calls, if it is one.
@@ -1347,6 +1610,14 @@ impl Graph<'_> {
         }
         links
     }
+}
+
+/// Which project modules define a method of each name, and which names are a coroutine
+/// somewhere.
+#[derive(Debug, Default)]
+struct MethodIndex {
+    modules: HashMap<String, Vec<String>>,
+    async_somewhere: HashSet<String>,
 }
 
 /// A blocking function's first step down.
