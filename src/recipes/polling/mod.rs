@@ -147,6 +147,12 @@ impl Polling {
             .find(|c| !is_deadline(cx.text(**c)))
             .or(candidates.first())
             .copied();
+        // A condition that asks something outside the program (a function of its own, a file,
+        // another process, a lock server) cannot be woken by a write in the program: it is a
+        // monitor or a wait on the outside, not polling.
+        if polled.is_some_and(|c| asks_outside(cx, function, c)) {
+            return None;
+        }
         // A loop that changes its own condition (`x += 1`, `left = end - now()`,
         // `scope = scope.parent`) is counting or walking, not waiting for someone else.
         if let Some(c) = polled {
@@ -217,6 +223,28 @@ fn assigned_names(cx: &FileContext, body: Node) -> HashSet<String> {
         }
     });
     names
+}
+
+/// The condition calls a plain function that is not a builtin (`renew_lock()`, `_still()`,
+/// `_child(run)`: what they read is not visible here), or a blocking call (`path.exists()`:
+/// the state is on disk). Methods of in-memory objects (`task.done()`, `event.is_set()`,
+/// `self.queue.empty()`) are program state and stay polling.
+fn asks_outside(cx: &FileContext, function: ScopeId, condition: Node) -> bool {
+    let mut outside = false;
+    walk_same_function(condition, |node| {
+        if outside || node.kind() != "call" {
+            return;
+        }
+        let plain = node
+            .field("function")
+            .is_some_and(|f| f.kind() == "identifier");
+        match cx.callee(node, function) {
+            Some(callee) if cx.catalogue.lookup(&callee).is_some() => outside = true,
+            Some(callee) => outside = plain && !callee.starts_with("builtins."),
+            None => outside = plain,
+        }
+    });
+    outside
 }
 
 fn contains_await(node: Node) -> bool {
@@ -319,6 +347,48 @@ async def paced(items):
         await asyncio.sleep(0.1)
 ";
         assert_eq!(lines(src), vec![]);
+    }
+
+    /// Waits on the outside world (a lock server, other processes, a file a child process
+    /// writes) cannot be woken by a write in the program: not polling. Their twins read
+    /// program state (a task, a dict) and are.
+    #[test]
+    fn conditions_that_ask_the_outside_are_not_polling() {
+        let src = "\
+import asyncio
+import time
+from pathlib import Path
+
+def _still():
+    return Path('/run/lock').exists()
+
+async def monitor(renew):
+    while True:
+        if not renew():
+            break
+        await asyncio.sleep(5)
+
+async def drained():
+    while _still():
+        await asyncio.sleep(0.5)
+
+async def launched(launch: Path):
+    while not launch.exists():
+        await asyncio.sleep(0.05)
+
+async def finished(task):
+    while not task.done():
+        await asyncio.sleep(0)
+
+async def reply(results, key):
+    while key not in results:
+        await asyncio.sleep(0.1)
+";
+        // `launch.exists()` itself blocks: a file-io finding, not a polling one.
+        assert_eq!(
+            lines(src),
+            vec![(19, "file-io"), (23, "polling"), (27, "polling")]
+        );
     }
 
     #[test]
