@@ -134,7 +134,7 @@ impl<'c> Graph<'c> {
             summaries: HashMap::new(),
             resolved: HashMap::new(),
             wanted: HashMap::new(),
-            method_index: None,
+            method_index: HashMap::new(),
         };
         graph.explore(callees);
         graph
@@ -741,9 +741,10 @@ pub(crate) struct Graph<'c> {
     resolved: HashMap<String, Option<String>>,
     /// By module: the functions whose bodies its summary must include.
     wanted: HashMap<String, HashSet<String>>,
-    /// Method name to the project modules that define a method of that name (read on the
-    /// first abstract method reached; see [`Graph::implementations`]).
-    method_index: Option<MethodIndex>,
+    /// By top-level package: method name to the modules of the package that define a method
+    /// of that name (read on the first abstract method of the package reached; see
+    /// [`Graph::implementations`]).
+    method_index: HashMap<String, MethodIndex>,
 }
 
 impl Graph<'_> {
@@ -1111,11 +1112,14 @@ impl Graph<'_> {
         }
         // A Protocol method some class defines as a coroutine: sync and async implementations
         // side by side (see below), known without reading them.
-        if protocol && self.method_index().async_somewhere.contains(method) {
+        // Implementations are looked for in the class's own top-level package (a project's
+        // tests or a sibling package deriving from it are not read).
+        let package = class.split('.').next().unwrap_or(class).to_string();
+        if protocol && self.method_index(&package).async_somewhere.contains(method) {
             return Vec::new();
         }
         let mut candidates: Vec<String> = self
-            .method_index()
+            .method_index(&package)
             .modules
             .get(method)
             .cloned()
@@ -1203,10 +1207,15 @@ impl Graph<'_> {
 
     /// Method name to the modules defining a method of that name, from the text of every
     /// project module (`def name(` indented under a class), read once.
-    fn method_index(&mut self) -> &MethodIndex {
-        if self.method_index.is_none() {
+    fn method_index(&mut self, package: &str) -> &MethodIndex {
+        if !self.method_index.contains_key(package) {
             let mut index = MethodIndex::default();
-            let mut modules: Vec<(&String, &PathBuf)> = self.modules.iter().collect();
+            let prefix = format!("{package}.");
+            let mut modules: Vec<(&String, &PathBuf)> = self
+                .modules
+                .iter()
+                .filter(|(m, _)| *m == package || m.starts_with(&prefix))
+                .collect();
             modules.sort();
             for (module, path) in modules {
                 let Ok(bytes) = std::fs::read(path) else {
@@ -1249,9 +1258,9 @@ impl Graph<'_> {
                         .push(module.clone());
                 }
             }
-            self.method_index = Some(index);
+            self.method_index.insert(package.to_string(), index);
         }
-        self.method_index.as_ref().expect("filled above")
+        &self.method_index[package]
     }
 
     /// The project sync function a name calls, if it is one.
