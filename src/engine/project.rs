@@ -373,6 +373,13 @@ impl ProjectModel {
     }
 }
 
+thread_local! {
+    /// The modules this thread is reading for their values, innermost last.
+    static READING: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// A read met a module this thread was already reading (an import cycle).
+    static CYCLE_HIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// What a project module's module-level names hold, and what its functions return, as far
 /// as the module says (instances, return annotations).
 #[derive(Debug, Default)]
@@ -383,23 +390,41 @@ struct ModuleValues {
 
 impl ProjectModel {
     /// The values of a project module, read once; `None` for a module outside the projects.
+    ///
+    /// The walk's threads ask at once, so a module being read by another thread is read again
+    /// here rather than seen half-done: every thread gets the same answer. A module asked about
+    /// while this thread is reading it (an import cycle) has no values for that read, and what
+    /// such a read found is not remembered (it depends on where the cycle was entered).
     fn values_of(&self, module: &str, catalogue: &Catalogue) -> Option<Arc<ModuleValues>> {
         let known = self.instances.lock().unwrap().get(module).cloned();
         if let Some(values) = known {
             return Some(values);
         }
-        // Remembered empty first: a module asked about while it is read (an import cycle)
-        // has no values yet, and one outside the projects never has.
-        self.instances
-            .lock()
-            .unwrap()
-            .insert(module.to_string(), Arc::default());
-        let file = self.module_file(module)?;
+        if READING.with(|r| r.borrow().iter().any(|m| m == module)) {
+            CYCLE_HIT.with(|c| c.set(true));
+            return None;
+        }
+        let Some(file) = self.module_file(module) else {
+            self.instances
+                .lock()
+                .unwrap()
+                .insert(module.to_string(), Arc::default());
+            return None;
+        };
+        READING.with(|r| r.borrow_mut().push(module.to_string()));
+        let outer = CYCLE_HIT.with(|c| c.replace(false));
         let values = Arc::new(values_in(self, &file, module, catalogue));
-        self.instances
-            .lock()
-            .unwrap()
-            .insert(module.to_string(), values.clone());
+        let cycle = CYCLE_HIT.with(|c| c.replace(outer));
+        READING.with(|r| r.borrow_mut().pop());
+        if cycle {
+            CYCLE_HIT.with(|c| c.set(true));
+        } else {
+            self.instances
+                .lock()
+                .unwrap()
+                .entry(module.to_string())
+                .or_insert_with(|| values.clone());
+        }
         Some(values)
     }
 }
@@ -423,16 +448,22 @@ impl Globals for ProjectModel {
         if let Some(known) = self.returns.lock().unwrap().get(qualified) {
             return known.clone();
         }
+        let outer = CYCLE_HIT.with(|c| c.replace(false));
         let value = self.module_of_name(qualified).and_then(|module| {
             self.values_of(&module, catalogue)?
                 .returns
                 .get(qualified)
                 .cloned()
         });
-        self.returns
-            .lock()
-            .unwrap()
-            .insert(qualified.to_string(), value.clone());
+        let cycle = CYCLE_HIT.with(|c| c.replace(outer));
+        if cycle {
+            CYCLE_HIT.with(|c| c.set(true));
+        } else {
+            self.returns
+                .lock()
+                .unwrap()
+                .insert(qualified.to_string(), value.clone());
+        }
         value
     }
 }
