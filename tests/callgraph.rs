@@ -143,13 +143,12 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn an_awaited_plain_def_runs_its_sync_body_on_the_loop() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("jobs.py"),
+    write_file(
+        dir.path(),
+        "jobs.py",
         "import asyncio\nimport time\n\n\ndef prepare(job):\n    time.sleep(0.2)\n    return asyncio.sleep(0)\n\n\nasync def pause(job):\n    time.sleep(0.1)\n\n\nasync def run(job):\n    await prepare(job)\n    await pause(job)\n",
-    )
-    .unwrap();
-    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
-    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    );
+    let findings = check_json(dir.path());
     let lines: Vec<(u64, &str, &str)> = findings
         .iter()
         .map(|f| {
@@ -180,13 +179,12 @@ fn an_awaited_plain_def_runs_its_sync_body_on_the_loop() {
 #[test]
 fn a_nested_helper_called_in_its_coroutine_blocks() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("nested.py"),
+    write_file(
+        dir.path(),
+        "nested.py",
         "import time\n\n\nasync def handler(n):\n    def pause():\n        time.sleep(0.5)\n\n    def ticks():\n        yield time.sleep(1)\n\n    def double():\n        return n * 2\n\n    def unused():\n        time.sleep(9)\n\n    pause()\n    for _ in ticks():\n        pass\n    return double()\n",
-    )
-    .unwrap();
-    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
-    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    );
+    let findings = check_json(dir.path());
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let f = &findings[0];
     assert_eq!(
@@ -216,18 +214,17 @@ fn a_nested_helper_called_in_its_coroutine_blocks() {
 #[test]
 fn a_nested_helper_blocks_through_a_project_function() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("util.py"),
+    write_file(
+        dir.path(),
+        "util.py",
         "import time\n\n\ndef slow(x):\n    time.sleep(x)\n\n\ndef quick(x):\n    return x + 1\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("app.py"),
+    );
+    write_file(
+        dir.path(),
+        "app.py",
         "from util import quick, slow\n\n\nasync def handler(n):\n    def step():\n        quick(n)\n        slow(n)\n\n    def fine():\n        return quick(n)\n\n    step()\n    return fine()\n",
-    )
-    .unwrap();
-    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
-    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    );
+    let findings = check_json(dir.path());
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let chain: Vec<&str> = findings[0]["chain"]
         .as_array()
@@ -250,8 +247,9 @@ fn a_nested_helper_blocks_through_a_project_function() {
 #[test]
 fn a_sync_helper_joining_its_threads_blocks() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("fanout.py"),
+    write_file(
+        dir.path(),
+        "fanout.py",
         r#"import threading
 from typing import List
 
@@ -294,10 +292,8 @@ async def on_event(urls):
     wait_for([])
     fire_and_forget(urls)
 "#,
-    )
-    .unwrap();
-    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
-    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    );
+    let findings = check_json(dir.path());
     let got: Vec<(u64, String)> = findings
         .iter()
         .map(|f| {
@@ -333,11 +329,7 @@ async def on_event(urls):
 #[test]
 fn a_module_level_object_keeps_its_type_across_imports() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |rel: &str, text: &str| {
-        let path = dir.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
+    let write = |rel: &str, text: &str| write_file(dir.path(), rel, text);
     write("pyproject.toml", "");
     write("app/__init__.py", "");
     write(
@@ -348,8 +340,7 @@ fn a_module_level_object_keeps_its_type_across_imports() {
         "app/routes.py",
         "from app._client import cache, counter\n\n\ndef cached_user(uid):\n    return cache.get(uid)\n\n\nasync def profile(uid):\n    counter.get(uid)\n    value = cache.get(uid)\n    return value or cached_user(uid)\n",
     );
-    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
-    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = check_json(dir.path());
     let got: Vec<(u64, &str, &str)> = findings
         .iter()
         .map(|f| {
@@ -373,8 +364,9 @@ fn a_module_level_object_keeps_its_type_across_imports() {
 #[test]
 fn every_blocking_call_behind_a_finding_is_listed_costliest_first() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("app.py"),
+    write_file(
+        dir.path(),
+        "app.py",
         r#"import os
 import time
 
@@ -396,10 +388,8 @@ def sync_all(url, items, folder):
 async def handler(url, items):
     return sync_all(url, items, "/tmp/x")
 "#,
-    )
-    .unwrap();
-    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
-    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    );
+    let findings = check_json(dir.path());
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let names = |key: &str| -> Vec<String> {
         findings[0][key]
@@ -443,8 +433,9 @@ async def handler(url, items):
 #[test]
 fn a_function_passed_to_a_helper_that_calls_it() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("app.py"),
+    write_file(
+        dir.path(),
+        "app.py",
         r#"import time
 
 import httpx
@@ -481,10 +472,8 @@ async def g(u):
     call_with(pure, 3)
     with_retry("p", fn=fetch_profile)
 "#,
-    )
-    .unwrap();
-    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
-    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    );
+    let findings = check_json(dir.path());
     let got: Vec<(u64, String, Vec<String>)> = findings
         .iter()
         .map(|f| {
@@ -527,11 +516,7 @@ async def g(u):
 #[test]
 fn types_flow_through_returns_annotations_and_unpacking() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |rel: &str, text: &str| {
-        let path = dir.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
+    let write = |rel: &str, text: &str| write_file(dir.path(), rel, text);
     write("pyproject.toml", "");
     write("app/__init__.py", "");
     write(
@@ -560,13 +545,12 @@ fn types_flow_through_returns_annotations_and_unpacking() {
 #[test]
 fn calling_an_instance_runs_its_dunder_call() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("app.py"),
+    write_file(
+        dir.path(),
+        "app.py",
         "import time\n\n\nclass Embedder:\n    def __call__(self, text):\n        time.sleep(0.1)\n        return [0.0]\n\n\nclass Cheap:\n    def __call__(self, text):\n        return [1.0]\n\n\nembed = Embedder()\n\n\nasync def search(q):\n    cheap = Cheap()\n    cheap(q)\n    return embed(q)\n",
-    )
-    .unwrap();
-    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
-    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    );
+    let findings = check_json(dir.path());
     assert_eq!(findings.len(), 1, "{findings:#?}");
     assert_eq!(findings[0]["line"].as_u64(), Some(21));
     let chain: Vec<&str> = findings[0]["chain"]
@@ -586,11 +570,7 @@ fn calling_an_instance_runs_its_dunder_call() {
 #[test]
 fn calls_through_protocols_and_abstract_bases_reach_their_implementations() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |rel: &str, text: &str| {
-        let path = dir.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
+    let write = |rel: &str, text: &str| write_file(dir.path(), rel, text);
     write("pyproject.toml", "");
     write("app/__init__.py", "");
     write(
@@ -605,8 +585,7 @@ fn calls_through_protocols_and_abstract_bases_reach_their_implementations() {
         "app/service.py",
         "from app.embed import Embedder, Ranker, Store\n\n\nclass Service:\n    def __init__(self, embedder: Embedder, store: Store, ranker: Ranker):\n        self.embedder = embedder\n        self.store = store\n        self.ranker = ranker\n\n    async def search(self, q):\n        vector = self.embedder.embed(q)\n        self.store.save(vector)\n        return self.ranker.rank([vector])\n",
     );
-    let out = unblock(&["check", "--output-format", "json", "."], dir.path());
-    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = check_json(dir.path());
     let got: Vec<(u64, String)> = findings
         .iter()
         .map(|f| {
@@ -632,4 +611,17 @@ fn calls_through_protocols_and_abstract_bases_reach_their_implementations() {
             ),
         ]
     );
+}
+
+/// Writes `text` to `rel` below `dir`, making the folders on the way.
+fn write_file(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// The findings of `unblock check --output-format json .` run in `dir`.
+fn check_json(dir: &Path) -> Vec<Value> {
+    let out = unblock(&["check", "--output-format", "json", "."], dir);
+    serde_json::from_slice(&out.stdout).expect("JSON output")
 }

@@ -327,27 +327,18 @@ impl<'a, 't> Resolver<'a, 't> {
     /// The expressions a name was assigned from (`x = <expr>`, `with <expr> as x`), as seen
     /// from `scope`.
     pub fn assigned_values(&self, name: &str, scope: ScopeId) -> Vec<Node<'t>> {
-        let mut current = Some(scope);
-        let mut first = true;
-        while let Some(id) = current {
-            let s = self.scopes.get(id);
-            if first || s.kind != ScopeKind::Class {
-                if let Some(origins) = s.bindings.get(name) {
-                    return origins
-                        .iter()
-                        .filter_map(|o| match o {
-                            Origin::Assigned(value, _)
-                            | Origin::WithAs(value, _)
-                            | Origin::AnnotatedValue(_, value, _) => Some(*value),
-                            _ => None,
-                        })
-                        .collect();
-                }
-            }
-            first = false;
-            current = s.parent;
-        }
-        Vec::new()
+        let Some((origins, _)) = self.bindings_of(name, scope) else {
+            return Vec::new();
+        };
+        origins
+            .iter()
+            .filter_map(|o| match o {
+                Origin::Assigned(value, _)
+                | Origin::WithAs(value, _)
+                | Origin::AnnotatedValue(_, value, _) => Some(*value),
+                _ => None,
+            })
+            .collect()
     }
 
     fn origins(&self, origins: &[Origin<'t>], depth: usize) -> Option<Value> {
