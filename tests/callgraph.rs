@@ -197,7 +197,7 @@ fn a_nested_helper_called_in_its_coroutine_blocks() {
         .iter()
         .map(|l| format!("{}:{}", l["name"].as_str().unwrap(), l["line"]))
         .collect();
-    assert_eq!(chain, vec!["handler:4", "pause:5", "time.sleep:6"]);
+    assert_eq!(chain, vec!["handler:17", "pause:6", "time.sleep:6"]);
     assert_eq!(f["fix"]["safety"].as_str(), Some("safe"));
 
     let diff = unblock(&["diff", "."], dir.path());
@@ -412,9 +412,9 @@ async def handler(url, items):
     assert_eq!(
         names("chain"),
         vec![
-            "handler:19",
-            "sync_all:11",
-            "post_json:7",
+            "handler:20",
+            "sync_all:16",
+            "post_json:8",
             "requests.post:8"
         ]
     );

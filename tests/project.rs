@@ -267,11 +267,11 @@ fn bad_layouts_are_followed_or_said() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stdout.contains("chain: cycle (app/routes.py:5) -> start (app/a.py:5) -> middle (app/b.py:4) -> finish (app/a.py:9) -> time.sleep"),
+        stdout.contains("chain: cycle (app/routes.py:6) -> start (app/a.py:6) -> middle (app/b.py:5) -> finish (app/a.py:10) -> time.sleep"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("chain: through_a_link (app/routes.py:9) -> nap (linked/helpers.py:4)"),
+        stdout.contains("chain: through_a_link (app/routes.py:10) -> nap (linked/helpers.py:5)"),
         "{stdout}"
     );
     assert_eq!(

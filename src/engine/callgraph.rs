@@ -1331,9 +1331,10 @@ impl Graph<'_> {
         let Some((module, summary)) = self.function(function) else {
             return Vec::new();
         };
-        let head = ChainLink {
+        // Each link gives the line of the call it makes down the chain.
+        let head = |line: usize| ChainLink {
             path: module.path.clone(),
-            line: summary.line,
+            line,
             name: summary.short_name.clone(),
         };
         let mut reasons = Vec::new();
@@ -1341,7 +1342,7 @@ impl Graph<'_> {
             reasons.push(Reason {
                 unless_given: summary.blocking_guards.get(i).cloned().unwrap_or_default(),
                 chain: vec![
-                    head.clone(),
+                    head(*line),
                     ChainLink {
                         path: module.path.clone(),
                         line: *line,
@@ -1350,7 +1351,7 @@ impl Graph<'_> {
                 ],
             });
         }
-        for (i, (name, _)) in summary.calls.iter().enumerate() {
+        for (i, (name, line)) in summary.calls.iter().enumerate() {
             let Some(callee) = self.sync_function(name).filter(|c| next.contains_key(*c)) else {
                 continue;
             };
@@ -1358,7 +1359,7 @@ impl Graph<'_> {
             if !self.blocks_given(callee, given, next, memo, &mut HashSet::new()) {
                 continue;
             }
-            let mut chain = vec![head.clone()];
+            let mut chain = vec![head(*line)];
             chain.extend(self.chain(callee, next));
             reasons.push(Reason {
                 unless_given: summary.call_guards.get(i).cloned().unwrap_or_default(),
@@ -1372,6 +1373,15 @@ impl Graph<'_> {
         reasons
     }
 
+    /// The line where a function calls `callee` (its first such call), else its `def` line.
+    fn call_line(&self, summary: &FunctionSummary, callee: &str) -> usize {
+        summary
+            .calls
+            .iter()
+            .find(|(name, _)| self.sync_function(name) == Some(callee))
+            .map_or(summary.line, |(_, line)| *line)
+    }
+
     /// The candidates that are sync functions calling one of their own parameters.
     fn parameter_calls(&self, callees: &HashSet<String>) -> HashMap<String, ParameterCall> {
         let mut out = HashMap::new();
@@ -1382,13 +1392,13 @@ impl Graph<'_> {
             let Some((module, summary)) = self.function(function) else {
                 continue;
             };
-            if let Some((parameter, _)) = &summary.calls_parameter {
+            if let Some((parameter, line)) = &summary.calls_parameter {
                 out.insert(
                     name.clone(),
                     ParameterCall {
                         link: ChainLink {
                             path: module.path.clone(),
-                            line: summary.line,
+                            line: *line,
                             name: summary.short_name.clone(),
                         },
                         parameter: parameter.clone(),
@@ -1426,13 +1436,19 @@ impl Graph<'_> {
                     path.push(up.clone());
                 }
                 path.reverse();
+                // Each function's link at its call of the next; the last one's at the call.
                 let mut chain: Vec<ChainLink> = path
                     .iter()
-                    .filter_map(|f| {
+                    .enumerate()
+                    .filter_map(|(i, f)| {
                         let (m, s) = self.function(f)?;
+                        let line = match path.get(i + 1) {
+                            Some(next) => self.call_line(s, next),
+                            None => *line,
+                        };
                         Some(ChainLink {
                             path: m.path.clone(),
-                            line: s.line,
+                            line,
                             name: s.short_name.clone(),
                         })
                     })
@@ -1599,9 +1615,14 @@ impl Graph<'_> {
         let mut current = function.to_string();
         // Each step is one shorter than the last (breadth-first distances): this ends.
         while let Some((module, summary)) = self.function(&current) {
+            let line = match next.get(current.as_str()) {
+                Some(Next::Calls(callee)) => self.call_line(summary, callee),
+                Some(Next::Blocks(_, line)) => *line,
+                None => summary.line,
+            };
             links.push(ChainLink {
                 path: module.path.clone(),
-                line: summary.line,
+                line,
                 name: summary.short_name.clone(),
             });
             match next.get(current.as_str()) {

@@ -692,7 +692,8 @@ impl Engine {
         helper: ScopeId,
     ) -> Vec<Finding> {
         let helper_scope = cx.scopes.get(helper);
-        let helper_link = crate::finding::ChainLink {
+        // At its `def` while what it calls is not known yet; at the blocking call once it is.
+        let mut helper_link = crate::finding::ChainLink {
             path: cx.file.path.clone(),
             line: cx.file.position(helper_scope.node.start_byte()).line,
             name: helper_scope.name.clone(),
@@ -719,6 +720,7 @@ impl Engine {
         };
         finding.requires_blocking_callee = None;
         finding.passed_arguments = None;
+        helper_link.line = cx.file.position(sink.start_byte()).line;
         let chain = vec![
             helper_link,
             crate::finding::ChainLink {

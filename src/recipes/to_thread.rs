@@ -72,9 +72,10 @@ impl Recipe for ToThread {
         );
         finding.requires_blocking_callee = Some(callee);
         finding.passed_arguments = Some(crate::engine::syntax::arguments_of(cx.file, call.node));
+        // The coroutine's link is at the call, as every link of a chain is.
         finding.chain.push(ChainLink {
             path: cx.file.path.clone(),
-            line: cx.file.position(async_function.node.start_byte()).line,
+            line: cx.file.position(call.node.start_byte()).line,
             name: short_name(cx, &async_function.qualname),
         });
         let awaited = call.parent.is_some_and(|p| p.kind() == "await");
