@@ -625,3 +625,22 @@ fn check_json(dir: &Path) -> Vec<Value> {
     let out = unblock(&["check", "--output-format", "json", "."], dir);
     serde_json::from_slice(&out.stdout).expect("JSON output")
 }
+
+/// Items of annotated containers: `sessions[name]` and `sessions.get(name)` on
+/// `Dict[str, requests.Session]`, `pool[0]` on `List[requests.Session]`; the twin's values are
+/// ints.
+#[test]
+fn items_of_annotated_containers_have_their_type() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "app.py",
+        "from typing import Dict, List\n\nimport requests\n\n\nasync def handler(sessions: Dict[str, requests.Session], pool: List[requests.Session], name: str):\n    sessions[name].get(\"https://x\")\n    sessions.get(name).post(\"https://x\")\n    pool[0].get(\"https://y\")\n    counts: Dict[str, int] = {}\n    counts[name].bit_length()\n",
+    );
+    let findings = check_json(dir.path());
+    let lines: Vec<u64> = findings
+        .iter()
+        .map(|f| f["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![7, 8, 9], "{findings:#?}");
+}

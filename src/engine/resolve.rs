@@ -112,8 +112,25 @@ impl<'a, 't> Resolver<'a, 't> {
             }
             "call" => {
                 let function = expr.field("function")?;
+                // `models.get(name)` on `models: Dict[str, Model]`.
+                if function.kind() == "attribute" {
+                    let method = self.file.text(function.field("attribute")?);
+                    if matches!(method, "get" | "pop" | "setdefault") {
+                        let object = function.field("object")?;
+                        if let Some(value) = self.annotated_element(object, scope, depth + 1, true)
+                        {
+                            return Some(value);
+                        }
+                    }
+                }
                 let callee = self.infer(function, scope, depth + 1)?;
                 self.call_result(&callee, depth + 1)
+            }
+            // `models[name]` on `models: Dict[str, Model]`, `clients[0]` on `List[Client]`.
+            "subscript" => {
+                let value = expr.field("value")?;
+                self.annotated_element(value, scope, depth + 1, true)
+                    .or_else(|| self.annotated_element(value, scope, depth + 1, false))
             }
             // `Path(p) if local else None`: the branches agree, or one of them is `None`.
             "conditional_expression" => {
@@ -414,6 +431,64 @@ impl<'a, 't> Resolver<'a, 't> {
             }
             _ => None,
         }
+    }
+
+    /// For a name annotated as a mapping (`Dict[str, T]`, `Mapping[K, T]`, ...) its values'
+    /// type when `mapping`, else for a sequence (`List[T]`) its items' type.
+    fn annotated_element(
+        &self,
+        object: Node<'t>,
+        scope: ScopeId,
+        depth: usize,
+        mapping: bool,
+    ) -> Option<Value> {
+        if object.kind() != "identifier" || depth > MAX_DEPTH {
+            return None;
+        }
+        let (origins, _) = self.bindings_of(self.file.text(object), scope)?;
+        let values = origins.iter().filter_map(|origin| match origin {
+            Origin::Annotated(annotation, at) | Origin::AnnotatedValue(annotation, _, at) => {
+                Some(if mapping {
+                    self.mapping_value(*annotation, *at, depth + 1)
+                } else {
+                    self.annotated_item(*annotation, *at, depth + 1)
+                })
+            }
+            _ => None,
+        });
+        agree(values)
+    }
+
+    /// The value type of `Dict[K, V]`, `dict[K, V]`, `Mapping[K, V]`, `DefaultDict[K, V]`.
+    fn mapping_value(&self, annotation: Node<'t>, scope: ScopeId, depth: usize) -> Option<Value> {
+        let mut node = annotation;
+        if node.kind() == "type" {
+            node = node.named_child(0)?;
+        }
+        if !matches!(node.kind(), "generic_type" | "subscript") {
+            return None;
+        }
+        let base = self.file.text(node.named_child(0)?);
+        let base = base.rsplit('.').next().unwrap_or(base);
+        if !matches!(
+            base,
+            "Dict"
+                | "dict"
+                | "Mapping"
+                | "MutableMapping"
+                | "DefaultDict"
+                | "defaultdict"
+                | "OrderedDict"
+        ) {
+            return None;
+        }
+        let parameters = node.named_child(1)?;
+        let value = if parameters.kind() == "type_parameter" {
+            parameters.named_child(1)?
+        } else {
+            node.named_child(2)?
+        };
+        self.annotation(value, scope, depth + 1)
     }
 
     /// The item type of `List[T]`, `list[T]`, `Sequence[T]`, `Iterable[T]`, `Set[T]`.
