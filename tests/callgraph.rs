@@ -644,3 +644,21 @@ fn items_of_annotated_containers_have_their_type() {
         .collect();
     assert_eq!(lines, vec![7, 8, 9], "{findings:#?}");
 }
+
+/// `functools.partial(fetch, url)` called later, or passed to a helper that calls it, runs
+/// `fetch`.
+#[test]
+fn a_partial_runs_its_function() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "app.py",
+        "import functools\nfrom functools import partial\n\nimport httpx\n\n\ndef fetch(url):\n    return httpx.get(url)\n\n\ndef call_with(func):\n    return func()\n\n\nasync def g(u):\n    p = functools.partial(fetch, u)\n    p()\n    call_with(partial(fetch, u))\n    q = partial(fetch, u)\n    call_with(q)\n",
+    );
+    let findings = check_json(dir.path());
+    let lines: Vec<u64> = findings
+        .iter()
+        .map(|f| f["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![17, 18, 20], "{findings:#?}");
+}

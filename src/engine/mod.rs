@@ -614,7 +614,8 @@ fn passed_callables(
         if slot.is_none() && keyword.is_none() {
             continue;
         }
-        if !matches!(value.kind(), "identifier" | "attribute") {
+        // A name, or a call that stands for a function (`functools.partial(fetch, url)`).
+        if !matches!(value.kind(), "identifier" | "attribute" | "call") {
             continue;
         }
         if let Some(resolve::Value::Name(name)) = cx.resolver.infer(value, scope, 0) {

@@ -124,6 +124,14 @@ impl<'a, 't> Resolver<'a, 't> {
                     }
                 }
                 let callee = self.infer(function, scope, depth + 1)?;
+                // `functools.partial(fetch, url)` is `fetch` when called.
+                if callee == Value::Name("functools.partial".into()) {
+                    let first = expr.field("arguments")?.named_child(0)?;
+                    return match self.infer(first, scope, depth + 1)? {
+                        Value::Name(function) => Some(Value::Name(function)),
+                        _ => None,
+                    };
+                }
                 self.call_result(&callee, depth + 1)
             }
             // `models[name]` on `models: Dict[str, Model]`, `clients[0]` on `List[Client]`.
