@@ -212,6 +212,9 @@ pub(crate) struct FunctionSummary {
     pub calls_parameter: Option<(String, usize)>,
     /// A generator function: calling it runs nothing; iterating it runs the body.
     pub generator: bool,
+    /// The functions it runs on threads it starts (`Thread(target=f)`, `pool.map(f, ...)`):
+    /// what its joins wait for.
+    pub thread_targets: Vec<String>,
     /// `@abstractmethod`, or a body that only says what it does (`...`, `pass`, a docstring,
     /// `raise NotImplementedError`): a call of it runs an implementation.
     pub abstract_body: bool,
@@ -340,6 +343,7 @@ fn summarise(
                         calls_parameter: None,
                         generator: has_own_yield(&file, scope.body),
                         abstract_body: is_abstract(&file, node, scope.body),
+                        thread_targets: Vec::new(),
                         positional: positional_parameters(&file, node),
                         blocking_guards: Vec::new(),
                         call_guards: Vec::new(),
@@ -376,6 +380,7 @@ fn summarise(
                 calls_parameter: None,
                 generator: false,
                 abstract_body: false,
+                thread_targets: Vec::new(),
                 positional: Vec::new(),
                 blocking_guards: Vec::new(),
                 call_guards: Vec::new(),
@@ -427,6 +432,9 @@ fn summarise(
             });
             continue;
         }
+        if let Some(target) = thread_target(&resolver, call.node, call.scope, &callee) {
+            summary_fn.thread_targets.push(target);
+        }
         if let Some(entry) = catalogue.lookup(&callee) {
             let silenced = scopes.comments.get(&line).is_some_and(|comments| {
                 comments.iter().any(|c| {
@@ -455,6 +463,37 @@ fn summarise(
         }
     }
     Some(summary)
+}
+
+/// The function a thread runs: `threading.Thread(target=f)`, or the first argument of an
+/// executor's `map`/`submit`.
+fn thread_target(
+    resolver: &Resolver,
+    call: Node,
+    scope: super::scope::ScopeId,
+    callee: &str,
+) -> Option<String> {
+    let arguments = call.field("arguments")?;
+    let value = match callee {
+        "threading.Thread" => {
+            let mut cursor = arguments.walk();
+            let target = arguments
+                .named_children(&mut cursor)
+                .filter(|a| a.kind() == "keyword_argument")
+                .find(|a| {
+                    a.field("name")
+                        .is_some_and(|n| resolver.file.text(n) == "target")
+                })?;
+            target.field("value")?
+        }
+        "concurrent.futures.ThreadPoolExecutor.map"
+        | "concurrent.futures.ThreadPoolExecutor.submit" => arguments.named_child(0)?,
+        _ => return None,
+    };
+    match resolver.infer(value, scope, 0)? {
+        super::resolve::Value::Name(name) => Some(name),
+        _ => None,
+    }
 }
 
 /// A block that runs only when some parameters are not given: the consequence of
@@ -1025,6 +1064,7 @@ impl Graph<'_> {
                             .calls
                             .iter()
                             .map(|(n, _)| n.clone())
+                            .chain(summary.thread_targets.iter().cloned())
                             .filter(|n| !resolved.contains_key(n)),
                     );
                 }
@@ -1291,7 +1331,7 @@ impl Graph<'_> {
                 continue;
             };
             let sinks = if reasons.iter().all(|r| r.unless_given.is_empty()) {
-                self.sinks(function)
+                self.sinks(function, &next)
             } else {
                 Vec::new()
             };
@@ -1341,14 +1381,15 @@ impl Graph<'_> {
         for (i, (callee, line)) in summary.blocking.iter().enumerate() {
             reasons.push(Reason {
                 unless_given: summary.blocking_guards.get(i).cloned().unwrap_or_default(),
-                chain: vec![
-                    head(*line),
-                    ChainLink {
+                chain: {
+                    let sink = ChainLink {
                         path: module.path.clone(),
                         line: *line,
                         name: callee.clone(),
-                    },
-                ],
+                    };
+                    let through = self.through_thread(summary, &sink, next);
+                    [head(*line), sink].into_iter().chain(through).collect()
+                },
             });
         }
         for (i, (name, line)) in summary.calls.iter().enumerate() {
@@ -1371,6 +1412,54 @@ impl Graph<'_> {
         let preferred = self.chain(function, next);
         reasons.sort_by_key(|r| (r.chain.len(), r.chain != preferred));
         reasons
+    }
+
+    /// After a join (`Thread.join`, an executor's `map`), what it waits for: the chain of the
+    /// first thread target of the function that blocks, so the reader sees the real call.
+    /// A target outside the project that the catalogue knows (`Thread(target=requests.post)`)
+    /// ends the chain itself, at the join.
+    fn through_thread(
+        &self,
+        summary: &FunctionSummary,
+        sink: &ChainLink,
+        next: &HashMap<&str, Next>,
+    ) -> Vec<ChainLink> {
+        if !matches!(
+            sink.name.as_str(),
+            "threading.Thread.join" | "concurrent.futures.ThreadPoolExecutor.map"
+        ) {
+            return Vec::new();
+        }
+        if let Some(target) = summary
+            .thread_targets
+            .iter()
+            .filter_map(|t| self.sync_function(t))
+            .find(|t| next.contains_key(*t))
+        {
+            // Threads joining threads are followed a few levels down, never round a cycle.
+            thread_local! {
+                static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+            }
+            if DEPTH.with(|d| d.get()) >= 3 {
+                return Vec::new();
+            }
+            DEPTH.with(|d| d.set(d.get() + 1));
+            let chain = self.chain(target, next);
+            DEPTH.with(|d| d.set(d.get() - 1));
+            return chain;
+        }
+        summary
+            .thread_targets
+            .iter()
+            .find(|t| self.catalogue.lookup(t).is_some())
+            .map(|t| {
+                vec![ChainLink {
+                    path: sink.path.clone(),
+                    line: sink.line,
+                    name: t.clone(),
+                }]
+            })
+            .unwrap_or_default()
     }
 
     /// The line where a function calls `callee` (its first such call), else its `def` line.
@@ -1412,7 +1501,11 @@ impl Graph<'_> {
 
     /// Every distinct blocking call `function` reaches through sync calls, costliest first,
     /// then nearest: breadth first, so each comes with its shortest chain.
-    fn sinks(&self, function: &str) -> Vec<(crate::catalogue::Cost, Vec<ChainLink>)> {
+    fn sinks(
+        &self,
+        function: &str,
+        next: &HashMap<&str, Next>,
+    ) -> Vec<(crate::catalogue::Cost, Vec<ChainLink>)> {
         let mut parent: HashMap<String, String> = HashMap::new();
         let mut queue: VecDeque<(String, usize)> = VecDeque::from([(function.to_string(), 0)]);
         let mut visited: HashSet<String> = HashSet::from([function.to_string()]);
@@ -1453,11 +1546,14 @@ impl Graph<'_> {
                         })
                     })
                     .collect();
-                chain.push(ChainLink {
+                let sink = ChainLink {
                     path: module.path.clone(),
                     line: *line,
                     name: callee.clone(),
-                });
+                };
+                let through = self.through_thread(summary, &sink, next);
+                chain.push(sink);
+                chain.extend(through);
                 found.push((cost, depth, chain));
             }
             for (name, _) in &summary.calls {
@@ -1628,11 +1724,14 @@ impl Graph<'_> {
             match next.get(current.as_str()) {
                 Some(Next::Calls(callee)) => current = callee.clone(),
                 Some(Next::Blocks(callee, line)) => {
-                    links.push(ChainLink {
+                    let sink = ChainLink {
                         path: module.path.clone(),
                         line: *line,
                         name: callee.clone(),
-                    });
+                    };
+                    let through = self.through_thread(summary, &sink, next);
+                    links.push(sink);
+                    links.extend(through);
                     break;
                 }
                 None => break,
