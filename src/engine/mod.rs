@@ -663,6 +663,13 @@ fn unfollowed_calls(
         if in_project(callee) || callgraph::stdlib_modules().contains(top) || known.contains(top) {
             continue;
         }
+        // Building an object of a library's class (`HTTPException(...)`, a pydantic model, a
+        // response) is data, not I/O: counting those would drown the calls that may hide a
+        // blocking one.
+        let last = callee.rsplit('.').next().unwrap_or(callee);
+        if last.starts_with(|c: char| c.is_ascii_uppercase()) {
+            continue;
+        }
         *out.entry(top.to_string()).or_insert(0) += 1;
     }
     out
