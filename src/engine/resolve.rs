@@ -469,38 +469,43 @@ impl<'a, 't> Resolver<'a, 't> {
 
     /// The value type of `Dict[K, V]`, `dict[K, V]`, `Mapping[K, V]`, `DefaultDict[K, V]`.
     fn mapping_value(&self, annotation: Node<'t>, scope: ScopeId, depth: usize) -> Option<Value> {
-        let mut node = annotation;
-        if node.kind() == "type" {
-            node = node.named_child(0)?;
-        }
-        if !matches!(node.kind(), "generic_type" | "subscript") {
-            return None;
-        }
-        let base = self.file.text(node.named_child(0)?);
-        let base = base.rsplit('.').next().unwrap_or(base);
-        if !matches!(
-            base,
-            "Dict"
-                | "dict"
-                | "Mapping"
-                | "MutableMapping"
-                | "DefaultDict"
-                | "defaultdict"
-                | "OrderedDict"
-        ) {
-            return None;
-        }
-        let parameters = node.named_child(1)?;
-        let value = if parameters.kind() == "type_parameter" {
-            parameters.named_child(1)?
-        } else {
-            node.named_child(2)?
-        };
+        const MAPPINGS: &[&str] = &[
+            "Dict",
+            "dict",
+            "Mapping",
+            "MutableMapping",
+            "DefaultDict",
+            "defaultdict",
+            "OrderedDict",
+        ];
+        let value = self.generic_parameter(annotation, MAPPINGS, 1)?;
         self.annotation(value, scope, depth + 1)
     }
 
     /// The item type of `List[T]`, `list[T]`, `Sequence[T]`, `Iterable[T]`, `Set[T]`.
     fn annotated_item(&self, annotation: Node<'t>, scope: ScopeId, depth: usize) -> Option<Value> {
+        const SEQUENCES: &[&str] = &[
+            "List",
+            "list",
+            "Sequence",
+            "Iterable",
+            "Iterator",
+            "Set",
+            "set",
+            "Collection",
+        ];
+        let item = self.generic_parameter(annotation, SEQUENCES, 0)?;
+        self.annotation(item, scope, depth + 1)
+    }
+
+    /// The `index`-th type parameter of an annotation `Base[A, B]` whose base is one of
+    /// `bases` (by its last name: `typing.Dict` is `Dict`).
+    fn generic_parameter(
+        &self,
+        annotation: Node<'t>,
+        bases: &[&str],
+        index: u32,
+    ) -> Option<Node<'t>> {
         let mut node = annotation;
         if node.kind() == "type" {
             node = node.named_child(0)?;
@@ -510,17 +515,16 @@ impl<'a, 't> Resolver<'a, 't> {
         }
         let base = self.file.text(node.named_child(0)?);
         let base = base.rsplit('.').next().unwrap_or(base);
-        if !matches!(
-            base,
-            "List" | "list" | "Sequence" | "Iterable" | "Iterator" | "Set" | "set" | "Collection"
-        ) {
+        if !bases.contains(&base) {
             return None;
         }
-        let mut inner = node.named_child(1)?;
-        if inner.kind() == "type_parameter" {
-            inner = inner.named_child(0)?;
-        }
-        self.annotation(inner, scope, depth + 1)
+        let parameters = node.named_child(1)?;
+        let parameter = if parameters.kind() == "type_parameter" {
+            parameters.named_child(index)?
+        } else {
+            node.named_child(1 + index)?
+        };
+        Some(parameter)
     }
 
     /// What `name.append(x)` calls in the scope that binds `name` put in it (they agree).
