@@ -301,7 +301,8 @@ pub fn build(
     let modules = model.modules();
     let mut builder = Builder {
         catalogue,
-        graph: Graph::build(catalogue, &modules, None, &HashSet::new()),
+        graph: Graph::build(catalogue, &modules, Some(model), &HashSet::new()),
+        globals: model,
         index,
         out: CallGraph::default(),
         blocking: BTreeSet::new(),
@@ -322,6 +323,8 @@ pub fn build(
 
 struct Builder<'c> {
     catalogue: &'c Catalogue,
+    /// What names imported from other modules hold (the project model), as the checker sees.
+    globals: &'c ProjectModel,
     graph: Graph<'c>,
     index: Index,
     out: CallGraph,
@@ -331,7 +334,8 @@ struct Builder<'c> {
 impl Builder<'_> {
     fn file(&mut self, file: &SourceFile) {
         let scopes = Scopes::build_every_call(file);
-        let resolver = Resolver::new(file, &scopes, self.catalogue);
+        let resolver =
+            Resolver::new(file, &scopes, self.catalogue).with_globals(Some(self.globals));
         let names = scope_names(&scopes, &file.module);
         let site = |node: tree_sitter::Node| Site {
             path: file.path.clone(),
