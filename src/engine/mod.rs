@@ -18,6 +18,7 @@ pub mod fix;
 pub mod graph_export;
 pub mod index;
 pub mod nested;
+pub mod own_loop;
 pub mod project;
 pub mod propagate;
 pub mod resolve;
@@ -470,6 +471,7 @@ impl Engine {
         concurrency::note_gathered_fixes(&cx, &mut findings);
         concurrency::mark_shared_state_fixes(&cx, &mut findings);
         concurrency::mark_cleanup_fixes(&cx, &mut findings);
+        own_loop::note_own_loop_findings(&cx, &mut findings);
         // A fix described but not yet written as edits is not offered: say so instead.
         for finding in &mut findings {
             if finding.fix.as_ref().is_some_and(|fix| fix.edits.is_empty()) {
