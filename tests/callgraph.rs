@@ -662,3 +662,25 @@ fn a_partial_runs_its_function() {
         .collect();
     assert_eq!(lines, vec![17, 18, 20], "{findings:#?}");
 }
+
+/// A blocking call that is already the operand of `await` (`await time.sleep(1)`, `await
+/// s.get(u)` on a sync session) is rewritten without a second `await`: CPython rejects
+/// `await await ...` (tree-sitter does not). Seen on langflow: `await db.exec(stmt)`.
+#[test]
+fn an_awaited_blocking_call_gets_one_await() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "app.py",
+        "import time\n\nimport requests\n\n\nasync def f(s: requests.Session):\n    await time.sleep(1)\n    r = await s.get(\"u\")\n    return r\n",
+    );
+    let out = unblock(&["apply", "."], dir.path());
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(dir.path().join("app.py")).unwrap();
+    assert!(!text.contains("await await"), "{text}");
+    assert!(text.contains("    await asyncio.sleep(1)\n"), "{text}");
+    assert!(
+        text.contains("    r = await asyncio.to_thread(s.get, \"u\")\n"),
+        "{text}"
+    );
+}

@@ -12,6 +12,11 @@ use crate::finding::{Edit, FixInfo, Safety};
 /// `await <expr>` for an expression whose parent is `parent`: `await` binds looser than
 /// attribute access, subscription and calls, so `f(x).y` becomes `(await g(x)).y`.
 pub fn awaited(expr: &str, parent: Option<Node>, node: Node) -> String {
+    // `await time.sleep(1)`: the replacement is awaited already. A second `await` would be
+    // `await await ...`, which CPython rejects (tree-sitter does not).
+    if parent.is_some_and(|p| p.kind() == "await") {
+        return expr.to_string();
+    }
     let needs_parens = parent.is_some_and(|p| match p.kind() {
         "attribute" => p.field("object") == Some(node),
         "subscript" => p.field("value") == Some(node),

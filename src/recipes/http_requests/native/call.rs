@@ -51,7 +51,7 @@ pub(super) fn map_call<'t>(
         if awaited.starts_with('(') {
             out.insert(call.start_byte(), "(await ");
             out.insert(call.end_byte(), ")");
-        } else {
+        } else if !awaited.is_empty() {
             out.insert(call.start_byte(), "await ");
         }
     }
