@@ -1381,15 +1381,9 @@ impl Graph<'_> {
         for (i, (callee, line)) in summary.blocking.iter().enumerate() {
             reasons.push(Reason {
                 unless_given: summary.blocking_guards.get(i).cloned().unwrap_or_default(),
-                chain: {
-                    let sink = ChainLink {
-                        path: module.path.clone(),
-                        line: *line,
-                        name: callee.clone(),
-                    };
-                    let through = self.through_thread(summary, &sink, next);
-                    [head(*line), sink].into_iter().chain(through).collect()
-                },
+                chain: std::iter::once(head(*line))
+                    .chain(self.sink_links(&module.path, summary, callee, *line, next))
+                    .collect(),
             });
         }
         for (i, (name, line)) in summary.calls.iter().enumerate() {
@@ -1412,6 +1406,24 @@ impl Graph<'_> {
         let preferred = self.chain(function, next);
         reasons.sort_by_key(|r| (r.chain.len(), r.chain != preferred));
         reasons
+    }
+
+    /// The link of a blocking call a function makes, and after a join what the join waits for.
+    fn sink_links(
+        &self,
+        path: &str,
+        summary: &FunctionSummary,
+        callee: &str,
+        line: usize,
+        next: &HashMap<&str, Next>,
+    ) -> Vec<ChainLink> {
+        let sink = ChainLink {
+            path: path.to_string(),
+            line,
+            name: callee.to_string(),
+        };
+        let through = self.through_thread(summary, &sink, next);
+        std::iter::once(sink).chain(through).collect()
     }
 
     /// After a join (`Thread.join`, an executor's `map`), what it waits for: the chain of the
@@ -1546,14 +1558,7 @@ impl Graph<'_> {
                         })
                     })
                     .collect();
-                let sink = ChainLink {
-                    path: module.path.clone(),
-                    line: *line,
-                    name: callee.clone(),
-                };
-                let through = self.through_thread(summary, &sink, next);
-                chain.push(sink);
-                chain.extend(through);
+                chain.extend(self.sink_links(&module.path, summary, callee, *line, next));
                 found.push((cost, depth, chain));
             }
             for (name, _) in &summary.calls {
@@ -1724,14 +1729,7 @@ impl Graph<'_> {
             match next.get(current.as_str()) {
                 Some(Next::Calls(callee)) => current = callee.clone(),
                 Some(Next::Blocks(callee, line)) => {
-                    let sink = ChainLink {
-                        path: module.path.clone(),
-                        line: *line,
-                        name: callee.clone(),
-                    };
-                    let through = self.through_thread(summary, &sink, next);
-                    links.push(sink);
-                    links.extend(through);
+                    links.extend(self.sink_links(&module.path, summary, callee, *line, next));
                     break;
                 }
                 None => break,
