@@ -684,3 +684,67 @@ fn an_awaited_blocking_call_gets_one_await() {
         "{text}"
     );
 }
+
+/// What a constructor's callers pass is what `self.x = x` stores: `Store(requests.Session(),
+/// embed_fn=embedder)` in another module makes `self.client.get` a `requests.Session.get`
+/// and `self.embed(q)` a call of `embedder`. The twins: `Cache` is built with an
+/// `httpx.AsyncClient` in one place and a dict in another (the callers disagree: unknown),
+/// `Quiet` always gets an `httpx.AsyncClient` (its `get` returns a coroutine), and `Lazy`
+/// stores a blocking function it never calls.
+#[test]
+fn constructor_arguments_give_stored_attributes_their_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| write_file(dir.path(), rel, text);
+    write("pyproject.toml", "");
+    write("app/__init__.py", "");
+    write(
+        "app/store.py",
+        "class Store:\n    def __init__(self, client, embed_fn=None, *, retries=3):\n        self.client = client\n        self.embed = embed_fn\n        self.retries = retries\n\n    def search(self, q):\n        vector = self.embed(q)\n        return self.client.get(\"https://x\", params={\"v\": vector})\n\n\nclass Cache:\n    def __init__(self, backend):\n        self.backend = backend\n\n    def read(self, key):\n        return self.backend.get(key)\n\n\nclass Quiet:\n    def __init__(self, client):\n        self.client = client\n\n    def ping(self):\n        return self.client.get(\"https://x\")\n\n\nclass Lazy:\n    def __init__(self, loader):\n        self.loader = loader\n\n    def name(self):\n        return self.loader.__name__\n",
+    );
+    write(
+        "app/main.py",
+        "import time\n\nimport httpx\nimport requests\n\nfrom app.store import Cache, Lazy, Quiet, Store\n\n\ndef embedder(q):\n    time.sleep(0.1)\n    return [0.0]\n\n\nstore = Store(requests.Session(), embed_fn=embedder)\ncache_a = Cache(httpx.AsyncClient())\ncache_b = Cache(dict())\nquiet = Quiet(client=httpx.AsyncClient())\nlazy = Lazy(embedder)\n\n\nasync def handler(q):\n    store.search(q)\n    cache_a.read(q)\n    cache_b.read(q)\n    quiet.ping()\n    lazy.name()\n",
+    );
+    let findings = check_json(dir.path());
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["line"].as_u64(), Some(22));
+    let sinks: Vec<&str> = findings[0]["sinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(sinks, vec!["requests.Session.get", "time.sleep"]);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_unblock"))
+        .args(["graph", "--output-format", "json", "."])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let graph: Value = serde_json::from_slice(&out.stdout).expect("graph JSON");
+    assert_eq!(
+        graph["app.store.Store.search"],
+        serde_json::json!(["app.main.embedder", "requests.Session.get"])
+    );
+    assert_eq!(graph["app.store.Cache.read"], serde_json::json!([]));
+    assert_eq!(graph["app.store.Lazy.name"], serde_json::json!([]));
+}
+
+/// A name assigned through `nonlocal` in a nested coroutine is the enclosing function's:
+/// `sock = socket.create_connection(...)` there makes `sock.recv` in the outer coroutine a
+/// socket read; the twin `count` is an int.
+#[test]
+fn a_nonlocal_assignment_types_the_enclosing_name() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "app.py",
+        "import socket\n\n\nasync def serve():\n    sock = None\n    count = 0\n\n    async def connect():\n        nonlocal sock, count\n        sock = socket.create_connection((\"127.0.0.1\", 80))\n        count = 1\n\n    await connect()\n    sock.recv(10)\n    count.bit_length()\n",
+    );
+    let findings = check_json(dir.path());
+    let lines: Vec<u64> = findings
+        .iter()
+        .map(|f| f["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![10, 14], "{findings:#?}");
+}

@@ -6,8 +6,8 @@
 //! - **Project root**: the nearest directory upward from a file holding `pyproject.toml`,
 //!   `setup.cfg`, `setup.py` or `.git`, and not itself a package (a `setup.py` inside a package
 //!   is a module of it, as in langflow's `initial_setup/setup.py`). A file with no such
-//!   directory above it belongs to the working directory when it is below it, else to its own
-//!   directory.
+//!   directory above it belongs to the working directory when it is below it, else to the
+//!   directory holding its outermost package (its own directory for a loose script).
 //! - **Source roots** (the directories Python would have on `sys.path`): the `src = [...]`
 //!   setting when the configuration gives one; otherwise the project root, its `src/` folder,
 //!   and the directory holding each top-level regular package (`backend/` for
@@ -24,9 +24,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::resolve::{Globals, Resolver, Value};
+use super::resolve::{Globals, Passed, Resolver, Value};
 use super::scope::{Origin, Scopes, MODULE_SCOPE};
 use super::source::SourceFile;
+use super::syntax::Field;
 use super::{Diagnostic, Severity};
 use crate::catalogue::Catalogue;
 
@@ -67,7 +68,19 @@ pub struct ProjectModel {
     /// What calling each name asked about returns (see [`Globals::returns_of`]): asked for
     /// every call a resolver cannot type itself, so remembered by name, unknown ones included.
     returns: Mutex<HashMap<String, Option<Value>>>,
+    /// Per project root: the files that call each name (`Store(` in the text), for finding
+    /// a constructor's callers without parsing the project. Built on the first question.
+    callers: Mutex<HashMap<PathBuf, Arc<CallerIndex>>>,
+    /// What the callers of a constructor pass for a parameter, by `function#parameter`.
+    arguments: Mutex<HashMap<String, Option<Passed>>>,
 }
+
+/// The files of one project in which a name is followed by `(`, by name.
+type CallerIndex = HashMap<String, Vec<PathBuf>>;
+
+/// A constructor called from more files than this is a library's public type, built in
+/// places the project does not show: its arguments are not guessed from a sample.
+const MAX_CALLER_FILES: usize = 32;
 
 impl Default for ProjectModel {
     fn default() -> Self {
@@ -88,6 +101,8 @@ impl ProjectModel {
             spelled: Mutex::new(HashMap::new()),
             instances: Mutex::new(HashMap::new()),
             returns: Mutex::new(HashMap::new()),
+            callers: Mutex::new(HashMap::new()),
+            arguments: Mutex::new(HashMap::new()),
         }
     }
 
@@ -145,10 +160,18 @@ impl ProjectModel {
         }
         let root = found.unwrap_or_else(|| {
             if start.starts_with(&self.cwd) {
-                self.cwd.clone()
-            } else {
-                start.clone()
+                return self.cwd.clone();
             }
+            // No marker (an unpacked wheel, a vendored tree): the folder holding the
+            // outermost package, so that `langflow/api/v1/x.py` is `langflow.api.v1.x`.
+            let mut root = start.as_path();
+            while root.join("__init__.py").is_file() {
+                match root.parent() {
+                    Some(parent) => root = parent,
+                    None => break,
+                }
+            }
+            root.to_path_buf()
         });
         self.root_of_dir.lock().unwrap().insert(start, root.clone());
         root
@@ -374,7 +397,8 @@ impl ProjectModel {
 }
 
 thread_local! {
-    /// The modules this thread is reading for their values, innermost last.
+    /// The modules this thread is reading for their values, and the constructor parameters
+    /// whose callers it is reading (`function#parameter`), innermost last.
     static READING: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
     /// A read met a module this thread was already reading (an import cycle).
     static CYCLE_HIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -466,6 +490,186 @@ impl Globals for ProjectModel {
         }
         value
     }
+
+    /// Read once per constructor parameter; a question met again while it is being answered
+    /// (a constructor whose callers pass what it stores) is unknown for that answer, and
+    /// such answers are not remembered (as for [`ProjectModel::values_of`]).
+    fn arguments_of(
+        &self,
+        function: &str,
+        name: &str,
+        position: Option<usize>,
+        catalogue: &Catalogue,
+    ) -> Option<Passed> {
+        let key = format!("{function}#{name}");
+        if let Some(known) = self.arguments.lock().unwrap().get(&key) {
+            return known.clone();
+        }
+        if READING.with(|r| r.borrow().contains(&key)) {
+            CYCLE_HIT.with(|c| c.set(true));
+            return None;
+        }
+        READING.with(|r| r.borrow_mut().push(key.clone()));
+        let outer = CYCLE_HIT.with(|c| c.replace(false));
+        let passed = self.passed_to(function, name, position, catalogue);
+        let cycle = CYCLE_HIT.with(|c| c.replace(outer));
+        READING.with(|r| r.borrow_mut().pop());
+        if cycle {
+            CYCLE_HIT.with(|c| c.set(true));
+        } else {
+            self.arguments.lock().unwrap().insert(key, passed.clone());
+        }
+        passed
+    }
+}
+
+impl ProjectModel {
+    /// The callers of a constructor and what they pass for `name`: every file of the class's
+    /// project whose text calls the class's name is parsed whole, and each call that resolves
+    /// to the class gives its argument (by keyword, else by `position`) or leaves the default.
+    fn passed_to(
+        &self,
+        function: &str,
+        name: &str,
+        position: Option<usize>,
+        catalogue: &Catalogue,
+    ) -> Option<Passed> {
+        let class = function.strip_suffix(".__init__")?;
+        let class_name = class.rsplit('.').next()?;
+        let module = self.module_of_name(class)?;
+        let project = self.project_of(&self.module_file(&module)?);
+        let files = self.caller_index(&project).get(class_name)?.clone();
+        if files.len() > MAX_CALLER_FILES {
+            return None;
+        }
+        let mut value: Option<Value> = None;
+        let mut default_used = false;
+        let mut calls = 0;
+        for file in files {
+            let bytes = std::fs::read(&file).ok()?;
+            let module = self.module_name(&file);
+            let source = SourceFile::parse(file.display().to_string(), bytes, module).ok()?;
+            let scopes = Scopes::build_every_call(&source);
+            let resolver = Resolver::new(&source, &scopes, catalogue).with_globals(Some(self));
+            for call in &scopes.calls {
+                let Some(callee) = call.node.field("function") else {
+                    continue;
+                };
+                let last = match callee.kind() {
+                    "attribute" => callee.field("attribute"),
+                    _ => Some(callee),
+                };
+                if last.map(|n| source.text(n)) != Some(class_name)
+                    || resolver.callee(call.node, call.scope).as_deref() != Some(class)
+                {
+                    continue;
+                }
+                calls += 1;
+                match argument_for(&source, call.node, name, position)? {
+                    None => default_used = true,
+                    Some(expr) => {
+                        let passed = resolver.infer(expr, call.scope, 0)?;
+                        if value.as_ref().is_some_and(|v| *v != passed) {
+                            return None;
+                        }
+                        value = Some(passed);
+                    }
+                }
+            }
+        }
+        (calls > 0).then_some(Passed {
+            value,
+            default_used,
+        })
+    }
+
+    /// Which files of a project call each capitalised name, read once per project.
+    fn caller_index(&self, project: &Project) -> Arc<CallerIndex> {
+        if let Some(index) = self.callers.lock().unwrap().get(&project.root) {
+            return index.clone();
+        }
+        let mut index = CallerIndex::new();
+        let mut files: Vec<&PathBuf> = project.names.keys().collect();
+        files.sort();
+        for file in files {
+            let Ok(bytes) = std::fs::read(file) else {
+                continue;
+            };
+            for name in called_class_names(&bytes) {
+                index.entry(name).or_default().push(file.clone());
+            }
+        }
+        self.callers
+            .lock()
+            .unwrap()
+            .entry(project.root.clone())
+            .or_insert_with(|| Arc::new(index))
+            .clone()
+    }
+}
+
+/// The argument a call passes for a parameter: `Some(Some(expr))` when given (by keyword or
+/// at `position`), `Some(None)` when left to its default, `None` when a `*args` or
+/// `**kwargs` may hold it.
+fn argument_for<'t>(
+    source: &'t SourceFile,
+    call: tree_sitter::Node<'t>,
+    name: &str,
+    position: Option<usize>,
+) -> Option<Option<tree_sitter::Node<'t>>> {
+    let arguments = call.field("arguments")?;
+    if arguments.kind() != "argument_list" {
+        // `Store(x for x in y)`: one generator argument.
+        return Some((position == Some(0)).then_some(arguments));
+    }
+    let mut spread = false;
+    let mut index = 0;
+    let mut cursor = arguments.walk();
+    for argument in arguments.named_children(&mut cursor) {
+        match argument.kind() {
+            "keyword_argument" => {
+                if argument.field("name").map(|n| source.text(n)) == Some(name) {
+                    return Some(argument.field("value"));
+                }
+            }
+            "list_splat" | "dictionary_splat" => spread = true,
+            "comment" => {}
+            _ => {
+                if !spread && position == Some(index) {
+                    return Some(Some(argument));
+                }
+                index += 1;
+            }
+        }
+    }
+    (!spread).then_some(None)
+}
+
+/// The capitalised names a file's text calls (`Store(`, `Store (`): classes by convention.
+fn called_class_names(bytes: &[u8]) -> std::collections::HashSet<String> {
+    let is_name = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut out = std::collections::HashSet::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_uppercase() || (i > 0 && is_name(bytes[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && is_name(bytes[i]) {
+            i += 1;
+        }
+        let mut next = i;
+        while next < bytes.len() && bytes[next] == b' ' {
+            next += 1;
+        }
+        if bytes.get(next) == Some(&b'(') {
+            if let Ok(name) = std::str::from_utf8(&bytes[start..i]) {
+                out.insert(name.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// The module-level names of a module that hold instances, and what its annotated
@@ -620,6 +824,32 @@ mod tests {
             "utils.telemetry.setup"
         );
         assert_eq!(model.root_of(&root.join("backend/utils")), root);
+    }
+
+    /// An unpacked wheel has no project marker: its packages are still named from the folder
+    /// holding them, not from the folder of each file (`langflow/api/v1/voice_mode.py` was
+    /// `voice_mode`, and no import of `langflow.api...` reached it).
+    #[test]
+    fn a_tree_without_markers_is_rooted_above_its_outermost_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for rel in [
+            "langflow/__init__.py",
+            "langflow/api/__init__.py",
+            "langflow/api/v1/__init__.py",
+            "langflow/api/v1/voice_mode.py",
+            "loose/script.py",
+        ] {
+            touch(root, rel);
+        }
+        let model = ProjectModel::default();
+        let name = |rel: &str| model.module_name(&root.join(rel));
+        assert_eq!(
+            name("langflow/api/v1/voice_mode.py"),
+            "langflow.api.v1.voice_mode"
+        );
+        assert_eq!(model.root_of(&root.join("langflow/api/v1")), root);
+        assert_eq!(name("loose/script.py"), "script");
     }
 
     #[test]

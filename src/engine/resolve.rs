@@ -46,6 +46,28 @@ pub trait Globals: Sync {
     fn instance_of(&self, qualified: &str, catalogue: &Catalogue) -> Option<Value>;
     /// What calling a function of a project module returns, from its return annotation.
     fn returns_of(&self, qualified: &str, catalogue: &Catalogue) -> Option<Value>;
+    /// What the project's calls of `function` pass for its parameter `name` (at `position`
+    /// among the positional arguments, if it can be passed by position). `None` when it
+    /// cannot be told: no call found, an argument of unknown type, a `*args` that may hold
+    /// it, or calls that disagree.
+    fn arguments_of(
+        &self,
+        _function: &str,
+        _name: &str,
+        _position: Option<usize>,
+        _catalogue: &Catalogue,
+    ) -> Option<Passed> {
+        None
+    }
+}
+
+/// What the callers of a function pass for one parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passed {
+    /// The value every caller that gives the argument agrees on; `None` if none gives it.
+    pub value: Option<Value>,
+    /// Some caller leaves it out, so the default applies there.
+    pub default_used: bool,
 }
 
 pub struct Resolver<'a, 't> {
@@ -331,6 +353,12 @@ impl<'a, 't> Resolver<'a, 't> {
             let s = self.scopes.get(id);
             let visible = first || s.kind != ScopeKind::Class;
             first = false;
+            if s.nonlocal.contains(name) {
+                // Bound in an enclosing function: this scope's own bindings were moved there.
+                current = s.parent;
+                first = false;
+                continue;
+            }
             if s.not_local.contains(name) {
                 current = Some(MODULE_SCOPE);
                 first = true;
@@ -388,9 +416,43 @@ impl<'a, 't> Resolver<'a, 't> {
             Origin::AnnotatedValue(annotation, value, scope) => self
                 .annotation(*annotation, *scope, depth + 1)
                 .or_else(|| self.infer(*value, *scope, depth + 1)),
+            Origin::Parameter {
+                function,
+                name,
+                position,
+                default,
+            } => self.parameter(function, name, *position, *default, depth),
             Origin::NoneValue | Origin::Unknown => None,
         });
         agree(values)
+    }
+
+    /// An unannotated constructor parameter (`def __init__(self, client)`, stored as
+    /// `self.client = client`): what the project's `Store(...)` calls pass for it, and its
+    /// default where a call leaves it out. Other functions' parameters stay unknown: a
+    /// helper's callers are many and varied, a component's constructor is called in a few
+    /// wiring places.
+    fn parameter(
+        &self,
+        function: &str,
+        name: &str,
+        position: Option<usize>,
+        default: Option<Node<'t>>,
+        depth: usize,
+    ) -> Option<Value> {
+        if !function.ends_with(".__init__") || depth > MAX_DEPTH {
+            return None;
+        }
+        let passed = self
+            .globals?
+            .arguments_of(function, name, position, self.catalogue)?;
+        let default = match default {
+            Some(value) if passed.default_used && value.kind() != "none" => {
+                Some(self.infer(value, MODULE_SCOPE, depth + 1))
+            }
+            _ => None,
+        };
+        agree(passed.value.map(Some).into_iter().chain(default))
     }
 
     /// What iterating `iterable` yields, where the container says: a comprehension (its

@@ -56,6 +56,16 @@ pub enum Origin<'t> {
     /// `for x in <expr>` (a loop or a comprehension clause): an item of `<expr>`, evaluated in
     /// the given scope.
     Iterated(Node<'t>, ScopeId),
+    /// An unannotated parameter of the named function: what its callers pass (only
+    /// constructors are asked about: their arguments are what `self.x = x` stores).
+    /// `position` is its index among the positional arguments of a call (`self` not
+    /// counted), `None` when it can only be passed by keyword; `default` its default value.
+    Parameter {
+        function: String,
+        name: &'t str,
+        position: Option<usize>,
+        default: Option<Node<'t>>,
+    },
     /// `x = None`: says nothing about what `x` is otherwise.
     NoneValue,
     /// Bound in a way the engine does not follow (loop variable, tuple unpacking, ...).
@@ -76,6 +86,8 @@ pub struct Scope<'t> {
     pub bindings: HashMap<&'t str, Vec<Origin<'t>>>,
     /// Names declared `global` or `nonlocal`: lookups skip this scope's bindings.
     pub not_local: HashSet<&'t str>,
+    /// The `nonlocal` ones among them: looked up in the enclosing functions, not the module.
+    pub nonlocal: HashSet<&'t str>,
     /// For a method: the name of its instance parameter (`self`).
     pub self_name: Option<String>,
     /// For a method: the class scope it belongs to.
@@ -127,6 +139,32 @@ fn kind_table(kinds: &[&str]) -> Vec<bool> {
         }
     }
     table
+}
+
+/// Where an assignment in `scope` binds `name`: the module for a `global` name, the nearest
+/// enclosing function that binds it for a `nonlocal` one (`nonlocal sock; sock = connect()`
+/// in a nested coroutine gives the outer function's `sock` its value), else `scope` itself.
+fn declared_scope(scopes: &Scopes, scope: ScopeId, name: &str) -> ScopeId {
+    let declared = &scopes.scopes[scope];
+    if !declared.not_local.contains(name) {
+        return scope;
+    }
+    if !declared.nonlocal.contains(name) {
+        return MODULE_SCOPE;
+    }
+    let mut nearest_function = None;
+    let mut current = declared.parent;
+    while let Some(id) = current {
+        let s = &scopes.scopes[id];
+        if matches!(s.kind, ScopeKind::Function { .. } | ScopeKind::Lambda) {
+            if s.bindings.contains_key(name) && !s.not_local.contains(name) {
+                return id;
+            }
+            nearest_function.get_or_insert(id);
+        }
+        current = s.parent;
+    }
+    nearest_function.unwrap_or(scope)
 }
 
 /// Node kinds that contain statements (or are statements holding bindings): the only ones pass 1
@@ -229,6 +267,7 @@ impl<'t> Scopes<'t> {
                 qualname: file.module.clone(),
                 bindings: HashMap::default(),
                 not_local: HashSet::new(),
+                nonlocal: HashSet::new(),
                 self_name: None,
                 class: None,
             }],
@@ -426,6 +465,7 @@ impl<'t> Builder<'t, 't> {
     }
 
     fn bind(&self, scopes: &mut Scopes<'t>, scope: ScopeId, name: &'t str, origin: Origin<'t>) {
+        let scope = declared_scope(scopes, scope, name);
         scopes.scopes[scope]
             .bindings
             .entry(name)
@@ -466,6 +506,7 @@ impl<'t> Builder<'t, 't> {
             qualname,
             bindings: HashMap::default(),
             not_local: HashSet::new(),
+            nonlocal: HashSet::new(),
             self_name: None,
             class: None,
         });
@@ -578,6 +619,9 @@ impl<'t> Builder<'t, 't> {
                     if child.kind() == "identifier" {
                         let name = self.text(child);
                         scopes.scopes[scope].not_local.insert(name);
+                        if kind == "nonlocal_statement" {
+                            scopes.scopes[scope].nonlocal.insert(name);
+                        }
                     }
                 }
             }
@@ -653,7 +697,20 @@ impl<'t> Builder<'t, 't> {
         let mut first_name = None;
         let mut cursor = params.walk();
         let outer = self.current();
-        for param in params.named_children(&mut cursor) {
+        let function = scopes.scopes[scope].qualname.clone();
+        // Positions count the arguments a caller writes: not the implicit `self`, and none
+        // after `*` or `*args`.
+        let mut position = Some(0usize);
+        let implicit_first = first.is_some();
+        for (index, param) in params.named_children(&mut cursor).enumerate() {
+            match param.kind() {
+                "keyword_separator" => {
+                    position = None;
+                    continue;
+                }
+                "positional_separator" => continue,
+                _ => {}
+            }
             let (name_node, annotation) = match param.kind() {
                 "identifier" => (Some(param), None),
                 "typed_parameter" => (param.named_child(0), param.field("type")),
@@ -662,6 +719,21 @@ impl<'t> Builder<'t, 't> {
                 "list_splat_pattern" | "dictionary_splat_pattern" => (param.named_child(0), None),
                 _ => (None, None),
             };
+            let this_position = if implicit_first && index == 0 {
+                None
+            } else {
+                position
+            };
+            if matches!(
+                param.kind(),
+                "list_splat_pattern" | "dictionary_splat_pattern"
+            ) {
+                position = None;
+            } else if let Some(p) = position.as_mut() {
+                if !(implicit_first && index == 0) {
+                    *p += 1;
+                }
+            }
             let Some(name_node) = name_node else { continue };
             if name_node.kind() != "identifier" {
                 // `*args: T` puts the splat inside the typed parameter.
@@ -669,12 +741,21 @@ impl<'t> Builder<'t, 't> {
                     self.bind(scopes, scope, self.text(inner), Origin::Unknown);
                 }
                 first = None;
+                position = None;
                 continue;
             }
             let name = self.text(name_node);
             let origin = match (first.take(), annotation) {
                 (Some(implicit), _) => implicit,
                 (None, Some(annotation)) => Origin::Annotated(annotation, outer),
+                (None, None) if matches!(param.kind(), "identifier" | "default_parameter") => {
+                    Origin::Parameter {
+                        function: function.clone(),
+                        name,
+                        position: this_position,
+                        default: param.field("value"),
+                    }
+                }
                 (None, None) => Origin::Unknown,
             };
             if first_name.is_none() {
