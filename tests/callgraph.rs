@@ -748,3 +748,128 @@ fn a_nonlocal_assignment_types_the_enclosing_name() {
         .collect();
     assert_eq!(lines, vec![10, 14], "{findings:#?}");
 }
+
+/// A decorated function runs the wrapper its decorator returns: `@throttled` sleeps before
+/// every call of `quick`, and `@retry(times=3)` (a factory) sleeps between attempts, listed
+/// after the `httpx.get` the function itself makes. The twins: `@timed`'s wrapper only calls
+/// through, `@register` returns the function itself, and `@in_thread`'s wrapper is a
+/// coroutine (it blocks nothing when `cheap` is called; its sleep is awaited).
+#[test]
+fn a_decorated_function_runs_its_decorators_wrapper() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "app.py",
+        r#"import asyncio
+import functools
+import time
+
+import httpx
+
+REGISTRY = []
+
+
+def retry(times):
+    def decorator(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            for _ in range(times):
+                try:
+                    return func(*args, **kwargs)
+                except Exception:
+                    time.sleep(1)
+        return wrapper
+    return decorator
+
+
+def throttled(func):
+    def wrapper(*args, **kwargs):
+        time.sleep(0.5)
+        return func(*args, **kwargs)
+    return wrapper
+
+
+def timed(func):
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
+    return wrapper
+
+
+def register(func):
+    REGISTRY.append(func)
+    return func
+
+
+def in_thread(func):
+    async def wrapper(*args):
+        await asyncio.sleep(0)
+        return func(*args)
+    return wrapper
+
+
+@retry(times=3)
+def fetch(u):
+    return httpx.get(u)
+
+
+@throttled
+def quick(x):
+    return x
+
+
+@timed
+def compute(x):
+    return x * 2
+
+
+@register
+def named(x):
+    return x
+
+
+@in_thread
+def cheap(x):
+    return x
+
+
+async def g(u):
+    fetch(u)
+    quick(1)
+    compute(2)
+    named(3)
+    await cheap(4)
+"#,
+    );
+    let findings = check_json(dir.path());
+    let got: Vec<(u64, String, String)> = findings
+        .iter()
+        .map(|f| {
+            let names = |key: &str| {
+                f[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l["name"].as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join(" -> ")
+            };
+            (f["line"].as_u64().unwrap(), names("chain"), names("sinks"))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                74,
+                "g -> fetch -> httpx.get".to_string(),
+                "httpx.get -> time.sleep".to_string()
+            ),
+            (
+                75,
+                "g -> quick -> throttled.wrapper -> time.sleep".to_string(),
+                "time.sleep".to_string()
+            ),
+        ],
+        "{findings:#?}"
+    );
+}

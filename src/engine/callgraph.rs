@@ -226,6 +226,12 @@ pub(crate) struct FunctionSummary {
     pub call_guards: Vec<Vec<String>>,
     /// For each entry of `calls`: what it passes.
     pub call_arguments: Vec<crate::finding::Arguments>,
+    /// Its decorators that are functions, resolved: `(name, true)` for a decorator factory
+    /// called first (`@retry(times=3)`). Calling the function runs what they return.
+    pub decorated_by: Vec<(String, bool)>,
+    /// The nested function it returns (`return wrapper`), when that is all it returns: what
+    /// a decorator replaces the decorated function with.
+    pub returns_nested: Option<String>,
 }
 
 /// asyncio functions that may be called from any thread.
@@ -348,6 +354,8 @@ fn summarise(
                         blocking_guards: Vec::new(),
                         call_guards: Vec::new(),
                         call_arguments: Vec::new(),
+                        decorated_by: decorators_of(&resolver, node, scope.parent),
+                        returns_nested: returned_nested(&file, scope),
                     },
                 );
             }
@@ -385,6 +393,8 @@ fn summarise(
                 blocking_guards: Vec::new(),
                 call_guards: Vec::new(),
                 call_arguments: Vec::new(),
+                decorated_by: Vec::new(),
+                returns_nested: None,
             },
         );
     }
@@ -650,6 +660,77 @@ fn has_own_yield(file: &SourceFile, body: Node) -> bool {
         !found
     });
     found
+}
+
+/// The decorators of a function that resolve to functions or classes, with whether each is
+/// a factory called first.
+fn decorators_of(
+    resolver: &Resolver,
+    function: Node,
+    defined_in: Option<super::scope::ScopeId>,
+) -> Vec<(String, bool)> {
+    let Some(definition) = function
+        .parent()
+        .filter(|p| p.kind() == "decorated_definition")
+    else {
+        return Vec::new();
+    };
+    let scope = defined_in.unwrap_or(MODULE_SCOPE);
+    let mut cursor = definition.walk();
+    definition
+        .named_children(&mut cursor)
+        .filter(|d| d.kind() == "decorator")
+        .filter_map(|d| {
+            let expr = d.named_child(0)?;
+            if expr.kind() == "call" {
+                Some((resolver.callee(expr, scope)?, true))
+            } else {
+                match resolver.infer(expr, scope, 0)? {
+                    Value::Name(name) => Some((name, false)),
+                    _ => None,
+                }
+            }
+        })
+        .collect()
+}
+
+/// The nested function a function returns (`def retry(func): def wrapper(...): ...; return
+/// wrapper`), when every `return` of its own returns that one.
+fn returned_nested(file: &SourceFile, scope: &super::scope::Scope) -> Option<String> {
+    let nested: HashMap<&str, &String> = scope
+        .bindings
+        .iter()
+        .filter_map(|(name, origins)| match origins.as_slice() {
+            [Origin::Def(qualified)] => Some((*name, qualified)),
+            _ => None,
+        })
+        .collect();
+    if nested.is_empty() || !matches!(scope.kind, ScopeKind::Function { .. }) {
+        return None;
+    }
+    let mut returned: Option<&String> = None;
+    let mut agreed = true;
+    super::source::walk_tree(scope.body, |event| {
+        if let super::source::Visit::Enter(node) = event {
+            match node.kind() {
+                "function_definition" | "lambda" | "class_definition" => return false,
+                "return_statement" => {
+                    let value = node.named_child(0);
+                    let function = value
+                        .filter(|v| v.kind() == "identifier")
+                        .and_then(|v| nested.get(file.text(v)).copied());
+                    match (function, returned) {
+                        (Some(f), None) => returned = Some(f),
+                        (Some(f), Some(r)) if f == r => {}
+                        _ => agreed = false,
+                    }
+                }
+                _ => {}
+            }
+        }
+        agreed
+    });
+    returned.filter(|_| agreed).cloned()
 }
 
 /// The names of a function's parameters.
@@ -1002,6 +1083,10 @@ impl Graph<'_> {
         let mut unfinished: Vec<String> = Vec::new();
         // Abstract methods reached, and the implementations a call of each may run.
         let mut dispatch: Vec<(String, Vec<String>)> = Vec::new();
+        // Decorated functions reached and their decorators, `(function, decorator, factory)`,
+        // until the decorator's wrapper is known; then the wrapper each call runs.
+        let mut decorations: Vec<(String, String, bool)> = Vec::new();
+        let mut wrapped: Vec<(String, String)> = Vec::new();
         while !pending.is_empty() || !unfinished.is_empty() {
             let mut needed: HashSet<String> = HashSet::new();
             let mut waiting = Vec::new();
@@ -1056,6 +1141,14 @@ impl Graph<'_> {
                     }
                     continue;
                 }
+                if !summary.is_async {
+                    for (decorator, factory) in &summary.decorated_by {
+                        decorations.push((function.clone(), decorator.clone(), *factory));
+                        if !resolved.contains_key(decorator) {
+                            pending.push(decorator.clone());
+                        }
+                    }
+                }
                 // Below a function that blocks itself too: every blocking call behind a
                 // finding is listed, not only the nearest.
                 if !summary.is_async {
@@ -1086,8 +1179,30 @@ impl Graph<'_> {
                 break;
             }
             pending.extend(waiting);
+            decorations.retain(|(function, decorator, factory)| {
+                let Some(decorator) = resolved.get(decorator) else {
+                    return true;
+                };
+                match decorator.as_deref().map(|d| self.wrapper_of(d, *factory)) {
+                    Some(Step::NeedsModule(_)) => true,
+                    Some(Step::Done(Some(wrapper))) => {
+                        if visited.insert(wrapper.clone()) {
+                            unfinished.push(wrapper.clone());
+                        }
+                        resolved.insert(wrapper.clone(), Some(wrapper.clone()));
+                        wrapped.push((function.clone(), wrapper));
+                        false
+                    }
+                    _ => false,
+                }
+            });
         }
         self.resolved = resolved;
+        // A call of a decorated function runs the wrapper its decorator returned (which
+        // runs the function's own body in turn, already in its summary).
+        for (function, wrapper) in wrapped {
+            dispatch.push((function, vec![wrapper]));
+        }
         // A call of an abstract method may run any implementation: edges to each, so that
         // chains go through the one that blocks and name it.
         for (function, implementations) in dispatch {
@@ -1112,6 +1227,34 @@ impl Graph<'_> {
                     .push(crate::finding::Arguments::default());
             }
         }
+    }
+
+    /// What a decorator replaces a function with: the nested sync function it returns (for a
+    /// factory, the one the decorator it returns returns). `NeedsModule` while the
+    /// decorator's body is not summarised yet.
+    fn wrapper_of(&self, decorator: &str, factory: bool) -> Step<Option<String>> {
+        let Some((_, summary)) = self.function(decorator) else {
+            return Step::Done(None);
+        };
+        if !summary.complete {
+            return Step::NeedsModule(decorator.to_string());
+        }
+        let Some(mut wrapper) = summary.returns_nested.clone() else {
+            return Step::Done(None);
+        };
+        if factory {
+            let inner = self
+                .function(&wrapper)
+                .and_then(|(_, s)| s.returns_nested.clone());
+            let Some(inner) = inner else {
+                return Step::Done(None);
+            };
+            wrapper = inner;
+        }
+        let sync = self
+            .function(&wrapper)
+            .is_some_and(|(_, s)| s.complete && !s.is_async);
+        Step::Done(sync.then_some(wrapper))
     }
 
     /// The project methods a call of the abstract method `function` (`app.Embedder.embed`)
