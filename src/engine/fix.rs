@@ -326,11 +326,16 @@ fn apply(file: &SourceFile, chosen: &[&Finding]) -> Option<Vec<u8>> {
     // block first, then each prelude (an import and a prelude may share a position).
     let mut insertions: Vec<(usize, String)> = Vec::new();
     if !imports.is_empty() {
-        let block: String = imports
-            .iter()
-            .map(|m| format!("import {m}{newline}"))
-            .collect();
-        insertions.push((import_offset, block));
+        match super::imports::insertions(file, &imports, newline) {
+            Some(placed) => insertions.extend(placed),
+            None => {
+                let block: String = imports
+                    .iter()
+                    .map(|m| format!("import {m}{newline}"))
+                    .collect();
+                insertions.push((import_offset, block));
+            }
+        }
     }
     for prelude in missing_preludes(file, chosen) {
         let at = prelude_position(file, prelude.after_import, import_offset);
@@ -474,6 +479,24 @@ fn drop_unused_imports(path: &str, module: &str, text: Vec<u8>, names: &[&str]) 
                 .iter()
                 .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
         if own_line && !line.is_empty() {
+            // The only import of its section: the blank lines around it become one run,
+            // as isort would leave them, not two.
+            let blank = |range: &[u8]| range.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r'));
+            let before = file.bytes[..start.saturating_sub(1)]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let after_end = file.bytes[end..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|i| end + i);
+            let blank_before = start > 0 && blank(&file.bytes[before..start - 1]);
+            let blank_after = after_end.is_some_and(|e| blank(&file.bytes[end..e]));
+            let start = if blank_before && blank_after {
+                before
+            } else {
+                start
+            };
             removals.push((start, end));
         }
     }
@@ -851,12 +874,12 @@ mod tests {
             fixed(source),
             "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\n\nimport httpx\nimport requests\n\n# Built once.\n_CONTEXT = httpx.make()\n\nasync def f():\n    use(_CONTEXT)\n"
         );
-        // No other import: right after the added one.
+        // No other import: a section of its own after `__future__`, the prelude after it.
         let source =
             "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\n\nasync def f():\n    pass\n";
         assert_eq!(
             fixed(source),
-            "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\nimport httpx\n\n# Built once.\n_CONTEXT = httpx.make()\n\nasync def f():\n    use(_CONTEXT)\n"
+            "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\n\nimport httpx\n\n# Built once.\n_CONTEXT = httpx.make()\n\nasync def f():\n    use(_CONTEXT)\n"
         );
     }
 

@@ -16,6 +16,7 @@ pub mod chunks;
 pub mod concurrency;
 pub mod fix;
 pub mod graph_export;
+pub mod imports;
 pub mod index;
 pub mod nested;
 pub mod own_loop;
