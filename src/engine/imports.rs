@@ -67,7 +67,7 @@ pub fn insertions(
             }
         } else {
             let plain: Vec<&&Statement> = same.iter().filter(|s| s.plain).collect();
-            match plain.iter().find(|s| s.key > key) {
+            match plain.iter().find(|s| s.key >= key) {
                 Some(next) => (next.line_start, line),
                 None => match plain.last() {
                     Some(last) => (last.line_end, line),
@@ -144,11 +144,17 @@ fn imported_module(file: &SourceFile, name: Node) -> String {
     file.text(name).to_string()
 }
 
+/// The start of the line holding `byte`; on the first line, after a byte order mark.
 fn line_start(file: &SourceFile, byte: usize) -> usize {
+    let bom = if file.bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     file.bytes[..byte]
         .iter()
         .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1)
+        .map_or(bom, |i| i + 1)
 }
 
 fn line_end(file: &SourceFile, byte: usize) -> usize {
