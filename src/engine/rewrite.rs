@@ -175,11 +175,12 @@ pub fn expression_to_thread(
 /// function run by `asyncio.to_thread`:
 ///
 /// ```python
-/// with open(path) as fh:          def _unblock_io():
+/// with open(path) as fh:          def _read_file():
 ///     data = fh.read()      =>        nonlocal data
 ///                                     with open(path) as fh:
 ///                                         data = fh.read()
-///                                 await asyncio.to_thread(_unblock_io)
+///
+///                                 await asyncio.to_thread(_read_file)
 /// ```
 /// Names the block assigns and the function uses elsewhere flow back through `nonlocal`; a
 /// block that ends in `return` becomes `return await ...`. Refused (with the reason) when the
@@ -418,12 +419,13 @@ pub fn with_block_to_thread(
         })
     };
     let function_bindings = &cx.scopes.get(function).bindings;
+    let base = helper_name(cx, with);
     let helper = (1..)
         .map(|i| {
             if i == 1 {
-                "_unblock_io".to_string()
+                base.clone()
             } else {
-                format!("_unblock_io_{i}")
+                format!("{base}_{i}")
             }
         })
         .find(|name| !function_bindings.contains_key(name.as_str()) && !outside.contains(name))
@@ -435,7 +437,11 @@ pub fn with_block_to_thread(
         "\n"
     };
     let statement = String::from_utf8_lossy(&bytes[line_start..with.end_byte()]).into_owned();
-    let mut text = format!("{indent}def {helper}():{newline}");
+    // Black's and ruff's spacing: one blank line before a nested `def` that does not open
+    // its block (before the comments right above it), and one after its body.
+    let (start, lead) = blank_line_before(cx, with, line_start, newline);
+    let mut text = lead;
+    text.push_str(&format!("{indent}def {helper}():{newline}"));
     if !nonlocal.is_empty() {
         text.push_str(&format!(
             "{indent}{unit}nonlocal {}{newline}",
@@ -466,17 +472,193 @@ pub fn with_block_to_thread(
         format!("{} = await", returned.join(", "))
     };
     text.push_str(&format!(
-        "{newline}{indent}{call} asyncio.to_thread({helper})"
+        "{newline}{newline}{indent}{call} asyncio.to_thread({helper})"
     ));
     Ok((
         Edit {
-            start: line_start,
+            start,
             end: with.end_byte(),
             text,
         },
         vec!["asyncio"],
         conditional,
     ))
+}
+
+/// What the helper a `with` block moves into is called, after what the block does:
+/// `_write_upload` for `open(upload_path, "wb")`, `_read_config` for `open(config_file)`,
+/// `_use_zipfile` for another context manager; `_read_file` when the path says nothing.
+fn helper_name(cx: &FileContext, with: Node) -> String {
+    let item = with
+        .named_child(0)
+        .filter(|c| c.kind() == "with_clause")
+        .and_then(|c| c.named_child(0))
+        .and_then(|i| i.field("value"));
+    let call = item.map(|v| match v.kind() {
+        "as_pattern" => v.named_child(0).unwrap_or(v),
+        _ => v,
+    });
+    let Some(call) = call.filter(|c| c.kind() == "call") else {
+        return "_run_block".into();
+    };
+    let callee = call.field("function").map(|f| cx.text(f)).unwrap_or("");
+    let callee_last = callee.rsplit('.').next().unwrap_or(callee);
+    let arguments: Vec<Node> = call
+        .field("arguments")
+        .map(|a| {
+            let mut cursor = a.walk();
+            a.named_children(&mut cursor).collect()
+        })
+        .unwrap_or_default();
+    let positional = |i: usize| {
+        arguments
+            .iter()
+            .filter(|a| a.kind() != "keyword_argument")
+            .nth(i)
+    };
+    let keyword = |name: &str| {
+        arguments.iter().find_map(|a| {
+            (a.kind() == "keyword_argument" && a.field("name").map(|n| cx.text(n)) == Some(name))
+                .then(|| a.field("value"))
+                .flatten()
+        })
+    };
+    let is_open =
+        matches!(callee_last, "open" | "open_text" | "open_binary") || callee == "io.open";
+    if !is_open {
+        let noun = snake_case(callee_last);
+        return if noun.is_empty() {
+            "_run_block".into()
+        } else {
+            format!("_use_{noun}")
+        };
+    }
+    let (path, mode) = if callee.contains('.') && !callee.starts_with("io.") {
+        // `path.open("w")`: the object is the path, the first argument the mode.
+        let object = call.field("function").and_then(|f| f.field("object"));
+        (object, positional(0).copied().or(keyword("mode")))
+    } else {
+        (
+            positional(0).copied(),
+            positional(1).copied().or(keyword("mode")),
+        )
+    };
+    let mode = mode
+        .filter(|m| m.kind() == "string")
+        .map(|m| cx.text(m))
+        .unwrap_or("r");
+    let verb = if mode.contains(['w', 'a', 'x']) {
+        "write"
+    } else {
+        "read"
+    };
+    let noun = path
+        .and_then(|p| path_noun(cx, p))
+        .unwrap_or_else(|| "file".into());
+    format!("_{verb}_{noun}")
+}
+
+/// A word naming what a path expression points at: `config_path` -> `config`,
+/// `self.upload_file` -> `upload`, `Path(d) / "settings.json"` -> `settings`.
+fn path_noun(cx: &FileContext, path: Node) -> Option<String> {
+    let text = match path.kind() {
+        "identifier" => cx.text(path).to_string(),
+        "attribute" => cx.text(path.field("attribute")?).to_string(),
+        "string" => {
+            let raw = cx
+                .text(path)
+                .trim_matches(|c| c == '"' || c == '\'' || c == 'f');
+            let file = raw.rsplit('/').next()?;
+            file.split('.').next()?.to_string()
+        }
+        "binary_operator" => return path_noun(cx, path.field("right")?),
+        "call" => {
+            let first = path.field("arguments")?.named_child(0)?;
+            return path_noun(cx, first);
+        }
+        _ => return None,
+    };
+    let mut word = snake_case(&text);
+    for suffix in [
+        "_path",
+        "_file",
+        "_filename",
+        "_name",
+        "path",
+        "file",
+        "filename",
+    ] {
+        if let Some(stripped) = word.strip_suffix(suffix) {
+            if !stripped.is_empty() {
+                word = stripped.trim_end_matches('_').to_string();
+                break;
+            }
+        }
+    }
+    // One or two letters (`p`, `fh`) say nothing.
+    (word.len() > 2 && word.chars().next().is_some_and(|c| c.is_ascii_alphabetic())).then_some(word)
+}
+
+/// `ZipFile` -> `zip_file`, `open_text` stays; anything but ASCII letters, digits and `_` is
+/// dropped.
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c);
+        }
+    }
+    out.trim_matches('_').to_string()
+}
+
+/// Where the text replacing a statement starts, and the blank line it opens with: none when
+/// the statement opens its block or follows a blank line; else one, put above the comment
+/// lines right above the statement (they stay with it).
+fn blank_line_before(
+    cx: &FileContext,
+    statement: Node,
+    line_start: usize,
+    newline: &str,
+) -> (usize, String) {
+    let bytes = &cx.file.bytes;
+    let opens_block = statement
+        .prev_named_sibling()
+        .is_none_or(|p| p.kind() == "comment" && p.prev_named_sibling().is_none());
+    if opens_block && statement.parent().is_some_and(|p| p.kind() == "block") {
+        return (line_start, String::new());
+    }
+    // Walk up over comment lines.
+    let mut start = line_start;
+    loop {
+        if start == 0 {
+            return (line_start, String::new());
+        }
+        let previous = bytes[..start - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let line = String::from_utf8_lossy(&bytes[previous..start]);
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            return (line_start, String::new());
+        }
+        if trimmed.starts_with('#') {
+            start = previous;
+            continue;
+        }
+        if trimmed.ends_with(':') {
+            // The line opening the block (`try:`, `if x:`): no blank line after it.
+            return (line_start, String::new());
+        }
+        break;
+    }
+    let comments = String::from_utf8_lossy(&bytes[start..line_start]).into_owned();
+    (start, format!("{newline}{comments}"))
 }
 
 /// Names a target binds (`a`, `a, (b, *c)`), not attributes or subscripts (`self.x`, `d[k]`).
