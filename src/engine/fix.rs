@@ -179,7 +179,31 @@ impl Engine {
                 }
             }
         }
+        if result.changed() {
+            wrap_long_lines(&mut result, module);
+        }
         result
+    }
+}
+
+/// Lines the fixes made longer than the project's line length, wrapped as its formatter
+/// would; kept only if the file still parses as well as before.
+fn wrap_long_lines(result: &mut FixedFile, module: &str) {
+    let folder = std::path::Path::new(&result.path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let limit = super::style::line_length(folder);
+    let wrapped = super::style::wrap_long_lines(&result.original, result.fixed.clone(), limit);
+    if wrapped == result.fixed {
+        return;
+    }
+    let parses = |text: &[u8]| {
+        SourceFile::parse(result.path.clone(), text.to_vec(), module.to_string())
+            .is_ok_and(|f| !f.tree.root_node().has_error())
+    };
+    if parses(&wrapped) || !parses(&result.fixed) {
+        result.fixed = wrapped;
     }
 }
 

@@ -26,6 +26,7 @@ pub mod resolve;
 pub mod rewrite;
 pub mod scope;
 pub mod source;
+pub mod style;
 pub mod suppress;
 pub mod syntax;
 pub mod walk;

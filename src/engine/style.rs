@@ -1,0 +1,372 @@
+//! The project's formatting, as far as a fix must respect it: a line a rewrite made longer
+//! than the project's line length is wrapped the way black and ruff format wrap a call.
+//!
+//! ```python
+//! r = await client.post(url, json=payload, timeout=10, follow_redirects=True)  # too long
+//!
+//! r = await client.post(
+//!     url, json=payload, timeout=10, follow_redirects=True
+//! )
+//! ```
+//! The arguments go on one indented line when they fit there, else one per line with a
+//! trailing comma. Only lines the fix wrote are touched; a line that is not one whole
+//! statement ending in a call's closing parenthesis is left as it is.
+
+use std::path::Path;
+
+/// The line length black and ruff format use by default.
+pub const DEFAULT_LINE_LENGTH: usize = 88;
+
+/// The line length the project's formatter uses, read from the nearest `ruff.toml`,
+/// `.ruff.toml` or `pyproject.toml` (`[tool.ruff]`, else `[tool.black]`) at or above `dir`.
+pub fn line_length(dir: &Path) -> usize {
+    for folder in dir.ancestors() {
+        for (file, tables) in [
+            ("ruff.toml", &[][..]),
+            (".ruff.toml", &[][..]),
+            ("pyproject.toml", &["tool.ruff", "tool.black"][..]),
+        ] {
+            let Ok(text) = std::fs::read_to_string(folder.join(file)) else {
+                continue;
+            };
+            let Ok(value) = text.parse::<toml::Table>() else {
+                continue;
+            };
+            if tables.is_empty() {
+                if let Some(n) = value.get("line-length").and_then(|v| v.as_integer()) {
+                    return n.max(1) as usize;
+                }
+                continue;
+            }
+            for table in tables {
+                let mut node = Some(&value);
+                for key in table.split('.') {
+                    node = node.and_then(|t| t.get(key)).and_then(|v| v.as_table());
+                }
+                if let Some(n) = node
+                    .and_then(|t| t.get("line-length"))
+                    .and_then(|v| v.as_integer())
+                {
+                    return n.max(1) as usize;
+                }
+            }
+            // A pyproject.toml marks the project root: nothing above it applies.
+            if file == "pyproject.toml" {
+                return DEFAULT_LINE_LENGTH;
+            }
+        }
+    }
+    DEFAULT_LINE_LENGTH
+}
+
+/// `fixed` with each line that is not in `original` and is longer than `limit` wrapped, where
+/// it can be. Files that are not UTF-8 are returned as they are.
+pub fn wrap_long_lines(original: &[u8], fixed: Vec<u8>, limit: usize) -> Vec<u8> {
+    let (Ok(before), Ok(after)) = (std::str::from_utf8(original), std::str::from_utf8(&fixed))
+    else {
+        return fixed;
+    };
+    if !after.lines().any(|l| l.chars().count() > limit) {
+        return fixed;
+    }
+    let diff = similar::TextDiff::from_lines(before, after);
+    let mut out = String::with_capacity(after.len() + 64);
+    let mut changed = false;
+    for change in diff.iter_all_changes() {
+        let line = change.value();
+        match change.tag() {
+            similar::ChangeTag::Delete => {}
+            similar::ChangeTag::Equal => out.push_str(line),
+            similar::ChangeTag::Insert => match wrap_line(line, limit) {
+                Some(wrapped) => {
+                    out.push_str(&wrapped);
+                    changed = true;
+                }
+                None => out.push_str(line),
+            },
+        }
+    }
+    if changed {
+        out.into_bytes()
+    } else {
+        fixed
+    }
+}
+
+/// One statement line wrapped at its last call's parentheses, or `None`.
+fn wrap_line(line: &str, limit: usize) -> Option<String> {
+    let (content, newline) = match line.strip_suffix("\r\n") {
+        Some(c) => (c, "\r\n"),
+        None => match line.strip_suffix('\n') {
+            Some(c) => (c, "\n"),
+            None => (line, ""),
+        },
+    };
+    if content.chars().count() <= limit {
+        return None;
+    }
+    let code_start = content.len() - content.trim_start().len();
+    let indent = &content[..code_start];
+    let (code, comment) = split_comment(&content[code_start..])?;
+    let code = code.trim_end();
+    // ruff format does not count pragma comments (`# noqa`, `# type: ignore`) in the width.
+    let pragma = [
+        "# noqa",
+        "# type:",
+        "# pyright:",
+        "# pylint:",
+        "# nosec",
+        "# isort:",
+    ]
+    .iter()
+    .any(|p| comment.starts_with(p));
+    if pragma && (indent.len() + code.chars().count()) <= limit {
+        return None;
+    }
+    let (open, close) = last_call_parentheses(code)?;
+    let head = &code[..=open];
+    let body = code[open + 1..close].trim();
+    let tail = &code[close..];
+    if body.is_empty() || !matches!(tail, ")" | "):") {
+        return None;
+    }
+    let unit = if indent.contains('\t') { "\t" } else { "    " };
+    let inner = format!("{indent}{unit}");
+    let comment = if comment.is_empty() {
+        String::new()
+    } else {
+        format!("  {comment}")
+    };
+    let width = |s: &str| s.chars().count();
+    if width(indent) + width(head) > limit {
+        return None;
+    }
+    let arguments = split_arguments(body)?;
+    let magic_comma = body.ends_with(',');
+    let one_line = format!("{inner}{body}");
+    let mut out = format!("{indent}{head}{newline}");
+    if !magic_comma && width(&one_line) <= limit {
+        out.push_str(&one_line);
+        out.push_str(newline);
+    } else {
+        for argument in arguments {
+            out.push_str(&format!("{inner}{argument},{newline}"));
+        }
+    }
+    out.push_str(&format!("{indent}{tail}{comment}{newline}"));
+    Some(out)
+}
+
+/// The code of a line and its trailing comment (`# ...`), outside strings; `None` when a
+/// string or a bracket is left open (the line is part of a longer statement).
+fn split_comment(code: &str) -> Option<(&str, &str)> {
+    let mut scanner = Scanner::default();
+    for (i, c) in code.char_indices() {
+        if scanner.step(code, i, c) == Step::Comment {
+            return Some((&code[..i], &code[i..]));
+        }
+    }
+    (scanner.quote.is_none()).then_some((code, ""))
+}
+
+/// The byte offsets of the opening parenthesis of the call that ends `code` (before an
+/// optional `:`) and of its closing one, when every bracket on the line is balanced and
+/// the opening one follows a name, an attribute or a closing bracket (a call).
+fn last_call_parentheses(code: &str) -> Option<(usize, usize)> {
+    let mut scanner = Scanner::default();
+    let mut stack: Vec<usize> = Vec::new();
+    let mut last = None;
+    for (i, c) in code.char_indices() {
+        if scanner.step(code, i, c) != Step::Code {
+            continue;
+        }
+        match c {
+            '(' | '[' | '{' => stack.push(i),
+            ')' | ']' | '}' => {
+                let open = stack.pop()?;
+                if stack.is_empty() && c == ')' {
+                    last = Some((open, i));
+                }
+            }
+            _ => {}
+        }
+    }
+    if !stack.is_empty() || scanner.quote.is_some() {
+        return None;
+    }
+    let (open, close) = last?;
+    let before = code[..open].chars().next_back()?;
+    (before.is_alphanumeric() || before == '_' || before == ')' || before == ']')
+        .then_some((open, close))
+}
+
+/// The top-level, comma-separated parts of an argument list, trimmed.
+fn split_arguments(body: &str) -> Option<Vec<&str>> {
+    let mut scanner = Scanner::default();
+    let mut depth = 0usize;
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (i, c) in body.char_indices() {
+        if scanner.step(body, i, c) != Step::Code {
+            continue;
+        }
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.checked_sub(1)?,
+            ',' if depth == 0 => {
+                parts.push(body[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let rest = body[start..].trim();
+    if !rest.is_empty() {
+        parts.push(rest);
+    }
+    (!parts.is_empty() && parts.iter().all(|p| !p.is_empty())).then_some(parts)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    Code,
+    String,
+    Comment,
+}
+
+/// Whether a character of one line is code, inside a string, or starts a comment.
+#[derive(Default)]
+struct Scanner {
+    /// The open string's quote (`"`, `'`, `"""`, `'''`).
+    quote: Option<&'static str>,
+    /// The previous character was a backslash inside a string.
+    escaped: bool,
+    /// Bytes of a closing or opening triple quote still to pass.
+    skip: usize,
+}
+
+impl Scanner {
+    fn step(&mut self, text: &str, i: usize, c: char) -> Step {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return Step::String;
+        }
+        if let Some(quote) = self.quote {
+            if self.escaped {
+                self.escaped = false;
+            } else if c == '\\' {
+                self.escaped = true;
+            } else if text[i..].starts_with(quote) {
+                self.quote = None;
+                self.skip = quote.len() - 1;
+            }
+            return Step::String;
+        }
+        match c {
+            '#' => Step::Comment,
+            '"' | '\'' => {
+                let triple = if c == '"' { "\"\"\"" } else { "'''" };
+                if text[i..].starts_with(triple) {
+                    self.quote = Some(triple);
+                    self.skip = 2;
+                } else {
+                    self.quote = Some(if c == '"' { "\"" } else { "'" });
+                }
+                Step::String
+            }
+            _ => Step::Code,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_too_long_gets_its_arguments_on_one_line_when_they_fit() {
+        let line = "        r = await client.post(url, json=payload, headers=headers, timeout=10, follow_redirects=True)\n";
+        assert_eq!(
+            wrap_line(line, 88).unwrap(),
+            "        r = await client.post(\n            url, json=payload, headers=headers, timeout=10, follow_redirects=True\n        )\n"
+        );
+    }
+
+    #[test]
+    fn else_one_per_line_with_a_trailing_comma_and_the_comment_after_the_parenthesis() {
+        let line = "    r = await client.post(url, json={\"a\": 1, \"b\": (2, 3)}, headers={\"Authorization\": \"Bearer x, y\"}, timeout=10)  # expect: x\n";
+        assert_eq!(
+            wrap_line(line, 60).unwrap(),
+            "    r = await client.post(\n        url,\n        json={\"a\": 1, \"b\": (2, 3)},\n        headers={\"Authorization\": \"Bearer x, y\"},\n        timeout=10,\n    )  # expect: x\n"
+        );
+    }
+
+    #[test]
+    fn a_condition_keeps_its_colon_on_the_closing_line() {
+        let line = "        if await asyncio.to_thread(os.path.exists, some_rather_long_path_name_here, extra):\n";
+        assert_eq!(
+            wrap_line(line, 70).unwrap(),
+            "        if await asyncio.to_thread(\n            os.path.exists, some_rather_long_path_name_here, extra\n        ):\n"
+        );
+    }
+
+    #[test]
+    fn lines_that_are_not_one_whole_call_statement_stay() {
+        // A continuation line of a longer call, a string left open, no call at the end.
+        assert!(wrap_line(
+            "    a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w)\n",
+            40
+        )
+        .is_none());
+        assert!(wrap_line(
+            "    x = f(\"\"\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+            20
+        )
+        .is_none());
+        assert!(wrap_line(
+            "    async with httpx.AsyncClient(verify=context_for_this) as client:\n",
+            30
+        )
+        .is_none());
+        assert!(wrap_line("    x = 1\n", 5).is_none());
+        // Too long only with a pragma comment, which ruff format does not count.
+        assert!(wrap_line(
+            "    await asyncio.to_thread(f, a)  # noqa: ASYNC101 because\n",
+            40
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn only_lines_the_fix_wrote_are_wrapped() {
+        let original = "x = keep_this_long_line_as_it_is(aaaaaaaaaa, bbbbbbbbbb)\ny = f(a)\n";
+        let fixed = "x = keep_this_long_line_as_it_is(aaaaaaaaaa, bbbbbbbbbb)\ny = await asyncio.to_thread(f, a)\n";
+        let out = wrap_long_lines(original.as_bytes(), fixed.as_bytes().to_vec(), 30);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "x = keep_this_long_line_as_it_is(aaaaaaaaaa, bbbbbbbbbb)\ny = await asyncio.to_thread(\n    f, a\n)\n"
+        );
+    }
+
+    #[test]
+    fn the_line_length_comes_from_ruff_then_black() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("pkg");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert_eq!(line_length(&sub), DEFAULT_LINE_LENGTH);
+        std::fs::write(
+            dir.path().join("pyproject.toml"),
+            "[tool.black]\nline-length = 100\n",
+        )
+        .unwrap();
+        assert_eq!(line_length(&sub), 100);
+        std::fs::write(
+            dir.path().join("pyproject.toml"),
+            "[tool.black]\nline-length = 100\n[tool.ruff]\nline-length = 120\n",
+        )
+        .unwrap();
+        assert_eq!(line_length(&sub), 120);
+        std::fs::write(sub.join("ruff.toml"), "line-length = 79\n").unwrap();
+        assert_eq!(line_length(&sub), 79);
+    }
+}
