@@ -288,10 +288,16 @@ fn record(applied: &mut Vec<Applied>, chosen: &[&Finding], file: &SourceFile) {
     }
 }
 
-/// The fixes whose edits overlap no earlier chosen edit, in file order: deterministic.
+/// The fixes whose edits overlap no earlier chosen edit: first those that claim a region
+/// (a block moved to a thread), then the rest in file order; deterministic. A block move
+/// goes first so that no call inside the block is wrapped before it: an `await` in the
+/// block would keep the block (and the `open` in its header) on the loop.
 fn non_overlapping<'f>(candidates: &[&'f Finding]) -> Vec<&'f Finding> {
     let mut sorted = candidates.to_vec();
-    sorted.sort_by_key(|f| (f.start_byte, f.end_byte, f.recipe));
+    sorted.sort_by_key(|f| {
+        let claims = f.fix.as_ref().is_some_and(|x| !x.claims.is_empty());
+        (!claims, f.start_byte, f.end_byte, f.recipe)
+    });
     let mut taken: Vec<(usize, usize)> = Vec::new();
     let mut chosen = Vec::new();
     for f in sorted {

@@ -214,15 +214,20 @@ pub fn with_block_to_thread(
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
-    if body_line == line_start {
-        return Err("the with statement and its body share a line".into());
-    }
-    let body_indent = String::from_utf8_lossy(&bytes[body_line..body.start_byte()]).into_owned();
-    let unit = body_indent
-        .strip_prefix(indent.as_str())
-        .filter(|u| !u.is_empty())
-        .unwrap_or("    ")
-        .to_string();
+    // `with open(p) as f: f.write(x)` on one line: the body goes on its own line in the
+    // helper.
+    let one_line = body_line == line_start;
+    let unit = if one_line {
+        if indent.contains('\t') { "\t" } else { "    " }.to_string()
+    } else {
+        let body_indent =
+            String::from_utf8_lossy(&bytes[body_line..body.start_byte()]).into_owned();
+        body_indent
+            .strip_prefix(indent.as_str())
+            .filter(|u| !u.is_empty())
+            .unwrap_or("    ")
+            .to_string()
+    };
 
     // What the block does that a nested function cannot do the same way.
     let mut problem: Option<&str> = None;
@@ -436,7 +441,13 @@ pub fn with_block_to_thread(
     } else {
         "\n"
     };
-    let statement = String::from_utf8_lossy(&bytes[line_start..with.end_byte()]).into_owned();
+    let statement = if one_line {
+        let header = String::from_utf8_lossy(&bytes[line_start..body.start_byte()]);
+        let body = String::from_utf8_lossy(&bytes[body.start_byte()..with.end_byte()]);
+        format!("{}{newline}{indent}{unit}{body}", header.trim_end())
+    } else {
+        String::from_utf8_lossy(&bytes[line_start..with.end_byte()]).into_owned()
+    };
     // Black's and ruff's spacing: one blank line before a nested `def` that does not open
     // its block (before the comments right above it), and one after its body.
     let (start, lead) = blank_line_before(cx, with, line_start, newline);
