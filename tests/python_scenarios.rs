@@ -16,6 +16,7 @@
 //! | `original_stdout` | what the original must print (optional) |
 //! | `expected_stdout` | what the rewritten program must print (when `same_output = false`) |
 //! | `requires` | Python modules the program needs from the test virtualenv (default none) |
+//! | `not_slower` | the rewrite's time inside `asyncio.run` may not exceed the original's (default false) |
 //!
 //! For each scenario the test copies the directory to a temporary one, checks the recipes are
 //! reported, runs the original under `tests/python/probe.py` (which measures the longest stall
@@ -30,7 +31,10 @@
 //!   [`MEANINGFUL_STALL_MS`] (else the comparison says nothing), and the rewrite to stall at
 //!   most a third of it ([`STALL_RATIO`]);
 //! - one whose original does not block measurably (`blocking_ms = 0`) needs the rewrite to add
-//!   no stall of its own: at most three times the original's plus [`UNMEASURED_SLACK_MS`].
+//!   no stall of its own: at most three times the original's plus [`UNMEASURED_SLACK_MS`];
+//! - with `not_slower`, the rewrite's total time inside `asyncio.run` may not exceed the
+//!   original's by more than noise: [`SLOWER_RATIO`] times it plus [`SLOWER_SLACK_MS`] (a thread
+//!   hop per call in a loop is several times slower, the measured regression this guards).
 //!
 //! A blocked loop shows up as hundreds of milliseconds or seconds (a sleep or a request that
 //! load can only lengthen); a free one as a few, or tens on a loaded machine. Measured runs are
@@ -86,6 +90,7 @@ scenarios!(
     http_requests_concurrency,
     http_requests_concurrency_per_call,
     http_requests_stream,
+    file_io_loop,
 );
 
 /// Packages installed in the test virtualenv, and the modules they provide.
@@ -103,6 +108,10 @@ const MEANINGFUL_STALL_MS: f64 = 100.0;
 /// What a rewrite of a program that does not block measurably may add to three times the
 /// original's stall (one-off imports, a TLS context, a loaded machine's scheduling).
 const UNMEASURED_SLACK_MS: f64 = 200.0;
+/// `not_slower`: the rewrite's total time may be this many times the original's ...
+const SLOWER_RATIO: f64 = 1.5;
+/// ... plus this much, for noise.
+const SLOWER_SLACK_MS: f64 = 100.0;
 
 /// The longest stall the rewritten program may show, given the original's.
 fn stall_limit(expect: &Expect, before_ms: f64) -> f64 {
@@ -137,6 +146,8 @@ struct Expect {
     expected_stdout: Option<String>,
     #[serde(default)]
     requires: Vec<String>,
+    #[serde(default)]
+    not_slower: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -346,6 +357,8 @@ impl Drop for DirLock {
 struct Probed {
     run: Run,
     max_stall_ms: f64,
+    /// Time spent inside `asyncio.run`.
+    total_ms: f64,
     loops: u64,
 }
 
@@ -381,6 +394,7 @@ fn run_probed(dir: &Path, scratch: &Path, label: &str) -> Result<Probed, String>
     Ok(Probed {
         max_stall_ms: value["max_stall_ms"].as_f64().ok_or("no max_stall_ms")?,
         loops: value["runs"].as_u64().unwrap_or(0),
+        total_ms: value["total_ms"].as_f64().unwrap_or(0.0),
         run,
     })
 }
@@ -685,14 +699,34 @@ fn check_scenario(
     let mut rewritten = run_probed(&dir, &scratch, "rewritten-0")?;
     outcome.after_ms.push(rewritten.max_stall_ms);
     let limit = stall_limit(expect, original.max_stall_ms);
+    let total_limit = original.total_ms * SLOWER_RATIO + SLOWER_SLACK_MS;
+    let mut best_total = rewritten.total_ms;
+    let mut totals = vec![rewritten.total_ms];
+    let too_slow = |total: f64| expect.not_slower && total > total_limit;
     let mut retries = 0;
-    while rewritten.max_stall_ms >= limit && retries < RETRIES_AFTER {
+    while (rewritten.max_stall_ms >= limit || too_slow(best_total)) && retries < RETRIES_AFTER {
         retries += 1;
         let again = run_probed(&dir, &scratch, &format!("rewritten-{retries}"))?;
         outcome.after_ms.push(again.max_stall_ms);
+        totals.push(again.total_ms);
+        best_total = best_total.min(again.total_ms);
         if again.max_stall_ms < rewritten.max_stall_ms {
             rewritten = again;
         }
+    }
+    if too_slow(best_total) {
+        outcome.failures.push(format!(
+            "the rewritten program is slower: {best_total:.1} ms inside asyncio.run at best \
+             (runs: {totals:.1?}), against {:.1} ms before (limit {total_limit:.1} ms: \
+             {SLOWER_RATIO} times it plus {SLOWER_SLACK_MS} ms)",
+            original.total_ms
+        ));
+    }
+    if expect.not_slower {
+        eprintln!(
+            "{name}: total inside asyncio.run {:.1} ms before, {best_total:.1} ms after",
+            original.total_ms
+        );
     }
     if rewritten.loops == 0 {
         outcome.failures.push(format!(

@@ -127,6 +127,9 @@ pub fn to_thread_fix(
     site: &CallSite,
     what: &str,
 ) -> Result<Option<FixInfo>, String> {
+    if let Some(fix) = enclosing_loop_to_thread(cx, site) {
+        return Ok(Some(fix));
+    }
     let (text, imports) = to_thread_call(cx, site)?;
     let note = format!(
         "`await asyncio.to_thread({}, ...)`: {what}",
@@ -192,6 +195,17 @@ pub fn with_block_to_thread(
     with: Node,
     function: ScopeId,
 ) -> Result<(Edit, Vec<&'static str>, bool), String> {
+    statement_to_thread(cx, with, function)
+}
+
+/// [`with_block_to_thread`] for any compound statement: a `with` block, or a `for` or
+/// `while` loop whose body does blocking work (one thread hop for the whole loop rather than
+/// one per blocking call per iteration). A loop may not return at all.
+pub fn statement_to_thread(
+    cx: &FileContext,
+    with: Node,
+    function: ScopeId,
+) -> Result<(Edit, Vec<&'static str>, bool), String> {
     check_asyncio_name(cx, function)?;
     if !cx.has_to_thread {
         return Err("`asyncio.to_thread` needs Python 3.9 (target version is older)".into());
@@ -199,7 +213,11 @@ pub fn with_block_to_thread(
     if with.child(0).is_some_and(|c| c.kind() == "async") {
         return Err("an `async with` cannot move to a thread".into());
     }
-    let body = with.field("body").ok_or("the with statement has no body")?;
+    let is_loop = matches!(with.kind(), "for_statement" | "while_statement");
+    if is_loop && with.field("alternative").is_some() {
+        return Err("the loop has an `else` clause".into());
+    }
+    let body = with.field("body").ok_or("the statement has no body")?;
     let bytes = &cx.file.bytes;
     let line_start = bytes[..with.start_byte()]
         .iter()
@@ -308,8 +326,15 @@ pub fn with_block_to_thread(
             .last();
         last.is_some_and(|l| l.kind() == "return_statement")
     };
-    if returns.len() > 1 || (returns.len() == 1 && !ends_in_return) {
+    if returns.len() > 1 || (returns.len() == 1 && (!ends_in_return || is_loop)) {
         return Err("the block returns before its end".into());
+    }
+    if is_loop {
+        if let Some(call) = thread_hostile_call(cx, with, function) {
+            return Err(format!(
+                "the loop calls `{call}`, which must run on the event loop's thread"
+            ));
+        }
     }
 
     // Names read outside the block (nested functions and lambdas included: they may read a
@@ -496,10 +521,84 @@ pub fn with_block_to_thread(
     ))
 }
 
+/// A call in `statement` that must stay on the event loop's thread: asyncio's API (tasks,
+/// queues, events, futures), or `time.sleep`, which the sleep recipe makes `asyncio.sleep`.
+fn thread_hostile_call(cx: &FileContext, statement: Node, function: ScopeId) -> Option<String> {
+    let mut found = None;
+    super::source::walk_same_function(statement, |node| {
+        if found.is_some() || node.kind() != "call" {
+            return;
+        }
+        if let Some(callee) = cx.callee(node, function) {
+            if callee.starts_with("asyncio.") || callee == "time.sleep" {
+                found = Some(callee);
+            }
+        }
+    });
+    found
+}
+
+/// The fix for a blocking call inside a loop of its coroutine: the outermost loop that can
+/// move to a worker thread as a whole moves, once, instead of one thread hop per call per
+/// iteration (5,000 directory entries with two `os.path` calls each: 96-164 ms as written,
+/// 887-928 ms with a hop per call, 28-77 ms with the loop in one `to_thread`).
+pub fn enclosing_loop_to_thread(cx: &FileContext, site: &CallSite) -> Option<FixInfo> {
+    let function = cx.scopes.get(site.function);
+    let mut loops = Vec::new();
+    let mut node = site.call.parent();
+    while let Some(n) = node {
+        match n.kind() {
+            "for_statement" | "while_statement" => loops.push(n),
+            "function_definition"
+            | "lambda"
+            | "class_definition"
+            | "list_comprehension"
+            | "set_comprehension"
+            | "dictionary_comprehension"
+            | "generator_expression" => {
+                if n != function.node {
+                    return None;
+                }
+                break;
+            }
+            _ => {}
+        }
+        node = n.parent();
+    }
+    // Outermost first: the fewest hops.
+    loops.into_iter().rev().find_map(|l| {
+        let (edit, imports, conditional) = statement_to_thread(cx, l, site.function).ok()?;
+        if conditional {
+            return None;
+        }
+        let fix = FixInfo::new(
+            Safety::Safe,
+            "the whole loop runs in a nested function on a worker thread, one hop instead of \
+             one per blocking call per iteration (`await asyncio.to_thread(...)`); the names it \
+             assigns flow back through `nonlocal` or its return value",
+            vec![edit],
+            imports,
+        )
+        .claiming((function.node.start_byte(), function.node.end_byte()));
+        Some(fix)
+    })
+}
+
 /// What the helper a `with` block moves into is called, after what the block does:
 /// `_write_upload` for `open(upload_path, "wb")`, `_read_config` for `open(config_file)`,
 /// `_use_zipfile` for another context manager; `_read_file` when the path says nothing.
 fn helper_name(cx: &FileContext, with: Node) -> String {
+    match with.kind() {
+        "for_statement" => {
+            let noun = with
+                .field("right")
+                .and_then(|r| path_noun(cx, r))
+                .unwrap_or_else(|| "items".into());
+            return format!("_process_{noun}");
+        }
+        "while_statement" => return "_run_loop".into(),
+        _ => {}
+    }
     let item = with
         .named_child(0)
         .filter(|c| c.kind() == "with_clause")

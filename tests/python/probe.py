@@ -5,8 +5,9 @@
 Runs `main.py` as `__main__` (as `python main.py` would: `sys.argv`, `sys.path[0]` and
 `__file__` are the script's) with `asyncio.run` patched so that every event loop it starts
 also runs a probe task. The probe wakes every 5 ms and records how late each wake-up is; the
-longest delay is how long the loop was blocked. At exit, `{"max_stall_ms": float, "runs": int}`
-is written as JSON to the file named by `UNBLOCK_PROBE_OUT` (`runs` counts the loops probed).
+longest delay is how long the loop was blocked. At exit, `{"max_stall_ms": float, "runs": int,
+"total_ms": float}` is written as JSON to the file named by `UNBLOCK_PROBE_OUT` (`runs` counts
+the loops probed, `total_ms` is the time spent inside them).
 
 The probe prints nothing: the program's stdout is untouched. `asyncio.run` called where it
 must fail (inside a running loop, or with something that is not a coroutine) is passed
@@ -28,7 +29,7 @@ import time
 INTERVAL = 0.005  # seconds between probe wake-ups
 
 _lock = threading.Lock()
-_result = {"max_stall_ms": 0.0, "runs": 0}
+_result = {"max_stall_ms": 0.0, "runs": 0, "total_ms": 0.0}
 
 
 def _record(late_seconds):
@@ -82,7 +83,12 @@ def _run(main, **kwargs):
         return _real_run(main, **kwargs)
     with _lock:
         _result["runs"] += 1
-    return _real_run(_probed(main), **kwargs)
+    started = time.perf_counter()
+    try:
+        return _real_run(_probed(main), **kwargs)
+    finally:
+        with _lock:
+            _result["total_ms"] += (time.perf_counter() - started) * 1000.0
 
 
 def _write_result(path):
