@@ -24,6 +24,44 @@ pub struct Config {
     pub src: Vec<String>,
 }
 
+/// The Python versions `target-version` may name.
+pub const TARGET_VERSIONS: &[&str] = &[
+    "py37", "py38", "py39", "py310", "py311", "py312", "py313", "py314",
+];
+
+/// The oldest Python a `pyproject.toml` says the project supports, as a target version:
+/// `[project] requires-python` (`">=3.8"`, `"~=3.9"`, `">=3.10,<4"`), else Poetry's
+/// `[tool.poetry.dependencies] python` (`"^3.8"`).
+pub fn target_from_pyproject(text: &str) -> Option<String> {
+    let value: toml::Table = text.parse().ok()?;
+    let requires = value
+        .get("project")
+        .and_then(|p| p.get("requires-python"))
+        .or_else(|| {
+            value
+                .get("tool")?
+                .get("poetry")?
+                .get("dependencies")?
+                .get("python")
+        })?
+        .as_str()?;
+    let oldest = requires
+        .split([',', '|'])
+        .filter_map(|spec| {
+            let spec = spec.trim();
+            let version = [">=", "~=", "^", "==", ">", "~"]
+                .iter()
+                .find_map(|op| spec.strip_prefix(op))?;
+            let mut parts = version.trim().split('.');
+            let major: u32 = parts.next()?.trim().parse().ok()?;
+            let minor: u32 = parts.next().unwrap_or("0").trim().parse().ok()?;
+            (major == 3).then_some(minor)
+        })
+        .min()?;
+    let minor = oldest.clamp(7, 14);
+    Some(format!("py3{minor}"))
+}
+
 /// A configuration and the directory it applies to.
 #[derive(Debug, Default, Clone)]
 pub struct LoadedConfig {
@@ -78,7 +116,11 @@ impl Config {
             let Some(table) = pyproject.tool.and_then(|t| t.unblock) else {
                 return Ok(None);
             };
-            let config = table.try_into().map_err(describe)?;
+            let mut config: Config = table.try_into().map_err(describe)?;
+            config.check_target_version(path)?;
+            if config.target_version.is_none() {
+                config.target_version = target_from_pyproject(text);
+            }
             return Ok(Some(config));
         }
         // unblock.toml: the keys at top level, or under [tool.unblock] for copy-paste ease.
@@ -88,7 +130,30 @@ impl Config {
             .and_then(|t| t.get("unblock"))
             .cloned()
             .unwrap_or(value);
-        Ok(Some(table.try_into().map_err(describe)?))
+        let config: Config = table.try_into().map_err(describe)?;
+        config.check_target_version(path)?;
+        Ok(Some(config))
+    }
+
+    /// `target-version` must be one of the names the fixes know (`"3.8"` was taken silently,
+    /// and `asyncio.to_thread` emitted for a Python that lacks it).
+    fn check_target_version(&self, path: &Path) -> Result<(), String> {
+        let Some(version) = &self.target_version else {
+            return Ok(());
+        };
+        if TARGET_VERSIONS.contains(&version.as_str()) {
+            return Ok(());
+        }
+        let hint = version
+            .strip_prefix("3.")
+            .filter(|minor| minor.chars().all(|c| c.is_ascii_digit()))
+            .map(|minor| format!(" (write \"py3{minor}\")"))
+            .unwrap_or_default();
+        Err(format!(
+            "{}: `target-version` = {version:?} is not one of {}{hint}",
+            path.display(),
+            TARGET_VERSIONS.join(", ")
+        ))
     }
 
     /// Finds the configuration for a run over `paths`: the nearest `unblock.toml` or
@@ -159,6 +224,32 @@ mod tests {
             .unwrap();
         assert_eq!(config.extend_blocking_calls, vec!["app.ml.encode"]);
         assert_eq!(config.ignore, vec!["polling"]);
+    }
+
+    #[test]
+    fn target_version_is_checked_and_read_from_requires_python() {
+        let err = Config::from_text(
+            Path::new("pyproject.toml"),
+            "[tool.unblock]\ntarget-version = \"3.8\"\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("\"3.8\"") && err.contains("py38"), "{err}");
+        let config = Config::from_text(
+            Path::new("pyproject.toml"),
+            "[project]\nrequires-python = \">=3.8, <4\"\n[tool.unblock]\nignore = []\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(config.target_version.as_deref(), Some("py38"));
+        assert_eq!(
+            target_from_pyproject("[tool.poetry.dependencies]\npython = \"^3.10\"\n").as_deref(),
+            Some("py310")
+        );
+        assert_eq!(
+            target_from_pyproject("[project]\nrequires-python = \"~=3.11\"\n").as_deref(),
+            Some("py311")
+        );
+        assert_eq!(target_from_pyproject("[project]\nname = \"x\"\n"), None);
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub struct Engine {
     pub cli_selection: Selection,
     /// `--http-client` from the command line (over every configuration's).
     pub cli_http_client: Option<String>,
+    /// The target version each folder's nearest `pyproject.toml` implies
+    /// (`requires-python`), for files no configuration gives one.
+    inferred_targets: std::sync::Mutex<std::collections::HashMap<PathBuf, Option<String>>>,
     /// The configurations other than `config` that files were found under, by folder.
     local_configs:
         std::sync::Mutex<std::collections::HashMap<PathBuf, Option<std::sync::Arc<LocalSettings>>>>,
@@ -165,6 +168,7 @@ impl Engine {
             explicit_config: false,
             cli_selection,
             cli_http_client: None,
+            inferred_targets: Default::default(),
             local_configs: Default::default(),
         }
     }
@@ -193,13 +197,17 @@ impl Engine {
                 .target_version
                 .as_deref()),
         };
-        if self.explicit_config {
-            return own;
-        }
         let absolute = self.project.absolute(std::path::Path::new(path));
         let Some(dir) = absolute.parent().map(std::path::Path::to_path_buf) else {
             return own;
         };
+        let own = FileSettings {
+            target_version: own.target_version.or_else(|| self.inferred_target(&dir)),
+            ..own
+        };
+        if self.explicit_config {
+            return own;
+        }
         let local = self.settings_in(&dir);
         *holder = local;
         match holder.as_deref() {
@@ -214,9 +222,37 @@ impl Engine {
                 target_version: self
                     .target_version
                     .as_deref()
-                    .or(local.target_version.as_deref()),
+                    .or(local.target_version.as_deref())
+                    .or_else(|| self.inferred_target(&dir)),
             },
         }
+    }
+
+    /// The target version the nearest `pyproject.toml` above `dir` implies through
+    /// `requires-python`, remembered per folder.
+    fn inferred_target(&self, dir: &std::path::Path) -> Option<&'static str> {
+        let known = self.inferred_targets.lock().unwrap().get(dir).cloned();
+        let target = match known {
+            Some(target) => target,
+            None => {
+                let target = dir
+                    .ancestors()
+                    .map(|d| d.join("pyproject.toml"))
+                    .find(|p| p.is_file())
+                    .and_then(|p| std::fs::read_to_string(p).ok())
+                    .and_then(|text| crate::config::target_from_pyproject(&text));
+                self.inferred_targets
+                    .lock()
+                    .unwrap()
+                    .insert(dir.to_path_buf(), target.clone());
+                target
+            }
+        };
+        // Interned: the settings borrow it for the file's check.
+        crate::config::TARGET_VERSIONS
+            .iter()
+            .copied()
+            .find(|v| Some(*v) == target.as_deref())
     }
 
     /// The settings of the configuration nearest above `dir`, `None` when that is the

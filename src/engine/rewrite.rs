@@ -207,9 +207,6 @@ pub fn statement_to_thread(
     function: ScopeId,
 ) -> Result<(Edit, Vec<&'static str>, bool), String> {
     check_asyncio_name(cx, function)?;
-    if !cx.has_to_thread {
-        return Err("`asyncio.to_thread` needs Python 3.9 (target version is older)".into());
-    }
     if with.child(0).is_some_and(|c| c.kind() == "async") {
         return Err("an `async with` cannot move to a thread".into());
     }
@@ -507,9 +504,13 @@ pub fn statement_to_thread(
         ));
         format!("{} = await", returned.join(", "))
     };
-    text.push_str(&format!(
-        "{newline}{newline}{indent}{call} asyncio.to_thread({helper})"
-    ));
+    // Before Python 3.9 there is no `asyncio.to_thread`: the loop's default executor.
+    let hop = if cx.has_to_thread {
+        format!("asyncio.to_thread({helper})")
+    } else {
+        format!("asyncio.get_running_loop().run_in_executor(None, {helper})")
+    };
+    text.push_str(&format!("{newline}{newline}{indent}{call} {hop}"));
     Ok((
         Edit {
             start,
