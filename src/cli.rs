@@ -1,5 +1,6 @@
 //! The command line: a thin layer over the engine. Exit codes: 0 clean, 1 findings, 2 error.
 
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -285,17 +286,42 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
         return ExitCode::from(2);
     }
     let mut stderr = anstream::stderr();
+    let unfixable = crate::fixes::unreadable_for_fixing(&report, &files);
+    for (path, why) in &unfixable {
+        let _ = writeln!(stderr, "unblock: error: {path}: {why}");
+    }
     if write {
-        let failures = crate::fixes::write_fixes(&files, &mut stderr);
+        let linked: BTreeSet<String> = if engine.propagate {
+            report.project.propagation.edits.keys().cloned().collect()
+        } else {
+            BTreeSet::new()
+        };
+        let outcome = crate::fixes::write_fixes(&files, &linked);
+        for (path, why) in &outcome.not_written {
+            let _ = writeln!(stderr, "unblock: error: {path}: {why}");
+        }
+        let done: Vec<_> = files
+            .iter()
+            .filter(|f| !f.changed() || outcome.written.contains(&f.path))
+            .cloned()
+            .collect();
         let _ = write!(
             stderr,
-            "{}",
-            crate::fixes::render_summary(&files, "Applied")
+            "{}{}",
+            crate::fixes::render_summary(&done, "Applied"),
+            crate::fixes::render_not_written(&files, &outcome)
         );
-        return if failures > 0 {
-            ExitCode::from(2)
-        } else {
+        if outcome.interrupted {
+            let _ = writeln!(
+                stderr,
+                "unblock: interrupted: the files not yet renamed into place are as they were, and no temporary file is left"
+            );
+            return ExitCode::from(130);
+        }
+        return if outcome.not_written.is_empty() && unfixable.is_empty() {
             ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
         };
     }
     let colour = std::io::stdout().is_terminal();

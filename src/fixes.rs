@@ -1,7 +1,7 @@
 //! `unblock diff` and `unblock apply`: the engine's fixes rendered as a unified diff, or
 //! written in place. Both are thin layers over [`Engine::check`] and [`Engine::fix_file`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,8 @@ use crate::engine::fix::{FixOptions, FixedFile};
 use crate::engine::{Engine, Report};
 use crate::finding::Safety;
 
-/// Checks `paths` and computes the fixed text of every file with a finding.
+/// Checks `paths` and computes the fixed text of every file with a finding. A file that cannot
+/// be read again is named on stderr by [`unreadable_for_fixing`].
 pub fn fix_paths(
     engine: &Engine,
     paths: &[PathBuf],
@@ -25,17 +26,52 @@ pub fn fix_paths(
     let fixed = files
         .into_iter()
         .filter_map(|path| {
-            let bytes = std::fs::read(path).ok()?;
-            Some(engine.fix_file(
+            let on_disk = on_disk(&report, path).ok()?;
+            let bytes = std::fs::read(&on_disk).ok()?;
+            let mut fixed = engine.fix_file(
                 path,
-                &engine.project.module_name(Path::new(path)),
+                &engine.project.module_name(&on_disk),
                 bytes,
                 &report.project,
                 options,
-            ))
+            );
+            fixed.file = on_disk;
+            Some(fixed)
         })
         .collect();
     (report, fixed)
+}
+
+/// The files with findings that `fix_paths` could not read again, each with why.
+pub fn unreadable_for_fixing(report: &Report, fixed: &[FixedFile]) -> Vec<(String, String)> {
+    let mut paths: Vec<&str> = report.findings.iter().map(|f| f.path.as_str()).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    paths
+        .into_iter()
+        .filter(|path| !fixed.iter().any(|f| f.path == *path))
+        .filter_map(|path| {
+            let why = match on_disk(report, path) {
+                Err(why) => why,
+                Ok(file) => std::fs::read(file)
+                    .err()
+                    .map(|e| format!("cannot read it again ({e}): not fixed"))?,
+            };
+            Some((path.to_string(), why))
+        })
+        .collect()
+}
+
+/// Where the file reports spell `path` is on disk.
+fn on_disk(report: &Report, path: &str) -> Result<PathBuf, String> {
+    match report.non_utf8_names.get(path) {
+        Some(Some(file)) => Ok(file.clone()),
+        Some(None) => Err(
+            "its name is not UTF-8 and another file's name reads the same: not fixed (rename it)"
+                .into(),
+        ),
+        None => Ok(PathBuf::from(path)),
+    }
 }
 
 /// A unified diff per changed file (GNU `diff -u` compatible, applies with `patch -p0` and
@@ -125,6 +161,32 @@ pub fn render_summary(files: &[FixedFile], verb: &str) -> String {
     out
 }
 
+/// The line after `Applied ...` when some changed files were not written: how many fixes that
+/// leaves out, and which files (the errors above say why).
+pub fn render_not_written(files: &[FixedFile], outcome: &Written) -> String {
+    if outcome.not_written.is_empty() {
+        return String::new();
+    }
+    let fixes: usize = outcome
+        .not_written
+        .iter()
+        .filter_map(|(path, _)| files.iter().find(|f| f.path == *path))
+        .map(|f| f.applied.len())
+        .sum();
+    let count = outcome.not_written.len();
+    let names: Vec<&str> = outcome
+        .not_written
+        .iter()
+        .map(|(p, _)| p.as_str())
+        .collect();
+    format!(
+        "Not written: {fixes} fix{} in {count} file{}: {}\n",
+        plural(fixes, "es"),
+        plural(count, "s"),
+        names.join(", ")
+    )
+}
+
 fn plural(n: usize, suffix: &'static str) -> &'static str {
     if n == 1 {
         ""
@@ -133,48 +195,246 @@ fn plural(n: usize, suffix: &'static str) -> &'static str {
     }
 }
 
-/// Writes each changed file in place: to a temporary file beside it, then renamed over it,
-/// keeping its permissions. A file whose bytes changed since they were read is left alone.
-pub fn write_fixes(files: &[FixedFile], errors: &mut impl Write) -> usize {
-    let mut failures = 0;
-    for file in files.iter().filter(|f| f.changed()) {
-        if let Err(message) = write_one(file) {
-            failures += 1;
-            let _ = writeln!(errors, "unblock: error: {}: {message}", file.path);
-        }
-    }
-    failures
+/// What `apply` wrote, and what it did not and why.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// The files rewritten, as reports spell them.
+    pub written: BTreeSet<String>,
+    /// The changed files left as they were: path and reason.
+    pub not_written: Vec<(String, String)>,
+    /// A SIGINT or SIGTERM arrived: nothing more was renamed into place, and the temporary
+    /// files not yet renamed were removed.
+    pub interrupted: bool,
 }
 
-fn write_one(file: &FixedFile) -> Result<(), String> {
+/// Writes each changed file in place: to a fresh temporary file beside it (created
+/// exclusively, so a planted link is never followed), given the original's mode, owner and
+/// group, then renamed over it. A file changed or deleted since it was read is left as it is.
+///
+/// The files in `linked` hold one fix spanning files (`--propagate`: a caller awaits a helper
+/// made async in another file); they are written all or none, so that a failure never leaves a
+/// caller awaiting a function that is still sync.
+pub fn write_fixes(files: &[FixedFile], linked: &BTreeSet<String>) -> Written {
+    let changed = files.iter().filter(|f| f.changed());
+    let (together, alone): (Vec<&FixedFile>, Vec<&FixedFile>) =
+        changed.partition(|f| linked.contains(&f.path));
+    let mut units: Vec<Vec<&FixedFile>> = alone.into_iter().map(|f| vec![f]).collect();
+    if !together.is_empty() {
+        units.push(together);
+    }
+    let _signals = interrupt::Guard::install();
+    let mut outcome = Written::default();
+    for unit in units {
+        if interrupt::requested() {
+            outcome.interrupted = true;
+            for file in unit {
+                outcome.not_written.push((
+                    file.path.clone(),
+                    "interrupted before it was written".into(),
+                ));
+            }
+            continue;
+        }
+        write_unit(&unit, &mut outcome);
+    }
+    outcome.interrupted |= interrupt::requested();
+    outcome
+}
+
+/// A file's new bytes, written to a temporary file beside it and not yet renamed over it.
+struct Staged<'a> {
+    file: &'a FixedFile,
+    target: PathBuf,
+    temporary: tempfile::NamedTempFile,
+}
+
+/// Writes every file of `unit` or none of them.
+fn write_unit(unit: &[&FixedFile], outcome: &mut Written) {
+    let mut staged = Vec::new();
+    let mut failed = Vec::new();
+    for file in unit {
+        match stage(file) {
+            Ok(ready) => staged.push(ready),
+            Err(why) => failed.push((file.path.clone(), why)),
+        }
+    }
+    // Checked last, as close to the renames as possible.
+    if failed.is_empty() {
+        for ready in &staged {
+            if let Err(why) = unchanged_since_read(ready) {
+                failed.push((ready.file.path.clone(), why));
+            }
+        }
+    }
+    if failed.is_empty() && interrupt::requested() {
+        failed.extend(unit.iter().map(|f| {
+            (
+                f.path.clone(),
+                "interrupted before it was written".to_string(),
+            )
+        }));
+    }
+    if !failed.is_empty() {
+        let culprits: Vec<&str> = failed.iter().map(|(path, _)| path.as_str()).collect();
+        let culprits = culprits.join(", ");
+        outcome.not_written.extend(failed.iter().cloned());
+        for ready in staged {
+            if !failed.iter().any(|(path, _)| *path == ready.file.path) {
+                outcome.not_written.push((
+                    ready.file.path.clone(),
+                    format!("not written either: its fix spans files and {culprits} could not be written (such a fix is written whole or not at all)"),
+                ));
+            }
+            // Dropping the temporary file removes it.
+        }
+        return;
+    }
+    for ready in staged {
+        let path = ready.file.path.clone();
+        match ready.temporary.persist(&ready.target) {
+            Ok(_) => {
+                outcome.written.insert(path);
+            }
+            Err(e) => outcome.not_written.push((path, cannot_write(e.error))),
+        }
+    }
+}
+
+fn stage(file: &FixedFile) -> Result<Staged<'_>, String> {
     // Through a symlink, the file it points to is rewritten; the link stays a link.
-    let given = Path::new(&file.path);
-    let resolved;
-    let path = if std::fs::symlink_metadata(given).is_ok_and(|m| m.file_type().is_symlink()) {
-        resolved =
-            std::fs::canonicalize(given).map_err(|e| format!("cannot follow the link: {e}"))?;
-        resolved.as_path()
-    } else {
-        given
+    let given = file.file.as_path();
+    let target = match std::fs::symlink_metadata(given) {
+        Ok(m) if m.file_type().is_symlink() => {
+            std::fs::canonicalize(given).map_err(|e| gone_or(e, "cannot follow the link"))?
+        }
+        Ok(_) => given.to_path_buf(),
+        Err(e) => return Err(gone_or(e, "cannot read it again")),
     };
-    let current = std::fs::read(path).map_err(|e| format!("cannot read it again: {e}"))?;
-    if current != file.original {
+    let metadata = std::fs::metadata(&target).map_err(|e| gone_or(e, "cannot read it again"))?;
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    let mut temporary = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".unblock.tmp")
+        .tempfile_in(dir)
+        .map_err(cannot_write)?;
+    temporary
+        .write_all(&file.fixed)
+        .and_then(|()| temporary.flush())
+        .map_err(cannot_write)?;
+    keep_owner(temporary.as_file(), &metadata);
+    // After the owner: chown clears the set-user-ID and set-group-ID bits.
+    temporary
+        .as_file()
+        .set_permissions(metadata.permissions())
+        .map_err(|e| format!("cannot keep its permissions: {e}"))?;
+    Ok(Staged {
+        file,
+        target,
+        temporary,
+    })
+}
+
+/// Gives the new file the original's owner and group where we may (root may; another user may
+/// at most change the group to one of their own); otherwise it stays ours, as any editor's
+/// save-by-rename would leave it.
+fn keep_owner(new: &std::fs::File, original: &std::fs::Metadata) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(ours) = new.metadata() else {
+        return;
+    };
+    if (ours.uid(), ours.gid()) == (original.uid(), original.gid()) {
+        return;
+    }
+    if std::os::unix::fs::fchown(new, Some(original.uid()), Some(original.gid())).is_err() {
+        let _ = std::os::unix::fs::fchown(new, None, Some(original.gid()));
+    }
+}
+
+fn unchanged_since_read(ready: &Staged) -> Result<(), String> {
+    let current = std::fs::read(&ready.target).map_err(|e| gone_or(e, "cannot read it again"))?;
+    if current != ready.file.original {
         return Err("changed since it was read; left alone (run again)".into());
     }
-    let metadata = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or("not a file name")?;
-    let temporary = path.with_file_name(format!(".{name}.unblock-{}.tmp", std::process::id()));
-    let result = (|| {
-        std::fs::write(&temporary, &file.fixed)?;
-        std::fs::set_permissions(&temporary, metadata.permissions())?;
-        std::fs::rename(&temporary, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(format!("cannot write it: {e}"));
-    }
     Ok(())
+}
+
+/// The OS's reason alone: tempfile's errors also name the temporary file, which is gone.
+fn cannot_write(error: std::io::Error) -> String {
+    match error.raw_os_error() {
+        Some(code) => format!(
+            "cannot write it: {}",
+            std::io::Error::from_raw_os_error(code)
+        ),
+        None => format!("cannot write it: {}", error.kind()),
+    }
+}
+
+/// A file that vanished after it was read stays gone: renaming the fix into place would bring
+/// back what someone deleted.
+fn gone_or(error: std::io::Error, doing: &str) -> String {
+    if error.kind() == std::io::ErrorKind::NotFound {
+        "deleted since it was read; left deleted".into()
+    } else {
+        format!("{doing}: {error}")
+    }
+}
+
+/// SIGINT and SIGTERM while files are written: the handler only records the signal; the writer
+/// stops before its next rename and the temporary files left are removed as they are dropped.
+/// Outside the writing, the default action (end the process) is back in place: nothing of ours
+/// is on disk then.
+mod interrupt {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn record(_signal: libc::c_int) {
+        REQUESTED.store(true, Ordering::SeqCst);
+    }
+
+    pub fn requested() -> bool {
+        REQUESTED.load(Ordering::SeqCst)
+    }
+
+    const SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
+
+    /// The handlers in place while it lives; the previous ones come back when it is dropped.
+    pub struct Guard {
+        previous: Vec<(libc::c_int, libc::sigaction)>,
+    }
+
+    impl Guard {
+        pub fn install() -> Guard {
+            let mut previous = Vec::new();
+            for signal in SIGNALS {
+                // SAFETY: `record` only stores to an atomic, which is async-signal-safe; the
+                // structs are zeroed C structs filled in before use.
+                unsafe {
+                    let mut action: libc::sigaction = std::mem::zeroed();
+                    action.sa_sigaction = record as extern "C" fn(libc::c_int) as usize;
+                    libc::sigemptyset(&mut action.sa_mask);
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(signal, &action, &mut old) == 0 {
+                        previous.push((signal, old));
+                    }
+                }
+            }
+            Guard { previous }
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            for (signal, old) in &self.previous {
+                // SAFETY: restores an action sigaction itself returned.
+                unsafe {
+                    libc::sigaction(*signal, old, std::ptr::null_mut());
+                }
+            }
+        }
+    }
 }

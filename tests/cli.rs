@@ -346,14 +346,18 @@ fn a_file_changed_since_it_was_read_is_left_alone() {
     write(dir.path(), "a.py", "new = 1\n");
     let file = FixedFile {
         path: dir.path().join("a.py").display().to_string(),
+        file: dir.path().join("a.py"),
         original: b"old = 1\n".to_vec(),
         fixed: b"fixed = 1\n".to_vec(),
         applied: vec![],
         not_fixed: vec![],
     };
-    let mut errors = Vec::new();
-    assert_eq!(unblocker::fixes::write_fixes(&[file], &mut errors), 1);
-    assert!(String::from_utf8_lossy(&errors).contains("changed since it was read"));
+    let outcome = unblocker::fixes::write_fixes(&[file], &Default::default());
+    assert!(outcome.written.is_empty());
+    assert_eq!(outcome.not_written.len(), 1);
+    assert!(outcome.not_written[0]
+        .1
+        .contains("changed since it was read"));
     assert_eq!(
         std::fs::read_to_string(dir.path().join("a.py")).unwrap(),
         "new = 1\n"

@@ -5,6 +5,7 @@
 //! the file's own line ending.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 
 use tree_sitter::Node;
 
@@ -44,7 +45,10 @@ pub struct NotFixed {
 
 #[derive(Debug, Clone)]
 pub struct FixedFile {
+    /// How reports spell the file (lossy for a name that is not UTF-8).
     pub path: String,
+    /// Where it is on disk.
+    pub file: PathBuf,
     pub original: Vec<u8>,
     pub fixed: Vec<u8>,
     pub applied: Vec<Applied>,
@@ -69,6 +73,7 @@ impl Engine {
     ) -> FixedFile {
         let mut result = FixedFile {
             path: path.to_string(),
+            file: PathBuf::from(path),
             original: original.clone(),
             fixed: original.clone(),
             applied: Vec::new(),

@@ -1,0 +1,265 @@
+//! Bad input, faults and scale (issue 18): `apply` when writes fail, files vanish or belong to
+//! someone else, names that are not UTF-8, planted links, signals, and odd encodings.
+
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const NOBODY: u32 = 65534;
+const BLOCKING: &str = "import time\n\nasync def f():\n    time.sleep(1)\n";
+
+fn fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/robustness")
+        .join(name);
+    copy_dir(&from, dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn chown_tree(path: &Path, uid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).unwrap();
+    if std::fs::symlink_metadata(path).unwrap().is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), uid);
+        }
+    }
+}
+
+/// `unblock` run so that a folder without write permission cannot be written: as root
+/// permissions are not enforced, so the tree is handed to `nobody` and the binary runs as it.
+fn unblock_where_permissions_hold(args: &[&str], dir: &Path) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_unblock"));
+    command.args(args).current_dir(dir);
+    if running_as_root() {
+        chown_tree(dir, NOBODY);
+        command.uid(NOBODY).gid(NOBODY);
+    }
+    command.output().expect("runs")
+}
+
+fn unblock(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_unblock"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn read(path: impl AsRef<Path>) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn read_only(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+}
+
+fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.is_symlink() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(".tmp") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_propagate_fix_spanning_files_is_written_whole_or_not_at_all() {
+    // The fixture does change both files when both can be written.
+    let writable = fixture("propagate");
+    let out = unblock(&["apply", "--propagate", "."], writable.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(read(writable.path().join("lib/helper.py")).contains("async def nap"));
+    assert!(read(writable.path().join("main.py")).contains("await nap()"));
+
+    let dir = fixture("propagate");
+    let caller = read(dir.path().join("main.py"));
+    let callee = read(dir.path().join("lib/helper.py"));
+    read_only(&dir.path().join("lib"));
+    let out = unblock_where_permissions_hold(&["apply", "--propagate", "."], dir.path());
+    let errors = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{errors}");
+    assert_eq!(read(dir.path().join("lib/helper.py")), callee);
+    assert_eq!(
+        read(dir.path().join("main.py")),
+        caller,
+        "the caller awaits a helper that is still sync: {errors}"
+    );
+    assert!(
+        errors.contains("lib/helper.py: cannot write it"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("main.py: not written either: its fix spans files"),
+        "{errors}"
+    );
+    assert!(errors.contains("Applied 0 fixes in 0 files."), "{errors}");
+    assert!(leftovers(dir.path()).is_empty());
+}
+
+#[test]
+fn only_what_was_written_is_counted_and_the_rest_is_listed() {
+    let dir = fixture("two_files");
+    read_only(&dir.path().join("ro"));
+    let out = unblock_where_permissions_hold(&["apply", "."], dir.path());
+    let errors = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{errors}");
+    assert!(read(dir.path().join("a.py")).contains("await asyncio.sleep(1)"));
+    assert!(read(dir.path().join("ro/b.py")).contains("time.sleep(2)"));
+    assert!(errors.contains("Applied 1 fix in 1 file."), "{errors}");
+    assert!(
+        errors.contains("Not written: 1 fix in 1 file: ./ro/b.py"),
+        "{errors}"
+    );
+    assert!(errors.contains("./ro/b.py: cannot write it"), "{errors}");
+}
+
+#[test]
+fn a_file_deleted_since_it_was_read_stays_deleted() {
+    use unblocker::engine::fix::FixedFile;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gone.py");
+    let file = FixedFile {
+        path: path.display().to_string(),
+        file: path.clone(),
+        original: BLOCKING.as_bytes().to_vec(),
+        fixed: b"fixed = 1\n".to_vec(),
+        applied: vec![],
+        not_fixed: vec![],
+    };
+    let outcome = unblocker::fixes::write_fixes(&[file], &Default::default());
+    assert!(outcome.written.is_empty());
+    assert_eq!(outcome.not_written.len(), 1);
+    assert!(
+        outcome.not_written[0]
+            .1
+            .contains("deleted since it was read"),
+        "{:?}",
+        outcome.not_written
+    );
+    assert!(!path.exists());
+    assert!(leftovers(dir.path()).is_empty());
+}
+
+#[test]
+fn apply_keeps_the_owner_and_group_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.py");
+    std::fs::write(&path, BLOCKING).unwrap();
+    let owner = if running_as_root() {
+        std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY)).unwrap();
+        NOBODY
+    } else {
+        std::fs::metadata(&path).unwrap().uid()
+    };
+    let out = unblock(&["apply", "a.py"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(read(&path).contains("await asyncio.sleep(1)"));
+    let metadata = std::fs::metadata(&path).unwrap();
+    assert_eq!((metadata.uid(), metadata.gid()), (owner, owner));
+}
+
+#[test]
+fn a_link_planted_at_a_temporary_name_is_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.py"), BLOCKING).unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep me\n").unwrap();
+    // The name the temporary file had before (`.a.py.unblock-<pid>.tmp`) for every process id
+    // the run may get: pids are handed out in order, so the next thousand cover it.
+    let next_pid = std::process::id();
+    for pid in next_pid..next_pid + 1000 {
+        let name = dir.path().join(format!(".a.py.unblock-{pid}.tmp"));
+        std::os::unix::fs::symlink(&victim, name).unwrap();
+    }
+    let out = unblock(&["apply", "a.py"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(read(dir.path().join("a.py")).contains("await asyncio.sleep(1)"));
+    assert_eq!(read(&victim), "keep me\n");
+    let stray: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".unblock.tmp"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
+
+#[test]
+fn an_interrupted_apply_leaves_no_temporary_file_and_no_half_written_one() {
+    let fixed = "import asyncio\n\nasync def f():\n    await asyncio.sleep(1)\n";
+    // Signals at a few points of a run over many files; wherever one lands, every file is
+    // either as it was or wholly fixed, and no temporary file is left.
+    for delay_ms in [0u64, 20, 60, 150, 300] {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..400 {
+            std::fs::write(dir.path().join(format!("m{i}.py")), BLOCKING).unwrap();
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_unblock"))
+            .args(["apply", "--no-indirect", "."])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        // SAFETY: kill with the pid of a child we have not waited for yet.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+        }
+        child.wait().unwrap();
+        assert!(leftovers(dir.path()).is_empty(), "after {delay_ms} ms");
+        for i in 0..400 {
+            let text = read(dir.path().join(format!("m{i}.py")));
+            assert!(text == BLOCKING || text == fixed, "m{i}.py: {text}");
+        }
+    }
+}
+
+#[test]
+fn a_file_whose_name_is_not_utf8_is_diffed_and_fixed() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.py");
+    std::fs::write(dir.path().join(name), BLOCKING).unwrap();
+    let check = unblock(&["check", "."], dir.path());
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    let diff = unblock(&["diff", "."], dir.path());
+    assert_eq!(diff.status.code(), Some(1), "{}", stderr(&diff));
+    assert!(String::from_utf8_lossy(&diff.stdout).contains("+    await asyncio.sleep(1)"));
+    let apply = unblock(&["apply", "."], dir.path());
+    let errors = stderr(&apply);
+    assert_eq!(apply.status.code(), Some(0), "{errors}");
+    assert!(errors.contains("Applied 1 fix in 1 file."), "{errors}");
+    assert!(read(dir.path().join(name)).contains("await asyncio.sleep(1)"));
+}
