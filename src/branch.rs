@@ -71,17 +71,18 @@ struct Made {
 
 fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
     let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
-    let toplevel = git_in(&cwd, None, &["rev-parse", "--show-toplevel"], None).map_err(|_| {
-        "not inside a git repository (--branch writes commits with git)".to_string()
-    })?;
-    let toplevel = PathBuf::from(String::from_utf8_lossy(&toplevel).trim_end_matches('\n'));
-    let toplevel = std::fs::canonicalize(&toplevel).unwrap_or(toplevel);
+    let toplevel = work_tree_root(&cwd)?;
     let git = |args: &[&str]| git_in(&toplevel, None, args, None);
 
     // Refusals first: nothing is written before every one of them has passed.
     let name = &options.name;
     let ref_name = format!("refs/heads/{name}");
-    if name.starts_with('-') || git(&["check-ref-format", &ref_name]).is_err() {
+    // `--branch` applies git's rules for branch names, stricter than for refs (`HEAD` is a
+    // valid ref name but not a branch name); a name it rewrites (`@{-1}`) is not taken either.
+    let valid = !name.starts_with('-')
+        && git(&["check-ref-format", "--branch", name])
+            .is_ok_and(|out| out.strip_suffix(b"\n") == Some(name.as_bytes()));
+    if !valid {
         return Err(format!("`{name}` is not a valid branch name"));
     }
     let base = &options.base;
@@ -602,6 +603,30 @@ fn git_in(
         .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
         .unwrap_or("failed");
     Err(format!("git {}: {}", args[0], line))
+}
+
+/// The top of the work tree around `cwd`. Where git refuses to work (a bare repository, one
+/// `safe.directory` does not allow) its own words say why.
+fn work_tree_root(cwd: &Path) -> Result<PathBuf, String> {
+    let output = Command::new("git")
+        .args(["rev-parse", "--show-toplevel"])
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run git (--branch writes commits with git): {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(if stderr.contains("not a git repository") {
+            "not inside a git repository (--branch writes commits with git)".into()
+        } else {
+            format!(
+                "git cannot work here (--branch writes commits with git):\n{}",
+                stderr.trim_end()
+            )
+        });
+    }
+    let toplevel = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim_end_matches('\n'));
+    Ok(std::fs::canonicalize(&toplevel).unwrap_or(toplevel))
 }
 
 /// A fresh directory for the scratch copy and the temporary index, removed when dropped.
