@@ -26,7 +26,7 @@ pub fn fix_paths(
     let fixed = files
         .into_iter()
         .filter_map(|path| {
-            let on_disk = on_disk(&report, path).ok()?;
+            let on_disk = report.on_disk(path).ok()?;
             let bytes = std::fs::read(&on_disk).ok()?;
             let mut fixed = engine.fix_file(
                 path,
@@ -51,7 +51,7 @@ pub fn unreadable_for_fixing(report: &Report, fixed: &[FixedFile]) -> Vec<(Strin
         .into_iter()
         .filter(|path| !fixed.iter().any(|f| f.path == *path))
         .filter_map(|path| {
-            let why = match on_disk(report, path) {
+            let why = match report.on_disk(path) {
                 Err(why) => why,
                 Ok(file) => std::fs::read(file)
                     .err()
@@ -60,18 +60,6 @@ pub fn unreadable_for_fixing(report: &Report, fixed: &[FixedFile]) -> Vec<(Strin
             Some((path.to_string(), why))
         })
         .collect()
-}
-
-/// Where the file reports spell `path` is on disk.
-fn on_disk(report: &Report, path: &str) -> Result<PathBuf, String> {
-    match report.non_utf8_names.get(path) {
-        Some(Some(file)) => Ok(file.clone()),
-        Some(None) => Err(
-            "its name is not UTF-8 and another file's name reads the same: not fixed (rename it)"
-                .into(),
-        ),
-        None => Ok(PathBuf::from(path)),
-    }
 }
 
 /// A unified diff per changed file (GNU `diff -u` compatible, applies with `patch -p0` and

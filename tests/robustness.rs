@@ -263,3 +263,61 @@ fn a_file_whose_name_is_not_utf8_is_diffed_and_fixed() {
     assert!(errors.contains("Applied 1 fix in 1 file."), "{errors}");
     assert!(read(dir.path().join(name)).contains("await asyncio.sleep(1)"));
 }
+
+#[test]
+fn a_file_with_cr_only_line_endings_is_checked_and_fixed_keeping_them() {
+    let dir = fixture("encodings");
+    let out = unblock(&["check", "cr_only.py"], dir.path());
+    let errors = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{errors}");
+    assert!(!errors.contains("syntax error"), "{errors}");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("cr_only.py:4:5: sleep"), "{report}");
+    assert!(report.contains("4 |     time.sleep(1)"), "{report}");
+
+    let out = unblock(&["apply", "cr_only.py"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        read(dir.path().join("cr_only.py")),
+        "import asyncio\r\rasync def f():\r    await asyncio.sleep(1)\r    x = 1\r"
+    );
+}
+
+#[test]
+fn a_utf16_file_is_named_as_such_not_as_binary() {
+    let dir = fixture("encodings");
+    let out = unblock(&["check", "utf16.py"], dir.path());
+    let errors = stderr(&out);
+    assert!(
+        errors.contains("utf16.py: UTF-16 is not supported"),
+        "{errors}"
+    );
+    assert!(!errors.contains("binary"), "{errors}");
+}
+
+#[test]
+fn output_that_cannot_be_written_is_an_error() {
+    let dir = fixture("encodings");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    for command in [
+        &["check", "cr_only.py"][..],
+        &["diff", "cr_only.py"],
+        &["recipes"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_unblock"))
+            .args(command)
+            .current_dir(dir.path())
+            .stdout(full.try_clone().unwrap())
+            .output()
+            .unwrap();
+        let errors = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {errors}");
+        assert!(
+            errors.contains("cannot write the output: No space left on device"),
+            "{command:?}: {errors}"
+        );
+    }
+}

@@ -184,6 +184,7 @@ impl Engine {
                 }
             }
         }
+        result.fixed = super::source::restore_line_endings(&result.original, result.fixed);
         result
     }
 }
@@ -579,11 +580,7 @@ fn prelude_position(file: &SourceFile, module: &str, import_offset: usize) -> us
 /// import that is not `from __future__`; else after the docstring and `__future__` imports;
 /// else at the top (after a BOM, a shebang and coding lines).
 fn import_position(file: &SourceFile) -> (usize, &'static str) {
-    let newline = if memchr::memmem::find(&file.bytes, b"\r\n").is_some() {
-        "\r\n"
-    } else {
-        "\n"
-    };
+    let newline = super::source::line_ending(&file.bytes);
     let root = file.tree.root_node();
     let mut cursor = root.walk();
     let statements: Vec<Node> = root

@@ -141,6 +141,20 @@ pub struct Report {
     pub non_utf8_names: std::collections::BTreeMap<String, Option<PathBuf>>,
 }
 
+impl Report {
+    /// Where the file reports spell `path` is on disk.
+    pub fn on_disk(&self, path: &str) -> Result<PathBuf, String> {
+        match self.non_utf8_names.get(path) {
+            Some(Some(file)) => Ok(file.clone()),
+            Some(None) => Err(
+                "its name is not UTF-8 and another file's name reads the same: not fixed (rename it)"
+                    .into(),
+            ),
+            None => Ok(PathBuf::from(path)),
+        }
+    }
+}
+
 impl Engine {
     pub fn new(config: LoadedConfig, mut selection: Selection) -> Engine {
         let cli_selection = selection.clone();

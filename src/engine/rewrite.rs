@@ -429,11 +429,7 @@ pub fn with_block_to_thread(
         .find(|name| !function_bindings.contains_key(name.as_str()) && !outside.contains(name))
         .expect("a free name");
 
-    let newline = if memchr::memmem::find(bytes, b"\r\n").is_some() {
-        "\r\n"
-    } else {
-        "\n"
-    };
+    let newline = super::source::line_ending(bytes);
     let statement = String::from_utf8_lossy(&bytes[line_start..with.end_byte()]).into_owned();
     let mut text = format!("{indent}def {helper}():{newline}");
     if !nonlocal.is_empty() {
@@ -520,11 +516,7 @@ fn is_read(identifier: Node) -> bool {
 
 /// The file's line ending (`\r\n` when the file uses it), for text that adds lines.
 pub fn newline(cx: &FileContext) -> &'static str {
-    if cx.file.bytes.windows(2).any(|w| w == b"\r\n") {
-        "\r\n"
-    } else {
-        "\n"
-    }
+    super::source::line_ending(&cx.file.bytes)
 }
 
 /// The whitespace before a statement on its line; `Err` when other code precedes it there.
