@@ -354,3 +354,31 @@ fn a_repository_git_deems_unsafe_gets_gits_own_reason() {
     assert!(stderr.contains("dubious ownership"), "{stderr}");
     assert!(stderr.contains("safe.directory"), "{stderr}");
 }
+
+#[test]
+fn a_file_whose_name_is_not_utf8_is_fixed_in_place_on_the_branch() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    git(&["init", "-q", "-b", "main"], root);
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.py");
+    std::fs::write(root.join(name), APP).unwrap();
+    git(&["add", "."], root);
+    git(&["commit", "-q", "-m", "init"], root);
+    let out = unblock(&["apply", "--branch", "fix"], root);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The same path, changed: no second file under a lossy spelling of the name.
+    let files = Command::new("git")
+        .args(["ls-tree", "-r", "-z", "--name-only", "fix"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert_eq!(files.stdout, b"caf\xe9.py\0");
+    let fixed = Command::new("git")
+        .args(["cat-file", "blob"])
+        .arg(std::ffi::OsStr::from_bytes(b"fix:caf\xe9.py"))
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(text(&fixed.stdout).contains("await asyncio.sleep(1)"));
+}
