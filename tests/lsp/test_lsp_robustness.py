@@ -8,9 +8,7 @@ binary under test).
 
 import json
 import os
-import pathlib
 import subprocess
-import tempfile
 
 UNBLOCK = os.environ.get("UNBLOCK_BIN", "unblock")
 
@@ -74,19 +72,18 @@ def fixes_all(answer):
     return [action["kind"] for action in answer["result"]] == ["source.fixAll.unblock"]
 
 
-def workspace():
-    root = pathlib.Path(tempfile.mkdtemp(prefix="unblock-lsp-robust-"))
+def workspace(root):
+    """`root` with app.py (a `time.sleep` in a coroutine) in it, and app.py's URI."""
     (root / "app.py").write_text(SLEEPY, encoding="utf-8")
-    return root
+    return root, (root / "app.py").as_uri()
 
 
 def session_end(id):
     return request(id, "shutdown") + notification("exit")
 
 
-def test_a_huge_content_length_is_skipped_and_later_requests_are_answered():
-    root = workspace()
-    uri = (root / "app.py").as_uri()
+def test_a_huge_content_length_is_skipped_and_later_requests_are_answered(tmp_path):
+    root, uri = workspace(tmp_path)
     code, received, stderr = run(
         b"Content-Length: 18446744073709551615\r\n\r\n{}",
         initialize(1, root),
@@ -102,9 +99,8 @@ def test_a_huge_content_length_is_skipped_and_later_requests_are_answered():
     assert "over the limit of 64 MB" in stderr, stderr
 
 
-def test_after_a_malformed_frame_every_later_message_is_answered():
-    root = workspace()
-    uri = (root / "app.py").as_uri()
+def test_after_a_malformed_frame_every_later_message_is_answered(tmp_path):
+    root, uri = workspace(tmp_path)
     code, received, stderr = run(
         initialize(1, root),
         notification("initialized", {}),
@@ -126,9 +122,8 @@ def test_after_a_malformed_frame_every_later_message_is_answered():
     assert fixes_all(got[4]), got[4]
 
 
-def test_before_initialize_requests_get_server_not_initialized_and_the_rest_is_dropped():
-    root = workspace()
-    uri = (root / "app.py").as_uri()
+def test_before_initialize_requests_get_server_not_initialized_and_the_rest_is_dropped(tmp_path):
+    root, uri = workspace(tmp_path)
     code, received, stderr = run(
         code_action(1, uri),
         notification("textDocument/didOpen", {"textDocument": {"uri": uri}}),
@@ -147,9 +142,8 @@ def test_before_initialize_requests_get_server_not_initialized_and_the_rest_is_d
     assert sorted(got) == [1, 2, 3, 4]
 
 
-def test_messages_between_initialize_and_initialized_are_served():
-    root = workspace()
-    uri = (root / "app.py").as_uri()
+def test_messages_between_initialize_and_initialized_are_served(tmp_path):
+    root, uri = workspace(tmp_path)
     code, received, stderr = run(
         initialize(1, root),
         did_open(uri, SLEEPY),
@@ -163,9 +157,8 @@ def test_messages_between_initialize_and_initialized_are_served():
     assert fixes_all(got[2]), got[2]
 
 
-def test_a_request_after_shutdown_gets_invalid_request_until_exit():
-    root = workspace()
-    uri = (root / "app.py").as_uri()
+def test_a_request_after_shutdown_gets_invalid_request_until_exit(tmp_path):
+    root, uri = workspace(tmp_path)
     code, received, stderr = run(
         initialize(1, root),
         notification("initialized", {}),
@@ -184,8 +177,8 @@ def test_a_request_after_shutdown_gets_invalid_request_until_exit():
     assert not [m for m in received if m.get("method") == "textDocument/publishDiagnostics"]
 
 
-def test_exit_without_shutdown_exits_with_1():
-    root = workspace()
+def test_exit_without_shutdown_exits_with_1(tmp_path):
+    root, _ = workspace(tmp_path)
     code, received, stderr = run(initialize(1, root), notification("initialized", {}), notification("exit"))
     assert code == 1, stderr
     assert sorted(answers(received)) == [1]
