@@ -333,9 +333,12 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
             crate::fixes::render_not_written(&files, &outcome)
         );
         if outcome.interrupted {
-            let _ = writeln!(
+            let _ =
+                writeln!(
                 stderr,
-                "unblock: interrupted: the files not yet renamed into place are as they were, and no temporary file is left"
+                "unblock: interrupted: {} more file{} left as they were; no temporary file is left",
+                outcome.left_by_interrupt,
+                if outcome.left_by_interrupt == 1 { "" } else { "s" }
             );
             return ExitCode::from(130);
         }

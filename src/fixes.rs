@@ -193,6 +193,8 @@ pub struct Written {
     /// A SIGINT or SIGTERM arrived: nothing more was renamed into place, and the temporary
     /// files not yet renamed were removed.
     pub interrupted: bool,
+    /// The changed files left as they were because of the signal.
+    pub left_by_interrupt: usize,
 }
 
 /// Writes each changed file in place: to a fresh temporary file beside it (created
@@ -214,13 +216,7 @@ pub fn write_fixes(files: &[FixedFile], linked: &BTreeSet<String>) -> Written {
     let mut outcome = Written::default();
     for unit in units {
         if interrupt::requested() {
-            outcome.interrupted = true;
-            for file in unit {
-                outcome.not_written.push((
-                    file.path.clone(),
-                    "interrupted before it was written".into(),
-                ));
-            }
+            outcome.left_by_interrupt += unit.len();
             continue;
         }
         write_unit(&unit, &mut outcome);
@@ -255,12 +251,8 @@ fn write_unit(unit: &[&FixedFile], outcome: &mut Written) {
         }
     }
     if failed.is_empty() && interrupt::requested() {
-        failed.extend(unit.iter().map(|f| {
-            (
-                f.path.clone(),
-                "interrupted before it was written".to_string(),
-            )
-        }));
+        outcome.left_by_interrupt += unit.len();
+        return;
     }
     if !failed.is_empty() {
         let culprits: Vec<&str> = failed.iter().map(|(path, _)| path.as_str()).collect();
@@ -406,9 +398,15 @@ mod interrupt {
                     action.sa_sigaction = record as extern "C" fn(libc::c_int) as usize;
                     libc::sigemptyset(&mut action.sa_mask);
                     let mut old: libc::sigaction = std::mem::zeroed();
-                    if libc::sigaction(signal, &action, &mut old) == 0 {
-                        previous.push((signal, old));
+                    if libc::sigaction(signal, &action, &mut old) != 0 {
+                        continue;
                     }
+                    // Started with the signal ignored (nohup, a background job): it stays so.
+                    if old.sa_sigaction == libc::SIG_IGN {
+                        libc::sigaction(signal, &old, std::ptr::null_mut());
+                        continue;
+                    }
+                    previous.push((signal, old));
                 }
             }
             Guard { previous }
