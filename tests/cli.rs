@@ -1,19 +1,10 @@
 //! The `unblock` binary end to end: exit codes, messages on bad input, output formats.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn unblock(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unblock"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use common::{stderr, unblock, write_as_if_read};
 
 fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) {
     let path = dir.join(name);
@@ -341,18 +332,9 @@ fn unsafe_fixes_only_with_the_flag() {
 
 #[test]
 fn a_file_changed_since_it_was_read_is_left_alone() {
-    use unblocker::engine::fix::FixedFile;
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a.py", "new = 1\n");
-    let file = FixedFile {
-        path: dir.path().join("a.py").display().to_string(),
-        file: dir.path().join("a.py"),
-        original: b"old = 1\n".to_vec(),
-        fixed: b"fixed = 1\n".to_vec(),
-        applied: vec![],
-        not_fixed: vec![],
-    };
-    let outcome = unblocker::fixes::write_fixes(&[file], &Default::default());
+    let outcome = write_as_if_read(&dir.path().join("a.py"), b"old = 1\n", b"fixed = 1\n");
     assert!(outcome.written.is_empty());
     assert_eq!(outcome.not_written.len(), 1);
     assert!(outcome.not_written[0]

@@ -1,10 +1,14 @@
 //! Bad input, faults and scale (issue 18): `apply` when writes fail, files vanish or belong to
 //! someone else, names that are not UTF-8, planted links, signals, and odd encodings.
 
+mod common;
+
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::{copy_dir, stderr, unblock, write_as_if_read};
 
 const NOBODY: u32 = 65534;
 const BLOCKING: &str = "import time\n\nasync def f():\n    time.sleep(1)\n";
@@ -16,19 +20,6 @@ fn fixture(name: &str) -> tempfile::TempDir {
         .join(name);
     copy_dir(&from, dir.path());
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 fn running_as_root() -> bool {
@@ -55,18 +46,6 @@ fn unblock_where_permissions_hold(args: &[&str], dir: &Path) -> Output {
         command.uid(NOBODY).gid(NOBODY);
     }
     command.output().expect("runs")
-}
-
-fn unblock(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unblock"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn read(path: impl AsRef<Path>) -> String {
@@ -147,18 +126,9 @@ fn only_what_was_written_is_counted_and_the_rest_is_listed() {
 
 #[test]
 fn a_file_deleted_since_it_was_read_stays_deleted() {
-    use unblocker::engine::fix::FixedFile;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gone.py");
-    let file = FixedFile {
-        path: path.display().to_string(),
-        file: path.clone(),
-        original: BLOCKING.as_bytes().to_vec(),
-        fixed: b"fixed = 1\n".to_vec(),
-        applied: vec![],
-        not_fixed: vec![],
-    };
-    let outcome = unblocker::fixes::write_fixes(&[file], &Default::default());
+    let outcome = write_as_if_read(&path, BLOCKING.as_bytes(), b"fixed = 1\n");
     assert!(outcome.written.is_empty());
     assert_eq!(outcome.not_written.len(), 1);
     assert!(
