@@ -229,7 +229,9 @@ pub fn write_fixes(files: &[FixedFile], linked: &BTreeSet<String>) -> Written {
 struct Staged<'a> {
     file: &'a FixedFile,
     target: PathBuf,
-    temporary: tempfile::NamedTempFile,
+    /// Closed (a unit may stage more files than a process may hold open); removed when
+    /// dropped.
+    temporary: tempfile::TempPath,
 }
 
 /// Writes every file of `unit` or none of them.
@@ -271,6 +273,7 @@ fn write_unit(unit: &[&FixedFile], outcome: &mut Written) {
     }
     for ready in staged {
         let path = ready.file.path.clone();
+        // A rename that fails here (the folder vanished) cannot undo the ones before it.
         match ready.temporary.persist(&ready.target) {
             Ok(_) => {
                 outcome.written.insert(path);
@@ -314,7 +317,7 @@ fn stage(file: &FixedFile) -> Result<Staged<'_>, String> {
     Ok(Staged {
         file,
         target,
-        temporary,
+        temporary: temporary.into_temp_path(),
     })
 }
 

@@ -200,15 +200,24 @@ impl Server {
             };
             match message {
                 None => self.publish_due(connection),
-                Some(Message::Request(request)) if self.shut_down => send(
-                    connection,
-                    Response::new_err(
-                        request.id,
-                        ErrorCode::InvalidRequest as i32,
-                        format!("`{}` after `shutdown`", request.method),
+                Some(Message::Request(request))
+                    if self.shut_down || request.method == "initialize" =>
+                {
+                    let when = if self.shut_down {
+                        "after `shutdown`"
+                    } else {
+                        "a second time"
+                    };
+                    send(
+                        connection,
+                        Response::new_err(
+                            request.id,
+                            ErrorCode::InvalidRequest as i32,
+                            format!("`{}` {when}", request.method),
+                        )
+                        .into(),
                     )
-                    .into(),
-                ),
+                }
                 Some(Message::Request(request)) if request.method == "shutdown" => {
                     self.shut_down = true;
                     self.documents.clear();
