@@ -46,10 +46,13 @@ pub struct BranchOptions {
 }
 
 /// Runs `apply --branch`: prints what was created on stdout, errors on stderr.
-/// Exit 0 on success or when there is nothing to fix, 2 when refused or failed.
+/// Exit 0 on success or when there is nothing to fix, 2 when refused or failed (or when what
+/// was created cannot be printed).
 pub fn run(options: &BranchOptions) -> ExitCode {
     match apply_to_branch(options) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(report) => {
+            crate::cli::write_stdout(&report).map_or_else(|code| code, |()| ExitCode::SUCCESS)
+        }
         Err(message) => {
             eprintln!("unblock: error: {message}");
             ExitCode::from(2)
@@ -78,7 +81,8 @@ struct Made {
     files: Vec<String>,
 }
 
-fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
+/// What was made, for stdout.
+fn apply_to_branch(options: &BranchOptions) -> Result<String, String> {
     let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
     let toplevel = work_tree_root(&cwd)?;
     let git = |args: &[&str]| git_in(&toplevel, None, args, None);
@@ -252,8 +256,9 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
         .flat_map(|f| f.applied.iter().map(|a| a.recipe))
         .collect();
     if !whole.iter().any(|f| f.changed()) {
-        println!("unblock: nothing to fix at {base}; no branch created");
-        return Ok(());
+        return Ok(format!(
+            "unblock: nothing to fix at {base}; no branch created\n"
+        ));
     }
     let inert: Vec<String> = recipes::all()
         .iter()
@@ -350,8 +355,9 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
         });
     }
     if made.is_empty() {
-        println!("unblock: nothing to fix at {base}; no branch created");
-        return Ok(());
+        return Ok(format!(
+            "unblock: nothing to fix at {base}; no branch created\n"
+        ));
     }
 
     // The per-recipe rounds should add up to what plain `apply` writes; say so when they don't.
@@ -371,11 +377,9 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
     let expected = old.clone().unwrap_or_default();
     git(&["update-ref", "-m", &reflog, &ref_name, &parent, &expected])?;
 
-    let mut out = std::io::stdout().lock();
     let verb = if old.is_some() { "Replaced" } else { "Created" };
-    let _ = writeln!(
-        out,
-        "{verb} branch {name} on {base} with {} commit{}:",
+    let mut report = format!(
+        "{verb} branch {name} on {base} with {} commit{}:\n",
         made.len(),
         if made.len() == 1 { "" } else { "s" }
     );
@@ -383,13 +387,13 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
         let short = git(&["rev-parse", "--short", &commit.oid])
             .map(|o| String::from_utf8_lossy(&o).trim().to_string())
             .unwrap_or_else(|_| commit.oid.clone());
-        let _ = writeln!(out, "  {short} {}", commit.subject);
+        report.push_str(&format!("  {short} {}\n", commit.subject));
         for file in &commit.files {
-            let _ = writeln!(out, "      {file}");
+            report.push_str(&format!("      {file}\n"));
         }
     }
-    let _ = writeln!(out, "See it with: git log -p {base}..{name}");
-    Ok(())
+    report.push_str(&format!("See it with: git log -p {base}..{name}\n"));
+    Ok(report)
 }
 
 /// `unblock: sleep (3 safe fixes)`, a blank line, the counts and the files.

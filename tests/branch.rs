@@ -382,3 +382,25 @@ fn a_file_whose_name_is_not_utf8_is_fixed_in_place_on_the_branch() {
         .unwrap();
     assert!(text(&fixed.stdout).contains("await asyncio.sleep(1)"));
 }
+
+#[test]
+fn a_report_that_cannot_be_printed_is_an_error() {
+    let dir = repository();
+    let root = dir.path();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_unblock"))
+        .args(["apply", "--branch", "fix"])
+        .current_dir(root)
+        .envs(IDENTITY.iter().copied())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cannot write the output"), "{stderr}");
+    // The branch itself was made before the report: it is there.
+    assert!(branch_exists(root, "fix"));
+}
