@@ -312,11 +312,7 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
         let _ = writeln!(stderr, "unblock: error: {path}: {why}");
     }
     if write {
-        let linked: BTreeSet<String> = if engine.propagate {
-            report.project.propagation.edits.keys().cloned().collect()
-        } else {
-            BTreeSet::new()
-        };
+        let linked: BTreeSet<String> = report.project.propagation.edits.keys().cloned().collect();
         let outcome = crate::fixes::write_fixes(&files, &linked);
         for (path, why) in &outcome.not_written {
             let _ = writeln!(stderr, "unblock: error: {path}: {why}");
@@ -333,13 +329,6 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
             crate::fixes::render_not_written(&files, &outcome)
         );
         if outcome.interrupted {
-            let _ =
-                writeln!(
-                stderr,
-                "unblock: interrupted: {} more file{} left as they were; no temporary file is left",
-                outcome.left_by_interrupt,
-                if outcome.left_by_interrupt == 1 { "" } else { "s" }
-            );
             return ExitCode::from(130);
         }
         return if outcome.not_written.is_empty() && unfixable.is_empty() {

@@ -149,30 +149,38 @@ pub fn render_summary(files: &[FixedFile], verb: &str) -> String {
     out
 }
 
-/// The line after `Applied ...` when some changed files were not written: how many fixes that
-/// leaves out, and which files (the errors above say why).
+/// The lines after `Applied ...` for the changed files not written: how many fixes that
+/// leaves out and which files (the errors above say why), and what an interruption left.
 pub fn render_not_written(files: &[FixedFile], outcome: &Written) -> String {
-    if outcome.not_written.is_empty() {
-        return String::new();
+    let mut out = String::new();
+    if !outcome.not_written.is_empty() {
+        let fixes: usize = outcome
+            .not_written
+            .iter()
+            .filter_map(|(path, _)| files.iter().find(|f| f.path == *path))
+            .map(|f| f.applied.len())
+            .sum();
+        let count = outcome.not_written.len();
+        let names: Vec<&str> = outcome
+            .not_written
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect();
+        out.push_str(&format!(
+            "Not written: {fixes} fix{} in {count} file{}: {}\n",
+            plural(fixes, "es"),
+            plural(count, "s"),
+            names.join(", ")
+        ));
     }
-    let fixes: usize = outcome
-        .not_written
-        .iter()
-        .filter_map(|(path, _)| files.iter().find(|f| f.path == *path))
-        .map(|f| f.applied.len())
-        .sum();
-    let count = outcome.not_written.len();
-    let names: Vec<&str> = outcome
-        .not_written
-        .iter()
-        .map(|(p, _)| p.as_str())
-        .collect();
-    format!(
-        "Not written: {fixes} fix{} in {count} file{}: {}\n",
-        plural(fixes, "es"),
-        plural(count, "s"),
-        names.join(", ")
-    )
+    if outcome.interrupted {
+        let left = outcome.left_by_interrupt;
+        out.push_str(&format!(
+            "Interrupted: {left} more file{} left as they were; no temporary file is left.\n",
+            plural(left, "s")
+        ));
+    }
+    out
 }
 
 fn plural(n: usize, suffix: &'static str) -> &'static str {

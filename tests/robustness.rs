@@ -234,7 +234,7 @@ fn an_interrupted_apply_leaves_no_temporary_file_and_no_half_written_one() {
             let errors = stderr(&out);
             let applied = format!("Applied {written} fix");
             assert!(errors.contains(&applied), "{errors}");
-            let left = format!("{} more file", FILES - written);
+            let left = format!("Interrupted: {} more file", FILES - written);
             assert!(errors.contains(&left), "{errors}");
         }
     }
