@@ -19,11 +19,18 @@ pub fn fix_paths(
     options: FixOptions,
 ) -> (Report, Vec<FixedFile>) {
     let report = engine.check(paths);
+    let fixed = fix_report(engine, &report, options);
+    (report, fixed)
+}
+
+/// The fixed text of every file of `report` with a finding or a share of `--propagate`'s plan.
+pub fn fix_report(engine: &Engine, report: &Report, options: FixOptions) -> Vec<FixedFile> {
+    let plan = &report.project.propagation.edits;
     let mut files: Vec<&str> = report.findings.iter().map(|f| f.path.as_str()).collect();
-    files.extend(report.project.propagation.edits.keys().map(String::as_str));
+    files.extend(plan.keys().map(String::as_str));
     files.sort_unstable();
     files.dedup();
-    let fixed = files
+    let mut fixed: Vec<FixedFile> = files
         .into_iter()
         .filter_map(|path| {
             let on_disk = report.on_disk(path).ok()?;
@@ -39,7 +46,44 @@ pub fn fix_paths(
             Some(fixed)
         })
         .collect();
-    (report, fixed)
+    keep_the_plan_whole(plan, &mut fixed);
+    fixed
+}
+
+/// `--propagate`'s plan holds together: a caller awaits a helper another file makes async. A
+/// file that cannot take its share (unreadable, or it would not verify) leaves every file of
+/// the plan as it was read.
+fn keep_the_plan_whole(
+    plan: &BTreeMap<String, Vec<crate::finding::Edit>>,
+    fixed: &mut [FixedFile],
+) {
+    let refused: Vec<&str> = plan
+        .keys()
+        .map(String::as_str)
+        .filter(|path| {
+            fixed
+                .iter()
+                .find(|f| f.path == *path)
+                .is_none_or(|f| f.propagation_refused)
+        })
+        .collect();
+    if refused.is_empty() {
+        return;
+    }
+    let reason = format!(
+        "--propagate: {} could not take its part of the plan, so no file of the plan is changed (run without --propagate to move the calls to threads)",
+        refused.join(", ")
+    );
+    for file in fixed.iter_mut().filter(|f| plan.contains_key(&f.path)) {
+        file.fixed = file.original.clone();
+        for applied in file.applied.drain(..) {
+            file.not_fixed.push(crate::engine::fix::NotFixed {
+                recipe: applied.recipe,
+                line: applied.line,
+                reason: reason.clone(),
+            });
+        }
+    }
 }
 
 /// The files with findings that `fix_paths` could not read again, each with why.

@@ -315,3 +315,36 @@ fn output_that_cannot_be_written_is_an_error() {
         );
     }
 }
+
+#[test]
+fn a_propagate_plan_a_file_cannot_take_changes_no_file_of_it() {
+    use unblocker::engine::{fix::FixOptions, Engine, Selection};
+    let dir = fixture("propagate");
+    let mut engine = Engine::new(Default::default(), Selection::default());
+    engine.propagate = true;
+    let report = engine.check(&[dir.path().to_path_buf()]);
+    let planned: Vec<&String> = report.project.propagation.edits.keys().collect();
+    assert_eq!(planned.len(), 2, "{planned:?}");
+    // The caller is rewritten between the check and the fix: its share of the plan (an
+    // `await` at an offset of the old text) no longer fits.
+    std::fs::write(dir.path().join("main.py"), "x = 1\n").unwrap();
+    let fixed = unblocker::fixes::fix_report(&engine, &report, FixOptions::default());
+    let helper = fixed
+        .iter()
+        .find(|f| f.path.ends_with("helper.py"))
+        .unwrap();
+    assert!(
+        !helper.changed(),
+        "{}",
+        String::from_utf8_lossy(&helper.fixed)
+    );
+    assert!(helper.applied.is_empty());
+    assert!(
+        helper.not_fixed.iter().any(|n| n
+            .reason
+            .contains("main.py could not take its part of the plan")),
+        "{:?}",
+        helper.not_fixed
+    );
+    assert!(fixed.iter().all(|f| !f.changed()));
+}

@@ -53,6 +53,9 @@ pub struct FixedFile {
     pub fixed: Vec<u8>,
     pub applied: Vec<Applied>,
     pub not_fixed: Vec<NotFixed>,
+    /// `--propagate`'s plan has edits for this file that could not be made: the plan's other
+    /// files must not be changed either.
+    pub propagation_refused: bool,
 }
 
 impl FixedFile {
@@ -78,10 +81,11 @@ impl Engine {
             fixed: original.clone(),
             applied: Vec::new(),
             not_fixed: Vec::new(),
+            propagation_refused: false,
         };
         let mut rejected: HashSet<(usize, &'static str)> = HashSet::new();
         if let Some(edits) = project.propagation.edits.get(path) {
-            self.apply_propagation(&mut result, module, edits);
+            result.propagation_refused = !self.apply_propagation(&mut result, module, edits);
         }
         let mut budget = EXTRA_ROUNDS;
         let mut round = 0;
@@ -193,12 +197,13 @@ impl Engine {
     /// `--propagate`'s edits for this file (`async ` on definitions, `await ` on calls), which
     /// the project-wide plan decided together; the rounds that follow rewrite the blocking
     /// calls now in async context.
-    fn apply_propagation(&self, result: &mut FixedFile, module: &str, edits: &[Edit]) {
+    /// False when they cannot be made (the file changed shape, or would not verify).
+    fn apply_propagation(&self, result: &mut FixedFile, module: &str, edits: &[Edit]) -> bool {
         let mut out = Vec::with_capacity(result.fixed.len() + edits.len() * 8);
         let mut at = 0;
         for edit in edits {
             if edit.start < at || edit.end > result.fixed.len() {
-                return;
+                return false;
             }
             out.extend_from_slice(&result.fixed[at..edit.start]);
             out.extend_from_slice(edit.text.as_bytes());
@@ -210,7 +215,7 @@ impl Engine {
             result.fixed.clone(),
             module.to_string(),
         ) else {
-            return;
+            return false;
         };
         let before = (
             misplaced_awaits(&before),
@@ -225,7 +230,7 @@ impl Engine {
                     reason: "--propagate: the file would not parse with `async`/`await` added: left as it was".into(),
                 });
             }
-            return;
+            return false;
         }
         for edit in edits.iter().filter(|e| e.text == "async ") {
             result.applied.push(Applied {
@@ -235,6 +240,7 @@ impl Engine {
             });
         }
         result.fixed = out;
+        true
     }
 }
 

@@ -43,6 +43,7 @@ pub fn write_as_if_read(path: &Path, original: &[u8], fixed: &[u8]) -> unblocker
         fixed: fixed.to_vec(),
         applied: vec![],
         not_fixed: vec![],
+        propagation_refused: false,
     };
     unblocker::fixes::write_fixes(&[file], &Default::default())
 }
