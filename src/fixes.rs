@@ -117,7 +117,7 @@ pub fn render_diff(files: &[FixedFile], colour: bool) -> String {
         let text = diff
             .unified_diff()
             .context_radius(3)
-            .header(&file.path, &file.path)
+            .header(&header_name(file), &header_name(file))
             .to_string();
         if !colour {
             out.push_str(&text);
@@ -140,6 +140,29 @@ pub fn render_diff(files: &[FixedFile], colour: bool) -> String {
         }
     }
     out
+}
+
+/// The file's name for a diff header: as reports spell it, or, for a name that is not UTF-8,
+/// its bytes C-quoted as git writes them (`"caf\351.py"`), which `git apply` and `patch` read
+/// back to the real name.
+fn header_name(file: &FixedFile) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    if file.file.to_str().is_some() {
+        return file.path.clone();
+    }
+    let mut quoted = String::from("\"");
+    for &byte in file.file.as_os_str().as_bytes() {
+        match byte {
+            b'"' | b'\\' => {
+                quoted.push('\\');
+                quoted.push(byte as char);
+            }
+            b' '..=b'~' => quoted.push(byte as char),
+            _ => quoted.push_str(&format!("\\{byte:03o}")),
+        }
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// Per recipe: fixed safe, fixed unsafe, and the reasons others were left alone.

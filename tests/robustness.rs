@@ -250,7 +250,10 @@ fn a_file_whose_name_is_not_utf8_is_diffed_and_fixed() {
     assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
     let diff = unblock(&["diff", "."], dir.path());
     assert_eq!(diff.status.code(), Some(1), "{}", stderr(&diff));
-    assert!(String::from_utf8_lossy(&diff.stdout).contains("+    await asyncio.sleep(1)"));
+    let patch = String::from_utf8_lossy(&diff.stdout);
+    assert!(patch.contains("+    await asyncio.sleep(1)"), "{patch}");
+    // Quoted as git quotes it: `git apply` and `patch` find the file by it.
+    assert!(patch.starts_with("--- \"./caf\\351.py\"\n"), "{patch}");
     let apply = unblock(&["apply", "."], dir.path());
     let errors = stderr(&apply);
     assert_eq!(apply.status.code(), Some(0), "{errors}");
