@@ -676,7 +676,14 @@ fn uri_to_path(uri: &str) -> Option<PathBuf> {
         out.push(bytes[i]);
         i += 1;
     }
-    let path = String::from_utf8(out).ok()?;
+    let path = match String::from_utf8(out) {
+        Ok(path) => path,
+        // A name that is not UTF-8 is still a file name.
+        Err(e) => {
+            use std::os::unix::ffi::OsStringExt;
+            return Some(PathBuf::from(std::ffi::OsString::from_vec(e.into_bytes())));
+        }
+    };
     // `file:///C:/x` on Windows: drop the slash before the drive letter.
     let path = match path.as_bytes() {
         [b'/', drive, b':', ..] if drive.is_ascii_alphabetic() && cfg!(windows) => {
@@ -688,12 +695,14 @@ fn uri_to_path(uri: &str) -> Option<PathBuf> {
 }
 
 fn path_to_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
     let mut out = String::from("file://");
-    let text = path.to_string_lossy().replace('\\', "/");
-    if !text.starts_with('/') {
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.first() != Some(&b'/') {
         out.push('/');
     }
-    for b in text.bytes() {
+    // Bytes, not characters: a name that is not UTF-8 is percent-encoded as it is.
+    for &b in bytes {
         if b.is_ascii_alphanumeric() || b"/-._~:".contains(&b) {
             out.push(b as char);
         } else {
@@ -971,6 +980,13 @@ mod tests {
             "file:///tmp/a%20b/c.py"
         );
         assert_eq!(uri_to_path("untitled:Untitled-1"), None);
+        use std::os::unix::ffi::OsStrExt;
+        let latin1 = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/caf\xe9.py"));
+        assert_eq!(path_to_uri(latin1), "file:///tmp/caf%E9.py");
+        assert_eq!(
+            uri_to_path("file:///tmp/caf%E9.py").as_deref(),
+            Some(latin1)
+        );
     }
 
     fn frames(input: &[u8]) -> Vec<Result<String, String>> {
