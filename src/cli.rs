@@ -346,7 +346,9 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
         "{}",
         crate::fixes::render_summary(&files, "Would apply")
     );
-    if files.iter().any(|f| f.changed()) {
+    if !unfixable.is_empty() {
+        ExitCode::from(2)
+    } else if files.iter().any(|f| f.changed()) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

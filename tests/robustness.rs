@@ -351,3 +351,25 @@ fn a_propagate_plan_a_file_cannot_take_changes_no_file_of_it() {
     );
     assert!(fixed.iter().all(|f| !f.changed()));
 }
+
+#[test]
+fn two_names_that_read_the_same_are_named_and_left_alone() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let names = [&b"caf\xe9.py"[..], b"caf\xe8.py"].map(std::ffi::OsStr::from_bytes);
+    for name in names {
+        std::fs::write(dir.path().join(name), BLOCKING).unwrap();
+    }
+    for command in ["diff", "apply"] {
+        let out = unblock(&[command, "."], dir.path());
+        let errors = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{command}: {errors}");
+        assert!(
+            errors.contains("another file's name reads the same: not fixed (rename it)"),
+            "{command}: {errors}"
+        );
+    }
+    for name in names {
+        assert_eq!(read(dir.path().join(name)), BLOCKING);
+    }
+}
