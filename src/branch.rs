@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
@@ -45,10 +46,13 @@ pub struct BranchOptions {
 }
 
 /// Runs `apply --branch`: prints what was created on stdout, errors on stderr.
-/// Exit 0 on success or when there is nothing to fix, 2 when refused or failed.
+/// Exit 0 on success or when there is nothing to fix, 2 when refused or failed (or when what
+/// was created cannot be printed).
 pub fn run(options: &BranchOptions) -> ExitCode {
     match apply_to_branch(options) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(report) => {
+            crate::cli::write_stdout(&report).map_or_else(|code| code, |()| ExitCode::SUCCESS)
+        }
         Err(message) => {
             eprintln!("unblock: error: {message}");
             ExitCode::from(2)
@@ -56,10 +60,18 @@ pub fn run(options: &BranchOptions) -> ExitCode {
     }
 }
 
-/// A file of BASE: its mode (`100644`, `100755`) and blob id.
+/// A file of BASE: its mode (`100644`, `100755`), blob id, and path as git stores it (bytes:
+/// a name need not be UTF-8; the map's key is its lossy spelling).
 struct Entry {
     mode: String,
     oid: String,
+    path: Vec<u8>,
+}
+
+impl Entry {
+    fn path(&self) -> &Path {
+        Path::new(OsStr::from_bytes(&self.path))
+    }
 }
 
 /// One commit made on the branch.
@@ -69,19 +81,21 @@ struct Made {
     files: Vec<String>,
 }
 
-fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
+/// What was made, for stdout.
+fn apply_to_branch(options: &BranchOptions) -> Result<String, String> {
     let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
-    let toplevel = git_in(&cwd, None, &["rev-parse", "--show-toplevel"], None).map_err(|_| {
-        "not inside a git repository (--branch writes commits with git)".to_string()
-    })?;
-    let toplevel = PathBuf::from(String::from_utf8_lossy(&toplevel).trim_end_matches('\n'));
-    let toplevel = std::fs::canonicalize(&toplevel).unwrap_or(toplevel);
+    let toplevel = work_tree_root(&cwd)?;
     let git = |args: &[&str]| git_in(&toplevel, None, args, None);
 
     // Refusals first: nothing is written before every one of them has passed.
     let name = &options.name;
     let ref_name = format!("refs/heads/{name}");
-    if name.starts_with('-') || git(&["check-ref-format", &ref_name]).is_err() {
+    // `--branch` applies git's rules for branch names, stricter than for refs (`HEAD` is a
+    // valid ref name but not a branch name); a name it rewrites (`@{-1}`) is not taken either.
+    let valid = !name.starts_with('-')
+        && git(&["check-ref-format", "--branch", name])
+            .is_ok_and(|out| out.strip_suffix(b"\n") == Some(name.as_bytes()));
+    if !valid {
         return Err(format!("`{name}` is not a valid branch name"));
     }
     let base = &options.base;
@@ -242,8 +256,9 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
         .flat_map(|f| f.applied.iter().map(|a| a.recipe))
         .collect();
     if !whole.iter().any(|f| f.changed()) {
-        println!("unblock: nothing to fix at {base}; no branch created");
-        return Ok(());
+        return Ok(format!(
+            "unblock: nothing to fix at {base}; no branch created\n"
+        ));
     }
     let inert: Vec<String> = recipes::all()
         .iter()
@@ -252,6 +267,10 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
         .map(str::to_string)
         .collect();
 
+    let by_raw_path: std::collections::HashMap<&[u8], (&String, &Entry)> = wanted
+        .iter()
+        .map(|&(rel, entry)| (entry.path.as_slice(), (rel, entry)))
+        .collect();
     let index_env = Some(index.as_path());
     git_in(&toplevel, index_env, &["read-tree", &base_commit], None)?;
     let mut parent = base_commit.clone();
@@ -271,23 +290,20 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
         let (mut safe, mut unsafe_) = (0, 0);
         let mut changed = Vec::new();
         for file in files.iter().filter(|f| f.changed()) {
-            let Some(rel) = Path::new(&file.path)
+            let entry = file
+                .file
                 .strip_prefix(&work)
                 .ok()
-                .and_then(|p| p.to_str())
-                .map(str::to_string)
-            else {
+                .and_then(|rel| by_raw_path.get(rel.as_os_str().as_bytes()));
+            let Some(&(rel, entry)) = entry else {
                 eprintln!(
-                    "unblock: warning: {}: not a path git can take; left out",
+                    "unblock: warning: {}: not a file of {base}; left out",
                     clean(&file.path)
                 );
                 continue;
             };
-            let Some(entry) = tree.get(&rel) else {
-                eprintln!("unblock: warning: {rel}: not a file of {base}; left out");
-                continue;
-            };
-            std::fs::write(&file.path, &file.fixed)
+            let rel = rel.clone();
+            std::fs::write(&file.file, &file.fixed)
                 .map_err(|e| format!("cannot write the scratch copy of {rel}: {e}"))?;
             for applied in &file.applied {
                 match applied.safety {
@@ -295,21 +311,25 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
                     Safety::Unsafe => unsafe_ += 1,
                 }
             }
-            changed.push((rel, entry.mode.clone(), file.path.clone()));
+            changed.push((rel, entry, file.file.as_os_str()));
         }
         if changed.is_empty() {
             continue;
         }
-        let mut hash_args = vec!["hash-object", "-w", "--no-filters", "--"];
-        hash_args.extend(changed.iter().map(|(_, _, scratch)| scratch.as_str()));
+        let mut hash_args: Vec<&OsStr> = ["hash-object", "-w", "--no-filters", "--"]
+            .map(OsStr::new)
+            .to_vec();
+        hash_args.extend(changed.iter().map(|&(_, _, scratch)| scratch));
         let oids = git_in(&toplevel, None, &hash_args, None)?;
         let oids: Vec<String> = String::from_utf8_lossy(&oids)
             .lines()
             .map(str::to_string)
             .collect();
         let mut info = Vec::new();
-        for ((rel, mode, _), oid) in changed.iter().zip(&oids) {
-            info.extend_from_slice(format!("{mode} {oid}\t{rel}\0").as_bytes());
+        for ((_, entry, _), oid) in changed.iter().zip(&oids) {
+            info.extend_from_slice(format!("{} {oid}\t", entry.mode).as_bytes());
+            info.extend_from_slice(&entry.path);
+            info.push(0);
         }
         git_in(
             &toplevel,
@@ -335,14 +355,15 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
         });
     }
     if made.is_empty() {
-        println!("unblock: nothing to fix at {base}; no branch created");
-        return Ok(());
+        return Ok(format!(
+            "unblock: nothing to fix at {base}; no branch created\n"
+        ));
     }
 
     // The per-recipe rounds should add up to what plain `apply` writes; say so when they don't.
     let differ: Vec<String> = whole
         .iter()
-        .filter(|f| f.changed() && std::fs::read(&f.path).ok().as_ref() != Some(&f.fixed))
+        .filter(|f| f.changed() && std::fs::read(&f.file).ok().as_ref() != Some(&f.fixed))
         .map(|f| clean(&f.path))
         .collect();
     if !differ.is_empty() {
@@ -356,11 +377,9 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
     let expected = old.clone().unwrap_or_default();
     git(&["update-ref", "-m", &reflog, &ref_name, &parent, &expected])?;
 
-    let mut out = std::io::stdout().lock();
     let verb = if old.is_some() { "Replaced" } else { "Created" };
-    let _ = writeln!(
-        out,
-        "{verb} branch {name} on {base} with {} commit{}:",
+    let mut report = format!(
+        "{verb} branch {name} on {base} with {} commit{}:\n",
         made.len(),
         if made.len() == 1 { "" } else { "s" }
     );
@@ -368,13 +387,13 @@ fn apply_to_branch(options: &BranchOptions) -> Result<(), String> {
         let short = git(&["rev-parse", "--short", &commit.oid])
             .map(|o| String::from_utf8_lossy(&o).trim().to_string())
             .unwrap_or_else(|_| commit.oid.clone());
-        let _ = writeln!(out, "  {short} {}", commit.subject);
+        report.push_str(&format!("  {short} {}\n", commit.subject));
         for file in &commit.files {
-            let _ = writeln!(out, "      {file}");
+            report.push_str(&format!("      {file}\n"));
         }
     }
-    let _ = writeln!(out, "See it with: git log -p {base}..{name}");
-    Ok(())
+    report.push_str(&format!("See it with: git log -p {base}..{name}\n"));
+    Ok(report)
 }
 
 /// `unblock: sleep (3 safe fixes)`, a blank line, the counts and the files.
@@ -411,10 +430,11 @@ fn list_tree(toplevel: &Path, base: &str) -> Result<BTreeMap<String, Entry>, Str
     )?;
     let mut tree = BTreeMap::new();
     for record in out.split(|&b| b == 0).filter(|r| !r.is_empty()) {
-        let record = String::from_utf8_lossy(record);
-        let Some((meta, path)) = record.split_once('\t') else {
+        let Some(tab) = record.iter().position(|&b| b == b'\t') else {
             continue;
         };
+        let (meta, raw_path) = (String::from_utf8_lossy(&record[..tab]), &record[tab + 1..]);
+        let path = String::from_utf8_lossy(raw_path);
         let mut fields = meta.split(' ');
         let (Some(mode), Some(kind), Some(oid)) = (fields.next(), fields.next(), fields.next())
         else {
@@ -422,10 +442,11 @@ fn list_tree(toplevel: &Path, base: &str) -> Result<BTreeMap<String, Entry>, Str
         };
         if kind == "blob" && mode != "120000" {
             tree.insert(
-                path.to_string(),
+                path.into_owned(),
                 Entry {
                     mode: mode.to_string(),
                     oid: oid.to_string(),
+                    path: raw_path.to_vec(),
                 },
             );
         }
@@ -451,7 +472,7 @@ fn materialise(toplevel: &Path, work: &Path, files: &[(&String, &Entry)]) -> Res
     });
     let mut reader = BufReader::new(child.stdout.take().expect("piped"));
     let mut result = Ok(());
-    for (path, _) in files {
+    for (path, entry) in files {
         let mut header = String::new();
         if reader.read_line(&mut header).unwrap_or(0) == 0 {
             result = Err("git cat-file --batch stopped early".to_string());
@@ -472,7 +493,7 @@ fn materialise(toplevel: &Path, work: &Path, files: &[(&String, &Entry)]) -> Res
             break;
         }
         bytes.pop();
-        let target = work.join(path.as_str());
+        let target = work.join(entry.path());
         let written = target
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
@@ -558,12 +579,13 @@ fn under(path: &str, root: &str) -> bool {
 fn git_in(
     dir: &Path,
     index: Option<&Path>,
-    args: &[&str],
+    args: &[impl AsRef<OsStr>],
     stdin: Option<&[u8]>,
 ) -> Result<Vec<u8>, String> {
+    let command_name = args[0].as_ref().to_string_lossy();
     let mut command = Command::new("git");
     command
-        .args(args.iter().map(OsStr::new))
+        .args(args)
         .current_dir(dir)
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -587,7 +609,7 @@ fn git_in(
     });
     let output = child
         .wait_with_output()
-        .map_err(|e| format!("git {}: {e}", args[0]))?;
+        .map_err(|e| format!("git {command_name}: {e}"))?;
     if let Some(writer) = writer {
         let _ = writer.join();
     }
@@ -601,7 +623,31 @@ fn git_in(
         .find(|l| l.starts_with("fatal:") || l.starts_with("error:"))
         .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
         .unwrap_or("failed");
-    Err(format!("git {}: {}", args[0], line))
+    Err(format!("git {command_name}: {line}"))
+}
+
+/// The top of the work tree around `cwd`. Where git refuses to work (a bare repository, one
+/// `safe.directory` does not allow) its own words say why.
+fn work_tree_root(cwd: &Path) -> Result<PathBuf, String> {
+    let output = Command::new("git")
+        .args(["rev-parse", "--show-toplevel"])
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run git (--branch writes commits with git): {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(if stderr.contains("not a git repository") {
+            "not inside a git repository (--branch writes commits with git)".into()
+        } else {
+            format!(
+                "git cannot work here (--branch writes commits with git):\n{}",
+                stderr.trim_end()
+            )
+        });
+    }
+    let toplevel = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim_end_matches('\n'));
+    Ok(std::fs::canonicalize(&toplevel).unwrap_or(toplevel))
 }
 
 /// A fresh directory for the scratch copy and the temporary index, removed when dropped.

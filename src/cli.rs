@@ -1,5 +1,6 @@
 //! The command line: a thin layer over the engine. Exit codes: 0 clean, 1 findings, 2 error.
 
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -137,16 +138,15 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => fix(args, false),
         Command::Apply(args) => fix(args, true),
         Command::Recipes => {
-            let mut out = anstream::stdout();
-            for recipe in recipes::all() {
-                let _ = writeln!(out, "{:<14} {}", recipe.id(), recipe.summary());
-            }
-            ExitCode::SUCCESS
+            let list: String = recipes::all()
+                .iter()
+                .map(|recipe| format!("{:<14} {}\n", recipe.id(), recipe.summary()))
+                .collect();
+            write_stdout(&list).map_or_else(|code| code, |()| ExitCode::SUCCESS)
         }
         Command::Explain { id } => match recipes::by_id(&id) {
             Some(recipe) => {
-                print!("{}", recipe.page());
-                ExitCode::SUCCESS
+                write_stdout(recipe.page()).map_or_else(|code| code, |()| ExitCode::SUCCESS)
             }
             None => {
                 let known: Vec<_> = recipes::all().iter().map(|r| r.id()).collect();
@@ -176,12 +176,16 @@ fn check(args: CheckArgs) -> ExitCode {
         return ExitCode::from(2);
     }
 
-    let read_source = |path: &str| std::fs::read(path).ok();
-    let rendered = output::render(args.output_format, &report, &read_source);
-    let mut stdout = anstream::stdout();
-    let _ = stdout.write_all(rendered.as_bytes());
+    let read_source = |path: &str| {
+        let bytes = std::fs::read(report.on_disk(path).ok()?).ok()?;
+        Some(crate::engine::source::universal_newlines(bytes))
+    };
+    let mut rendered = output::render(args.output_format, &report, &read_source);
     if args.statistics {
-        let _ = stdout.write_all(output::render_statistics(&report).as_bytes());
+        rendered.push_str(&output::render_statistics(&report));
+    }
+    if let Err(code) = write_stdout(&rendered) {
+        return code;
     }
     if report.findings.is_empty() || args.exit_zero {
         ExitCode::SUCCESS
@@ -224,6 +228,24 @@ fn engine_for(paths: &[PathBuf], scope: &ScopeArgs) -> Result<Engine, ExitCode> 
     engine.indirect = !scope.no_indirect;
     engine.explicit_config = scope.config.is_some();
     Ok(engine)
+}
+
+/// Writes a command's output. Output that cannot be written (a full disk) is an error, exit 2:
+/// an empty report must not pass for a clean run. A reader that stopped reading (`| head`) is
+/// not one.
+pub(crate) fn write_stdout(text: &str) -> Result<(), ExitCode> {
+    let mut stdout = anstream::stdout();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => {
+            eprintln!("unblock: error: cannot write the output: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
 }
 
 /// Every path given failed to read: a usage error (exit 2), not a clean run.
@@ -285,28 +307,48 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
         return ExitCode::from(2);
     }
     let mut stderr = anstream::stderr();
+    let unfixable = crate::fixes::unreadable_for_fixing(&report, &files);
+    for (path, why) in &unfixable {
+        let _ = writeln!(stderr, "unblock: error: {path}: {why}");
+    }
     if write {
-        let failures = crate::fixes::write_fixes(&files, &mut stderr);
+        let linked: BTreeSet<String> = report.project.propagation.edits.keys().cloned().collect();
+        let outcome = crate::fixes::write_fixes(&files, &linked);
+        for (path, why) in &outcome.not_written {
+            let _ = writeln!(stderr, "unblock: error: {path}: {why}");
+        }
+        let done: Vec<_> = files
+            .iter()
+            .filter(|f| !f.changed() || outcome.written.contains(&f.path))
+            .cloned()
+            .collect();
         let _ = write!(
             stderr,
-            "{}",
-            crate::fixes::render_summary(&files, "Applied")
+            "{}{}",
+            crate::fixes::render_summary(&done, "Applied"),
+            crate::fixes::render_not_written(&files, &outcome)
         );
-        return if failures > 0 {
-            ExitCode::from(2)
-        } else {
+        if outcome.interrupted {
+            return ExitCode::from(130);
+        }
+        return if outcome.not_written.is_empty() && unfixable.is_empty() {
             ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
         };
     }
     let colour = std::io::stdout().is_terminal();
-    let mut stdout = anstream::stdout();
-    let _ = stdout.write_all(crate::fixes::render_diff(&files, colour).as_bytes());
+    if let Err(code) = write_stdout(&crate::fixes::render_diff(&files, colour)) {
+        return code;
+    }
     let _ = write!(
         stderr,
         "{}",
         crate::fixes::render_summary(&files, "Would apply")
     );
-    if files.iter().any(|f| f.changed()) {
+    if !unfixable.is_empty() {
+        ExitCode::from(2)
+    } else if files.iter().any(|f| f.changed()) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

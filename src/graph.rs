@@ -85,8 +85,7 @@ pub fn run(args: GraphArgs) -> ExitCode {
         GraphFormat::Dot => render_dot(&graph),
         GraphFormat::Text => render_text(&graph, args.from.as_deref()),
     };
-    let _ = anstream::stdout().write_all(rendered.as_bytes());
-    ExitCode::SUCCESS
+    crate::cli::write_stdout(&rendered).map_or_else(|code| code, |()| ExitCode::SUCCESS)
 }
 
 /// The Python files below the given paths, as the project model lists them (its exclusions

@@ -7,7 +7,7 @@
 //! session (lsp-server's stops reading at the first one).
 
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,8 @@ pub const FIX_ALL_KIND: &str = "source.fixAll.unblock";
 /// Where a recipe's page is: `unblock explain <id>` prints the same text.
 const DOCS_URL: &str = "https://pypi.org/project/unblock/#";
 
-/// Runs the server on stdin/stdout until `exit`. Exit code 0 after a clean shutdown.
+/// Runs the server on stdin/stdout until `exit`. Exit code 0 after a clean shutdown, 1 when
+/// the session ended without one (the LSP spec's codes).
 pub fn run() -> std::process::ExitCode {
     let (connection, writer) = stdio_connection();
     let served = serve(&connection);
@@ -45,15 +46,12 @@ pub fn run() -> std::process::ExitCode {
     drop(connection);
     let _ = writer.join();
     match served {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("unblock lsp: {message}");
-            std::process::ExitCode::from(2)
-        }
+        Ending::Clean => std::process::ExitCode::SUCCESS,
+        Ending::ExitBeforeShutdown => std::process::ExitCode::from(1),
     }
 }
 
-fn serve(connection: &Connection) -> Result<(), String> {
+fn serve(connection: &Connection) -> Ending {
     let capabilities = ServerCapabilities {
         position_encoding: Some(PositionEncodingKind::UTF16),
         text_document_sync: Some(TextDocumentSyncCapability::Options(
@@ -73,7 +71,9 @@ fn serve(connection: &Connection) -> Result<(), String> {
         })),
         ..Default::default()
     };
-    let (id, params) = connection.initialize_start().map_err(|e| e.to_string())?;
+    let Some((id, params)) = await_initialize(connection) else {
+        return Ending::ExitBeforeShutdown;
+    };
     let params: InitializeParams = serde_json::from_value(params).unwrap_or_default();
     let result = serde_json::json!({
         "capabilities": capabilities,
@@ -82,9 +82,8 @@ fn serve(connection: &Connection) -> Result<(), String> {
             version: Some(env!("CARGO_PKG_VERSION").into()),
         },
     });
-    connection
-        .initialize_finish(id, result)
-        .map_err(|e| e.to_string())?;
+    // `initialized` is not waited for: what the client sends before it is served as usual.
+    send(connection, Response::new_ok(id, result).into());
     let root = workspace_root(&params);
     let config = match Config::discover(std::slice::from_ref(&root))
         .and_then(|c| c.check_source_roots().map(|()| c))
@@ -100,8 +99,41 @@ fn serve(connection: &Connection) -> Result<(), String> {
         root,
         documents: HashMap::new(),
         workspace: None,
+        shut_down: false,
     };
     server.main_loop(connection)
+}
+
+/// How the session ended: the LSP spec has the process exit with 0 after `shutdown` then
+/// `exit`, and with 1 when `exit` (or the end of input) comes without `shutdown`.
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    Clean,
+    ExitBeforeShutdown,
+}
+
+/// Waits for `initialize`, as the spec asks of a server before it: requests get
+/// ServerNotInitialized, notifications and responses are dropped, `exit` ends the session.
+/// `None` when the session ends first.
+fn await_initialize(connection: &Connection) -> Option<(lsp_server::RequestId, serde_json::Value)> {
+    loop {
+        match connection.receiver.recv().ok()? {
+            Message::Request(request) if request.method == "initialize" => {
+                return Some((request.id, request.params))
+            }
+            Message::Request(request) => send(
+                connection,
+                Response::new_err(
+                    request.id,
+                    ErrorCode::ServerNotInitialized as i32,
+                    format!("`{}` before `initialize`", request.method),
+                )
+                .into(),
+            ),
+            Message::Notification(notification) if notification.method == "exit" => return None,
+            Message::Notification(_) | Message::Response(_) => {}
+        }
+    }
 }
 
 /// The first workspace folder, else `rootUri`, else `rootPath`, else the current directory.
@@ -137,10 +169,19 @@ struct Server {
     /// The workspace as on disk, checked once (and again after a save): what indirect
     /// findings in a buffer are settled against.
     workspace: Option<ProjectIndex>,
+    /// `shutdown` was answered: only `exit` is expected now.
+    shut_down: bool,
 }
 
 impl Server {
-    fn main_loop(&mut self, connection: &Connection) -> Result<(), String> {
+    fn main_loop(&mut self, connection: &Connection) -> Ending {
+        let end_of_input = |shut_down: bool| {
+            if shut_down {
+                Ending::Clean
+            } else {
+                Ending::ExitBeforeShutdown
+            }
+        };
         loop {
             let next_due = self.documents.values().filter_map(|d| d.due).min();
             let message = match next_due {
@@ -149,31 +190,50 @@ impl Server {
                     match connection.receiver.recv_timeout(wait) {
                         Ok(message) => Some(message),
                         Err(e) if e.is_timeout() => None,
-                        Err(_) => return Ok(()),
+                        Err(_) => return end_of_input(self.shut_down),
                     }
                 }
                 None => match connection.receiver.recv() {
                     Ok(message) => Some(message),
-                    Err(_) => return Ok(()),
+                    Err(_) => return end_of_input(self.shut_down),
                 },
             };
             match message {
                 None => self.publish_due(connection),
+                Some(Message::Request(request))
+                    if self.shut_down || request.method == "initialize" =>
+                {
+                    let when = if self.shut_down {
+                        "after `shutdown`"
+                    } else {
+                        "a second time"
+                    };
+                    send(
+                        connection,
+                        Response::new_err(
+                            request.id,
+                            ErrorCode::InvalidRequest as i32,
+                            format!("`{}` {when}", request.method),
+                        )
+                        .into(),
+                    )
+                }
+                Some(Message::Request(request)) if request.method == "shutdown" => {
+                    self.shut_down = true;
+                    self.documents.clear();
+                    send(connection, Response::new_ok(request.id, ()).into());
+                }
                 Some(Message::Request(request)) => {
-                    if connection
-                        .handle_shutdown(&request)
-                        .map_err(|e| e.to_string())?
-                    {
-                        return Ok(());
-                    }
                     let response = self.request(request);
                     send(connection, response.into());
                 }
                 Some(Message::Notification(notification)) => {
                     if notification.method == "exit" {
-                        return Ok(());
+                        return end_of_input(self.shut_down);
                     }
-                    self.notification(connection, notification);
+                    if !self.shut_down {
+                        self.notification(connection, notification);
+                    }
                 }
                 Some(Message::Response(_)) => {}
             }
@@ -616,7 +676,14 @@ fn uri_to_path(uri: &str) -> Option<PathBuf> {
         out.push(bytes[i]);
         i += 1;
     }
-    let path = String::from_utf8(out).ok()?;
+    let path = match String::from_utf8(out) {
+        Ok(path) => path,
+        // A name that is not UTF-8 is still a file name.
+        Err(e) => {
+            use std::os::unix::ffi::OsStringExt;
+            return Some(PathBuf::from(std::ffi::OsString::from_vec(e.into_bytes())));
+        }
+    };
     // `file:///C:/x` on Windows: drop the slash before the drive letter.
     let path = match path.as_bytes() {
         [b'/', drive, b':', ..] if drive.is_ascii_alphabetic() && cfg!(windows) => {
@@ -628,12 +695,14 @@ fn uri_to_path(uri: &str) -> Option<PathBuf> {
 }
 
 fn path_to_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
     let mut out = String::from("file://");
-    let text = path.to_string_lossy().replace('\\', "/");
-    if !text.starts_with('/') {
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.first() != Some(&b'/') {
         out.push('/');
     }
-    for b in text.bytes() {
+    // Bytes, not characters: a name that is not UTF-8 is percent-encoded as it is.
+    for &b in bytes {
         if b.is_ascii_alphanumeric() || b"/-._~:".contains(&b) {
             out.push(b as char);
         } else {
@@ -659,8 +728,9 @@ fn show_message(connection: &Connection, message: &str) {
     );
 }
 
-/// lsp-server's `Connection::stdio`, except that a malformed message (bad header, bad JSON) is
-/// logged to stderr and skipped instead of ending the session.
+/// lsp-server's `Connection::stdio`, except that anything malformed (a bad header, a length
+/// no message has, a body that is not a JSON-RPC message) is logged to stderr and skipped, and
+/// reading goes on at the next message (lsp-server's stops reading at the first one).
 fn stdio_connection() -> (Connection, std::thread::JoinHandle<()>) {
     // The in-memory pair's client end is driven by two threads: one writes what the server
     // sends to stdout, one reads stdin and sends it to the server.
@@ -685,22 +755,17 @@ fn stdio_connection() -> (Connection, std::thread::JoinHandle<()>) {
     std::thread::Builder::new()
         .name("unblock-lsp-reader".into())
         .spawn(move || {
-            let stdin = std::io::stdin();
-            let mut stdin = stdin.lock();
-            loop {
-                match read_message(&mut stdin) {
-                    Ok(None) => break,
-                    Ok(Some(body)) => match serde_json::from_slice::<Message>(&body) {
-                        Ok(message) => {
-                            let is_exit =
-                                matches!(&message, Message::Notification(n) if n.method == "exit");
-                            if reader_sender.send(message).is_err() || is_exit {
-                                break;
-                            }
+            let mut frames = Frames::new(std::io::stdin().lock());
+            while let Some(frame) = frames.next_frame() {
+                match frame {
+                    Frame::Message(message) => {
+                        let is_exit =
+                            matches!(&message, Message::Notification(n) if n.method == "exit");
+                        if reader_sender.send(message).is_err() || is_exit {
+                            break;
                         }
-                        Err(e) => eprintln!("unblock lsp: malformed message skipped: {e}"),
-                    },
-                    Err(e) => eprintln!("unblock lsp: malformed message skipped: {e}"),
+                    }
+                    Frame::Skipped(why) => eprintln!("unblock lsp: malformed input skipped: {why}"),
                 }
             }
             // Dropping the sender ends the main loop when stdin closes.
@@ -709,48 +774,180 @@ fn stdio_connection() -> (Connection, std::thread::JoinHandle<()>) {
     (server, writer)
 }
 
-/// Reads one message's body: `Ok(None)` at the end of input; an error for a bad header (the
-/// rest of the header up to the blank line is consumed, so reading can go on).
-fn read_message(input: &mut impl BufRead) -> Result<Option<Vec<u8>>, String> {
-    let mut length = None;
-    let mut bad_header = None;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match input.read_until(b'\n', &mut line) {
-            Ok(0) => return Ok(None),
-            Ok(_) => {}
-            Err(_) => return Ok(None),
+/// The largest message read. A larger `Content-Length` is taken for garbage: no editor sends
+/// one, and allocating what a header claims would abort the process.
+const MAX_MESSAGE: u64 = 64 << 20;
+/// A header block is a few dozen bytes; this many without the blank line ending it is garbage.
+const MAX_HEADER: usize = 8 << 10;
+const LENGTH_HEADER: &[u8] = b"content-length";
+
+/// What the reader found next on its input.
+enum Frame {
+    Message(Message),
+    /// Input that was not a well-formed message, and why.
+    Skipped(String),
+}
+
+/// LSP's base protocol over a byte stream. After anything malformed it resynchronises on the
+/// next `Content-Length` header, wherever it starts.
+struct Frames<R> {
+    input: R,
+    buffer: Vec<u8>,
+    at_end: bool,
+    /// Garbage outside any message is being skipped (reported once per stretch).
+    in_garbage: bool,
+}
+
+enum Header {
+    Incomplete,
+    Bad(String),
+    Complete { body_start: usize, length: u64 },
+}
+
+impl<R: std::io::Read> Frames<R> {
+    fn new(input: R) -> Self {
+        Frames {
+            input,
+            buffer: Vec::new(),
+            at_end: false,
+            in_garbage: false,
         }
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\r', '\n']);
-        if text.is_empty() {
-            if length.is_none() && bad_header.is_none() {
-                // A stray blank line between messages.
+    }
+
+    /// The next message or skipped stretch; `None` at the end of the input.
+    fn next_frame(&mut self) -> Option<Frame> {
+        loop {
+            let Some(start) = find_ignore_ascii_case(&self.buffer, LENGTH_HEADER) else {
+                // Keep a tail that may be the start of a header split across reads.
+                let garbage = self.buffer.len().saturating_sub(LENGTH_HEADER.len() - 1);
+                if let Some(frame) = self.drop_garbage(garbage) {
+                    return Some(frame);
+                }
+                if !self.fill() {
+                    return None;
+                }
                 continue;
+            };
+            if let Some(frame) = self.drop_garbage(start) {
+                return Some(frame);
             }
-            break;
+            match parse_header(&self.buffer) {
+                Header::Incomplete if self.buffer.len() <= MAX_HEADER => {
+                    if !self.fill() {
+                        return None;
+                    }
+                }
+                Header::Incomplete => {
+                    return Some(self.resynchronise("a header block without its end".into()))
+                }
+                Header::Bad(why) => return Some(self.resynchronise(why)),
+                Header::Complete { length, .. } if length > MAX_MESSAGE => {
+                    let why = format!(
+                        "Content-Length {length} is over the limit of {} MB",
+                        MAX_MESSAGE >> 20
+                    );
+                    return Some(self.resynchronise(why));
+                }
+                Header::Complete { body_start, length } => {
+                    let end = body_start + length as usize;
+                    while self.buffer.len() < end {
+                        if !self.fill() {
+                            return None;
+                        }
+                    }
+                    match serde_json::from_slice::<Message>(&self.buffer[body_start..end]) {
+                        Ok(message) => {
+                            self.buffer.drain(..end);
+                            self.in_garbage = false;
+                            return Some(Frame::Message(message));
+                        }
+                        // The length may be wrong: the next message can start inside what it
+                        // claimed, so only the header is dropped.
+                        Err(e) => {
+                            return Some(self.resynchronise(format!("not a JSON-RPC message: {e}")))
+                        }
+                    }
+                }
+            }
         }
+    }
+
+    /// Drops the first `count` bytes: whitespace between messages, or garbage (reported once
+    /// per stretch).
+    fn drop_garbage(&mut self, count: usize) -> Option<Frame> {
+        let garbage = self.buffer[..count]
+            .iter()
+            .any(|b| !b.is_ascii_whitespace());
+        self.buffer.drain(..count);
+        if garbage && !self.in_garbage {
+            self.in_garbage = true;
+            return Some(Frame::Skipped("bytes outside any message".into()));
+        }
+        None
+    }
+
+    /// Skips the header at the start of the buffer: reading goes on at the next one.
+    fn resynchronise(&mut self, why: String) -> Frame {
+        self.buffer.drain(..LENGTH_HEADER.len());
+        self.in_garbage = true;
+        Frame::Skipped(why)
+    }
+
+    /// Reads more input; false at its end.
+    fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 64 * 1024];
+        while !self.at_end {
+            match self.input.read(&mut chunk) {
+                Ok(0) => self.at_end = true,
+                Ok(n) => {
+                    self.buffer.extend_from_slice(&chunk[..n]);
+                    return true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => self.at_end = true,
+            }
+        }
+        false
+    }
+}
+
+/// The header block at the start of `bytes` (which starts with `Content-Length`): lines up to
+/// an empty one.
+fn parse_header(bytes: &[u8]) -> Header {
+    let mut length = None;
+    let mut at = 0;
+    while let Some(newline) = memchr::memchr(b'\n', &bytes[at..]) {
+        let line = &bytes[at..at + newline];
+        at += newline + 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return match length {
+                Some(length) => Header::Complete {
+                    body_start: at,
+                    length,
+                },
+                None => Header::Bad("no Content-Length header".into()),
+            };
+        }
+        let text = String::from_utf8_lossy(line);
         match text.split_once(':') {
             Some((name, value)) if name.trim().eq_ignore_ascii_case("content-length") => {
-                match value.trim().parse::<usize>() {
+                match value.trim().parse::<u64>() {
                     Ok(n) => length = Some(n),
-                    Err(_) => bad_header = Some(format!("bad Content-Length: {text:?}")),
+                    Err(_) => return Header::Bad(format!("bad Content-Length: {text:?}")),
                 }
             }
             Some(_) => {}
-            None => bad_header = Some(format!("bad header line: {text:?}")),
+            None => return Header::Bad(format!("bad header line: {text:?}")),
         }
     }
-    if let Some(problem) = bad_header {
-        return Err(problem);
-    }
-    let length = length.ok_or("no Content-Length header")?;
-    let mut body = vec![0; length];
-    if input.read_exact(&mut body).is_err() {
-        return Ok(None);
-    }
-    Ok(Some(body))
+    Header::Incomplete
+}
+
+fn find_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]
@@ -783,15 +980,91 @@ mod tests {
             "file:///tmp/a%20b/c.py"
         );
         assert_eq!(uri_to_path("untitled:Untitled-1"), None);
+        use std::os::unix::ffi::OsStrExt;
+        let latin1 = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/caf\xe9.py"));
+        assert_eq!(path_to_uri(latin1), "file:///tmp/caf%E9.py");
+        assert_eq!(
+            uri_to_path("file:///tmp/caf%E9.py").as_deref(),
+            Some(latin1)
+        );
+    }
+
+    fn frames(input: &[u8]) -> Vec<Result<String, String>> {
+        let mut frames = Frames::new(input);
+        std::iter::from_fn(|| frames.next_frame())
+            .map(|frame| match frame {
+                Frame::Message(Message::Notification(n)) => Ok(n.method),
+                Frame::Message(other) => Ok(format!("{other:?}")),
+                Frame::Skipped(why) => Err(why),
+            })
+            .collect()
+    }
+
+    fn notification(method: &str) -> Vec<u8> {
+        let body = format!(r#"{{"jsonrpc":"2.0","method":"{method}","params":{{}}}}"#);
+        format!("Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
     }
 
     #[test]
     fn reads_past_garbage() {
-        let input = b"Content-Length: 3\r\n\r\n{{{garbage\r\n\r\nContent-Length: 2\r\n\r\n{}";
-        let mut reader = std::io::BufReader::new(&input[..]);
-        assert_eq!(read_message(&mut reader).unwrap().unwrap(), b"{{{");
-        assert!(read_message(&mut reader).is_err());
-        assert_eq!(read_message(&mut reader).unwrap().unwrap(), b"{}");
-        assert_eq!(read_message(&mut reader).unwrap(), None);
+        let mut input = b"Content-Length: 3\r\n\r\n{{{garbage\r\n\r\n".to_vec();
+        input.extend(notification("a"));
+        input.extend(b"\r\n\r\nContent-Length: x\r\n\r\n");
+        input.extend(notification("b"));
+        let read = frames(&input);
+        assert_eq!(read.iter().filter(|f| f.is_err()).count(), 2, "{read:?}");
+        let messages: Vec<_> = read.into_iter().filter_map(Result::ok).collect();
+        assert_eq!(messages, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_length_over_the_limit_is_skipped_without_allocating_it() {
+        for length in [
+            "18446744073709551615",
+            "100000000000000",
+            "99999999999999999999999",
+        ] {
+            let mut input = format!("Content-Length: {length}\r\n\r\n{{}}").into_bytes();
+            input.extend(notification("after"));
+            let read = frames(&input);
+            assert!(read[0].is_err(), "{length}: {read:?}");
+            assert_eq!(read.last(), Some(&Ok("after".to_string())), "{length}");
+        }
+    }
+
+    #[test]
+    fn a_length_shorter_than_its_body_loses_only_that_message() {
+        let mut input = b"Content-Length: 2\r\n\r\nabc".to_vec();
+        input.extend(notification("first"));
+        input.extend(notification("second"));
+        let messages: Vec<_> = frames(&input).into_iter().filter_map(Result::ok).collect();
+        assert_eq!(messages, ["first", "second"]);
+    }
+
+    #[test]
+    fn a_header_split_across_reads_is_put_together() {
+        // One byte per read, as a slow pipe may deliver.
+        struct Trickle<'a>(&'a [u8]);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                let Some((&first, rest)) = self.0.split_first() else {
+                    return Ok(0);
+                };
+                out[0] = first;
+                self.0 = rest;
+                Ok(1)
+            }
+        }
+        let mut input = notification("a");
+        input.extend(notification("b"));
+        let mut frames = Frames::new(Trickle(&input));
+        let mut methods = Vec::new();
+        while let Some(frame) = frames.next_frame() {
+            match frame {
+                Frame::Message(Message::Notification(n)) => methods.push(n.method),
+                _ => panic!("only messages"),
+            }
+        }
+        assert_eq!(methods, ["a", "b"]);
     }
 }

@@ -301,3 +301,106 @@ fn base_and_force_need_branch_and_diff_takes_no_branch() {
     assert_eq!(std::fs::read_to_string(root.join("app.py")).unwrap(), APP);
     assert!(!branch_exists(root, "fix"));
 }
+
+#[test]
+fn refuses_names_git_refuses_for_a_branch_before_writing_anything() {
+    let dir = repository();
+    let root = dir.path();
+    let before = state(root);
+    let refs_before = git(&["for-each-ref"], root);
+    for name in ["HEAD", "@{-1}", "a..b", "-x", "x.lock", "a b"] {
+        let out = unblock(&["apply", &format!("--branch={name}")], root);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(&format!("`{name}` is not a valid branch name")),
+            "{name}: {stderr}"
+        );
+        assert_eq!(git(&["for-each-ref"], root), refs_before, "{name}");
+    }
+    assert_eq!(state(root), before);
+}
+
+#[test]
+fn a_bare_repository_gets_gits_own_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("bare.git");
+    git(
+        &["init", "-q", "--bare", bare.to_str().unwrap()],
+        dir.path(),
+    );
+    let out = unblock(&["apply", "--branch", "fix"], &bare);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("must be run in a work tree"), "{stderr}");
+    assert!(!stderr.contains("not inside a git repository"), "{stderr}");
+}
+
+#[test]
+fn a_repository_git_deems_unsafe_gets_gits_own_reason() {
+    let dir = repository();
+    let root = dir.path();
+    // Git's own switch to act as if the repository belonged to someone else (as it would
+    // after a chown to another user): it then refuses it unless `safe.directory` allows it.
+    let out = Command::new(env!("CARGO_BIN_EXE_unblock"))
+        .args(["apply", "--branch", "fix"])
+        .current_dir(root)
+        .envs(IDENTITY.iter().copied())
+        .env("GIT_TEST_ASSUME_DIFFERENT_OWNER", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("dubious ownership"), "{stderr}");
+    assert!(stderr.contains("safe.directory"), "{stderr}");
+}
+
+#[test]
+fn a_file_whose_name_is_not_utf8_is_fixed_in_place_on_the_branch() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    git(&["init", "-q", "-b", "main"], root);
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.py");
+    std::fs::write(root.join(name), APP).unwrap();
+    git(&["add", "."], root);
+    git(&["commit", "-q", "-m", "init"], root);
+    let out = unblock(&["apply", "--branch", "fix"], root);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The same path, changed: no second file under a lossy spelling of the name.
+    let files = Command::new("git")
+        .args(["ls-tree", "-r", "-z", "--name-only", "fix"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert_eq!(files.stdout, b"caf\xe9.py\0");
+    let fixed = Command::new("git")
+        .args(["cat-file", "blob"])
+        .arg(std::ffi::OsStr::from_bytes(b"fix:caf\xe9.py"))
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(text(&fixed.stdout).contains("await asyncio.sleep(1)"));
+}
+
+#[test]
+fn a_report_that_cannot_be_printed_is_an_error() {
+    let dir = repository();
+    let root = dir.path();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_unblock"))
+        .args(["apply", "--branch", "fix"])
+        .current_dir(root)
+        .envs(IDENTITY.iter().copied())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cannot write the output"), "{stderr}");
+    // The branch itself was made before the report: it is there.
+    assert!(branch_exists(root, "fix"));
+}

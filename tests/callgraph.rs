@@ -5,9 +5,12 @@
 //! chains become async and every reason one stays sync. The rewritten project must compile
 //! and a second run must change nothing.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::copy_dir;
 use serde_json::Value;
 
 const FIXTURE: &str = "tests/fixtures/callgraph";
@@ -118,22 +121,6 @@ fn propagate_rewrites_compile_and_settle() {
         "a second run changes more:\n{}",
         String::from_utf8_lossy(&again.stdout)
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() == "__pycache__" {
-                continue;
-            }
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// `await f()` where `f` is a plain `def` returning an awaitable: its sync body runs on the loop

@@ -1,19 +1,10 @@
 //! The `unblock` binary end to end: exit codes, messages on bad input, output formats.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn unblock(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unblock"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use common::{stderr, unblock, write_as_if_read};
 
 fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) {
     let path = dir.join(name);
@@ -341,19 +332,14 @@ fn unsafe_fixes_only_with_the_flag() {
 
 #[test]
 fn a_file_changed_since_it_was_read_is_left_alone() {
-    use unblocker::engine::fix::FixedFile;
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a.py", "new = 1\n");
-    let file = FixedFile {
-        path: dir.path().join("a.py").display().to_string(),
-        original: b"old = 1\n".to_vec(),
-        fixed: b"fixed = 1\n".to_vec(),
-        applied: vec![],
-        not_fixed: vec![],
-    };
-    let mut errors = Vec::new();
-    assert_eq!(unblocker::fixes::write_fixes(&[file], &mut errors), 1);
-    assert!(String::from_utf8_lossy(&errors).contains("changed since it was read"));
+    let outcome = write_as_if_read(&dir.path().join("a.py"), b"old = 1\n", b"fixed = 1\n");
+    assert!(outcome.written.is_empty());
+    assert_eq!(outcome.not_written.len(), 1);
+    assert!(outcome.not_written[0]
+        .1
+        .contains("changed since it was read"));
     assert_eq!(
         std::fs::read_to_string(dir.path().join("a.py")).unwrap(),
         "new = 1\n"

@@ -5,6 +5,7 @@
 //! the file's own line ending.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 
 use tree_sitter::Node;
 
@@ -44,11 +45,17 @@ pub struct NotFixed {
 
 #[derive(Debug, Clone)]
 pub struct FixedFile {
+    /// How reports spell the file (lossy for a name that is not UTF-8).
     pub path: String,
+    /// Where it is on disk.
+    pub file: PathBuf,
     pub original: Vec<u8>,
     pub fixed: Vec<u8>,
     pub applied: Vec<Applied>,
     pub not_fixed: Vec<NotFixed>,
+    /// `--propagate`'s plan has edits for this file that could not be made: the plan's other
+    /// files must not be changed either.
+    pub propagation_refused: bool,
 }
 
 impl FixedFile {
@@ -69,14 +76,16 @@ impl Engine {
     ) -> FixedFile {
         let mut result = FixedFile {
             path: path.to_string(),
+            file: PathBuf::from(path),
             original: original.clone(),
             fixed: original.clone(),
             applied: Vec::new(),
             not_fixed: Vec::new(),
+            propagation_refused: false,
         };
         let mut rejected: HashSet<(usize, &'static str)> = HashSet::new();
         if let Some(edits) = project.propagation.edits.get(path) {
-            self.apply_propagation(&mut result, module, edits);
+            result.propagation_refused = !self.apply_propagation(&mut result, module, edits);
         }
         let mut budget = EXTRA_ROUNDS;
         let mut round = 0;
@@ -182,6 +191,7 @@ impl Engine {
         if result.changed() {
             wrap_long_lines(&mut result, module);
         }
+        result.fixed = super::source::restore_line_endings(&result.original, result.fixed);
         result
     }
 }
@@ -211,12 +221,13 @@ impl Engine {
     /// `--propagate`'s edits for this file (`async ` on definitions, `await ` on calls), which
     /// the project-wide plan decided together; the rounds that follow rewrite the blocking
     /// calls now in async context.
-    fn apply_propagation(&self, result: &mut FixedFile, module: &str, edits: &[Edit]) {
+    /// False when they cannot be made (the file changed shape, or would not verify).
+    fn apply_propagation(&self, result: &mut FixedFile, module: &str, edits: &[Edit]) -> bool {
         let mut out = Vec::with_capacity(result.fixed.len() + edits.len() * 8);
         let mut at = 0;
         for edit in edits {
             if edit.start < at || edit.end > result.fixed.len() {
-                return;
+                return false;
             }
             out.extend_from_slice(&result.fixed[at..edit.start]);
             out.extend_from_slice(edit.text.as_bytes());
@@ -228,7 +239,7 @@ impl Engine {
             result.fixed.clone(),
             module.to_string(),
         ) else {
-            return;
+            return false;
         };
         let before = (
             misplaced_awaits(&before),
@@ -243,7 +254,7 @@ impl Engine {
                     reason: "--propagate: the file would not parse with `async`/`await` added: left as it was".into(),
                 });
             }
-            return;
+            return false;
         }
         for edit in edits.iter().filter(|e| e.text == "async ") {
             result.applied.push(Applied {
@@ -253,6 +264,7 @@ impl Engine {
             });
         }
         result.fixed = out;
+        true
     }
 }
 
@@ -627,11 +639,7 @@ fn prelude_position(file: &SourceFile, module: &str, import_offset: usize) -> us
 /// import that is not `from __future__`; else after the docstring and `__future__` imports;
 /// else at the top (after a BOM, a shebang and coding lines).
 fn import_position(file: &SourceFile) -> (usize, &'static str) {
-    let newline = if memchr::memmem::find(&file.bytes, b"\r\n").is_some() {
-        "\r\n"
-    } else {
-        "\n"
-    };
+    let newline = super::source::line_ending(&file.bytes);
     let root = file.tree.root_node();
     let mut cursor = root.walk();
     let statements: Vec<Node> = root

@@ -141,6 +141,23 @@ pub struct Report {
     /// Checked files that change `sys.path` (not followed: the imports it enables may be
     /// among the unfollowed modules).
     pub sys_path_edits: Vec<PathBuf>,
+    /// Walked files whose names are not UTF-8, by how reports spell them (lossily): where
+    /// `diff` and `apply` find them on disk. `None` when two names spell the same.
+    pub non_utf8_names: std::collections::BTreeMap<String, Option<PathBuf>>,
+}
+
+impl Report {
+    /// Where the file reports spell `path` is on disk.
+    pub fn on_disk(&self, path: &str) -> Result<PathBuf, String> {
+        match self.non_utf8_names.get(path) {
+            Some(Some(file)) => Ok(file.clone()),
+            Some(None) => Err(
+                "its name is not UTF-8 and another file's name reads the same: not fixed (rename it)"
+                    .into(),
+            ),
+            None => Ok(PathBuf::from(path)),
+        }
+    }
 }
 
 impl Engine {
@@ -338,6 +355,13 @@ impl Engine {
             sys_path_edits: walked.sys_path_edits,
             ..Report::default()
         };
+        for path in walked.python_files.iter().filter(|p| p.to_str().is_none()) {
+            report
+                .non_utf8_names
+                .entry(path.display().to_string())
+                .and_modify(|known| *known = None)
+                .or_insert_with(|| Some(path.clone()));
+        }
         let mut project = ProjectIndex::default();
         for checked in walked.results {
             report.findings.extend(checked.findings);

@@ -458,11 +458,7 @@ pub fn statement_to_thread(
         .find(|name| !function_bindings.contains_key(name.as_str()) && !outside.contains(name))
         .expect("a free name");
 
-    let newline = if memchr::memmem::find(bytes, b"\r\n").is_some() {
-        "\r\n"
-    } else {
-        "\n"
-    };
+    let newline = super::source::line_ending(bytes);
     let statement = if one_line {
         let header = String::from_utf8_lossy(&bytes[line_start..body.start_byte()]);
         let body = String::from_utf8_lossy(&bytes[body.start_byte()..with.end_byte()]);
@@ -813,11 +809,7 @@ fn is_read(identifier: Node) -> bool {
 
 /// The file's line ending (`\r\n` when the file uses it), for text that adds lines.
 pub fn newline(cx: &FileContext) -> &'static str {
-    if cx.file.bytes.windows(2).any(|w| w == b"\r\n") {
-        "\r\n"
-    } else {
-        "\n"
-    }
+    super::source::line_ending(&cx.file.bytes)
 }
 
 /// The whitespace before a statement on its line; `Err` when other code precedes it there.

@@ -29,6 +29,7 @@ pub struct SourceFile {
 impl SourceFile {
     /// Parses the whole file.
     pub fn parse(path: String, bytes: Vec<u8>, module: String) -> Result<SourceFile, String> {
+        let bytes = universal_newlines(bytes);
         let line_starts = line_starts(&bytes);
         let utf8 = std::str::from_utf8(&bytes).is_ok();
         let tree = parse_ranges(&bytes, &line_starts, None)?;
@@ -52,6 +53,7 @@ impl SourceFile {
         bytes: Vec<u8>,
         module: String,
     ) -> Result<SourceFile, String> {
+        let bytes = universal_newlines(bytes);
         let relevant = super::chunks::relevant_ranges(&bytes);
         SourceFile::parse_relevant(path, bytes, module, relevant)
     }
@@ -66,6 +68,7 @@ impl SourceFile {
         wanted: &dyn Fn(Option<&str>, &str) -> bool,
         classes_known: bool,
     ) -> Result<SourceFile, String> {
+        let bytes = universal_newlines(bytes);
         let relevant = super::chunks::outline_ranges(&bytes, wanted, classes_known);
         SourceFile::parse_relevant(path, bytes, module, relevant)
     }
@@ -177,6 +180,46 @@ impl SourceFile {
             }
         }
         Some(first.unwrap_or(1))
+    }
+}
+
+/// The bytes with CR-only line endings (classic Mac OS, which CPython still reads) made LF,
+/// byte for byte, so every offset stays where it was; other files unchanged. Every line scan
+/// in the engine looks for `\n`. See [`restore_line_endings`] for the way back.
+pub fn universal_newlines(mut bytes: Vec<u8>) -> Vec<u8> {
+    if uses_cr_only(&bytes) {
+        for byte in &mut bytes {
+            if *byte == b'\r' {
+                *byte = b'\n';
+            }
+        }
+    }
+    bytes
+}
+
+/// `fixed`, made from a file with [`universal_newlines`], given the line endings of
+/// `original` again.
+pub fn restore_line_endings(original: &[u8], mut fixed: Vec<u8>) -> Vec<u8> {
+    if uses_cr_only(original) {
+        for byte in &mut fixed {
+            if *byte == b'\n' {
+                *byte = b'\r';
+            }
+        }
+    }
+    fixed
+}
+
+fn uses_cr_only(bytes: &[u8]) -> bool {
+    memchr::memchr(b'\n', bytes).is_none() && memchr::memchr(b'\r', bytes).is_some()
+}
+
+/// The line ending for lines a fix adds: the file's own.
+pub fn line_ending(bytes: &[u8]) -> &'static str {
+    if memchr::memmem::find(bytes, b"\r\n").is_some() {
+        "\r\n"
+    } else {
+        "\n"
     }
 }
 
@@ -374,6 +417,19 @@ mod tests {
             true
         });
         assert!(n > depth);
+    }
+
+    #[test]
+    fn cr_only_line_endings_are_lines_and_keep_every_offset() {
+        let text = b"import time\r\rasync def f():\r    time.sleep(1)\r";
+        let f = SourceFile::parse("t.py".into(), text.to_vec(), "t".into()).unwrap();
+        assert!(!f.tree.root_node().has_error());
+        assert_eq!(f.bytes.len(), text.len());
+        let call = text.windows(10).position(|w| w == b"time.sleep").unwrap();
+        assert_eq!(f.position(call), Position { line: 4, column: 5 });
+        assert_eq!(restore_line_endings(text, f.bytes.clone()), text);
+        // A file that has `\n` anywhere is left as it is.
+        assert_eq!(universal_newlines(b"a\rb\n".to_vec()), b"a\rb\n");
     }
 
     #[test]

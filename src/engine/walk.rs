@@ -260,6 +260,15 @@ enum Scan {
 fn scan(path: &Path, buffer: &mut Vec<u8>, partial_parse: bool, model: &ProjectModel) -> Scan {
     let bytes = &buffer[..];
     let display = path.display().to_string();
+    // Its NUL bytes would call it binary: it is text, in an encoding Python accepts only with
+    // a coding declaration tree-sitter does not read.
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Scan::Failed(Diagnostic {
+            path: display,
+            message: "UTF-16 is not supported (save the file as UTF-8), skipped".into(),
+            severity: Severity::Warning,
+        });
+    }
     let head = &bytes[..bytes.len().min(8192)];
     if memchr::memchr(0, head).is_some() {
         return Scan::Failed(Diagnostic {

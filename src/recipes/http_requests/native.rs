@@ -517,14 +517,6 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn newline(cx: &FileContext) -> &'static str {
-    if memchr::memmem::find(&cx.file.bytes, b"\r\n").is_some() {
-        "\r\n"
-    } else {
-        "\n"
-    }
-}
-
 fn line_start(cx: &FileContext, byte: usize) -> usize {
     cx.file.bytes[..byte]
         .iter()
@@ -605,7 +597,7 @@ fn wrap_statement(
     }
     text.extend_from_slice(&bytes[at..statement.end_byte()]);
     let text = String::from_utf8_lossy(&text).into_owned();
-    let newline = newline(cx);
+    let newline = rewrite::newline(cx);
     let mut wrapped = format!("{indent}{header}:{newline}");
     for (i, line) in text.split_inclusive('\n').enumerate() {
         if i == 0 {

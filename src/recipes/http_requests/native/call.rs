@@ -223,7 +223,7 @@ pub(super) fn map_call<'t>(
         let multiline = last.start_position().row != arguments.start_position().row;
         let text = if multiline {
             let indent = line_indent(cx, last.start_byte());
-            let newline = newline(cx);
+            let newline = crate::engine::rewrite::newline(cx);
             added
                 .iter()
                 .map(|a| format!(",{newline}{indent}{a}"))
