@@ -220,6 +220,7 @@ fn apply_to_branch(options: &BranchOptions) -> Result<String, String> {
     engine.target_version = options.target_version.clone();
     engine.propagate = options.propagate;
     engine.indirect = options.indirect;
+    engine.unsafe_fixes = options.unsafe_fixes;
     if let Some(client) = &options.http_client {
         engine.config.config.http_client = Some(client.clone());
         engine.cli_http_client = Some(client.clone());

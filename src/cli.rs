@@ -293,6 +293,7 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
     engine.progress = !args.no_progress && std::io::stderr().is_terminal();
     engine.target_version = args.target_version.clone();
     engine.propagate = args.propagate;
+    engine.unsafe_fixes = args.unsafe_fixes;
     if let Some(client) = &args.http_client {
         engine.config.config.http_client = Some(client.clone());
         engine.cli_http_client = Some(client.clone());

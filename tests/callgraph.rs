@@ -860,3 +860,57 @@ async def g(u):
         "{findings:#?}"
     );
 }
+
+/// `--propagate` never makes a function async whose own blocking call would then have no fix:
+/// `download`'s `requests.post(..., stream=True)` read after the call cannot be rewritten, so
+/// as `async def` it would block the loop where the default fix had moved it to a thread. It
+/// keeps its `to_thread` at the call and says why; `ping` is converted, and the summary has
+/// no leftover note about awaiting a plain `def`.
+#[test]
+fn propagate_keeps_a_helper_sync_when_its_blocking_call_has_no_async_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "app.py",
+        "import requests\n\n\ndef download(url, dest):\n    r = requests.post(url, stream=True, timeout=10)\n    with open(dest, \"wb\") as f:\n        for chunk in r.iter_content(1024):\n            f.write(chunk)\n    return dest\n\n\ndef ping(url):\n    return requests.get(url, timeout=5).status_code\n\n\nasync def handler(url):\n    download(url, \"/tmp/x\")\n    return ping(url)\n",
+    );
+    let out = unblock(
+        &["check", "--propagate", "--output-format", "json", "."],
+        dir.path(),
+    );
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let note = |line: u64| {
+        findings
+            .iter()
+            .find(|f| f["line"].as_u64() == Some(line))
+            .map(|f| f["fix"]["note"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert!(
+        note(17).contains(
+            "not made async: `download` makes a blocking call at line 5 that would have no fix"
+        ),
+        "{}",
+        note(17)
+    );
+    assert!(note(18).starts_with("(--propagate)"), "{}", note(18));
+
+    let out = unblock(&["apply", "--propagate", "--unsafe-fixes", "."], dir.path());
+    assert!(out.status.success(), "{out:?}");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(!summary.contains("not fixed"), "{summary}");
+    let text = std::fs::read_to_string(dir.path().join("app.py")).unwrap();
+    assert!(text.contains("\ndef download(url, dest):\n"), "{text}");
+    assert!(text.contains("\nasync def ping(url):\n"), "{text}");
+    assert!(
+        text.contains("    await asyncio.to_thread(download, url, \"/tmp/x\")\n"),
+        "{text}"
+    );
+    let again = unblock(&["apply", "--propagate", "--unsafe-fixes", "."], dir.path());
+    assert!(again.status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("app.py")).unwrap(),
+        text,
+        "a second run changes nothing"
+    );
+}

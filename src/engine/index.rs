@@ -64,6 +64,11 @@ impl ProjectIndex {
             let Some(info) = graph.indirect.get(&callee) else {
                 return through_argument(f, &callee, graph);
             };
+            // `await helper()` where `--propagate` made the helper `async def` (the plan's
+            // `await` is already in the text being fixed): nothing left to say.
+            if f.fix.is_none() && graph.propagation.converted.contains(&info.function) {
+                return false;
+            }
             // The first way down that this call's arguments do not rule out.
             let given = f
                 .passed_arguments

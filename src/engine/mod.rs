@@ -75,6 +75,9 @@ pub struct Engine {
     pub propagate: bool,
     /// Build the call graph and report indirect findings (`--no-indirect` turns it off).
     pub indirect: bool,
+    /// `--unsafe-fixes`: the `--propagate` plan may count on unsafe fixes of the blocking
+    /// calls inside the functions it makes async.
+    pub unsafe_fixes: bool,
     /// Which module each file is, and which file each module: shared by every stage.
     pub project: std::sync::Arc<project::ProjectModel>,
     /// `--config FILE` was given: it applies to every file. Otherwise the nearest
@@ -107,6 +110,17 @@ struct FileSettings<'e> {
     selection: &'e Selection,
     http_client: Option<&'e str>,
     target_version: Option<&'e str>,
+}
+
+/// The qualified name of the innermost function whose body holds `byte`.
+fn innermost_function(scopes: &Scopes, byte: usize) -> Option<String> {
+    scopes
+        .scopes
+        .iter()
+        .filter(|s| matches!(s.kind, ScopeKind::Function { .. }))
+        .filter(|s| s.node.start_byte() <= byte && byte < s.node.end_byte())
+        .min_by_key(|s| s.node.end_byte() - s.node.start_byte())
+        .map(|s| s.qualname.clone())
 }
 
 /// A message about the run itself (unreadable file, syntax error), not a finding.
@@ -181,6 +195,7 @@ impl Engine {
             target_version: None,
             propagate: false,
             indirect: true,
+            unsafe_fixes: false,
             project: std::sync::Arc::new(project_model(&config_for_model)),
             explicit_config: false,
             cli_selection,
@@ -387,8 +402,7 @@ impl Engine {
         project.indirect = analysis.indirect;
         project.parameter_calls = analysis.parameter_calls;
         if self.propagate {
-            project.propagation =
-                propagate::plan(&self.catalogue, &self.project, &project.indirect);
+            project.propagation = self.propagation_plan(&project.indirect);
         }
         let graph_time = graph_started.elapsed();
         project.settle(&mut report.findings);
@@ -462,6 +476,81 @@ impl Engine {
                 }],
             ),
         }
+    }
+
+    /// `--propagate`'s plan, settled: a function whose own blocking calls would have no fix
+    /// once it is `async def` (`requests.post(..., stream=True)` read after the call) stays
+    /// sync, since converting it would put that call straight on the loop where the default
+    /// fix moved it to a thread; the plan is made again without it (and what needed it).
+    fn propagation_plan(
+        &self,
+        indirect: &std::collections::HashMap<String, callgraph::IndirectInfo>,
+    ) -> propagate::Plan {
+        let mut kept_sync: std::collections::HashMap<String, String> = Default::default();
+        // Each pass keeps at least one more function sync, and the plans only shrink.
+        for _ in 0..8 {
+            let plan = propagate::plan(&self.catalogue, &self.project, indirect, &kept_sync);
+            let stranded = self.stranded_calls(&plan);
+            if stranded.is_empty() {
+                return plan;
+            }
+            kept_sync.extend(stranded);
+        }
+        propagate::plan(&self.catalogue, &self.project, indirect, &kept_sync)
+    }
+
+    /// The converted functions of `plan` that would hold a blocking call without a fix once
+    /// async, each with why: every planned file is checked as the plan would leave it.
+    fn stranded_calls(&self, plan: &propagate::Plan) -> std::collections::HashMap<String, String> {
+        let mut stranded = std::collections::HashMap::new();
+        for (path, edits) in &plan.edits {
+            let Ok(original) = std::fs::read(path) else {
+                continue;
+            };
+            let mut text = original.clone();
+            for edit in edits.iter().rev() {
+                if edit.start > text.len() || edit.end > text.len() || edit.start > edit.end {
+                    continue;
+                }
+                text.splice(edit.start..edit.end, edit.text.bytes());
+            }
+            let module = self.project.module_name(std::path::Path::new(path));
+            let Ok(file) = SourceFile::parse(path.clone(), text, module) else {
+                continue;
+            };
+            let scopes = Scopes::build_every_call(&file);
+            for finding in self.check_file(&file).findings {
+                if finding.requires_blocking_callee.is_some()
+                    || finding.requires_async_callee.is_some()
+                {
+                    continue;
+                }
+                let fixable = finding.fix.as_ref().is_some_and(|fix| {
+                    !fix.edits.is_empty()
+                        && (fix.safety == crate::finding::Safety::Safe || self.unsafe_fixes)
+                });
+                if fixable {
+                    continue;
+                }
+                let Some(function) = innermost_function(&scopes, finding.start_byte) else {
+                    continue;
+                };
+                if !plan.converted.contains(&function) {
+                    continue;
+                }
+                let line = finding.start.line;
+                let why = finding
+                    .not_fixable
+                    .clone()
+                    .unwrap_or_else(|| "its fix is unsafe (--unsafe-fixes)".into());
+                stranded.entry(function).or_insert_with(|| {
+                    format!(
+                        "makes a blocking call at line {line} that would have no fix in an `async def` ({why}): converted, it would block the loop"
+                    )
+                });
+            }
+        }
+        stranded
     }
 
     /// `--target-version` / `target-version`: py38 and older have no `asyncio.to_thread`.

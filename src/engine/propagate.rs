@@ -57,10 +57,13 @@ const INERT_BASES: &[&str] = &[
 /// Decorators that leave a function a plain function.
 const TRANSPARENT_DECORATORS: &[&str] = &["staticmethod", "classmethod"];
 
+/// `kept_sync`: functions that must stay sync whatever their definition says, with why (see
+/// `Engine::propagation_plan`).
 pub fn plan(
     catalogue: &Catalogue,
     project: &ProjectModel,
     indirect: &HashMap<String, IndirectInfo>,
+    kept_sync: &HashMap<String, String>,
 ) -> Plan {
     let mut plan = Plan::default();
     if indirect.is_empty() {
@@ -96,7 +99,11 @@ pub fn plan(
 
     let mut refused: HashMap<String, String> = HashMap::new();
     for function in &all {
-        if let Some(why) = definition_refusal(&mut graph, function) {
+        if let Some(why) = kept_sync
+            .get(function)
+            .cloned()
+            .or_else(|| definition_refusal(&mut graph, function))
+        {
             refused.insert(function.clone(), why);
         }
     }
