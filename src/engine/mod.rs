@@ -14,6 +14,7 @@
 pub mod callgraph;
 pub mod chunks;
 pub mod concurrency;
+pub mod cpython;
 pub mod fix;
 pub mod graph_export;
 pub mod index;
