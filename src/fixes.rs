@@ -1,14 +1,15 @@
 //! `unblock diff` and `unblock apply`: the engine's fixes rendered as a unified diff, or
 //! written in place. Both are thin layers over [`Engine::check`] and [`Engine::fix_file`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anstyle::AnsiColor;
 
+use crate::engine::cpython::{self, Judge, Original};
 use crate::engine::fix::{FixOptions, FixedFile};
-use crate::engine::{Engine, Report};
+use crate::engine::{Diagnostic, Engine, Report, Severity};
 use crate::finding::Safety;
 
 /// Checks `paths` and computes the fixed text of every file with a finding.
@@ -36,6 +37,47 @@ pub fn fix_paths(
         })
         .collect();
     (report, fixed)
+}
+
+/// `check`'s word on the files with findings that do not compile although tree-sitter parsed
+/// them without an error (a statement indented deeper than its block, `await await`): one
+/// warning per file, like tree-sitter's syntax errors. Only files with findings are judged, in
+/// one batch, so that a clean check starts no interpreter.
+pub fn invalid_files_with_findings(report: &Report, judge: &Judge) -> Vec<Diagnostic> {
+    let already_said: BTreeSet<&str> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.message.starts_with("syntax error"))
+        .map(|d| d.path.as_str())
+        .collect();
+    let mut paths: Vec<&str> = report
+        .findings
+        .iter()
+        .map(|f| f.path.as_str())
+        .filter(|path| !already_said.contains(path))
+        .collect();
+    paths.sort_unstable();
+    paths.dedup();
+    let read: Vec<(&str, Vec<u8>)> = paths
+        .into_iter()
+        .filter_map(|path| Some((path, std::fs::read(path).ok()?)))
+        .collect();
+    let sources: Vec<&[u8]> = read.iter().map(|(_, bytes)| bytes.as_slice()).collect();
+    cpython::judge_originals(Some(judge), &sources)
+        .into_iter()
+        .zip(&read)
+        .filter_map(|(original, (path, _))| match original {
+            Original::Invalid(rejection, by) => Some(Diagnostic {
+                path: path.to_string(),
+                message: format!(
+                    "syntax error at line {}: {} ({by}); the parts that parse were checked",
+                    rejection.line, rejection.message
+                ),
+                severity: Severity::Warning,
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A unified diff per changed file (GNU `diff -u` compatible, applies with `patch -p0` and

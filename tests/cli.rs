@@ -350,6 +350,7 @@ fn a_file_changed_since_it_was_read_is_left_alone() {
         fixed: b"fixed = 1\n".to_vec(),
         applied: vec![],
         not_fixed: vec![],
+        diagnostics: vec![],
     };
     let mut errors = Vec::new();
     assert_eq!(unblocker::fixes::write_fixes(&[file], &mut errors), 1);

@@ -230,11 +230,54 @@ fn parse_answer(line: &str) -> Verdict {
     }
 }
 
+/// A file as it was before any fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Original {
+    /// CPython compiles it, or, without an interpreter, no check finds a fault.
+    Valid,
+    /// CPython compiles it, but not with the target version's grammar: the file already needs
+    /// a newer Python, so rewrites are not held to the target either.
+    NeedsNewerPython,
+    /// Why it does not compile, and who says so (`CPython` or `tree-sitter`).
+    Invalid(Rejection, &'static str),
+}
+
+/// Each source as it is, judged in one batch by CPython when there is an interpreter, else
+/// by tree-sitter: its first error, or the first of [`lenient_spots`].
+pub fn judge_originals(judge: Option<&Judge>, sources: &[&[u8]]) -> Vec<Original> {
+    if let Some(verdicts) = judge.and_then(|judge| judge.judge_all(sources)) {
+        return verdicts
+            .into_iter()
+            .map(|verdict| match verdict {
+                Verdict::Accepted => Original::Valid,
+                Verdict::TooNew(_) => Original::NeedsNewerPython,
+                Verdict::Rejected(rejection) => Original::Invalid(rejection, "CPython"),
+            })
+            .collect();
+    }
+    sources
+        .iter()
+        .map(|source| {
+            let Ok(file) = SourceFile::parse(String::new(), source.to_vec(), String::new()) else {
+                return Original::Valid;
+            };
+            let error = file.first_error_line().map(|line| Rejection {
+                line,
+                message: "invalid syntax".into(),
+            });
+            match error.or_else(|| lenient_spots(&file).into_iter().next()) {
+                Some(rejection) => Original::Invalid(rejection, "tree-sitter"),
+                None => Original::Valid,
+            }
+        })
+        .collect()
+}
+
 /// What CPython rejects and tree-sitter recovers from without an error node, found without an
 /// interpreter: `await await x` (CPython needs `await (await x)`), and a statement indented
 /// differently from the statements before it in its block (an unexpected indent or a dedent
-/// to no outer level: tree-sitter keeps it in the block). The first, by line.
-pub fn lenient_spots(file: &SourceFile) -> Option<Rejection> {
+/// to no outer level: tree-sitter keeps it in the block). By line.
+pub fn lenient_spots(file: &SourceFile) -> Vec<Rejection> {
     let mut found: Vec<Rejection> = Vec::new();
     let root = file.tree.root_node();
     walk_tree(root, |event| {
@@ -265,7 +308,8 @@ pub fn lenient_spots(file: &SourceFile) -> Option<Rejection> {
         }
         true
     });
-    found.into_iter().min_by_key(|r| r.line)
+    found.sort_by_key(|r| r.line);
+    found
 }
 
 /// The line of the first statement of `block` that starts its line with other indentation
@@ -406,7 +450,7 @@ mod tests {
 
     #[test]
     fn lenient_spots_are_found_without_an_interpreter() {
-        let spot = |source: &str| lenient_spots(&parse(source)).map(|r| r.line);
+        let spot = |source: &str| lenient_spots(&parse(source)).first().map(|r| r.line);
         assert_eq!(spot("async def f():\n    await await x\n"), Some(2));
         assert_eq!(spot("async def f():\n    await (await x)\n"), None);
         assert_eq!(

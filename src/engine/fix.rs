@@ -1,5 +1,6 @@
 //! Applying fixes: choose non-overlapping ones, edit the bytes, add imports, verify the result
-//! parses and puts `await` only where it may go, and repeat until nothing changes (bounded).
+//! parses and puts `await` only where it may go (and, with an interpreter, that CPython
+//! compiles it: see `cpython`), and repeat until nothing changes (bounded).
 //!
 //! Untouched bytes stay identical: edits replace exact byte ranges, and an added import uses
 //! the file's own line ending.
@@ -8,10 +9,11 @@ use std::collections::HashSet;
 
 use tree_sitter::Node;
 
+use super::cpython::{self, Judge, Original, Rejection, Verdict};
 use super::index::ProjectIndex;
 use super::source::{walk_tree, SourceFile, Visit};
 use super::syntax::Field;
-use super::Engine;
+use super::{Diagnostic, Engine, Severity};
 use crate::finding::{Edit, Finding, Prelude, Safety};
 
 /// Rounds of check-and-fix per file beyond one per fix the first round offers: a fix that
@@ -20,10 +22,16 @@ use crate::finding::{Edit, Finding, Prelude, Safety};
 /// never settles is cut off.
 const EXTRA_ROUNDS: usize = 8;
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FixOptions {
+#[derive(Clone, Copy, Default)]
+pub struct FixOptions<'j> {
     /// Also apply fixes whose safety is `unsafe`.
     pub unsafe_fixes: bool,
+    /// `--fix-invalid`: rewrite a file that did not compile before, too.
+    pub fix_invalid: bool,
+    /// CPython, to judge each file before and after its rewrites. Without it (the language
+    /// server's fix-all, for latency) the tree-sitter checks and [`cpython::lenient_spots`]
+    /// are all.
+    pub judge: Option<&'j Judge>,
 }
 
 /// A fix that was applied, for the summary.
@@ -49,6 +57,8 @@ pub struct FixedFile {
     pub fixed: Vec<u8>,
     pub applied: Vec<Applied>,
     pub not_fixed: Vec<NotFixed>,
+    /// What to tell about the file: it did not compile before, or CPython rejected a rewrite.
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 impl FixedFile {
@@ -73,10 +83,33 @@ impl Engine {
             fixed: original.clone(),
             applied: Vec::new(),
             not_fixed: Vec::new(),
+            diagnostics: Vec::new(),
+        };
+        let before_fixes = cpython::judge_originals(options.judge, &[&original]).remove(0);
+        let invalid = match &before_fixes {
+            Original::Invalid(rejection, by) if !options.fix_invalid => {
+                result.diagnostics.push(Diagnostic {
+                    path: path.to_string(),
+                    message: format!(
+                        "does not compile as it is ({by}: {rejection}): nothing in it is rewritten (--fix-invalid rewrites it anyway)"
+                    ),
+                    severity: Severity::Warning,
+                });
+                // The same for every file, so that the summary counts them together.
+                Some("the file does not compile as it is: nothing in it is rewritten")
+            }
+            _ => None,
+        };
+        // A file CPython rejects as it is would reject every rewrite too (`--fix-invalid`):
+        // only the tree-sitter checks judge those.
+        let cpython = match before_fixes {
+            Original::Valid => options.judge.map(|judge| (judge, false)),
+            Original::NeedsNewerPython => options.judge.map(|judge| (judge, true)),
+            Original::Invalid(..) => None,
         };
         let mut rejected: HashSet<(usize, &'static str)> = HashSet::new();
-        if let Some(edits) = project.propagation.edits.get(path) {
-            self.apply_propagation(&mut result, module, edits);
+        if let (Some(edits), None) = (project.propagation.edits.get(path), &invalid) {
+            self.apply_propagation(&mut result, module, edits, cpython);
         }
         let mut budget = EXTRA_ROUNDS;
         let mut round = 0;
@@ -89,12 +122,14 @@ impl Engine {
             };
             let mut findings = self.check_file(&file).findings;
             project.settle(&mut findings);
-            if round == 1 && file.tree.root_node().has_error() {
+            if round == 1 && (file.tree.root_node().has_error() || invalid.is_some()) {
+                let reason =
+                    invalid.unwrap_or("the file has syntax errors: nothing in it is rewritten");
                 for f in &findings {
                     result.not_fixed.push(NotFixed {
                         recipe: f.recipe,
                         line: f.start.line,
-                        reason: "the file has syntax errors: nothing in it is rewritten".into(),
+                        reason: reason.into(),
                     });
                 }
                 break;
@@ -142,36 +177,44 @@ impl Engine {
                 budget += candidates.len();
             }
             let chosen = non_overlapping(&candidates);
-            // What the file already does wrong is not held against a fix.
-            let before = (
-                misplaced_awaits(&file),
-                unbound_nonlocals(&file),
-                comment_count(&file),
-            );
-            match apply(&file, &chosen).filter(|text| verified(path, module, text, before)) {
-                Some(text) => {
+            let verifier = Verifier::new(&file, cpython);
+            match apply(&file, &chosen).map(|text| verifier.verify(text)) {
+                Some(Ok(text)) => {
                     record(&mut result.applied, &chosen, &file);
                     result.fixed = text;
                 }
-                None => {
+                _ => {
                     // Together they do not verify: find the ones that do, one at a time.
                     for finding in chosen {
                         let single = [finding];
-                        match apply(&file, &single)
-                            .filter(|text| verified(path, module, text, before))
-                        {
-                            Some(text) => {
+                        let line = file.position(finding.start_byte).line;
+                        match apply(&file, &single).map(|text| verifier.verify(text)) {
+                            Some(Ok(text)) => {
                                 record(&mut result.applied, &single, &file);
                                 result.fixed = text;
                                 // Other findings' offsets refer to the old text: next round.
                                 break;
                             }
-                            None => {
+                            failed => {
                                 rejected.insert((finding.start_byte, finding.recipe));
+                                let reason = match failed {
+                                    Some(Err(Some(rejection))) => {
+                                        result.diagnostics.push(Diagnostic {
+                                            path: path.to_string(),
+                                            message: format!(
+                                                "the {} fix at line {line} was dropped: CPython rejects the rewritten file ({rejection})",
+                                                finding.recipe
+                                            ),
+                                            severity: Severity::Warning,
+                                        });
+                                        "CPython rejects the rewrite: fix dropped".into()
+                                    }
+                                    _ => "the rewrite would not parse, would lose a comment, or would put `await` or `nonlocal` where Python rejects them: fix dropped".into(),
+                                };
                                 result.not_fixed.push(NotFixed {
                                     recipe: finding.recipe,
-                                    line: file.position(finding.start_byte).line,
-                                    reason: "the rewrite would not parse, would lose a comment, or would put `await` or `nonlocal` where Python rejects them: fix dropped".into(),
+                                    line,
+                                    reason,
                                 });
                             }
                         }
@@ -187,7 +230,13 @@ impl Engine {
     /// `--propagate`'s edits for this file (`async ` on definitions, `await ` on calls), which
     /// the project-wide plan decided together; the rounds that follow rewrite the blocking
     /// calls now in async context.
-    fn apply_propagation(&self, result: &mut FixedFile, module: &str, edits: &[Edit]) {
+    fn apply_propagation(
+        &self,
+        result: &mut FixedFile,
+        module: &str,
+        edits: &[Edit],
+        cpython: Option<(&Judge, bool)>,
+    ) {
         let mut out = Vec::with_capacity(result.fixed.len() + edits.len() * 8);
         let mut at = 0;
         for edit in edits {
@@ -206,12 +255,7 @@ impl Engine {
         ) else {
             return;
         };
-        let before = (
-            misplaced_awaits(&before),
-            unbound_nonlocals(&before),
-            comment_count(&before),
-        );
-        if !verified(&result.path, module, &out, before) {
+        let Ok(out) = Verifier::new(&before, cpython).verify(out) else {
             for edit in edits {
                 result.not_fixed.push(NotFixed {
                     recipe: crate::recipes::INDIRECT_RECIPE,
@@ -220,7 +264,7 @@ impl Engine {
                 });
             }
             return;
-        }
+        };
         for edit in edits.iter().filter(|e| e.text == "async ") {
             result.applied.push(Applied {
                 recipe: crate::recipes::INDIRECT_RECIPE,
@@ -242,14 +286,11 @@ fn before_line(bytes: &[u8], offset: usize) -> usize {
 
 /// Applies just these findings' fixes (edits and imports) to `file`, as one round of
 /// [`Engine::fix_file`] would, and keeps the result only if it verifies (an editor's quick fix
-/// for one finding).
+/// for one finding). No CPython here: the editor asks on every cursor move, and starting an
+/// interpreter would cost more than the whole check; the tree-sitter checks still apply.
 pub fn apply_fixes(file: &SourceFile, findings: &[&Finding]) -> Option<Vec<u8>> {
-    let before = (
-        misplaced_awaits(file),
-        unbound_nonlocals(file),
-        comment_count(file),
-    );
-    apply(file, findings).filter(|text| verified(&file.path, &file.module, text, before))
+    let verifier = Verifier::new(file, None);
+    apply(file, findings).and_then(|text| verifier.verify(text).ok())
 }
 
 fn record(applied: &mut Vec<Applied>, chosen: &[&Finding], file: &SourceFile) {
@@ -648,17 +689,78 @@ fn bom_len(file: &SourceFile) -> usize {
     }
 }
 
-/// A rewrite is kept only if the result parses without errors and puts no more `await`s in
-/// forbidden places (outside `async def`, in a lambda or a generator expression) than before.
-fn verified(path: &str, module: &str, text: &[u8], before: (usize, usize, usize)) -> bool {
-    let Ok(file) = SourceFile::parse(path.to_string(), text.to_vec(), module.to_string()) else {
-        return false;
-    };
-    !file.tree.root_node().has_error()
-        && misplaced_awaits(&file) <= before.0
-        && unbound_nonlocals(&file) <= before.1
-        // A rewrite that swallows a comment (inside a replaced call) is not kept.
-        && comment_count(&file) >= before.2
+/// What a text does wrong that tree-sitter does not mark as an error. A rewrite may add none:
+/// what the file already did wrong is not held against it.
+#[derive(Debug, Clone, Copy)]
+struct Faults {
+    /// `await` outside `async def`, in a lambda or in a generator expression.
+    misplaced_awaits: usize,
+    unbound_nonlocals: usize,
+    /// `await await x`, inconsistent indentation.
+    lenient_spots: usize,
+    comments: usize,
+}
+
+impl Faults {
+    fn of(file: &SourceFile) -> Faults {
+        Faults {
+            misplaced_awaits: misplaced_awaits(file),
+            unbound_nonlocals: unbound_nonlocals(file),
+            lenient_spots: cpython::lenient_spots(file).len(),
+            comments: comment_count(file),
+        }
+    }
+
+    fn no_worse_than(&self, before: &Faults) -> bool {
+        self.misplaced_awaits <= before.misplaced_awaits
+            && self.unbound_nonlocals <= before.unbound_nonlocals
+            && self.lenient_spots <= before.lenient_spots
+            // A rewrite that swallows a comment (inside a replaced call) is not kept.
+            && self.comments >= before.comments
+    }
+}
+
+/// Judges the rewrites of one text: tree-sitter's checks, then CPython's when it judges this
+/// file (with whether the file already needed a newer Python than the target).
+struct Verifier<'f, 'j> {
+    file: &'f SourceFile,
+    before: Faults,
+    cpython: Option<(&'j Judge, bool)>,
+}
+
+impl<'f, 'j> Verifier<'f, 'j> {
+    fn new(file: &'f SourceFile, cpython: Option<(&'j Judge, bool)>) -> Self {
+        Verifier {
+            file,
+            before: Faults::of(file),
+            cpython,
+        }
+    }
+
+    /// The rewritten text back when it is kept; else CPython's reason when it was CPython that
+    /// rejected it.
+    fn verify(&self, text: Vec<u8>) -> Result<Vec<u8>, Option<Rejection>> {
+        let Ok(file) = SourceFile::parse(self.file.path.clone(), text, self.file.module.clone())
+        else {
+            return Err(None);
+        };
+        if file.tree.root_node().has_error() || !Faults::of(&file).no_worse_than(&self.before) {
+            return Err(None);
+        }
+        let Some((judge, needed_newer)) = self.cpython else {
+            return Ok(file.bytes);
+        };
+        match judge.judge(&file.bytes) {
+            // No answer: the interpreter stopped (said once by the front end).
+            None | Some(Verdict::Accepted) => Ok(file.bytes),
+            Some(Verdict::TooNew(_)) if needed_newer => Ok(file.bytes),
+            Some(Verdict::TooNew(rejection)) => Err(Some(Rejection {
+                message: format!("{} (the target version)", rejection.message),
+                ..rejection
+            })),
+            Some(Verdict::Rejected(rejection)) => Err(Some(rejection)),
+        }
+    }
 }
 
 fn comment_count(file: &SourceFile) -> usize {

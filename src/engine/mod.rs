@@ -168,6 +168,13 @@ impl Engine {
         }
     }
 
+    /// The target version the command runs with (`--target-version`, else the configuration's).
+    pub fn command_target_version(&self) -> Option<&str> {
+        self.target_version
+            .as_deref()
+            .or(self.config.config.target_version.as_deref())
+    }
+
     /// Restricts the recipes for the next runs (`apply --branch`, one recipe per commit), over
     /// every configuration.
     pub fn select_only(&mut self, selection: Selection) {
@@ -186,11 +193,7 @@ impl Engine {
             catalogue: &self.catalogue,
             selection: &self.selection,
             http_client: self.config.config.http_client.as_deref(),
-            target_version: self.target_version.as_deref().or(self
-                .config
-                .config
-                .target_version
-                .as_deref()),
+            target_version: self.command_target_version(),
         };
         if self.explicit_config {
             return own;
