@@ -921,6 +921,56 @@ mod tests {
         String::from_utf8(text).unwrap()
     }
 
+    /// `source` with its first `pass` rewritten to `text`, as a fix would write it.
+    fn rewritten(source: &str, text: &str) -> Vec<u8> {
+        let start = source.find("pass").unwrap();
+        let mut rewrite = finding(source, 0);
+        rewrite.fix = Some(FixInfo::new(
+            Safety::Safe,
+            "",
+            vec![Edit {
+                start,
+                end: start + 4,
+                text: text.into(),
+            }],
+            vec![],
+        ));
+        apply(&parse(source), &[&rewrite]).unwrap()
+    }
+
+    #[test]
+    fn a_rewrite_python_rejects_is_caught_by_tree_sitter_checks_or_by_cpython() {
+        let source = "async def f():\n    pass\n";
+        let file = parse(source);
+        let tree_sitter_only = Verifier::new(&file, None);
+        // tree-sitter parses `await await x` without an error; the explicit check catches it.
+        assert_eq!(
+            tree_sitter_only.verify(rewritten(source, "await await x")),
+            Err(None)
+        );
+        assert!(tree_sitter_only
+            .verify(rewritten(source, "await (await x)"))
+            .is_ok());
+        // A keyword given twice: only the compiler says so.
+        let twice = rewritten(source, "g(a=1, a=2)");
+        assert!(tree_sitter_only.verify(twice.clone()).is_ok());
+        let judge = Judge::from_environment(None);
+        let with_cpython = Verifier::new(&file, Some((&judge, false)));
+        match with_cpython.verify(twice) {
+            Err(Some(rejection)) => {
+                assert_eq!(rejection.line, 2);
+                assert!(
+                    rejection.message.contains("keyword argument repeated"),
+                    "{rejection}"
+                );
+            }
+            other => panic!("CPython (python3 on PATH) rejects it: {other:?}"),
+        }
+        assert!(with_cpython
+            .verify(rewritten(source, "await g(a=1)"))
+            .is_ok());
+    }
+
     #[test]
     fn a_prelude_goes_once_after_the_imports_holding_its_module() {
         let source = "import os\nimport httpx\nimport json\n\n\nasync def f():\n    pass\n\n\nasync def g():\n    pass\n";
