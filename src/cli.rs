@@ -176,9 +176,17 @@ fn check(args: CheckArgs) -> ExitCode {
     engine.propagate = args.propagate;
     let mut report = engine.check(&args.paths);
     let judge = Judge::from_environment(engine.command_target_version());
+    let judging = std::time::Instant::now();
     report
         .diagnostics
         .extend(crate::fixes::invalid_files_with_findings(&report, &judge));
+    // A development aid, as `engine.check`'s: what judging the files with findings costs.
+    if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
+        eprintln!(
+            "timings: {:?} judging the files with findings",
+            judging.elapsed()
+        );
+    }
     print_diagnostics(&report.diagnostics);
     print_judge_unavailable(&judge);
     if nothing_read(&report, &args.paths) {

@@ -4,9 +4,10 @@
 //! than its block, `await` in a plain `def`), so a file it accepts may still not import. When a
 //! Python 3 interpreter is found (`$UNBLOCK_PYTHON`, else `python3`, else `python`), one process
 //! is started on first use and kept for the whole run; each source goes to it length-prefixed
-//! on stdin and our script (`judge.py`) answers whether `ast.parse` and `compile` accept it.
-//! Without an interpreter the judge says so once, and the fixer keeps its tree-sitter checks
-//! plus [`lenient_spots`], the explicit checks for where tree-sitter is lenient.
+//! on stdin and our script (`judge.py`) answers whether `compile` accepts it (and `ast.parse`
+//! with the target version's `feature_version`). Without an interpreter the judge says so
+//! once, and the fixer keeps its tree-sitter checks plus [`lenient_spots`], the explicit checks
+//! for where tree-sitter is lenient.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
