@@ -259,3 +259,62 @@ fn apply_branch_leaves_a_file_that_does_not_compile_alone() {
     );
     assert!(stdout.contains("nothing to fix"), "{stdout}");
 }
+
+/// An interpreter that answers as the judge does, but rejects every source calling
+/// `asyncio.sleep(2)`: the fix that writes it is dropped and said, the other one is kept.
+const PICKY_JUDGE: &str = r#"
+import sys
+sys.stdout.write("unblock-judge 3 11\n")
+sys.stdout.flush()
+while True:
+    header = sys.stdin.buffer.readline()
+    if not header:
+        break
+    source = sys.stdin.buffer.read(int(header.split()[1]))
+    lines = source.split(b"\n")
+    picked = [n for n, line in enumerate(lines, 1) if b"asyncio.sleep(2)" in line]
+    sys.stdout.write("error %d picky judge\n" % picked[0] if picked else "ok\n")
+    sys.stdout.flush()
+"#;
+
+#[test]
+fn a_fix_whose_result_cpython_rejects_is_dropped_and_said_and_the_others_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("picky_judge.py"), PICKY_JUDGE).unwrap();
+    let interpreter = dir.path().join("picky-python");
+    std::fs::write(
+        &interpreter,
+        format!(
+            "#!/bin/sh\nexec python3 {}\n",
+            dir.path().join("picky_judge.py").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&interpreter, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let code = dir.path().join("code");
+    std::fs::create_dir(&code).unwrap();
+    let path = code.join("two_sleeps.py");
+    std::fs::write(
+        &path,
+        "import time\n\n\nasync def f():\n    time.sleep(1)\n    time.sleep(2)\n",
+    )
+    .unwrap();
+    let out = unblock(
+        &code,
+        &["apply", "."],
+        &[("UNBLOCK_PYTHON", interpreter.to_str().unwrap())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "two_sleeps.py: the sleep fix of `time.sleep(2)` was dropped: CPython rejects the file it writes (line 6: picky judge)"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Applied 1 fix in 1 file."), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "import asyncio\nimport time\n\n\nasync def f():\n    await asyncio.sleep(1)\n    time.sleep(2)\n"
+    );
+}

@@ -77,18 +77,11 @@ impl Engine {
         project: &ProjectIndex,
         options: FixOptions,
     ) -> FixedFile {
-        let mut result = FixedFile {
-            path: path.to_string(),
-            original: original.clone(),
-            fixed: original.clone(),
-            applied: Vec::new(),
-            not_fixed: Vec::new(),
-            diagnostics: Vec::new(),
-        };
         let before_fixes = cpython::judge_originals(options.judge, &[&original]).remove(0);
+        let mut diagnostics = Vec::new();
         let invalid = match &before_fixes {
             Original::Invalid(rejection, by) if !options.fix_invalid => {
-                result.diagnostics.push(Diagnostic {
+                diagnostics.push(Diagnostic {
                     path: path.to_string(),
                     message: format!(
                         "does not compile as it is ({by}: {rejection}): nothing in it is rewritten (--fix-invalid rewrites it anyway)"
@@ -106,6 +99,44 @@ impl Engine {
             Original::Valid => options.judge.map(|judge| (judge, false)),
             Original::NeedsNewerPython => options.judge.map(|judge| (judge, true)),
             Original::Invalid(..) => None,
+        };
+        // A compile per round would cost more than the rounds: they run with the tree-sitter
+        // checks, CPython judges the result, and only a result it rejects is made again with
+        // CPython judging each round, which drops just the fixes it rejects.
+        let rounds = |cpython| {
+            self.fix_in_rounds(path, module, &original, project, options, invalid, cpython)
+        };
+        let mut result = rounds(None);
+        if let Some(cpython) = cpython.filter(|_| result.changed()) {
+            if Verifier::cpython_rejection(cpython, &result.fixed).is_some() {
+                result = rounds(Some(cpython));
+            }
+        }
+        diagnostics.append(&mut result.diagnostics);
+        result.diagnostics = diagnostics;
+        result
+    }
+
+    /// [`Engine::fix_file`]'s rounds, each result kept when it verifies (by CPython too when
+    /// `cpython` is given); `invalid` says why nothing in the file is rewritten.
+    #[allow(clippy::too_many_arguments)]
+    fn fix_in_rounds(
+        &self,
+        path: &str,
+        module: &str,
+        original: &[u8],
+        project: &ProjectIndex,
+        options: FixOptions,
+        invalid: Option<&'static str>,
+        cpython: Option<(&Judge, bool)>,
+    ) -> FixedFile {
+        let mut result = FixedFile {
+            path: path.to_string(),
+            original: original.to_vec(),
+            fixed: original.to_vec(),
+            applied: Vec::new(),
+            not_fixed: Vec::new(),
+            diagnostics: Vec::new(),
         };
         let mut rejected: HashSet<(usize, &'static str)> = HashSet::new();
         if let (Some(edits), None) = (project.propagation.edits.get(path), &invalid) {
@@ -201,9 +232,12 @@ impl Engine {
                                     Some(Err(Some(rejection))) => {
                                         result.diagnostics.push(Diagnostic {
                                             path: path.to_string(),
+                                            // Named by its code: its line is in this
+                                            // round's text, after the earlier fixes.
                                             message: format!(
-                                                "the {} fix at line {line} was dropped: CPython rejects the rewritten file ({rejection})",
-                                                finding.recipe
+                                                "the {} fix of `{}` was dropped: CPython rejects the file it writes ({rejection})",
+                                                finding.recipe,
+                                                first_line(&file, finding),
                                             ),
                                             severity: Severity::Warning,
                                         });
@@ -273,6 +307,16 @@ impl Engine {
             });
         }
         result.fixed = out;
+    }
+}
+
+/// The first line of a finding's code, shortened: what names it in a message.
+fn first_line(file: &SourceFile, finding: &Finding) -> String {
+    let code = String::from_utf8_lossy(&file.bytes[finding.start_byte..finding.end_byte]);
+    let line = code.lines().next().unwrap_or_default().trim_end();
+    match line.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line.to_string(),
     }
 }
 
@@ -747,18 +791,27 @@ impl<'f, 'j> Verifier<'f, 'j> {
         if file.tree.root_node().has_error() || !Faults::of(&file).no_worse_than(&self.before) {
             return Err(None);
         }
-        let Some((judge, needed_newer)) = self.cpython else {
-            return Ok(file.bytes);
-        };
-        match judge.judge(&file.bytes) {
-            // No answer: the interpreter stopped (said once by the front end).
-            None | Some(Verdict::Accepted) => Ok(file.bytes),
-            Some(Verdict::TooNew(_)) if needed_newer => Ok(file.bytes),
-            Some(Verdict::TooNew(rejection)) => Err(Some(Rejection {
+        match self
+            .cpython
+            .and_then(|cpython| Verifier::cpython_rejection(cpython, &file.bytes))
+        {
+            None => Ok(file.bytes),
+            rejection => Err(rejection),
+        }
+    }
+
+    /// Why CPython rejects `text`, if it does; with whether the file already needed a newer
+    /// Python than the target. No answer (the interpreter stopped, which the front end says)
+    /// rejects nothing.
+    fn cpython_rejection((judge, needed_newer): (&Judge, bool), text: &[u8]) -> Option<Rejection> {
+        match judge.judge(text)? {
+            Verdict::Accepted => None,
+            Verdict::TooNew(_) if needed_newer => None,
+            Verdict::TooNew(rejection) => Some(Rejection {
                 message: format!("{} (the target version)", rejection.message),
                 ..rejection
-            })),
-            Some(Verdict::Rejected(rejection)) => Err(Some(rejection)),
+            }),
+            Verdict::Rejected(rejection) => Some(rejection),
         }
     }
 }
