@@ -275,7 +275,8 @@ pub fn judge_originals(judge: Option<&Judge>, sources: &[&[u8]]) -> Vec<Original
 }
 
 /// What CPython rejects and tree-sitter recovers from without an error node, found without an
-/// interpreter: `await await x` (CPython needs `await (await x)`), and a statement indented
+/// interpreter: `await await x` (CPython needs `await (await x)`), Python 2's `print` and
+/// `exec` statements, and a statement indented
 /// differently from the statements before it in its block (an unexpected indent or a dedent
 /// to no outer level: tree-sitter keeps it in the block). By line.
 pub fn lenient_spots(file: &SourceFile) -> Vec<Rejection> {
@@ -295,6 +296,18 @@ pub fn lenient_spots(file: &SourceFile) -> Vec<Rejection> {
                 found.push(Rejection {
                     line: node.start_position().row + 1,
                     message: "invalid syntax (`await await`)".into(),
+                });
+            }
+            // The grammar still reads Python 2's statements.
+            "print_statement" | "exec_statement" => {
+                let name = if node.kind() == "print_statement" {
+                    "print"
+                } else {
+                    "exec"
+                };
+                found.push(Rejection {
+                    line: node.start_position().row + 1,
+                    message: format!("Missing parentheses in call to '{name}' (Python 2)"),
                 });
             }
             "block" | "module" => {
@@ -460,6 +473,9 @@ mod tests {
         );
         assert_eq!(spot("if x:\n        a()\n    b()\n"), Some(3));
         assert_eq!(spot("  x = 1\n"), Some(1));
+        assert_eq!(spot("async def f():\n    print \"x\"\n"), Some(2));
+        assert_eq!(spot("exec \"x = 1\"\n"), Some(1));
+        assert_eq!(spot("print(\"x\")\nexec(\"x = 1\")\n"), None);
         // Consistent files, with the shapes that have no indentation of their own.
         assert_eq!(
             spot("\u{feff}import os\nif x: y()\nelse:\n    a(); b()\n    # c\n  # d\n    e = [\n  1]\n"),
