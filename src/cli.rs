@@ -180,6 +180,7 @@ fn check(args: CheckArgs) -> ExitCode {
     report
         .diagnostics
         .extend(crate::fixes::invalid_files_with_findings(&report, &judge));
+    report.diagnostics.sort_by(|a, b| a.path.cmp(&b.path));
     // A development aid, as `engine.check`'s: what judging the files with findings costs.
     if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
         eprintln!(

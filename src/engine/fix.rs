@@ -95,11 +95,17 @@ impl Engine {
         };
         // A file CPython rejects as it is would reject every rewrite too (`--fix-invalid`):
         // only the tree-sitter checks judge those.
-        let cpython = match before_fixes {
-            Original::Valid => options.judge.map(|judge| (judge, false)),
-            Original::NeedsNewerPython => options.judge.map(|judge| (judge, true)),
+        let cpython = options.judge.and_then(|judge| match before_fixes {
+            Original::Valid => Some(Judging {
+                judge,
+                original_needs_newer_python: false,
+            }),
+            Original::NeedsNewerPython => Some(Judging {
+                judge,
+                original_needs_newer_python: true,
+            }),
             Original::Invalid(..) => None,
-        };
+        });
         // A compile per round would cost more than the rounds: they run with the tree-sitter
         // checks, CPython judges the result, and only a result it rejects is made again with
         // CPython judging each round, which drops just the fixes it rejects.
@@ -108,7 +114,7 @@ impl Engine {
         };
         let mut result = rounds(None);
         if let Some(cpython) = cpython.filter(|_| result.changed()) {
-            if Verifier::cpython_rejection(cpython, &result.fixed).is_some() {
+            if cpython.rejection(&result.fixed).is_some() {
                 result = rounds(Some(cpython));
             }
         }
@@ -128,7 +134,7 @@ impl Engine {
         project: &ProjectIndex,
         options: FixOptions,
         invalid: Option<&'static str>,
-        cpython: Option<(&Judge, bool)>,
+        cpython: Option<Judging>,
     ) -> FixedFile {
         let mut result = FixedFile {
             path: path.to_string(),
@@ -269,7 +275,7 @@ impl Engine {
         result: &mut FixedFile,
         module: &str,
         edits: &[Edit],
-        cpython: Option<(&Judge, bool)>,
+        cpython: Option<Judging>,
     ) {
         let mut out = Vec::with_capacity(result.fixed.len() + edits.len() * 8);
         let mut at = 0;
@@ -764,16 +770,41 @@ impl Faults {
     }
 }
 
+/// CPython judging one file's rewrites.
+#[derive(Clone, Copy)]
+struct Judging<'j> {
+    judge: &'j Judge,
+    /// The file as it was already needed a newer Python than the target version: its rewrites
+    /// are not held to the target's grammar either.
+    original_needs_newer_python: bool,
+}
+
+impl Judging<'_> {
+    /// Why CPython rejects `text`, if it does. No answer (the interpreter stopped, which the
+    /// front end says) rejects nothing.
+    fn rejection(&self, text: &[u8]) -> Option<Rejection> {
+        match self.judge.judge(text)? {
+            Verdict::Accepted => None,
+            Verdict::TooNew(_) if self.original_needs_newer_python => None,
+            Verdict::TooNew(rejection) => Some(Rejection {
+                message: format!("{} (the target version)", rejection.message),
+                ..rejection
+            }),
+            Verdict::Rejected(rejection) => Some(rejection),
+        }
+    }
+}
+
 /// Judges the rewrites of one text: tree-sitter's checks, then CPython's when it judges this
-/// file (with whether the file already needed a newer Python than the target).
+/// file.
 struct Verifier<'f, 'j> {
     file: &'f SourceFile,
     before: Faults,
-    cpython: Option<(&'j Judge, bool)>,
+    cpython: Option<Judging<'j>>,
 }
 
 impl<'f, 'j> Verifier<'f, 'j> {
-    fn new(file: &'f SourceFile, cpython: Option<(&'j Judge, bool)>) -> Self {
+    fn new(file: &'f SourceFile, cpython: Option<Judging<'j>>) -> Self {
         Verifier {
             file,
             before: Faults::of(file),
@@ -793,25 +824,10 @@ impl<'f, 'j> Verifier<'f, 'j> {
         }
         match self
             .cpython
-            .and_then(|cpython| Verifier::cpython_rejection(cpython, &file.bytes))
+            .and_then(|cpython| cpython.rejection(&file.bytes))
         {
             None => Ok(file.bytes),
             rejection => Err(rejection),
-        }
-    }
-
-    /// Why CPython rejects `text`, if it does; with whether the file already needed a newer
-    /// Python than the target. No answer (the interpreter stopped, which the front end says)
-    /// rejects nothing.
-    fn cpython_rejection((judge, needed_newer): (&Judge, bool), text: &[u8]) -> Option<Rejection> {
-        match judge.judge(text)? {
-            Verdict::Accepted => None,
-            Verdict::TooNew(_) if needed_newer => None,
-            Verdict::TooNew(rejection) => Some(Rejection {
-                message: format!("{} (the target version)", rejection.message),
-                ..rejection
-            }),
-            Verdict::Rejected(rejection) => Some(rejection),
         }
     }
 }
@@ -1008,7 +1024,13 @@ mod tests {
         let twice = rewritten(source, "g(a=1, a=2)");
         assert!(tree_sitter_only.verify(twice.clone()).is_ok());
         let judge = Judge::from_environment(None);
-        let with_cpython = Verifier::new(&file, Some((&judge, false)));
+        let with_cpython = Verifier::new(
+            &file,
+            Some(Judging {
+                judge: &judge,
+                original_needs_newer_python: false,
+            }),
+        );
         match with_cpython.verify(twice) {
             Err(Some(rejection)) => {
                 assert_eq!(rejection.line, 2);
