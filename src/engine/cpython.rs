@@ -298,8 +298,9 @@ pub fn lenient_spots(file: &SourceFile) -> Vec<Rejection> {
                     message: "invalid syntax (`await await`)".into(),
                 });
             }
-            // The grammar still reads Python 2's statements.
-            "print_statement" | "exec_statement" => {
+            // The grammar still reads Python 2's statements. `print >> f, x` and a bare
+            // `print` are Python 3 expressions too.
+            "print_statement" | "exec_statement" if python2_only(node) => {
                 let name = if node.kind() == "print_statement" {
                     "print"
                 } else {
@@ -324,6 +325,16 @@ pub fn lenient_spots(file: &SourceFile) -> Vec<Rejection> {
     });
     found.sort_by_key(|r| r.line);
     found
+}
+
+fn python2_only(statement: tree_sitter::Node) -> bool {
+    let mut cursor = statement.walk();
+    let parts: Vec<&str> = statement
+        .named_children(&mut cursor)
+        .map(|n| n.kind())
+        .filter(|kind| *kind != "comment")
+        .collect();
+    !parts.is_empty() && !parts.contains(&"chevron")
 }
 
 /// The line of the first statement of `block` that starts its line with other indentation
@@ -475,7 +486,10 @@ mod tests {
         assert_eq!(spot("  x = 1\n"), Some(1));
         assert_eq!(spot("async def f():\n    print \"x\"\n"), Some(2));
         assert_eq!(spot("exec \"x = 1\"\n"), Some(1));
-        assert_eq!(spot("print(\"x\")\nexec(\"x = 1\")\n"), None);
+        assert_eq!(
+            spot("print(\"x\")\nexec(\"x = 1\")\nprint >> sys.stderr, \"x\"\nprint\n"),
+            None
+        );
         // Consistent files, with the shapes that have no indentation of their own.
         assert_eq!(
             spot("\u{feff}import os\nif x: y()\nelse:\n    a(); b()\n    # c\n  # d\n    e = [\n  1]\n"),
