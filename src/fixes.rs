@@ -23,17 +23,18 @@ pub fn fix_paths(
     files.extend(report.project.propagation.edits.keys().map(String::as_str));
     files.sort_unstable();
     files.dedup();
-    let fixed = files
+    // Every original in one batch, before any file is fixed.
+    let fixed = read_and_judge(files, options.judge)
         .into_iter()
-        .filter_map(|path| {
-            let bytes = std::fs::read(path).ok()?;
-            Some(engine.fix_file(
+        .map(|(path, bytes, before_fixes)| {
+            engine.fix_judged_file(
                 path,
                 &engine.project.module_name(Path::new(path)),
                 bytes,
+                before_fixes,
                 &report.project,
                 options,
-            ))
+            )
         })
         .collect();
     (report, fixed)
@@ -58,15 +59,9 @@ pub fn invalid_files_with_findings(report: &Report, judge: &Judge) -> Vec<Diagno
         .collect();
     paths.sort_unstable();
     paths.dedup();
-    let read: Vec<(&str, Vec<u8>)> = paths
+    read_and_judge(paths, Some(judge))
         .into_iter()
-        .filter_map(|path| Some((path, std::fs::read(path).ok()?)))
-        .collect();
-    let sources: Vec<&[u8]> = read.iter().map(|(_, bytes)| bytes.as_slice()).collect();
-    cpython::judge_originals(Some(judge), &sources)
-        .into_iter()
-        .zip(&read)
-        .filter_map(|(original, (path, _))| match original {
+        .filter_map(|(path, _, original)| match original {
             Original::Invalid(rejection, by) => Some(Diagnostic {
                 path: path.to_string(),
                 message: format!(
@@ -77,6 +72,23 @@ pub fn invalid_files_with_findings(report: &Report, judge: &Judge) -> Vec<Diagno
             }),
             _ => None,
         })
+        .collect()
+}
+
+/// Each file that can be read, with its bytes and how they were judged (in one batch).
+fn read_and_judge<'p>(
+    paths: Vec<&'p str>,
+    judge: Option<&Judge>,
+) -> Vec<(&'p str, Vec<u8>, Original)> {
+    let read: Vec<(&str, Vec<u8>)> = paths
+        .into_iter()
+        .filter_map(|path| Some((path, std::fs::read(path).ok()?)))
+        .collect();
+    let sources: Vec<&[u8]> = read.iter().map(|(_, bytes)| bytes.as_slice()).collect();
+    let judged = cpython::judge_originals(judge, &sources);
+    read.into_iter()
+        .zip(judged)
+        .map(|((path, bytes), original)| (path, bytes, original))
         .collect()
 }
 

@@ -78,6 +78,20 @@ impl Engine {
         options: FixOptions,
     ) -> FixedFile {
         let before_fixes = cpython::judge_originals(options.judge, &[&original]).remove(0);
+        self.fix_judged_file(path, module, original, before_fixes, project, options)
+    }
+
+    /// [`Engine::fix_file`] for a file whose original was judged already (with the other
+    /// files of the run, in one batch: [`cpython::judge_originals`]).
+    pub fn fix_judged_file(
+        &self,
+        path: &str,
+        module: &str,
+        original: Vec<u8>,
+        before_fixes: Original,
+        project: &ProjectIndex,
+        options: FixOptions,
+    ) -> FixedFile {
         let mut diagnostics = Vec::new();
         let invalid = match &before_fixes {
             Original::Invalid(rejection, by) if !options.fix_invalid => {
