@@ -318,3 +318,21 @@ fn a_fix_whose_result_cpython_rejects_is_dropped_and_said_and_the_others_kept() 
         "import asyncio\nimport time\n\n\nasync def f():\n    await asyncio.sleep(1)\n    time.sleep(2)\n"
     );
 }
+
+/// The judge starts only when a file has something to judge: a clean run without an
+/// interpreter has nothing to say about it.
+#[test]
+fn a_clean_run_starts_no_interpreter_and_says_nothing_of_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("clean.py"), "async def f():\n    pass\n").unwrap();
+    for command in ["check", "diff", "apply"] {
+        let out = unblock(
+            dir.path(),
+            &[command, "."],
+            &[("UNBLOCK_PYTHON", "/nonexistent/python3")],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{command}: {stderr}");
+        assert!(!stderr.contains("interpreter"), "{command}: {stderr}");
+    }
+}

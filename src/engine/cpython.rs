@@ -98,6 +98,10 @@ impl Judge {
     /// CPython's verdict on each source, in order, from one process; `None` when there is no
     /// interpreter (see [`Judge::unavailable`]).
     pub fn judge_all(&self, sources: &[&[u8]]) -> Option<Vec<Verdict>> {
+        // A clean run starts no interpreter.
+        if sources.is_empty() {
+            return Some(Vec::new());
+        }
         let mut state = self.state.lock().unwrap();
         if let State::NotStarted = *state {
             *state = self.start();
@@ -129,7 +133,7 @@ impl Judge {
             }
         }
         State::Unavailable(format!(
-            "no Python 3 interpreter to judge the rewrites with CPython ({}); only tree-sitter's checks apply",
+            "no Python 3 interpreter for CPython to judge the files and rewrites ({}); tree-sitter's checks only",
             tried.join("; ")
         ))
     }
@@ -459,6 +463,7 @@ mod tests {
     #[test]
     fn no_interpreter_is_said_and_judges_nothing() {
         let judge = Judge::with_candidates(vec!["/nonexistent/python3".into()], None);
+        assert_eq!(judge.judge_all(&[]), Some(Vec::new()));
         assert_eq!(
             judge.unavailable(),
             None,
