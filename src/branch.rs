@@ -18,7 +18,8 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use crate::config::{Config, LoadedConfig};
-use crate::engine::fix::FixOptions;
+use crate::engine::cpython::Judge;
+use crate::engine::fix::{FixOptions, FixedFile};
 use crate::engine::{Engine, Selection, Severity};
 use crate::finding::Safety;
 use crate::recipes;
@@ -34,6 +35,8 @@ pub struct BranchOptions {
     /// As given on the command line (relative to the current directory).
     pub paths: Vec<PathBuf>,
     pub unsafe_fixes: bool,
+    /// `--fix-invalid`: rewrite files that do not compile as they are, too.
+    pub fix_invalid: bool,
     pub propagate: bool,
     /// `--no-indirect` turns the call graph off.
     pub indirect: bool,
@@ -225,16 +228,20 @@ fn apply_to_branch(options: &BranchOptions) -> Result<String, String> {
         engine.config.config.http_client = Some(client.clone());
         engine.cli_http_client = Some(client.clone());
     }
+    let judge = Judge::from_environment(engine.command_target_version());
     let fix_options = FixOptions {
         unsafe_fixes: options.unsafe_fixes,
+        fix_invalid: options.fix_invalid,
+        judge: Some(&judge),
     };
 
     // One run with every selected recipe: what plain `apply` would write, and which recipes
     // change something. The others stay selected in the per-recipe runs (their findings cover
     // calls a fixing recipe would otherwise rewrite) but write nothing.
     let mut seen = BTreeSet::new();
-    let mut diagnostics = |report: &crate::engine::Report| {
-        for d in &report.diagnostics {
+    let mut diagnostics = |report: &crate::engine::Report, files: &[FixedFile]| {
+        let of_files = files.iter().flat_map(|f| &f.diagnostics);
+        for d in report.diagnostics.iter().chain(of_files) {
             let level = match d.severity {
                 Severity::Warning => "warning",
                 Severity::Error => "error",
@@ -250,7 +257,10 @@ fn apply_to_branch(options: &BranchOptions) -> Result<String, String> {
         }
     };
     let (report, whole) = crate::fixes::fix_paths(&engine, &engine_paths, fix_options);
-    diagnostics(&report);
+    diagnostics(&report, &whole);
+    if let Some(why) = judge.unavailable() {
+        eprintln!("unblock: warning: {}", clean(&why));
+    }
     let fixing: BTreeSet<&str> = whole
         .iter()
         .filter(|f| f.changed())
@@ -287,7 +297,7 @@ fn apply_to_branch(options: &BranchOptions) -> Result<String, String> {
             ignore: Vec::new(),
         });
         let (report, files) = crate::fixes::fix_paths(&engine, &engine_paths, fix_options);
-        diagnostics(&report);
+        diagnostics(&report, &files);
         let (mut safe, mut unsafe_) = (0, 0);
         let mut changed = Vec::new();
         for file in files.iter().filter(|f| f.changed()) {

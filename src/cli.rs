@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
+use crate::engine::cpython::Judge;
 use crate::engine::{Engine, Selection, Severity};
 use crate::output::{self, OutputFormat};
 use crate::recipes;
@@ -119,6 +120,10 @@ struct FixArgs {
     /// With --branch: replace the branch if it exists.
     #[arg(long, requires = "branch")]
     force: bool,
+    /// Also rewrite files that do not compile as they are (judged by CPython when a Python 3
+    /// is found, else by tree-sitter); by default they are left alone.
+    #[arg(long)]
+    fix_invalid: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -169,8 +174,22 @@ fn check(args: CheckArgs) -> ExitCode {
     };
     engine.progress = !args.no_progress && std::io::stderr().is_terminal();
     engine.propagate = args.propagate;
-    let report = engine.check(&args.paths);
-    print_diagnostics(&report);
+    let mut report = engine.check(&args.paths);
+    let judge = Judge::from_environment(engine.command_target_version());
+    let judging = std::time::Instant::now();
+    report
+        .diagnostics
+        .extend(crate::fixes::invalid_files_with_findings(&report, &judge));
+    report.diagnostics.sort_by(|a, b| a.path.cmp(&b.path));
+    // A development aid, as `engine.check`'s: what judging the files with findings costs.
+    if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
+        eprintln!(
+            "timings: {:?} judging the files with findings",
+            judging.elapsed()
+        );
+    }
+    print_diagnostics(&report.diagnostics);
+    print_judge_unavailable(&judge);
     if nothing_read(&report, &args.paths) {
         eprintln!("unblock: error: nothing could be read");
         return ExitCode::from(2);
@@ -254,9 +273,17 @@ fn nothing_read(report: &crate::engine::Report, paths: &[PathBuf]) -> bool {
     report.files_scanned == 0 && report.unreadable > 0 && report.unreadable >= given
 }
 
-fn print_diagnostics(report: &crate::engine::Report) {
+/// Said once, when the run needed the judge: the rewrites and files were judged by tree-sitter
+/// alone.
+fn print_judge_unavailable(judge: &Judge) {
+    if let Some(why) = judge.unavailable() {
+        eprintln!("unblock: warning: {why}");
+    }
+}
+
+fn print_diagnostics(diagnostics: &[crate::engine::Diagnostic]) {
     let mut stderr = anstream::stderr();
-    for d in &report.diagnostics {
+    for d in diagnostics {
         let level = match d.severity {
             Severity::Warning => "warning",
             Severity::Error => "error",
@@ -277,6 +304,7 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
             force: args.force,
             paths: args.paths.clone(),
             unsafe_fixes: args.unsafe_fixes,
+            fix_invalid: args.fix_invalid,
             propagate: args.propagate,
             indirect: !args.scope.no_indirect,
             target_version: args.target_version.clone(),
@@ -298,11 +326,18 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
         engine.config.config.http_client = Some(client.clone());
         engine.cli_http_client = Some(client.clone());
     }
+    let judge = Judge::from_environment(engine.command_target_version());
     let options = crate::engine::fix::FixOptions {
         unsafe_fixes: args.unsafe_fixes,
+        fix_invalid: args.fix_invalid,
+        judge: Some(&judge),
     };
     let (report, files) = crate::fixes::fix_paths(&engine, &args.paths, options);
-    print_diagnostics(&report);
+    print_diagnostics(&report.diagnostics);
+    for file in &files {
+        print_diagnostics(&file.diagnostics);
+    }
+    print_judge_unavailable(&judge);
     if nothing_read(&report, &args.paths) {
         eprintln!("unblock: error: nothing could be read");
         return ExitCode::from(2);

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anstyle::AnsiColor;
 
+use crate::engine::cpython::{self, Judge, Original};
 use crate::engine::fix::{FixOptions, FixedFile};
-use crate::engine::{Engine, Report};
+use crate::engine::{Diagnostic, Engine, Report, Severity};
 use crate::finding::Safety;
 
 /// Checks `paths` and computes the fixed text of every file with a finding. A file that cannot
@@ -30,20 +31,20 @@ pub fn fix_report(engine: &Engine, report: &Report, options: FixOptions) -> Vec<
     files.extend(plan.keys().map(String::as_str));
     files.sort_unstable();
     files.dedup();
-    let mut fixed: Vec<FixedFile> = files
+    // Every original in one batch, before any file is fixed.
+    let mut fixed: Vec<FixedFile> = read_and_judge(report, files, options.judge)
         .into_iter()
-        .filter_map(|path| {
-            let on_disk = report.on_disk(path).ok()?;
-            let bytes = std::fs::read(&on_disk).ok()?;
-            let mut fixed = engine.fix_file(
+        .map(|(path, on_disk, bytes, before_fixes)| {
+            let mut fixed = engine.fix_judged_file(
                 path,
                 &engine.project.module_name(&on_disk),
                 bytes,
+                before_fixes,
                 &report.project,
                 options,
             );
             fixed.file = on_disk;
-            Some(fixed)
+            fixed
         })
         .collect();
     keep_the_plan_whole(plan, &mut fixed);
@@ -103,6 +104,64 @@ pub fn unreadable_for_fixing(report: &Report, fixed: &[FixedFile]) -> Vec<(Strin
             };
             Some((path.to_string(), why))
         })
+        .collect()
+}
+
+/// `check`'s word on the files with findings that do not compile although tree-sitter parsed
+/// them without an error (a statement indented deeper than its block, `await await`): one
+/// warning per file, like tree-sitter's syntax errors. Only files with findings are judged, in
+/// one batch, so that a clean check starts no interpreter.
+pub fn invalid_files_with_findings(report: &Report, judge: &Judge) -> Vec<Diagnostic> {
+    let already_said: BTreeSet<&str> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.message.starts_with("syntax error"))
+        .map(|d| d.path.as_str())
+        .collect();
+    let mut paths: Vec<&str> = report
+        .findings
+        .iter()
+        .map(|f| f.path.as_str())
+        .filter(|path| !already_said.contains(path))
+        .collect();
+    paths.sort_unstable();
+    paths.dedup();
+    read_and_judge(report, paths, Some(judge))
+        .into_iter()
+        .filter_map(|(path, _, _, original)| match original {
+            Original::Invalid(rejection, by) => Some(Diagnostic {
+                path: path.to_string(),
+                message: format!(
+                    "syntax error at line {}: {} ({by}); the parts that parse were checked",
+                    rejection.line, rejection.message
+                ),
+                severity: Severity::Warning,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Each file that can be read, with its bytes and how they were judged (in one batch).
+fn read_and_judge<'p>(
+    report: &Report,
+    paths: Vec<&'p str>,
+    judge: Option<&Judge>,
+) -> Vec<(&'p str, PathBuf, Vec<u8>, Original)> {
+    let read: Vec<(&str, PathBuf, Vec<u8>)> = paths
+        .into_iter()
+        .filter_map(|path| {
+            // The file on disk (a name that is not UTF-8 is reported lossily).
+            let on_disk = report.on_disk(path).ok()?;
+            let bytes = std::fs::read(&on_disk).ok()?;
+            Some((path, on_disk, bytes))
+        })
+        .collect();
+    let sources: Vec<&[u8]> = read.iter().map(|(_, _, bytes)| bytes.as_slice()).collect();
+    let judged = cpython::judge_originals(judge, &sources);
+    read.into_iter()
+        .zip(judged)
+        .map(|((path, on_disk, bytes), original)| (path, on_disk, bytes, original))
         .collect()
 }
 

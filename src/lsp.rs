@@ -553,6 +553,9 @@ impl Server {
             )
             .collect();
         if wants(FIX_ALL_KIND) && findings.iter().any(|f| f.fix.is_some()) {
+            // No CPython judge (`FixOptions::default()`): code actions are asked for on every
+            // cursor move and an interpreter's round trips would delay them; the tree-sitter
+            // checks still hold every rewrite, and `unblock apply` judges with CPython.
             let fixed = self.engine.fix_file(
                 &path,
                 &module,

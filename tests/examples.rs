@@ -202,7 +202,10 @@ fn example_fixes_match_snapshots() {
             &module,
             bytes,
             &report.project,
-            FixOptions { unsafe_fixes: true },
+            FixOptions {
+                unsafe_fixes: true,
+                ..FixOptions::default()
+            },
         );
         let text = format!(
             "{}\n{}",

@@ -64,7 +64,10 @@ fn fixed_files_parse_and_a_second_fix_changes_nothing() {
         let engine = engine_for(&path);
         let original = std::fs::read(&path).unwrap();
         for unsafe_fixes in [false, true] {
-            let options = FixOptions { unsafe_fixes };
+            let options = FixOptions {
+                unsafe_fixes,
+                ..FixOptions::default()
+            };
             let first = fix(&engine, &path, original.clone(), options);
             let parsed = SourceFile::parse("x.py".into(), first.fixed.clone(), "x".into()).unwrap();
             assert!(

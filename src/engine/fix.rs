@@ -1,5 +1,6 @@
 //! Applying fixes: choose non-overlapping ones, edit the bytes, add imports, verify the result
-//! parses and puts `await` only where it may go, and repeat until nothing changes (bounded).
+//! parses and puts `await` only where it may go (and, with an interpreter, that CPython
+//! compiles it: see `cpython`), and repeat until nothing changes (bounded).
 //!
 //! Untouched bytes stay identical: edits replace exact byte ranges, and an added import uses
 //! the file's own line ending.
@@ -9,10 +10,11 @@ use std::path::PathBuf;
 
 use tree_sitter::Node;
 
+use super::cpython::{self, Judge, Original, Rejection, Verdict};
 use super::index::ProjectIndex;
 use super::source::{walk_tree, SourceFile, Visit};
 use super::syntax::Field;
-use super::Engine;
+use super::{Diagnostic, Engine, Severity};
 use crate::finding::{Edit, Finding, Prelude, Safety};
 
 /// Rounds of check-and-fix per file beyond one per fix the first round offers: a fix that
@@ -21,10 +23,16 @@ use crate::finding::{Edit, Finding, Prelude, Safety};
 /// never settles is cut off.
 const EXTRA_ROUNDS: usize = 8;
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FixOptions {
+#[derive(Clone, Copy, Default)]
+pub struct FixOptions<'j> {
     /// Also apply fixes whose safety is `unsafe`.
     pub unsafe_fixes: bool,
+    /// `--fix-invalid`: rewrite a file that did not compile before, too.
+    pub fix_invalid: bool,
+    /// CPython, to judge each file before and after its rewrites. Without it (the language
+    /// server's fix-all, for latency) the tree-sitter checks and [`cpython::lenient_spots`]
+    /// are all.
+    pub judge: Option<&'j Judge>,
 }
 
 /// A fix that was applied, for the summary.
@@ -56,6 +64,8 @@ pub struct FixedFile {
     /// `--propagate`'s plan has edits for this file that could not be made: the plan's other
     /// files must not be changed either.
     pub propagation_refused: bool,
+    /// What to tell about the file: it did not compile before, or CPython rejected a rewrite.
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 impl FixedFile {
@@ -74,18 +84,93 @@ impl Engine {
         project: &ProjectIndex,
         options: FixOptions,
     ) -> FixedFile {
+        let before_fixes = cpython::judge_originals(options.judge, &[&original]).remove(0);
+        self.fix_judged_file(path, module, original, before_fixes, project, options)
+    }
+
+    /// [`Engine::fix_file`] for a file whose original was judged already (with the other
+    /// files of the run, in one batch: [`cpython::judge_originals`]).
+    pub fn fix_judged_file(
+        &self,
+        path: &str,
+        module: &str,
+        original: Vec<u8>,
+        before_fixes: Original,
+        project: &ProjectIndex,
+        options: FixOptions,
+    ) -> FixedFile {
+        let mut diagnostics = Vec::new();
+        let invalid = match &before_fixes {
+            Original::Invalid(rejection, by) if !options.fix_invalid => {
+                diagnostics.push(Diagnostic {
+                    path: path.to_string(),
+                    message: format!(
+                        "does not compile as it is ({by}: {rejection}): nothing in it is rewritten (--fix-invalid rewrites it anyway)"
+                    ),
+                    severity: Severity::Warning,
+                });
+                // The same for every file, so that the summary counts them together.
+                Some("the file does not compile as it is: nothing in it is rewritten")
+            }
+            _ => None,
+        };
+        // A file CPython rejects as it is would reject every rewrite too (`--fix-invalid`):
+        // only the tree-sitter checks judge those.
+        let cpython = options.judge.and_then(|judge| match before_fixes {
+            Original::Valid => Some(Judging {
+                judge,
+                original_needs_newer_python: false,
+            }),
+            Original::NeedsNewerPython => Some(Judging {
+                judge,
+                original_needs_newer_python: true,
+            }),
+            Original::Invalid(..) => None,
+        });
+        // A compile per round would cost more than the rounds: they run with the tree-sitter
+        // checks, CPython judges the result, and only a result it rejects is made again with
+        // CPython judging each round, which drops just the fixes it rejects.
+        let rounds = |cpython| {
+            self.fix_in_rounds(path, module, &original, project, options, invalid, cpython)
+        };
+        let mut result = rounds(None);
+        if let Some(cpython) = cpython.filter(|_| result.changed()) {
+            if cpython.rejection(&result.fixed).is_some() {
+                result = rounds(Some(cpython));
+            }
+        }
+        diagnostics.append(&mut result.diagnostics);
+        result.diagnostics = diagnostics;
+        result
+    }
+
+    /// [`Engine::fix_file`]'s rounds, each result kept when it verifies (by CPython too when
+    /// `cpython` is given); `invalid` says why nothing in the file is rewritten.
+    #[allow(clippy::too_many_arguments)]
+    fn fix_in_rounds(
+        &self,
+        path: &str,
+        module: &str,
+        original: &[u8],
+        project: &ProjectIndex,
+        options: FixOptions,
+        invalid: Option<&'static str>,
+        cpython: Option<Judging>,
+    ) -> FixedFile {
         let mut result = FixedFile {
             path: path.to_string(),
             file: PathBuf::from(path),
-            original: original.clone(),
-            fixed: original.clone(),
+            original: original.to_vec(),
+            fixed: original.to_vec(),
             applied: Vec::new(),
             not_fixed: Vec::new(),
             propagation_refused: false,
+            diagnostics: Vec::new(),
         };
         let mut rejected: HashSet<(usize, &'static str)> = HashSet::new();
-        if let Some(edits) = project.propagation.edits.get(path) {
-            result.propagation_refused = !self.apply_propagation(&mut result, module, edits);
+        if let (Some(edits), None) = (project.propagation.edits.get(path), &invalid) {
+            result.propagation_refused =
+                !self.apply_propagation(&mut result, module, edits, cpython);
         }
         let mut budget = EXTRA_ROUNDS;
         let mut round = 0;
@@ -98,12 +183,14 @@ impl Engine {
             };
             let mut findings = self.check_file(&file).findings;
             project.settle(&mut findings);
-            if round == 1 && file.tree.root_node().has_error() {
+            if round == 1 && (file.tree.root_node().has_error() || invalid.is_some()) {
+                let reason =
+                    invalid.unwrap_or("the file has syntax errors: nothing in it is rewritten");
                 for f in &findings {
                     result.not_fixed.push(NotFixed {
                         recipe: f.recipe,
                         line: f.start.line,
-                        reason: "the file has syntax errors: nothing in it is rewritten".into(),
+                        reason: reason.into(),
                     });
                 }
                 break;
@@ -151,36 +238,47 @@ impl Engine {
                 budget += candidates.len();
             }
             let chosen = non_overlapping(&candidates);
-            // What the file already does wrong is not held against a fix.
-            let before = (
-                misplaced_awaits(&file),
-                unbound_nonlocals(&file),
-                comment_count(&file),
-            );
-            match apply(&file, &chosen).filter(|text| verified(path, module, text, before)) {
-                Some(text) => {
+            let verifier = Verifier::new(&file, cpython);
+            match apply(&file, &chosen).map(|text| verifier.verify(text)) {
+                Some(Ok(text)) => {
                     record(&mut result.applied, &chosen, &file);
                     result.fixed = text;
                 }
-                None => {
+                _ => {
                     // Together they do not verify: find the ones that do, one at a time.
                     for finding in chosen {
                         let single = [finding];
-                        match apply(&file, &single)
-                            .filter(|text| verified(path, module, text, before))
-                        {
-                            Some(text) => {
+                        let line = file.position(finding.start_byte).line;
+                        match apply(&file, &single).map(|text| verifier.verify(text)) {
+                            Some(Ok(text)) => {
                                 record(&mut result.applied, &single, &file);
                                 result.fixed = text;
                                 // Other findings' offsets refer to the old text: next round.
                                 break;
                             }
-                            None => {
+                            failed => {
                                 rejected.insert((finding.start_byte, finding.recipe));
+                                let reason = match failed {
+                                    Some(Err(Some(rejection))) => {
+                                        result.diagnostics.push(Diagnostic {
+                                            path: path.to_string(),
+                                            // Named by its code: its line is in this
+                                            // round's text, after the earlier fixes.
+                                            message: format!(
+                                                "the {} fix of `{}` was dropped: CPython rejects the file it writes ({rejection})",
+                                                finding.recipe,
+                                                first_line(&file, finding),
+                                            ),
+                                            severity: Severity::Warning,
+                                        });
+                                        "CPython rejects the rewrite: fix dropped".into()
+                                    }
+                                    _ => "the rewrite would not parse, would lose a comment, or would put `await` or `nonlocal` where Python rejects them: fix dropped".into(),
+                                };
                                 result.not_fixed.push(NotFixed {
                                     recipe: finding.recipe,
-                                    line: file.position(finding.start_byte).line,
-                                    reason: "the rewrite would not parse, would lose a comment, or would put `await` or `nonlocal` where Python rejects them: fix dropped".into(),
+                                    line,
+                                    reason,
                                 });
                             }
                         }
@@ -222,7 +320,13 @@ impl Engine {
     /// the project-wide plan decided together; the rounds that follow rewrite the blocking
     /// calls now in async context.
     /// False when they cannot be made (the file changed shape, or would not verify).
-    fn apply_propagation(&self, result: &mut FixedFile, module: &str, edits: &[Edit]) -> bool {
+    fn apply_propagation(
+        &self,
+        result: &mut FixedFile,
+        module: &str,
+        edits: &[Edit],
+        cpython: Option<Judging>,
+    ) -> bool {
         let mut out = Vec::with_capacity(result.fixed.len() + edits.len() * 8);
         let mut at = 0;
         for edit in edits {
@@ -241,12 +345,7 @@ impl Engine {
         ) else {
             return false;
         };
-        let before = (
-            misplaced_awaits(&before),
-            unbound_nonlocals(&before),
-            comment_count(&before),
-        );
-        if !verified(&result.path, module, &out, before) {
+        let Ok(out) = Verifier::new(&before, cpython).verify(out) else {
             for edit in edits {
                 result.not_fixed.push(NotFixed {
                     recipe: crate::recipes::INDIRECT_RECIPE,
@@ -255,7 +354,7 @@ impl Engine {
                 });
             }
             return false;
-        }
+        };
         for edit in edits.iter().filter(|e| e.text == "async ") {
             result.applied.push(Applied {
                 recipe: crate::recipes::INDIRECT_RECIPE,
@@ -265,6 +364,16 @@ impl Engine {
         }
         result.fixed = out;
         true
+    }
+}
+
+/// The first line of a finding's code, shortened: what names it in a message.
+fn first_line(file: &SourceFile, finding: &Finding) -> String {
+    let code = String::from_utf8_lossy(&file.bytes[finding.start_byte..finding.end_byte]);
+    let line = code.lines().next().unwrap_or_default().trim_end();
+    match line.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line.to_string(),
     }
 }
 
@@ -278,14 +387,11 @@ fn before_line(bytes: &[u8], offset: usize) -> usize {
 
 /// Applies just these findings' fixes (edits and imports) to `file`, as one round of
 /// [`Engine::fix_file`] would, and keeps the result only if it verifies (an editor's quick fix
-/// for one finding).
+/// for one finding). No CPython here: the editor asks on every cursor move, and starting an
+/// interpreter would cost more than the whole check; the tree-sitter checks still apply.
 pub fn apply_fixes(file: &SourceFile, findings: &[&Finding]) -> Option<Vec<u8>> {
-    let before = (
-        misplaced_awaits(file),
-        unbound_nonlocals(file),
-        comment_count(file),
-    );
-    apply(file, findings).filter(|text| verified(&file.path, &file.module, text, before))
+    let verifier = Verifier::new(file, None);
+    apply(file, findings).and_then(|text| verifier.verify(text).ok())
 }
 
 fn record(applied: &mut Vec<Applied>, chosen: &[&Finding], file: &SourceFile) {
@@ -709,17 +815,97 @@ fn bom_len(file: &SourceFile) -> usize {
     }
 }
 
-/// A rewrite is kept only if the result parses without errors and puts no more `await`s in
-/// forbidden places (outside `async def`, in a lambda or a generator expression) than before.
-fn verified(path: &str, module: &str, text: &[u8], before: (usize, usize, usize)) -> bool {
-    let Ok(file) = SourceFile::parse(path.to_string(), text.to_vec(), module.to_string()) else {
-        return false;
-    };
-    !file.tree.root_node().has_error()
-        && misplaced_awaits(&file) <= before.0
-        && unbound_nonlocals(&file) <= before.1
-        // A rewrite that swallows a comment (inside a replaced call) is not kept.
-        && comment_count(&file) >= before.2
+/// What a text does wrong that tree-sitter does not mark as an error. A rewrite may add none:
+/// what the file already did wrong is not held against it.
+#[derive(Debug, Clone, Copy)]
+struct Faults {
+    /// `await` outside `async def`, in a lambda or in a generator expression.
+    misplaced_awaits: usize,
+    unbound_nonlocals: usize,
+    /// `await await x`, inconsistent indentation.
+    lenient_spots: usize,
+    comments: usize,
+}
+
+impl Faults {
+    fn of(file: &SourceFile) -> Faults {
+        Faults {
+            misplaced_awaits: misplaced_awaits(file),
+            unbound_nonlocals: unbound_nonlocals(file),
+            lenient_spots: cpython::lenient_spots(file).len(),
+            comments: comment_count(file),
+        }
+    }
+
+    fn no_worse_than(&self, before: &Faults) -> bool {
+        self.misplaced_awaits <= before.misplaced_awaits
+            && self.unbound_nonlocals <= before.unbound_nonlocals
+            && self.lenient_spots <= before.lenient_spots
+            // A rewrite that swallows a comment (inside a replaced call) is not kept.
+            && self.comments >= before.comments
+    }
+}
+
+/// CPython judging one file's rewrites.
+#[derive(Clone, Copy)]
+struct Judging<'j> {
+    judge: &'j Judge,
+    /// The file as it was already needed a newer Python than the target version: its rewrites
+    /// are not held to the target's grammar either.
+    original_needs_newer_python: bool,
+}
+
+impl Judging<'_> {
+    /// Why CPython rejects `text`, if it does. No answer (the interpreter stopped, which the
+    /// front end says) rejects nothing.
+    fn rejection(&self, text: &[u8]) -> Option<Rejection> {
+        match self.judge.judge(text)? {
+            Verdict::Accepted => None,
+            Verdict::TooNew(_) if self.original_needs_newer_python => None,
+            Verdict::TooNew(rejection) => Some(Rejection {
+                message: format!("{} (the target version)", rejection.message),
+                ..rejection
+            }),
+            Verdict::Rejected(rejection) => Some(rejection),
+        }
+    }
+}
+
+/// Judges the rewrites of one text: tree-sitter's checks, then CPython's when it judges this
+/// file.
+struct Verifier<'f, 'j> {
+    file: &'f SourceFile,
+    before: Faults,
+    cpython: Option<Judging<'j>>,
+}
+
+impl<'f, 'j> Verifier<'f, 'j> {
+    fn new(file: &'f SourceFile, cpython: Option<Judging<'j>>) -> Self {
+        Verifier {
+            file,
+            before: Faults::of(file),
+            cpython,
+        }
+    }
+
+    /// The rewritten text back when it is kept; else CPython's reason when it was CPython that
+    /// rejected it.
+    fn verify(&self, text: Vec<u8>) -> Result<Vec<u8>, Option<Rejection>> {
+        let Ok(file) = SourceFile::parse(self.file.path.clone(), text, self.file.module.clone())
+        else {
+            return Err(None);
+        };
+        if file.tree.root_node().has_error() || !Faults::of(&file).no_worse_than(&self.before) {
+            return Err(None);
+        }
+        match self
+            .cpython
+            .and_then(|cpython| cpython.rejection(&file.bytes))
+        {
+            None => Ok(file.bytes),
+            rejection => Err(rejection),
+        }
+    }
 }
 
 fn comment_count(file: &SourceFile) -> usize {
@@ -878,6 +1064,62 @@ mod tests {
         let chosen: Vec<&Finding> = findings.iter().collect();
         let text = apply_fixes(&file, &chosen).expect("the result verifies");
         String::from_utf8(text).unwrap()
+    }
+
+    /// `source` with its first `pass` rewritten to `text`, as a fix would write it.
+    fn rewritten(source: &str, text: &str) -> Vec<u8> {
+        let start = source.find("pass").unwrap();
+        let mut rewrite = finding(source, 0);
+        rewrite.fix = Some(FixInfo::new(
+            Safety::Safe,
+            "",
+            vec![Edit {
+                start,
+                end: start + 4,
+                text: text.into(),
+            }],
+            vec![],
+        ));
+        apply(&parse(source), &[&rewrite]).unwrap()
+    }
+
+    #[test]
+    fn a_rewrite_python_rejects_is_caught_by_tree_sitter_checks_or_by_cpython() {
+        let source = "async def f():\n    pass\n";
+        let file = parse(source);
+        let tree_sitter_only = Verifier::new(&file, None);
+        // tree-sitter parses `await await x` without an error; the explicit check catches it.
+        assert_eq!(
+            tree_sitter_only.verify(rewritten(source, "await await x")),
+            Err(None)
+        );
+        assert!(tree_sitter_only
+            .verify(rewritten(source, "await (await x)"))
+            .is_ok());
+        // A keyword given twice: only the compiler says so.
+        let twice = rewritten(source, "g(a=1, a=2)");
+        assert!(tree_sitter_only.verify(twice.clone()).is_ok());
+        let judge = Judge::from_environment(None);
+        let with_cpython = Verifier::new(
+            &file,
+            Some(Judging {
+                judge: &judge,
+                original_needs_newer_python: false,
+            }),
+        );
+        match with_cpython.verify(twice) {
+            Err(Some(rejection)) => {
+                assert_eq!(rejection.line, 2);
+                assert!(
+                    rejection.message.contains("keyword argument repeated"),
+                    "{rejection}"
+                );
+            }
+            other => panic!("CPython (python3 on PATH) rejects it: {other:?}"),
+        }
+        assert!(with_cpython
+            .verify(rewritten(source, "await g(a=1)"))
+            .is_ok());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 pub mod callgraph;
 pub mod chunks;
 pub mod concurrency;
+pub mod cpython;
 pub mod fix;
 pub mod graph_export;
 pub mod imports;
@@ -205,6 +206,13 @@ impl Engine {
         }
     }
 
+    /// The target version the command runs with (`--target-version`, else the configuration's).
+    pub fn command_target_version(&self) -> Option<&str> {
+        self.target_version
+            .as_deref()
+            .or(self.config.config.target_version.as_deref())
+    }
+
     /// Restricts the recipes for the next runs (`apply --branch`, one recipe per commit), over
     /// every configuration.
     pub fn select_only(&mut self, selection: Selection) {
@@ -223,11 +231,7 @@ impl Engine {
             catalogue: &self.catalogue,
             selection: &self.selection,
             http_client: self.config.config.http_client.as_deref(),
-            target_version: self.target_version.as_deref().or(self
-                .config
-                .config
-                .target_version
-                .as_deref()),
+            target_version: self.command_target_version(),
         };
         let absolute = self.project.absolute(std::path::Path::new(path));
         let Some(dir) = absolute.parent().map(std::path::Path::to_path_buf) else {

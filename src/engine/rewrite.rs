@@ -13,8 +13,9 @@ use crate::finding::{Edit, FixInfo, Safety};
 /// attribute access, subscription and calls, so `f(x).y` becomes `(await g(x)).y`.
 pub fn awaited(expr: &str, parent: Option<Node>, node: Node) -> String {
     // `await time.sleep(1)`: the replacement is awaited already. A second `await` would be
-    // `await await ...`, which CPython rejects (tree-sitter does not).
-    if parent.is_some_and(|p| p.kind() == "await") {
+    // `await await ...`, which CPython rejects (tree-sitter does not), or, inside
+    // parentheses, `await (await ...)`, which awaits the result.
+    if already_awaited(parent) {
         return expr.to_string();
     }
     let needs_parens = parent.is_some_and(|p| match p.kind() {
@@ -28,6 +29,15 @@ pub fn awaited(expr: &str, parent: Option<Node>, node: Node) -> String {
     } else {
         format!("await {expr}")
     }
+}
+
+/// Whether an expression sitting in `parent` is awaited already: `await f()`, `await (f())`.
+pub fn already_awaited(parent: Option<Node>) -> bool {
+    let mut parent = parent;
+    while let Some(p) = parent.filter(|p| p.kind() == "parenthesized_expression") {
+        parent = p.parent();
+    }
+    parent.is_some_and(|p| p.kind() == "await")
 }
 
 /// The text between a call's parentheses, or the whole generator expression when the call

@@ -100,7 +100,7 @@ impl Recipe for Executor {
                     "the default executor with a partial is what asyncio.to_thread does, with keyword arguments and context variables".into(),
                 );
             let partial_arguments = rewrite::arguments_text(cx, *partial).unwrap_or_default();
-            let awaited = call.parent.is_some_and(|p| p.kind() == "await");
+            let awaited = rewrite::already_awaited(call.parent);
             let asyncio_ok = rewrite::check_asyncio_name(cx, call.scope);
             match asyncio_ok {
                 Err(why) => finding.not_fixable = Some(why),

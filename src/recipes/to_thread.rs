@@ -78,7 +78,7 @@ impl Recipe for ToThread {
             line: cx.file.position(call.node.start_byte()).line,
             name: short_name(cx, &async_function.qualname),
         });
-        let awaited = call.parent.is_some_and(|p| p.kind() == "await");
+        let awaited = rewrite::already_awaited(call.parent);
         let plan = match super::no_asyncio_rewrite(cx, cx.scopes.in_generator(call.scope)) {
             Some(why) => Err(why),
             // `await asyncio.to_thread(f)` would hand back the awaitable `f` returns, not await

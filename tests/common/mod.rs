@@ -44,6 +44,7 @@ pub fn write_as_if_read(path: &Path, original: &[u8], fixed: &[u8]) -> unblocker
         applied: vec![],
         not_fixed: vec![],
         propagation_refused: false,
+        diagnostics: vec![],
     };
     unblocker::fixes::write_fixes(&[file], &Default::default())
 }
