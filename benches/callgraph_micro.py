@@ -2,7 +2,7 @@
 """Score `unblock graph` (or PyCG) on the call-graph micro-benchmark.
 
     python3 benches/callgraph_micro.py [--binary target/release/unblock] [--verbose]
-    python3 benches/callgraph_micro.py --tool pycg --pycg target/pycg-venv/bin/pycg
+    python3 benches/callgraph_micro.py --tool pycg [--pycg-python target/pycg-venv/bin/python]
     python3 benches/callgraph_micro.py --markdown     # the table of BENCHMARKS.md
     python3 benches/callgraph_micro.py --json         # per case and category, for other scripts
 
@@ -57,12 +57,12 @@ def run_unblock(binary, case):
     return json.loads(out.stdout), None
 
 
-def run_pycg(pycg, case):
+def run_pycg(python, case):
     files = sorted(os.path.relpath(os.path.join(d, f), case)
                    for d, _, fs in os.walk(case) for f in fs if f.endswith(".py"))
     with tempfile.TemporaryDirectory() as tmp:
         dest = os.path.join(tmp, "cg.json")
-        out = subprocess.run([pycg, "--package", ".", *files, "-o", dest], cwd=case,
+        out = subprocess.run([python, "-m", "pycg", "--package", ".", *files, "-o", dest], cwd=case,
                              capture_output=True, text=True)
         if out.returncode != 0 or not os.path.exists(dest):
             last = (out.stderr.strip().splitlines() or ["no output"])[-1]
@@ -78,7 +78,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tool", choices=("unblock", "pycg"), default="unblock")
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "unblock"))
-    ap.add_argument("--pycg", default=os.path.join(ROOT, "target", "pycg-venv", "bin", "pycg"))
+    ap.add_argument("--pycg-python", default=os.path.join(ROOT, "target", "pycg-venv", "bin", "python"),
+                    help="the Python of a venv where `python -m pycg` works (see benches/graph_vs_pycg.sh)")
     ap.add_argument("--root", default=FIXTURES)
     ap.add_argument("--verbose", "-v", action="store_true")
     ap.add_argument("--markdown", action="store_true")
@@ -92,7 +93,7 @@ def main():
         if args.tool == "unblock":
             graph, error = run_unblock(os.path.abspath(args.binary), case)
         else:
-            graph, error = run_pycg(os.path.abspath(args.pycg), case)
+            graph, error = run_pycg(os.path.abspath(args.pycg_python), case)
         found = edges(graph) if graph is not None else set()
         results.append({
             "category": category, "case": name, "error": error,
