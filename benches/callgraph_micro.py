@@ -8,14 +8,16 @@
 
 Each case is a folder `tests/fixtures/callgraph_micro/CATEGORY/CASE/` holding `main.py` (and
 the modules it imports) and `callgraph.json`, the call graph written by hand from what the
-program does when run (see the README there). The tool graphs the case from inside its folder
-(a copy of it in a temporary directory, so that the case is its own project:
-`unblock graph --output-format json .`; PyCG with every `.py` file of the case as an entry
-point and `--package .`), and its edges (caller, callee) are compared with the expected ones:
-precision = right edges / edges found, recall = right edges / edges expected, summed over the
-cases of a category and over all cases (edge-level, micro-averaged). A case with no edge found
-has precision 1. Nodes without edges do not count. `--verbose` lists, per case, the expected
-edges missing from the tool's graph and the edges it has that are not expected.
+program does when run (see the README there). The tool graphs the case: unblock a copy of it in
+a temporary directory, so that the case is its own project (`unblock graph --output-format
+json .`); PyCG with every `.py` file of the case as an entry point and `--package` the case's
+absolute path. Its edges (caller, callee) are compared with the expected ones: precision =
+right edges / edges found, recall = right edges / edges expected, summed over the cases of a
+category and over all cases (edge-level, micro-averaged). A case with no edge found has
+precision 1. Nodes without edges do not count. `--verbose` lists, per case, the expected edges
+missing from the tool's graph and the edges it has that are not expected.
+
+PyCG 0.0.8 from PyPI needs the `pycg -> PyCG` link that benches/graph_vs_pycg.sh makes.
 """
 import argparse
 import json
@@ -62,7 +64,9 @@ def run_pycg(python, case):
                    for d, _, fs in os.walk(case) for f in fs if f.endswith(".py"))
     with tempfile.TemporaryDirectory() as tmp:
         dest = os.path.join(tmp, "cg.json")
-        out = subprocess.run([python, "-m", "pycg", "--package", ".", *files, "-o", dest], cwd=case,
+        # An absolute --package: PyCG analyses every imported module whose file name contains
+        # it, so `.` would take in the standard library's modules too.
+        out = subprocess.run([python, "-m", "pycg", "--package", os.path.abspath(case), *files, "-o", dest], cwd=case,
                              capture_output=True, text=True)
         if out.returncode != 0 or not os.path.exists(dest):
             last = (out.stderr.strip().splitlines() or ["no output"])[-1]
