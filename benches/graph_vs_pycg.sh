@@ -149,7 +149,7 @@ def timed(name, cmd, cwd, stdout_path, limit=None):
     err = open(err_path, errors="replace").read()
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)
     rss_mb = int(rss.group(1)) / 1024 if rss else float("nan")
-    tail = [l for l in err.splitlines() if l.strip() and not l.startswith("\t") and "Command exited" not in l]
+    tail = [l for l in err.splitlines() if re.match(r"^[A-Za-z_.]*(Error|Exception)\b", l)]
     log(f"{name}: {wall:.2f} s, {rss_mb:.0f} MB, exit {p.returncode}")
     return wall, rss_mb, p.returncode, (tail[-1] if tail else "")
 
@@ -209,7 +209,8 @@ for r in rows:
         note = "" if code == 0 else (" (stopped: timeout)" if code == 124 else f" ({tail[:80]})")
         ratio = ""
         if tool == "pycg":
-            ratio = (f"{wall / r['unblock'][0]:.0f}×" if code == 0 else f"> {wall / r['unblock'][0]:.0f}×")
+            ratio = (f"{wall / r['unblock'][0]:.0f}×" if code == 0 else
+                     f"> {wall / r['unblock'][0]:.0f}×" if code == 124 else "–")
         L.append(f"| {name} | {r['files']} | {r['lines']:,} | {tool} | {wall:.2f} | {rss:.0f} | {code}{note} | "
                  f"{nodes if nodes is not None else '–'} | {edges if edges is not None else '–'} | {ratio} |")
 L.append("")
