@@ -161,6 +161,7 @@ def edges_of(path):
     return len(g), sum(len(v) for v in g.values())
 
 rows = []
+load_before = os.getloadavg()
 for target in targets:
     top = src if target == "all" else os.path.join(src, target)
     if not os.path.isdir(top):
@@ -193,11 +194,13 @@ def micro(tool):
                        capture_output=True, text=True)
     return json.loads(r.stdout) if r.returncode == 0 else None
 
+load_after = os.getloadavg()
 log("scoring both tools on the micro-benchmark")
 mu, mp = micro("unblock"), micro("pycg")
 
 L = []
-L.append(f"Machine: {os.cpu_count()} cores, load average before the runs: see the log; "
+L.append(f"Machine: {os.cpu_count()} cores; load average (1/5/15 min) before the runs "
+         f"{' / '.join(f'{x:.2f}' for x in load_before)}, after {' / '.join(f'{x:.2f}' for x in load_after)}; "
          f"PyCG {os.environ['GVP_PYCG_VERSION']} on {sys.version.split()[0]}, stopped after {timeout} s.\n")
 L.append("| files | `.py` files | lines | tool | wall (s) | max RSS (MB) | exit | nodes | edges | unblock faster |")
 L.append("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
