@@ -107,6 +107,7 @@ def main():
                 if caller:
                     edges.add((caller, f"<builtin>.{arg.__name__}"))
 
+    sys.dont_write_bytecode = True  # no __pycache__ in the fixtures
     sys.path.insert(0, case)
     cwd = os.getcwd()
     os.chdir(case)
