@@ -146,6 +146,10 @@ impl<'a, 't> Resolver<'a, 't> {
                     }
                 }
                 let callee = self.infer(function, scope, depth + 1)?;
+                // `super().save()` in a method: the first base class's `save`.
+                if callee == Value::Name("builtins.super".into()) {
+                    return self.first_base(scope, depth + 1).map(Value::Instance);
+                }
                 // `functools.partial(fetch, url)` is `fetch` when called.
                 if callee == Value::Name("functools.partial".into()) {
                     let first = expr.field("arguments")?.named_child(0)?;
@@ -260,11 +264,96 @@ impl<'a, 't> Resolver<'a, 't> {
                 return Some(value);
             }
         }
+        // A function of this file without an annotation: what its `return`s agree on.
+        if let Some(value) = self.returned(&name, depth + 1) {
+            return Some(value);
+        }
         match callee {
             // A capitalised last part is a class by convention: calling it builds an instance.
             Value::Name(name) if is_class_name(name) => Some(Value::Instance(name.clone())),
             _ => None,
         }
+    }
+
+    /// What a function of this file returns when its `return` statements agree (a bare
+    /// `return` or `return None` says nothing): `return self` (a fluent method), `return
+    /// Conn()`, `return handler` (a factory of functions).
+    fn returned(&self, function: &str, depth: usize) -> Option<Value> {
+        let &id = self.scopes.functions.get(function)?;
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let body = self.scopes.get(id).body;
+        let mut values = Vec::new();
+        let mut generator = false;
+        super::source::walk_tree(body, |event| {
+            let super::source::Visit::Enter(node) = event else {
+                return true;
+            };
+            match node.kind() {
+                "function_definition" | "lambda" | "class_definition" => false,
+                // Calling a generator function returns a generator, not what it returns.
+                "yield" => {
+                    generator = true;
+                    false
+                }
+                "return_statement" => {
+                    if let Some(value) = node.named_child(0).filter(|v| v.kind() != "none") {
+                        values.push(value);
+                    }
+                    false
+                }
+                _ => true,
+            }
+        });
+        if values.is_empty() || generator {
+            return None;
+        }
+        agree(values.into_iter().map(|v| self.infer(v, id, depth + 1)))
+    }
+
+    /// A class of this file lists `class_name` among two or more bases.
+    fn in_multiple_inheritance(&self, class_name: &str) -> bool {
+        self.scopes.classes.values().any(|&id| {
+            let Some(bases) = self.scopes.get(id).node.field("superclasses") else {
+                return false;
+            };
+            let mut cursor = bases.walk();
+            let names: Vec<&str> = bases
+                .named_children(&mut cursor)
+                .filter(|b| b.kind() != "keyword_argument" && b.kind() != "comment")
+                .map(|b| self.file.text(b))
+                .collect();
+            names.len() > 1 && names.contains(&class_name)
+        })
+    }
+
+    /// The first base class of the class whose method `scope` is in (for `super()`).
+    fn first_base(&self, scope: ScopeId, depth: usize) -> Option<String> {
+        let mut current = Some(scope);
+        while let Some(id) = current {
+            let s = self.scopes.get(id);
+            if let Some(class) = s.class {
+                let class_scope = self.scopes.get(class);
+                // In a diamond, `super()` follows the instance's MRO, which may lead to a
+                // sibling class rather than this class's base: not known here.
+                if self.in_multiple_inheritance(&class_scope.name) {
+                    return None;
+                }
+                let bases = class_scope.node.field("superclasses")?;
+                let mut cursor = bases.walk();
+                let first = bases
+                    .named_children(&mut cursor)
+                    .find(|b| b.kind() != "keyword_argument" && b.kind() != "comment")?;
+                let defined_in = class_scope.parent.unwrap_or(MODULE_SCOPE);
+                return match self.infer(first, defined_in, depth + 1)? {
+                    Value::Name(base) => Some(base),
+                    _ => None,
+                };
+            }
+            current = s.parent;
+        }
+        None
     }
 
     /// An annotation known only as text (its function was not parsed): a dotted class name,

@@ -100,6 +100,8 @@ pub struct Scopes<'t> {
     pub by_node: HashMap<usize, ScopeId>,
     /// Class fully qualified name to its scope.
     pub classes: HashMap<String, ScopeId>,
+    /// Function (and method) fully qualified name to its scope.
+    pub functions: HashMap<String, ScopeId>,
     /// Functions with a return annotation (`-> Path`), by fully qualified name: what calling
     /// them gives.
     pub annotated_returns: HashMap<String, Node<'t>>,
@@ -273,6 +275,7 @@ impl<'t> Scopes<'t> {
             }],
             by_node: HashMap::default(),
             classes: HashMap::default(),
+            functions: HashMap::default(),
             annotated_returns: HashMap::default(),
             written_returns: HashMap::default(),
             self_attrs: HashMap::default(),
@@ -659,6 +662,7 @@ impl<'t> Builder<'t, 't> {
             name.to_string(),
         );
         let qualname = scopes.scopes[id].qualname.clone();
+        scopes.functions.insert(qualname.clone(), id);
         if let Some(returns) = node.field("return_type") {
             scopes.annotated_returns.insert(qualname.clone(), returns);
         }
