@@ -19,10 +19,11 @@
 //!     for sub in subscribers:
 //!         t = asyncio.to_thread(send_webhook, sub.url, event)
 //!         threads.append(t)
-//!     await asyncio.gather(*threads, return_exceptions=True)
+//!     _print_thread_errors(await asyncio.gather(*threads, return_exceptions=True))
 //! ```
 //! Safe with `return_exceptions=True` (a thread's exception is printed and swallowed, `join()`
-//! returns; gather would re-raise). A single thread becomes the same gather over one call;
+//! returns; gather would re-raise), the results handed to a module helper that prints each
+//! exception's traceback as `threading.excepthook` did. A single thread becomes the same gather over one call;
 //! `join(timeout=t)` becomes `asyncio.wait({t}, timeout=t)` with `is_alive()` as
 //! `not t.done()` (unsafe: the work runs on the default executor); a `with ThreadPoolExecutor()`
 //! block that maps or submits becomes gather over `asyncio.to_thread` (unsafe: which exception
@@ -419,7 +420,7 @@ mod rewrite_tests {
     }
 
     #[test]
-    fn a_fan_out_becomes_a_gather_that_swallows_exceptions() {
+    fn a_fan_out_becomes_a_gather_that_prints_what_the_targets_raise() {
         let finding = only(
             "\
 import threading
@@ -440,10 +441,15 @@ async def broadcast(subs):
         let texts: Vec<&str> = fix.edits.iter().map(|e| e.text.as_str()).collect();
         assert!(texts.contains(&"asyncio.to_thread(send, sub)"), "{texts:?}");
         assert!(
-            texts.contains(&"await asyncio.gather(*threads, return_exceptions=True)"),
+            texts.contains(
+                &"_print_thread_errors(await asyncio.gather(*threads, return_exceptions=True))"
+            ),
             "{texts:?}"
         );
         assert!(fix.note.contains("`name=` dropped"), "{}", fix.note);
+        // What a target raises is still printed, as threading's excepthook did.
+        assert_eq!(fix.preludes.len(), 1);
+        assert!(fix.imports.contains(&"traceback"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::engine::rewrite::{
 use crate::engine::scope::ScopeId;
 use crate::engine::syntax::Field;
 use crate::engine::FileContext;
-use crate::finding::{Edit, FixInfo, Safety};
+use crate::finding::{Edit, FixInfo, Prelude, Safety};
 
 /// What a `threading.Thread(...)` runs: the target and its arguments as call arguments.
 struct ThreadCall {
@@ -23,6 +23,23 @@ struct ThreadCall {
     /// The target is an `async def` of this module: the thread only made a coroutine.
     coroutine: bool,
 }
+
+/// What a thread's target raised was printed by `threading.excepthook` and never raised in
+/// the joining thread; `gather(..., return_exceptions=True)` keeps the same flow (no
+/// exception raised) and this helper keeps the trace on stderr.
+const PRINT_ERRORS: &str = "_print_thread_errors";
+const PRINT_ERRORS_PRELUDE: Prelude = Prelude {
+    name: PRINT_ERRORS,
+    statement: concat!(
+        "\n",
+        "def _print_thread_errors(results):\n",
+        "    \"\"\"Print what the work raised, as threading did when it ran on threads.\"\"\"\n",
+        "    for result in results:\n",
+        "        if isinstance(result, BaseException):\n",
+        "            traceback.print_exception(type(result), result, result.__traceback__)"
+    ),
+    after_import: "traceback",
+};
 
 fn thread_call(cx: &FileContext, scope: ScopeId, call: Node) -> Result<ThreadCall, String> {
     let arguments = call.field("arguments").ok_or("no arguments")?;
@@ -653,17 +670,21 @@ fn fan_out_tail(
     edits.push(Edit {
         start: join.start_byte(),
         end: join.end_byte(),
-        text: format!("await asyncio.gather(*{list}, return_exceptions=True)"),
+        text: format!("{PRINT_ERRORS}(await asyncio.gather(*{list}, return_exceptions=True))"),
     });
     let note = format!(
         "the threads become `asyncio.to_thread({}, ...)` awaited together with `asyncio.gather(*{list}, return_exceptions=True)`: \
-         a target's exception stays swallowed (threading printed it to stderr; gather keeps it silently in the results); \
+         a target's exception is still printed to stderr and not raised, as threading did (`{PRINT_ERRORS}`); \
          {EXECUTOR_BOUND}{}",
         call.target,
         dropped_note(call)
     );
     let first = allowed_list.first().map_or(built.start_byte(), |r| r.0);
-    Ok(FixInfo::new(Safety::Safe, note, edits, imports).claiming((first, join.end_byte())))
+    let mut imports = imports;
+    imports.push("traceback");
+    Ok(FixInfo::new(Safety::Safe, note, edits, imports)
+        .claiming((first, join.end_byte()))
+        .with_prelude(PRINT_ERRORS_PRELUDE))
 }
 
 /// `t = Thread(...); t.start(); ...; t.join()` in one block.
@@ -761,11 +782,14 @@ fn single(
             imports = needed;
             edits.push(replace(
                 join,
-                format!("await asyncio.gather({coroutine}, return_exceptions=True)"),
+                format!(
+                    "{PRINT_ERRORS}(await asyncio.gather({coroutine}, return_exceptions=True))"
+                ),
             ));
+            imports.push("traceback");
             note = format!(
-                "`await asyncio.gather(asyncio.to_thread({}, ...), return_exceptions=True)`: an exception in the target stays swallowed \
-                 (threading printed it to stderr; gather keeps it silently){}",
+                "`await asyncio.gather(asyncio.to_thread({}, ...), return_exceptions=True)`: an exception in the target is \
+                 still printed to stderr and not raised, as threading did (`{PRINT_ERRORS}`){}",
                 call.target,
                 dropped_note(call)
             );
@@ -777,11 +801,13 @@ fn single(
             edits.push(replace(start, format!("{name} = {future}")));
             edits.push(replace(
                 join,
-                format!("await asyncio.gather({name}, return_exceptions=True)"),
+                format!("{PRINT_ERRORS}(await asyncio.gather({name}, return_exceptions=True))"),
             ));
+            imports.push("traceback");
             note = format!(
                 "the work is scheduled on the default executor where `start()` was (it begins at the next `await`), and \
-                 `await asyncio.gather({name}, return_exceptions=True)` replaces `join()`: an exception in the target stays swallowed{}",
+                 `await asyncio.gather({name}, return_exceptions=True)` replaces `join()`: an exception in the target is still \
+                 printed to stderr and not raised, as threading did (`{PRINT_ERRORS}`){}",
                 dropped_note(call)
             );
             safety = Safety::Safe;
@@ -832,7 +858,12 @@ fn single(
     if !imports.contains(&"asyncio") {
         imports.push("asyncio");
     }
-    Ok(FixInfo::new(safety, note, edits, imports))
+    let fix = FixInfo::new(safety, note, edits, imports.clone());
+    Ok(if imports.contains(&"traceback") {
+        fix.with_prelude(PRINT_ERRORS_PRELUDE)
+    } else {
+        fix
+    })
 }
 
 /// `with ThreadPoolExecutor(...) as pool:` whose body only maps or submits and collects.
