@@ -58,7 +58,19 @@ pub fn prepend_argument(first: &str, rest: &str) -> String {
     if rest.trim().is_empty() {
         first.to_string()
     } else if rest.starts_with(['\n', '\r']) {
-        format!("{first},{rest}")
+        // One argument per line: the new one gets its own line, indented as the next one
+        // (as ruff format would put it), not glued to the parenthesis.
+        let newline = if rest.starts_with("\r\n") {
+            "\r\n"
+        } else {
+            "\n"
+        };
+        let after = &rest[newline.len()..];
+        let indent: String = after
+            .chars()
+            .take_while(|c| *c == ' ' || *c == '\t')
+            .collect();
+        format!("{newline}{indent}{first},{rest}")
     } else {
         format!("{first}, {rest}")
     }
@@ -743,10 +755,17 @@ fn blank_line_before(
     newline: &str,
 ) -> (usize, String) {
     let bytes = &cx.file.bytes;
+    // ruff format leaves no blank line only before the first statement of a function's (or
+    // class's) body; after `if ...:`, `try:`, `for ...:` or `with ...:` it wants one.
     let opens_block = statement
         .prev_named_sibling()
         .is_none_or(|p| p.kind() == "comment" && p.prev_named_sibling().is_none());
-    if opens_block && statement.parent().is_some_and(|p| p.kind() == "block") {
+    let in_definition_body = statement
+        .parent()
+        .filter(|p| p.kind() == "block")
+        .and_then(|b| b.parent())
+        .is_some_and(|d| matches!(d.kind(), "function_definition" | "class_definition"));
+    if opens_block && in_definition_body {
         return (line_start, String::new());
     }
     // Walk up over comment lines.
@@ -767,10 +786,6 @@ fn blank_line_before(
         if trimmed.starts_with('#') {
             start = previous;
             continue;
-        }
-        if trimmed.ends_with(':') {
-            // The line opening the block (`try:`, `if x:`): no blank line after it.
-            return (line_start, String::new());
         }
         break;
     }
