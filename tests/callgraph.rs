@@ -666,10 +666,10 @@ fn an_awaited_blocking_call_gets_one_await() {
     let text = std::fs::read_to_string(dir.path().join("app.py")).unwrap();
     assert!(!text.contains("await await"), "{text}");
     assert!(text.contains("    await asyncio.sleep(1)\n"), "{text}");
-    assert!(
-        text.contains("    r = await asyncio.to_thread(s.get, \"u\")\n"),
-        "{text}"
-    );
+    // A method awaited on an object typed by inference: the object is an async one whatever
+    // the annotation says (langflow annotates an AsyncSession as a Session), so no finding
+    // and no rewrite.
+    assert!(text.contains("    r = await s.get(\"u\")\n"), "{text}");
 }
 
 /// What a constructor's callers pass is what `self.x = x` stores: `Store(requests.Session(),

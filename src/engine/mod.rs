@@ -987,6 +987,60 @@ impl<'a, 't> FileContext<'a, 't> {
         resolved
     }
 
+    /// `await db.exec(stmt)` where `db`'s type was inferred (an annotation, an assignment):
+    /// the code awaits what the method returns, so the object is an async one whatever the
+    /// inference says (langflow annotates an `AsyncSession` as `sqlmodel.Session`). Moving the
+    /// call to a thread would hand back an un-awaited coroutine; it is no finding. A module
+    /// function awaited (`await time.sleep(1)`) is still one: its module says what it is.
+    fn awaited_method_of_an_inferred_object(
+        &self,
+        call: &scope::CallNode<'t>,
+        qualified: &str,
+    ) -> bool {
+        let mut parent = call.parent;
+        while let Some(p) = parent.filter(|p| p.kind() == "parenthesized_expression") {
+            parent = p.parent();
+        }
+        if !parent.is_some_and(|p| p.kind() == "await") {
+            return false;
+        }
+        let Some(object) = call
+            .node
+            .field("function")
+            .filter(|f| f.kind() == "attribute")
+            .and_then(|f| f.field("object"))
+        else {
+            return false;
+        };
+        if !matches!(
+            self.resolver.infer(object, call.scope, 0),
+            Some(resolve::Value::Instance(_) | resolve::Value::Member(..))
+        ) {
+            return false;
+        }
+        // `client = requests.Session()` in the function: the catalogue built it, so its type
+        // is certain and the `await` is the bug (the rewrite drops it).
+        let built_by_the_catalogue = object.kind() == "identifier" && {
+            let values = self
+                .resolver
+                .assigned_values(self.file.text(object), call.scope);
+            !values.is_empty()
+                && values.iter().all(|value| {
+                    value.kind() == "call"
+                        && value
+                            .field("function")
+                            .and_then(|f| self.resolver.infer(f, call.scope, 0))
+                            .and_then(|v| v.qualified())
+                            .is_some_and(|name| {
+                                self.catalogue.returns(&name).is_some()
+                                    || qualified.rsplit_once('.').map(|(class, _)| class)
+                                        == Some(name.as_str())
+                            })
+                })
+        };
+        !built_by_the_catalogue
+    }
+
     /// Every call in async context whose callee is in the catalogue (or the configuration).
     pub fn blocking_calls(&self) -> Vec<CallSite<'a, 't>> {
         let mut sites = Vec::new();
@@ -997,6 +1051,9 @@ impl<'a, 't> FileContext<'a, 't> {
             let Some(qualified) = self.callee(call.node, call.scope) else {
                 continue;
             };
+            if self.awaited_method_of_an_inferred_object(call, &qualified) {
+                continue;
+            }
             if let Some(entry) = self.catalogue.lookup(&qualified) {
                 sites.push(CallSite {
                     call: call.node,
