@@ -1001,7 +1001,7 @@ impl<'a, 't> FileContext<'a, 't> {
         while let Some(p) = parent.filter(|p| p.kind() == "parenthesized_expression") {
             parent = p.parent();
         }
-        if !parent.is_some_and(|p| p.kind() == "await") {
+        if parent.is_none_or(|p| p.kind() != "await") {
             return false;
         }
         let Some(object) = call
