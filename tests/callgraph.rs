@@ -914,3 +914,34 @@ fn propagate_keeps_a_helper_sync_when_its_blocking_call_has_no_async_fix() {
         "a second run changes nothing"
     );
 }
+
+/// A helper that needs the running loop (`asyncio.create_task`) cannot go to a worker thread:
+/// there it raises, so the finding has no fix and says why (langflow's `start_job` was given
+/// an unsafe fix that failed on every call). A helper that only touches a loop object
+/// (`asyncio.Queue()`) keeps its unsafe fix.
+#[test]
+fn a_helper_that_needs_the_running_loop_gets_no_thread_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "app.py",
+        "import asyncio\n\nimport requests\n\n\ndef start_job(url):\n    requests.get(url, timeout=5)\n    return asyncio.create_task(asyncio.sleep(1))\n\n\ndef make_queue(url):\n    requests.get(url, timeout=5)\n    return asyncio.Queue()\n\n\nasync def handler(url):\n    start_job(url)\n    make_queue(url)\n",
+    );
+    let findings = check_json(dir.path());
+    let by_line = |line: u64| {
+        findings
+            .iter()
+            .find(|f| f["line"].as_u64() == Some(line))
+            .unwrap_or_else(|| panic!("no finding at {line}: {findings:#?}"))
+    };
+    let start = by_line(17);
+    assert!(start["fix"].is_null(), "{start:#?}");
+    assert!(
+        start["not_fixable"]
+            .as_str()
+            .unwrap()
+            .contains("raises on a worker thread"),
+        "{start:#?}"
+    );
+    assert_eq!(by_line(18)["fix"]["safety"], "unsafe");
+}

@@ -234,6 +234,20 @@ pub(crate) struct FunctionSummary {
     pub returns_nested: Option<String>,
 }
 
+/// asyncio functions that need a running loop in the calling thread: on a worker thread they
+/// raise `RuntimeError` (no running event loop), so moving their caller there cannot work.
+const NEED_A_RUNNING_LOOP: &[&str] = &[
+    "asyncio.create_task",
+    "asyncio.ensure_future",
+    "asyncio.get_running_loop",
+    "asyncio.current_task",
+    "asyncio.all_tasks",
+];
+
+/// How a helper that calls one of [`NEED_A_RUNNING_LOOP`] is described: the fix that would
+/// move it to a thread is not offered (see `index::complete_indirect`).
+pub const RAISES_OFF_THE_LOOP: &str = "raises on a worker thread (no running event loop there)";
+
 /// asyncio functions that may be called from any thread.
 const THREADSAFE_ASYNCIO: &[&str] = &[
     "asyncio.run_coroutine_threadsafe",
@@ -435,11 +449,17 @@ fn summarise(
             continue;
         };
         if callee.starts_with("asyncio.") && !THREADSAFE_ASYNCIO.contains(&callee.as_str()) {
-            summary_fn.thread_hostile.get_or_insert_with(|| {
-                format!(
-                    "it calls `{callee}` (line {line}), which must run on the event loop's thread"
-                )
-            });
+            let raises = NEED_A_RUNNING_LOOP.contains(&callee.as_str());
+            // A call that raises off the loop outranks one that is merely unsafe there.
+            if raises || summary_fn.thread_hostile.is_none() {
+                summary_fn.thread_hostile = Some(if raises {
+                    format!("it calls `{callee}` (line {line}), which {RAISES_OFF_THE_LOOP}")
+                } else {
+                    format!(
+                        "it calls `{callee}` (line {line}), which must run on the event loop's thread"
+                    )
+                });
+            }
             continue;
         }
         if let Some(target) = thread_target(&resolver, call.node, call.scope, &callee) {

@@ -218,9 +218,18 @@ pub(crate) fn complete_indirect(finding: &mut Finding, info: &IndirectInfo, chai
             "`{first}` is a generator: its body runs while the coroutine iterates it, so `asyncio.to_thread` would only create it; iterate it on a thread (`await asyncio.to_thread(list, {first}(...))`) or make it an async generator by hand"
         ));
     }
-    if let (Some(fix), Some(why)) = (&mut finding.fix, &info.unsafe_because) {
-        fix.safety = Safety::Unsafe;
-        fix.note = format!("{}; unsafe: on a worker thread {why}", fix.note);
+    if let Some(why) = &info.unsafe_because {
+        if why.contains(super::callgraph::RAISES_OFF_THE_LOOP) {
+            // Moving it to a thread would make every call fail: no fix, the reason instead.
+            if finding.fix.take().is_some() {
+                finding.not_fixable = Some(format!(
+                    "`{first}` cannot run on a worker thread: {why}; make it `async def` and await it (or `--propagate`), or move only its blocking part to a thread, by hand"
+                ));
+            }
+        } else if let Some(fix) = &mut finding.fix {
+            fix.safety = Safety::Unsafe;
+            fix.note = format!("{}; unsafe: on a worker thread {why}", fix.note);
+        }
     }
 }
 
