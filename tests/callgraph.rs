@@ -945,3 +945,22 @@ fn a_helper_that_needs_the_running_loop_gets_no_thread_fix() {
     );
     assert_eq!(by_line(18)["fix"]["safety"], "unsafe");
 }
+
+/// A pause of a millisecond in a constructor does not make every construction a blocking
+/// call (chainlit's `Message.__init__` sleeps 1 ms: 57 constructions were moved to threads);
+/// a real pause still does.
+#[test]
+fn a_millisecond_sleep_does_not_make_a_blocking_helper() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "app.py",
+        "import time\n\n\nclass Message:\n    def __init__(self, text):\n        time.sleep(0.001)\n        self.text = text\n\n\nclass Retry:\n    def __init__(self):\n        time.sleep(0.5)\n\n\nasync def handler():\n    Message(\"hi\")\n    Retry()\n",
+    );
+    let findings = check_json(dir.path());
+    let lines: Vec<u64> = findings
+        .iter()
+        .map(|f| f["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![17], "{findings:#?}");
+}

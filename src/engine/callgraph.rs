@@ -466,6 +466,9 @@ fn summarise(
             summary_fn.thread_targets.push(target);
         }
         if let Some(entry) = catalogue.lookup(&callee) {
+            if callee == "time.sleep" && is_a_tick(&file, call.node) {
+                continue;
+            }
             let silenced = scopes.comments.get(&line).is_some_and(|comments| {
                 comments.iter().any(|c| {
                     suppress::directive_suppresses(file.text(*c), &entry.recipe, &entry.noqa)
@@ -493,6 +496,21 @@ fn summarise(
         }
     }
     Some(summary)
+}
+
+/// `time.sleep(0.001)`: a pause of a few milliseconds at most (a literal under 10 ms) does
+/// not make the function that pauses a blocking helper; chainlit's `Message.__init__` sleeps
+/// 1 ms, and every `Message(...)` in a coroutine was reported and moved to a thread.
+fn is_a_tick(file: &SourceFile, call: Node) -> bool {
+    let Some(argument) = call.field("arguments").and_then(|a| a.named_child(0)) else {
+        return false;
+    };
+    matches!(argument.kind(), "float" | "integer")
+        && file
+            .text(argument)
+            .replace('_', "")
+            .parse::<f64>()
+            .is_ok_and(|seconds| seconds < 0.01)
 }
 
 /// The function a thread runs: `threading.Thread(target=f)`, or the first argument of an
