@@ -362,19 +362,49 @@ pub fn statement_to_thread(
     let function_node = cx.scopes.get(function).node;
     let inside = |n: Node| n.start_byte() >= with.start_byte() && n.end_byte() <= with.end_byte();
     let mut outside: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // The reads that can see what the block assigned: after it, in a nested function or
+    // lambda (it may run later), or anywhere when the block sits in a loop (the next
+    // iteration reads it). A read before the block needs nothing back from it.
+    let mut read_later: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let in_loop = {
+        let mut node = with.parent();
+        let mut found = false;
+        while let Some(n) = node.filter(|n| *n != function_node) {
+            if matches!(n.kind(), "for_statement" | "while_statement") {
+                found = true;
+                break;
+            }
+            node = n.parent();
+        }
+        found
+    };
+    let mut nested_depth = 0usize;
     let mut is_async_generator = false;
     super::source::walk_tree(function_body, |event| {
-        let super::source::Visit::Enter(n) = event else {
-            return true;
+        let n = match event {
+            super::source::Visit::Enter(n) => n,
+            super::source::Visit::Leave(n) => {
+                if !inside(n) && matches!(n.kind(), "function_definition" | "lambda") {
+                    nested_depth -= 1;
+                }
+                return true;
+            }
         };
         if inside(n) {
             return false;
+        }
+        if matches!(n.kind(), "function_definition" | "lambda") {
+            nested_depth += 1;
         }
         if matches!(n.kind(), "yield") {
             is_async_generator = true;
         }
         if n.kind() == "identifier" && is_read(n) {
-            outside.insert(cx.text(n).to_string());
+            let name = cx.text(n).to_string();
+            if in_loop || nested_depth > 0 || n.start_byte() >= with.end_byte() {
+                read_later.insert(name.clone());
+            }
+            outside.insert(name);
         }
         true
     });
@@ -425,8 +455,8 @@ pub fn statement_to_thread(
     // Names first bound in the block and read after it: the helper returns them.
     let mut returned: Vec<String> = Vec::new();
     for name in assigned {
-        if handles.contains(&name) || !outside.contains(&name) {
-            continue; // local to the helper: nothing outside reads it
+        if handles.contains(&name) || !read_later.contains(&name) {
+            continue; // local to the helper: nothing reads it after the block
         }
         if bound_outside.contains(&name) {
             if annotated.contains(&name) {
