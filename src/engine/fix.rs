@@ -155,7 +155,7 @@ impl Engine {
             let before = (
                 misplaced_awaits(&file),
                 unbound_nonlocals(&file),
-                comment_count(&file),
+                file.comment_count(),
             );
             match apply(&file, &chosen).filter(|text| verified(path, module, text, before)) {
                 Some(text) => {
@@ -244,7 +244,7 @@ impl Engine {
         let before = (
             misplaced_awaits(&before),
             unbound_nonlocals(&before),
-            comment_count(&before),
+            before.comment_count(),
         );
         if !verified(&result.path, module, &out, before) {
             for edit in edits {
@@ -283,7 +283,7 @@ pub fn apply_fixes(file: &SourceFile, findings: &[&Finding]) -> Option<Vec<u8>> 
     let before = (
         misplaced_awaits(file),
         unbound_nonlocals(file),
-        comment_count(file),
+        file.comment_count(),
     );
     apply(file, findings).filter(|text| verified(&file.path, &file.module, text, before))
 }
@@ -446,9 +446,18 @@ fn drop_unused_imports(path: &str, module: &str, text: Vec<u8>, names: &[&str]) 
     };
     let root = file.tree.root_node();
     let mut uses: std::collections::HashMap<&str, usize> = names.iter().map(|n| (*n, 0)).collect();
+    // The nodes entered and not yet left: `Node::parent` walks down from the root each time,
+    // which is quadratic in a deeply nested literal.
+    let mut ancestors: Vec<Node> = Vec::new();
     walk_tree(root, |event| {
-        let Visit::Enter(node) = event else {
-            return true;
+        let node = match event {
+            Visit::Enter(node) => node,
+            Visit::Leave(node) => {
+                if ancestors.last() == Some(&node) {
+                    ancestors.pop();
+                }
+                return true;
+            }
         };
         if matches!(
             node.kind(),
@@ -456,12 +465,16 @@ fn drop_unused_imports(path: &str, module: &str, text: Vec<u8>, names: &[&str]) 
         ) {
             return false;
         }
+        let parent = ancestors.last().copied();
+        ancestors.push(node);
         // `client.post` is no use of a `post` binding; `f(post=1)` neither.
-        let member_name = node.parent().is_some_and(|p| {
-            (p.kind() == "attribute" && p.field("attribute") == Some(node))
-                || (p.kind() == "keyword_argument" && p.field("name") == Some(node))
-        });
-        if node.kind() == "identifier" && !member_name {
+        let member_name = || {
+            parent.is_some_and(|p| {
+                (p.kind() == "attribute" && p.field("attribute") == Some(node))
+                    || (p.kind() == "keyword_argument" && p.field("name") == Some(node))
+            })
+        };
+        if node.kind() == "identifier" && !member_name() {
             if let Some(count) = uses.get_mut(file.text(node)) {
                 *count += 1;
             }
@@ -719,23 +732,16 @@ fn verified(path: &str, module: &str, text: &[u8], before: (usize, usize, usize)
         && misplaced_awaits(&file) <= before.0
         && unbound_nonlocals(&file) <= before.1
         // A rewrite that swallows a comment (inside a replaced call) is not kept.
-        && comment_count(&file) >= before.2
-}
-
-fn comment_count(file: &SourceFile) -> usize {
-    let mut count = 0;
-    walk_tree(file.tree.root_node(), |event| {
-        if let Visit::Enter(node) = event {
-            count += usize::from(node.kind() == "comment");
-        }
-        true
-    });
-    count
+        && file.comment_count() >= before.2
 }
 
 /// `nonlocal x` statements with no enclosing function that binds `x`: tree-sitter accepts
 /// them, CPython does not. A moved `with` block must never leave one behind.
 pub fn unbound_nonlocals(file: &SourceFile) -> usize {
+    // Most files have none: the scopes of a large file are not built for nothing.
+    if memchr::memmem::find(&file.bytes, b"nonlocal").is_none() {
+        return 0;
+    }
     let scopes = super::scope::Scopes::build(file);
     let mut count = 0;
     walk_tree(file.tree.root_node(), |event| {

@@ -30,6 +30,7 @@ pub mod style;
 pub mod suppress;
 pub mod syntax;
 pub mod walk;
+pub mod work;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -493,6 +494,7 @@ impl Engine {
                 .with_globals(Some(&*self.project)),
             catalogue: settings.catalogue,
             callees: Default::default(),
+            function_names: Default::default(),
             has_to_thread: Engine::has_to_thread(settings.target_version),
             other_framework: other_framework(&scopes),
             http_client: settings.http_client,
@@ -872,6 +874,19 @@ pub struct FileContext<'a, 't> {
     pub http_client: Option<&'a str>,
     /// Resolved callees by call node id.
     callees: std::cell::RefCell<rustc_hash::FxHashMap<usize, Option<String>>>,
+    /// [`FunctionNames`] by function, each made once.
+    function_names: std::cell::RefCell<rustc_hash::FxHashMap<ScopeId, std::rc::Rc<FunctionNames>>>,
+}
+
+/// What a function's code names, found in one walk of it (nested functions included): a
+/// recipe that asks for every call in the function does not walk the function for each.
+/// Byte ranges, not nodes: the cache must not tie the context to the tree's lifetime.
+#[derive(Default)]
+pub struct FunctionNames {
+    /// Identifiers used as variables (not `x.attr`'s `attr`, not `f(key=1)`'s `key`), by name.
+    pub variables: rustc_hash::FxHashMap<String, Vec<std::ops::Range<usize>>>,
+    /// The `with` statements, in the order they start.
+    pub with_statements: Vec<std::ops::Range<usize>>,
 }
 
 impl<'a, 't> FileContext<'a, 't> {
@@ -879,6 +894,48 @@ impl<'a, 't> FileContext<'a, 't> {
     pub fn async_functions(&self) -> impl Iterator<Item = ScopeId> + '_ {
         (0..self.scopes.scopes.len())
             .filter(|&id| self.scopes.get(id).kind == ScopeKind::Function { is_async: true })
+    }
+
+    /// What `function`'s code names (see [`FunctionNames`]).
+    pub fn function_names(&self, function: ScopeId) -> std::rc::Rc<FunctionNames> {
+        if let Some(known) = self.function_names.borrow().get(&function) {
+            return known.clone();
+        }
+        let mut names = FunctionNames::default();
+        // The nodes entered and not left: `Node::parent` would walk down from the root again
+        // for every identifier.
+        let mut ancestors: Vec<Node<'t>> = Vec::new();
+        source::walk_tree(self.scopes.get(function).node, |event| {
+            let node = match event {
+                source::Visit::Enter(node) => node,
+                source::Visit::Leave(_) => {
+                    ancestors.pop();
+                    return true;
+                }
+            };
+            match node.kind() {
+                "with_statement" => names.with_statements.push(node.byte_range()),
+                "identifier" if !ancestors.last().is_some_and(|&p| names_a_member(p, node)) => {
+                    let name = self.file.text(node);
+                    match names.variables.get_mut(name) {
+                        Some(uses) => uses.push(node.byte_range()),
+                        None => {
+                            names
+                                .variables
+                                .insert(name.to_string(), vec![node.byte_range()]);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            ancestors.push(node);
+            true
+        });
+        let names = std::rc::Rc::new(names);
+        self.function_names
+            .borrow_mut()
+            .insert(function, names.clone());
+        names
     }
 
     /// The fully qualified name a call's callee resolves to, seen from `scope`.
@@ -1038,4 +1095,11 @@ impl<'a, 't> FileContext<'a, 't> {
     pub fn text(&self, node: Node) -> &str {
         self.file.text(node)
     }
+}
+
+/// `identifier` names an attribute or a keyword under `parent`, not a variable (`x.client`,
+/// `f(client=1)`).
+pub fn names_a_member(parent: Node, identifier: Node) -> bool {
+    (parent.kind() == "attribute" && parent.field("attribute") == Some(identifier))
+        || (parent.kind() == "keyword_argument" && parent.field("name") == Some(identifier))
 }
