@@ -292,17 +292,12 @@ pub fn render_statistics(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{Kind, Position};
+    use crate::finding::Position;
 
     /// A finding of the `len` bytes at `start` of a one-line source.
     fn frame(source: &str, start: usize, len: usize) -> (String, usize, usize) {
         let column = |byte: usize| source[..byte].chars().count() + 1;
         let finding = Finding {
-            path: "m.py".into(),
-            recipe: "sleep",
-            kind: Kind::Direct,
-            start_byte: start,
-            end_byte: start + len,
             start: Position {
                 line: 1,
                 column: column(start),
@@ -311,17 +306,7 @@ mod tests {
                 line: 1,
                 column: column(start + len),
             },
-            message: String::new(),
-            reason: String::new(),
-            fix: None,
-            not_fixable: None,
-            chain: vec![],
-            sinks: vec![],
-            noqa_codes: vec![],
-            covers: vec![],
-            requires_async_callee: None,
-            requires_blocking_callee: None,
-            passed_arguments: None,
+            ..Finding::for_test("sleep", start, start + len)
         };
         framed_line(&Lines::new(source.as_bytes().to_vec()), &finding)
     }
