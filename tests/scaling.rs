@@ -63,7 +63,8 @@ fn each_shape_costs_in_proportion_to_its_size() {
             lines(n, |i| format!("# comment {i}\n"))
         )
     });
-    // The http-requests fix looked at the whole coroutine for each call it rewrote.
+    // The http-requests fix looked at the whole coroutine for each call it rewrote, and
+    // resolved every call of the file to find the coroutine's callers.
     grows_linearly("calls", &["check"], 100, |n| {
         format!(
             "import requests\n\n\nasync def f():\n{}",
@@ -71,6 +72,13 @@ fn each_shape_costs_in_proportion_to_its_size() {
                 "    requests.get('https://example.com/{i}')\n"
             ))
         )
+    });
+    // ... and looked at every call of the file for each call inside a `try`.
+    grows_linearly("calls in try blocks", &["check"], 100, |n| {
+        let guarded = |i| {
+            format!("    try:\n        requests.get('https://example.com/{i}')\n    except ValueError:\n        pass\n")
+        };
+        format!("import requests\n\n\nasync def f():\n{}", lines(n, guarded))
     });
     // Dropping an unused import asked every node of the tree for its parent.
     grows_linearly("nested literal", &["diff"], 300, |n| {

@@ -495,6 +495,7 @@ impl Engine {
             catalogue: settings.catalogue,
             callees: Default::default(),
             function_names: Default::default(),
+            calls_by_callee: Default::default(),
             has_to_thread: Engine::has_to_thread(settings.target_version),
             other_framework: other_framework(&scopes),
             http_client: settings.http_client,
@@ -874,6 +875,8 @@ pub struct FileContext<'a, 't> {
     pub http_client: Option<&'a str>,
     /// Resolved callees by call node id.
     callees: std::cell::RefCell<rustc_hash::FxHashMap<usize, Option<String>>>,
+    /// Indices into `scopes.calls` by the name their callee resolves to, made on first use.
+    calls_by_callee: std::cell::OnceCell<rustc_hash::FxHashMap<String, Vec<usize>>>,
     /// [`FunctionNames`] by function, each made once.
     function_names: std::cell::RefCell<rustc_hash::FxHashMap<ScopeId, std::rc::Rc<FunctionNames>>>,
 }
@@ -938,8 +941,39 @@ impl<'a, 't> FileContext<'a, 't> {
         names
     }
 
+    /// The calls of the file (indices into `scopes.calls`) whose callee resolves to
+    /// `qualname`: every call is resolved once for all the questions, not once per question.
+    pub fn calls_of(&self, qualname: &str) -> &[usize] {
+        let index = self.calls_by_callee.get_or_init(|| {
+            let mut index: rustc_hash::FxHashMap<String, Vec<usize>> = Default::default();
+            for (i, call) in self.scopes.calls.iter().enumerate() {
+                if let Some(callee) = self.callee(call.node, call.scope) {
+                    index.entry(callee).or_default().push(i);
+                }
+            }
+            index
+        });
+        index.get(qualname).map_or(&[], Vec::as_slice)
+    }
+
+    /// The calls whose node lies within `range`: a slice found by binary search, since
+    /// `scopes.calls` is in the order the walk met them, by start byte.
+    pub fn calls_within(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = &scope::CallNode<'t>> + '_ {
+        let calls = &self.scopes.calls;
+        let first = calls.partition_point(|c| c.node.start_byte() < range.start);
+        calls[first..]
+            .iter()
+            .take_while(move |c| c.node.start_byte() < range.end)
+            .filter(move |c| c.node.end_byte() <= range.end)
+    }
+
     /// The fully qualified name a call's callee resolves to, seen from `scope`.
     pub fn callee(&self, call: Node<'t>, scope: ScopeId) -> Option<String> {
+        // Counted: a loop over every call of the file for each finding shows up as work.
+        work::count(1);
         // Several recipes ask about the same calls: resolve each once.
         if let Some(known) = self.callees.borrow().get(&call.id()) {
             return known.clone();

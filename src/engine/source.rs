@@ -23,6 +23,8 @@ pub struct SourceFile {
     pub skipped: Vec<super::chunks::SkippedDefinition>,
     /// The whole file is valid UTF-8 (most are): node texts need no further check.
     utf8: bool,
+    /// The whole file is ASCII: a column is a count of bytes.
+    ascii: bool,
     /// Comment lines inside long runs of them, which a whole parse left out of the tree (a
     /// partial parse leaves out every comment line, uncounted).
     pub hidden_comments: usize,
@@ -36,6 +38,7 @@ impl SourceFile {
         let bytes = universal_newlines(bytes);
         let line_starts = line_starts(&bytes);
         let utf8 = std::str::from_utf8(&bytes).is_ok();
+        let ascii = bytes.is_ascii();
         let (kept, hidden_comments) = whole_parse_ranges(&bytes);
         let tree = parse_ranges(&bytes, &line_starts, kept.as_deref())?;
         Ok(SourceFile {
@@ -47,6 +50,7 @@ impl SourceFile {
             skipped: Vec::new(),
             line_starts,
             utf8,
+            ascii,
             hidden_comments,
         })
     }
@@ -88,6 +92,7 @@ impl SourceFile {
     ) -> Result<SourceFile, String> {
         let line_starts = line_starts(&bytes);
         let utf8 = std::str::from_utf8(&bytes).is_ok();
+        let ascii = bytes.is_ascii();
         if let Some(relevant) = relevant {
             let tree = parse_ranges(&bytes, &line_starts, Some(&relevant.ranges))?;
             if !tree.root_node().has_error() {
@@ -101,6 +106,7 @@ impl SourceFile {
                     skipped,
                     line_starts,
                     utf8,
+                    ascii,
                     hidden_comments: 0,
                 });
             }
@@ -132,9 +138,15 @@ impl SourceFile {
         };
         let line_start = self.line_starts[line_index];
         let prefix = &self.bytes[line_start..byte.min(self.bytes.len())];
-        let column = match std::str::from_utf8(prefix) {
-            Ok(s) => s.chars().count(),
-            Err(_) => prefix.len(),
+        // Counting characters costs the prefix: on one long line holding thousands of
+        // findings that is quadratic, so an ASCII file (most) counts bytes.
+        let column = if self.ascii {
+            prefix.len()
+        } else {
+            match std::str::from_utf8(prefix) {
+                Ok(s) => s.chars().count(),
+                Err(_) => prefix.len(),
+            }
         };
         Position {
             line: line_index + 1,

@@ -1,5 +1,5 @@
 //! A count of the steps taken by the loops whose cost once grew with the square of their input
-//! (tree walks, lookups of the function around a finding, the ancestors of a call), so that a
+//! (tree walks, lookups of the function around a finding, of a call's callee), so that a
 //! test tells linear from quadratic by counting, never by the clock (tests/scaling.rs).
 //! `UNBLOCK_TIMINGS=1` prints it when a command ends.
 
