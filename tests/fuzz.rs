@@ -1,6 +1,6 @@
 //! Seeded mutation fuzzing of `check`, `diff` and `apply` on the repository's own Python
 //! (tests/fixtures, codemods): lines deleted, duplicated, swapped and re-indented, bytes
-//! flipped, `await ` inserted, files truncated. Every mutated file must be handled without a
+//! flipped, `await ` or a blocking statement inserted, files truncated. Every mutated file must be handled without a
 //! panic and with exit code 0, 1 or 2; a fix may never turn a file CPython accepts into one it
 //! rejects; and a second `apply` changes nothing.
 //!
@@ -19,6 +19,17 @@ const DEFAULT_CASES: usize = 48;
 const DEFAULT_SEED: u64 = 0x5EED_B10C;
 /// Mutated files checked together in one directory, per run of each command.
 const BATCH: usize = 48;
+
+/// Statements the fixes rewrite, for the mutation that inserts one.
+const BLOCKING: &[&str] = &[
+    "time.sleep(1)\n",
+    "data = open(path).read()\n",
+    "with open(path) as handle:\n",
+    "response = requests.get(url, timeout=5)\n",
+    "subprocess.run(['ls'])\n",
+    "import time, requests\n",
+    "return requests.post(url, json={}).json()\n",
+];
 
 /// splitmix64: small, fast, and the same everywhere.
 struct Rng(u64);
@@ -88,7 +99,7 @@ fn mutate(source: &[u8], rng: &mut Rng) -> Vec<u8> {
             lines.push(b"\n".to_vec());
         }
         let at = rng.below(lines.len());
-        match rng.below(8) {
+        match rng.below(9) {
             0 => {
                 lines.remove(at);
             }
@@ -146,6 +157,16 @@ fn mutate(source: &[u8], rng: &mut Rng) -> Vec<u8> {
                 let whole: Vec<u8> = lines.concat();
                 let cut = rng.below(whole.len() + 1);
                 lines = vec![whole[..cut].to_vec()];
+            }
+            7 => {
+                // A blocking statement where the line is, indented as it: more to fix.
+                let indent: Vec<u8> = lines[at]
+                    .iter()
+                    .copied()
+                    .take_while(|b| matches!(b, b' ' | b'\t'))
+                    .collect();
+                let statement = BLOCKING[rng.below(BLOCKING.len())];
+                lines.insert(at, [&indent[..], statement.as_bytes()].concat());
             }
             _ => {
                 // A line of another part of the same file moved here, re-indented.
