@@ -496,6 +496,7 @@ impl Engine {
             callees: Default::default(),
             function_names: Default::default(),
             calls_by_callee: Default::default(),
+            block_facts: Default::default(),
             has_to_thread: Engine::has_to_thread(settings.target_version),
             other_framework: other_framework(&scopes),
             http_client: settings.http_client,
@@ -877,6 +878,9 @@ pub struct FileContext<'a, 't> {
     callees: std::cell::RefCell<rustc_hash::FxHashMap<usize, Option<String>>>,
     /// Indices into `scopes.calls` by the name their callee resolves to, made on first use.
     calls_by_callee: std::cell::OnceCell<rustc_hash::FxHashMap<String, Vec<usize>>>,
+    /// What each function reads, binds and yields, for blocks moved to a thread, made once.
+    block_facts:
+        std::cell::RefCell<rustc_hash::FxHashMap<ScopeId, std::rc::Rc<rewrite::facts::BlockFacts>>>,
     /// [`FunctionNames`] by function, each made once.
     function_names: std::cell::RefCell<rustc_hash::FxHashMap<ScopeId, std::rc::Rc<FunctionNames>>>,
 }
@@ -897,6 +901,19 @@ impl<'a, 't> FileContext<'a, 't> {
     pub fn async_functions(&self) -> impl Iterator<Item = ScopeId> + '_ {
         (0..self.scopes.scopes.len())
             .filter(|&id| self.scopes.get(id).kind == ScopeKind::Function { is_async: true })
+    }
+
+    /// What `function`'s body reads, binds and yields (see [`rewrite::facts`]).
+    pub fn block_facts(&self, function: ScopeId) -> std::rc::Rc<rewrite::facts::BlockFacts> {
+        if let Some(known) = self.block_facts.borrow().get(&function) {
+            return known.clone();
+        }
+        let scope = self.scopes.get(function);
+        let facts = std::rc::Rc::new(rewrite::facts::gather(self, scope.node, scope.body));
+        self.block_facts
+            .borrow_mut()
+            .insert(function, facts.clone());
+        facts
     }
 
     /// What `function`'s code names (see [`FunctionNames`]).
