@@ -523,6 +523,11 @@ L.append("The script creates `target/bench-venv` (ruff from PyPI), downloads and
          "`target/bench-corpus`, copies the stdlib, runs `cargo build --release`, times both tools and rewrites "
          "this file. A second run reuses the venv and the corpus. `--setup-only` stops after the corpus is ready.")
 report = os.environ["BENCH_REPORT"]
+# benches/scaling.py's last table (how time grows with one input's size) is carried over.
+scaling = os.path.join(os.environ["BENCH_ROOT"], "benches", "SCALING.md")
+if os.path.exists(scaling):
+    L.append("")
+    L.append(open(scaling).read().rstrip())
 # The hand-written analysis of where the time goes lives beside the script and is carried over.
 analysis = os.path.join(os.environ["BENCH_ROOT"], "benches", "ANALYSIS.md")
 if os.path.exists(analysis):

@@ -138,6 +138,15 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    let code = run(cli);
+    // A development aid for the speed bar (tests/scaling.rs reads it): the work counted.
+    if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
+        eprintln!("work: {} steps", crate::engine::work::steps());
+    }
+    code
+}
+
+fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => check(args),
         Command::Diff(args) => fix(args, false),

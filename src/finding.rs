@@ -253,3 +253,31 @@ impl Finding {
         (&self.path, self.start.line, self.start.column, self.recipe)
     }
 }
+
+#[cfg(test)]
+impl Finding {
+    /// A direct finding of `recipe` over `start_byte..end_byte` of `m.py`, with nothing else
+    /// said: unit tests fill in what they look at.
+    pub(crate) fn for_test(recipe: &'static str, start_byte: usize, end_byte: usize) -> Finding {
+        Finding {
+            path: "m.py".into(),
+            recipe,
+            kind: Kind::Direct,
+            start_byte,
+            end_byte,
+            start: Position::default(),
+            end: Position::default(),
+            message: String::new(),
+            reason: String::new(),
+            fix: None,
+            not_fixable: None,
+            chain: vec![],
+            sinks: vec![],
+            noqa_codes: vec![],
+            covers: vec![],
+            requires_async_callee: None,
+            requires_blocking_callee: None,
+            passed_arguments: None,
+        }
+    }
+}

@@ -673,9 +673,69 @@ const SPECIAL: [bool; 256] = {
     table
 };
 
-/// Logical lines (statements and clause headers); `None` if the scanner got lost (an
-/// unterminated triple quote, say), so the caller parses everything.
+/// Logical lines (statements and clause headers) and the holes the parser need not see
+/// (comment-only lines, docstrings); `None` if the scanner got lost (an unterminated triple
+/// quote, say), so the caller parses everything.
 fn logical_lines(bytes: &[u8]) -> Option<(Vec<Line>, Vec<Range<usize>>)> {
+    let (lines, comment_lines, strings) = scan_lines(bytes)?;
+    // A bare string statement can go when the next statement is in the same block (same
+    // indentation, nothing in between): the block keeps a statement, and a docstring is no
+    // call, binding or loop.
+    let mut holes = comment_lines;
+    for (index, range) in strings {
+        if lines
+            .get(index + 1)
+            .is_some_and(|next| next.indent == lines[index].indent)
+        {
+            holes.push(range);
+        }
+    }
+    holes.sort_by_key(|r| r.start);
+    Some((lines, holes))
+}
+
+/// For each run of three or more lines holding nothing but a comment, indented alike (blank
+/// lines between them allowed), the bytes from its second line to the end of its last but
+/// one. A whole parse leaves them out: at every comment of a run tree-sitter-python's
+/// indentation scanner reads ahead to the end of the run, so a run costs the square of its
+/// length. The lines left out hold no code, and the tree keeps the run's first and last
+/// comment where they were: comments indented alike all end up in the same block.
+/// Also says how many comment lines the ranges hold.
+pub fn comment_run_interiors(bytes: &[u8]) -> (Vec<Range<usize>>, usize) {
+    let Some((_, comments, _)) = scan_lines(bytes) else {
+        return (Vec::new(), 0);
+    };
+    let blank = |gap: &[u8]| {
+        gap.iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c'))
+    };
+    let indent = |line: &Range<usize>| {
+        let text = &bytes[line.clone()];
+        &text[..memchr::memchr(b'#', text).unwrap_or(text.len())]
+    };
+    let mut interiors = Vec::new();
+    let mut hidden = 0;
+    let mut run_start = 0;
+    for i in 1..=comments.len() {
+        let continues = i < comments.len()
+            && blank(&bytes[comments[i - 1].end..comments[i].start])
+            && indent(&comments[i - 1]) == indent(&comments[i]);
+        if continues {
+            continue;
+        }
+        if i - run_start >= 3 {
+            interiors.push(comments[run_start + 1].start..comments[i - 2].end);
+            hidden += i - run_start - 2;
+        }
+        run_start = i;
+    }
+    (interiors, hidden)
+}
+
+/// Logical lines, comment-only lines, and bare string statements (with the index of their
+/// logical line); `None` if the scanner got lost.
+#[allow(clippy::type_complexity)]
+fn scan_lines(bytes: &[u8]) -> Option<(Vec<Line>, Vec<Range<usize>>, Vec<(usize, Range<usize>)>)> {
     let mut lines = Vec::new();
     // Lines holding nothing but a comment: the parser need not see them.
     let mut comment_lines = Vec::new();
@@ -759,20 +819,7 @@ fn logical_lines(bytes: &[u8]) -> Option<(Vec<Line>, Vec<Range<usize>>)> {
             }
         }
     }
-    // A bare string statement can go when the next statement is in the same block (same
-    // indentation, nothing in between): the block keeps a statement, and a docstring is no
-    // call, binding or loop.
-    let mut holes = comment_lines;
-    for (index, range) in strings {
-        if lines
-            .get(index + 1)
-            .is_some_and(|next| next.indent == lines[index].indent)
-        {
-            holes.push(range);
-        }
-    }
-    holes.sort_by_key(|r| r.start);
-    Some((lines, holes))
+    Some((lines, comment_lines, strings))
 }
 
 /// The end of the string when the logical line at `start` is nothing but a string literal

@@ -552,9 +552,18 @@ fn drop_unused_imports(path: &str, module: &str, text: Vec<u8>, names: &[&str]) 
     };
     let root = file.tree.root_node();
     let mut uses: std::collections::HashMap<&str, usize> = names.iter().map(|n| (*n, 0)).collect();
+    // The nodes entered and not yet left: `Node::parent` walks down from the root each time,
+    // which is quadratic in a deeply nested literal.
+    let mut ancestors: Vec<Node> = Vec::new();
     walk_tree(root, |event| {
-        let Visit::Enter(node) = event else {
-            return true;
+        let node = match event {
+            Visit::Enter(node) => node,
+            Visit::Leave(node) => {
+                if ancestors.last() == Some(&node) {
+                    ancestors.pop();
+                }
+                return true;
+            }
         };
         if matches!(
             node.kind(),
@@ -562,12 +571,16 @@ fn drop_unused_imports(path: &str, module: &str, text: Vec<u8>, names: &[&str]) 
         ) {
             return false;
         }
+        let parent = ancestors.last().copied();
+        ancestors.push(node);
         // `client.post` is no use of a `post` binding; `f(post=1)` neither.
-        let member_name = node.parent().is_some_and(|p| {
-            (p.kind() == "attribute" && p.field("attribute") == Some(node))
-                || (p.kind() == "keyword_argument" && p.field("name") == Some(node))
-        });
-        if node.kind() == "identifier" && !member_name {
+        let member_name = || {
+            parent.is_some_and(|p| {
+                (p.kind() == "attribute" && p.field("attribute") == Some(node))
+                    || (p.kind() == "keyword_argument" && p.field("name") == Some(node))
+            })
+        };
+        if node.kind() == "identifier" && !member_name() {
             if let Some(count) = uses.get_mut(file.text(node)) {
                 *count += 1;
             }
@@ -833,7 +846,8 @@ impl Faults {
             misplaced_awaits: misplaced_awaits(file),
             unbound_nonlocals: unbound_nonlocals(file),
             lenient_spots: cpython::lenient_spots(file).len(),
-            comments: comment_count(file),
+            // Counted by the file: comment lines left out of a whole parse count too.
+            comments: file.comment_count(),
         }
     }
 
@@ -908,20 +922,13 @@ impl<'f, 'j> Verifier<'f, 'j> {
     }
 }
 
-fn comment_count(file: &SourceFile) -> usize {
-    let mut count = 0;
-    walk_tree(file.tree.root_node(), |event| {
-        if let Visit::Enter(node) = event {
-            count += usize::from(node.kind() == "comment");
-        }
-        true
-    });
-    count
-}
-
 /// `nonlocal x` statements with no enclosing function that binds `x`: tree-sitter accepts
 /// them, CPython does not. A moved `with` block must never leave one behind.
 pub fn unbound_nonlocals(file: &SourceFile) -> usize {
+    // Most files have none: the scopes of a large file are not built for nothing.
+    if memchr::memmem::find(&file.bytes, b"nonlocal").is_none() {
+        return 0;
+    }
     let scopes = super::scope::Scopes::build(file);
     let mut count = 0;
     walk_tree(file.tree.root_node(), |event| {

@@ -31,6 +31,7 @@ pub mod style;
 pub mod suppress;
 pub mod syntax;
 pub mod walk;
+pub mod work;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -586,6 +587,9 @@ impl Engine {
                 .with_globals(Some(&*self.project)),
             catalogue: settings.catalogue,
             callees: Default::default(),
+            function_names: Default::default(),
+            calls_by_callee: Default::default(),
+            block_facts: Default::default(),
             has_to_thread: Engine::has_to_thread(settings.target_version),
             other_framework: other_framework(&scopes),
             http_client: settings.http_client,
@@ -965,6 +969,24 @@ pub struct FileContext<'a, 't> {
     pub http_client: Option<&'a str>,
     /// Resolved callees by call node id.
     callees: std::cell::RefCell<rustc_hash::FxHashMap<usize, Option<String>>>,
+    /// Indices into `scopes.calls` by the name their callee resolves to, made on first use.
+    calls_by_callee: std::cell::OnceCell<rustc_hash::FxHashMap<String, Vec<usize>>>,
+    /// What each function reads, binds and yields, for blocks moved to a thread, made once.
+    block_facts:
+        std::cell::RefCell<rustc_hash::FxHashMap<ScopeId, std::rc::Rc<rewrite::facts::BlockFacts>>>,
+    /// [`FunctionNames`] by function, each made once.
+    function_names: std::cell::RefCell<rustc_hash::FxHashMap<ScopeId, std::rc::Rc<FunctionNames>>>,
+}
+
+/// What a function's code names, found in one walk of it (nested functions included): a
+/// recipe that asks for every call in the function does not walk the function for each.
+/// Byte ranges, not nodes: the cache must not tie the context to the tree's lifetime.
+#[derive(Default)]
+pub struct FunctionNames {
+    /// Identifiers used as variables (not `x.attr`'s `attr`, not `f(key=1)`'s `key`), by name.
+    pub variables: rustc_hash::FxHashMap<String, Vec<std::ops::Range<usize>>>,
+    /// The `with` statements, in the order they start.
+    pub with_statements: Vec<std::ops::Range<usize>>,
 }
 
 impl<'a, 't> FileContext<'a, 't> {
@@ -974,8 +996,94 @@ impl<'a, 't> FileContext<'a, 't> {
             .filter(|&id| self.scopes.get(id).kind == ScopeKind::Function { is_async: true })
     }
 
+    /// What `function`'s body reads, binds and yields (see [`rewrite::facts`]).
+    pub fn block_facts(&self, function: ScopeId) -> std::rc::Rc<rewrite::facts::BlockFacts> {
+        if let Some(known) = self.block_facts.borrow().get(&function) {
+            return known.clone();
+        }
+        let scope = self.scopes.get(function);
+        let facts = std::rc::Rc::new(rewrite::facts::gather(self, scope.node, scope.body));
+        self.block_facts
+            .borrow_mut()
+            .insert(function, facts.clone());
+        facts
+    }
+
+    /// What `function`'s code names (see [`FunctionNames`]).
+    pub fn function_names(&self, function: ScopeId) -> std::rc::Rc<FunctionNames> {
+        if let Some(known) = self.function_names.borrow().get(&function) {
+            return known.clone();
+        }
+        let mut names = FunctionNames::default();
+        // The nodes entered and not left: `Node::parent` would walk down from the root again
+        // for every identifier.
+        let mut ancestors: Vec<Node<'t>> = Vec::new();
+        source::walk_tree(self.scopes.get(function).node, |event| {
+            let node = match event {
+                source::Visit::Enter(node) => node,
+                source::Visit::Leave(_) => {
+                    ancestors.pop();
+                    return true;
+                }
+            };
+            match node.kind() {
+                "with_statement" => names.with_statements.push(node.byte_range()),
+                "identifier" if !ancestors.last().is_some_and(|&p| names_a_member(p, node)) => {
+                    let name = self.file.text(node);
+                    match names.variables.get_mut(name) {
+                        Some(uses) => uses.push(node.byte_range()),
+                        None => {
+                            names
+                                .variables
+                                .insert(name.to_string(), vec![node.byte_range()]);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            ancestors.push(node);
+            true
+        });
+        let names = std::rc::Rc::new(names);
+        self.function_names
+            .borrow_mut()
+            .insert(function, names.clone());
+        names
+    }
+
+    /// The calls of the file (indices into `scopes.calls`) whose callee resolves to
+    /// `qualname`: every call is resolved once for all the questions, not once per question.
+    pub fn calls_of(&self, qualname: &str) -> &[usize] {
+        let index = self.calls_by_callee.get_or_init(|| {
+            let mut index: rustc_hash::FxHashMap<String, Vec<usize>> = Default::default();
+            for (i, call) in self.scopes.calls.iter().enumerate() {
+                if let Some(callee) = self.callee(call.node, call.scope) {
+                    index.entry(callee).or_default().push(i);
+                }
+            }
+            index
+        });
+        index.get(qualname).map_or(&[], Vec::as_slice)
+    }
+
+    /// The calls whose node lies within `range`: a slice found by binary search, since
+    /// `scopes.calls` is in the order the walk met them, by start byte.
+    pub fn calls_within(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = &scope::CallNode<'t>> + '_ {
+        let calls = &self.scopes.calls;
+        let first = calls.partition_point(|c| c.node.start_byte() < range.start);
+        calls[first..]
+            .iter()
+            .take_while(move |c| c.node.start_byte() < range.end)
+            .filter(move |c| c.node.end_byte() <= range.end)
+    }
+
     /// The fully qualified name a call's callee resolves to, seen from `scope`.
     pub fn callee(&self, call: Node<'t>, scope: ScopeId) -> Option<String> {
+        // Counted: a loop over every call of the file for each finding shows up as work.
+        work::count(1);
         // Several recipes ask about the same calls: resolve each once.
         if let Some(known) = self.callees.borrow().get(&call.id()) {
             return known.clone();
@@ -1188,4 +1296,11 @@ impl<'a, 't> FileContext<'a, 't> {
     pub fn text(&self, node: Node) -> &str {
         self.file.text(node)
     }
+}
+
+/// `identifier` names an attribute or a keyword under `parent`, not a variable (`x.client`,
+/// `f(client=1)`).
+pub fn names_a_member(parent: Node, identifier: Node) -> bool {
+    (parent.kind() == "attribute" && parent.field("attribute") == Some(identifier))
+        || (parent.kind() == "keyword_argument" && parent.field("name") == Some(identifier))
 }

@@ -357,15 +357,16 @@ pub fn statement_to_thread(
     }
 
     // Names read outside the block (nested functions and lambdas included: they may read a
-    // name after the block has run). Assignment targets do not count as reads.
-    let function_body = cx.scopes.get(function).body;
-    let function_node = cx.scopes.get(function).node;
-    let inside = |n: Node| n.start_byte() >= with.start_byte() && n.end_byte() <= with.end_byte();
-    let mut outside: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // name after the block has run), and names the function binds outside it (parameters
+    // included): the block's assignments to those flow back through `nonlocal`. From facts
+    // gathered once per function: a coroutine with many blocks would walk itself per block.
+    let facts = cx.block_facts(function);
+    let outside = |ranges: &[std::ops::Range<usize>]| facts::any_outside(ranges, with.byte_range());
+    let is_async_generator = outside(&facts.yields);
     // The reads that can see what the block assigned: after it, in a nested function or
     // lambda (it may run later), or anywhere when the block sits in a loop (the next
     // iteration reads it). A read before the block needs nothing back from it.
-    let mut read_later: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let function_node = cx.scopes.get(function).node;
     let in_loop = {
         let mut node = with.parent();
         let mut found = false;
@@ -378,87 +379,38 @@ pub fn statement_to_thread(
         }
         found
     };
-    let mut nested_depth = 0usize;
-    let mut is_async_generator = false;
-    super::source::walk_tree(function_body, |event| {
-        let n = match event {
-            super::source::Visit::Enter(n) => n,
-            super::source::Visit::Leave(n) => {
-                if !inside(n) && matches!(n.kind(), "function_definition" | "lambda") {
-                    nested_depth -= 1;
-                }
-                return true;
-            }
-        };
-        if inside(n) {
-            return false;
-        }
-        if matches!(n.kind(), "function_definition" | "lambda") {
-            nested_depth += 1;
-        }
-        if matches!(n.kind(), "yield") {
-            is_async_generator = true;
-        }
-        if n.kind() == "identifier" && is_read(n) {
-            let name = cx.text(n).to_string();
-            if in_loop || nested_depth > 0 || n.start_byte() >= with.end_byte() {
-                read_later.insert(name.clone());
-            }
-            outside.insert(name);
-        }
-        true
-    });
+    let read_later = |name: &str| {
+        facts.reads.get(name).is_some_and(|reads| {
+            reads.iter().any(|r| {
+                let after = r.start >= with.end_byte();
+                let before = r.end <= with.start_byte();
+                after
+                    || (before
+                        && (in_loop
+                            || facts
+                                .nested
+                                .iter()
+                                .any(|n| n.start <= r.start && r.end <= n.end)))
+            })
+        })
+    };
     if is_async_generator && ends_in_return {
         return Err(
             "the function is an async generator: `return await ...` is not allowed there".into(),
         );
     }
-    // Names the function binds outside the block (parameters included): the block's
-    // assignments to those flow back through `nonlocal`.
-    let mut bound_outside: std::collections::HashSet<String> = std::collections::HashSet::new();
-    if let Some(parameters) = function_node.field("parameters") {
-        super::source::walk_same_function(parameters, |n| {
-            if n.kind() == "identifier" {
-                bound_outside.insert(cx.text(n).to_string());
-            }
-        });
-    }
-    super::source::walk_same_function(function_body, |n| {
-        if n.start_byte() >= with.start_byte() && n.end_byte() <= with.end_byte() {
-            return;
-        }
-        let mut names = Vec::new();
-        match n.kind() {
-            "assignment" | "augmented_assignment" | "for_statement" => {
-                if let Some(target) = n.field("left") {
-                    collect_names(cx, target, &mut names);
-                }
-            }
-            "as_pattern_target" => collect_names(cx, n, &mut names),
-            "named_expression" => names.extend(n.field("name").map(|t| cx.text(t).to_string())),
-            "function_definition" | "class_definition" => {
-                names.extend(n.field("name").map(|t| cx.text(t).to_string()))
-            }
-            "aliased_import" => names.extend(n.field("alias").map(|t| cx.text(t).to_string())),
-            "dotted_name"
-                if n.parent().is_some_and(|p| {
-                    matches!(p.kind(), "import_statement" | "import_from_statement")
-                }) =>
-            {
-                names.push(cx.text(n).split('.').next().unwrap_or_default().to_string())
-            }
-            _ => {}
-        }
-        bound_outside.extend(names);
-    });
+    let read_outside = |name: &str| facts.reads.get(name).is_some_and(|r| outside(r));
+    let bound_outside = |name: &str| {
+        facts.parameters.contains(name) || facts.bindings.get(name).is_some_and(|r| outside(r))
+    };
     let mut nonlocal: Vec<String> = Vec::new();
     // Names first bound in the block and read after it: the helper returns them.
     let mut returned: Vec<String> = Vec::new();
     for name in assigned {
-        if handles.contains(&name) || !read_later.contains(&name) {
+        if handles.contains(&name) || !read_later(&name) {
             continue; // local to the helper: nothing reads it after the block
         }
-        if bound_outside.contains(&name) {
+        if bound_outside(&name) {
             if annotated.contains(&name) {
                 return Err(format!(
                     "`{name}` is annotated in the block: an annotated name cannot be nonlocal"
@@ -507,7 +459,7 @@ pub fn statement_to_thread(
                 format!("{base}_{i}")
             }
         })
-        .find(|name| !function_bindings.contains_key(name.as_str()) && !outside.contains(name))
+        .find(|name| !function_bindings.contains_key(name.as_str()) && !read_outside(name))
         .expect("a free name");
 
     let newline = super::source::line_ending(bytes);
@@ -839,8 +791,8 @@ fn collect_names(cx: &FileContext, target: Node, out: &mut Vec<String>) {
 }
 
 /// Is this identifier read (not a binding target, attribute name, keyword or parameter name)?
-fn is_read(identifier: Node) -> bool {
-    let Some(parent) = identifier.parent() else {
+fn is_read(identifier: Node, parent: Option<Node>) -> bool {
+    let Some(parent) = parent else {
         return true;
     };
     match parent.kind() {
@@ -990,5 +942,131 @@ pub fn enclosing_function(node: Node) -> Option<Node> {
             return Some(current);
         }
         current = current.parent()?;
+    }
+}
+
+/// What a function's body reads, binds and yields, by position, for deciding what a block
+/// moved to a thread must hand back (see [`statement_to_thread`]).
+pub mod facts {
+    use std::collections::{HashMap, HashSet};
+    use std::ops::Range;
+
+    use tree_sitter::Node;
+
+    use super::{collect_names, is_read};
+    use crate::engine::source::{walk_same_function, walk_tree, Visit};
+    use crate::engine::syntax::Field;
+    use crate::engine::FileContext;
+
+    #[derive(Default)]
+    pub struct BlockFacts {
+        /// Identifiers read (not bound, not attribute or keyword names), nested functions and
+        /// lambdas included, by name, in the order they start.
+        pub reads: HashMap<String, Vec<Range<usize>>>,
+        /// `yield`s, nested functions included.
+        pub yields: Vec<Range<usize>>,
+        /// Nested functions and lambdas, in the order they start: code there may run later.
+        pub nested: Vec<Range<usize>>,
+        /// The nodes binding each name in the function's own code (assignments, loops,
+        /// `as` targets, walrus, classes, imports), in the order they start.
+        pub bindings: HashMap<String, Vec<Range<usize>>>,
+        /// The parameters' names.
+        pub parameters: HashSet<String>,
+    }
+
+    /// Whether a range in `ranges` (in the order they start; nodes of one tree) lies outside
+    /// `block`: before it, after it, or around it.
+    pub fn any_outside(ranges: &[Range<usize>], block: Range<usize>) -> bool {
+        let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
+            return false;
+        };
+        if first.start < block.start || last.start >= block.end {
+            return true;
+        }
+        // What starts inside the block ends inside it, but for a node around it that starts
+        // where it starts (the block that holds it as its first statement).
+        let from = ranges.partition_point(|r| r.start < block.start);
+        ranges[from..]
+            .iter()
+            .take_while(|r| r.start == block.start)
+            .any(|r| r.end > block.end)
+    }
+
+    #[cfg(test)]
+    #[test]
+    fn ranges_before_after_or_around_the_block_are_outside_it() {
+        let block = 10..20;
+        assert!(!any_outside(&[], block.clone()));
+        assert!(!any_outside(&[10..12, 14..15, 19..20], block.clone()));
+        assert!(any_outside(&[3..4, 12..13], block.clone()));
+        assert!(any_outside(&[12..13, 20..22], block.clone()));
+        // A node starting where the block starts and ending after it holds the block.
+        assert!(any_outside(&[10..30, 10..20, 12..13], block.clone()));
+        assert!(!any_outside(&[10..20, 10..15], block));
+    }
+
+    pub fn gather(cx: &FileContext, function_node: Node, body: Node) -> BlockFacts {
+        let mut facts = BlockFacts::default();
+        let mut ancestors: Vec<Node> = Vec::new();
+        walk_tree(body, |event| {
+            let n = match event {
+                Visit::Enter(n) => n,
+                Visit::Leave(_) => {
+                    ancestors.pop();
+                    return true;
+                }
+            };
+            if n.kind() == "yield" {
+                facts.yields.push(n.byte_range());
+            }
+            if matches!(n.kind(), "function_definition" | "lambda") {
+                facts.nested.push(n.byte_range());
+            }
+            if n.kind() == "identifier" && is_read(n, ancestors.last().copied()) {
+                facts
+                    .reads
+                    .entry(cx.text(n).to_string())
+                    .or_default()
+                    .push(n.byte_range());
+            }
+            ancestors.push(n);
+            true
+        });
+        if let Some(parameters) = function_node.field("parameters") {
+            walk_same_function(parameters, |n| {
+                if n.kind() == "identifier" {
+                    facts.parameters.insert(cx.text(n).to_string());
+                }
+            });
+        }
+        walk_same_function(body, |n| {
+            let mut names = Vec::new();
+            match n.kind() {
+                "assignment" | "augmented_assignment" | "for_statement" => {
+                    if let Some(target) = n.field("left") {
+                        collect_names(cx, target, &mut names);
+                    }
+                }
+                "as_pattern_target" => collect_names(cx, n, &mut names),
+                "named_expression" => names.extend(n.field("name").map(|t| cx.text(t).to_string())),
+                "function_definition" | "class_definition" => {
+                    names.extend(n.field("name").map(|t| cx.text(t).to_string()))
+                }
+                "aliased_import" => names.extend(n.field("alias").map(|t| cx.text(t).to_string())),
+                // Rare enough (imports only) for `Node::parent`'s cost.
+                "dotted_name"
+                    if n.parent().is_some_and(|p| {
+                        matches!(p.kind(), "import_statement" | "import_from_statement")
+                    }) =>
+                {
+                    names.push(cx.text(n).split('.').next().unwrap_or_default().to_string())
+                }
+                _ => {}
+            }
+            for name in names {
+                facts.bindings.entry(name).or_default().push(n.byte_range());
+            }
+        });
+        facts
     }
 }

@@ -23,16 +23,24 @@ pub struct SourceFile {
     pub skipped: Vec<super::chunks::SkippedDefinition>,
     /// The whole file is valid UTF-8 (most are): node texts need no further check.
     utf8: bool,
+    /// The whole file is ASCII: a column is a count of bytes.
+    ascii: bool,
+    /// Comment lines inside long runs of them, which a whole parse left out of the tree (a
+    /// partial parse leaves out every comment line, uncounted).
+    pub hidden_comments: usize,
     line_starts: Vec<usize>,
 }
 
 impl SourceFile {
-    /// Parses the whole file.
+    /// Parses the whole file, but for the middle lines of long runs of comment lines (see
+    /// `chunks::comment_run_interiors`; [`SourceFile::hidden_comments`] counts them).
     pub fn parse(path: String, bytes: Vec<u8>, module: String) -> Result<SourceFile, String> {
         let bytes = universal_newlines(bytes);
         let line_starts = line_starts(&bytes);
         let utf8 = std::str::from_utf8(&bytes).is_ok();
-        let tree = parse_ranges(&bytes, &line_starts, None)?;
+        let ascii = bytes.is_ascii();
+        let (kept, hidden_comments) = whole_parse_ranges(&bytes);
+        let tree = parse_ranges(&bytes, &line_starts, kept.as_deref())?;
         Ok(SourceFile {
             path,
             bytes,
@@ -42,6 +50,8 @@ impl SourceFile {
             skipped: Vec::new(),
             line_starts,
             utf8,
+            ascii,
+            hidden_comments,
         })
     }
 
@@ -82,6 +92,7 @@ impl SourceFile {
     ) -> Result<SourceFile, String> {
         let line_starts = line_starts(&bytes);
         let utf8 = std::str::from_utf8(&bytes).is_ok();
+        let ascii = bytes.is_ascii();
         if let Some(relevant) = relevant {
             let tree = parse_ranges(&bytes, &line_starts, Some(&relevant.ranges))?;
             if !tree.root_node().has_error() {
@@ -95,6 +106,8 @@ impl SourceFile {
                     skipped,
                     line_starts,
                     utf8,
+                    ascii,
+                    hidden_comments: 0,
                 });
             }
             REDONE_WHOLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -125,9 +138,15 @@ impl SourceFile {
         };
         let line_start = self.line_starts[line_index];
         let prefix = &self.bytes[line_start..byte.min(self.bytes.len())];
-        let column = match std::str::from_utf8(prefix) {
-            Ok(s) => s.chars().count(),
-            Err(_) => prefix.len(),
+        // Counting characters costs the prefix: on one long line holding thousands of
+        // findings that is quadratic, so an ASCII file (most) counts bytes.
+        let column = if self.ascii {
+            prefix.len()
+        } else {
+            match std::str::from_utf8(prefix) {
+                Ok(s) => s.chars().count(),
+                Err(_) => prefix.len(),
+            }
         };
         Position {
             line: line_index + 1,
@@ -150,6 +169,18 @@ impl SourceFile {
             text = rest;
         }
         text
+    }
+
+    /// The comments in the file: those in the tree and those the parse left out of it.
+    pub fn comment_count(&self) -> usize {
+        let mut count = self.hidden_comments;
+        walk_tree(self.tree.root_node(), |event| {
+            if let Visit::Enter(node) = event {
+                count += usize::from(node.kind() == "comment");
+            }
+            true
+        });
+        count
     }
 
     /// The first syntax error tree-sitter found, as a 1-based line, if any.
@@ -229,6 +260,26 @@ fn line_starts(bytes: &[u8]) -> Vec<usize> {
     starts
 }
 
+/// What a whole parse hands to tree-sitter (`None`: everything), and how many comment lines
+/// it leaves out.
+fn whole_parse_ranges(bytes: &[u8]) -> (Option<Vec<std::ops::Range<usize>>>, usize) {
+    let (hidden, hidden_comments) = super::chunks::comment_run_interiors(bytes);
+    let kept = (!hidden.is_empty()).then(|| complement(&hidden, bytes.len()));
+    (kept, hidden_comments)
+}
+
+/// The byte ranges of `0..len` outside `holes` (sorted, disjoint).
+fn complement(holes: &[std::ops::Range<usize>], len: usize) -> Vec<std::ops::Range<usize>> {
+    let mut kept = Vec::with_capacity(holes.len() + 1);
+    let mut at = 0;
+    for hole in holes {
+        kept.push(at..hole.start);
+        at = hole.end;
+    }
+    kept.push(at..len);
+    kept
+}
+
 /// What was handed to tree-sitter so far: (parses, bytes, partial parses redone whole). A
 /// development aid for the speed bar, printed with `UNBLOCK_TIMINGS`.
 pub fn parse_counters() -> (usize, usize, usize) {
@@ -252,6 +303,16 @@ fn parse_ranges(
     let size = ranges.map_or(bytes.len(), |r| r.iter().map(|r| r.len()).sum());
     PARSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     PARSED_BYTES.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+    parser_for(line_starts, ranges)?
+        .parse(bytes, None)
+        .ok_or_else(|| "the parser gave up on this file".to_string())
+}
+
+/// A Python parser that reads only `ranges` (all when `None`) of a text with these line starts.
+fn parser_for(
+    line_starts: &[usize],
+    ranges: Option<&[std::ops::Range<usize>]>,
+) -> Result<Parser, String> {
     let mut parser = Parser::new();
     parser
         .set_language(&tree_sitter_python::LANGUAGE.into())
@@ -280,9 +341,7 @@ fn parse_ranges(
             .set_included_ranges(&ranges)
             .map_err(|e| format!("cannot parse parts of the file: {e:?}"))?;
     }
-    parser
-        .parse(bytes, None)
-        .ok_or_else(|| "the parser gave up on this file".to_string())
+    Ok(parser)
 }
 
 /// Depth-first visit without recursion: deeply nested expressions must not overflow the stack.
@@ -295,8 +354,10 @@ pub fn walk_tree<'t>(root: Node<'t>, mut visit: impl FnMut(Visit<'t>) -> bool) {
     let mut cursor = root.walk();
     // Depth below `root`: cheaper than comparing the cursor's node with `root` at every step.
     let mut depth = 0usize;
+    let mut entered = 0u64;
     loop {
         let node = cursor.node();
+        entered += 1;
         let descend = visit(Visit::Enter(node));
         if descend && cursor.goto_first_child() {
             depth += 1;
@@ -306,12 +367,14 @@ pub fn walk_tree<'t>(root: Node<'t>, mut visit: impl FnMut(Visit<'t>) -> bool) {
         visit(Visit::Leave(node));
         loop {
             if depth == 0 {
+                super::work::count(entered);
                 return;
             }
             if cursor.goto_next_sibling() {
                 break;
             }
             if !cursor.goto_parent() {
+                super::work::count(entered);
                 return;
             }
             depth -= 1;
@@ -376,6 +439,63 @@ mod tests {
 
     fn file(text: &str) -> SourceFile {
         SourceFile::parse("t.py".into(), text.as_bytes().to_vec(), "t".into()).unwrap()
+    }
+
+    /// The characters tree-sitter's lexer (its scanner included) steps over in a whole parse,
+    /// read from the parser's log.
+    fn lexer_steps(text: &str) -> usize {
+        let bytes = text.as_bytes();
+        let (ranges, _) = whole_parse_ranges(bytes);
+        let mut parser = parser_for(&line_starts(bytes), ranges.as_deref()).unwrap();
+        let steps = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = steps.clone();
+        parser.set_logger(Some(Box::new(move |kind, message| {
+            if kind == tree_sitter::LogType::Lex
+                && (message.starts_with("skip character")
+                    || message.starts_with("consume character"))
+            {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        })));
+        assert!(parser.parse(bytes, None).is_some());
+        steps.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_run_of_comment_lines_costs_the_parser_in_proportion_to_its_length() {
+        // At each comment of a run, the grammar's indentation scanner reads to the end of the
+        // run: the parse leaves the middle of the run out, or its cost is quadratic.
+        let shape = |n: usize, indent: &str| {
+            let run: String = (0..n).map(|i| format!("{indent}# comment {i}\n")).collect();
+            format!("async def f():\n    x = 1\n{run}    y = 2\n")
+        };
+        for indent in ["", "    "] {
+            let (small, large) = (
+                lexer_steps(&shape(300, indent)),
+                lexer_steps(&shape(1200, indent)),
+            );
+            assert!(small > 0);
+            assert!(
+                large as f64 <= 4.5 * small as f64,
+                "{small} lexer steps for 300 comment lines, {large} for 1200"
+            );
+        }
+    }
+
+    #[test]
+    fn comments_left_out_of_a_whole_parse_are_still_counted_and_keep_their_block() {
+        let text = "async def f():\n    x = 1\n    # a\n\n    # b\n    # c\n    # d\n# e\ny = 2\n";
+        let f = file(text);
+        assert!(!f.tree.root_node().has_error());
+        assert_eq!(f.hidden_comments, 2);
+        assert_eq!(f.comment_count(), 5);
+        // The run indented as the body stays in the function, as in a parse of every line.
+        let function = f.tree.root_node().named_child(0).unwrap();
+        let body_end = function.child_by_field_name("body").unwrap().end_byte();
+        assert_eq!(body_end, text.find("# d").unwrap() + 3);
+        // Comments indented differently are runs of their own.
+        let mixed = file("x = 1\n# a\n    # b\n# c\n");
+        assert_eq!((mixed.hidden_comments, mixed.comment_count()), (0, 3));
     }
 
     #[test]

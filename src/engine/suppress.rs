@@ -65,28 +65,11 @@ fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{Kind, Position};
 
     fn finding(recipe: &'static str, codes: &[&str]) -> Finding {
         Finding {
-            path: "x.py".into(),
-            recipe,
-            kind: Kind::Direct,
-            start_byte: 0,
-            end_byte: 0,
-            start: Position::default(),
-            end: Position::default(),
-            message: String::new(),
-            reason: String::new(),
-            fix: None,
-            not_fixable: None,
-            chain: vec![],
-            sinks: vec![],
             noqa_codes: codes.iter().map(|c| c.to_string()).collect(),
-            covers: vec![],
-            requires_async_callee: None,
-            requires_blocking_callee: None,
-            passed_arguments: None,
+            ..Finding::for_test(recipe, 0, 0)
         }
     }
 

@@ -115,22 +115,9 @@ fn render_finding(out: &mut String, f: &Finding, source: Option<&Lines>) {
         f.path, f.start.line, f.start.column, f.recipe, f.message
     );
     if let Some(source) = source {
-        let line_text = source.line(f.start.line);
         let width = f.start.line.to_string().len();
         let pad = " ".repeat(width);
-        let shown = String::from_utf8_lossy(line_text).replace('\t', "    ");
-        let prefix_len = {
-            let raw = String::from_utf8_lossy(line_text);
-            raw.chars()
-                .take(f.start.column - 1)
-                .map(|c| if c == '\t' { 4 } else { 1 })
-                .sum::<usize>()
-        };
-        let caret_len = if f.end.line == f.start.line {
-            f.end.column.saturating_sub(f.start.column).max(1)
-        } else {
-            shown.chars().count().saturating_sub(prefix_len).max(1)
-        };
+        let (shown, prefix_len, caret_len) = framed_line(source, f);
         let _ = writeln!(out, "{GUTTER}{pad} |{GUTTER:#}");
         let _ = writeln!(
             out,
@@ -152,6 +139,62 @@ fn render_finding(out: &mut String, f: &Finding, source: Option<&Lines>) {
         render_tail(out, f, " ");
     }
     out.push('\n');
+}
+
+/// Lines longer than this many bytes are shown as a window around the finding, as ruff and
+/// rustc cut long lines: a generated or minified line holding thousands of findings must not
+/// be printed whole for each of them.
+const LONG_LINE: usize = 200;
+/// Bytes of such a line shown before the finding, and at most after its start.
+const WINDOW_BEFORE: usize = 60;
+const WINDOW_AFTER: usize = 120;
+/// Marks where a long line was cut.
+const CUT: &str = "...";
+
+/// The finding's line as shown (tabs expanded; a window of a long line, cut ends marked), the
+/// width before the finding's start, and the length of its caret underline.
+fn framed_line(source: &Lines, f: &Finding) -> (String, usize, usize) {
+    let (line_start, line_text) = source.line_with_start(f.start.line);
+    if line_text.len() <= LONG_LINE {
+        let shown = String::from_utf8_lossy(line_text).replace('\t', "    ");
+        let prefix_len = String::from_utf8_lossy(line_text)
+            .chars()
+            .take(f.start.column - 1)
+            .map(|c| if c == '\t' { 4 } else { 1 })
+            .sum::<usize>();
+        let caret_len = if f.end.line == f.start.line {
+            f.end.column.saturating_sub(f.start.column).max(1)
+        } else {
+            shown.chars().count().saturating_sub(prefix_len).max(1)
+        };
+        return (shown.trim_end().to_string(), prefix_len, caret_len);
+    }
+    // Byte offsets in the line; only the window is decoded, so a finding costs the window,
+    // not the line.
+    let at = f.start_byte.saturating_sub(line_start).min(line_text.len());
+    let from = char_boundary(line_text, at.saturating_sub(WINDOW_BEFORE));
+    let to = char_boundary(line_text, (at + WINDOW_AFTER).min(line_text.len()));
+    let expand = |bytes: &[u8]| String::from_utf8_lossy(bytes).replace('\t', "    ");
+    let head = if from > 0 { CUT } else { "" };
+    let before = expand(&line_text[from..at]);
+    let rest = expand(&line_text[at..to]);
+    let tail = if to < line_text.len() { CUT } else { "" };
+    let prefix_len = head.len() + before.chars().count();
+    let end = if f.end.line == f.start.line {
+        f.end_byte.saturating_sub(line_start).min(to)
+    } else {
+        to
+    };
+    let caret_len = expand(&line_text[at..end.max(at)]).chars().count().max(1);
+    (format!("{head}{before}{rest}{tail}"), prefix_len, caret_len)
+}
+
+/// `at`, or the start of the UTF-8 character it falls inside.
+fn char_boundary(bytes: &[u8], mut at: usize) -> usize {
+    while at > 0 && at < bytes.len() && (bytes[at] & 0xC0) == 0x80 {
+        at -= 1;
+    }
+    at
 }
 
 fn render_tail(out: &mut String, f: &Finding, pad: &str) {
@@ -199,17 +242,17 @@ impl Lines {
         Lines { bytes, starts }
     }
 
-    /// A 1-based line without its line ending.
-    fn line(&self, line: usize) -> &[u8] {
+    /// Where a 1-based line starts, and its bytes without its line ending.
+    fn line_with_start(&self, line: usize) -> (usize, &[u8]) {
         let Some(&start) = self.starts.get(line.wrapping_sub(1)) else {
-            return &[];
+            return (0, &[]);
         };
         let end = self.starts.get(line).copied().unwrap_or(self.bytes.len());
         let mut text = &self.bytes[start..end];
         while let [rest @ .., b'\n' | b'\r'] = text {
             text = rest;
         }
-        text
+        (start, text)
     }
 }
 
@@ -244,4 +287,55 @@ pub fn render_statistics(report: &Report) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::Position;
+
+    /// A finding of the `len` bytes at `start` of a one-line source.
+    fn frame(source: &str, start: usize, len: usize) -> (String, usize, usize) {
+        let column = |byte: usize| source[..byte].chars().count() + 1;
+        let finding = Finding {
+            start: Position {
+                line: 1,
+                column: column(start),
+            },
+            end: Position {
+                line: 1,
+                column: column(start + len),
+            },
+            ..Finding::for_test("sleep", start, start + len)
+        };
+        framed_line(&Lines::new(source.as_bytes().to_vec()), &finding)
+    }
+
+    #[test]
+    fn a_short_line_is_shown_whole() {
+        let source = "\tx = time.sleep(1)\n";
+        let at = source.find("time").unwrap();
+        assert_eq!(
+            frame(source, at, 13),
+            ("    x = time.sleep(1)".to_string(), 8, 13)
+        );
+    }
+
+    #[test]
+    fn a_long_line_is_shown_as_a_window_around_the_finding() {
+        let calls: Vec<String> = (0..1000).map(|i| format!("time.sleep({i})")).collect();
+        let source = calls.join("; ");
+        let call = "time.sleep(500)";
+        let at = source.find(call).unwrap();
+        let (shown, prefix, caret) = frame(&source, at, call.len());
+        assert!(shown.starts_with(CUT) && shown.ends_with(CUT), "{shown}");
+        assert!(shown.len() <= WINDOW_BEFORE + WINDOW_AFTER + 2 * CUT.len());
+        // The caret still underlines the call.
+        assert_eq!(&shown[prefix..prefix + caret], call);
+        // At the start of the line nothing is cut before it; multi-byte characters are not split.
+        let wide = format!("time.sleep(0); {}", "é".repeat(300));
+        let (shown, prefix, caret) = frame(&wide, 0, 13);
+        assert!(!shown.starts_with(CUT) && shown.ends_with(CUT));
+        assert_eq!((prefix, caret), (0, 13));
+    }
 }

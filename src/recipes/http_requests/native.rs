@@ -467,28 +467,28 @@ fn tls_context_usable(cx: &FileContext) -> bool {
 /// the same statement gets a block of its own inside the first: one client per call, as
 /// requests' module functions use one session per call (no cookies carried between them).
 fn client_name(cx: &FileContext, function: ScopeId, statement: Node) -> Result<String, Fallback> {
-    let function_node = cx.scopes.get(function).node;
+    let names = cx.function_names(function);
     'candidates: for candidate in ["client", "http_client", "httpx_client"] {
+        // The outermost client blocks binding the name: disjoint, in the order they start.
         let mut owned: Vec<(usize, usize)> = Vec::new();
-        let mut uses: Vec<Node> = Vec::new();
-        walk_tree(function_node, |event| {
-            let Visit::Enter(node) = event else {
-                return true;
-            };
-            if node.kind() == "with_statement" && is_client_block(cx, node, candidate) {
-                owned.push((node.start_byte(), node.end_byte()));
+        for with in names
+            .with_statements
+            .iter()
+            .filter(|w| is_client_block(&cx.file.bytes[(*w).clone()], candidate))
+        {
+            if owned.last().is_none_or(|&(_, end)| with.start >= end) {
+                owned.push((with.start, with.end));
             }
-            if node.kind() == "identifier" && cx.text(node) == candidate && !is_member_name(node) {
-                uses.push(node);
-            }
-            true
-        });
-        let inside = |n: Node| {
-            owned
-                .iter()
-                .any(|&(s, e)| n.start_byte() >= s && n.end_byte() <= e)
+        }
+        let inside = |n: &std::ops::Range<usize>| {
+            let before = owned.partition_point(|&(start, _)| start <= n.start);
+            before > 0 && n.end <= owned[before - 1].1
         };
-        if inside(statement) || uses.iter().any(|&u| !inside(u)) {
+        let uses = names
+            .variables
+            .get(candidate)
+            .map_or(&[][..], Vec::as_slice);
+        if inside(&statement.byte_range()) || uses.iter().any(|u| !inside(u)) {
             continue 'candidates;
         }
         return Ok(candidate.to_string());
@@ -500,16 +500,16 @@ fn client_name(cx: &FileContext, function: ScopeId, statement: Node) -> Result<S
 
 /// An identifier that names an attribute or a keyword, not a variable (`x.client`, `f(client=1)`).
 fn is_member_name(identifier: Node) -> bool {
-    identifier.parent().is_some_and(|p| {
-        (p.kind() == "attribute" && p.field("attribute") == Some(identifier))
-            || (p.kind() == "keyword_argument" && p.field("name") == Some(identifier))
-    })
+    identifier
+        .parent()
+        .is_some_and(|p| crate::engine::names_a_member(p, identifier))
 }
 
-/// `async with httpx.AsyncClient(...) as <name>` (possibly with more items).
-fn is_client_block(cx: &FileContext, with: Node, name: &str) -> bool {
-    let text = cx.text(with);
-    let header = text.split(':').next().unwrap_or_default();
+/// `async with httpx.AsyncClient(...) as <name>` (possibly with more items), from the bytes
+/// of the `with` statement; only its header is read.
+fn is_client_block(with: &[u8], name: &str) -> bool {
+    let header = &with[..memchr::memchr(b':', with).unwrap_or(with.len())];
+    let header = std::str::from_utf8(header).unwrap_or_default();
     header.contains("AsyncClient(") && header.contains(&format!(" as {name}"))
 }
 

@@ -36,10 +36,7 @@ pub(super) fn exceptions<'t>(
 /// name requests exception classes (other files are not seen).
 fn caller_catching_requests(cx: &FileContext, function: ScopeId) -> Option<usize> {
     let qualname = &cx.scopes.get(function).qualname;
-    for c in &cx.scopes.calls {
-        if cx.callee(c.node, c.scope).as_deref() != Some(qualname.as_str()) {
-            continue;
-        }
+    for c in cx.calls_of(qualname).iter().map(|&i| &cx.scopes.calls[i]) {
         let mut node = c.node;
         while let Some(parent) = node.parent() {
             if parent.kind() == "function_definition" {
@@ -91,11 +88,10 @@ pub(super) fn guard<'t>(
     out: &mut Rewrite,
 ) -> Result<(), Fallback> {
     let m = mapping();
-    let within = |n: Node| n.start_byte() >= body.start_byte() && n.end_byte() <= body.end_byte();
     let mut other_requests_calls = false;
     let mut reads_json = false;
-    for c in &cx.scopes.calls {
-        if !within(c.node) || c.node == call {
+    for c in cx.calls_within(body.byte_range()) {
+        if c.node == call {
             continue;
         }
         if cx
