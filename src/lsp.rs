@@ -489,11 +489,10 @@ impl Server {
         project.settle(&mut findings);
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         let lines = LineIndex::new(text);
-        let whole = Range::new(Position::new(0, 0), lines.position(text, text.len()));
-        let replace_all = |new_text: String| WorkspaceEdit {
+        let edit_to = |fixed: &[u8]| WorkspaceEdit {
             changes: Some(HashMap::from([(
                 uri.clone(),
-                vec![TextEdit::new(whole, new_text)],
+                minimal_edits(text, &lines, &String::from_utf8_lossy(fixed)),
             )])),
             ..Default::default()
         };
@@ -508,10 +507,11 @@ impl Server {
             if let Some(fix) = finding.fix.as_ref().filter(|_| wants("quickfix")) {
                 if let Some(fixed) = apply_fixes(&file, &[finding]) {
                     let is_safe = fix.safety == Safety::Safe;
+                    // The whole note is in the diagnostic's message: a title is one short line.
                     let title = if is_safe {
-                        format!("Fix: {}", fix.note)
+                        format!("Fix: {}", short_title(&fix.note))
                     } else {
-                        format!("Fix (unsafe): {}", fix.note)
+                        format!("Fix (unsafe): {}", short_title(&fix.note))
                     };
                     fixes.push((
                         !is_safe,
@@ -519,7 +519,7 @@ impl Server {
                             title,
                             kind: Some(CodeActionKind::QUICKFIX),
                             diagnostics: Some(vec![diagnostic.clone()]),
-                            edit: Some(replace_all(String::from_utf8_lossy(&fixed).into_owned())),
+                            edit: Some(edit_to(&fixed)),
                             is_preferred: Some(is_safe),
                             ..Default::default()
                         },
@@ -564,15 +564,90 @@ impl Server {
                 actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                     title: "Fix all safe unblock findings".into(),
                     kind: Some(CodeActionKind::new(FIX_ALL_KIND)),
-                    edit: Some(replace_all(
-                        String::from_utf8_lossy(&fixed.fixed).into_owned(),
-                    )),
+                    edit: Some(edit_to(&fixed.fixed)),
                     ..Default::default()
                 }));
             }
         }
         actions
     }
+}
+
+/// The longest code action title, in characters: one short line in an editor's menu.
+const MAX_TITLE: usize = 60;
+
+/// A fix note's first clause (up to `: `, `; ` or ` (` outside backquotes), cut at a word
+/// before [`MAX_TITLE`] characters when longer.
+fn short_title(note: &str) -> String {
+    let mut in_code = false;
+    let mut end = note.len();
+    for (i, c) in note.char_indices() {
+        if c == '`' {
+            in_code = !in_code;
+        } else if !in_code && [": ", "; ", " ("].iter().any(|s| note[i..].starts_with(s)) {
+            end = i;
+            break;
+        }
+    }
+    let clause = note[..end].trim();
+    if clause.chars().count() <= MAX_TITLE {
+        return clause.to_string();
+    }
+    let limit = clause
+        .char_indices()
+        .nth(MAX_TITLE - 1)
+        .map_or(clause.len(), |(i, _)| i);
+    let cut = clause[..limit].rfind(' ').unwrap_or(limit);
+    let mut title = clause[..cut].trim_end().to_string();
+    // A code span cut in two is closed, so that the title renders as it reads.
+    if title.matches('`').count() % 2 == 1 {
+        title.push('`');
+    }
+    title.push('…');
+    title
+}
+
+/// The edits that turn `old` into `new`, one per run of changed lines (the fixed call, the
+/// import a fix adds, the one it removes), instead of a replace of the whole document: an
+/// editor then keeps the cursor and the folds, and undoes the fix as one small change.
+fn minimal_edits(old: &str, lines: &LineIndex, new: &str) -> Vec<TextEdit> {
+    let diff = similar::TextDiff::from_lines(old, new);
+    // Byte offsets of the diff's lines (it splits at `\r` too, so its line numbers are not
+    // `LineIndex`'s): offset of line i is starts[i], the end of the text is the last entry.
+    let starts = |slices: &[&str]| -> Vec<usize> {
+        std::iter::once(0)
+            .chain(slices.iter().scan(0, |at, line| {
+                *at += line.len();
+                Some(*at)
+            }))
+            .collect()
+    };
+    let old_starts = starts(diff.old_slices());
+    let new_starts = starts(diff.new_slices());
+    let mut changed: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = Vec::new();
+    for op in diff.ops() {
+        if op.tag() == similar::DiffTag::Equal {
+            continue;
+        }
+        let (old_lines, new_lines) = (op.old_range(), op.new_range());
+        // A deletion next to an insertion is one replacement.
+        match changed.last_mut() {
+            Some((old_run, new_run)) if old_run.end == old_lines.start => {
+                old_run.end = old_lines.end;
+                new_run.end = new_lines.end;
+            }
+            _ => changed.push((old_lines, new_lines)),
+        }
+    }
+    changed
+        .into_iter()
+        .map(|(old_lines, new_lines)| {
+            let start = lines.position(old, old_starts[old_lines.start]);
+            let end = lines.position(old, old_starts[old_lines.end]);
+            let text = &new[new_starts[new_lines.start]..new_starts[new_lines.end]];
+            TextEdit::new(Range::new(start, end), text.to_string())
+        })
+        .collect()
 }
 
 /// Appends `# unblock: ignore[<id>]` to the finding's first line, or adds the id to an
@@ -967,6 +1042,72 @@ mod tests {
         );
         assert_eq!(lines.offset(text, Position::new(9, 0)), text.len());
         assert_eq!(lines.position(text, text.len()), Position::new(2, 1));
+    }
+
+    /// Applies LSP edits to a text as an editor does (the last first: they do not overlap).
+    fn apply(text: &str, edits: &[TextEdit]) -> String {
+        let lines = LineIndex::new(text);
+        let mut out = text.to_string();
+        let mut spans: Vec<(usize, usize, &str)> = edits
+            .iter()
+            .map(|e| {
+                let start = lines.offset(text, e.range.start);
+                (start, lines.offset(text, e.range.end), e.new_text.as_str())
+            })
+            .collect();
+        spans.sort_by_key(|&(start, ..)| std::cmp::Reverse(start));
+        for (start, end, new_text) in spans {
+            out.replace_range(start..end, new_text);
+        }
+        out
+    }
+
+    #[test]
+    fn minimal_edits_touch_only_changed_lines() {
+        let old = "import os\nimport time\n\n\nasync def f():\n    time.sleep(1)\n    x = '€'\n";
+        let new = "import asyncio\nimport os\nimport time\n\n\nasync def f():\n    await asyncio.sleep(1)\n    x = '€'\n";
+        let edits = minimal_edits(old, &LineIndex::new(old), new);
+        assert_eq!(
+            edits,
+            [
+                TextEdit::new(
+                    Range::new(Position::new(0, 0), Position::new(0, 0)),
+                    "import asyncio\n".into()
+                ),
+                TextEdit::new(
+                    Range::new(Position::new(5, 0), Position::new(6, 0)),
+                    "    await asyncio.sleep(1)\n".into()
+                ),
+            ]
+        );
+        assert_eq!(apply(old, &edits), new);
+        // No newline at the end, CRLF, a line removed: still exactly the new text.
+        for (old, new) in [
+            ("a\nb", "a\nc"),
+            ("a\r\nb\r\nc\r\n", "a\r\nc\r\n"),
+            ("", "x\n"),
+            ("x\n", ""),
+        ] {
+            assert_eq!(
+                apply(old, &minimal_edits(old, &LineIndex::new(old), new)),
+                new
+            );
+        }
+        assert!(minimal_edits(old, &LineIndex::new(old), old).is_empty());
+    }
+
+    #[test]
+    fn titles_are_one_short_line() {
+        assert_eq!(
+            short_title("`await asyncio.sleep(...)`: same delay, the loop keeps running"),
+            "`await asyncio.sleep(...)`"
+        );
+        let long = "`async with httpx.AsyncClient(verify=_HTTPX_TLS_CONTEXT) as client:` around \
+                    the statement and `await client.get(...)`; the original has no timeout";
+        let title = short_title(long);
+        assert!(title.chars().count() <= MAX_TITLE, "{title}");
+        assert!(title.ends_with("`…"), "{title}");
+        assert!(!title.contains('\n'));
     }
 
     #[test]

@@ -189,6 +189,42 @@ async def test_quick_fix_and_suppression(client: LanguageClient, workspace):
 
 
 @pytest.mark.asyncio
+async def test_quick_fix_edits_only_the_changed_lines(client: LanguageClient, workspace):
+    """A one-line fix in a 200-line file: the edits touch the fixed line and the import line
+    only (not a replace of the whole document), and give what `unblock apply` writes."""
+    filler = "".join(f"def helper_{i}():\n    return time.time() + {i}\n\n\n" for i in range(48))
+    text = ("import os\nimport time\n\n\n" + filler
+            + "async def handler():\n    time.sleep(1)\n    x = os.getcwd()\n    return x\n")
+    lines = text.splitlines()
+    assert len(lines) == 200
+    sleep_line = lines.index("    time.sleep(1)")
+    uri = (workspace / "long.py").as_uri()
+    diagnostics = await open_and_wait(client, uri, text)
+    [sleep] = [d for d in diagnostics if d.code == "sleep"]
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=sleep.range,
+            context=types.CodeActionContext(diagnostics=[sleep], only=["quickfix"]),
+        )
+    )
+    fix = actions[0]
+    assert fix.title == "Fix: `await asyncio.sleep(...)`"
+    edits = fix.edit.changes[uri]
+    # One edit adds `import asyncio` beside the imports, one replaces the sleep line.
+    touched = sorted((e.range.start.line, e.range.end.line) for e in edits)
+    assert len(touched) == 2, edits
+    (import_start, import_end), (fix_start, fix_end) = touched
+    assert import_start <= 2 and import_end - import_start <= 1, edits
+    assert (fix_start, fix_end) == (sleep_line, sleep_line + 1), edits
+    assert all(e.range.start.character == 0 and e.range.end.character == 0 for e in edits)
+    assert any(e.new_text == "import asyncio\n" for e in edits), edits
+    fixed = apply_edits(text, edits)
+    assert fixed == unblock_apply(text, "--select", "sleep")
+    assert "    await asyncio.sleep(1)\n" in fixed
+
+
+@pytest.mark.asyncio
 async def test_fix_all(client: LanguageClient, workspace):
     uri = (workspace / "app.py").as_uri()
     await open_and_wait(client, uri, SOURCE)
