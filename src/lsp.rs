@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
@@ -26,11 +28,16 @@ use crate::config::Config;
 use crate::engine::fix::{apply_fixes, FixOptions};
 use crate::engine::index::ProjectIndex;
 use crate::engine::source::SourceFile;
+use crate::engine::walk::DEFAULT_EXCLUDES;
 use crate::engine::{Engine, Selection};
 use crate::finding::{Finding, Safety};
 
 /// Diagnostics are published once a document has had no change for this long.
 const DEBOUNCE: Duration = Duration::from_millis(150);
+/// Workspaces with more Python files than this are not scanned whole (the client may say
+/// otherwise: `initializationOptions.maxWorkspaceFiles`): each open file is then settled
+/// against its own project's modules, as `unblock check FILE` is.
+const MAX_WORKSPACE_FILES: usize = 20_000;
 /// The code action kind of the whole-file fix.
 pub const FIX_ALL_KIND: &str = "source.fixAll.unblock";
 /// Where a recipe's page is: `unblock explain <id>` prints the same text.
@@ -94,13 +101,17 @@ fn serve(connection: &Connection) -> Ending {
             Default::default()
         }
     };
-    let mut server = Server {
-        engine: Engine::new(config, Selection::default()),
+    let max_workspace_files = params
+        .initialization_options
+        .as_ref()
+        .and_then(|options| options.get("maxWorkspaceFiles"))
+        .and_then(serde_json::Value::as_u64)
+        .map_or(MAX_WORKSPACE_FILES, |n| n as usize);
+    let mut server = Server::new(
+        Engine::new(config, Selection::default()),
         root,
-        documents: HashMap::new(),
-        workspace: None,
-        shut_down: false,
-    };
+        max_workspace_files,
+    );
     server.main_loop(connection)
 }
 
@@ -160,20 +171,113 @@ struct Document {
     version: Option<i32>,
     /// Diagnostics are due at this instant (a change not yet checked).
     due: Option<Instant>,
+    /// Bumped by every change: an analysis of an older generation is outdated.
+    generation: u64,
+    /// `generation` as the analysis thread sees it, to give up on outdated work early.
+    latest: Arc<AtomicU64>,
+    /// The generation and the diagnostics last published (a refinement that changes nothing
+    /// is not sent again).
+    published: Option<(u64, Vec<Diagnostic>)>,
 }
 
 struct Server {
-    engine: Engine,
+    engine: Arc<Engine>,
     root: PathBuf,
     documents: HashMap<String, Document>,
-    /// The workspace as on disk, checked once (and again after a save): what indirect
-    /// findings in a buffer are settled against.
-    workspace: Option<ProjectIndex>,
+    /// The workspace as on disk, from the last scan that finished: what code actions settle
+    /// indirect findings against (the analysis thread has its own copy).
+    workspace: Option<Arc<ProjectIndex>>,
+    scan: Scan,
+    /// Workspaces with more Python files than this are not scanned.
+    max_workspace_files: usize,
+    analysis: crossbeam_channel::Sender<Work>,
+    /// What the analysis thread and the workspace scan report back.
+    events: crossbeam_channel::Receiver<Event>,
+    events_sender: crossbeam_channel::Sender<Event>,
     /// `shutdown` was answered: only `exit` is expected now.
     shut_down: bool,
 }
 
+/// The whole-workspace scan, run on its own thread so that no open file waits for it.
+#[derive(Debug, PartialEq, Eq)]
+enum Scan {
+    /// Started once the first open file's direct findings are out.
+    NotStarted,
+    /// `again`: a file was saved while it ran, so what it read may be outdated.
+    Running {
+        again: bool,
+    },
+    Finished,
+}
+
+/// What the main loop hands the analysis thread.
+enum Work {
+    Analyse(Job),
+    /// The workspace index to settle against from now on (`None`: not scanned, each file is
+    /// settled against its own project's modules).
+    Workspace(Option<Arc<ProjectIndex>>),
+}
+
+/// One version of one document to analyse.
+struct Job {
+    key: String,
+    uri: Uri,
+    text: Arc<str>,
+    version: Option<i32>,
+    generation: u64,
+    latest: Arc<AtomicU64>,
+    /// This generation's direct findings are out: only the refinement is due (after a scan).
+    refine_only: bool,
+}
+
+impl Job {
+    fn is_outdated(&self) -> bool {
+        self.latest.load(Ordering::Acquire) != self.generation
+    }
+}
+
+enum Event {
+    Analysed {
+        key: String,
+        generation: u64,
+        /// The direct findings only (the call graph's refinement follows).
+        direct: bool,
+        params: PublishDiagnosticsParams,
+    },
+    Scanned {
+        index: Option<Box<ProjectIndex>>,
+        summary: String,
+    },
+}
+
 impl Server {
+    fn new(engine: Engine, root: PathBuf, max_workspace_files: usize) -> Server {
+        let engine = Arc::new(engine);
+        let (analysis, jobs) = crossbeam_channel::unbounded();
+        let (events_sender, events) = crossbeam_channel::unbounded();
+        {
+            let engine = engine.clone();
+            let root = root.clone();
+            let events = events_sender.clone();
+            std::thread::Builder::new()
+                .name("unblock-lsp-analysis".into())
+                .spawn(move || analysis_thread(&engine, &root, &jobs, &events))
+                .expect("spawn the analysis thread");
+        }
+        Server {
+            engine,
+            root,
+            documents: HashMap::new(),
+            workspace: None,
+            scan: Scan::NotStarted,
+            max_workspace_files,
+            analysis,
+            events,
+            events_sender,
+            shut_down: false,
+        }
+    }
+
     fn main_loop(&mut self, connection: &Connection) -> Ending {
         let end_of_input = |shut_down: bool| {
             if shut_down {
@@ -182,27 +286,31 @@ impl Server {
                 Ending::ExitBeforeShutdown
             }
         };
+        let events = self.events.clone();
         loop {
             let next_due = self.documents.values().filter_map(|d| d.due).min();
-            let message = match next_due {
-                Some(due) => {
-                    let wait = due.saturating_duration_since(Instant::now());
-                    match connection.receiver.recv_timeout(wait) {
-                        Ok(message) => Some(message),
-                        Err(e) if e.is_timeout() => None,
-                        Err(_) => return end_of_input(self.shut_down),
-                    }
-                }
-                None => match connection.receiver.recv() {
-                    Ok(message) => Some(message),
+            let timer = match next_due {
+                Some(due) => crossbeam_channel::at(due),
+                None => crossbeam_channel::never(),
+            };
+            let message = crossbeam_channel::select! {
+                recv(connection.receiver) -> message => match message {
+                    Ok(message) => message,
                     Err(_) => return end_of_input(self.shut_down),
                 },
+                recv(events) -> event => {
+                    if let Ok(event) = event {
+                        self.event(connection, event);
+                    }
+                    continue;
+                }
+                recv(timer) -> _ => {
+                    self.analyse_due();
+                    continue;
+                }
             };
             match message {
-                None => self.publish_due(connection),
-                Some(Message::Request(request))
-                    if self.shut_down || request.method == "initialize" =>
-                {
+                Message::Request(request) if self.shut_down || request.method == "initialize" => {
                     let when = if self.shut_down {
                         "after `shutdown`"
                     } else {
@@ -218,16 +326,16 @@ impl Server {
                         .into(),
                     )
                 }
-                Some(Message::Request(request)) if request.method == "shutdown" => {
+                Message::Request(request) if request.method == "shutdown" => {
                     self.shut_down = true;
                     self.documents.clear();
                     send(connection, Response::new_ok(request.id, ()).into());
                 }
-                Some(Message::Request(request)) => {
+                Message::Request(request) => {
                     let response = self.request(request);
                     send(connection, response.into());
                 }
-                Some(Message::Notification(notification)) => {
+                Message::Notification(notification) => {
                     if notification.method == "exit" {
                         return end_of_input(self.shut_down);
                     }
@@ -235,21 +343,12 @@ impl Server {
                         self.notification(connection, notification);
                     }
                 }
-                Some(Message::Response(_)) => {}
+                Message::Response(_) => {}
             }
         }
     }
 
-    /// Checks the workspace on disk if it has not been (a whole-tree check: seconds on a
-    /// million lines, once per save).
-    fn ensure_workspace(&mut self) {
-        if self.workspace.is_none() {
-            let report = self.engine.check(std::slice::from_ref(&self.root));
-            self.workspace = Some(report.project);
-        }
-    }
-
-    fn publish_due(&mut self, connection: &Connection) {
+    fn analyse_due(&mut self) {
         let now = Instant::now();
         let due: Vec<String> = self
             .documents
@@ -258,106 +357,103 @@ impl Server {
             .map(|(k, _)| k.clone())
             .collect();
         for key in due {
-            self.publish(connection, &key);
+            self.analyse(&key, false);
         }
     }
 
-    fn publish(&mut self, connection: &Connection, key: &str) {
+    /// Hands the document's current version to the analysis thread.
+    fn analyse(&mut self, key: &str, refine_only: bool) {
         let Some(document) = self.documents.get_mut(key) else {
             return;
         };
         document.due = None;
-        self.ensure_workspace();
-        let document = &self.documents[key];
-        let (path, module) = self.path_and_module(&document.uri);
-        let (findings, _) =
-            self.engine
-                .check_text_in(&path, &module, &document.text, self.workspace.as_mut());
-        let lines = LineIndex::new(&document.text);
-        let diagnostics = findings
-            .iter()
-            .map(|f| self.diagnostic(f, &document.text, &lines))
-            .collect();
-        let params = PublishDiagnosticsParams {
+        let job = Job {
+            key: key.to_string(),
             uri: document.uri.clone(),
-            diagnostics,
+            text: Arc::from(document.text.as_str()),
             version: document.version,
+            generation: document.generation,
+            latest: document.latest.clone(),
+            refine_only,
         };
-        send(
-            connection,
-            Notification::new("textDocument/publishDiagnostics".into(), params).into(),
-        );
+        let _ = self.analysis.send(Work::Analyse(job));
     }
 
-    fn diagnostic(&self, finding: &Finding, text: &str, lines: &LineIndex) -> Diagnostic {
-        let mut message = finding.message.clone();
-        match (&finding.fix, &finding.not_fixable) {
-            (Some(fix), _) => {
-                let unsafe_ = if fix.safety == Safety::Unsafe {
-                    " (unsafe)"
-                } else {
-                    ""
+    /// A change: what is being analysed for the document is outdated from now on.
+    fn bump_generation(document: &mut Document) {
+        document.generation += 1;
+        document
+            .latest
+            .store(document.generation, Ordering::Release);
+    }
+
+    fn event(&mut self, connection: &Connection, event: Event) {
+        match event {
+            Event::Analysed {
+                key,
+                generation,
+                direct,
+                params,
+            } => {
+                // Closed, or changed since: a newer analysis is on its way.
+                let Some(document) = self.documents.get_mut(&key) else {
+                    return;
                 };
-                message.push_str(&format!("\nfix{unsafe_}: {}", fix.note));
+                if document.generation != generation {
+                    return;
+                }
+                let unchanged = document
+                    .published
+                    .as_ref()
+                    .is_some_and(|(g, d)| *g == generation && *d == params.diagnostics);
+                if !unchanged {
+                    document.published = Some((generation, params.diagnostics.clone()));
+                    send(
+                        connection,
+                        Notification::new("textDocument/publishDiagnostics".into(), params).into(),
+                    );
+                }
+                if direct && self.scan == Scan::NotStarted {
+                    self.start_scan();
+                }
             }
-            (None, Some(reason)) => message.push_str(&format!("\nnot fixable: {reason}")),
-            (None, None) => {}
+            Event::Scanned { index, summary } => {
+                log_message(connection, &summary);
+                self.workspace = index.map(|index| Arc::new(*index));
+                let _ = self.analysis.send(Work::Workspace(self.workspace.clone()));
+                let again = self.scan == Scan::Running { again: true };
+                self.scan = Scan::Finished;
+                let open: Vec<String> = self.documents.keys().cloned().collect();
+                for key in open {
+                    self.analyse(&key, true);
+                }
+                if again {
+                    self.start_scan();
+                }
+            }
         }
-        // The chain, then the other blocking calls behind it (the first sink ends the chain).
-        let related: Vec<DiagnosticRelatedInformation> = finding
-            .chain
-            .iter()
-            .chain(finding.sinks.iter().skip(1))
-            .filter_map(|link| {
-                let path = Path::new(&link.path);
-                let path = if path.is_absolute() {
-                    path.to_path_buf()
-                } else {
-                    self.root.join(path)
-                };
-                let uri: Uri = path_to_uri(&path).parse().ok()?;
-                let line = link.line.saturating_sub(1) as u32;
-                Some(DiagnosticRelatedInformation {
-                    location: Location::new(
-                        uri,
-                        Range::new(Position::new(line, 0), Position::new(line, 0)),
-                    ),
-                    message: link.name.clone(),
-                })
+    }
+
+    /// Scans the workspace on disk on a thread of its own (a whole-tree check: seconds on a
+    /// million lines); its index is merged when it is ready.
+    fn start_scan(&mut self) {
+        if let Scan::Running { again } = &mut self.scan {
+            *again = true;
+            return;
+        }
+        self.scan = Scan::Running { again: false };
+        let engine = self.engine.clone();
+        let root = self.root.clone();
+        let limit = self.max_workspace_files;
+        let events = self.events_sender.clone();
+        std::thread::Builder::new()
+            .name("unblock-lsp-workspace".into())
+            .spawn(move || {
+                let (index, summary) = scan_workspace(&engine, &root, limit);
+                let index = index.map(Box::new);
+                let _ = events.send(Event::Scanned { index, summary });
             })
-            .collect();
-        Diagnostic {
-            range: finding_range(finding, text, lines),
-            severity: Some(DiagnosticSeverity::WARNING),
-            code: Some(NumberOrString::String(finding.recipe.to_string())),
-            code_description: format!("{DOCS_URL}{}", finding.recipe)
-                .parse()
-                .ok()
-                .map(|href| CodeDescription { href }),
-            source: Some("unblock".into()),
-            message,
-            related_information: (!related.is_empty()).then_some(related),
-            tags: None,
-            data: None,
-        }
-    }
-
-    /// The path findings are reported under, and the module name, for a document.
-    fn path_and_module(&self, uri: &Uri) -> (String, String) {
-        match uri_to_path(uri.as_str()) {
-            Some(path) => {
-                let module = if path.is_file() {
-                    self.engine.project.module_name(&path)
-                } else {
-                    stem(&path)
-                };
-                (path.to_string_lossy().into_owned(), module)
-            }
-            None => {
-                let path = PathBuf::from(uri.path().as_str());
-                (uri.as_str().to_string(), stem(&path))
-            }
-        }
+            .expect("spawn the workspace scan");
     }
 
     fn notification(&mut self, connection: &Connection, notification: Notification) {
@@ -376,9 +472,12 @@ impl Server {
                         text: params.text_document.text,
                         version: Some(params.text_document.version),
                         due: None,
+                        generation: 0,
+                        latest: Arc::new(AtomicU64::new(0)),
+                        published: None,
                     },
                 );
-                self.publish(connection, &key);
+                self.analyse(&key, false);
             }
             "textDocument/didChange" => {
                 let Ok(params) =
@@ -402,6 +501,7 @@ impl Server {
                     }
                 }
                 document.version = Some(params.text_document.version);
+                Self::bump_generation(document);
                 document.due = Some(Instant::now() + DEBOUNCE);
             }
             "textDocument/didSave" => {
@@ -409,14 +509,17 @@ impl Server {
                     notification.extract::<DidSaveTextDocumentParams>("textDocument/didSave")
                 {
                     let key = params.text_document.uri.as_str().to_string();
-                    if let (Some(text), Some(document)) =
-                        (params.text, self.documents.get_mut(&key))
-                    {
-                        document.text = text;
+                    if let Some(document) = self.documents.get_mut(&key) {
+                        if let Some(text) = params.text {
+                            document.text = text;
+                        }
+                        Self::bump_generation(document);
                     }
+                    self.analyse(&key, false);
                     // What the saved file defines and calls changes the call graph.
-                    self.workspace = None;
-                    self.publish(connection, &key);
+                    if self.scan != Scan::NotStarted {
+                        self.start_scan();
+                    }
                 }
             }
             "textDocument/didClose" => {
@@ -441,7 +544,225 @@ impl Server {
             _ => {}
         }
     }
+}
 
+/// The analysis thread: each document's newest version, direct findings first, then the
+/// call graph's refinement. One at a time: two cores are shared with the workspace scan.
+fn analysis_thread(
+    engine: &Engine,
+    root: &Path,
+    jobs: &crossbeam_channel::Receiver<Work>,
+    events: &crossbeam_channel::Sender<Event>,
+) {
+    // Built on first use, and again when a scan finishes: without a scan, the index of the
+    // open file's own project (what `unblock check FILE` uses), extended as calls are asked.
+    let mut workspace: Option<ProjectIndex> = None;
+    while let Ok(first) = jobs.recv() {
+        // Of what queued up while the last job ran, only each document's newest version is
+        // worth analysing.
+        let mut queued: Vec<Job> = Vec::new();
+        for work in std::iter::once(first).chain(jobs.try_iter()) {
+            match work {
+                Work::Workspace(index) => workspace = index.map(|i| (*i).clone()),
+                Work::Analyse(job) => {
+                    if let Some(at) = queued.iter().position(|q| q.key == job.key) {
+                        let older = queued.remove(at);
+                        let refine_only = job.refine_only
+                            && (older.generation != job.generation || older.refine_only);
+                        queued.push(Job { refine_only, ..job });
+                    } else {
+                        queued.push(job);
+                    }
+                }
+            }
+        }
+        for job in queued {
+            if !job.is_outdated() {
+                analyse_job(engine, root, &mut workspace, &job, events);
+            }
+        }
+    }
+}
+
+fn analyse_job(
+    engine: &Engine,
+    root: &Path,
+    workspace: &mut Option<ProjectIndex>,
+    job: &Job,
+    events: &crossbeam_channel::Sender<Event>,
+) {
+    let publish = |findings: &[Finding], direct: bool| {
+        let lines = LineIndex::new(&job.text);
+        let params = PublishDiagnosticsParams {
+            uri: job.uri.clone(),
+            diagnostics: findings
+                .iter()
+                .map(|f| diagnostic(root, f, &job.text, &lines))
+                .collect(),
+            version: job.version,
+        };
+        let _ = events.send(Event::Analysed {
+            key: job.key.clone(),
+            generation: job.generation,
+            direct,
+            params,
+        });
+    };
+    let (path, module) = path_and_module(engine, &job.uri);
+    let Ok(file) = SourceFile::parse(path, job.text.as_bytes().to_vec(), module) else {
+        publish(&[], false);
+        return;
+    };
+    let checked = engine.check_file(&file);
+    let mut own = ProjectIndex::default();
+    own.add(checked.definitions);
+    let by_position = |findings: &mut Vec<Finding>| {
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    };
+    if !job.refine_only {
+        // Settled against the file alone: what needs another file waits for the call graph.
+        let mut direct = checked.findings.clone();
+        own.settle(&mut direct);
+        by_position(&mut direct);
+        publish(&direct, true);
+        if job.is_outdated() {
+            return;
+        }
+    }
+    let workspace = workspace.get_or_insert_with(|| ProjectIndex {
+        model: engine.project.clone(),
+        ..Default::default()
+    });
+    let mut findings = checked.findings;
+    engine.extend_call_graph(workspace, &findings);
+    own.settle_within(Some(workspace), &mut findings);
+    by_position(&mut findings);
+    publish(&findings, false);
+}
+
+/// Checks the workspace on disk, unless it is too large to: its index, and a line for the
+/// client's log saying what was done.
+fn scan_workspace(engine: &Engine, root: &Path, limit: usize) -> (Option<ProjectIndex>, String) {
+    if let Some(why) = too_large_to_scan(root, limit) {
+        let summary = format!(
+            "unblock: workspace {} not scanned ({why}): each open file is checked against its own project",
+            root.display()
+        );
+        return (None, summary);
+    }
+    let started = Instant::now();
+    let report = engine.check(&[root.to_path_buf()]);
+    let summary = format!(
+        "unblock: workspace scanned: {} Python files, {} with coroutines, in {:.1} s",
+        report.files_scanned,
+        report.files_parsed,
+        started.elapsed().as_secs_f64()
+    );
+    (Some(report.project), summary)
+}
+
+/// Why a workspace is not scanned whole: the file-system root or the home folder (an editor
+/// started outside any project), or more than `limit` Python files where the scan walks.
+fn too_large_to_scan(root: &Path, limit: usize) -> Option<String> {
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    if root.parent().is_none() {
+        return Some("it is the file-system root".into());
+    }
+    if std::env::var_os("HOME").is_some_and(|home| Path::new(&home) == root) {
+        return Some("it is the home folder".into());
+    }
+    let mut walk = ignore::WalkBuilder::new(&root);
+    walk.require_git(false).filter_entry(|entry| {
+        !(entry.depth() > 0
+            && entry.file_type().is_some_and(|t| t.is_dir())
+            && entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| DEFAULT_EXCLUDES.contains(&name)))
+    });
+    let python_files = walk
+        .build()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|e| e == "py"))
+        .take(limit + 1)
+        .count();
+    (python_files > limit).then(|| format!("more than {limit} Python files"))
+}
+
+/// A warning per finding: code = recipe id, message with the fix note or why there is none,
+/// the chain and the other blocking calls as related information.
+fn diagnostic(root: &Path, finding: &Finding, text: &str, lines: &LineIndex) -> Diagnostic {
+    let mut message = finding.message.clone();
+    match (&finding.fix, &finding.not_fixable) {
+        (Some(fix), _) => {
+            let unsafe_ = if fix.safety == Safety::Unsafe {
+                " (unsafe)"
+            } else {
+                ""
+            };
+            message.push_str(&format!("\nfix{unsafe_}: {}", fix.note));
+        }
+        (None, Some(reason)) => message.push_str(&format!("\nnot fixable: {reason}")),
+        (None, None) => {}
+    }
+    // The chain, then the other blocking calls behind it (the first sink ends the chain).
+    let related: Vec<DiagnosticRelatedInformation> = finding
+        .chain
+        .iter()
+        .chain(finding.sinks.iter().skip(1))
+        .filter_map(|link| {
+            let path = Path::new(&link.path);
+            let path = if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                root.join(path)
+            };
+            let uri: Uri = path_to_uri(&path).parse().ok()?;
+            let line = link.line.saturating_sub(1) as u32;
+            Some(DiagnosticRelatedInformation {
+                location: Location::new(
+                    uri,
+                    Range::new(Position::new(line, 0), Position::new(line, 0)),
+                ),
+                message: link.name.clone(),
+            })
+        })
+        .collect();
+    Diagnostic {
+        range: finding_range(finding, text, lines),
+        severity: Some(DiagnosticSeverity::WARNING),
+        code: Some(NumberOrString::String(finding.recipe.to_string())),
+        code_description: format!("{DOCS_URL}{}", finding.recipe)
+            .parse()
+            .ok()
+            .map(|href| CodeDescription { href }),
+        source: Some("unblock".into()),
+        message,
+        related_information: (!related.is_empty()).then_some(related),
+        tags: None,
+        data: None,
+    }
+}
+
+/// The path findings are reported under, and the module name, for a document.
+fn path_and_module(engine: &Engine, uri: &Uri) -> (String, String) {
+    match uri_to_path(uri.as_str()) {
+        Some(path) => {
+            let module = if path.is_file() {
+                engine.project.module_name(&path)
+            } else {
+                stem(&path)
+            };
+            (path.to_string_lossy().into_owned(), module)
+        }
+        None => {
+            let path = PathBuf::from(uri.path().as_str());
+            (uri.as_str().to_string(), stem(&path))
+        }
+    }
+}
+
+impl Server {
     fn request(&self, request: Request) -> Response {
         match request.method.as_str() {
             "textDocument/codeAction" => {
@@ -473,7 +794,7 @@ impl Server {
                     .any(|k| kind == k.as_str() || kind.starts_with(&format!("{}.", k.as_str())))
             })
         };
-        let (path, module) = self.path_and_module(uri);
+        let (path, module) = path_and_module(&self.engine, uri);
         let text = &document.text;
         let Ok(file) = SourceFile::parse(path.clone(), text.as_bytes().to_vec(), module.clone())
         else {
@@ -482,7 +803,14 @@ impl Server {
         let checked = self.engine.check_file(&file);
         // The workspace's index (call graph included) with this buffer's definitions: the
         // fix-all below re-checks the buffer with it, indirect findings included.
-        let mut project = self.workspace.clone().unwrap_or_default();
+        let mut project = self
+            .workspace
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(|| ProjectIndex {
+                model: self.engine.project.clone(),
+                ..Default::default()
+            });
         project.add(checked.definitions);
         let mut findings = checked.findings;
         self.engine.extend_call_graph(&mut project, &findings);
@@ -503,7 +831,7 @@ impl Server {
             if range.end < params.range.start || range.start > params.range.end {
                 continue;
             }
-            let diagnostic = self.diagnostic(finding, text, &lines);
+            let diagnostic = diagnostic(&self.root, finding, text, &lines);
             if let Some(fix) = finding.fix.as_ref().filter(|_| wants("quickfix")) {
                 if let Some(fixed) = apply_fixes(&file, &[finding]) {
                     let is_safe = fix.safety == Safety::Safe;
@@ -790,6 +1118,18 @@ fn path_to_uri(path: &Path) -> String {
 fn send(connection: &Connection, message: Message) {
     // The writer is gone only when the client went away: the reader then ends the loop.
     let _ = connection.sender.send(message);
+}
+
+/// A line for the client's log (the scan's outcome): kept, not shown.
+fn log_message(connection: &Connection, message: &str) {
+    let params = lsp_types::LogMessageParams {
+        typ: lsp_types::MessageType::INFO,
+        message: message.to_string(),
+    };
+    send(
+        connection,
+        Notification::new("window/logMessage".into(), params).into(),
+    );
 }
 
 fn show_message(connection: &Connection, message: &str) {

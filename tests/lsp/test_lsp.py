@@ -119,6 +119,14 @@ async def open_and_wait(client, uri, text):
     return client.diagnostics[uri]
 
 
+async def diagnostics_until(client, uri, done):
+    """The document's diagnostics once `done(diagnostics)` holds: the direct findings come
+    first, the call graph's refinement in a later publication."""
+    while not done(client.diagnostics.get(uri, [])):
+        await asyncio.wait_for(client.wait_for_notification("textDocument/publishDiagnostics"), 60)
+    return client.diagnostics[uri]
+
+
 def summary(diagnostics):
     return sorted(
         (d.code, d.range.start.line, d.range.start.character, d.range.end.line,
@@ -348,7 +356,9 @@ async def test_indirect_finding_carries_its_chain(client: LanguageClient, worksp
     the indirect finding, its chain as related information, and offers the to_thread fix."""
     text = "import slowlib\n\n\nasync def handler():\n    slowlib.nap()\n"
     uri = (workspace / "handler.py").as_uri()
-    diagnostics = await open_and_wait(client, uri, text)
+    await open_and_wait(client, uri, text)
+    diagnostics = await diagnostics_until(
+        client, uri, lambda found: any(d.code == "to-thread" for d in found))
     [indirect] = [d for d in diagnostics if d.code == "to-thread"]
     assert indirect.range.start.line == 4
     assert [r.message for r in indirect.related_information] == ["handler", "nap", "time.sleep"]
