@@ -253,6 +253,7 @@ enum Event {
 impl Server {
     fn new(engine: Engine, root: PathBuf, max_workspace_files: usize) -> Server {
         let engine = Arc::new(engine);
+
         let (analysis, jobs) = crossbeam_channel::unbounded();
         let (events_sender, events) = crossbeam_channel::unbounded();
         {
@@ -608,7 +609,7 @@ fn analyse_job(
             params,
         });
     };
-    let (path, module) = path_and_module(engine, &job.uri);
+    let (path, module, project_followed) = path_and_module(engine, &job.uri);
     let Ok(file) = SourceFile::parse(path, job.text.as_bytes().to_vec(), module) else {
         publish(&[], false);
         return;
@@ -619,13 +620,14 @@ fn analyse_job(
     let by_position = |findings: &mut Vec<Finding>| {
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     };
-    if !job.refine_only {
-        // Settled against the file alone: what needs another file waits for the call graph.
+    if !job.refine_only || !project_followed {
+        // Settled against the file alone: what needs another file waits for the call graph,
+        // which has nothing to follow when the file is in no project.
         let mut direct = checked.findings.clone();
         own.settle(&mut direct);
         by_position(&mut direct);
         publish(&direct, true);
-        if job.is_outdated() {
+        if job.is_outdated() || !project_followed {
             return;
         }
     }
@@ -643,7 +645,7 @@ fn analyse_job(
 /// Checks the workspace on disk, unless it is too large to: its index, and a line for the
 /// client's log saying what was done.
 fn scan_workspace(engine: &Engine, root: &Path, limit: usize) -> (Option<ProjectIndex>, String) {
-    if let Some(why) = too_large_to_scan(root, limit) {
+    if let Some(why) = no_project(root).or_else(|| too_many_python_files(root, limit)) {
         let summary = format!(
             "unblock: workspace {} not scanned ({why}): each open file is checked against its own project",
             root.display()
@@ -661,17 +663,24 @@ fn scan_workspace(engine: &Engine, root: &Path, limit: usize) -> (Option<Project
     (Some(report.project), summary)
 }
 
-/// Why a workspace is not scanned whole: the file-system root or the home folder (an editor
-/// started outside any project), or more than `limit` Python files where the scan walks.
-fn too_large_to_scan(root: &Path, limit: usize) -> Option<String> {
-    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    if root.parent().is_none() {
+/// Why a folder is not walked whole although it may hold a project: it is the file-system
+/// root or the home folder (an editor started outside any project), where a walk would go
+/// through every disk or every project of the user.
+fn no_project(folder: &Path) -> Option<String> {
+    let folder = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
+    if folder.parent().is_none() {
         return Some("it is the file-system root".into());
     }
-    if std::env::var_os("HOME").is_some_and(|home| Path::new(&home) == root) {
+    if std::env::var_os("HOME").is_some_and(|home| Path::new(&home) == folder) {
         return Some("it is the home folder".into());
     }
-    let mut walk = ignore::WalkBuilder::new(&root);
+    None
+}
+
+/// More than `limit` Python files where the workspace scan walks: too many to parse in the
+/// background of an editing session.
+fn too_many_python_files(folder: &Path, limit: usize) -> Option<String> {
+    let mut walk = ignore::WalkBuilder::new(folder);
     walk.require_git(false).filter_entry(|entry| {
         !(entry.depth() > 0
             && entry.file_type().is_some_and(|t| t.is_dir())
@@ -744,20 +753,24 @@ fn diagnostic(root: &Path, finding: &Finding, text: &str, lines: &LineIndex) -> 
     }
 }
 
-/// The path findings are reported under, and the module name, for a document.
-fn path_and_module(engine: &Engine, uri: &Uri) -> (String, String) {
+/// The path findings are reported under, the module name, and whether the call graph may
+/// follow the document's project (not when the file is in none, and its project would be the
+/// file-system root or the home folder: the module is then named after the file alone).
+fn path_and_module(engine: &Engine, uri: &Uri) -> (String, String, bool) {
     match uri_to_path(uri.as_str()) {
         Some(path) => {
-            let module = if path.is_file() {
+            let followed = no_project(&engine.project.root_of(&path)).is_none();
+            let module = if followed && path.is_file() {
                 engine.project.module_name(&path)
             } else {
                 stem(&path)
             };
-            (path.to_string_lossy().into_owned(), module)
+            (path.to_string_lossy().into_owned(), module, followed)
         }
+        // Not a file (an untitled buffer): only what the workspace scan read is followed.
         None => {
             let path = PathBuf::from(uri.path().as_str());
-            (uri.as_str().to_string(), stem(&path))
+            (uri.as_str().to_string(), stem(&path), true)
         }
     }
 }
@@ -794,7 +807,7 @@ impl Server {
                     .any(|k| kind == k.as_str() || kind.starts_with(&format!("{}.", k.as_str())))
             })
         };
-        let (path, module) = path_and_module(&self.engine, uri);
+        let (path, module, _) = path_and_module(&self.engine, uri);
         let text = &document.text;
         let Ok(file) = SourceFile::parse(path.clone(), text.as_bytes().to_vec(), module.clone())
         else {

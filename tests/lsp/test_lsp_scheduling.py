@@ -10,6 +10,7 @@ is the binary under test).
 
 import json
 import os
+import pathlib
 import queue
 import re
 import subprocess
@@ -17,7 +18,7 @@ import threading
 
 UNBLOCK = os.environ.get("UNBLOCK_BIN", "unblock")
 # Only a guard against a hung server, never a measure of speed.
-STUCK = 300
+STUCK = 120
 
 
 def frame(message):
@@ -28,8 +29,8 @@ def frame(message):
 class Session:
     """The server on pipes; every message it sends, in order, in `received`."""
 
-    def __init__(self, root, options=None):
-        self.process = subprocess.Popen([UNBLOCK, "lsp"], stdin=subprocess.PIPE,
+    def __init__(self, root, options=None, cwd=None):
+        self.process = subprocess.Popen([UNBLOCK, "lsp"], cwd=cwd, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.received = []
         self.incoming = queue.Queue()
@@ -160,6 +161,20 @@ def test_a_workspace_over_the_limit_is_not_scanned_and_files_still_get_their_cha
         [UNBLOCK, "check", "--no-progress", "--output-format", "json", str(tmp_path / "app.py")],
         capture_output=True, text=True).stdout)
     assert sorted(f["recipe"] for f in checked) == codes(session.published(uri)[-1])
+
+
+def test_a_workspace_at_the_file_system_root_publishes_the_open_files_diagnostics(tmp_path):
+    """An editor started in `/` with `/` as the workspace, on a file in no project: neither the
+    workspace nor the file's project (the working directory, `/`) is walked whole."""
+    path = tmp_path / "loose.py"
+    path.write_text(HANDLER, encoding="utf-8")
+    session = Session(pathlib.Path("/"), cwd="/")
+    session.send(did_open(path.as_uri(), HANDLER))
+    published = session.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics")
+    assert codes(published["params"]) == ["sleep"]
+    skipped = session.wait_for(is_scan_log)["params"]["message"]
+    assert "not scanned (it is the file-system root)" in skipped, skipped
+    session.close()
 
 
 def sleeping_at(line):
