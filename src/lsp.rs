@@ -2,9 +2,13 @@
 //! `apply`. Diagnostics for open documents (debounced while typing), a quick fix and a
 //! suppression comment per finding, and `source.fixAll.unblock` (what `unblock apply` writes).
 //!
-//! Synchronous, as rust-analyzer and ruff are: one loop over `lsp-server`'s channels. The stdio
-//! transport is our own: a malformed message is logged and skipped instead of ending the
-//! session (lsp-server's stops reading at the first one).
+//! One message loop over `lsp-server`'s channels answers requests and keeps the documents;
+//! what may take long runs beside it, so that an edit is read while the last one is analysed:
+//! the analysis thread (each document's newest version, direct findings published before the
+//! call graph's refinement; an outdated version is dropped) and the workspace scan (a thread
+//! of its own, merged when it ends). The stdio transport is our own: a malformed message is
+//! logged and skipped instead of ending the session (lsp-server's stops reading at the first
+//! one).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -409,10 +413,7 @@ impl Server {
                     .is_some_and(|(g, d)| *g == generation && *d == params.diagnostics);
                 if !unchanged {
                     document.published = Some((generation, params.diagnostics.clone()));
-                    send(
-                        connection,
-                        Notification::new("textDocument/publishDiagnostics".into(), params).into(),
-                    );
+                    notify(connection, "textDocument/publishDiagnostics", params);
                 }
                 if direct && self.scan == Scan::NotStarted {
                     self.start_scan();
@@ -534,10 +535,7 @@ impl Server {
                         diagnostics: Vec::new(),
                         version: None,
                     };
-                    send(
-                        connection,
-                        Notification::new("textDocument/publishDiagnostics".into(), params).into(),
-                    );
+                    notify(connection, "textDocument/publishDiagnostics", params);
                 }
             }
             // Everything else (`initialized`, `$/cancelRequest`, configuration changes) is
@@ -1133,16 +1131,17 @@ fn send(connection: &Connection, message: Message) {
     let _ = connection.sender.send(message);
 }
 
+fn notify(connection: &Connection, method: &str, params: impl serde::Serialize) {
+    send(connection, Notification::new(method.into(), params).into());
+}
+
 /// A line for the client's log (the scan's outcome): kept, not shown.
 fn log_message(connection: &Connection, message: &str) {
     let params = lsp_types::LogMessageParams {
         typ: lsp_types::MessageType::INFO,
         message: message.to_string(),
     };
-    send(
-        connection,
-        Notification::new("window/logMessage".into(), params).into(),
-    );
+    notify(connection, "window/logMessage", params);
 }
 
 fn show_message(connection: &Connection, message: &str) {
@@ -1150,10 +1149,7 @@ fn show_message(connection: &Connection, message: &str) {
         typ: lsp_types::MessageType::WARNING,
         message: message.to_string(),
     };
-    send(
-        connection,
-        Notification::new("window/showMessage".into(), params).into(),
-    );
+    notify(connection, "window/showMessage", params);
 }
 
 /// lsp-server's `Connection::stdio`, except that anything malformed (a bad header, a length
