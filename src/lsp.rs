@@ -244,7 +244,8 @@ enum Event {
     Analysed {
         key: String,
         generation: u64,
-        /// The direct findings only (the call graph's refinement follows).
+        /// The first publication of this version: the file's own findings (the call graph's
+        /// refinement may follow).
         direct: bool,
         params: PublishDiagnosticsParams,
     },
@@ -566,6 +567,8 @@ fn analysis_thread(
                 Work::Analyse(job) => {
                     if let Some(at) = queued.iter().position(|q| q.key == job.key) {
                         let older = queued.remove(at);
+                        // The version whose direct findings are not out yet still gets them
+                        // first, even when a refinement of it was asked for since.
                         let refine_only = job.refine_only
                             && (older.generation != job.generation || older.refine_only);
                         queued.push(Job { refine_only, ..job });
@@ -609,7 +612,7 @@ fn analyse_job(
     };
     let (path, module, project_followed) = path_and_module(engine, &job.uri);
     let Ok(file) = SourceFile::parse(path, job.text.as_bytes().to_vec(), module) else {
-        publish(&[], false);
+        publish(&[], true);
         return;
     };
     let checked = engine.check_file(&file);
