@@ -101,13 +101,15 @@ def is_scan_log(message):
             and "unblock: workspace" in message["params"]["message"])
 
 
-HANDLER = ("import time\n\nfrom pkg.slow import nap\n\n\n"
-           "async def handler():\n    time.sleep(1)\n    nap()\n")
+HANDLER = ("import time\n\nfrom pkg.module_0 import coroutine_0\nfrom pkg.slow import nap\n\n\n"
+           "async def handler():\n    time.sleep(1)\n    nap()\n    coroutine_0()\n")
 
 
 def project(root, modules):
-    """A project with `modules` small modules in `pkg/`, a blocking helper `pkg.slow.nap`,
-    and app.py calling it from a coroutine (beside a direct `time.sleep`)."""
+    """A project with `modules` small modules in `pkg/` (`pkg.module_0.coroutine_0` among
+    them), a blocking helper `pkg.slow.nap`, and app.py calling it from a coroutine, beside a
+    direct `time.sleep` and a call of `coroutine_0` without `await` (which only the workspace
+    scan tells: `unblock check app.py` does not read module_0)."""
     (root / "pyproject.toml").write_text("[project]\nname = 'many'\n", encoding="utf-8")
     package = root / "pkg"
     package.mkdir()
@@ -130,10 +132,10 @@ def test_the_open_files_diagnostics_come_before_the_workspace_scan_ends(tmp_path
     scanned = session.wait_for(is_scan_log)["params"]["message"]
     files = int(re.search(r"scanned: (\d+) Python files", scanned).group(1))
     assert files >= 2000, scanned
-    # Then the refinement with the chain through pkg.slow, if it was not out before the scan.
-    if not any(codes(p) == ["sleep", "to-thread"] for p in session.published(uri)):
-        session.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics"
-                         and codes(m["params"]) == ["sleep", "to-thread"])
+    # Merged once it ends: the open file is refined with what the scan read.
+    merged = ["async-misuse", "sleep", "to-thread"]
+    session.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics"
+                     and codes(m["params"]) == merged)
     session.close()
 
     scan_end = next(i for i, m in enumerate(session.received) if is_scan_log(m))
@@ -141,8 +143,9 @@ def test_the_open_files_diagnostics_come_before_the_workspace_scan_ends(tmp_path
                  if m.get("method") == "textDocument/publishDiagnostics")
     assert first < scan_end, session.received
     published = session.published(uri)
-    # The direct finding alone, then with the indirect one; nothing published twice.
-    assert [codes(p) for p in published] == [["sleep"], ["sleep", "to-thread"]], published
+    # The direct finding alone, then with the chain through pkg.slow (the file's own
+    # project followed), then with what only the scan knows; nothing published twice.
+    assert [codes(p) for p in published] == [["sleep"], ["sleep", "to-thread"], merged]
     assert all(p["version"] == 1 for p in published)
 
 
