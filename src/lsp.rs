@@ -240,6 +240,7 @@ impl Job {
     }
 }
 
+/// What the analysis thread and the workspace scan report to the main loop.
 enum Event {
     Analysed {
         key: String,
@@ -258,7 +259,6 @@ enum Event {
 impl Server {
     fn new(engine: Engine, root: PathBuf, max_workspace_files: usize) -> Server {
         let engine = Arc::new(engine);
-
         let (analysis, jobs) = crossbeam_channel::unbounded();
         let (events_sender, events) = crossbeam_channel::unbounded();
         {
@@ -394,6 +394,10 @@ impl Server {
     }
 
     fn event(&mut self, connection: &Connection, event: Event) {
+        // After `shutdown` the client expects nothing more but the end.
+        if self.shut_down {
+            return;
+        }
         match event {
             Event::Analysed {
                 key,
