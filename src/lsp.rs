@@ -456,6 +456,7 @@ impl Server {
         std::thread::Builder::new()
             .name("unblock-lsp-workspace".into())
             .spawn(move || {
+                lower_this_threads_priority();
                 let (index, summary) = scan_workspace(&engine, &root, limit);
                 let index = index.map(Box::new);
                 let _ = events.send(Event::Scanned { index, summary });
@@ -645,6 +646,17 @@ fn analyse_job(
     own.settle_within(Some(workspace), &mut findings);
     by_position(&mut findings);
     publish(&findings, false);
+}
+
+/// The workspace scan is background work: on a machine with few cores, the open file's
+/// analysis (what the user waits for) goes first. Linux keeps the nice value per thread, and
+/// the threads the scan's walk starts inherit it.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its arguments; `0` is the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
 }
 
 /// Checks the workspace on disk, unless it is too large to: its index, and a line for the
