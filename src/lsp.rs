@@ -951,9 +951,10 @@ fn short_title(note: &str) -> String {
     if clause.chars().count() <= MAX_TITLE {
         return clause.to_string();
     }
+    // Room for a closing backquote and the ellipsis.
     let limit = clause
         .char_indices()
-        .nth(MAX_TITLE - 1)
+        .nth(MAX_TITLE - 2)
         .map_or(clause.len(), |(i, _)| i);
     let cut = clause[..limit].rfind(' ').unwrap_or(limit);
     let mut title = clause[..cut].trim_end().to_string();
@@ -1476,6 +1477,9 @@ mod tests {
         assert!(title.chars().count() <= MAX_TITLE, "{title}");
         assert!(title.ends_with("`…"), "{title}");
         assert!(!title.contains('\n'));
+        let unbroken = format!("`{}`: the note", "x".repeat(90));
+        let title = short_title(&unbroken);
+        assert!(title.chars().count() <= MAX_TITLE, "{title}");
     }
 
     #[test]
