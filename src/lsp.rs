@@ -2,13 +2,19 @@
 //! `apply`. Diagnostics for open documents (debounced while typing), a quick fix and a
 //! suppression comment per finding, and `source.fixAll.unblock` (what `unblock apply` writes).
 //!
-//! Synchronous, as rust-analyzer and ruff are: one loop over `lsp-server`'s channels. The stdio
-//! transport is our own: a malformed message is logged and skipped instead of ending the
-//! session (lsp-server's stops reading at the first one).
+//! One message loop over `lsp-server`'s channels answers requests and keeps the documents;
+//! what may take long runs beside it, so that an edit is read while the last one is analysed:
+//! the analysis thread (each document's newest version, direct findings published before the
+//! call graph's refinement; an outdated version is dropped) and the workspace scan (a thread
+//! of its own, merged when it ends). The stdio transport is our own: a malformed message is
+//! logged and skipped instead of ending the session (lsp-server's stops reading at the first
+//! one).
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
@@ -26,11 +32,16 @@ use crate::config::Config;
 use crate::engine::fix::{apply_fixes, FixOptions};
 use crate::engine::index::ProjectIndex;
 use crate::engine::source::SourceFile;
+use crate::engine::walk::DEFAULT_EXCLUDES;
 use crate::engine::{Engine, Selection};
 use crate::finding::{Finding, Safety};
 
 /// Diagnostics are published once a document has had no change for this long.
 const DEBOUNCE: Duration = Duration::from_millis(150);
+/// Workspaces with more Python files than this are not scanned whole (the client may say
+/// otherwise: `initializationOptions.maxWorkspaceFiles`): each open file is then settled
+/// against its own project's modules, as `unblock check FILE` is.
+const MAX_WORKSPACE_FILES: usize = 20_000;
 /// The code action kind of the whole-file fix.
 pub const FIX_ALL_KIND: &str = "source.fixAll.unblock";
 /// Where a recipe's page is: `unblock explain <id>` prints the same text.
@@ -94,13 +105,17 @@ fn serve(connection: &Connection) -> Ending {
             Default::default()
         }
     };
-    let mut server = Server {
-        engine: Engine::new(config, Selection::default()),
+    let max_workspace_files = params
+        .initialization_options
+        .as_ref()
+        .and_then(|options| options.get("maxWorkspaceFiles"))
+        .and_then(serde_json::Value::as_u64)
+        .map_or(MAX_WORKSPACE_FILES, |n| n as usize);
+    let mut server = Server::new(
+        Engine::new(config, Selection::default()),
         root,
-        documents: HashMap::new(),
-        workspace: None,
-        shut_down: false,
-    };
+        max_workspace_files,
+    );
     server.main_loop(connection)
 }
 
@@ -160,20 +175,115 @@ struct Document {
     version: Option<i32>,
     /// Diagnostics are due at this instant (a change not yet checked).
     due: Option<Instant>,
+    /// Bumped by every change: an analysis of an older generation is outdated.
+    generation: u64,
+    /// `generation` as the analysis thread sees it, to give up on outdated work early.
+    latest: Arc<AtomicU64>,
+    /// The generation and the diagnostics last published (a refinement that changes nothing
+    /// is not sent again).
+    published: Option<(u64, Vec<Diagnostic>)>,
 }
 
 struct Server {
-    engine: Engine,
+    engine: Arc<Engine>,
     root: PathBuf,
     documents: HashMap<String, Document>,
-    /// The workspace as on disk, checked once (and again after a save): what indirect
-    /// findings in a buffer are settled against.
-    workspace: Option<ProjectIndex>,
+    /// The workspace as on disk, from the last scan that finished: what code actions settle
+    /// indirect findings against (the analysis thread has its own copy).
+    workspace: Option<Arc<ProjectIndex>>,
+    scan: Scan,
+    /// Workspaces with more Python files than this are not scanned.
+    max_workspace_files: usize,
+    analysis: crossbeam_channel::Sender<Work>,
+    /// What the analysis thread and the workspace scan report back.
+    events: crossbeam_channel::Receiver<Event>,
+    events_sender: crossbeam_channel::Sender<Event>,
     /// `shutdown` was answered: only `exit` is expected now.
     shut_down: bool,
 }
 
+/// The whole-workspace scan, run on its own thread so that no open file waits for it.
+#[derive(Debug, PartialEq, Eq)]
+enum Scan {
+    /// Started once the first open file's direct findings are out.
+    NotStarted,
+    /// `again`: a file was saved while it ran, so what it read may be outdated.
+    Running {
+        again: bool,
+    },
+    Finished,
+}
+
+/// What the main loop hands the analysis thread.
+enum Work {
+    Analyse(Job),
+    /// The workspace index to settle against from now on (`None`: not scanned, each file is
+    /// settled against its own project's modules).
+    Workspace(Option<Arc<ProjectIndex>>),
+}
+
+/// One version of one document to analyse.
+struct Job {
+    key: String,
+    uri: Uri,
+    text: Arc<str>,
+    version: Option<i32>,
+    generation: u64,
+    latest: Arc<AtomicU64>,
+    /// This generation's direct findings are out: only the refinement is due (after a scan).
+    refine_only: bool,
+}
+
+impl Job {
+    fn is_outdated(&self) -> bool {
+        self.latest.load(Ordering::Acquire) != self.generation
+    }
+}
+
+/// What the analysis thread and the workspace scan report to the main loop.
+enum Event {
+    Analysed {
+        key: String,
+        generation: u64,
+        /// The first publication of this version: the file's own findings (the call graph's
+        /// refinement may follow).
+        direct: bool,
+        params: PublishDiagnosticsParams,
+    },
+    Scanned {
+        index: Option<Box<ProjectIndex>>,
+        summary: String,
+    },
+}
+
 impl Server {
+    fn new(engine: Engine, root: PathBuf, max_workspace_files: usize) -> Server {
+        let engine = Arc::new(engine);
+        let (analysis, jobs) = crossbeam_channel::unbounded();
+        let (events_sender, events) = crossbeam_channel::unbounded();
+        {
+            let engine = engine.clone();
+            let root = root.clone();
+            let events = events_sender.clone();
+            std::thread::Builder::new()
+                .name("unblock-lsp-analysis".into())
+                .spawn(move || analysis_thread(&engine, &root, &jobs, &events))
+                .expect("spawn the analysis thread");
+        }
+        Server {
+            engine,
+            root,
+            documents: HashMap::new(),
+            workspace: None,
+            scan: Scan::NotStarted,
+            max_workspace_files,
+            analysis,
+            events,
+            events_sender,
+            shut_down: false,
+        }
+    }
+
     fn main_loop(&mut self, connection: &Connection) -> Ending {
         let end_of_input = |shut_down: bool| {
             if shut_down {
@@ -182,27 +292,31 @@ impl Server {
                 Ending::ExitBeforeShutdown
             }
         };
+        let events = self.events.clone();
         loop {
             let next_due = self.documents.values().filter_map(|d| d.due).min();
-            let message = match next_due {
-                Some(due) => {
-                    let wait = due.saturating_duration_since(Instant::now());
-                    match connection.receiver.recv_timeout(wait) {
-                        Ok(message) => Some(message),
-                        Err(e) if e.is_timeout() => None,
-                        Err(_) => return end_of_input(self.shut_down),
-                    }
-                }
-                None => match connection.receiver.recv() {
-                    Ok(message) => Some(message),
+            let timer = match next_due {
+                Some(due) => crossbeam_channel::at(due),
+                None => crossbeam_channel::never(),
+            };
+            let message = crossbeam_channel::select! {
+                recv(connection.receiver) -> message => match message {
+                    Ok(message) => message,
                     Err(_) => return end_of_input(self.shut_down),
                 },
+                recv(events) -> event => {
+                    if let Ok(event) = event {
+                        self.event(connection, event);
+                    }
+                    continue;
+                }
+                recv(timer) -> _ => {
+                    self.analyse_due();
+                    continue;
+                }
             };
             match message {
-                None => self.publish_due(connection),
-                Some(Message::Request(request))
-                    if self.shut_down || request.method == "initialize" =>
-                {
+                Message::Request(request) if self.shut_down || request.method == "initialize" => {
                     let when = if self.shut_down {
                         "after `shutdown`"
                     } else {
@@ -218,16 +332,16 @@ impl Server {
                         .into(),
                     )
                 }
-                Some(Message::Request(request)) if request.method == "shutdown" => {
+                Message::Request(request) if request.method == "shutdown" => {
                     self.shut_down = true;
                     self.documents.clear();
                     send(connection, Response::new_ok(request.id, ()).into());
                 }
-                Some(Message::Request(request)) => {
+                Message::Request(request) => {
                     let response = self.request(request);
                     send(connection, response.into());
                 }
-                Some(Message::Notification(notification)) => {
+                Message::Notification(notification) => {
                     if notification.method == "exit" {
                         return end_of_input(self.shut_down);
                     }
@@ -235,21 +349,12 @@ impl Server {
                         self.notification(connection, notification);
                     }
                 }
-                Some(Message::Response(_)) => {}
+                Message::Response(_) => {}
             }
         }
     }
 
-    /// Checks the workspace on disk if it has not been (a whole-tree check: seconds on a
-    /// million lines, once per save).
-    fn ensure_workspace(&mut self) {
-        if self.workspace.is_none() {
-            let report = self.engine.check(std::slice::from_ref(&self.root));
-            self.workspace = Some(report.project);
-        }
-    }
-
-    fn publish_due(&mut self, connection: &Connection) {
+    fn analyse_due(&mut self) {
         let now = Instant::now();
         let due: Vec<String> = self
             .documents
@@ -258,106 +363,105 @@ impl Server {
             .map(|(k, _)| k.clone())
             .collect();
         for key in due {
-            self.publish(connection, &key);
+            self.analyse(&key, false);
         }
     }
 
-    fn publish(&mut self, connection: &Connection, key: &str) {
+    /// Hands the document's current version to the analysis thread.
+    fn analyse(&mut self, key: &str, refine_only: bool) {
         let Some(document) = self.documents.get_mut(key) else {
             return;
         };
         document.due = None;
-        self.ensure_workspace();
-        let document = &self.documents[key];
-        let (path, module) = self.path_and_module(&document.uri);
-        let (findings, _) =
-            self.engine
-                .check_text_in(&path, &module, &document.text, self.workspace.as_mut());
-        let lines = LineIndex::new(&document.text);
-        let diagnostics = findings
-            .iter()
-            .map(|f| self.diagnostic(f, &document.text, &lines))
-            .collect();
-        let params = PublishDiagnosticsParams {
+        let job = Job {
+            key: key.to_string(),
             uri: document.uri.clone(),
-            diagnostics,
+            text: Arc::from(document.text.as_str()),
             version: document.version,
+            generation: document.generation,
+            latest: document.latest.clone(),
+            refine_only,
         };
-        send(
-            connection,
-            Notification::new("textDocument/publishDiagnostics".into(), params).into(),
-        );
+        let _ = self.analysis.send(Work::Analyse(job));
     }
 
-    fn diagnostic(&self, finding: &Finding, text: &str, lines: &LineIndex) -> Diagnostic {
-        let mut message = finding.message.clone();
-        match (&finding.fix, &finding.not_fixable) {
-            (Some(fix), _) => {
-                let unsafe_ = if fix.safety == Safety::Unsafe {
-                    " (unsafe)"
-                } else {
-                    ""
-                };
-                message.push_str(&format!("\nfix{unsafe_}: {}", fix.note));
-            }
-            (None, Some(reason)) => message.push_str(&format!("\nnot fixable: {reason}")),
-            (None, None) => {}
+    /// A change: what is being analysed for the document is outdated from now on.
+    fn bump_generation(document: &mut Document) {
+        document.generation += 1;
+        document
+            .latest
+            .store(document.generation, Ordering::Release);
+    }
+
+    fn event(&mut self, connection: &Connection, event: Event) {
+        // After `shutdown` the client expects nothing more but the end.
+        if self.shut_down {
+            return;
         }
-        // The chain, then the other blocking calls behind it (the first sink ends the chain).
-        let related: Vec<DiagnosticRelatedInformation> = finding
-            .chain
-            .iter()
-            .chain(finding.sinks.iter().skip(1))
-            .filter_map(|link| {
-                let path = Path::new(&link.path);
-                let path = if path.is_absolute() {
-                    path.to_path_buf()
-                } else {
-                    self.root.join(path)
+        match event {
+            Event::Analysed {
+                key,
+                generation,
+                direct,
+                params,
+            } => {
+                // Closed, or changed since: a newer analysis is on its way.
+                let Some(document) = self.documents.get_mut(&key) else {
+                    return;
                 };
-                let uri: Uri = path_to_uri(&path).parse().ok()?;
-                let line = link.line.saturating_sub(1) as u32;
-                Some(DiagnosticRelatedInformation {
-                    location: Location::new(
-                        uri,
-                        Range::new(Position::new(line, 0), Position::new(line, 0)),
-                    ),
-                    message: link.name.clone(),
-                })
+                if document.generation != generation {
+                    return;
+                }
+                let unchanged = document
+                    .published
+                    .as_ref()
+                    .is_some_and(|(g, d)| *g == generation && *d == params.diagnostics);
+                if !unchanged {
+                    document.published = Some((generation, params.diagnostics.clone()));
+                    notify(connection, "textDocument/publishDiagnostics", params);
+                }
+                if direct && self.scan == Scan::NotStarted {
+                    self.start_scan();
+                }
+            }
+            Event::Scanned { index, summary } => {
+                log_message(connection, &summary);
+                self.workspace = index.map(|index| Arc::new(*index));
+                let _ = self.analysis.send(Work::Workspace(self.workspace.clone()));
+                let again = self.scan == Scan::Running { again: true };
+                self.scan = Scan::Finished;
+                let open: Vec<String> = self.documents.keys().cloned().collect();
+                for key in open {
+                    self.analyse(&key, true);
+                }
+                if again {
+                    self.start_scan();
+                }
+            }
+        }
+    }
+
+    /// Scans the workspace on disk on a thread of its own (a whole-tree check: seconds on a
+    /// million lines); its index is merged when it is ready.
+    fn start_scan(&mut self) {
+        if let Scan::Running { again } = &mut self.scan {
+            *again = true;
+            return;
+        }
+        self.scan = Scan::Running { again: false };
+        let engine = self.engine.clone();
+        let root = self.root.clone();
+        let limit = self.max_workspace_files;
+        let events = self.events_sender.clone();
+        std::thread::Builder::new()
+            .name("unblock-lsp-workspace".into())
+            .spawn(move || {
+                lower_this_threads_priority();
+                let (index, summary) = scan_workspace(&engine, &root, limit);
+                let index = index.map(Box::new);
+                let _ = events.send(Event::Scanned { index, summary });
             })
-            .collect();
-        Diagnostic {
-            range: finding_range(finding, text, lines),
-            severity: Some(DiagnosticSeverity::WARNING),
-            code: Some(NumberOrString::String(finding.recipe.to_string())),
-            code_description: format!("{DOCS_URL}{}", finding.recipe)
-                .parse()
-                .ok()
-                .map(|href| CodeDescription { href }),
-            source: Some("unblock".into()),
-            message,
-            related_information: (!related.is_empty()).then_some(related),
-            tags: None,
-            data: None,
-        }
-    }
-
-    /// The path findings are reported under, and the module name, for a document.
-    fn path_and_module(&self, uri: &Uri) -> (String, String) {
-        match uri_to_path(uri.as_str()) {
-            Some(path) => {
-                let module = if path.is_file() {
-                    self.engine.project.module_name(&path)
-                } else {
-                    stem(&path)
-                };
-                (path.to_string_lossy().into_owned(), module)
-            }
-            None => {
-                let path = PathBuf::from(uri.path().as_str());
-                (uri.as_str().to_string(), stem(&path))
-            }
-        }
+            .expect("spawn the workspace scan");
     }
 
     fn notification(&mut self, connection: &Connection, notification: Notification) {
@@ -376,9 +480,12 @@ impl Server {
                         text: params.text_document.text,
                         version: Some(params.text_document.version),
                         due: None,
+                        generation: 0,
+                        latest: Arc::new(AtomicU64::new(0)),
+                        published: None,
                     },
                 );
-                self.publish(connection, &key);
+                self.analyse(&key, false);
             }
             "textDocument/didChange" => {
                 let Ok(params) =
@@ -402,6 +509,7 @@ impl Server {
                     }
                 }
                 document.version = Some(params.text_document.version);
+                Self::bump_generation(document);
                 document.due = Some(Instant::now() + DEBOUNCE);
             }
             "textDocument/didSave" => {
@@ -409,14 +517,17 @@ impl Server {
                     notification.extract::<DidSaveTextDocumentParams>("textDocument/didSave")
                 {
                     let key = params.text_document.uri.as_str().to_string();
-                    if let (Some(text), Some(document)) =
-                        (params.text, self.documents.get_mut(&key))
-                    {
-                        document.text = text;
+                    if let Some(document) = self.documents.get_mut(&key) {
+                        if let Some(text) = params.text {
+                            document.text = text;
+                        }
+                        Self::bump_generation(document);
                     }
+                    self.analyse(&key, false);
                     // What the saved file defines and calls changes the call graph.
-                    self.workspace = None;
-                    self.publish(connection, &key);
+                    if self.scan != Scan::NotStarted {
+                        self.start_scan();
+                    }
                 }
             }
             "textDocument/didClose" => {
@@ -430,10 +541,7 @@ impl Server {
                         diagnostics: Vec::new(),
                         version: None,
                     };
-                    send(
-                        connection,
-                        Notification::new("textDocument/publishDiagnostics".into(), params).into(),
-                    );
+                    notify(connection, "textDocument/publishDiagnostics", params);
                 }
             }
             // Everything else (`initialized`, `$/cancelRequest`, configuration changes) is
@@ -441,7 +549,250 @@ impl Server {
             _ => {}
         }
     }
+}
 
+/// The analysis thread: each document's newest version, direct findings first, then the
+/// call graph's refinement. One at a time: two cores are shared with the workspace scan.
+fn analysis_thread(
+    engine: &Engine,
+    root: &Path,
+    jobs: &crossbeam_channel::Receiver<Work>,
+    events: &crossbeam_channel::Sender<Event>,
+) {
+    // Built on first use, and again when a scan finishes: without a scan, the index of the
+    // open file's own project (what `unblock check FILE` uses), extended as calls are asked.
+    let mut workspace: Option<ProjectIndex> = None;
+    while let Ok(first) = jobs.recv() {
+        // Of what queued up while the last job ran, only each document's newest version is
+        // worth analysing.
+        let mut queued: Vec<Job> = Vec::new();
+        for work in std::iter::once(first).chain(jobs.try_iter()) {
+            match work {
+                Work::Workspace(index) => workspace = index.map(|i| (*i).clone()),
+                Work::Analyse(job) => {
+                    if let Some(at) = queued.iter().position(|q| q.key == job.key) {
+                        let older = queued.remove(at);
+                        // The version whose direct findings are not out yet still gets them
+                        // first, even when a refinement of it was asked for since.
+                        let refine_only = job.refine_only
+                            && (older.generation != job.generation || older.refine_only);
+                        queued.push(Job { refine_only, ..job });
+                    } else {
+                        queued.push(job);
+                    }
+                }
+            }
+        }
+        for job in queued {
+            if !job.is_outdated() {
+                analyse_job(engine, root, &mut workspace, &job, events);
+            }
+        }
+    }
+}
+
+fn analyse_job(
+    engine: &Engine,
+    root: &Path,
+    workspace: &mut Option<ProjectIndex>,
+    job: &Job,
+    events: &crossbeam_channel::Sender<Event>,
+) {
+    let publish = |findings: &[Finding], direct: bool| {
+        let lines = LineIndex::new(&job.text);
+        let params = PublishDiagnosticsParams {
+            uri: job.uri.clone(),
+            diagnostics: findings
+                .iter()
+                .map(|f| diagnostic(root, f, &job.text, &lines))
+                .collect(),
+            version: job.version,
+        };
+        let _ = events.send(Event::Analysed {
+            key: job.key.clone(),
+            generation: job.generation,
+            direct,
+            params,
+        });
+    };
+    let (path, module, project_followed) = path_and_module(engine, &job.uri);
+    let Ok(file) = SourceFile::parse(path, job.text.as_bytes().to_vec(), module) else {
+        publish(&[], true);
+        return;
+    };
+    let checked = engine.check_file(&file);
+    let mut own = ProjectIndex::default();
+    own.add(checked.definitions);
+    let by_position = |findings: &mut Vec<Finding>| {
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    };
+    if !job.refine_only || !project_followed {
+        // Settled against the file alone: what needs another file waits for the call graph,
+        // which has nothing to follow when the file is in no project.
+        let mut direct = checked.findings.clone();
+        own.settle(&mut direct);
+        by_position(&mut direct);
+        publish(&direct, true);
+        if job.is_outdated() || !project_followed {
+            return;
+        }
+    }
+    let workspace = workspace.get_or_insert_with(|| ProjectIndex {
+        model: engine.project.clone(),
+        ..Default::default()
+    });
+    let mut findings = checked.findings;
+    engine.extend_call_graph(workspace, &findings);
+    own.settle_within(Some(workspace), &mut findings);
+    by_position(&mut findings);
+    publish(&findings, false);
+}
+
+/// The workspace scan is background work: on a machine with few cores, the open file's
+/// analysis (what the user waits for) goes first. Linux keeps the nice value per thread, and
+/// the threads the scan's walk starts inherit it.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its arguments; `0` is the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
+
+/// Checks the workspace on disk, unless it is too large to: its index, and a line for the
+/// client's log saying what was done.
+fn scan_workspace(engine: &Engine, root: &Path, limit: usize) -> (Option<ProjectIndex>, String) {
+    if let Some(why) = no_project(root).or_else(|| too_many_python_files(root, limit)) {
+        let summary = format!(
+            "unblock: workspace {} not scanned ({why}): each open file is checked against its own project",
+            root.display()
+        );
+        return (None, summary);
+    }
+    let started = Instant::now();
+    let report = engine.check(&[root.to_path_buf()]);
+    let summary = format!(
+        "unblock: workspace scanned: {} Python files, {} with coroutines, in {:.1} s",
+        report.files_scanned,
+        report.files_parsed,
+        started.elapsed().as_secs_f64()
+    );
+    (Some(report.project), summary)
+}
+
+/// Why a folder is not walked whole although it may hold a project: it is the file-system
+/// root or the home folder (an editor started outside any project), where a walk would go
+/// through every disk or every project of the user.
+fn no_project(folder: &Path) -> Option<String> {
+    let folder = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
+    if folder.parent().is_none() {
+        return Some("it is the file-system root".into());
+    }
+    if std::env::var_os("HOME").is_some_and(|home| Path::new(&home) == folder) {
+        return Some("it is the home folder".into());
+    }
+    None
+}
+
+/// More than `limit` Python files where the workspace scan walks: too many to parse in the
+/// background of an editing session.
+fn too_many_python_files(folder: &Path, limit: usize) -> Option<String> {
+    let mut walk = ignore::WalkBuilder::new(folder);
+    walk.require_git(false).filter_entry(|entry| {
+        !(entry.depth() > 0
+            && entry.file_type().is_some_and(|t| t.is_dir())
+            && entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| DEFAULT_EXCLUDES.contains(&name)))
+    });
+    let python_files = walk
+        .build()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|e| e == "py"))
+        .take(limit + 1)
+        .count();
+    (python_files > limit).then(|| format!("more than {limit} Python files"))
+}
+
+/// A warning per finding: code = recipe id, message with the fix note or why there is none,
+/// the chain and the other blocking calls as related information.
+fn diagnostic(root: &Path, finding: &Finding, text: &str, lines: &LineIndex) -> Diagnostic {
+    let mut message = finding.message.clone();
+    match (&finding.fix, &finding.not_fixable) {
+        (Some(fix), _) => {
+            let unsafe_ = if fix.safety == Safety::Unsafe {
+                " (unsafe)"
+            } else {
+                ""
+            };
+            message.push_str(&format!("\nfix{unsafe_}: {}", fix.note));
+        }
+        (None, Some(reason)) => message.push_str(&format!("\nnot fixable: {reason}")),
+        (None, None) => {}
+    }
+    // The chain, then the other blocking calls behind it (the first sink ends the chain).
+    let related: Vec<DiagnosticRelatedInformation> = finding
+        .chain
+        .iter()
+        .chain(finding.sinks.iter().skip(1))
+        .filter_map(|link| {
+            let path = Path::new(&link.path);
+            let path = if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                root.join(path)
+            };
+            let uri: Uri = path_to_uri(&path).parse().ok()?;
+            let line = link.line.saturating_sub(1) as u32;
+            Some(DiagnosticRelatedInformation {
+                location: Location::new(
+                    uri,
+                    Range::new(Position::new(line, 0), Position::new(line, 0)),
+                ),
+                message: link.name.clone(),
+            })
+        })
+        .collect();
+    Diagnostic {
+        range: finding_range(finding, text, lines),
+        severity: Some(DiagnosticSeverity::WARNING),
+        code: Some(NumberOrString::String(finding.recipe.to_string())),
+        code_description: format!("{DOCS_URL}{}", finding.recipe)
+            .parse()
+            .ok()
+            .map(|href| CodeDescription { href }),
+        source: Some("unblock".into()),
+        message,
+        related_information: (!related.is_empty()).then_some(related),
+        tags: None,
+        data: None,
+    }
+}
+
+/// The path findings are reported under, the module name, and whether the call graph may
+/// follow the document's project (not when the file is in none, and its project would be the
+/// file-system root or the home folder: the module is then named after the file alone).
+fn path_and_module(engine: &Engine, uri: &Uri) -> (String, String, bool) {
+    match uri_to_path(uri.as_str()) {
+        Some(path) => {
+            let followed = no_project(&engine.project.root_of(&path)).is_none();
+            let module = if followed && path.is_file() {
+                engine.project.module_name(&path)
+            } else {
+                stem(&path)
+            };
+            (path.to_string_lossy().into_owned(), module, followed)
+        }
+        // Not a file (an untitled buffer): only what the workspace scan read is followed.
+        None => {
+            let path = PathBuf::from(uri.path().as_str());
+            (uri.as_str().to_string(), stem(&path), true)
+        }
+    }
+}
+
+impl Server {
     fn request(&self, request: Request) -> Response {
         match request.method.as_str() {
             "textDocument/codeAction" => {
@@ -473,7 +824,7 @@ impl Server {
                     .any(|k| kind == k.as_str() || kind.starts_with(&format!("{}.", k.as_str())))
             })
         };
-        let (path, module) = self.path_and_module(uri);
+        let (path, module, _) = path_and_module(&self.engine, uri);
         let text = &document.text;
         let Ok(file) = SourceFile::parse(path.clone(), text.as_bytes().to_vec(), module.clone())
         else {
@@ -482,18 +833,24 @@ impl Server {
         let checked = self.engine.check_file(&file);
         // The workspace's index (call graph included) with this buffer's definitions: the
         // fix-all below re-checks the buffer with it, indirect findings included.
-        let mut project = self.workspace.clone().unwrap_or_default();
+        let mut project = self
+            .workspace
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(|| ProjectIndex {
+                model: self.engine.project.clone(),
+                ..Default::default()
+            });
         project.add(checked.definitions);
         let mut findings = checked.findings;
         self.engine.extend_call_graph(&mut project, &findings);
         project.settle(&mut findings);
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         let lines = LineIndex::new(text);
-        let whole = Range::new(Position::new(0, 0), lines.position(text, text.len()));
-        let replace_all = |new_text: String| WorkspaceEdit {
+        let edit_to = |fixed: &[u8]| WorkspaceEdit {
             changes: Some(HashMap::from([(
                 uri.clone(),
-                vec![TextEdit::new(whole, new_text)],
+                minimal_edits(text, &lines, &String::from_utf8_lossy(fixed)),
             )])),
             ..Default::default()
         };
@@ -504,14 +861,15 @@ impl Server {
             if range.end < params.range.start || range.start > params.range.end {
                 continue;
             }
-            let diagnostic = self.diagnostic(finding, text, &lines);
+            let diagnostic = diagnostic(&self.root, finding, text, &lines);
             if let Some(fix) = finding.fix.as_ref().filter(|_| wants("quickfix")) {
                 if let Some(fixed) = apply_fixes(&file, &[finding]) {
                     let is_safe = fix.safety == Safety::Safe;
+                    // The whole note is in the diagnostic's message: a title is one short line.
                     let title = if is_safe {
-                        format!("Fix: {}", fix.note)
+                        format!("Fix: {}", short_title(&fix.note))
                     } else {
-                        format!("Fix (unsafe): {}", fix.note)
+                        format!("Fix (unsafe): {}", short_title(&fix.note))
                     };
                     fixes.push((
                         !is_safe,
@@ -519,7 +877,7 @@ impl Server {
                             title,
                             kind: Some(CodeActionKind::QUICKFIX),
                             diagnostics: Some(vec![diagnostic.clone()]),
-                            edit: Some(replace_all(String::from_utf8_lossy(&fixed).into_owned())),
+                            edit: Some(edit_to(&fixed)),
                             is_preferred: Some(is_safe),
                             ..Default::default()
                         },
@@ -567,15 +925,91 @@ impl Server {
                 actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                     title: "Fix all safe unblock findings".into(),
                     kind: Some(CodeActionKind::new(FIX_ALL_KIND)),
-                    edit: Some(replace_all(
-                        String::from_utf8_lossy(&fixed.fixed).into_owned(),
-                    )),
+                    edit: Some(edit_to(&fixed.fixed)),
                     ..Default::default()
                 }));
             }
         }
         actions
     }
+}
+
+/// The longest code action title, in characters: one short line in an editor's menu.
+const MAX_TITLE: usize = 60;
+
+/// A fix note's first clause (up to `: `, `; ` or ` (` outside backquotes), cut at a word
+/// before [`MAX_TITLE`] characters when longer.
+fn short_title(note: &str) -> String {
+    let mut in_code = false;
+    let mut end = note.len();
+    for (i, c) in note.char_indices() {
+        if c == '`' {
+            in_code = !in_code;
+        } else if !in_code && [": ", "; ", " ("].iter().any(|s| note[i..].starts_with(s)) {
+            end = i;
+            break;
+        }
+    }
+    let clause = note[..end].trim();
+    if clause.chars().count() <= MAX_TITLE {
+        return clause.to_string();
+    }
+    // Room for a closing backquote and the ellipsis.
+    let limit = clause
+        .char_indices()
+        .nth(MAX_TITLE - 2)
+        .map_or(clause.len(), |(i, _)| i);
+    let cut = clause[..limit].rfind(' ').unwrap_or(limit);
+    let mut title = clause[..cut].trim_end().to_string();
+    // A code span cut in two is closed, so that the title renders as it reads.
+    if title.matches('`').count() % 2 == 1 {
+        title.push('`');
+    }
+    title.push('…');
+    title
+}
+
+/// The edits that turn `old` into `new`, one per run of changed lines (the fixed call, the
+/// import a fix adds, the one it removes), instead of a replace of the whole document: an
+/// editor then keeps the cursor and the folds, and undoes the fix as one small change.
+fn minimal_edits(old: &str, lines: &LineIndex, new: &str) -> Vec<TextEdit> {
+    let diff = similar::TextDiff::from_lines(old, new);
+    // Byte offsets of the diff's lines (it splits at `\r` too, so its line numbers are not
+    // `LineIndex`'s): offset of line i is starts[i], the end of the text is the last entry.
+    let starts = |slices: &[&str]| -> Vec<usize> {
+        std::iter::once(0)
+            .chain(slices.iter().scan(0, |at, line| {
+                *at += line.len();
+                Some(*at)
+            }))
+            .collect()
+    };
+    let old_starts = starts(diff.old_slices());
+    let new_starts = starts(diff.new_slices());
+    let mut changed: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = Vec::new();
+    for op in diff.ops() {
+        if op.tag() == similar::DiffTag::Equal {
+            continue;
+        }
+        let (old_lines, new_lines) = (op.old_range(), op.new_range());
+        // A deletion next to an insertion is one replacement.
+        match changed.last_mut() {
+            Some((old_run, new_run)) if old_run.end == old_lines.start => {
+                old_run.end = old_lines.end;
+                new_run.end = new_lines.end;
+            }
+            _ => changed.push((old_lines, new_lines)),
+        }
+    }
+    changed
+        .into_iter()
+        .map(|(old_lines, new_lines)| {
+            let start = lines.position(old, old_starts[old_lines.start]);
+            let end = lines.position(old, old_starts[old_lines.end]);
+            let text = &new[new_starts[new_lines.start]..new_starts[new_lines.end]];
+            TextEdit::new(Range::new(start, end), text.to_string())
+        })
+        .collect()
 }
 
 /// Appends `# unblock: ignore[<id>]` to the finding's first line, or adds the id to an
@@ -720,15 +1154,25 @@ fn send(connection: &Connection, message: Message) {
     let _ = connection.sender.send(message);
 }
 
+fn notify(connection: &Connection, method: &str, params: impl serde::Serialize) {
+    send(connection, Notification::new(method.into(), params).into());
+}
+
+/// A line for the client's log (the scan's outcome): kept, not shown.
+fn log_message(connection: &Connection, message: &str) {
+    let params = lsp_types::LogMessageParams {
+        typ: lsp_types::MessageType::INFO,
+        message: message.to_string(),
+    };
+    notify(connection, "window/logMessage", params);
+}
+
 fn show_message(connection: &Connection, message: &str) {
     let params = lsp_types::ShowMessageParams {
         typ: lsp_types::MessageType::WARNING,
         message: message.to_string(),
     };
-    send(
-        connection,
-        Notification::new("window/showMessage".into(), params).into(),
-    );
+    notify(connection, "window/showMessage", params);
 }
 
 /// lsp-server's `Connection::stdio`, except that anything malformed (a bad header, a length
@@ -970,6 +1414,75 @@ mod tests {
         );
         assert_eq!(lines.offset(text, Position::new(9, 0)), text.len());
         assert_eq!(lines.position(text, text.len()), Position::new(2, 1));
+    }
+
+    /// Applies LSP edits to a text as an editor does (the last first: they do not overlap).
+    fn apply(text: &str, edits: &[TextEdit]) -> String {
+        let lines = LineIndex::new(text);
+        let mut out = text.to_string();
+        let mut spans: Vec<(usize, usize, &str)> = edits
+            .iter()
+            .map(|e| {
+                let start = lines.offset(text, e.range.start);
+                (start, lines.offset(text, e.range.end), e.new_text.as_str())
+            })
+            .collect();
+        spans.sort_by_key(|&(start, ..)| std::cmp::Reverse(start));
+        for (start, end, new_text) in spans {
+            out.replace_range(start..end, new_text);
+        }
+        out
+    }
+
+    #[test]
+    fn minimal_edits_touch_only_changed_lines() {
+        let old = "import os\nimport time\n\n\nasync def f():\n    time.sleep(1)\n    x = '€'\n";
+        let new = "import asyncio\nimport os\nimport time\n\n\nasync def f():\n    await asyncio.sleep(1)\n    x = '€'\n";
+        let edits = minimal_edits(old, &LineIndex::new(old), new);
+        assert_eq!(
+            edits,
+            [
+                TextEdit::new(
+                    Range::new(Position::new(0, 0), Position::new(0, 0)),
+                    "import asyncio\n".into()
+                ),
+                TextEdit::new(
+                    Range::new(Position::new(5, 0), Position::new(6, 0)),
+                    "    await asyncio.sleep(1)\n".into()
+                ),
+            ]
+        );
+        assert_eq!(apply(old, &edits), new);
+        // No newline at the end, CRLF, a line removed: still exactly the new text.
+        for (old, new) in [
+            ("a\nb", "a\nc"),
+            ("a\r\nb\r\nc\r\n", "a\r\nc\r\n"),
+            ("", "x\n"),
+            ("x\n", ""),
+        ] {
+            assert_eq!(
+                apply(old, &minimal_edits(old, &LineIndex::new(old), new)),
+                new
+            );
+        }
+        assert!(minimal_edits(old, &LineIndex::new(old), old).is_empty());
+    }
+
+    #[test]
+    fn titles_are_one_short_line() {
+        assert_eq!(
+            short_title("`await asyncio.sleep(...)`: same delay, the loop keeps running"),
+            "`await asyncio.sleep(...)`"
+        );
+        let long = "`async with httpx.AsyncClient(verify=_HTTPX_TLS_CONTEXT) as client:` around \
+                    the statement and `await client.get(...)`; the original has no timeout";
+        let title = short_title(long);
+        assert!(title.chars().count() <= MAX_TITLE, "{title}");
+        assert!(title.ends_with("`…"), "{title}");
+        assert!(!title.contains('\n'));
+        let unbroken = format!("`{}`: the note", "x".repeat(90));
+        let title = short_title(&unbroken);
+        assert!(title.chars().count() <= MAX_TITLE, "{title}");
     }
 
     #[test]

@@ -119,6 +119,14 @@ async def open_and_wait(client, uri, text):
     return client.diagnostics[uri]
 
 
+async def diagnostics_until(client, uri, done):
+    """The document's diagnostics once `done(diagnostics)` holds: the direct findings come
+    first, the call graph's refinement in a later publication."""
+    while not done(client.diagnostics.get(uri, [])):
+        await asyncio.wait_for(client.wait_for_notification("textDocument/publishDiagnostics"), 60)
+    return client.diagnostics[uri]
+
+
 def summary(diagnostics):
     return sorted(
         (d.code, d.range.start.line, d.range.start.character, d.range.end.line,
@@ -186,6 +194,42 @@ async def test_quick_fix_and_suppression(client: LanguageClient, workspace):
     suppress = next(a for a in actions if a.title.startswith("Suppress"))
     extended = apply_edits(with_comment, suppress.edit.changes[uri])
     assert "time.sleep(1)  # unblock: ignore[subprocess, sleep]\n" in extended
+
+
+@pytest.mark.asyncio
+async def test_quick_fix_edits_only_the_changed_lines(client: LanguageClient, workspace):
+    """A one-line fix in a 200-line file: the edits touch the fixed line and the import line
+    only (not a replace of the whole document), and give what `unblock apply` writes."""
+    filler = "".join(f"def helper_{i}():\n    return time.time() + {i}\n\n\n" for i in range(48))
+    text = ("import os\nimport time\n\n\n" + filler
+            + "async def handler():\n    time.sleep(1)\n    x = os.getcwd()\n    return x\n")
+    lines = text.splitlines()
+    assert len(lines) == 200
+    sleep_line = lines.index("    time.sleep(1)")
+    uri = (workspace / "long.py").as_uri()
+    diagnostics = await open_and_wait(client, uri, text)
+    [sleep] = [d for d in diagnostics if d.code == "sleep"]
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=sleep.range,
+            context=types.CodeActionContext(diagnostics=[sleep], only=["quickfix"]),
+        )
+    )
+    fix = actions[0]
+    assert fix.title == "Fix: `await asyncio.sleep(...)`"
+    edits = fix.edit.changes[uri]
+    # One edit adds `import asyncio` beside the imports, one replaces the sleep line.
+    touched = sorted((e.range.start.line, e.range.end.line) for e in edits)
+    assert len(touched) == 2, edits
+    (import_start, import_end), (fix_start, fix_end) = touched
+    assert import_start <= 2 and import_end - import_start <= 1, edits
+    assert (fix_start, fix_end) == (sleep_line, sleep_line + 1), edits
+    assert all(e.range.start.character == 0 and e.range.end.character == 0 for e in edits)
+    assert any(e.new_text == "import asyncio\n" for e in edits), edits
+    fixed = apply_edits(text, edits)
+    assert fixed == unblock_apply(text, "--select", "sleep")
+    assert "    await asyncio.sleep(1)\n" in fixed
 
 
 @pytest.mark.asyncio
@@ -312,7 +356,9 @@ async def test_indirect_finding_carries_its_chain(client: LanguageClient, worksp
     the indirect finding, its chain as related information, and offers the to_thread fix."""
     text = "import slowlib\n\n\nasync def handler():\n    slowlib.nap()\n"
     uri = (workspace / "handler.py").as_uri()
-    diagnostics = await open_and_wait(client, uri, text)
+    await open_and_wait(client, uri, text)
+    diagnostics = await diagnostics_until(
+        client, uri, lambda found: any(d.code == "to-thread" for d in found))
     [indirect] = [d for d in diagnostics if d.code == "to-thread"]
     assert indirect.range.start.line == 4
     assert [r.message for r in indirect.related_information] == ["handler", "nap", "time.sleep"]
