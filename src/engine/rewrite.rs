@@ -70,6 +70,24 @@ pub fn prepend_argument(first: &str, rest: &str) -> String {
             .chars()
             .take_while(|c| *c == ' ' || *c == '\t')
             .collect();
+        // The arguments on one line of their own (`f(\n    a, b\n)`): the new one joins
+        // them there when the line stays within the default line length, as ruff format
+        // would; else one argument per line with the trailing comma it adds.
+        let content = after.trim_end();
+        if !content.contains('\n') && !content.ends_with(',') {
+            let joined = format!("{indent}{first}, {}", content.trim_start());
+            if joined.chars().count() <= super::style::DEFAULT_LINE_LENGTH {
+                return format!("{newline}{joined}{}", &after[content.len()..]);
+            }
+            if let Some(parts) = super::style::split_arguments(content.trim_start()) {
+                let mut out = format!("{newline}{indent}{first},");
+                for part in parts {
+                    out.push_str(&format!("{newline}{indent}{part},"));
+                }
+                out.push_str(&after[content.len()..]);
+                return out;
+            }
+        }
         format!("{newline}{indent}{first},{rest}")
     } else {
         format!("{first}, {rest}")
@@ -768,6 +786,11 @@ fn blank_line_before(
         if trimmed.starts_with('#') {
             start = previous;
             continue;
+        }
+        if start != line_start && trimmed.ends_with(':') {
+            // Comments open the block (`try:` then `# why` then the helper): ruff format
+            // puts no blank line there.
+            return (line_start, String::new());
         }
         break;
     }

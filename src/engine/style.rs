@@ -127,7 +127,7 @@ fn wrap_line(line: &str, limit: usize) -> Option<String> {
     let head = &code[..=open];
     let body = code[open + 1..close].trim();
     let tail = &code[close..];
-    if body.is_empty() || !matches!(tail, ")" | "):") {
+    if body.is_empty() || !is_call_tail(tail) {
         return None;
     }
     let unit = if indent.contains('\t') { "\t" } else { "    " };
@@ -155,6 +155,21 @@ fn wrap_line(line: &str, limit: usize) -> Option<String> {
     }
     out.push_str(&format!("{indent}{tail}{comment}{newline}"));
     Some(out)
+}
+
+/// What may follow the closing parenthesis of the wrapped call: nothing, the `:` of a
+/// compound statement's header, or ` as name:` (`async with httpx.AsyncClient(...) as c:`).
+fn is_call_tail(tail: &str) -> bool {
+    let Some(rest) = tail.strip_prefix(')') else {
+        return false;
+    };
+    let rest = rest.strip_suffix(':').unwrap_or(rest);
+    if rest.is_empty() {
+        return true;
+    }
+    rest.strip_prefix(" as ").is_some_and(|name| {
+        !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+    })
 }
 
 /// The code of a line and its trailing comment (`# ...`), outside strings; `None` when a
@@ -201,7 +216,7 @@ fn last_call_parentheses(code: &str) -> Option<(usize, usize)> {
 }
 
 /// The top-level, comma-separated parts of an argument list, trimmed.
-fn split_arguments(body: &str) -> Option<Vec<&str>> {
+pub(crate) fn split_arguments(body: &str) -> Option<Vec<&str>> {
     let mut scanner = Scanner::default();
     let mut depth = 0usize;
     let mut parts = Vec::new();
@@ -311,6 +326,15 @@ mod tests {
     }
 
     #[test]
+    fn a_with_header_keeps_its_target_on_the_closing_line() {
+        let line = "        async with httpx.AsyncClient(verify=await asyncio.to_thread(httpx_verify_option)) as client:\n";
+        assert_eq!(
+            wrap_line(line, 88).unwrap(),
+            "        async with httpx.AsyncClient(\n            verify=await asyncio.to_thread(httpx_verify_option)\n        ) as client:\n"
+        );
+    }
+
+    #[test]
     fn lines_that_are_not_one_whole_call_statement_stay() {
         // A continuation line of a longer call, a string left open, no call at the end.
         assert!(wrap_line(
@@ -323,11 +347,7 @@ mod tests {
             20
         )
         .is_none());
-        assert!(wrap_line(
-            "    async with httpx.AsyncClient(verify=context_for_this) as client:\n",
-            30
-        )
-        .is_none());
+        assert!(wrap_line("    x = f(a, b)[0]\n", 8).is_none());
         assert!(wrap_line("    x = 1\n", 5).is_none());
         // Too long only with a pragma comment, which ruff format does not count.
         assert!(wrap_line(
