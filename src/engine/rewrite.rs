@@ -88,7 +88,15 @@ pub fn prepend_argument(first: &str, rest: &str) -> String {
                 return out;
             }
         }
-        format!("{newline}{indent}{first},{rest}")
+        // Now two arguments or more, one per line: ruff format wants the trailing comma.
+        let last = rest.trim_end();
+        let closing = &rest[last.len()..];
+        let last_line = last.rsplit('\n').next().unwrap_or(last).trim();
+        if last.ends_with(',') || last_line.starts_with('#') {
+            format!("{newline}{indent}{first},{rest}")
+        } else {
+            format!("{newline}{indent}{first},{last},{closing}")
+        }
     } else {
         format!("{first}, {rest}")
     }

@@ -70,20 +70,27 @@ pub fn wrap_long_lines(original: &[u8], fixed: Vec<u8>, limit: usize) -> Vec<u8>
         return fixed;
     }
     let diff = similar::TextDiff::from_lines(before, after);
+    // The lines of the fixed text, each with whether the fix wrote it.
+    let lines: Vec<(bool, &str)> = diff
+        .iter_all_changes()
+        .filter(|c| c.tag() != similar::ChangeTag::Delete)
+        .map(|c| (c.tag() == similar::ChangeTag::Insert, c.value()))
+        .collect();
     let mut out = String::with_capacity(after.len() + 64);
     let mut changed = false;
-    for change in diff.iter_all_changes() {
-        let line = change.value();
-        match change.tag() {
-            similar::ChangeTag::Delete => {}
-            similar::ChangeTag::Equal => out.push_str(line),
-            similar::ChangeTag::Insert => match wrap_line(line, limit) {
-                Some(wrapped) => {
-                    out.push_str(&wrapped);
-                    changed = true;
-                }
-                None => out.push_str(line),
-            },
+    for (i, &(written, line)) in lines.iter().enumerate() {
+        if !written {
+            out.push_str(line);
+            continue;
+        }
+        let previous = i.checked_sub(1).map(|p| lines[p].1);
+        let next = lines.get(i + 1).map(|n| n.1);
+        match wrap_line(line, limit).or_else(|| explode_arguments(line, previous, next, limit)) {
+            Some(wrapped) => {
+                out.push_str(&wrapped);
+                changed = true;
+            }
+            None => out.push_str(line),
         }
     }
     if changed {
@@ -91,6 +98,63 @@ pub fn wrap_long_lines(original: &[u8], fixed: Vec<u8>, limit: usize) -> Vec<u8>
     } else {
         fixed
     }
+}
+
+/// The one line of arguments of a call laid out as `f(` / arguments / `)` (re-indented into a
+/// helper, it grew past the limit), one argument per line with a trailing comma, as ruff
+/// format lays out arguments that do not fit on one line.
+fn explode_arguments(
+    line: &str,
+    previous: Option<&str>,
+    next: Option<&str>,
+    limit: usize,
+) -> Option<String> {
+    let (content, newline) = match line.strip_suffix("\r\n") {
+        Some(c) => (c, "\r\n"),
+        None => (line.strip_suffix('\n').unwrap_or(line), "\n"),
+    };
+    if content.chars().count() <= limit {
+        return None;
+    }
+    let opens = previous.is_some_and(|p| p.trim_end().ends_with('('));
+    let closes = next.is_some_and(|n| n.trim_start().starts_with(')'));
+    if !opens || !closes {
+        return None;
+    }
+    let indent = &content[..content.len() - content.trim_start().len()];
+    let (code, comment) = split_comment(content.trim_start())?;
+    if !comment.is_empty() {
+        return None;
+    }
+    // Balanced on its own: every bracket on the line closes on it.
+    let mut scanner = Scanner::default();
+    let mut depth = 0i32;
+    for (i, c) in code.char_indices() {
+        if scanner.step(code, i, c) != Step::Code {
+            continue;
+        }
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return None;
+        }
+    }
+    if depth != 0 || scanner.quote.is_some() {
+        return None;
+    }
+    let parts = split_arguments(code.trim_end().trim_end_matches(','))?;
+    if parts.len() < 2 {
+        return None;
+    }
+    Some(
+        parts
+            .iter()
+            .map(|part| format!("{indent}{part},{newline}"))
+            .collect(),
+    )
 }
 
 /// One statement line wrapped at its last call's parentheses, or `None`.
@@ -331,6 +395,22 @@ mod tests {
         assert_eq!(
             wrap_line(line, 88).unwrap(),
             "        async with httpx.AsyncClient(\n            verify=await asyncio.to_thread(httpx_verify_option)\n        ) as client:\n"
+        );
+    }
+
+    #[test]
+    fn a_line_of_arguments_that_grew_too_long_goes_one_per_line() {
+        let original = "def f():\n    p = Popen(\n        cmd, env=env, cwd=working_dir, stdout=log_handle\n    )\n";
+        let fixed = "def f():\n    def g():\n        p = Popen(\n            cmd, env=env, cwd=working_dir, stdout=log_handle\n        )\n";
+        let out = String::from_utf8(wrap_long_lines(
+            original.as_bytes(),
+            fixed.as_bytes().to_vec(),
+            50,
+        ))
+        .unwrap();
+        assert_eq!(
+            out,
+            "def f():\n    def g():\n        p = Popen(\n            cmd,\n            env=env,\n            cwd=working_dir,\n            stdout=log_handle,\n        )\n"
         );
     }
 
