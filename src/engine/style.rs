@@ -85,7 +85,10 @@ pub fn wrap_long_lines(original: &[u8], fixed: Vec<u8>, limit: usize) -> Vec<u8>
         }
         let previous = i.checked_sub(1).map(|p| lines[p].1);
         let next = lines.get(i + 1).map(|n| n.1);
-        match wrap_line(line, limit).or_else(|| explode_arguments(line, previous, next, limit)) {
+        let wrapped = wrap_line(line, limit)
+            .or_else(|| wrap_conditional(line, limit))
+            .or_else(|| explode_arguments(line, previous, next, limit));
+        match wrapped {
             Some(wrapped) => {
                 out.push_str(&wrapped);
                 changed = true;
@@ -98,6 +101,85 @@ pub fn wrap_long_lines(original: &[u8], fixed: Vec<u8>, limit: usize) -> Vec<u8>
     } else {
         fixed
     }
+}
+
+/// `x = a if c else b` (or `return ...`) too long: the value in parentheses on lines of its
+/// own, as ruff format does, split at `if` and `else` when it does not fit on one.
+fn wrap_conditional(line: &str, limit: usize) -> Option<String> {
+    let (content, newline) = match line.strip_suffix("\r\n") {
+        Some(c) => (c, "\r\n"),
+        None => (line.strip_suffix('\n').unwrap_or(line), "\n"),
+    };
+    if content.chars().count() <= limit {
+        return None;
+    }
+    let indent = &content[..content.len() - content.trim_start().len()];
+    let (code, comment) = split_comment(content.trim_start())?;
+    let code = code.trim_end();
+    // Top-level positions of `=` (an assignment, not `==`), ` if ` and ` else `.
+    let mut scanner = Scanner::default();
+    let mut depth = 0i32;
+    let (mut assign, mut when, mut otherwise) = (None, None, None);
+    let bytes = code.as_bytes();
+    for (i, c) in code.char_indices() {
+        if scanner.step(code, i, c) != Step::Code {
+            continue;
+        }
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            '=' if depth == 0 && assign.is_none() => {
+                let before = i.checked_sub(1).map(|p| bytes[p]);
+                let after = bytes.get(i + 1).copied();
+                let comparison =
+                    matches!(before, Some(b'=' | b'!' | b'<' | b'>' | b':')) || after == Some(b'=');
+                if !comparison {
+                    assign = Some(i);
+                }
+            }
+            ' ' if depth == 0 => {
+                if code[i..].starts_with(" if ") && when.is_none() {
+                    when = Some(i);
+                } else if code[i..].starts_with(" else ") && when.is_some() {
+                    otherwise = Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 || scanner.quote.is_some() {
+        return None;
+    }
+    let (when, otherwise) = (when?, otherwise?);
+    let head_end = match assign {
+        Some(at) if at < when => at + 1,
+        _ if code.starts_with("return ") => "return".len(),
+        _ => return None,
+    };
+    let head = code[..head_end].trim_end();
+    let value = code[head_end..].trim();
+    let inner = format!("{indent}    ");
+    let comment = if comment.is_empty() {
+        String::new()
+    } else {
+        format!("  {comment}")
+    };
+    let mut out = format!("{indent}{head} ({newline}");
+    let one_line = format!("{inner}{value}");
+    if one_line.chars().count() <= limit {
+        out.push_str(&format!("{one_line}{newline}"));
+    } else {
+        let offset = code.len() - code[head_end..].trim_start().len();
+        let (when, otherwise) = (when - offset, otherwise - offset);
+        let body = value[..when].trim();
+        let condition = value[when..otherwise].trim();
+        let alternative = value[otherwise..].trim();
+        for part in [body, condition, alternative] {
+            out.push_str(&format!("{inner}{part}{newline}"));
+        }
+    }
+    out.push_str(&format!("{indent}){comment}{newline}"));
+    Some(out)
 }
 
 /// The one line of arguments of a call laid out as `f(` / arguments / `)` (re-indented into a
@@ -412,6 +494,28 @@ mod tests {
             out,
             "def f():\n    def g():\n        p = Popen(\n            cmd,\n            env=env,\n            cwd=working_dir,\n            stdout=log_handle,\n        )\n"
         );
+    }
+
+    #[test]
+    fn a_conditional_value_goes_in_parentheses_split_at_if_and_else() {
+        let line = "    current_size = await asyncio.to_thread(os.path.getsize, file_path) if await asyncio.to_thread(os.path.exists, file_path) else 0\n";
+        assert_eq!(
+            wrap_conditional(line, 88).unwrap(),
+            "    current_size = (\n        await asyncio.to_thread(os.path.getsize, file_path)\n        if await asyncio.to_thread(os.path.exists, file_path)\n        else 0\n    )\n"
+        );
+        let line = "        day = await asyncio.to_thread(bucket, name, offset) if granularity == 'daily' else None\n";
+        assert_eq!(
+            wrap_conditional(line, 88).unwrap(),
+            "        day = (\n            await asyncio.to_thread(bucket, name, offset)\n            if granularity == 'daily'\n            else None\n        )\n"
+        );
+        // Fits on one line inside the parentheses.
+        let line =
+            "    day = await asyncio.to_thread(bucket, name) if granularity == 'daily' else None\n";
+        assert_eq!(
+            wrap_conditional(line, 82).unwrap(),
+            "    day = (\n        await asyncio.to_thread(bucket, name) if granularity == 'daily' else None\n    )\n"
+        );
+        assert!(wrap_conditional("    x = f(a if b else c, dddddddddddddddddddd)\n", 20).is_none());
     }
 
     #[test]
