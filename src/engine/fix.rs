@@ -498,6 +498,20 @@ fn apply(file: &SourceFile, chosen: &[&Finding]) -> Option<Vec<u8>> {
             text.push_str(line);
             text.push_str(newline);
         }
+        // A class or function wants two blank lines after it (black, ruff format): those the
+        // file has at that place count.
+        let first = prelude.statement.trim_start();
+        let defines = first.starts_with("def ") || first.starts_with("class ");
+        if defines {
+            let following = file.bytes[at..]
+                .split(|&b| b == b'\n')
+                .take_while(|line| line.iter().all(|b| b.is_ascii_whitespace()))
+                .count()
+                .min(2);
+            for _ in following..2 {
+                text.push_str(newline);
+            }
+        }
         insertions.push((at, text));
     }
     // Each position is in the original's coordinates: a line start that no edit spans. Text

@@ -1,31 +1,24 @@
 //! The rewrite of `polling`: the loop keeps its shape (condition, deadline, fall-through
-//! path), and its `await asyncio.sleep(dt)` becomes a wait on an `asyncio.Event` that every
-//! write of the polled attribute in the class sets, so a change wakes the loop at once:
+//! path), and its `await asyncio.sleep(dt)` becomes a wait on a small module helper,
+//! `_Wakeup`, that every write of the polled attribute in the class notifies, so a change wakes
+//! the loop at once:
 //!
 //! ```python
 //! class Worker:                                   class Worker:
 //!     def __init__(self):                             def __init__(self):
 //!         self.results = {}                               self.results = {}
-//!                                                         self._results_wake = None
+//!                                                         self._results_wake = _Wakeup()
 //!     def on_reply(self, key, value):                 def on_reply(self, key, value):
 //!         self.results[key] = value                       self.results[key] = value
-//!                                                         wake = self._results_wake
-//!                                                         if wake is not None:
-//!                                                             try:
-//!                                                                 wake[0].call_soon_threadsafe(wake[1].set)
-//!                                                             except RuntimeError:
-//!                                                                 pass
+//!                                                         self._results_wake.notify()
 //!     async def call(self, key):                      async def call(self, key):
-//!                                                         if self._results_wake is None or ...:
-//!                                                             self._results_wake = (loop, asyncio.Event())
 //!         while key not in self.results:                  while key not in self.results:
-//!             await asyncio.sleep(0.05)                       self._results_wake[1].clear()
-//!                                                             try:
-//!                                                                 await asyncio.wait_for(self._results_wake[1].wait(), 0.05)
-//!                                                             except asyncio.TimeoutError:
-//!                                                                 pass
+//!             await asyncio.sleep(0.05)                       await self._results_wake.wait(0.05)
 //!         return self.results.pop(key)                    return self.results.pop(key)
 //! ```
+//! `_Wakeup` (added once per module, after the imports) keeps the running loop and an
+//! `asyncio.Event`: `wait` makes them on the loop's thread and waits at most the old interval,
+//! `notify` sets the event through `call_soon_threadsafe`.
 //!
 //! Why this shape and not a future per key: the store stays the one source of truth, so a
 //! reply that arrives before the wait starts is found by the first check exactly as before, a
@@ -33,20 +26,21 @@
 //! the deadline path is the loop's own. The wake-up goes through `call_soon_threadsafe` with
 //! the loop captured on the loop's thread, so a producer on another thread (a paho callback) is
 //! safe; a closed loop is ignored. The event is cleared after the condition was checked and
-//! before the wait, with no `await` in between, so no write is missed. The old interval stays
-//! as a bounded re-check: a write this rewrite does not see (another module) is still noticed.
+//! before the wait, with no `await` in between, so no write after the first wait began is
+//! missed; one from another thread before it is found by the next check, within one interval.
+//! The old interval stays as a bounded re-check: a write this rewrite does not see (another
+//! module) is still noticed.
 
 use tree_sitter::Node;
 
 use crate::engine::rewrite::{
     check_asyncio_name, enclosing_function, enclosing_statement, newline, statement_indent,
-    variable_uses,
 };
 use crate::engine::scope::ScopeId;
 use crate::engine::source::walk_same_function;
 use crate::engine::syntax::Field;
 use crate::engine::FileContext;
-use crate::finding::{Edit, FixInfo, Safety};
+use crate::finding::{Edit, FixInfo, Prelude, Safety};
 
 /// Methods that put something into the watched store.
 const MUTATORS: &[&str] = &[
@@ -227,14 +221,15 @@ pub fn plan(
     let wake_attr = format!("_{}_wake", attr.trim_start_matches('_'));
     let wake = format!("self.{wake_attr}");
     let unit = indent_unit(cx, function);
-    let nl = newline(cx);
     let mut edits = Vec::new();
     let mut claims = vec![(loop_node.start_byte(), loop_node.end_byte())];
 
     // Producers: every statement of the class that writes the attribute, and `__init__`'s first
     // assignment, where the wake-up slot starts empty.
     let class_body = class.field("body").ok_or("no class body")?;
-    let already = cx.text(class_body).contains(&format!("{wake} = None"));
+    let already = cx
+        .text(class_body)
+        .contains(&format!("{wake} = {WAKEUP}()"));
     if !already && cx.text(class_body).contains(&wake_attr) {
         return Err(format!(
             "the class already uses the name `{wake_attr}` the rewrite would add"
@@ -302,74 +297,25 @@ pub fn plan(
         edits.push(after_line(
             cx,
             init,
-            &lines(cx, &indent, &unit, &[(0, format!("{wake} = None"))]),
+            &lines(cx, &indent, &unit, &[(0, format!("{wake} = {WAKEUP}()"))]),
         ));
         claims.push((init.start_byte(), init.end_byte()));
         for producer in &producers {
             let indent = statement_indent(cx, *producer)?;
-            let method = enclosing_function(*producer).ok_or("no method")?;
-            let mut local = "wake".to_string();
-            while !variable_uses(cx, method, &local).is_empty() {
-                local.push('_');
-            }
             edits.push(after_line(
                 cx,
                 *producer,
-                &lines(
-                    cx,
-                    &indent,
-                    &unit,
-                    &[
-                        (0, format!("{local} = {wake}")),
-                        (0, format!("if {local} is not None:")),
-                        (1, "try:".into()),
-                        (
-                            2,
-                            format!("{local}[0].call_soon_threadsafe({local}[1].set)"),
-                        ),
-                        (1, "except RuntimeError:".into()),
-                        (2, "pass".into()),
-                    ],
-                ),
+                &lines(cx, &indent, &unit, &[(0, format!("{wake}.notify()"))]),
             ));
             claims.push((producer.start_byte(), producer.end_byte()));
         }
     }
 
-    // The consumer: the slot is made before the first check, the sleep becomes the wait.
-    let loop_indent = statement_indent(cx, loop_node)?;
-    edits.push(Edit {
-        start: loop_node.start_byte(),
-        end: loop_node.start_byte(),
-        text: format!(
-            "if {wake} is None or {wake}[0] is not asyncio.get_running_loop():{nl}{loop_indent}{unit}{wake} = (asyncio.get_running_loop(), asyncio.Event()){nl}{loop_indent}"
-        ),
-    });
-    let sleep_indent = statement_indent(cx, sleep_statement)?;
-    let wait = lines(
-        cx,
-        &sleep_indent,
-        &unit,
-        &[
-            (0, format!("{wake}[1].clear()")),
-            (0, "try:".into()),
-            (
-                1,
-                format!("await asyncio.wait_for({wake}[1].wait(), {interval})"),
-            ),
-            (0, "except asyncio.TimeoutError:".into()),
-            (1, "pass".into()),
-        ],
-    );
-    let wait = wait
-        .strip_prefix(sleep_indent.as_str())
-        .unwrap_or(&wait)
-        .trim_end_matches(['\r', '\n'])
-        .to_string();
+    // The consumer: the sleep becomes the wait (the helper makes its event on the loop).
     edits.push(Edit {
         start: sleep_statement.start_byte(),
         end: sleep_statement.end_byte(),
-        text: wait,
+        text: format!("await {wake}.wait({interval})"),
     });
 
     // A counter (`waited += 0.1`) beside the sleep counts wake-ups, which now come earlier.
@@ -408,7 +354,41 @@ pub fn plan(
         ),
         None => (Safety::Safe, base),
     };
-    let mut fix = FixInfo::new(safety, note, edits, vec!["asyncio"]);
+    let mut fix = FixInfo::new(safety, note, edits, vec!["asyncio"]).with_prelude(WAKEUP_PRELUDE);
     fix.claims.extend(claims);
     Ok(fix)
 }
+
+/// The helper every rewritten class of a module shares: one per instance and polled attribute.
+const WAKEUP: &str = "_Wakeup";
+const WAKEUP_PRELUDE: Prelude = Prelude {
+    name: WAKEUP,
+    statement: concat!(
+        "\n",
+        "class _Wakeup:\n",
+        "    \"\"\"Wakes a coroutine waiting for a change, from the loop's thread or any other.\"\"\"\n",
+        "\n",
+        "    def __init__(self):\n",
+        "        self._loop = None\n",
+        "        self._event = None\n",
+        "\n",
+        "    def notify(self):\n",
+        "        loop, event = self._loop, self._event\n",
+        "        if loop is not None:\n",
+        "            try:\n",
+        "                loop.call_soon_threadsafe(event.set)\n",
+        "            except RuntimeError:\n",
+        "                pass  # the loop is closed\n",
+        "\n",
+        "    async def wait(self, timeout):\n",
+        "        loop = asyncio.get_running_loop()\n",
+        "        if self._loop is not loop:\n",
+        "            self._loop, self._event = loop, asyncio.Event()\n",
+        "        self._event.clear()\n",
+        "        try:\n",
+        "            await asyncio.wait_for(self._event.wait(), timeout)\n",
+        "        except asyncio.TimeoutError:\n",
+        "            pass"
+    ),
+    after_import: "asyncio",
+};
