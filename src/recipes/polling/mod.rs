@@ -10,9 +10,9 @@
 //!         await asyncio.sleep(0.05)
 //!     return self.results.pop(call_id)
 //! ```
-//! keeps its shape, but its sleep becomes a wait on an `asyncio.Event` that every write of
-//! `self.results` in the class sets (through `call_soon_threadsafe`), bounded by the old
-//! interval: see `rewrite.rs`. The loop does not block, but it wakes the loop every `dt` and
+//! keeps its shape, but its sleep becomes `await self._results_wake.wait(0.05)` on a module
+//! helper `_Wakeup` that every write of `self.results` in the class notifies (through
+//! `call_soon_threadsafe`), bounded by the old interval: see `rewrite.rs`. The loop does not block, but it wakes the loop every `dt` and
 //! adds up to `dt` of latency to every reply.
 //!
 //! A loop is polling when its only `await` is the sleep and it re-checks something: a `while`
