@@ -178,6 +178,9 @@ pub fn to_thread_fix(
     if let Some(fix) = enclosing_loop_to_thread(cx, site) {
         return Ok(Some(fix));
     }
+    if let Some(fix) = consecutive_statements_to_thread(cx, site) {
+        return Ok(Some(fix));
+    }
     let (text, imports) = to_thread_call(cx, site)?;
     let note = format!(
         "`await asyncio.to_thread({}, ...)`: {what}",
@@ -609,6 +612,240 @@ pub fn enclosing_loop_to_thread(cx: &FileContext, site: &CallSite) -> Option<Fix
         .claiming((function.node.start_byte(), function.node.end_byte()));
         Some(fix)
     })
+}
+
+/// A run of two or more consecutive simple statements of the coroutine, each making a
+/// blocking call that would go to a thread, moves to a thread once:
+///
+/// ```python
+/// os.makedirs(d, exist_ok=True)        def _makedirs_then_copy():
+/// shutil.copy(src, d)          =>          os.makedirs(d, exist_ok=True)
+///                                          shutil.copy(src, d)
+///
+///                                      await asyncio.to_thread(_makedirs_then_copy)
+/// ```
+/// Names the run assigns and the coroutine reads afterwards come back through `nonlocal` or
+/// the helper's return value, as for a moved `with` block.
+pub fn consecutive_statements_to_thread(cx: &FileContext, site: &CallSite) -> Option<FixInfo> {
+    let function = cx.scopes.get(site.function);
+    // The simple statement holding the call, directly in a block of the coroutine.
+    let mut statement = site.call;
+    loop {
+        let parent = statement.parent()?;
+        if parent.kind() == "block" {
+            break;
+        }
+        if matches!(
+            parent.kind(),
+            "function_definition" | "lambda" | "class_definition" | "module"
+        ) {
+            return None;
+        }
+        statement = parent;
+    }
+    if statement.kind() != "expression_statement" {
+        return None;
+    }
+    let blocking_work = |n: Node| -> Option<String> {
+        if n.kind() != "expression_statement" || thread_hostile_call(cx, n, site.function).is_some()
+        {
+            return None;
+        }
+        let text = cx.text(n);
+        if text.contains("await") || text.contains("yield") || text.contains('\n') {
+            return None;
+        }
+        let mut first = None;
+        let mut refused = false;
+        super::source::walk_same_function(n, |node| {
+            if node.kind() != "call" || refused {
+                return;
+            }
+            let Some(callee) = cx.callee(node, site.function) else {
+                return;
+            };
+            if let Some(entry) = cx.catalogue.lookup(&callee) {
+                if entry.thread_bound
+                    || !matches!(
+                        entry.recipe.as_str(),
+                        "file-io" | "to-thread" | "subprocess"
+                    )
+                {
+                    refused = true;
+                } else if first.is_none() {
+                    first = Some(callee.rsplit('.').next().unwrap_or(&callee).to_string());
+                }
+            }
+        });
+        if refused {
+            return None;
+        }
+        first
+    };
+    blocking_work(statement)?;
+    let mut run = vec![statement];
+    let mut before = statement.prev_named_sibling();
+    while let Some(n) = before.filter(|n| blocking_work(*n).is_some()) {
+        run.insert(0, n);
+        before = n.prev_named_sibling();
+    }
+    let mut after = statement.next_named_sibling();
+    while let Some(n) = after.filter(|n| blocking_work(*n).is_some()) {
+        run.push(n);
+        after = n.next_named_sibling();
+    }
+    if run.len() < 2 {
+        return None;
+    }
+    check_asyncio_name(cx, site.function).ok()?;
+    let (first, last) = (run[0], *run.last()?);
+    let bytes = &cx.file.bytes;
+    let line_start = bytes[..first.start_byte()]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let indent = std::str::from_utf8(&bytes[line_start..first.start_byte()]).ok()?;
+    if !indent.chars().all(|c| c == ' ' || c == '\t') {
+        return None;
+    }
+    // One statement per line, each at the run's indentation.
+    for n in &run {
+        let start = bytes[..n.start_byte()]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if &bytes[start..n.start_byte()] != indent.as_bytes() {
+            return None;
+        }
+    }
+    let unit = if indent.contains('\t') { "\t" } else { "    " };
+    let newline = super::source::line_ending(bytes);
+
+    // What the run assigns, and what of it the coroutine reads afterwards.
+    let mut assigned: Vec<String> = Vec::new();
+    for n in &run {
+        if let Some(assignment) = n.named_child(0).filter(|a| a.kind() == "assignment") {
+            if assignment.field("type").is_some() {
+                return None;
+            }
+            if let Some(target) = assignment.field("left") {
+                collect_names(cx, target, &mut assigned);
+            }
+        }
+    }
+    let facts = cx.block_facts(site.function);
+    let range = first.start_byte()..last.end_byte();
+    let in_loop = {
+        let mut node = first.parent();
+        let mut found = false;
+        while let Some(n) = node.filter(|n| *n != function.node) {
+            if matches!(n.kind(), "for_statement" | "while_statement") {
+                found = true;
+                break;
+            }
+            node = n.parent();
+        }
+        found
+    };
+    let read_later = |name: &str| {
+        facts.reads.get(name).is_some_and(|reads| {
+            reads.iter().any(|r| {
+                r.start >= range.end
+                    || (r.end <= range.start
+                        && (in_loop
+                            || facts
+                                .nested
+                                .iter()
+                                .any(|n| n.start <= r.start && r.end <= n.end)))
+            })
+        })
+    };
+    let bound_outside = |name: &str| {
+        facts.parameters.contains(name)
+            || facts.bindings.get(name).is_some_and(|ranges| {
+                ranges
+                    .iter()
+                    .any(|r| r.end <= range.start || r.start >= range.end)
+            })
+    };
+    let mut nonlocal: Vec<String> = Vec::new();
+    let mut returned: Vec<String> = Vec::new();
+    for name in assigned {
+        if !read_later(&name) || nonlocal.contains(&name) || returned.contains(&name) {
+            continue;
+        }
+        if bound_outside(&name) {
+            nonlocal.push(name);
+        } else {
+            returned.push(name);
+        }
+    }
+
+    let names: Vec<String> = run.iter().filter_map(|n| blocking_work(*n)).collect();
+    let base = match names.as_slice() {
+        [a, b] => format!("_{}_then_{}", snake_case(a), snake_case(b)),
+        [a, ..] => format!("_{}_and_more", snake_case(a)),
+        [] => return None,
+    };
+    let function_bindings = &function.bindings;
+    let helper = (1..)
+        .map(|i| {
+            if i == 1 {
+                base.clone()
+            } else {
+                format!("{base}_{i}")
+            }
+        })
+        .find(|name| {
+            !function_bindings.contains_key(name.as_str()) && !facts.reads.contains_key(name)
+        })?;
+
+    let (start, lead) = blank_line_before(cx, first, line_start, newline);
+    let mut text = lead;
+    text.push_str(&format!("{indent}def {helper}():{newline}"));
+    if !nonlocal.is_empty() {
+        text.push_str(&format!(
+            "{indent}{unit}nonlocal {}{newline}",
+            nonlocal.join(", ")
+        ));
+    }
+    for n in &run {
+        text.push_str(&format!("{indent}{unit}{}{newline}", cx.text(*n)));
+    }
+    let call = if returned.is_empty() {
+        "await".to_string()
+    } else {
+        text.push_str(&format!(
+            "{indent}{unit}return {}{newline}",
+            returned.join(", ")
+        ));
+        format!("{} = await", returned.join(", "))
+    };
+    let hop = if cx.has_to_thread {
+        format!("asyncio.to_thread({helper})")
+    } else {
+        format!("asyncio.get_running_loop().run_in_executor(None, {helper})")
+    };
+    text.push_str(&format!("{newline}{indent}{call} {hop}"));
+    let edit = Edit {
+        start,
+        end: last.end_byte(),
+        text,
+    };
+    Some(
+        FixInfo::new(
+            Safety::Safe,
+            format!(
+                "the {} consecutive blocking statements run in one nested function on a worker thread, \
+                 one hop instead of one each (`await asyncio.to_thread({helper})`); the names they assign \
+                 flow back through `nonlocal` or its return value",
+                run.len()
+            ),
+            vec![edit],
+            vec!["asyncio"],
+        )
+        .claiming((function.node.start_byte(), function.node.end_byte())),
+    )
 }
 
 /// What the helper a `with` block moves into is called, after what the block does:
