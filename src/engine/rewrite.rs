@@ -1273,6 +1273,34 @@ pub mod facts {
         assert!(!any_outside(&[10..20, 10..15], block));
     }
 
+    /// `flow` in `[f(flow) for flow in flows]` is the comprehension's own variable, not the
+    /// function's: reading it there reads nothing a moved block assigned.
+    fn bound_by_a_comprehension(cx: &FileContext, name: &str, ancestors: &[Node]) -> bool {
+        ancestors.iter().any(|a| {
+            if !matches!(
+                a.kind(),
+                "list_comprehension"
+                    | "set_comprehension"
+                    | "dictionary_comprehension"
+                    | "generator_expression"
+            ) {
+                return false;
+            }
+            let mut cursor = a.walk();
+            let clauses: Vec<Node> = a
+                .named_children(&mut cursor)
+                .filter(|c| c.kind() == "for_in_clause")
+                .collect();
+            clauses.into_iter().any(|clause| {
+                let mut names = Vec::new();
+                if let Some(target) = clause.field("left") {
+                    collect_names(cx, target, &mut names);
+                }
+                names.iter().any(|n| n == name)
+            })
+        })
+    }
+
     pub fn gather(cx: &FileContext, function_node: Node, body: Node) -> BlockFacts {
         let mut facts = BlockFacts::default();
         let mut ancestors: Vec<Node> = Vec::new();
@@ -1290,7 +1318,10 @@ pub mod facts {
             if matches!(n.kind(), "function_definition" | "lambda") {
                 facts.nested.push(n.byte_range());
             }
-            if n.kind() == "identifier" && is_read(n, ancestors.last().copied()) {
+            if n.kind() == "identifier"
+                && is_read(n, ancestors.last().copied())
+                && !bound_by_a_comprehension(cx, cx.text(n), &ancestors)
+            {
                 facts
                     .reads
                     .entry(cx.text(n).to_string())
