@@ -1273,10 +1273,22 @@ pub mod facts {
         assert!(!any_outside(&[10..20, 10..15], block));
     }
 
-    /// `flow` in `[f(flow) for flow in flows]` is the comprehension's own variable, not the
-    /// function's: reading it there reads nothing a moved block assigned.
+    /// `flow` in `[f(flow) for flow in flows]` or `lambda flow: flow.id` is the comprehension's
+    /// or the lambda's own variable, not the function's: reading it there reads nothing a moved
+    /// block assigned.
     fn bound_by_a_comprehension(cx: &FileContext, name: &str, ancestors: &[Node]) -> bool {
         ancestors.iter().any(|a| {
+            // `lambda flow: flow.user_id`: the lambda's (or nested function's) own parameter.
+            if matches!(a.kind(), "lambda" | "function_definition") {
+                let Some(parameters) = a.field("parameters") else {
+                    return false;
+                };
+                let mut bound = false;
+                walk_same_function(parameters, |n| {
+                    bound |= n.kind() == "identifier" && cx.text(n) == name;
+                });
+                return bound;
+            }
             if !matches!(
                 a.kind(),
                 "list_comprehension"
