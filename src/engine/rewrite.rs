@@ -396,18 +396,7 @@ pub fn statement_to_thread(
     // lambda (it may run later), or anywhere when the block sits in a loop (the next
     // iteration reads it). A read before the block needs nothing back from it.
     let function_node = cx.scopes.get(function).node;
-    let in_loop = {
-        let mut node = with.parent();
-        let mut found = false;
-        while let Some(n) = node.filter(|n| *n != function_node) {
-            if matches!(n.kind(), "for_statement" | "while_statement") {
-                found = true;
-                break;
-            }
-            node = n.parent();
-        }
-        found
-    };
+    let in_loop = in_a_loop(with, function_node);
     let read_later = |name: &str| {
         facts.reads.get(name).is_some_and(|reads| {
             reads.iter().any(|r| {
@@ -533,12 +522,7 @@ pub fn statement_to_thread(
         ));
         format!("{} = await", returned.join(", "))
     };
-    // Before Python 3.9 there is no `asyncio.to_thread`: the loop's default executor.
-    let hop = if cx.has_to_thread {
-        format!("asyncio.to_thread({helper})")
-    } else {
-        format!("asyncio.get_running_loop().run_in_executor(None, {helper})")
-    };
+    let hop = hop_to_thread(cx, &helper);
     text.push_str(&format!("{newline}{newline}{indent}{call} {hop}"));
     Ok((
         Edit {
@@ -735,18 +719,7 @@ pub fn consecutive_statements_to_thread(cx: &FileContext, site: &CallSite) -> Op
     }
     let facts = cx.block_facts(site.function);
     let range = first.start_byte()..last.end_byte();
-    let in_loop = {
-        let mut node = first.parent();
-        let mut found = false;
-        while let Some(n) = node.filter(|n| *n != function.node) {
-            if matches!(n.kind(), "for_statement" | "while_statement") {
-                found = true;
-                break;
-            }
-            node = n.parent();
-        }
-        found
-    };
+    let in_loop = in_a_loop(first, function.node);
     let read_later = |name: &str| {
         facts.reads.get(name).is_some_and(|reads| {
             reads.iter().any(|r| {
@@ -821,11 +794,7 @@ pub fn consecutive_statements_to_thread(cx: &FileContext, site: &CallSite) -> Op
         ));
         format!("{} = await", returned.join(", "))
     };
-    let hop = if cx.has_to_thread {
-        format!("asyncio.to_thread({helper})")
-    } else {
-        format!("asyncio.get_running_loop().run_in_executor(None, {helper})")
-    };
+    let hop = hop_to_thread(cx, &helper);
     text.push_str(&format!("{newline}{indent}{call} {hop}"));
     let edit = Edit {
         start,
@@ -846,6 +815,29 @@ pub fn consecutive_statements_to_thread(cx: &FileContext, site: &CallSite) -> Op
         )
         .claiming((function.node.start_byte(), function.node.end_byte())),
     )
+}
+
+/// `asyncio.to_thread(helper)`, or before Python 3.9 (no `to_thread`) the loop's default
+/// executor.
+fn hop_to_thread(cx: &FileContext, helper: &str) -> String {
+    if cx.has_to_thread {
+        format!("asyncio.to_thread({helper})")
+    } else {
+        format!("asyncio.get_running_loop().run_in_executor(None, {helper})")
+    }
+}
+
+/// `node` sits in a `for` or `while` loop of its function: a later iteration reads what it
+/// assigned.
+fn in_a_loop(node: Node, function_node: Node) -> bool {
+    let mut current = node.parent();
+    while let Some(n) = current.filter(|n| *n != function_node) {
+        if matches!(n.kind(), "for_statement" | "while_statement") {
+            return true;
+        }
+        current = n.parent();
+    }
+    false
 }
 
 /// What the helper a `with` block moves into is called, after what the block does:
