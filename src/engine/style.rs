@@ -85,7 +85,8 @@ pub fn wrap_long_lines(original: &[u8], fixed: Vec<u8>, limit: usize) -> Vec<u8>
         }
         let previous = i.checked_sub(1).map(|p| lines[p].1);
         let next = lines.get(i + 1).map(|n| n.1);
-        let wrapped = wrap_line(line, limit)
+        let wrapped = wrap_awaited_value(line, limit)
+            .or_else(|| wrap_line(line, limit))
             .or_else(|| wrap_conditional(line, limit))
             .or_else(|| explode_arguments(line, previous, next, limit));
         match wrapped {
@@ -101,6 +102,133 @@ pub fn wrap_long_lines(original: &[u8], fixed: Vec<u8>, limit: usize) -> Vec<u8>
     } else {
         fixed
     }
+}
+
+/// `x = (await f(a, b)).stdout` too long (a call that became awaited keeps its attribute
+/// access, so the `await` went in parentheses): the parenthesised value on lines of its own,
+/// then the call's arguments, as ruff format lays it out:
+/// ```python
+/// x = (
+///     await asyncio.to_thread(
+///         subprocess.run, ["git", "status"], capture_output=True, text=True
+///     )
+/// ).stdout
+/// ```
+/// Only a whole statement (`x = `, `return ` or a bare expression) whose value is the
+/// parenthesised `await` followed by attributes and argument-less calls, and at most a
+/// comparison with a name or a literal.
+fn wrap_awaited_value(line: &str, limit: usize) -> Option<String> {
+    let (content, newline) = match line.strip_suffix("\r\n") {
+        Some(c) => (c, "\r\n"),
+        None => (line.strip_suffix('\n').unwrap_or(line), "\n"),
+    };
+    let width = |s: &str| s.chars().count();
+    if width(content) <= limit {
+        return None;
+    }
+    let indent = &content[..content.len() - content.trim_start().len()];
+    let (code, comment) = split_comment(content.trim_start())?;
+    let code = code.trim_end();
+    let open = code.find("(await ")?;
+    let head = &code[..open];
+    let plain_target = |target: &str| {
+        !target.is_empty()
+            && target
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | ':' | ' ' | '[' | ']'))
+    };
+    let head_ok = head.is_empty()
+        || head == "return "
+        || head
+            .strip_suffix(" = ")
+            .is_some_and(|target| plain_target(target) && !target.contains(" = "));
+    if !head_ok {
+        return None;
+    }
+    // The parenthesis that closes the `(await`.
+    let mut scanner = Scanner::default();
+    let mut depth = 0usize;
+    let mut close = None;
+    for (i, c) in code.char_indices().skip_while(|&(i, _)| i < open) {
+        if scanner.step(code, i, c) != Step::Code {
+            continue;
+        }
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    close = Some(i);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let close = close?;
+    let awaited = &code[open + 1..close];
+    let trailer = &code[close + 1..];
+    // The attributes, and at most a comparison with a plain operand (`).returncode == 0`),
+    // which ruff keeps on the closing line.
+    let attributes = match trailer.split_once(' ') {
+        Some((attributes, comparison)) => {
+            let (operator, operand) = comparison.rsplit_once(' ')?;
+            let plain = |c: char| c.is_alphanumeric() || matches!(c, '_' | '.' | '-');
+            let known = [
+                "==", "!=", "<", ">", "<=", ">=", "is", "is not", "in", "not in",
+            ];
+            if !known.contains(&operator) || operand.is_empty() || !operand.chars().all(plain) {
+                return None;
+            }
+            attributes
+        }
+        None => trailer,
+    };
+    let trailer_ok = !attributes.is_empty()
+        && attributes.strip_prefix('.').is_some_and(|rest| {
+            rest.split('.').all(|part| {
+                let name = part.strip_suffix("()").unwrap_or(part);
+                !name.is_empty()
+                    && !name.starts_with(|c: char| c.is_ascii_digit())
+                    && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+            })
+        });
+    if !trailer_ok {
+        return None;
+    }
+    let (call_open, call_close) = last_call_parentheses(awaited)?;
+    if call_close + 1 != awaited.len() {
+        return None;
+    }
+    let unit = if indent.contains('\t') { "\t" } else { "    " };
+    let inner = format!("{indent}{unit}");
+    let comment = if comment.is_empty() {
+        String::new()
+    } else {
+        format!("  {comment}")
+    };
+    let mut out = format!("{indent}{head}({newline}");
+    let one_line = format!("{inner}{awaited}");
+    if width(&one_line) <= limit {
+        out.push_str(&format!("{one_line}{newline}"));
+    } else {
+        let call_head = &awaited[..=call_open];
+        let body = awaited[call_open + 1..call_close].trim();
+        let arguments = split_arguments(body)?;
+        let innermost = format!("{inner}{unit}");
+        out.push_str(&format!("{inner}{call_head}{newline}"));
+        let arguments_line = format!("{innermost}{body}");
+        if !body.ends_with(',') && width(&arguments_line) <= limit {
+            out.push_str(&format!("{arguments_line}{newline}"));
+        } else {
+            for argument in arguments {
+                out.push_str(&format!("{innermost}{argument},{newline}"));
+            }
+        }
+        out.push_str(&format!("{inner}){newline}"));
+    }
+    out.push_str(&format!("{indent}){trailer}{comment}{newline}"));
+    Some(out)
 }
 
 /// `x = a if c else b` (or `return ...`) too long: the value in parentheses on lines of its
@@ -494,6 +622,30 @@ mod tests {
             out,
             "def f():\n    def g():\n        p = Popen(\n            cmd,\n            env=env,\n            cwd=working_dir,\n            stdout=log_handle,\n        )\n"
         );
+    }
+
+    #[test]
+    fn an_awaited_value_with_an_attribute_goes_in_parentheses_on_lines_of_its_own() {
+        let line = "    x = (await asyncio.to_thread(subprocess.run, [\"git\", \"check-ref-format\", \"--branch\", name], check=False, text=True)).returncode\n";
+        assert_eq!(
+            wrap_awaited_value(line, 88).unwrap(),
+            "    x = (\n        await asyncio.to_thread(\n            subprocess.run,\n            [\"git\", \"check-ref-format\", \"--branch\", name],\n            check=False,\n            text=True,\n        )\n    ).returncode\n"
+        );
+        let line = "        return (await asyncio.to_thread(subprocess.run, cmd, text=True)).stdout.strip()\n";
+        assert_eq!(
+            wrap_awaited_value(line, 80).unwrap(),
+            "        return (\n            await asyncio.to_thread(subprocess.run, cmd, text=True)\n        ).stdout.strip()\n"
+        );
+        let line = "    return (await asyncio.to_thread(subprocess.run, [\"git\", \"status\"], check=False)).returncode == 0\n";
+        assert_eq!(
+            wrap_awaited_value(line, 88).unwrap(),
+            "    return (\n        await asyncio.to_thread(subprocess.run, [\"git\", \"status\"], check=False)\n    ).returncode == 0\n"
+        );
+        // Not a whole statement of that shape: left alone.
+        let line = "    x = 1 + (await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True)).returncode\n";
+        assert_eq!(wrap_awaited_value(line, 60), None);
+        let line = "    x = (await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True)).stdout.split(\"\\n\")\n";
+        assert_eq!(wrap_awaited_value(line, 60), None);
     }
 
     #[test]
