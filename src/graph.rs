@@ -63,7 +63,10 @@ pub fn run(args: GraphArgs) -> ExitCode {
     };
     let (mut graph, diagnostics) = graph_export::build(&engine.catalogue, &engine.project, &files);
     let mut stderr = anstream::stderr();
-    for d in diagnostics.iter().chain(&engine.project.diagnostics()) {
+    for d in diagnostics
+        .iter()
+        .chain(&engine.project.diagnostics(&paths))
+    {
         let level = match d.severity {
             Severity::Warning => "warning",
             Severity::Error => "error",

@@ -397,7 +397,7 @@ impl Engine {
         if paths.is_empty() {
             self.project.project_of(std::path::Path::new("."));
         }
-        report.diagnostics.extend(self.project.diagnostics());
+        report.diagnostics.extend(self.project.diagnostics(paths));
         let modules = self.project.modules();
         let candidates = candidate_callees(&report.findings);
         report.unfollowed = unfollowed_calls(&self.catalogue, &modules, &report.findings);

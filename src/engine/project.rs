@@ -264,11 +264,19 @@ impl ProjectModel {
         out
     }
 
-    /// What the user should know about the layout: module names claimed twice.
-    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+    /// What the user should know about the layout: module names claimed twice by a file
+    /// under the paths given (none given: anywhere). A project without a marker is rooted at
+    /// the working directory, which may hold unrelated scratch trees: their clashes change
+    /// nothing about the files checked and would bury the findings under warnings.
+    pub fn diagnostics(&self, paths: &[PathBuf]) -> Vec<Diagnostic> {
+        let given: Vec<PathBuf> = paths.iter().map(|p| self.absolute(p)).collect();
+        let concerns = |file: &Path| given.is_empty() || given.iter().any(|g| file.starts_with(g));
         let mut out = Vec::new();
         for project in self.projects() {
             for (name, used, ignored) in &project.clashes {
+                if !concerns(used) && !concerns(ignored) {
+                    continue;
+                }
                 out.push(Diagnostic {
                     path: self.display(ignored).display().to_string(),
                     message: format!(
@@ -903,8 +911,12 @@ mod tests {
             model.modules()["tool"],
             model.display(&root.join("tool/__init__.py"))
         );
-        let diagnostics = model.diagnostics();
+        let diagnostics = model.diagnostics(&[]);
         assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
         assert!(diagnostics[0].message.contains("`tool`"));
+        // Checking another folder of the same project: that clash is not its concern.
+        touch(root, "other/job.py");
+        assert!(model.diagnostics(&[root.join("other")]).is_empty());
+        assert_eq!(model.diagnostics(&[root.join("tool")]).len(), 1);
     }
 }
