@@ -330,3 +330,39 @@ fn the_graph_of_the_fixture_in_every_format() {
         });
     }
 }
+
+/// Without a marker the working directory stands for the project, but not the home folder:
+/// run from there, a scratch folder is a project of its own (its modules named from it), and
+/// the rest of the home folder is neither listed nor warned about.
+#[test]
+fn the_home_folder_is_not_a_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let blocking_helper = "import time\n\n\ndef pause():\n    time.sleep(1)\n";
+    write_tree(
+        home,
+        &[
+            ("scratch/helpers.py", blocking_helper),
+            (
+                "scratch/app.py",
+                "from helpers import pause\n\n\nasync def handler():\n    pause()\n",
+            ),
+            // Elsewhere in the home folder, two files claim the module `tool`.
+            ("old/tool.py", "def run():\n    return 1\n"),
+            ("old/tool/__init__.py", "def run():\n    return 2\n"),
+        ],
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_unblock"))
+        .args(["check", "scratch", "--output-format", "json"])
+        .current_dir(home)
+        .env("HOME", home)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("tool"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let findings = report.as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report:#}");
+    // `helpers` is found as the scratch folder's module, so the chain reaches the sleep.
+    assert_eq!(findings[0]["kind"], "indirect", "{report:#}");
+}

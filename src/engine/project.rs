@@ -159,7 +159,13 @@ impl ProjectModel {
             dir = d.parent();
         }
         let root = found.unwrap_or_else(|| {
-            if start.starts_with(&self.cwd) {
+            // The working directory stands for the project (as it does for ruff and pyright),
+            // unless it is the file system's root or the home folder: those are no project, and
+            // listing them would read every Python file on the machine.
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            let cwd_is_a_project =
+                self.cwd.parent().is_some() && home.as_deref() != Some(self.cwd.as_path());
+            if cwd_is_a_project && start.starts_with(&self.cwd) {
                 return self.cwd.clone();
             }
             // No marker (an unpacked wheel, a vendored tree): the folder holding the
