@@ -50,6 +50,10 @@ pub struct FixInfo {
     /// when nothing else in the file uses them.
     #[serde(skip)]
     pub releases: Vec<String>,
+    /// Local names whose use the edits remove (`loop` in `loop.run_in_executor(...)`): a
+    /// `loop = asyncio.get_event_loop()` left with no reader in its function goes too.
+    #[serde(skip)]
+    pub released_locals: Vec<String>,
     /// Module-level statements the edits rely on, added once per file.
     #[serde(skip)]
     pub preludes: Vec<Prelude>,
@@ -84,6 +88,7 @@ impl FixInfo {
             imports: Vec::new(),
             claims: Vec::new(),
             releases: Vec::new(),
+            released_locals: Vec::new(),
             preludes: Vec::new(),
         })
     }
@@ -96,6 +101,7 @@ impl FixInfo {
             imports: Vec::new(),
             claims: Vec::new(),
             releases: Vec::new(),
+            released_locals: Vec::new(),
             preludes: Vec::new(),
         })
     }
@@ -113,6 +119,7 @@ impl FixInfo {
             imports,
             claims: Vec::new(),
             releases: Vec::new(),
+            released_locals: Vec::new(),
             preludes: Vec::new(),
         }
     }

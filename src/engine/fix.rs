@@ -547,6 +547,14 @@ fn apply(file: &SourceFile, chosen: &[&Finding]) -> Option<Vec<u8>> {
                 .unwrap_or_default()
         })
         .collect();
+    let released_locals: Vec<&str> = chosen
+        .iter()
+        .filter_map(|f| f.fix.as_ref())
+        .flat_map(|x| x.released_locals.iter().map(String::as_str))
+        .collect();
+    if !released_locals.is_empty() {
+        out = drop_unread_loop_lookups(&file.path, &file.module, out, &released_locals);
+    }
     if released.is_empty() || file.path.ends_with("__init__.py") {
         return Some(out);
     }
@@ -556,6 +564,93 @@ fn apply(file: &SourceFile, chosen: &[&Finding]) -> Option<Vec<u8>> {
         out,
         &released,
     ))
+}
+
+/// Removes `name = asyncio.get_event_loop()` (or `get_running_loop()`), `name` one of `names`,
+/// when nothing else in its function reads `name` any more: the fix that rewrote
+/// `name.run_in_executor(...)` removed its last use, and pyflakes would call it unused (F841).
+/// The lookup has no side effect worth keeping, so only it goes, on its own line.
+fn drop_unread_loop_lookups(path: &str, module: &str, text: Vec<u8>, names: &[&str]) -> Vec<u8> {
+    let Ok(file) = SourceFile::parse(path.to_string(), text.clone(), module.to_string()) else {
+        return text;
+    };
+    let lookups = ["asyncio.get_event_loop", "asyncio.get_running_loop"];
+    let mut removals: Vec<(usize, usize)> = Vec::new();
+    walk_tree(file.tree.root_node(), |event| {
+        let Visit::Enter(node) = event else {
+            return true;
+        };
+        if node.kind() != "function_definition" {
+            return true;
+        }
+        let Some(body) = node.field("body") else {
+            return true;
+        };
+        let mut cursor = body.walk();
+        for statement in body.named_children(&mut cursor) {
+            let Some(assignment) = statement
+                .named_child(0)
+                .filter(|a| statement.kind() == "expression_statement" && a.kind() == "assignment")
+            else {
+                continue;
+            };
+            let (Some(target), Some(value)) = (assignment.field("left"), assignment.field("right"))
+            else {
+                continue;
+            };
+            let name = file.text(target);
+            let is_lookup = value.kind() == "call"
+                && value
+                    .field("function")
+                    .is_some_and(|f| lookups.contains(&file.text(f)))
+                && value
+                    .field("arguments")
+                    .is_some_and(|a| a.named_child_count() == 0);
+            if target.kind() != "identifier" || !names.contains(&name) || !is_lookup {
+                continue;
+            }
+            let mut reads = 0;
+            walk_tree(node, |inner| {
+                if let Visit::Enter(n) = inner {
+                    if n.kind() == "identifier" && n != target && file.text(n) == name {
+                        let member = n.parent().is_some_and(|p| {
+                            (p.kind() == "attribute" && p.field("attribute") == Some(n))
+                                || (p.kind() == "keyword_argument" && p.field("name") == Some(n))
+                        });
+                        reads += usize::from(!member);
+                    }
+                }
+                true
+            });
+            if reads > 0 {
+                continue;
+            }
+            let start = file.bytes[..statement.start_byte()]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let end = file.bytes[statement.end_byte()..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(file.bytes.len(), |i| statement.end_byte() + i + 1);
+            let alone = file.bytes[start..statement.start_byte()]
+                .iter()
+                .all(|b| matches!(b, b' ' | b'\t'))
+                && file.bytes[statement.end_byte()..end]
+                    .iter()
+                    .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+            if alone {
+                removals.push((start, end));
+            }
+        }
+        true
+    });
+    let mut out = file.bytes.clone();
+    removals.sort_unstable();
+    for (start, end) in removals.into_iter().rev() {
+        out.drain(start..end);
+    }
+    out
 }
 
 /// Removes a module-level import statement that binds exactly one of `names`, when nothing else

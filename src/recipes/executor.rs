@@ -11,6 +11,9 @@
 //!     loop = asyncio.get_running_loop()
 //!     result = await asyncio.to_thread(transcribe, job["path"], language="en")
 //! ```
+//! A `loop = asyncio.get_event_loop()` that nothing reads any more once the calls are rewritten
+//! goes too.
+//!
 //! Safe: inside a coroutine `get_event_loop()` returns the running loop, and `to_thread` runs on
 //! the same default executor (it also carries the context variables over, which
 //! `run_in_executor` does not: code that relied on *not* seeing them is vanishingly rare).
@@ -130,7 +133,11 @@ impl Recipe for Executor {
                             ),
                         )
                     };
-                    finding.fix = Some(FixInfo::new(safety, note, edits, vec!["asyncio"]));
+                    let mut fix = FixInfo::new(safety, note, edits, vec!["asyncio"]);
+                    fix.released_locals.extend(rewrite::callee_root(cx, node));
+                    // `functools` (or a `partial` imported from it) may have had its last use.
+                    fix.releases.extend(rewrite::callee_root(cx, *partial));
+                    finding.fix = Some(fix);
                 }
             }
             out.push(finding);
