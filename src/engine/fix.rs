@@ -459,11 +459,13 @@ fn apply(file: &SourceFile, chosen: &[&Finding]) -> Option<Vec<u8>> {
     out.extend_from_slice(&file.bytes[at..]);
     let mut modules: Vec<&str> = chosen
         .iter()
-        .flat_map(|f| {
-            f.fix
-                .as_ref()
-                .map(|x| x.imports.clone())
-                .unwrap_or_default()
+        .filter_map(|f| f.fix.as_ref())
+        .flat_map(|x| {
+            let at = x.edits.first().map_or(0, |e| e.start);
+            x.imports
+                .iter()
+                .copied()
+                .filter(move |m| !imported_in_enclosing_function(file, at, m))
         })
         .collect();
     modules.sort();
@@ -775,6 +777,43 @@ fn drop_unused_imports(path: &str, module: &str, text: Vec<u8>, names: &[&str]) 
         out.drain(start..end);
     }
     out
+}
+
+/// Whether a function around `offset` imports `module` itself (`import asyncio` in its body,
+/// before `offset`): a fix there needs no module-level import, which would only repeat it.
+fn imported_in_enclosing_function(file: &SourceFile, offset: usize, module: &str) -> bool {
+    let root = file.tree.root_node();
+    let Some(mut node) = root.descendant_for_byte_range(offset, offset) else {
+        return false;
+    };
+    loop {
+        if node.kind() == "function_definition" {
+            let mut found = false;
+            walk_tree(node, |event| {
+                let Visit::Enter(inner) = event else {
+                    return true;
+                };
+                if found || (inner != node && inner.kind() == "function_definition") {
+                    return false;
+                }
+                if inner.kind() == "import_statement" && inner.start_byte() < offset {
+                    let mut c = inner.walk();
+                    found = inner
+                        .children_by_field_name("name", &mut c)
+                        .any(|name| name.kind() == "dotted_name" && file.text(name) == module);
+                    return false;
+                }
+                true
+            });
+            if found {
+                return true;
+            }
+        }
+        match node.parent() {
+            Some(parent) => node = parent,
+            None => return false,
+        }
+    }
 }
 
 /// Modules among `modules` that the file does not import by that name at module level.
