@@ -469,6 +469,9 @@ fn summarise(
             if callee == "time.sleep" && is_a_tick(&file, call.node) {
                 continue;
             }
+            if resolver.works_in_memory(call.node, call.scope, &callee) {
+                continue;
+            }
             let silenced = scopes.comments.get(&line).is_some_and(|comments| {
                 comments.iter().any(|c| {
                     suppress::directive_suppresses(file.text(*c), &entry.recipe, &entry.noqa)

@@ -1159,7 +1159,11 @@ impl<'a, 't> FileContext<'a, 't> {
             let Some(qualified) = self.callee(call.node, call.scope) else {
                 continue;
             };
-            if self.awaited_method_of_an_inferred_object(call, &qualified) {
+            if self.awaited_method_of_an_inferred_object(call, &qualified)
+                || self
+                    .resolver
+                    .works_in_memory(call.node, call.scope, &qualified)
+            {
                 continue;
             }
             if let Some(entry) = self.catalogue.lookup(&qualified) {

@@ -120,6 +120,45 @@ impl<'a, 't> Resolver<'a, 't> {
         }
     }
 
+    /// Whether a catalogued file call works on a buffer in memory, not on a file:
+    /// `zipfile.ZipFile(io.BytesIO(data))`, `tarfile.open(fileobj=buffer)` with
+    /// `buffer = io.BytesIO()`. Archiving into memory does no file I/O; open-webui and langflow
+    /// zip exports in memory, and each was moved to a thread.
+    pub fn works_in_memory(&self, call: Node<'t>, scope: ScopeId, callee: &str) -> bool {
+        let (position, keyword) = match callee {
+            "zipfile.ZipFile" | "zipfile.PyZipFile" => (Some(0), "file"),
+            "gzip.open" | "bz2.open" | "lzma.open" => (Some(0), "filename"),
+            "tarfile.TarFile" => (Some(1), "fileobj"),
+            "tarfile.open" => (None, "fileobj"),
+            _ => return false,
+        };
+        let Some(arguments) = call.field("arguments") else {
+            return false;
+        };
+        let mut cursor = arguments.walk();
+        let all: Vec<Node> = arguments.named_children(&mut cursor).collect();
+        let by_keyword = all.iter().find(|a| {
+            a.kind() == "keyword_argument"
+                && a.field("name").map(|n| self.file.text(n)) == Some(keyword)
+        });
+        let buffer = match by_keyword {
+            Some(argument) => argument.field("value"),
+            None => position.and_then(|p| {
+                all.iter()
+                    .filter(|a| !matches!(a.kind(), "keyword_argument" | "comment"))
+                    .nth(p)
+                    .copied()
+            }),
+        };
+        let Some(buffer) = buffer else {
+            return false;
+        };
+        matches!(
+            self.infer(buffer, scope, 0).and_then(|v| self.as_instance(v)),
+            Some(Value::Instance(ty)) if ty == "io.BytesIO"
+        )
+    }
+
     pub fn infer(&self, expr: Node<'t>, scope: ScopeId, depth: usize) -> Option<Value> {
         if depth > MAX_DEPTH {
             return None;

@@ -889,8 +889,11 @@ fn helper_name(cx: &FileContext, with: Node) -> String {
                 .flatten()
         })
     };
-    let is_open =
-        matches!(callee_last, "open" | "open_text" | "open_binary") || callee == "io.open";
+    // Archives take the path and the mode as `open` does: `ZipFile(path, "w")` writes.
+    let is_open = matches!(
+        callee_last,
+        "open" | "open_text" | "open_binary" | "ZipFile" | "TarFile"
+    ) || callee == "io.open";
     if !is_open {
         let noun = snake_case(callee_last);
         return if noun.is_empty() {
@@ -899,7 +902,19 @@ fn helper_name(cx: &FileContext, with: Node) -> String {
             format!("_use_{noun}")
         };
     }
-    let (path, mode) = if callee.contains('.') && !callee.starts_with("io.") {
+    // Module functions take the path first, as the builtin does.
+    let module_function = [
+        "io.open",
+        "gzip.open",
+        "bz2.open",
+        "lzma.open",
+        "codecs.open",
+        "tarfile.open",
+        "zipfile.ZipFile",
+        "tarfile.TarFile",
+    ]
+    .contains(&callee);
+    let (path, mode) = if callee.contains('.') && !module_function {
         // `path.open("w")`: the object is the path, the first argument the mode.
         let object = call.field("function").and_then(|f| f.field("object"));
         (object, positional(0).copied().or(keyword("mode")))

@@ -51,6 +51,9 @@ const OPENS_A_HANDLE: &[&str] = &[
     "zipfile.ZipFile",
     "tarfile.open",
     "tarfile.TarFile",
+    "gzip.open",
+    "bz2.open",
+    "lzma.open",
 ];
 
 impl Recipe for FileIo {
@@ -180,10 +183,33 @@ async def read(name):
     }
 
     #[test]
+    fn an_archive_in_memory_is_no_file_io() {
+        let src = "\
+import io
+import tarfile
+import zipfile
+from io import BytesIO
+
+async def export(files):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w', zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files:
+            zf.writestr(name, data)
+    with zipfile.ZipFile(BytesIO(b'')) as archive:
+        archive.namelist()
+    with tarfile.open(fileobj=io.BytesIO(b''), mode='r:gz') as tar:
+        tar.getnames()
+    with zipfile.ZipFile('exports.zip', 'w') as on_disk:
+        on_disk.writestr('a', 'b')
+";
+        assert_eq!(lines(src), vec![(15, "file-io")]);
+    }
+
+    #[test]
     fn aiofiles_is_fine_and_a_shadowing_open_is_not_the_builtin() {
         let src = "\
 import aiofiles
-from gzip import open
+from webui.storage import open
 
 async def f(p):
     async with aiofiles.open(p) as fh:
