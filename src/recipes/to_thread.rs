@@ -144,6 +144,24 @@ class Store:
     }
 
     #[test]
+    fn pydub_waits_for_ffmpeg_and_its_segments_are_followed() {
+        let src = "\
+from pydub import AudioSegment
+from pydub.utils import mediainfo
+
+async def convert(path, out):
+    info = mediainfo(path)
+    audio = AudioSegment.from_file(path, format=info['format_name'])
+    audio.export(out, format='mp3')
+    return len(audio)
+";
+        assert_eq!(
+            lines(src),
+            vec![(5, "to-thread"), (6, "to-thread"), (7, "to-thread")]
+        );
+    }
+
+    #[test]
     fn thread_bound_objects_are_never_wrapped() {
         let src = "\
 import sqlite3
