@@ -25,10 +25,60 @@ pub fn awaited(expr: &str, parent: Option<Node>, node: Node) -> String {
         _ => false,
     });
     if needs_parens {
-        format!("(await {expr})")
+        match parenthesised_on_lines_of_its_own(expr, node) {
+            Some(laid_out) => laid_out,
+            None => format!("(await {expr})"),
+        }
     } else {
         format!("await {expr}")
     }
+}
+
+/// A call written over several lines that needs parentheses once awaited
+/// (`subprocess.run(\n    cmd,\n).stdout`), laid out as ruff format lays it out: the
+/// parentheses on lines of their own, the awaited call one level deeper.
+/// ```python
+/// out = (
+///     await asyncio.to_thread(
+///         subprocess.run,
+///         cmd,
+///     )
+/// ).stdout
+/// ```
+/// The call's closing line gives the indentation it starts from. `None` (hug the
+/// parentheses) for a one-line call, or when re-indenting would change a multi-line string.
+fn parenthesised_on_lines_of_its_own(expr: &str, node: Node) -> Option<String> {
+    let newline = if expr.contains("\r\n") { "\r\n" } else { "\n" };
+    let last = expr.rsplit('\n').next()?;
+    if !expr.contains('\n') || !last.trim_start().starts_with(')') {
+        return None;
+    }
+    let mut multi_line_string = false;
+    super::source::walk_tree(node, |event| {
+        if let super::source::Visit::Enter(inner) = event {
+            if inner.kind() == "string" && inner.start_position().row != inner.end_position().row {
+                multi_line_string = true;
+            }
+        }
+        !multi_line_string
+    });
+    if multi_line_string {
+        return None;
+    }
+    let base = &last[..last.len() - last.trim_start().len()];
+    let unit = if base.contains('\t') { "\t" } else { "    " };
+    let mut out = format!("({newline}{base}{unit}await ");
+    for (i, line) in expr.split(newline).enumerate() {
+        if i > 0 {
+            out.push_str(newline);
+            if !line.is_empty() {
+                out.push_str(unit);
+            }
+        }
+        out.push_str(line);
+    }
+    out.push_str(&format!("{newline}{base})"));
+    Some(out)
 }
 
 /// Whether an expression sitting in `parent` is awaited already: `await f()`, `await (f())`.
