@@ -457,17 +457,16 @@ fn apply(file: &SourceFile, chosen: &[&Finding]) -> Option<Vec<u8>> {
         at = edit.end;
     }
     out.extend_from_slice(&file.bytes[at..]);
-    let mut modules: Vec<&str> = chosen
-        .iter()
-        .filter_map(|f| f.fix.as_ref())
-        .flat_map(|x| {
-            let at = x.edits.first().map_or(0, |e| e.start);
-            x.imports
-                .iter()
-                .copied()
-                .filter(move |m| !imported_in_enclosing_function(file, at, m))
-        })
-        .collect();
+    let local_imports = LocalImports::of(file);
+    let mut modules: Vec<&str> = Vec::new();
+    for fix in chosen.iter().filter_map(|f| f.fix.as_ref()) {
+        let at = fix.edits.first().map_or(0, |e| e.start);
+        for module in &fix.imports {
+            if !local_imports.cover(at, module) {
+                modules.push(module);
+            }
+        }
+    }
     modules.sort();
     modules.dedup();
     let imports = missing_imports(file, &modules);
@@ -779,40 +778,57 @@ fn drop_unused_imports(path: &str, module: &str, text: Vec<u8>, names: &[&str]) 
     out
 }
 
-/// Whether a function around `offset` imports `module` itself (`import asyncio` in its body,
-/// before `offset`): a fix there needs no module-level import, which would only repeat it.
-fn imported_in_enclosing_function(file: &SourceFile, offset: usize, module: &str) -> bool {
-    let root = file.tree.root_node();
-    let Some(mut node) = root.descendant_for_byte_range(offset, offset) else {
-        return false;
-    };
-    loop {
-        if node.kind() == "function_definition" {
-            let mut found = false;
-            walk_tree(node, |event| {
-                let Visit::Enter(inner) = event else {
-                    return true;
-                };
-                if found || (inner != node && inner.kind() == "function_definition") {
-                    return false;
-                }
-                if inner.kind() == "import_statement" && inner.start_byte() < offset {
-                    let mut c = inner.walk();
-                    found = inner
-                        .children_by_field_name("name", &mut c)
-                        .any(|name| name.kind() == "dotted_name" && file.text(name) == module);
-                    return false;
+/// The `import m` statements inside functions: a fix in such a function (or in one nested in
+/// it) after the import needs no module-level import, which would only repeat it. Read in one
+/// walk of the file, so the cost does not grow with the number of fixes.
+struct LocalImports {
+    /// (function start, function end, module, import start).
+    imports: Vec<(usize, usize, String, usize)>,
+}
+
+impl LocalImports {
+    fn of(file: &SourceFile) -> LocalImports {
+        let mut imports = Vec::new();
+        let mut functions: Vec<Node> = Vec::new();
+        walk_tree(file.tree.root_node(), |event| match event {
+            Visit::Enter(node) => {
+                match node.kind() {
+                    "function_definition" => functions.push(node),
+                    "import_statement" => {
+                        if let Some(function) = functions.last() {
+                            let mut c = node.walk();
+                            for name in node.children_by_field_name("name", &mut c) {
+                                if name.kind() == "dotted_name" {
+                                    imports.push((
+                                        function.start_byte(),
+                                        function.end_byte(),
+                                        file.text(name).to_string(),
+                                        node.start_byte(),
+                                    ));
+                                }
+                            }
+                        }
+                        return false;
+                    }
+                    _ => {}
                 }
                 true
-            });
-            if found {
-                return true;
             }
-        }
-        match node.parent() {
-            Some(parent) => node = parent,
-            None => return false,
-        }
+            Visit::Leave(node) => {
+                if functions.last() == Some(&node) {
+                    functions.pop();
+                }
+                true
+            }
+        });
+        LocalImports { imports }
+    }
+
+    /// Whether a function around `offset` imports `module` before `offset`.
+    fn cover(&self, offset: usize, module: &str) -> bool {
+        self.imports.iter().any(|(start, end, m, at)| {
+            *start <= offset && offset < *end && m == module && *at < offset
+        })
     }
 }
 

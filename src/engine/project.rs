@@ -270,15 +270,19 @@ impl ProjectModel {
         out
     }
 
-    /// What the user should know about the layout: module names claimed twice by a file
-    /// under the paths given (none given: anywhere). A project without a marker is rooted at
-    /// the working directory, which may hold unrelated scratch trees: their clashes change
-    /// nothing about the files checked and would bury the findings under warnings.
+    /// What the user should know about the layout: module names claimed twice. In a project
+    /// without a marker, only the clashes of files under the paths given (none given:
+    /// anywhere): such a project is rooted at the working directory, which may hold unrelated
+    /// scratch trees whose clashes change nothing about the files checked and would bury the
+    /// findings under warnings.
     pub fn diagnostics(&self, paths: &[PathBuf]) -> Vec<Diagnostic> {
         let given: Vec<PathBuf> = paths.iter().map(|p| self.absolute(p)).collect();
-        let concerns = |file: &Path| given.is_empty() || given.iter().any(|g| file.starts_with(g));
         let mut out = Vec::new();
         for project in self.projects() {
+            let marked = ROOT_MARKERS.iter().any(|m| project.root.join(m).exists());
+            let concerns = |file: &Path| {
+                marked || given.is_empty() || given.iter().any(|g| file.starts_with(g))
+            };
             for (name, used, ignored) in &project.clashes {
                 if !concerns(used) && !concerns(ignored) {
                     continue;
@@ -920,8 +924,13 @@ mod tests {
         let diagnostics = model.diagnostics(&[]);
         assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
         assert!(diagnostics[0].message.contains("`tool`"));
-        // Checking another folder of the same project: that clash is not its concern.
+        // A project with a marker: its layout problems concern every check of it.
         touch(root, "other/job.py");
+        assert_eq!(model.diagnostics(&[root.join("other")]).len(), 1);
+        // Without one, checking another folder: that clash is not its concern.
+        std::fs::remove_file(root.join("setup.py")).unwrap();
+        let model = ProjectModel::default();
+        model.project_of(root);
         assert!(model.diagnostics(&[root.join("other")]).is_empty());
         assert_eq!(model.diagnostics(&[root.join("tool")]).len(), 1);
     }
