@@ -26,15 +26,15 @@ use std::time::{Duration, Instant};
 
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::{
-    ClientCapabilities, CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand,
-    CodeActionParams, CodeActionProviderCapability, Diagnostic, DiagnosticOptions,
-    DiagnosticRelatedInformation, DiagnosticServerCapabilities, DiagnosticSeverity,
-    DidChangeTextDocumentParams, DidChangeWatchedFilesParams, DidCloseTextDocumentParams,
-    DidOpenTextDocumentParams, DidSaveTextDocumentParams, DocumentDiagnosticParams, Hover,
-    HoverContents, HoverParams, HoverProviderCapability, InitializeParams, Location, MarkupContent,
-    MarkupKind, NumberOrString, Position, PositionEncodingKind, PublishDiagnosticsParams, Range,
-    ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
-    TextDocumentSyncOptions, TextDocumentSyncSaveOptions, TextEdit, Uri, WorkspaceEdit,
+    CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionParams,
+    CodeActionProviderCapability, Diagnostic, DiagnosticOptions, DiagnosticRelatedInformation,
+    DiagnosticServerCapabilities, DiagnosticSeverity, DidChangeTextDocumentParams,
+    DidChangeWatchedFilesParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
+    DidSaveTextDocumentParams, DocumentDiagnosticParams, Hover, HoverContents, HoverParams,
+    HoverProviderCapability, InitializeParams, Location, MarkupContent, MarkupKind, NumberOrString,
+    Position, PositionEncodingKind, PublishDiagnosticsParams, Range, ServerCapabilities,
+    ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
+    TextDocumentSyncSaveOptions, TextEdit, Uri, WorkspaceEdit,
 };
 use serde::Deserialize;
 
@@ -127,21 +127,21 @@ struct ClientSupport {
 }
 
 impl ClientSupport {
-    fn of(capabilities: &ClientCapabilities) -> ClientSupport {
-        let workspace = capabilities.workspace.as_ref();
+    /// Read from the JSON (lsp-types names `workspace.diagnostics` in the singular, so that
+    /// the refresh support a client states would be lost).
+    fn of(capabilities: &serde_json::Value) -> ClientSupport {
+        let flag = |path: &[&str]| {
+            path.iter()
+                .try_fold(capabilities, |value, key| value.get(key))
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false)
+        };
         ClientSupport {
             pull_diagnostics: capabilities
-                .text_document
-                .as_ref()
-                .is_some_and(|t| t.diagnostic.is_some()),
-            diagnostic_refresh: workspace
-                .and_then(|w| w.diagnostic.as_ref())
-                .and_then(|d| d.refresh_support)
-                .unwrap_or(false),
-            watch_files: workspace
-                .and_then(|w| w.did_change_watched_files.as_ref())
-                .and_then(|w| w.dynamic_registration)
-                .unwrap_or(false),
+                .pointer("/textDocument/diagnostic")
+                .is_some_and(serde_json::Value::is_object),
+            diagnostic_refresh: flag(&["workspace", "diagnostics", "refreshSupport"]),
+            watch_files: flag(&["workspace", "didChangeWatchedFiles", "dynamicRegistration"]),
         }
     }
 }
@@ -192,6 +192,11 @@ fn serve(connection: &Connection) -> Ending {
     let Some((id, params)) = await_initialize(connection) else {
         return Ending::ExitBeforeShutdown;
     };
+    let client = ClientSupport::of(
+        params
+            .get("capabilities")
+            .unwrap_or(&serde_json::Value::Null),
+    );
     let params: InitializeParams = serde_json::from_value(params).unwrap_or_default();
     let result = serde_json::json!({
         "capabilities": capabilities,
@@ -219,12 +224,7 @@ fn serve(connection: &Connection) -> Ending {
     };
     let folders = workspace_folders(&params);
     let (engine, problems) = configure(&folders, &settings, &[]);
-    let mut server = Server::new(
-        engine,
-        folders,
-        settings,
-        ClientSupport::of(&params.capabilities),
-    );
+    let mut server = Server::new(engine, folders, settings, client);
     server.show_configuration_problems(connection, problems);
     server.main_loop(connection)
 }
