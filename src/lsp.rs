@@ -341,13 +341,7 @@ fn configure(
         Ok(()) => config,
         Err(message) => {
             problem(config.source.clone().unwrap_or_default(), message);
-            LoadedConfig {
-                config: Config {
-                    src: Vec::new(),
-                    ..config.config
-                },
-                ..config
-            }
+            LoadedConfig::default()
         }
     };
     if settings.configuration.is_none() {
