@@ -29,12 +29,13 @@ use lsp_types::{
     CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionParams,
     CodeActionProviderCapability, Diagnostic, DiagnosticOptions, DiagnosticRelatedInformation,
     DiagnosticServerCapabilities, DiagnosticSeverity, DidChangeTextDocumentParams,
-    DidChangeWatchedFilesParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
-    DidSaveTextDocumentParams, DocumentDiagnosticParams, Hover, HoverContents, HoverParams,
-    HoverProviderCapability, InitializeParams, Location, MarkupContent, MarkupKind, NumberOrString,
-    Position, PositionEncodingKind, PublishDiagnosticsParams, Range, ServerCapabilities,
-    ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
-    TextDocumentSyncSaveOptions, TextEdit, Uri, WorkspaceEdit,
+    DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams, DidCloseTextDocumentParams,
+    DidOpenTextDocumentParams, DidSaveTextDocumentParams, DocumentDiagnosticParams, Hover,
+    HoverContents, HoverParams, HoverProviderCapability, InitializeParams, Location, MarkupContent,
+    MarkupKind, NumberOrString, OneOf, Position, PositionEncodingKind, PublishDiagnosticsParams,
+    Range, ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextDocumentSyncOptions, TextDocumentSyncSaveOptions, TextEdit, Uri, WorkspaceEdit,
+    WorkspaceFoldersServerCapabilities, WorkspaceServerCapabilities,
 };
 use serde::Deserialize;
 
@@ -180,6 +181,13 @@ fn serve(connection: &Connection) -> Ending {
             ..Default::default()
         })),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
+        workspace: Some(WorkspaceServerCapabilities {
+            workspace_folders: Some(WorkspaceFoldersServerCapabilities {
+                supported: Some(true),
+                change_notifications: Some(OneOf::Left(true)),
+            }),
+            file_operations: None,
+        }),
         diagnostic_provider: Some(DiagnosticServerCapabilities::Options(DiagnosticOptions {
             identifier: Some("unblock".into()),
             // The call graph: a change to a helper in another file changes this one's.
@@ -1034,6 +1042,27 @@ impl Server {
                 if configuration_changed {
                     self.reload(connection);
                 }
+            }
+            "workspace/didChangeWorkspaceFolders" => {
+                let Ok(params) = notification.extract::<DidChangeWorkspaceFoldersParams>(
+                    "workspace/didChangeWorkspaceFolders",
+                ) else {
+                    return;
+                };
+                let paths = |folders: &[lsp_types::WorkspaceFolder]| -> Vec<PathBuf> {
+                    folders
+                        .iter()
+                        .filter_map(|f| uri_to_path(f.uri.as_str()))
+                        .collect()
+                };
+                let removed = paths(&params.event.removed);
+                self.folders.retain(|folder| !removed.contains(folder));
+                for added in paths(&params.event.added) {
+                    if !self.folders.contains(&added) {
+                        self.folders.push(added);
+                    }
+                }
+                self.reload(connection);
             }
             "workspace/didChangeConfiguration" => {
                 let settings = notification.params.get("settings");

@@ -328,3 +328,16 @@ async def test_two_workspace_folders_each_get_their_own_configuration(
     assert "selekt" in error.message and error.range.start.line == 0, error
     third = await open_document(client, tmp_path / "broken" / "app.py")
     await published_until(client, third, lambda found: found == ["sleep", "subprocess"])
+
+    # A folder added later gets its own too, and a broken configuration in it is said; once
+    # removed (nothing open in it), it is no longer.
+    fourth = project(tmp_path / "fourth", "[tool.unblock]\ntarget-version = '3.9'\n")
+    folder = types.WorkspaceFolder(uri=fourth.as_uri(), name="fourth")
+    client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+        event=types.WorkspaceFoldersChangeEvent(added=[folder], removed=[])))
+    config = (fourth / "pyproject.toml").as_uri()
+    [error] = await published_until(client, config, lambda found: found != [])
+    assert "py39" in error.message and error.range.start.line == 1, error
+    client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+        event=types.WorkspaceFoldersChangeEvent(added=[], removed=[folder])))
+    await published_until(client, config, lambda found: found == [])
