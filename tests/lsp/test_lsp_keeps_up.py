@@ -288,6 +288,11 @@ async def test_settings_from_the_client(client: LanguageClient, tmp_path):
     client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(settings={"ignore": ["subprocess"]}))
     await published_until(client, uri, lambda found: found == ["sleep"])
+    # `configuration` is `--config`: that file for every file, relative to the workspace.
+    (tmp_path / "ws" / "strict.toml").write_text("select = ['subprocess']\n", encoding="utf-8")
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"configuration": "strict.toml"}))
+    await published_until(client, uri, lambda found: found == ["subprocess"])
 
 
 @pytest_lsp.fixture(config=SERVER)
