@@ -1,6 +1,13 @@
 //! `unblock lsp`: a language server over stdio, a thin layer over the engine like `check` and
-//! `apply`. Diagnostics for open documents (debounced while typing), a quick fix and a
-//! suppression comment per finding, and `source.fixAll.unblock` (what `unblock apply` writes).
+//! `apply`. Diagnostics for open documents (debounced while typing; pushed, or pulled with
+//! `textDocument/diagnostic` by the clients that can), a quick fix and a suppression comment
+//! per finding, `source.fixAll.unblock` (what `unblock apply` writes), and the recipe's page
+//! (what `unblock explain` prints) on hover over a finding or a suppression comment.
+//!
+//! The configuration is the engine's: each file gets the nearest one above it, whichever
+//! workspace folder it is in. It is read again, and every open file analysed again, when a
+//! `pyproject.toml` or `unblock.toml` changes (watched through the client) or the client's
+//! settings change; a configuration that cannot be read is a diagnostic on its file.
 //!
 //! One message loop over `lsp-server`'s channels answers requests and keeps the documents;
 //! what may take long runs beside it, so that an edit is read while the last one is analysed:
@@ -17,24 +24,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::{
     CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionParams,
-    CodeActionProviderCapability, CodeDescription, Diagnostic, DiagnosticRelatedInformation,
-    DiagnosticSeverity, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
-    DidOpenTextDocumentParams, DidSaveTextDocumentParams, InitializeParams, Location,
-    NumberOrString, Position, PositionEncodingKind, PublishDiagnosticsParams, Range,
-    ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
+    CodeActionProviderCapability, Diagnostic, DiagnosticOptions, DiagnosticRelatedInformation,
+    DiagnosticServerCapabilities, DiagnosticSeverity, DidChangeTextDocumentParams,
+    DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams, DidCloseTextDocumentParams,
+    DidOpenTextDocumentParams, DidSaveTextDocumentParams, DocumentDiagnosticParams, Hover,
+    HoverContents, HoverParams, HoverProviderCapability, InitializeParams, Location, MarkupContent,
+    MarkupKind, NumberOrString, OneOf, Position, PositionEncodingKind, PublishDiagnosticsParams,
+    Range, ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
     TextDocumentSyncOptions, TextDocumentSyncSaveOptions, TextEdit, Uri, WorkspaceEdit,
+    WorkspaceFoldersServerCapabilities, WorkspaceServerCapabilities,
 };
+use serde::Deserialize;
 
-use crate::config::Config;
+use crate::catalogue::Catalogue;
+use crate::config::{Config, LoadedConfig};
 use crate::engine::fix::{apply_fixes, FixOptions};
 use crate::engine::index::ProjectIndex;
 use crate::engine::source::SourceFile;
 use crate::engine::walk::DEFAULT_EXCLUDES;
 use crate::engine::{Engine, Selection};
 use crate::finding::{Finding, Safety};
+use crate::recipes;
 
 /// Diagnostics are published once a document has had no change for this long.
 const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -44,8 +57,95 @@ const DEBOUNCE: Duration = Duration::from_millis(150);
 const MAX_WORKSPACE_FILES: usize = 20_000;
 /// The code action kind of the whole-file fix.
 pub const FIX_ALL_KIND: &str = "source.fixAll.unblock";
-/// Where a recipe's page is: `unblock explain <id>` prints the same text.
-const DOCS_URL: &str = "https://pypi.org/project/unblock/#";
+/// The files a configuration is read from: a change to one reloads it.
+const CONFIGURATION_FILES: &[&str] = &["unblock.toml", "pyproject.toml"];
+
+/// What the client may set, in `initializationOptions` and in
+/// `workspace/didChangeConfiguration` (there, the object itself or under an `unblock` key): the
+/// command line's options, over every configuration file as they are.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Settings {
+    /// `--select`
+    select: Vec<String>,
+    /// `--ignore`
+    ignore: Vec<String>,
+    /// `--config FILE`: this configuration for every file (relative to the first workspace
+    /// folder).
+    configuration: Option<PathBuf>,
+    /// `--http-client EXPR`
+    http_client: Option<String>,
+    /// `--target-version`
+    target_version: Option<String>,
+    /// Workspaces with more Python files than this are not scanned.
+    max_workspace_files: Option<usize>,
+}
+
+impl Settings {
+    /// The settings in a client's object, `None` when it holds none of ours (a client that
+    /// sends every server the settings of all of them).
+    fn from_client(value: &serde_json::Value) -> Option<Result<Settings, String>> {
+        let object = value.as_object()?;
+        let ours = match object.get("unblock") {
+            Some(nested) if nested.is_object() => nested,
+            _ => {
+                const KEYS: &[&str] = &[
+                    "select",
+                    "ignore",
+                    "configuration",
+                    "httpClient",
+                    "targetVersion",
+                    "maxWorkspaceFiles",
+                ];
+                if !object.keys().any(|k| KEYS.contains(&k.as_str())) {
+                    return None;
+                }
+                value
+            }
+        };
+        let settings = Settings::deserialize(ours).map_err(|e| e.to_string());
+        Some(
+            settings.and_then(|settings| match &settings.target_version {
+                Some(v) if !crate::config::TARGET_VERSIONS.contains(&v.as_str()) => Err(format!(
+                    "`targetVersion` {v:?} is not one of {}",
+                    crate::config::TARGET_VERSIONS.join(", ")
+                )),
+                _ => Ok(settings),
+            }),
+        )
+    }
+}
+
+/// What the client said it can do, as far as the server cares.
+#[derive(Debug, Default)]
+struct ClientSupport {
+    /// `textDocument/diagnostic`: diagnostics are pulled, not pushed.
+    pull_diagnostics: bool,
+    /// `workspace/diagnostic/refresh`: the client may be asked to pull again.
+    diagnostic_refresh: bool,
+    /// `workspace/didChangeWatchedFiles` may be registered for the configuration files.
+    watch_files: bool,
+}
+
+impl ClientSupport {
+    /// Read from the JSON (lsp-types names `workspace.diagnostics` in the singular, so that
+    /// the refresh support a client states would be lost).
+    fn of(capabilities: &serde_json::Value) -> ClientSupport {
+        let flag = |path: &[&str]| {
+            path.iter()
+                .try_fold(capabilities, |value, key| value.get(key))
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false)
+        };
+        ClientSupport {
+            pull_diagnostics: capabilities
+                .pointer("/textDocument/diagnostic")
+                .is_some_and(serde_json::Value::is_object),
+            diagnostic_refresh: flag(&["workspace", "diagnostics", "refreshSupport"]),
+            watch_files: flag(&["workspace", "didChangeWatchedFiles", "dynamicRegistration"]),
+        }
+    }
+}
 
 /// Runs the server on stdin/stdout until `exit`. Exit code 0 after a clean shutdown, 1 when
 /// the session ended without one (the LSP spec's codes).
@@ -80,11 +180,31 @@ fn serve(connection: &Connection) -> Ending {
             ]),
             ..Default::default()
         })),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
+        workspace: Some(WorkspaceServerCapabilities {
+            workspace_folders: Some(WorkspaceFoldersServerCapabilities {
+                supported: Some(true),
+                change_notifications: Some(OneOf::Left(true)),
+            }),
+            file_operations: None,
+        }),
+        diagnostic_provider: Some(DiagnosticServerCapabilities::Options(DiagnosticOptions {
+            identifier: Some("unblock".into()),
+            // The call graph: a change to a helper in another file changes this one's.
+            inter_file_dependencies: true,
+            workspace_diagnostics: false,
+            ..Default::default()
+        })),
         ..Default::default()
     };
     let Some((id, params)) = await_initialize(connection) else {
         return Ending::ExitBeforeShutdown;
     };
+    let client = ClientSupport::of(
+        params
+            .get("capabilities")
+            .unwrap_or(&serde_json::Value::Null),
+    );
     let params: InitializeParams = serde_json::from_value(params).unwrap_or_default();
     let result = serde_json::json!({
         "capabilities": capabilities,
@@ -95,27 +215,25 @@ fn serve(connection: &Connection) -> Ending {
     });
     // `initialized` is not waited for: what the client sends before it is served as usual.
     send(connection, Response::new_ok(id, result).into());
-    let root = workspace_root(&params);
-    let config = match Config::discover(std::slice::from_ref(&root))
-        .and_then(|c| c.check_source_roots().map(|()| c))
-    {
-        Ok(config) => config,
-        Err(message) => {
-            show_message(connection, &format!("unblock: configuration: {message}"));
-            Default::default()
-        }
-    };
-    let max_workspace_files = params
+    let settings = match params
         .initialization_options
         .as_ref()
-        .and_then(|options| options.get("maxWorkspaceFiles"))
-        .and_then(serde_json::Value::as_u64)
-        .map_or(MAX_WORKSPACE_FILES, |n| n as usize);
-    let mut server = Server::new(
-        Engine::new(config, Selection::default()),
-        root,
-        max_workspace_files,
-    );
+        .and_then(Settings::from_client)
+    {
+        Some(Ok(settings)) => settings,
+        Some(Err(message)) => {
+            show_message(
+                connection,
+                &format!("unblock: initializationOptions: {message} (not applied)"),
+            );
+            Settings::default()
+        }
+        None => Settings::default(),
+    };
+    let folders = workspace_folders(&params);
+    let (engine, problems) = configure(&folders, &settings, &[]);
+    let mut server = Server::new(engine, folders, settings, client);
+    server.show_configuration_problems(connection, problems);
     server.main_loop(connection)
 }
 
@@ -151,28 +269,203 @@ fn await_initialize(connection: &Connection) -> Option<(lsp_server::RequestId, s
     }
 }
 
-/// The first workspace folder, else `rootUri`, else `rootPath`, else the current directory.
+/// The workspace folders, else `rootUri`, else `rootPath`, else the current directory.
 #[allow(deprecated)]
-fn workspace_root(params: &InitializeParams) -> PathBuf {
-    params
+fn workspace_folders(params: &InitializeParams) -> Vec<PathBuf> {
+    let folders: Vec<PathBuf> = params
         .workspace_folders
+        .iter()
+        .flatten()
+        .filter_map(|folder| uri_to_path(folder.uri.as_str()))
+        .collect();
+    if !folders.is_empty() {
+        return folders;
+    }
+    let root = params
+        .root_uri
         .as_ref()
-        .and_then(|folders| folders.first())
-        .and_then(|folder| uri_to_path(folder.uri.as_str()))
-        .or_else(|| {
-            params
-                .root_uri
-                .as_ref()
-                .and_then(|u| uri_to_path(u.as_str()))
-        })
+        .and_then(|u| uri_to_path(u.as_str()))
         .or_else(|| params.root_path.as_ref().map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("."))
+        .unwrap_or_else(|| PathBuf::from("."));
+    vec![root]
+}
+
+/// A configuration file that cannot be read, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ConfigurationProblem {
+    file: PathBuf,
+    message: String,
+}
+
+/// The engine for these workspace folders and settings, as `unblock check` builds it for the
+/// first folder (`settings` as its command-line options), and what is wrong with the
+/// configuration files that apply to the folders and to the open documents (`open`): each
+/// file then gets the nearest configuration above it that can be read.
+fn configure(
+    folders: &[PathBuf],
+    settings: &Settings,
+    open: &[PathBuf],
+) -> (Engine, Vec<ConfigurationProblem>) {
+    let first = folders
+        .first()
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("."));
+    let first = std::fs::canonicalize(&first).unwrap_or(first);
+    let mut problems = Vec::new();
+    let mut problem = |file: PathBuf, message: String| {
+        // The engine's messages start with the file, which the diagnostic is on already.
+        let prefix = format!("{}: ", file.display());
+        let message = message
+            .strip_prefix(&prefix)
+            .unwrap_or(&message)
+            .to_string();
+        let problem = ConfigurationProblem { file, message };
+        if !problems.contains(&problem) {
+            problems.push(problem);
+        }
+    };
+    let config = match &settings.configuration {
+        Some(path) => {
+            let path = first.join(path);
+            Config::load(&path).unwrap_or_else(|message| {
+                problem(path, message);
+                LoadedConfig::default()
+            })
+        }
+        None => match nearest_configuration(&first) {
+            Some((file, Ok(Some(config)))) => LoadedConfig {
+                config,
+                root: file.parent().map(Path::to_path_buf),
+                source: Some(file),
+            },
+            Some((file, Err(message))) => {
+                problem(file, message);
+                LoadedConfig::default()
+            }
+            Some((_, Ok(None))) | None => LoadedConfig::default(),
+        },
+    };
+    let config = match config.check_source_roots() {
+        Ok(()) => config,
+        Err(message) => {
+            problem(config.source.clone().unwrap_or_default(), message);
+            LoadedConfig::default()
+        }
+    };
+    if settings.configuration.is_none() {
+        // The other folders' and the open files' own configurations (the engine passes over
+        // one it cannot read).
+        for start in folders.iter().skip(1).chain(open) {
+            if let Some((file, Err(message))) = nearest_configuration(start) {
+                problem(file, message);
+            }
+        }
+    }
+    let mut engine = Engine::new(
+        config,
+        Selection {
+            select: settings.select.clone(),
+            ignore: settings.ignore.clone(),
+        },
+    );
+    engine.explicit_config = settings.configuration.is_some();
+    engine.target_version = settings.target_version.clone();
+    if let Some(client) = &settings.http_client {
+        engine.config.config.http_client = Some(client.clone());
+        engine.cli_http_client = Some(client.clone());
+    }
+    (engine, problems)
+}
+
+/// The configuration file nearest above `start` (a file or folder), as the engine finds it,
+/// and what reading it gave: `Ok(None)` is a `pyproject.toml` without `[tool.unblock]` with
+/// none further up.
+fn nearest_configuration(start: &Path) -> Option<(PathBuf, Result<Option<Config>, String>)> {
+    let start = std::fs::canonicalize(start).unwrap_or_else(|_| start.to_path_buf());
+    let first = if start.is_dir() {
+        Some(start.as_path())
+    } else {
+        start.parent()
+    };
+    for dir in first.into_iter().flat_map(Path::ancestors) {
+        for name in CONFIGURATION_FILES {
+            let file = dir.join(name);
+            if file.is_file() {
+                match Config::from_file(&file) {
+                    Ok(None) => {}
+                    read => return Some((file, read)),
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Where in a configuration file a problem is: the span of the key or value the TOML reader
+/// stopped at, else the line of the key the message names in backquotes, else the start.
+fn problem_range(text: &str, message: &str) -> Range {
+    // Read only for where reading them fails.
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct PyProject {
+        tool: Option<Tools>,
+    }
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct Tools {
+        unblock: Option<Config>,
+    }
+    let lines = LineIndex::new(text);
+    let nested = text
+        .parse::<toml::Table>()
+        .map(|t| t.get("tool").and_then(|t| t.get("unblock")).is_some());
+    let span = match nested {
+        Err(e) => e.span(),
+        Ok(true) => toml::from_str::<PyProject>(text)
+            .err()
+            .and_then(|e| e.span()),
+        Ok(false) => toml::from_str::<Config>(text).err().and_then(|e| e.span()),
+    };
+    if let Some(span) = span {
+        return Range::new(
+            lines.position(text, span.start),
+            lines.position(text, span.end.max(span.start)),
+        );
+    }
+    let named_key = message.split('`').nth(1).filter(|k| !k.is_empty());
+    let line = named_key.and_then(|key| {
+        text.lines().position(|line| {
+            line.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+    });
+    match line {
+        Some(line) => {
+            let length = text.lines().nth(line).unwrap_or("").encode_utf16().count();
+            Range::new(
+                Position::new(line as u32, 0),
+                Position::new(line as u32, length as u32),
+            )
+        }
+        None => Range::default(),
+    }
+}
+
+/// Whether a document is a configuration file (read by the engine, not analysed as Python).
+fn is_configuration_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| CONFIGURATION_FILES.contains(&n))
 }
 
 struct Document {
     uri: Uri,
     text: String,
     version: Option<i32>,
+    /// A `pyproject.toml` or `unblock.toml` open in the editor: its saves reload the
+    /// configuration; it is not analysed.
+    is_configuration: bool,
     /// Diagnostics are due at this instant (a change not yet checked).
     due: Option<Instant>,
     /// Bumped by every change: an analysis of an older generation is outdated.
@@ -180,24 +473,69 @@ struct Document {
     /// `generation` as the analysis thread sees it, to give up on outdated work early.
     latest: Arc<AtomicU64>,
     /// The generation and the diagnostics last published (a refinement that changes nothing
-    /// is not sent again).
+    /// is not sent again), and their result id for pull diagnostics.
     published: Option<(u64, Vec<Diagnostic>)>,
+    result_id: u64,
+    /// `textDocument/diagnostic` requests waiting for this generation's diagnostics, with the
+    /// result id the client has.
+    pulls: Vec<(RequestId, Option<String>)>,
+    /// The result id the client last pulled (a newer one is worth a refresh).
+    pulled: Option<u64>,
+}
+
+impl Document {
+    /// The diagnostics of the current generation are out.
+    fn is_analysed(&self) -> bool {
+        self.is_configuration
+            || self
+                .published
+                .as_ref()
+                .is_some_and(|(g, _)| *g == self.generation)
+    }
+
+    /// A pull report of what was published last.
+    fn report(&mut self, previous: Option<&str>) -> serde_json::Value {
+        let result_id = self.result_id.to_string();
+        self.pulled = Some(self.result_id);
+        if previous == Some(result_id.as_str()) {
+            return serde_json::json!({ "kind": "unchanged", "resultId": result_id });
+        }
+        let items = self
+            .published
+            .as_ref()
+            .map(|(_, d)| d.clone())
+            .unwrap_or_default();
+        serde_json::json!({ "kind": "full", "resultId": result_id, "items": items })
+    }
 }
 
 struct Server {
     engine: Arc<Engine>,
+    /// The first workspace folder: where the paths of findings are relative to.
     root: PathBuf,
+    /// Every workspace folder (the workspace scan reads each).
+    folders: Vec<PathBuf>,
+    /// The client's settings (`initializationOptions`, then `didChangeConfiguration`).
+    settings: Settings,
+    client: ClientSupport,
+    /// The configuration files that could not be read, as last shown.
+    problems: Vec<ConfigurationProblem>,
+    /// Bumped by every reload of the configuration: a scan begun before it is outdated.
+    epoch: u64,
     documents: HashMap<String, Document>,
     /// The workspace as on disk, from the last scan that finished: what code actions settle
     /// indirect findings against (the analysis thread has its own copy).
     workspace: Option<Arc<ProjectIndex>>,
     scan: Scan,
-    /// Workspaces with more Python files than this are not scanned.
-    max_workspace_files: usize,
     analysis: crossbeam_channel::Sender<Work>,
     /// What the analysis thread and the workspace scan report back.
     events: crossbeam_channel::Receiver<Event>,
     events_sender: crossbeam_channel::Sender<Event>,
+    /// The last result id given to a document's diagnostics (for pull diagnostics).
+    results: u64,
+    /// A `workspace/diagnostic/refresh` is unanswered (`Some`); `Some(true)`: diagnostics
+    /// changed since it was sent, so another one is due when it is answered.
+    refresh: Option<bool>,
     /// `shutdown` was answered: only `exit` is expected now.
     shut_down: bool,
 }
@@ -220,6 +558,9 @@ enum Work {
     /// The workspace index to settle against from now on (`None`: not scanned, each file is
     /// settled against its own project's modules).
     Workspace(Option<Arc<ProjectIndex>>),
+    /// The configuration was read again: the engine to analyse with from now on (the index
+    /// built with the last one is dropped).
+    Reconfigure(Arc<Engine>),
 }
 
 /// One version of one document to analyse.
@@ -251,14 +592,25 @@ enum Event {
         params: PublishDiagnosticsParams,
     },
     Scanned {
+        /// The configuration epoch the scan ran with.
+        epoch: u64,
         index: Option<Box<ProjectIndex>>,
         summary: String,
     },
 }
 
 impl Server {
-    fn new(engine: Engine, root: PathBuf, max_workspace_files: usize) -> Server {
+    fn new(
+        engine: Engine,
+        folders: Vec<PathBuf>,
+        settings: Settings,
+        client: ClientSupport,
+    ) -> Server {
         let engine = Arc::new(engine);
+        let root = folders
+            .first()
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("."));
         let (analysis, jobs) = crossbeam_channel::unbounded();
         let (events_sender, events) = crossbeam_channel::unbounded();
         {
@@ -267,19 +619,25 @@ impl Server {
             let events = events_sender.clone();
             std::thread::Builder::new()
                 .name("unblock-lsp-analysis".into())
-                .spawn(move || analysis_thread(&engine, &root, &jobs, &events))
+                .spawn(move || analysis_thread(engine, &root, &jobs, &events))
                 .expect("spawn the analysis thread");
         }
         Server {
             engine,
             root,
+            folders,
+            settings,
+            client,
+            problems: Vec::new(),
+            epoch: 0,
             documents: HashMap::new(),
             workspace: None,
             scan: Scan::NotStarted,
-            max_workspace_files,
             analysis,
             events,
             events_sender,
+            results: 0,
+            refresh: None,
             shut_down: false,
         }
     }
@@ -337,6 +695,10 @@ impl Server {
                     self.documents.clear();
                     send(connection, Response::new_ok(request.id, ()).into());
                 }
+                // Answered once the document's diagnostics are out, which may be later.
+                Message::Request(request) if request.method == "textDocument/diagnostic" => {
+                    self.pull_diagnostics(connection, request);
+                }
                 Message::Request(request) => {
                     let response = self.request(request);
                     send(connection, response.into());
@@ -349,7 +711,18 @@ impl Server {
                         self.notification(connection, notification);
                     }
                 }
-                Message::Response(_) => {}
+                // Only a refresh's answer matters (another may be due); a failed registration
+                // leaves the configuration read at start and on saves in the editor.
+                Message::Response(response) => {
+                    if response.id == refresh_id() {
+                        if self.refresh == Some(true) && !self.shut_down {
+                            self.refresh = None;
+                            self.ask_to_pull(connection);
+                        } else {
+                            self.refresh = None;
+                        }
+                    }
+                }
             }
         }
     }
@@ -373,6 +746,9 @@ impl Server {
             return;
         };
         document.due = None;
+        if document.is_configuration {
+            return;
+        }
         let job = Job {
             key: key.to_string(),
             uri: document.uri.clone(),
@@ -416,15 +792,40 @@ impl Server {
                     .published
                     .as_ref()
                     .is_some_and(|(g, d)| *g == generation && *d == params.diagnostics);
+                let mut ask_to_pull = false;
                 if !unchanged {
+                    self.results += 1;
+                    document.result_id = self.results;
                     document.published = Some((generation, params.diagnostics.clone()));
-                    notify(connection, "textDocument/publishDiagnostics", params);
+                    if self.client.pull_diagnostics {
+                        // Pulled already: the client is told to pull again.
+                        ask_to_pull = document.pulls.is_empty() && document.pulled.is_some();
+                    } else {
+                        notify(connection, "textDocument/publishDiagnostics", params);
+                    }
+                }
+                for (id, previous) in std::mem::take(&mut document.pulls) {
+                    let report = document.report(previous.as_deref());
+                    send(connection, Response::new_ok(id, report).into());
+                }
+                if ask_to_pull {
+                    self.ask_to_pull(connection);
                 }
                 if direct && self.scan == Scan::NotStarted {
                     self.start_scan();
                 }
             }
-            Event::Scanned { index, summary } => {
+            Event::Scanned {
+                epoch,
+                index,
+                summary,
+            } => {
+                if epoch != self.epoch {
+                    // Read with a configuration since replaced: read again.
+                    self.scan = Scan::Finished;
+                    self.start_scan();
+                    return;
+                }
                 log_message(connection, &summary);
                 self.workspace = index.map(|index| Arc::new(*index));
                 let _ = self.analysis.send(Work::Workspace(self.workspace.clone()));
@@ -441,6 +842,49 @@ impl Server {
         }
     }
 
+    /// Asks a client that pulls diagnostics to pull them again (they changed without an edit:
+    /// the call graph's refinement, a new configuration). One request at a time.
+    fn ask_to_pull(&mut self, connection: &Connection) {
+        if !self.client.diagnostic_refresh {
+            return;
+        }
+        if self.refresh.is_some() {
+            self.refresh = Some(true);
+            return;
+        }
+        self.refresh = Some(false);
+        let request = Request::new(refresh_id(), "workspace/diagnostic/refresh".into(), ());
+        send(connection, request.into());
+    }
+
+    /// `textDocument/diagnostic`: the document's diagnostics, once its current version's are
+    /// out (the direct findings; the refinement is asked to be pulled when it changes them).
+    fn pull_diagnostics(&mut self, connection: &Connection, request: Request) {
+        let params = match serde_json::from_value::<DocumentDiagnosticParams>(request.params) {
+            Ok(params) => params,
+            Err(e) => {
+                let error = ErrorCode::InvalidParams as i32;
+                send(
+                    connection,
+                    Response::new_err(request.id, error, e.to_string()).into(),
+                );
+                return;
+            }
+        };
+        let Some(document) = self.documents.get_mut(params.text_document.uri.as_str()) else {
+            // Not open: nothing is analysed for it.
+            let report = serde_json::json!({ "kind": "full", "items": [] });
+            send(connection, Response::new_ok(request.id, report).into());
+            return;
+        };
+        if document.is_analysed() {
+            let report = document.report(params.previous_result_id.as_deref());
+            send(connection, Response::new_ok(request.id, report).into());
+        } else {
+            document.pulls.push((request.id, params.previous_result_id));
+        }
+    }
+
     /// Scans the workspace on disk on a thread of its own (a whole-tree check: seconds on a
     /// million lines); its index is merged when it is ready.
     fn start_scan(&mut self) {
@@ -450,22 +894,31 @@ impl Server {
         }
         self.scan = Scan::Running { again: false };
         let engine = self.engine.clone();
-        let root = self.root.clone();
-        let limit = self.max_workspace_files;
+        let folders = self.folders.clone();
+        let limit = self
+            .settings
+            .max_workspace_files
+            .unwrap_or(MAX_WORKSPACE_FILES);
         let events = self.events_sender.clone();
+        let epoch = self.epoch;
         std::thread::Builder::new()
             .name("unblock-lsp-workspace".into())
             .spawn(move || {
                 lower_this_threads_priority();
-                let (index, summary) = scan_workspace(&engine, &root, limit);
+                let (index, summary) = scan_workspace(&engine, &folders, limit);
                 let index = index.map(Box::new);
-                let _ = events.send(Event::Scanned { index, summary });
+                let _ = events.send(Event::Scanned {
+                    epoch,
+                    index,
+                    summary,
+                });
             })
             .expect("spawn the workspace scan");
     }
 
     fn notification(&mut self, connection: &Connection, notification: Notification) {
         match notification.method.as_str() {
+            "initialized" => self.watch_configuration_files(connection),
             "textDocument/didOpen" => {
                 let Ok(params) =
                     notification.extract::<DidOpenTextDocumentParams>("textDocument/didOpen")
@@ -473,18 +926,35 @@ impl Server {
                     return;
                 };
                 let key = params.text_document.uri.as_str().to_string();
+                let path = uri_to_path(&key);
+                let is_configuration = path.as_deref().is_some_and(is_configuration_file);
                 self.documents.insert(
                     key.clone(),
                     Document {
                         uri: params.text_document.uri,
                         text: params.text_document.text,
                         version: Some(params.text_document.version),
+                        is_configuration,
                         due: None,
                         generation: 0,
                         latest: Arc::new(AtomicU64::new(0)),
                         published: None,
+                        result_id: 0,
+                        pulls: Vec::new(),
+                        pulled: None,
                     },
                 );
+                // A file under a configuration not read yet (another project): shown if broken.
+                if let Some(path) = path.filter(|_| self.settings.configuration.is_none()) {
+                    if let Some((file, Err(message))) = nearest_configuration(&path) {
+                        let mut problems = self.problems.clone();
+                        let problem = ConfigurationProblem { file, message };
+                        if !problems.contains(&problem) {
+                            problems.push(problem);
+                            self.show_configuration_problems(connection, problems);
+                        }
+                    }
+                }
                 self.analyse(&key, false);
             }
             "textDocument/didChange" => {
@@ -510,13 +980,20 @@ impl Server {
                 }
                 document.version = Some(params.text_document.version);
                 Self::bump_generation(document);
-                document.due = Some(Instant::now() + DEBOUNCE);
+                if !document.is_configuration {
+                    document.due = Some(Instant::now() + DEBOUNCE);
+                }
             }
             "textDocument/didSave" => {
                 if let Ok(params) =
                     notification.extract::<DidSaveTextDocumentParams>("textDocument/didSave")
                 {
                     let key = params.text_document.uri.as_str().to_string();
+                    if uri_to_path(&key).is_some_and(|path| is_configuration_file(&path)) {
+                        // Clients that cannot watch files still tell of saves in the editor.
+                        self.reload(connection);
+                        return;
+                    }
                     if let Some(document) = self.documents.get_mut(&key) {
                         if let Some(text) = params.text {
                             document.text = text;
@@ -535,26 +1012,210 @@ impl Server {
                     notification.extract::<DidCloseTextDocumentParams>("textDocument/didClose")
                 {
                     let key = params.text_document.uri.as_str().to_string();
-                    self.documents.remove(&key);
-                    let params = PublishDiagnosticsParams {
-                        uri: params.text_document.uri,
-                        diagnostics: Vec::new(),
-                        version: None,
-                    };
-                    notify(connection, "textDocument/publishDiagnostics", params);
+                    if let Some(document) = self.documents.remove(&key) {
+                        for (id, _) in document.pulls {
+                            let report = serde_json::json!({ "kind": "full", "items": [] });
+                            send(connection, Response::new_ok(id, report).into());
+                        }
+                    }
+                    // A client that pulls drops a closed document's diagnostics itself.
+                    if !self.client.pull_diagnostics {
+                        let params = PublishDiagnosticsParams {
+                            uri: params.text_document.uri,
+                            diagnostics: Vec::new(),
+                            version: None,
+                        };
+                        notify(connection, "textDocument/publishDiagnostics", params);
+                    }
                 }
             }
-            // Everything else (`initialized`, `$/cancelRequest`, configuration changes) is
-            // not needed: ignored.
+            "workspace/didChangeWatchedFiles" => {
+                let Ok(params) = notification
+                    .extract::<DidChangeWatchedFilesParams>("workspace/didChangeWatchedFiles")
+                else {
+                    return;
+                };
+                let configuration_changed = params.changes.iter().any(|change| {
+                    uri_to_path(change.uri.as_str())
+                        .is_some_and(|path| is_configuration_file(&path))
+                });
+                if configuration_changed {
+                    self.reload(connection);
+                }
+            }
+            "workspace/didChangeWorkspaceFolders" => {
+                let Ok(params) = notification.extract::<DidChangeWorkspaceFoldersParams>(
+                    "workspace/didChangeWorkspaceFolders",
+                ) else {
+                    return;
+                };
+                let paths = |folders: &[lsp_types::WorkspaceFolder]| -> Vec<PathBuf> {
+                    folders
+                        .iter()
+                        .filter_map(|f| uri_to_path(f.uri.as_str()))
+                        .collect()
+                };
+                let removed = paths(&params.event.removed);
+                self.folders.retain(|folder| !removed.contains(folder));
+                for added in paths(&params.event.added) {
+                    if !self.folders.contains(&added) {
+                        self.folders.push(added);
+                    }
+                }
+                self.reload(connection);
+            }
+            "workspace/didChangeConfiguration" => {
+                let settings = notification.params.get("settings");
+                match settings.and_then(Settings::from_client) {
+                    Some(Ok(settings)) => self.settings = settings,
+                    Some(Err(message)) => show_message(
+                        connection,
+                        &format!("unblock: settings: {message} (the previous ones are kept)"),
+                    ),
+                    // None of ours: the files may have changed all the same.
+                    None => {}
+                }
+                self.reload(connection);
+            }
+            "$/cancelRequest" => {
+                let Some(id) = notification
+                    .params
+                    .get("id")
+                    .and_then(|id| serde_json::from_value::<RequestId>(id.clone()).ok())
+                else {
+                    return;
+                };
+                // Only a pull waits for anything; every other request is answered at once.
+                for document in self.documents.values_mut() {
+                    if let Some(at) = document.pulls.iter().position(|(p, _)| *p == id) {
+                        document.pulls.remove(at);
+                        let error = Response::new_err(
+                            id,
+                            ErrorCode::RequestCanceled as i32,
+                            "cancelled".into(),
+                        );
+                        send(connection, error.into());
+                        return;
+                    }
+                }
+            }
+            // Everything else is not needed: ignored.
             _ => {}
         }
     }
+
+    /// Asks the client to tell of changes to the configuration files, when it can
+    /// (`client/registerCapability`); else they are read again when saved in the editor.
+    fn watch_configuration_files(&mut self, connection: &Connection) {
+        if !self.client.watch_files {
+            return;
+        }
+        let watchers: Vec<serde_json::Value> = CONFIGURATION_FILES
+            .iter()
+            .map(|name| serde_json::json!({ "globPattern": format!("**/{name}") }))
+            .collect();
+        let params = serde_json::json!({
+            "registrations": [{
+                "id": "unblock-configuration-files",
+                "method": "workspace/didChangeWatchedFiles",
+                "registerOptions": { "watchers": watchers },
+            }],
+        });
+        let id = RequestId::from("unblock/watch".to_string());
+        send(
+            connection,
+            Request::new(id, "client/registerCapability".into(), params).into(),
+        );
+    }
+
+    /// Reads the configuration again (the files, with the client's settings), and analyses
+    /// every open document again with it: the workspace index built with the last one is
+    /// dropped and the workspace scanned again.
+    fn reload(&mut self, connection: &Connection) {
+        let open: Vec<PathBuf> = self
+            .documents
+            .keys()
+            .filter_map(|key| uri_to_path(key))
+            .collect();
+        let (engine, problems) = configure(&self.folders, &self.settings, &open);
+        self.show_configuration_problems(connection, problems);
+        self.engine = Arc::new(engine);
+        self.epoch += 1;
+        self.workspace = None;
+        let _ = self.analysis.send(Work::Reconfigure(self.engine.clone()));
+        let open: Vec<String> = self.documents.keys().cloned().collect();
+        for key in open {
+            if let Some(document) = self.documents.get_mut(&key) {
+                Self::bump_generation(document);
+            }
+            self.analyse(&key, false);
+        }
+        if self.scan != Scan::NotStarted {
+            self.start_scan();
+        }
+    }
+
+    /// Publishes a diagnostic on each configuration file that cannot be read (an error where
+    /// the reader stopped), clears those fixed since, and says so once in a message: the
+    /// findings are those of the settings around it until it is fixed.
+    fn show_configuration_problems(
+        &mut self,
+        connection: &Connection,
+        problems: Vec<ConfigurationProblem>,
+    ) {
+        for fixed in self
+            .problems
+            .iter()
+            .filter(|p| problems.iter().all(|q| q.file != p.file))
+        {
+            notify(
+                connection,
+                "textDocument/publishDiagnostics",
+                serde_json::json!({ "uri": path_to_uri(&fixed.file), "diagnostics": [] }),
+            );
+        }
+        for problem in &problems {
+            if self.problems.contains(problem) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&problem.file).unwrap_or_default();
+            let diagnostic = Diagnostic {
+                range: problem_range(&text, &problem.message),
+                severity: Some(DiagnosticSeverity::ERROR),
+                source: Some("unblock".into()),
+                message: format!(
+                    "{}\nunblock does not apply this configuration until it is fixed",
+                    problem.message
+                ),
+                ..Default::default()
+            };
+            notify(
+                connection,
+                "textDocument/publishDiagnostics",
+                serde_json::json!({ "uri": path_to_uri(&problem.file), "diagnostics": [diagnostic] }),
+            );
+            show_message(
+                connection,
+                &format!(
+                    "unblock: {}: {} (not applied until it is fixed)",
+                    problem.file.display(),
+                    problem.message
+                ),
+            );
+        }
+        self.problems = problems;
+    }
+}
+
+/// The id of the server's `workspace/diagnostic/refresh` requests (one at a time).
+fn refresh_id() -> RequestId {
+    RequestId::from("unblock/refresh".to_string())
 }
 
 /// The analysis thread: each document's newest version, direct findings first, then the
 /// call graph's refinement. One at a time: two cores are shared with the workspace scan.
 fn analysis_thread(
-    engine: &Engine,
+    mut engine: Arc<Engine>,
     root: &Path,
     jobs: &crossbeam_channel::Receiver<Work>,
     events: &crossbeam_channel::Sender<Event>,
@@ -569,6 +1230,10 @@ fn analysis_thread(
         for work in std::iter::once(first).chain(jobs.try_iter()) {
             match work {
                 Work::Workspace(index) => workspace = index.map(|i| (*i).clone()),
+                Work::Reconfigure(new) => {
+                    engine = new;
+                    workspace = None;
+                }
                 Work::Analyse(job) => {
                     if let Some(at) = queued.iter().position(|q| q.key == job.key) {
                         let older = queued.remove(at);
@@ -585,7 +1250,7 @@ fn analysis_thread(
         }
         for job in queued {
             if !job.is_outdated() {
-                analyse_job(engine, root, &mut workspace, &job, events);
+                analyse_job(&engine, root, &mut workspace, &job, events);
             }
         }
     }
@@ -659,24 +1324,45 @@ fn lower_this_threads_priority() {
     }
 }
 
-/// Checks the workspace on disk, unless it is too large to: its index, and a line for the
-/// client's log saying what was done.
-fn scan_workspace(engine: &Engine, root: &Path, limit: usize) -> (Option<ProjectIndex>, String) {
-    if let Some(why) = no_project(root).or_else(|| too_many_python_files(root, limit)) {
+/// Checks the workspace folders on disk, but those too large to: the index, and a line for
+/// the client's log saying what was done.
+fn scan_workspace(
+    engine: &Engine,
+    folders: &[PathBuf],
+    limit: usize,
+) -> (Option<ProjectIndex>, String) {
+    let mut skipped = Vec::new();
+    let scanned: Vec<PathBuf> = folders
+        .iter()
+        .filter(|folder| {
+            match no_project(folder).or_else(|| too_many_python_files(folder, limit)) {
+                Some(why) => {
+                    skipped.push(format!("{} not scanned ({why})", folder.display()));
+                    false
+                }
+                None => true,
+            }
+        })
+        .cloned()
+        .collect();
+    let skipped = skipped.join(", ");
+    if scanned.is_empty() {
         let summary = format!(
-            "unblock: workspace {} not scanned ({why}): each open file is checked against its own project",
-            root.display()
+            "unblock: workspace {skipped}: each open file is checked against its own project"
         );
         return (None, summary);
     }
     let started = Instant::now();
-    let report = engine.check(&[root.to_path_buf()]);
-    let summary = format!(
+    let report = engine.check(&scanned);
+    let mut summary = format!(
         "unblock: workspace scanned: {} Python files, {} with coroutines, in {:.1} s",
         report.files_scanned,
         report.files_parsed,
         started.elapsed().as_secs_f64()
     );
+    if !skipped.is_empty() {
+        summary.push_str(&format!(" ({skipped})"));
+    }
     (Some(report.project), summary)
 }
 
@@ -758,10 +1444,8 @@ fn diagnostic(root: &Path, finding: &Finding, text: &str, lines: &LineIndex) -> 
         range: finding_range(finding, text, lines),
         severity: Some(DiagnosticSeverity::WARNING),
         code: Some(NumberOrString::String(finding.recipe.to_string())),
-        code_description: format!("{DOCS_URL}{}", finding.recipe)
-            .parse()
-            .ok()
-            .map(|href| CodeDescription { href }),
+        // No link: the project has no public page yet (hover shows the recipe's page).
+        code_description: None,
         source: Some("unblock".into()),
         message,
         related_information: (!related.is_empty()).then_some(related),
@@ -805,12 +1489,79 @@ impl Server {
                     ),
                 }
             }
+            "textDocument/hover" => match serde_json::from_value::<HoverParams>(request.params) {
+                Ok(params) => Response::new_ok(request.id, self.hover(&params)),
+                Err(e) => {
+                    Response::new_err(request.id, ErrorCode::InvalidParams as i32, e.to_string())
+                }
+            },
             method => Response::new_err(
                 request.id,
                 ErrorCode::MethodNotFound as i32,
                 format!("unblock lsp does not handle {method}"),
             ),
         }
+    }
+
+    /// The page of the recipe under the cursor (what `unblock explain` prints): of the
+    /// suppression comment's id or code under it (of every one in the comment when it is
+    /// elsewhere in it), else of the findings published at it.
+    fn hover(&self, params: &HoverParams) -> Option<Hover> {
+        let position = params.text_document_position_params.position;
+        let uri = &params.text_document_position_params.text_document.uri;
+        let document = self.documents.get(uri.as_str())?;
+        if document.is_configuration {
+            return None;
+        }
+        let text = &document.text;
+        let lines = LineIndex::new(text);
+        let line = position.line as usize;
+        let start = *lines.starts.get(line)?;
+        let end = lines.starts.get(line + 1).copied().unwrap_or(text.len());
+        let at = lines.offset(text, position) - start;
+        let (ids, span) = match suppression_under(&text[start..end], at, &self.engine.catalogue) {
+            Some((ids, span)) => {
+                let range = Range::new(
+                    lines.position(text, start + span.start),
+                    lines.position(text, start + span.end),
+                );
+                (ids, Some(range))
+            }
+            None => {
+                let published = document.published.as_ref().map(|(_, d)| d.as_slice());
+                let at_cursor: Vec<&Diagnostic> = published
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|d| d.range.start <= position && position <= d.range.end)
+                    .collect();
+                let mut ids: Vec<&'static str> = Vec::new();
+                for diagnostic in &at_cursor {
+                    if let Some(NumberOrString::String(code)) = &diagnostic.code {
+                        if let Some(recipe) = recipes::by_id(code) {
+                            if !ids.contains(&recipe.id()) {
+                                ids.push(recipe.id());
+                            }
+                        }
+                    }
+                }
+                (ids, at_cursor.first().map(|d| d.range))
+            }
+        };
+        if ids.is_empty() {
+            return None;
+        }
+        let pages: Vec<&str> = ids
+            .iter()
+            .filter_map(|id| recipes::by_id(id))
+            .map(|recipe| recipe.page().trim_end())
+            .collect();
+        Some(Hover {
+            contents: HoverContents::Markup(MarkupContent {
+                kind: MarkupKind::Markdown,
+                value: pages.join("\n\n---\n\n"),
+            }),
+            range: span,
+        })
     }
 
     fn code_actions(&self, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
@@ -1033,6 +1784,117 @@ fn suppression_edit(text: &str, lines: &LineIndex, finding: &Finding) -> Option<
     Some(TextEdit::new(Range::new(position, position), insert))
 }
 
+/// The recipes a suppression comment on `line` names at byte `at`, and the span of what
+/// names them: the id or code under the cursor, else the whole directive the cursor is in
+/// (`# unblock: ignore[...]`, `# noqa: ASYNC...`). `None` outside such a comment.
+fn suppression_under(
+    line: &str,
+    at: usize,
+    catalogue: &Catalogue,
+) -> Option<(Vec<&'static str>, std::ops::Range<usize>)> {
+    let comment = comment_start(line)?;
+    if at < comment {
+        return None;
+    }
+    // The directives of the comment, each from its `#` (`# noqa: E501  # unblock: ignore[x]`).
+    let hashes: Vec<usize> = line[comment..]
+        .match_indices('#')
+        .map(|(i, _)| comment + i)
+        .collect();
+    let line_end = line.trim_end_matches(['\n', '\r']).len();
+    for (n, &hash) in hashes.iter().enumerate() {
+        let directive_end = hashes.get(n + 1).copied().unwrap_or(line_end);
+        if !(hash..=directive_end).contains(&at) {
+            continue;
+        }
+        let directive = &line[hash..directive_end];
+        // Each named id or code, with its byte span in the line.
+        let mut names: Vec<(Vec<&'static str>, std::ops::Range<usize>)> = Vec::new();
+        let lower = directive.to_ascii_lowercase();
+        let listed = |open: usize, close: usize| {
+            let inner = &directive[open..close];
+            inner
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|word| !word.is_empty())
+                .map(move |word| {
+                    let offset = word.as_ptr() as usize - inner.as_ptr() as usize;
+                    (
+                        word,
+                        hash + open + offset..hash + open + offset + word.len(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        if let Some(key) = lower.find("unblock:").filter(|_| lower.contains("ignore[")) {
+            let open = lower[key..].find('[').map_or(0, |i| key + i + 1);
+            let close = directive[open..]
+                .find(']')
+                .map_or(directive.len(), |i| open + i);
+            for (word, span) in listed(open, close) {
+                if let Some(recipe) = recipes::by_id(word) {
+                    names.push((vec![recipe.id()], span));
+                }
+            }
+        } else if let Some(key) = lower.find("noqa:") {
+            let open = key + "noqa:".len();
+            for (word, span) in listed(open, directive.len()) {
+                if !word.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    break;
+                }
+                let found = recipes_for_code(catalogue, word);
+                if !found.is_empty() {
+                    names.push((found, span));
+                }
+            }
+        }
+        if let Some((ids, span)) = names.iter().find(|(_, span)| span.contains(&at)) {
+            return Some((ids.clone(), span.clone()));
+        }
+        let mut all: Vec<&'static str> = Vec::new();
+        for id in names.into_iter().flat_map(|(ids, _)| ids) {
+            if !all.contains(&id) {
+                all.push(id);
+            }
+        }
+        return (!all.is_empty()).then_some((all, hash..directive_end));
+    }
+    None
+}
+
+/// The recipes whose findings a ruff / flake8-async code (`ASYNC251`) covers, read from the
+/// catalogue's `noqa` lists and the recipes' own codes (for structural findings).
+fn recipes_for_code(catalogue: &Catalogue, code: &str) -> Vec<&'static str> {
+    recipes::all()
+        .iter()
+        .filter(|recipe| {
+            recipe.noqa().iter().any(|c| c.eq_ignore_ascii_case(code))
+                || catalogue.calls().any(|call| {
+                    call.recipe == recipe.id()
+                        && call.noqa.iter().any(|c| c.eq_ignore_ascii_case(code))
+                })
+        })
+        .map(|recipe| recipe.id())
+        .collect()
+}
+
+/// Where the comment of a line of Python starts (a `#` outside string literals on the line).
+fn comment_start(line: &str) -> Option<usize> {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '#' => return Some(i),
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None => {}
+        }
+    }
+    None
+}
+
 fn finding_range(finding: &Finding, text: &str, lines: &LineIndex) -> Range {
     Range::new(
         lines.position(text, finding.start_byte.min(text.len())),
@@ -1095,58 +1957,23 @@ fn stem(path: &Path) -> String {
         .to_string()
 }
 
-/// `file:///a%20b/c.py` → `/a b/c.py`; other schemes → `None`.
+/// `file:///a%20b/c.py` → `/a b/c.py`; other schemes → `None`. The bytes a URI escapes
+/// are the file name's: a name that is not UTF-8 is still a file name.
 fn uri_to_path(uri: &str) -> Option<PathBuf> {
-    let rest = uri.strip_prefix("file://")?;
-    let rest = rest.split(['?', '#']).next().unwrap_or("");
-    let bytes = rest.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&rest[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
+    let url = url::Url::parse(uri).ok()?;
+    if url.scheme() != "file" {
+        return None;
     }
-    let path = match String::from_utf8(out) {
-        Ok(path) => path,
-        // A name that is not UTF-8 is still a file name.
-        Err(e) => {
-            use std::os::unix::ffi::OsStringExt;
-            return Some(PathBuf::from(std::ffi::OsString::from_vec(e.into_bytes())));
-        }
-    };
-    // `file:///C:/x` on Windows: drop the slash before the drive letter.
-    let path = match path.as_bytes() {
-        [b'/', drive, b':', ..] if drive.is_ascii_alphabetic() && cfg!(windows) => {
-            path[1..].to_string()
-        }
-        _ => path,
-    };
-    Some(PathBuf::from(path))
+    url.to_file_path().ok()
 }
 
+/// The `file:` URI of a path (made absolute first), each byte of a name that is not UTF-8
+/// escaped as it is.
 fn path_to_uri(path: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let mut out = String::from("file://");
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.first() != Some(&b'/') {
-        out.push('/');
-    }
-    // Bytes, not characters: a name that is not UTF-8 is percent-encoded as it is.
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"/-._~:".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| Path::new("/").join(path));
+    url::Url::from_file_path(&absolute)
+        .map(String::from)
+        .unwrap_or_else(|()| format!("file://{}", absolute.display()))
 }
 
 fn send(connection: &Connection, message: Message) {
@@ -1503,6 +2330,77 @@ mod tests {
             uri_to_path("file:///tmp/caf%E9.py").as_deref(),
             Some(latin1)
         );
+    }
+
+    #[test]
+    fn file_uris_as_editors_send_them() {
+        // A host of `localhost`, a query and a fragment, escaped characters that need none.
+        assert_eq!(
+            uri_to_path("file://localhost/tmp/a.py?x=1#L2"),
+            Some(PathBuf::from("/tmp/a.py"))
+        );
+        assert_eq!(
+            uri_to_path("file:///tmp/%7Eme/%C3%A9t%C3%A9.py"),
+            Some(PathBuf::from("/tmp/~me/été.py"))
+        );
+        assert_eq!(uri_to_path("not a uri"), None);
+        let uri = path_to_uri(Path::new("/tmp/x #1/y?.py"));
+        assert_eq!(
+            uri_to_path(&uri),
+            Some(PathBuf::from("/tmp/x #1/y?.py")),
+            "{uri}"
+        );
+    }
+
+    #[test]
+    fn hover_names_the_recipes_of_suppression_comments() {
+        let catalogue = Catalogue::builtin();
+        let line = "    time.sleep(1)  # noqa: E501, ASYNC251  # unblock: ignore[sleep, file-io]\n";
+        let at = |needle: &str| line.find(needle).unwrap();
+        let under = |offset| suppression_under(line, offset, &catalogue);
+        // On an id or a code: its recipe, the span of the word.
+        let (ids, span) = under(at("file-io") + 2).unwrap();
+        assert_eq!(ids, ["file-io"]);
+        assert_eq!(&line[span], "file-io");
+        let (ids, span) = under(at("ASYNC251")).unwrap();
+        assert_eq!(ids, ["sleep"]);
+        assert_eq!(&line[span], "ASYNC251");
+        // Elsewhere in a directive: every recipe it names, the directive's span.
+        let (ids, span) = under(at("unblock")).unwrap();
+        assert_eq!(ids, ["sleep", "file-io"]);
+        assert!(line[span].starts_with("# unblock: ignore["));
+        // E501 is no recipe's; the code before the comment is not a comment.
+        assert_eq!(under(at("noqa")).unwrap().0, ["sleep"]);
+        assert_eq!(under(at("sleep(")), None);
+        // A `#` inside a string starts no comment.
+        let quoted = "x = '# noqa: ASYNC251'\n";
+        assert_eq!(suppression_under(quoted, 8, &catalogue), None);
+    }
+
+    #[test]
+    fn codes_map_to_the_recipes_of_their_catalogue_entries() {
+        let catalogue = Catalogue::builtin();
+        assert_eq!(recipes_for_code(&catalogue, "ASYNC251"), ["sleep"]);
+        assert_eq!(recipes_for_code(&catalogue, "async110"), ["polling"]);
+        assert!(recipes_for_code(&catalogue, "ASYNC210").contains(&"http-requests"));
+        assert!(recipes_for_code(&catalogue, "E501").is_empty());
+    }
+
+    #[test]
+    fn configuration_problems_point_at_the_key() {
+        let text =
+            "[project]\nname = \"x\"\n\n[tool.unblock]\nselect = [\"sleep\"]\nignore = \"sleep\"\n";
+        let range = problem_range(text, "invalid type");
+        assert_eq!(range.start.line, 5, "{range:?}");
+        let text = "select = [\"sleep\"]\nselekt = 1\n";
+        assert_eq!(problem_range(text, "unknown field").start.line, 1);
+        let text = "[tool.unblock]\nselect = [\"sleep\" \"file-io\"]\n";
+        assert_eq!(problem_range(text, "syntax").start.line, 1);
+        // Checked after reading: the line of the key the message names.
+        let text = "[tool.unblock]\ntarget-version = \"3.8\"\n";
+        let message = "`target-version` = \"3.8\" is not one of py37, py38";
+        let range = problem_range(text, message);
+        assert_eq!((range.start.line, range.end.character), (1, 22));
     }
 
     fn frames(input: &[u8]) -> Vec<Result<String, String>> {
