@@ -24,7 +24,7 @@ use super::Recipe;
 use crate::engine::rewrite;
 use crate::engine::syntax::Field;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::{FixInfo, Safety};
+use crate::finding::{Edit, FixInfo, Safety};
 
 pub struct Executor;
 
@@ -78,7 +78,7 @@ impl Recipe for Executor {
                 .named_children(&mut cursor)
                 .filter(|a| a.kind() != "comment")
                 .collect();
-            let [executor, partial, ..] = args.as_slice() else {
+            let [executor, partial, extra @ ..] = args.as_slice() else {
                 continue;
             };
             if executor.kind() != "none" || partial.kind() != "call" {
@@ -103,6 +103,16 @@ impl Recipe for Executor {
                     "the default executor with a partial is what asyncio.to_thread does, with keyword arguments and context variables".into(),
                 );
             let partial_arguments = rewrite::arguments_text(cx, *partial).unwrap_or_default();
+            // `run_in_executor(None, partial(f, k=1), b)` calls `f(b, k=1)`: the extra
+            // arguments follow the partial's, which keyword arguments cannot precede.
+            let keywords_before_extra = !extra.is_empty()
+                && partial.field("arguments").is_some_and(|a| {
+                    let mut c = a.walk();
+                    let found = a
+                        .named_children(&mut c)
+                        .any(|x| matches!(x.kind(), "keyword_argument" | "dictionary_splat"));
+                    found
+                });
             let awaited = rewrite::already_awaited(call.parent);
             let asyncio_ok = rewrite::check_asyncio_name(cx, call.scope);
             match asyncio_ok {
@@ -112,11 +122,24 @@ impl Recipe for Executor {
                         "`asyncio.to_thread` needs Python 3.9 (target version is older)".into(),
                     )
                 }
+                Ok(()) if keywords_before_extra => {
+                    finding.not_fixable = Some(
+                        "the partial's keyword arguments would come before the executor's extra positional ones: \
+                         write `asyncio.to_thread(f, ...)` by hand"
+                            .into(),
+                    )
+                }
                 Ok(()) => {
-                    let edits = vec![rewrite::replace(
-                        node,
-                        format!("asyncio.to_thread({partial_arguments})"),
-                    )];
+                    // Only the callee and `None, partial(...)` change: comments and the layout
+                    // of the call, and any extra arguments, stay as they are.
+                    let edits = vec![
+                        rewrite::replace(callee, "asyncio.to_thread".into()),
+                        Edit {
+                            start: executor.start_byte(),
+                            end: partial.end_byte(),
+                            text: partial_arguments,
+                        },
+                    ];
                     let (safety, note) = if awaited {
                         (
                             Safety::Safe,
