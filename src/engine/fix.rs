@@ -239,7 +239,7 @@ impl Engine {
             }
             let chosen = non_overlapping(&candidates);
             let verifier = Verifier::new(&file, cpython);
-            match apply(&file, &chosen).map(|text| verifier.verify(text)) {
+            match rewrite(&file, &chosen).map(|r| verifier.verify(r)) {
                 Some(Ok(text)) => {
                     record(&mut result.applied, &chosen, &file);
                     result.fixed = text;
@@ -249,7 +249,7 @@ impl Engine {
                     for finding in chosen {
                         let single = [finding];
                         let line = file.position(finding.start_byte).line;
-                        match apply(&file, &single).map(|text| verifier.verify(text)) {
+                        match rewrite(&file, &single).map(|r| verifier.verify(r)) {
                             Some(Ok(text)) => {
                                 record(&mut result.applied, &single, &file);
                                 result.fixed = text;
@@ -345,7 +345,10 @@ impl Engine {
         ) else {
             return false;
         };
-        let Ok(out) = Verifier::new(&before, cpython).verify(out) else {
+        let Ok(out) = Verifier::new(&before, cpython).verify(Rewritten {
+            text: out,
+            comments_removed: 0,
+        }) else {
             for edit in edits {
                 result.not_fixed.push(NotFixed {
                     recipe: crate::recipes::INDIRECT_RECIPE,
@@ -391,7 +394,7 @@ fn before_line(bytes: &[u8], offset: usize) -> usize {
 /// interpreter would cost more than the whole check; the tree-sitter checks still apply.
 pub fn apply_fixes(file: &SourceFile, findings: &[&Finding]) -> Option<Vec<u8>> {
     let verifier = Verifier::new(file, None);
-    apply(file, findings).and_then(|text| verifier.verify(text).ok())
+    rewrite(file, findings).and_then(|r| verifier.verify(r).ok())
 }
 
 fn record(applied: &mut Vec<Applied>, chosen: &[&Finding], file: &SourceFile) {
@@ -440,7 +443,19 @@ fn non_overlapping<'f>(candidates: &[&'f Finding]) -> Vec<&'f Finding> {
 }
 
 /// The file's bytes with the chosen fixes' edits and imports applied.
+/// A file's text with fixes applied, before verification.
+struct Rewritten {
+    text: Vec<u8>,
+    /// Comments removed on purpose, which the verification must not count as swallowed.
+    comments_removed: usize,
+}
+
+#[cfg(test)]
 fn apply(file: &SourceFile, chosen: &[&Finding]) -> Option<Vec<u8>> {
+    rewrite(file, chosen).map(|r| r.text)
+}
+
+fn rewrite(file: &SourceFile, chosen: &[&Finding]) -> Option<Rewritten> {
     let mut edits: Vec<&Edit> = chosen
         .iter()
         .flat_map(|f| f.fix.as_ref().map(|x| x.edits.iter()).into_iter().flatten())
@@ -557,14 +572,16 @@ fn apply(file: &SourceFile, chosen: &[&Finding]) -> Option<Vec<u8>> {
         out = drop_unread_loop_lookups(&file.path, &file.module, out, &released_locals);
     }
     if released.is_empty() || file.path.ends_with("__init__.py") {
-        return Some(out);
+        return Some(Rewritten {
+            text: out,
+            comments_removed: 0,
+        });
     }
-    Some(drop_unused_imports(
-        &file.path,
-        &file.module,
-        out,
-        &released,
-    ))
+    let (text, comments_removed) = drop_unused_imports(&file.path, &file.module, out, &released);
+    Some(Rewritten {
+        text,
+        comments_removed,
+    })
 }
 
 /// Removes `name = asyncio.get_event_loop()` (or `get_running_loop()`), `name` one of `names`,
@@ -656,10 +673,17 @@ fn drop_unread_loop_lookups(path: &str, module: &str, text: Vec<u8>, names: &[&s
 
 /// Removes a module-level import statement that binds exactly one of `names`, when nothing else
 /// in the file uses that name any more. Statements binding several names are left as they are.
-fn drop_unused_imports(path: &str, module: &str, text: Vec<u8>, names: &[&str]) -> Vec<u8> {
+/// Returns the text and the number of trailing comments removed with their imports.
+fn drop_unused_imports(
+    path: &str,
+    module: &str,
+    text: Vec<u8>,
+    names: &[&str],
+) -> (Vec<u8>, usize) {
     let Ok(file) = SourceFile::parse(path.to_string(), text.clone(), module.to_string()) else {
-        return text;
+        return (text, 0);
     };
+    let mut comments_removed = 0;
     let root = file.tree.root_node();
     let mut uses: std::collections::HashMap<&str, usize> = names.iter().map(|n| (*n, 0)).collect();
     // The nodes entered and not yet left: `Node::parent` walks down from the root each time,
@@ -743,12 +767,18 @@ fn drop_unused_imports(path: &str, module: &str, text: Vec<u8>, names: &[&str]) 
             .position(|&b| b == b'\n')
             .map_or(file.bytes.len(), |i| statement.end_byte() + i + 1);
         let line = &file.bytes[start..end];
+        // A trailing comment (`import functools  # for partial`) speaks of the import and
+        // goes with it, as ruff's fix for an unused import removes it.
+        let rest = &file.bytes[statement.end_byte()..end];
+        let rest_is_a_comment = {
+            let trimmed = rest.trim_ascii_start();
+            trimmed.is_empty() || trimmed.starts_with(b"#")
+        };
+        let has_comment = rest.trim_ascii_start().starts_with(b"#");
         let own_line = file.bytes[start..statement.start_byte()]
             .iter()
             .all(|b| matches!(b, b' ' | b'\t'))
-            && file.bytes[statement.end_byte()..end]
-                .iter()
-                .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+            && rest_is_a_comment;
         if own_line && !line.is_empty() {
             // The only import of its section: the blank lines around it become one run,
             // as isort would leave them, not two.
@@ -769,13 +799,14 @@ fn drop_unused_imports(path: &str, module: &str, text: Vec<u8>, names: &[&str]) 
                 start
             };
             removals.push((start, end));
+            comments_removed += usize::from(has_comment);
         }
     }
     let mut out = file.bytes.clone();
     for (start, end) in removals.into_iter().rev() {
         out.drain(start..end);
     }
-    out
+    (out, comments_removed)
 }
 
 /// The `import m` statements inside functions: a fix in such a function (or in one nested in
@@ -1015,12 +1046,14 @@ impl Faults {
         }
     }
 
-    fn no_worse_than(&self, before: &Faults) -> bool {
+    /// `comments_removed`: the comments the rewrite removes on purpose (an unused import's
+    /// trailing comment goes with it).
+    fn no_worse_than(&self, before: &Faults, comments_removed: usize) -> bool {
         self.misplaced_awaits <= before.misplaced_awaits
             && self.unbound_nonlocals <= before.unbound_nonlocals
             && self.lenient_spots <= before.lenient_spots
             // A rewrite that swallows a comment (inside a replaced call) is not kept.
-            && self.comments >= before.comments
+            && self.comments + comments_removed >= before.comments
     }
 }
 
@@ -1068,12 +1101,18 @@ impl<'f, 'j> Verifier<'f, 'j> {
 
     /// The rewritten text back when it is kept; else CPython's reason when it was CPython that
     /// rejected it.
-    fn verify(&self, text: Vec<u8>) -> Result<Vec<u8>, Option<Rejection>> {
+    fn verify(&self, rewritten: Rewritten) -> Result<Vec<u8>, Option<Rejection>> {
+        let Rewritten {
+            text,
+            comments_removed,
+        } = rewritten;
         let Ok(file) = SourceFile::parse(self.file.path.clone(), text, self.file.module.clone())
         else {
             return Err(None);
         };
-        if file.tree.root_node().has_error() || !Faults::of(&file).no_worse_than(&self.before) {
+        if file.tree.root_node().has_error()
+            || !Faults::of(&file).no_worse_than(&self.before, comments_removed)
+        {
             return Err(None);
         }
         match self
