@@ -345,10 +345,7 @@ impl Engine {
         ) else {
             return false;
         };
-        let Ok(out) = Verifier::new(&before, cpython).verify(Rewritten {
-            text: out,
-            comments_removed: 0,
-        }) else {
+        let Ok(out) = Verifier::new(&before, cpython).verify(out) else {
             for edit in edits {
                 result.not_fixed.push(NotFixed {
                     recipe: crate::recipes::INDIRECT_RECIPE,
@@ -448,6 +445,16 @@ struct Rewritten {
     text: Vec<u8>,
     /// Comments removed on purpose, which the verification must not count as swallowed.
     comments_removed: usize,
+}
+
+/// Text that removes no comment on purpose.
+impl From<Vec<u8>> for Rewritten {
+    fn from(text: Vec<u8>) -> Rewritten {
+        Rewritten {
+            text,
+            comments_removed: 0,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1101,11 +1108,11 @@ impl<'f, 'j> Verifier<'f, 'j> {
 
     /// The rewritten text back when it is kept; else CPython's reason when it was CPython that
     /// rejected it.
-    fn verify(&self, rewritten: Rewritten) -> Result<Vec<u8>, Option<Rejection>> {
+    fn verify(&self, rewritten: impl Into<Rewritten>) -> Result<Vec<u8>, Option<Rejection>> {
         let Rewritten {
             text,
             comments_removed,
-        } = rewritten;
+        } = rewritten.into();
         let Ok(file) = SourceFile::parse(self.file.path.clone(), text, self.file.module.clone())
         else {
             return Err(None);
