@@ -12,7 +12,9 @@ pub use sarif::render_sarif;
 pub use text::{render_statistics, render_text};
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::engine::project::ProjectModel;
 use crate::engine::Report;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -42,7 +44,8 @@ pub struct RepositoryPaths {
     /// The nearest folder at or above the working directory holding `.git`, else the project
     /// root the working directory is in.
     pub root: PathBuf,
-    absolute: Box<dyn Fn(&Path) -> PathBuf>,
+    /// What makes a path as reports spell it absolute (relative to the working directory).
+    model: Arc<ProjectModel>,
 }
 
 impl RepositoryPaths {
@@ -54,15 +57,12 @@ impl RepositoryPaths {
             .find(|dir| dir.join(".git").exists())
             .map(Path::to_path_buf)
             .unwrap_or_else(|| model.root_of(&cwd));
-        RepositoryPaths {
-            root,
-            absolute: Box::new(move |path| model.absolute(path)),
-        }
+        RepositoryPaths { root, model }
     }
 
     /// A path as reports spell it, made absolute.
     pub fn absolute(&self, path: &str) -> PathBuf {
-        (self.absolute)(Path::new(path))
+        self.model.absolute(Path::new(path))
     }
 
     /// A path as reports spell it, relative to the root with forward slashes; `None` for a
