@@ -62,6 +62,10 @@ struct ScopeArgs {
     /// sync functions), for the fastest run.
     #[arg(long)]
     no_indirect: bool,
+    /// Apply the exclusions (`exclude`, the virtualenv and build folders) to the paths given
+    /// too, as pre-commit and editors pass excluded files by name.
+    #[arg(long)]
+    force_exclude: bool,
 }
 
 #[derive(Args)]
@@ -255,6 +259,7 @@ fn engine_for(paths: &[PathBuf], scope: &ScopeArgs) -> Result<Engine, ExitCode> 
     );
     engine.indirect = !scope.no_indirect;
     engine.explicit_config = scope.config.is_some();
+    engine.force_exclude = scope.force_exclude;
     Ok(engine)
 }
 
@@ -376,10 +381,14 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
         if outcome.interrupted {
             return ExitCode::from(130);
         }
-        return if outcome.not_written.is_empty() && unfixable.is_empty() {
-            ExitCode::SUCCESS
-        } else {
+        // As `ruff check --fix`: a finding left unfixed fails the run (a pre-commit hook must
+        // not pass over it); a file that could not be fixed or written is an error.
+        return if !outcome.not_written.is_empty() || !unfixable.is_empty() {
             ExitCode::from(2)
+        } else if files.iter().any(|f| !f.not_fixed.is_empty()) {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
         };
     }
     let colour = std::io::stdout().is_terminal();

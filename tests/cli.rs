@@ -321,10 +321,13 @@ fn unsafe_fixes_only_with_the_flag() {
         "{}",
         stderr(&out)
     );
+    // As `ruff check --fix`: a finding left unfixed fails the run (a pre-commit hook).
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(std::fs::read_to_string(dir.path().join("a.py"))
         .unwrap()
         .contains("    audit()\n"));
-    unblock(&["apply", "a.py", "--unsafe-fixes"], dir.path());
+    let out = unblock(&["apply", "a.py", "--unsafe-fixes"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(std::fs::read_to_string(dir.path().join("a.py"))
         .unwrap()
         .contains("    await audit()\n"));

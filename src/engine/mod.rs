@@ -82,6 +82,8 @@ pub struct Engine {
     pub unsafe_fixes: bool,
     /// Which module each file is, and which file each module: shared by every stage.
     pub project: std::sync::Arc<project::ProjectModel>,
+    /// `--force-exclude`: the exclusions apply to the paths given too.
+    pub force_exclude: bool,
     /// `--config FILE` was given: it applies to every file. Otherwise the nearest
     /// configuration above each file applies to it, as in ruff.
     pub explicit_config: bool,
@@ -199,6 +201,7 @@ impl Engine {
             indirect: true,
             unsafe_fixes: false,
             project: std::sync::Arc::new(project_model(&config_for_model)),
+            force_exclude: false,
             explicit_config: false,
             cli_selection,
             cli_http_client: None,
@@ -364,6 +367,7 @@ impl Engine {
             walk::ReadOptions {
                 progress: self.progress,
                 partial_parse: self.partial_parse,
+                force_exclude: self.force_exclude,
             },
             &|file: SourceFile| self.check_file(&file),
         );

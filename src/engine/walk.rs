@@ -65,6 +65,9 @@ pub struct Walked<R> {
 pub struct ReadOptions {
     pub progress: bool,
     pub partial_parse: bool,
+    /// `--force-exclude`: the exclude globs and the skipped folders apply to the paths given
+    /// too (pre-commit and editors name files one by one, excluded ones included).
+    pub force_exclude: bool,
 }
 
 pub fn read_tree<R: Send>(
@@ -99,9 +102,13 @@ pub fn read_tree<R: Send>(
         });
     };
 
+    let forced = options
+        .force_exclude
+        .then(|| ForcedExcludes::new(config, model));
     let mut roots = Vec::new();
     for path in paths {
         match std::fs::metadata(path) {
+            Ok(_) if forced.as_ref().is_some_and(|f| f.excludes(path)) => {}
             Ok(_) => roots.push(path.clone()),
             Err(e) => error(&out, path, describe_io(&e)),
         }
@@ -328,6 +335,59 @@ fn excludes(config: &LoadedConfig) -> Result<ignore::overrides::Override, String
             .map_err(|e| format!("exclude pattern `{pattern}`: {e}"))?;
     }
     builder.build().map_err(|e| e.to_string())
+}
+
+/// The exclusions `--force-exclude` applies to a path given on the command line, which the
+/// walker itself never filters (a path it starts from is always walked).
+struct ForcedExcludes<'m> {
+    /// The configuration's folder, absolute: the globs are relative to it.
+    root: PathBuf,
+    /// The `exclude` globs, matched against absolute paths (`None` when a glob is invalid:
+    /// the walk reports that already).
+    globs: Option<ignore::overrides::Override>,
+    model: &'m ProjectModel,
+}
+
+impl<'m> ForcedExcludes<'m> {
+    fn new(config: &LoadedConfig, model: &'m ProjectModel) -> ForcedExcludes<'m> {
+        let root = model.absolute(config.root.as_deref().unwrap_or(Path::new(".")));
+        let mut builder = OverrideBuilder::new(&root);
+        let mut valid = true;
+        for pattern in &config.config.exclude {
+            valid &= builder.add(&format!("!{pattern}")).is_ok();
+        }
+        let globs = valid.then(|| builder.build().ok()).flatten();
+        ForcedExcludes { root, globs, model }
+    }
+
+    /// Whether `path` or a folder above it (below the configuration's folder) is excluded by
+    /// a glob or is one of the folders never walked (`.venv`, `node_modules`, ...).
+    fn excludes(&self, path: &Path) -> bool {
+        let absolute = self.model.absolute(path);
+        let is_dir = absolute.is_dir();
+        // Folders above the configuration's are not the project's business: a checkout under
+        // `~/venv/` is not excluded. A path outside it is judged by its spelling.
+        let inside: Vec<&Path> = match absolute.strip_prefix(&self.root) {
+            Ok(_) => absolute
+                .ancestors()
+                .take_while(|a| a.starts_with(&self.root) && *a != self.root)
+                .collect(),
+            Err(_) => path
+                .ancestors()
+                .filter(|a| !a.as_os_str().is_empty())
+                .collect(),
+        };
+        inside.iter().enumerate().any(|(i, candidate)| {
+            let candidate_is_dir = i > 0 || is_dir;
+            let name = candidate.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            (candidate_is_dir && DEFAULT_EXCLUDES.contains(&name))
+                || self.globs.as_ref().is_some_and(|globs| {
+                    globs
+                        .matched(self.model.absolute(candidate), candidate_is_dir)
+                        .is_ignore()
+                })
+        })
+    }
 }
 
 fn describe_io(error: &std::io::Error) -> String {

@@ -1,8 +1,11 @@
 //! GitHub Actions workflow commands: one `::warning` annotation per finding.
 
+use super::RepositoryPaths;
 use crate::finding::Finding;
 
-pub fn render_github(findings: &[Finding]) -> String {
+/// The annotations, their `file` relative to the repository's root (GitHub attaches an
+/// annotation to a file of the diff only by that path, whatever folder the step ran in).
+pub fn render_github(findings: &[Finding], paths: &RepositoryPaths) -> String {
     let mut out = String::new();
     for f in findings {
         let mut message = f.message.clone();
@@ -12,7 +15,7 @@ pub fn render_github(findings: &[Finding]) -> String {
         out.push_str(&format!(
             "::warning title=unblock ({recipe}),file={path},line={line},col={col},endLine={end_line},endColumn={end_col}::{message}\n",
             recipe = escape_property(f.recipe),
-            path = escape_property(&f.path),
+            path = escape_property(&paths.relative(&f.path).unwrap_or_else(|| f.path.clone())),
             line = f.start.line,
             col = f.start.column,
             end_line = f.end.line,
