@@ -1,7 +1,9 @@
 //! Which files to look at, read in parallel on every core.
 //!
-//! `.gitignore` (and `.ignore`) are respected, hidden directories and the usual virtualenv and
-//! build folders skipped, `exclude` globs from the configuration applied. Only files whose bytes
+//! `.gitignore` (and `.ignore`) are respected unless `respect-gitignore = false`, hidden
+//! directories and the usual virtualenv and build folders skipped, `exclude` and
+//! `extend-exclude` globs from the configuration applied: to the paths given too with
+//! `force-exclude`. Python means `.py` and `.pyi` (stubs). Only files whose bytes
 //! contain `async` are parsed: without the keyword a file holds no coroutine, so no direct
 //! finding, and reading bytes is an order of magnitude cheaper than parsing.
 
@@ -99,9 +101,17 @@ pub fn read_tree<R: Send>(
         });
     };
 
+    let overrides = match excludes(config) {
+        Ok(overrides) => Some(overrides),
+        Err(message) => {
+            error(&out, Path::new("configuration"), message);
+            None
+        }
+    };
     let mut roots = Vec::new();
     for path in paths {
         match std::fs::metadata(path) {
+            Ok(_) if force_excluded(config, overrides.as_ref(), path) => {}
             Ok(_) => roots.push(path.clone()),
             Err(e) => error(&out, path, describe_io(&e)),
         }
@@ -114,14 +124,16 @@ pub fn read_tree<R: Send>(
     for root in rest {
         builder.add(root);
     }
+    let respect_gitignore = config.config.respect_gitignore.unwrap_or(true);
     builder
         .require_git(false)
+        .git_ignore(respect_gitignore)
+        .git_global(respect_gitignore)
+        .git_exclude(respect_gitignore)
+        .ignore(respect_gitignore)
         .threads(std::thread::available_parallelism().map_or(2, |n| n.get()));
-    match excludes(config) {
-        Ok(overrides) => {
-            builder.overrides(overrides);
-        }
-        Err(message) => error(&out, Path::new("configuration"), message),
+    if let Some(overrides) = overrides {
+        builder.overrides(overrides);
     }
     builder.filter_entry(|entry| {
         let name = entry.file_name().to_str().unwrap_or("");
@@ -161,7 +173,7 @@ pub fn read_tree<R: Send>(
             };
             let is_file = entry.file_type().is_some_and(|t| t.is_file());
             let given = entry.depth() == 0;
-            let is_python = entry.path().extension().is_some_and(|e| e == "py");
+            let is_python = is_python(entry.path());
             if !is_file || !(is_python || given) {
                 return WalkState::Continue;
             }
@@ -227,6 +239,48 @@ pub fn read_tree<R: Send>(
         bar.finish_and_clear();
     }
     out.into_inner().unwrap()
+}
+
+/// A Python source or stub file, by its name.
+pub(crate) fn is_python(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "py" || e == "pyi")
+}
+
+/// A path named on the command line that `force-exclude` leaves out: one the exclusion
+/// patterns match (it or a folder above it, up to the configuration's folder), or one inside
+/// a folder always skipped. Without `force-exclude`, what is named is checked, as in ruff.
+fn force_excluded(
+    config: &LoadedConfig,
+    overrides: Option<&ignore::overrides::Override>,
+    path: &Path,
+) -> bool {
+    if !config.config.force_exclude.unwrap_or(false) {
+        return false;
+    }
+    // A `--stdin-filename` need not exist.
+    let absolute = std::fs::canonicalize(path)
+        .or_else(|_| std::env::current_dir().map(|d| d.join(path)))
+        .unwrap_or_else(|_| path.to_path_buf());
+    let root = config.root.clone().unwrap_or_else(|| PathBuf::from("."));
+    let root = std::fs::canonicalize(&root).unwrap_or(root);
+    let below = absolute.strip_prefix(&root).unwrap_or(&absolute);
+    let in_skipped_folder = below.parent().is_some_and(|folders| {
+        folders
+            .components()
+            .any(|c| DEFAULT_EXCLUDES.contains(&c.as_os_str().to_str().unwrap_or("")))
+    });
+    let matched = overrides.is_some_and(|overrides| {
+        absolute
+            .ancestors()
+            .take_while(|a| a.starts_with(&root) && *a != root)
+            .any(|a| overrides.matched(a, a.is_dir()).is_ignore())
+    });
+    in_skipped_folder || matched
+}
+
+/// [`force_excluded`] with the configuration's own patterns.
+pub(crate) fn is_force_excluded(config: &LoadedConfig, path: &Path) -> bool {
+    force_excluded(config, excludes(config).ok().as_ref(), path)
 }
 
 /// `sys.path.insert(...)`, `.append`, `.extend`, `sys.path += ...`, `sys.path[...] = ...`.
@@ -321,7 +375,7 @@ fn declares_encoding(bytes: &[u8]) -> bool {
 fn excludes(config: &LoadedConfig) -> Result<ignore::overrides::Override, String> {
     let root = config.root.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut builder = OverrideBuilder::new(root);
-    for pattern in &config.config.exclude {
+    for pattern in &config.config.excludes() {
         // An override glob whitelists; `!` turns it into an ignore rule.
         builder
             .add(&format!("!{pattern}"))

@@ -2,10 +2,13 @@
 
 use serde_json::{json, Value};
 
+use super::Statistics;
 use crate::finding::Finding;
 use crate::recipes;
 
-pub fn render_sarif(findings: &[Finding]) -> String {
+/// The SARIF log of the findings; with `statistics` (`--statistics`), the counts also go in
+/// the run's property bag, so the log stays valid and keeps its results for code scanning.
+pub fn render_sarif(findings: &[Finding], statistics: Option<&Statistics>) -> String {
     let rules: Vec<Value> = recipes::all()
         .iter()
         .map(|r| {
@@ -62,7 +65,7 @@ pub fn render_sarif(findings: &[Finding]) -> String {
             })
         })
         .collect();
-    let sarif = json!({
+    let mut sarif = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
@@ -77,6 +80,9 @@ pub fn render_sarif(findings: &[Finding]) -> String {
             "results": results,
         }],
     });
+    if let Some(statistics) = statistics {
+        sarif["runs"][0]["properties"] = json!({ "statistics": statistics });
+    }
     let mut out = serde_json::to_string_pretty(&sarif).expect("sarif serialises");
     out.push('\n');
     out

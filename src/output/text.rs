@@ -1,6 +1,5 @@
 //! Human output: one code frame per finding, in the manner of ruff and rustc.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use anstyle::{AnsiColor, Style};
@@ -16,6 +15,13 @@ const CARET: Style = AnsiColor::Red.on_default().bold();
 const NOTE: Style = AnsiColor::Cyan.on_default();
 
 pub fn render_text(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -> String {
+    let mut out = render_text_findings(report, sources);
+    render_text_summary(&mut out, report);
+    out
+}
+
+/// The code frames alone (`--quiet`): no summary, no all-clear line.
+pub fn render_text_findings(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -> String {
     let mut out = String::new();
     // One source file at a time, with its line starts: findings come sorted by path.
     let mut cache: Option<(String, Option<Lines>)> = None;
@@ -26,6 +32,11 @@ pub fn render_text(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -
         let source = cache.as_ref().and_then(|c| c.1.as_ref());
         render_finding(&mut out, f, source);
     }
+    out
+}
+
+/// The last lines: how many findings, how many fixable, and what was not followed.
+fn render_text_summary(out: &mut String, report: &Report) {
     let total = report.findings.len();
     if total == 0 {
         let _ = writeln!(
@@ -33,8 +44,8 @@ pub fn render_text(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -
             "No blocking calls found ({} files, {} with async code).",
             report.files_scanned, report.files_parsed
         );
-        render_unfollowed(&mut out, report);
-        return out;
+        render_unfollowed(out, report);
+        return;
     }
     let safe = report
         .findings
@@ -59,8 +70,7 @@ pub fn render_text(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -
         plural(files),
         total - safe - unsafe_,
     );
-    render_unfollowed(&mut out, report);
-    out
+    render_unfollowed(out, report);
 }
 
 /// Says how many calls the call graph could not follow, so that an all-clear is never
@@ -111,8 +121,13 @@ fn plural(n: usize) -> &'static str {
 fn render_finding(out: &mut String, f: &Finding, source: Option<&Lines>) {
     let _ = writeln!(
         out,
-        "{PATH}{}:{}:{}{PATH:#}: {RECIPE}{}{RECIPE:#} {}",
-        f.path, f.start.line, f.start.column, f.recipe, f.message
+        "{PATH}{}:{}:{}{PATH:#}: {RECIPE}{}{RECIPE:#}{} {}",
+        f.path,
+        f.start.line,
+        f.start.column,
+        f.recipe,
+        super::codes_suffix(f),
+        f.message
     );
     if let Some(source) = source {
         let width = f.start.line.to_string().len();
@@ -254,39 +269,6 @@ impl Lines {
         }
         (start, text)
     }
-}
-
-pub fn render_statistics(report: &Report) -> String {
-    let mut counts: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
-    for f in &report.findings {
-        let entry = counts.entry(f.recipe).or_default();
-        entry.0 += 1;
-        match f.fix.as_ref().map(|x| x.safety) {
-            Some(Safety::Safe) => entry.1 += 1,
-            Some(Safety::Unsafe) => entry.2 += 1,
-            None => {}
-        }
-    }
-    let mut rows: Vec<_> = counts.into_iter().collect();
-    rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:>6}  {:<14}  {:>5}  {:>7}",
-        "count", "recipe", "safe", "unsafe"
-    );
-    for (recipe, (count, safe, unsafe_)) in rows {
-        let _ = writeln!(out, "{count:>6}  {recipe:<14}  {safe:>5}  {unsafe_:>7}");
-    }
-    if !report.unfollowed.is_empty() {
-        let _ = writeln!(out, "\n{:>6}  calls not followed, by module", "count");
-        let mut rows: Vec<(&String, &usize)> = report.unfollowed.iter().collect();
-        rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        for (module, n) in rows {
-            let _ = writeln!(out, "{n:>6}  {module}");
-        }
-    }
-    out
 }
 
 #[cfg(test)]
