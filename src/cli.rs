@@ -393,6 +393,11 @@ fn check(args: CheckArgs, colour: ColorWhen) -> ExitCode {
     if !elsewhere.is_empty() {
         let _ = write!(anstream::stderr(), "{elsewhere}");
     }
+    // A configuration below that could not be read is a usage error, as the command's own is:
+    // its files were checked with other settings than the project meant.
+    if !engine.configuration_diagnostics().is_empty() {
+        return ExitCode::from(2);
+    }
     if report.findings.is_empty() || args.exit_zero {
         ExitCode::SUCCESS
     } else {
@@ -709,6 +714,13 @@ fn fix(args: FixArgs, write: bool) -> ExitCode {
     let unfixable = crate::fixes::unreadable_for_fixing(&report, &files);
     for (path, why) in &unfixable {
         let _ = writeln!(stderr, "unblock: error: {path}: {why}");
+    }
+    if !engine.configuration_diagnostics().is_empty() {
+        let _ = writeln!(
+            stderr,
+            "unblock: error: nothing written: a configuration could not be read"
+        );
+        return ExitCode::from(2);
     }
     if write {
         let linked: BTreeSet<String> = report.project.propagation.edits.keys().cloned().collect();

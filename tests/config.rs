@@ -323,3 +323,34 @@ fn show_settings_says_where_each_value_comes_from() {
     let parsed: toml::Table = pasted.parse().unwrap_or_else(|e| panic!("{e}\n{pasted}"));
     assert_eq!(parsed["select"], toml::Value::Array(vec!["sleep".into()]));
 }
+
+#[test]
+fn a_broken_configuration_below_is_said_and_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "pyproject.toml",
+        "[tool.unblock]\nignore = []\n",
+    );
+    write(
+        dir.path(),
+        "svc/pyproject.toml",
+        "[tool.unblock]\nignore = \"sleep\"\n",
+    );
+    write(dir.path(), "svc/a.py", SLEEP);
+    write(dir.path(), "web/b.py", SLEEP);
+    let out = unblock(&["check", "."], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("svc/pyproject.toml:2:10: `ignore`: invalid type: string \"sleep\", expected a sequence (this configuration is not used"),
+        "{err}"
+    );
+    // Nothing is written under it.
+    let apply = unblock(&["apply", "."], dir.path());
+    assert_eq!(apply.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("web/b.py")).unwrap(),
+        SLEEP
+    );
+}

@@ -111,6 +111,9 @@ pub struct Engine {
     inferred_targets: std::sync::Mutex<std::collections::HashMap<PathBuf, Option<String>>>,
     /// The command's configuration's `per-file-ignores`.
     per_file_ignores: suppress::PerFileIgnores,
+    /// Configurations below the command's that could not be read (the file, and the error
+    /// with its line): said once each, and their folders checked with the next one up.
+    broken_configs: std::sync::Mutex<std::collections::BTreeMap<PathBuf, String>>,
     /// The configurations other than `config` that files were found under, by folder.
     local_configs:
         std::sync::Mutex<std::collections::HashMap<PathBuf, Option<std::sync::Arc<LocalSettings>>>>,
@@ -227,6 +230,7 @@ impl Engine {
             cli_selection,
             cli_http_client: None,
             inferred_targets: Default::default(),
+            broken_configs: Default::default(),
             local_configs: Default::default(),
         }
     }
@@ -321,7 +325,7 @@ impl Engine {
     /// The settings of the configuration nearest above `dir`, `None` when that is the
     /// command's own. Every folder on the way up is remembered, so a tree of thousands of
     /// folders reads each `pyproject.toml` once. A configuration that cannot be read there is
-    /// passed over (the command's own loading reports a broken one).
+    /// passed over, and said in the report ([`Engine::configuration_diagnostics`]).
     fn settings_in(&self, dir: &std::path::Path) -> Option<std::sync::Arc<LocalSettings>> {
         if let Some(known) = self.local_configs.lock().unwrap().get(dir) {
             return known.clone();
@@ -331,7 +335,16 @@ impl Engine {
             if !candidate.is_file() {
                 return None;
             }
-            let config = crate::config::Config::from_file(&candidate).ok()??;
+            let config = match crate::config::Config::from_file(&candidate) {
+                Ok(config) => config?,
+                Err(message) => {
+                    self.broken_configs
+                        .lock()
+                        .unwrap()
+                        .insert(candidate, message);
+                    return None;
+                }
+            };
             Some((candidate, config, dir))
         });
         let settings = match here {
@@ -429,6 +442,7 @@ impl Engine {
             self.project.project_of(std::path::Path::new("."));
         }
         report.diagnostics.extend(self.project.diagnostics(paths));
+        report.diagnostics.extend(self.configuration_diagnostics());
         let modules = self.project.modules();
         let candidates = candidate_callees(&report.findings);
         report.unfollowed = unfollowed_calls(&self.catalogue, &modules, &report.findings);
@@ -502,6 +516,49 @@ impl Engine {
         }
         report.diagnostics.extend(self.project.diagnostics(&[PathBuf::from(path)]));
         report
+    }
+
+    /// The configurations below the command's that could not be read, as errors (the files
+    /// under them were checked with the next configuration up).
+    pub fn configuration_diagnostics(&self) -> Vec<Diagnostic> {
+        self.broken_configs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(path, message)| {
+                // `file:line:column: what` then the frame: the note goes after `what`.
+                let (first, frame) = message.split_once('\n').unwrap_or((message, ""));
+                let file = path.display().to_string();
+                let rest = first.strip_prefix(&file).unwrap_or(first);
+                let (place, what) = match rest.strip_prefix(':') {
+                    Some(located) => {
+                        let mut parts = located.splitn(3, ':');
+                        match (parts.next(), parts.next(), parts.next()) {
+                            (Some(line), Some(column), Some(what))
+                                if line.chars().all(|c| c.is_ascii_digit())
+                                    && column.chars().all(|c| c.is_ascii_digit()) =>
+                            {
+                                (format!("{file}:{line}:{column}"), what.trim_start())
+                            }
+                            _ => (file.clone(), located.trim_start()),
+                        }
+                    }
+                    None => (file.clone(), rest),
+                };
+                let frame = if frame.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n{frame}")
+                };
+                Diagnostic {
+                    path: place,
+                    message: format!(
+                        "{what} (this configuration is not used: the files below it are checked with the next one up){frame}"
+                    ),
+                    severity: Severity::Error,
+                }
+            })
+            .collect()
     }
 
     /// Whether `force-exclude` leaves out a path named on the command line (or given as
