@@ -788,3 +788,27 @@ fn file_level_suppression_forms() {
         ]
     );
 }
+
+/// The shipped examples in the concise format and as statistics: each finding's codes, and the
+/// table, reviewed as snapshots.
+#[test]
+fn concise_and_statistics_of_the_examples_match_snapshots() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (name, args) in [
+        (
+            "cli__examples_concise",
+            &["check", "codemods", "--output-format", "concise"][..],
+        ),
+        (
+            "cli__examples_statistics",
+            &["check", "codemods", "--statistics"][..],
+        ),
+    ] {
+        let out = unblock(args, root);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let text = stdout_of(&out);
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!(name, text);
+        });
+    }
+}

@@ -75,8 +75,7 @@ impl Statistics {
             "count", "recipe", "safe", "unsafe"
         );
         for row in &self.recipes {
-            let _ = writeln!(
-                out,
+            let line = format!(
                 "{:>6}  {:<14}  {:>5}  {:>7}  {}",
                 row.count,
                 row.recipe,
@@ -84,6 +83,7 @@ impl Statistics {
                 row.unsafe_fix,
                 row.codes.join(", ")
             );
+            let _ = writeln!(out, "{}", line.trim_end());
         }
         if !self.not_followed.is_empty() {
             let _ = writeln!(out, "\n{:>6}  calls not followed, by module", "count");
