@@ -331,10 +331,7 @@ fn configure(
             }
             _ => None,
         };
-        let message = located
-            .unwrap_or(after_file)
-            .trim_start()
-            .to_string();
+        let message = located.unwrap_or(after_file).trim_start().to_string();
         let problem = ConfigurationProblem { file, message };
         if !problems.contains(&problem) {
             problems.push(problem);
@@ -1880,16 +1877,11 @@ fn suppression_under(
 
 /// The recipes whose findings a ruff / flake8-async code (`ASYNC251`) covers, read from the
 /// catalogue's `noqa` lists and the recipes' own codes (for structural findings).
-fn recipes_for_code(catalogue: &Catalogue, code: &str) -> Vec<&'static str> {
-    recipes::all()
+fn recipes_for_code(_catalogue: &Catalogue, code: &str) -> Vec<&'static str> {
+    // The one mapping `check --select`, `explain` and the suppressions use (the catalogue's
+    // noqa lists and the recipes' own); a configured call carries no code.
+    recipes::for_code(code)
         .iter()
-        .filter(|recipe| {
-            recipe.noqa().iter().any(|c| c.eq_ignore_ascii_case(code))
-                || catalogue.calls().any(|call| {
-                    call.recipe == recipe.id()
-                        && call.noqa.iter().any(|c| c.eq_ignore_ascii_case(code))
-                })
-        })
         .map(|recipe| recipe.id())
         .collect()
 }

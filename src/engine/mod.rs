@@ -514,7 +514,9 @@ impl Engine {
                 severity: Severity::Error,
             }),
         }
-        report.diagnostics.extend(self.project.diagnostics(&[PathBuf::from(path)]));
+        report
+            .diagnostics
+            .extend(self.project.diagnostics(&[PathBuf::from(path)]));
         report
     }
 
