@@ -762,7 +762,7 @@ impl Engine {
             findings.extend(recipe.call_finding(&cx, &site));
         }
         self.project_call_candidates(&cx, selection, &catalogue_calls, &mut findings);
-        let mut file_wide = suppress::FileSuppression::of(&file.bytes);
+        let mut file_wide = suppress::FileSuppression::of(file);
         if !findings.is_empty() && !settings.per_file_ignores.is_empty() {
             let configured = settings
                 .per_file_ignores

@@ -74,9 +74,11 @@ pub struct FileSuppression {
 
 impl FileSuppression {
     /// Reads the directives from the file's comment lines. A byte scan rather than the
-    /// syntax tree: the partial parse leaves parts of a file out, and a directive may sit in
-    /// any of them.
-    pub fn of(bytes: &[u8]) -> FileSuppression {
+    /// comments of the syntax tree: the partial parse leaves parts of a file out, and a
+    /// directive may sit in any of them. A line that the tree puts inside a string (a
+    /// docstring quoting `# ruff: noqa`) is no comment.
+    pub fn of(file: &SourceFile) -> FileSuppression {
+        let bytes = &file.bytes[..];
         let mut found = FileSuppression::default();
         // Only files that mention one (in any case) are read line by line.
         let mentions = bytes.windows(4).any(|w| w.eq_ignore_ascii_case(b"noqa"))
@@ -84,12 +86,24 @@ impl FileSuppression {
         if !mentions {
             return found;
         }
+        let root = file.tree.root_node();
+        let mut start = 0;
         for line in bytes.split(|&b| b == b'\n') {
-            let text = String::from_utf8_lossy(line);
-            let Some(comment) = text.trim_start().strip_prefix('#') else {
+            let line_start = start;
+            start += line.len() + 1;
+            let indent = line.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            if line.get(indent) != Some(&b'#') {
                 continue;
-            };
-            found.read_directive(comment.trim());
+            }
+            let at = line_start + indent;
+            let in_string =
+                std::iter::successors(root.descendant_for_byte_range(at, at + 1), |n| n.parent())
+                    .any(|n| matches!(n.kind(), "string" | "string_content"));
+            if in_string {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&line[indent + 1..]);
+            found.read_directive(text.trim());
         }
         found
     }
@@ -457,7 +471,11 @@ mod tests {
     fn file_wide_directives() {
         let sleep = finding("sleep", &["ASYNC251"]);
         let http = finding("http-requests", &["ASYNC210"]);
-        let of = |text: &str| FileSuppression::of(text.as_bytes());
+        let of = |text: &str| {
+            let file =
+                SourceFile::parse("m.py".into(), text.as_bytes().to_vec(), "m".into()).unwrap();
+            FileSuppression::of(&file)
+        };
         for blanket in [
             "# ruff: noqa\n",
             "# flake8: noqa\n",
@@ -477,6 +495,7 @@ mod tests {
             "# unblock: ignore\n",
             "# noqa\n",
             "# unblock: ignore-filex\n",
+            "def f():\n    \"\"\"Use it so:\n\n    # ruff: noqa\n    \"\"\"\n",
         ] {
             assert_eq!(of(not), FileSuppression::default(), "{not}");
         }
