@@ -106,8 +106,8 @@ struct CheckArgs {
     /// Write the output to this file instead of stdout (never coloured unless --color always).
     #[arg(long, short, value_name = "PATH")]
     output_file: Option<PathBuf>,
-    /// With `-`: the path of the file given on stdin (its configuration, module and project,
-    /// and the name findings carry).
+    /// The path of the file given on stdin (its configuration, module and project, and the
+    /// name findings carry); with no path, stdin is read as with `-`.
     #[arg(long, value_name = "PATH")]
     stdin_filename: Option<PathBuf>,
     /// Add `# unblock: ignore[ID]` to every line with a finding (a baseline for legacy code);
@@ -285,13 +285,17 @@ fn explain(id: &str) -> ExitCode {
 }
 
 fn check(args: CheckArgs, colour: ColorWhen) -> ExitCode {
-    let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
+    // `-`, or no path but --stdin-filename (as ruff takes it): the text on stdin.
+    let stdin = args.paths.iter().any(|p| p.as_os_str() == "-")
+        || (args.paths.is_empty() && args.stdin_filename.is_some());
     if stdin && args.paths.len() > 1 {
         eprintln!("unblock: error: `-` (stdin) cannot be combined with other paths");
         return ExitCode::from(2);
     }
     if args.stdin_filename.is_some() && !stdin {
-        eprintln!("unblock: error: --stdin-filename goes with `-` (the text on stdin)");
+        eprintln!(
+            "unblock: error: --stdin-filename goes with `-` (the text on stdin), not with paths"
+        );
         return ExitCode::from(2);
     }
     if stdin && args.add_noqa {

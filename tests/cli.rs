@@ -591,6 +591,24 @@ fn stdin_is_checked_as_the_file_it_names() {
             .code(),
         Some(2)
     );
+    // No path but a name: stdin too, as ruff reads it.
+    let named = unblock_with(
+        &[
+            "check",
+            "--stdin-filename",
+            "x.py",
+            "--output-format",
+            "concise",
+        ],
+        dir.path(),
+        &[],
+        Some(BLOCKING),
+    );
+    assert!(
+        stdout_of(&named).starts_with("x.py:4:5: sleep"),
+        "{}",
+        stdout_of(&named)
+    );
 }
 
 #[test]
