@@ -155,9 +155,7 @@ fn apply_to_branch(options: &BranchOptions) -> Result<String, String> {
         }
     }
     for id in options.select.iter().chain(&options.ignore) {
-        if recipes::by_id(id).is_none() {
-            return Err(format!("no recipe `{id}` (see `unblock recipes`)"));
-        }
+        recipes::check_selector(id)?;
     }
 
     let tree = list_tree(&toplevel, &base_commit)?;
@@ -208,9 +206,12 @@ fn apply_to_branch(options: &BranchOptions) -> Result<String, String> {
         .collect();
     let config = load_config(options, &cwd, &toplevel, &work, &engine_paths)
         .map_err(|message| clean(&message))?;
-    for id in config.config.select.iter().chain(&config.config.ignore) {
-        if recipes::by_id(id).is_none() {
-            return Err(format!("no recipe `{id}` (see `unblock recipes`)"));
+    for (key, ids) in [
+        ("select", &config.config.select),
+        ("ignore", &config.config.ignore),
+    ] {
+        for id in ids {
+            recipes::check_selector(id).map_err(|why| config.error_at(key, Some(id), &why))?;
         }
     }
     let mut engine = Engine::new(
@@ -292,9 +293,10 @@ fn apply_to_branch(options: &BranchOptions) -> Result<String, String> {
         }
         let mut select = vec![recipe.to_string()];
         select.extend(inert.iter().cloned());
+        // The user's ignores stay (a code ignored keeps its findings out of every commit).
         engine.select_only(Selection {
             select,
-            ignore: Vec::new(),
+            ignore: options.ignore.clone(),
         });
         let (report, files) = crate::fixes::fix_paths(&engine, &engine_paths, fix_options);
         diagnostics(&report, &files);

@@ -122,6 +122,22 @@ impl Catalogue {
         Ok(catalogue)
     }
 
+    /// Each ruff / flake8-async code the catalogue's calls correspond to, with the recipes
+    /// that report those calls: what `--select ASYNC210` and `explain ASYNC210` mean.
+    pub fn codes(&self) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+        let mut codes: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+            Default::default();
+        for call in self.calls.values() {
+            for code in &call.noqa {
+                codes
+                    .entry(code.clone())
+                    .or_default()
+                    .insert(call.recipe.clone());
+            }
+        }
+        codes
+    }
+
     /// Adds the user's `extend-blocking-calls`. A configured name that is already in the
     /// catalogue keeps the catalogue's recipe: it knows better how to fix it.
     pub fn extend(&mut self, names: &[String]) {

@@ -313,12 +313,25 @@ fn configure(
     let first = std::fs::canonicalize(&first).unwrap_or(first);
     let mut problems = Vec::new();
     let mut problem = |file: PathBuf, message: String| {
-        // The engine's messages start with the file, which the diagnostic is on already.
-        let prefix = format!("{}: ", file.display());
-        let message = message
-            .strip_prefix(&prefix)
-            .unwrap_or(&message)
-            .to_string();
+        // The engine's messages start with the file (and `line:column:` when located), which
+        // the diagnostic is on already, and end with the line underlined, which the editor
+        // shows itself.
+        let first_line = message.lines().next().unwrap_or("");
+        let after_file = first_line
+            .strip_prefix(&format!("{}:", file.display()))
+            .unwrap_or(first_line);
+        let mut parts = after_file.splitn(3, ':');
+        let located = match (parts.next(), parts.next(), parts.next()) {
+            (Some(line), Some(column), Some(rest))
+                if !line.is_empty()
+                    && line.chars().all(|c| c.is_ascii_digit())
+                    && column.chars().all(|c| c.is_ascii_digit()) =>
+            {
+                Some(rest)
+            }
+            _ => None,
+        };
+        let message = located.unwrap_or(after_file).trim_start().to_string();
         let problem = ConfigurationProblem { file, message };
         if !problems.contains(&problem) {
             problems.push(problem);
@@ -337,6 +350,7 @@ fn configure(
                 config,
                 root: file.parent().map(Path::to_path_buf),
                 source: Some(file),
+                located: None,
             },
             Some((file, Err(message))) => {
                 problem(file, message);
@@ -1863,16 +1877,11 @@ fn suppression_under(
 
 /// The recipes whose findings a ruff / flake8-async code (`ASYNC251`) covers, read from the
 /// catalogue's `noqa` lists and the recipes' own codes (for structural findings).
-fn recipes_for_code(catalogue: &Catalogue, code: &str) -> Vec<&'static str> {
-    recipes::all()
+fn recipes_for_code(_catalogue: &Catalogue, code: &str) -> Vec<&'static str> {
+    // The one mapping `check --select`, `explain` and the suppressions use (the catalogue's
+    // noqa lists and the recipes' own); a configured call carries no code.
+    recipes::for_code(code)
         .iter()
-        .filter(|recipe| {
-            recipe.noqa().iter().any(|c| c.eq_ignore_ascii_case(code))
-                || catalogue.calls().any(|call| {
-                    call.recipe == recipe.id()
-                        && call.noqa.iter().any(|c| c.eq_ignore_ascii_case(code))
-                })
-        })
         .map(|recipe| recipe.id())
         .collect()
 }

@@ -383,3 +383,453 @@ fn http_client_on_the_command_line_is_used_by_the_http_requests_fix() {
         "{diff}"
     );
 }
+
+// ---- Output formats, statistics, stdin, colour and the other command-line details (issue 16).
+
+/// `unblock ARGS` in `dir` with `env` set and `stdin` fed.
+fn unblock_with(
+    args: &[&str],
+    dir: &Path,
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_unblock"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("FORCE_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("NO_COLOR")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+const SLEEP_AND_GET: &str =
+    "import time, requests\n\nasync def f():\n    time.sleep(1)\n    requests.get('u')\n    time.sleep(2)\n";
+
+#[test]
+fn statistics_replace_the_findings_and_every_format_still_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.py", SLEEP_AND_GET);
+    let run = |format: &str| {
+        let out = unblock(
+            &["check", "a.py", "--statistics", "--output-format", format],
+            dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        out
+    };
+    for format in ["text", "concise"] {
+        let out = run(format);
+        let table = stdout_of(&out);
+        let rows: Vec<Vec<&str>> = table
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows[0],
+            ["count", "recipe", "safe", "unsafe", "codes"],
+            "{table}"
+        );
+        assert_eq!(rows[1], ["2", "sleep", "2", "0", "ASYNC251"], "{table}");
+        assert_eq!(
+            rows[2],
+            ["1", "http-requests", "1", "0", "ASYNC210"],
+            "{table}"
+        );
+        assert!(
+            !table.contains("a.py:"),
+            "the findings are replaced: {table}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_slice(&run("json").stdout).unwrap();
+    assert_eq!(json["recipes"][0]["recipe"], "sleep");
+    assert_eq!(json["recipes"][0]["count"], 2);
+    assert_eq!(json["recipes"][0]["codes"], serde_json::json!(["ASYNC251"]));
+    assert_eq!(json["recipes"][1]["recipe"], "http-requests");
+    let sarif: serde_json::Value = serde_json::from_slice(&run("sarif").stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let run0 = &sarif["runs"][0];
+    assert_eq!(run0["results"].as_array().unwrap().len(), 3, "results kept");
+    assert_eq!(run0["properties"]["statistics"]["recipes"][0]["count"], 2);
+    let github = run("github");
+    let annotations = stdout_of(&github);
+    assert_eq!(annotations.lines().count(), 3);
+    assert!(
+        annotations.lines().all(|l| l.starts_with("::warning ")),
+        "{annotations}"
+    );
+    assert!(
+        stderr(&github).contains("sleep"),
+        "the table goes to stderr"
+    );
+}
+
+#[test]
+fn codes_are_shown_and_taken_by_select_ignore_and_explain() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.py", SLEEP_AND_GET);
+    let text = stdout_of(&unblock(&["check", "a.py"], dir.path()));
+    assert!(
+        text.contains("a.py:4:5: sleep [ASYNC251] blocking call `time.sleep`"),
+        "{text}"
+    );
+    let json = unblock(&["check", "a.py", "--output-format", "json"], dir.path());
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json[0]["codes"], serde_json::json!(["ASYNC251"]));
+    assert_eq!(json[1]["codes"], serde_json::json!(["ASYNC210"]));
+    let concise = |args: &[&str]| {
+        let mut all = vec!["check", "a.py", "--output-format", "concise"];
+        all.extend(args);
+        stdout_of(&unblock(&all, dir.path()))
+    };
+    assert_eq!(
+        concise(&["--select", "ASYNC210"]),
+        "a.py:5:5: http-requests [ASYNC210] blocking call `requests.get` in `async def f` blocks the event loop\n"
+    );
+    assert_eq!(concise(&["--ignore", "async251"]).lines().count(), 1);
+    assert_eq!(concise(&["--select", "sleep,ASYNC210"]).lines().count(), 3);
+    let unknown = unblock(&["check", "a.py", "--select", "ASYNC999"], dir.path());
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("`ASYNC999` is not a code unblock reports"),
+        "{}",
+        stderr(&unknown)
+    );
+    let explain = unblock(&["explain", "ASYNC251"], dir.path());
+    assert_eq!(explain.status.code(), Some(0));
+    assert!(stdout_of(&explain).contains("corresponds to unblock's `sleep`"));
+    assert!(stdout_of(&explain).contains("# sleep"));
+    let subprocess = stdout_of(&unblock(&["explain", "asyncO"], dir.path()));
+    assert!(subprocess.is_empty());
+    let recipes = stdout_of(&unblock(&["recipes"], dir.path()));
+    assert!(
+        recipes
+            .lines()
+            .any(|l| l.starts_with("subprocess") && l.ends_with("[ASYNC220, ASYNC221, ASYNC222]")),
+        "{recipes}"
+    );
+}
+
+#[test]
+fn stdin_is_checked_as_the_file_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    // The named file's project: a helper on disk that blocks, and a configuration there.
+    write(
+        dir.path(),
+        "svc/pyproject.toml",
+        "[tool.unblock]\nignore = [\"http-requests\"]\n",
+    );
+    write(dir.path(), "svc/app/__init__.py", "");
+    write(
+        dir.path(),
+        "svc/app/helpers.py",
+        "import time\n\ndef pause():\n    time.sleep(1)\n",
+    );
+    let buffer = "import requests, time\nfrom app.helpers import pause\n\nasync def handler():\n    requests.get('u')\n    pause()\n    x = \"日本語\"; time.sleep(1)\n";
+    let out = unblock_with(
+        &[
+            "check",
+            "-",
+            "--stdin-filename",
+            "svc/app/routes.py",
+            "--output-format",
+            "concise",
+        ],
+        dir.path(),
+        &[],
+        Some(buffer),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stdout_of(&out)
+            .lines()
+            .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>(),
+        [
+            "svc/app/routes.py:6:5: to-thread",
+            "svc/app/routes.py:7:16: sleep"
+        ],
+        "the helper on disk is followed; svc's configuration ignores http-requests"
+    );
+    // The code frame shows the text given, not the file on disk (there is none).
+    let text = unblock_with(
+        &["check", "-", "--stdin-filename", "svc/app/routes.py"],
+        dir.path(),
+        &[],
+        Some(buffer),
+    );
+    assert!(
+        stdout_of(&text).contains("7 |     x = \"日本語\"; time.sleep(1)"),
+        "{}",
+        stdout_of(&text)
+    );
+    // Without a name the findings are named `-`.
+    let bare = unblock_with(
+        &["check", "-", "--output-format", "concise"],
+        dir.path(),
+        &[],
+        Some(BLOCKING),
+    );
+    assert!(
+        stdout_of(&bare).starts_with("-:4:5: sleep"),
+        "{}",
+        stdout_of(&bare)
+    );
+    assert_eq!(
+        unblock_with(&["check", "-", "a.py"], dir.path(), &[], Some(""))
+            .status
+            .code(),
+        Some(2)
+    );
+    // No path but a name: stdin too, as ruff reads it.
+    let named = unblock_with(
+        &[
+            "check",
+            "--stdin-filename",
+            "x.py",
+            "--output-format",
+            "concise",
+        ],
+        dir.path(),
+        &[],
+        Some(BLOCKING),
+    );
+    assert!(
+        stdout_of(&named).starts_with("x.py:4:5: sleep"),
+        "{}",
+        stdout_of(&named)
+    );
+}
+
+#[test]
+fn quiet_prints_only_the_findings_and_output_file_takes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.py", BLOCKING);
+    write(dir.path(), "clean.py", "async def f():\n    pass\n");
+    write(dir.path(), "bin.py", "\0\0\0");
+    let quiet = unblock(&["check", "a.py", "bin.py", "-q"], dir.path());
+    assert_eq!(quiet.status.code(), Some(1));
+    assert!(stdout_of(&quiet).starts_with("a.py:4:5: sleep"));
+    assert!(
+        !stdout_of(&quiet).contains("Found"),
+        "{}",
+        stdout_of(&quiet)
+    );
+    assert_eq!(stderr(&quiet), "", "warnings are not shown");
+    let clean = unblock(&["check", "clean.py", "--quiet"], dir.path());
+    assert_eq!(
+        (clean.status.code(), stdout_of(&clean)),
+        (Some(0), String::new())
+    );
+    let diff = unblock(&["diff", "a.py", "--quiet"], dir.path());
+    assert!(
+        stdout_of(&diff).starts_with("--- a.py"),
+        "{}",
+        stdout_of(&diff)
+    );
+    assert_eq!(stderr(&diff), "");
+
+    // --output-file: nothing on stdout; the file holds the output, uncoloured even when
+    // colour is forced, unless --color always.
+    let out = unblock_with(
+        &[
+            "check",
+            "a.py",
+            "--output-format",
+            "json",
+            "--output-file",
+            "report.json",
+        ],
+        dir.path(),
+        &[("FORCE_COLOR", "1")],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout_of(&out), "");
+    let report = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report[0]["recipe"], "sleep");
+    unblock_with(
+        &["check", "a.py", "-o", "plain.txt"],
+        dir.path(),
+        &[("FORCE_COLOR", "1")],
+        None,
+    );
+    let plain = std::fs::read_to_string(dir.path().join("plain.txt")).unwrap();
+    assert!(
+        plain.contains("a.py:4:5: sleep") && !plain.contains('\x1b'),
+        "{plain}"
+    );
+    unblock(
+        &["check", "a.py", "-o", "coloured.txt", "--color", "always"],
+        dir.path(),
+    );
+    let coloured = std::fs::read_to_string(dir.path().join("coloured.txt")).unwrap();
+    assert!(coloured.contains('\x1b'));
+}
+
+#[test]
+fn colour_follows_the_flag_and_force_color_and_clicolor_force_in_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.py", BLOCKING);
+    let coloured = |args: &[&str], env: &[(&str, &str)]| {
+        let out = unblock_with(args, dir.path(), env, None);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+        stdout_of(&out).contains('\x1b')
+    };
+    for command in [&["check", "a.py"][..], &["diff", "a.py"][..]] {
+        // A pipe is not a terminal: no colour unless asked.
+        assert!(!coloured(command, &[]), "{command:?}");
+        assert!(coloured(command, &[("FORCE_COLOR", "1")]), "{command:?}");
+        assert!(coloured(command, &[("CLICOLOR_FORCE", "1")]), "{command:?}");
+        assert!(!coloured(command, &[("FORCE_COLOR", "0")]), "{command:?}");
+        let mut always = command.to_vec();
+        always.extend(["--color", "always"]);
+        assert!(coloured(&always, &[]), "{command:?}");
+        let mut never = command.to_vec();
+        never.extend(["--color", "never"]);
+        assert!(!coloured(&never, &[("FORCE_COLOR", "1")]), "{command:?}");
+    }
+    // Before the command too.
+    assert!(coloured(&["--color", "always", "diff", "a.py"], &[]));
+}
+
+#[test]
+fn diff_help_lists_only_what_diff_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = |command: &str| stdout_of(&unblock(&[command, "--help"], dir.path()));
+    let diff = help("diff");
+    for flag in [
+        "--unsafe-fixes",
+        "--propagate",
+        "--select",
+        "--color",
+        "--quiet",
+    ] {
+        assert!(diff.contains(flag), "{flag}: {diff}");
+    }
+    for flag in ["--branch", "--base", "--force "] {
+        assert!(!diff.contains(flag), "{flag}: {diff}");
+    }
+    let apply = help("apply");
+    for flag in ["--branch", "--base", "--force"] {
+        assert!(apply.contains(flag), "{flag}: {apply}");
+    }
+    assert_eq!(
+        unblock(&["diff", "--branch", "x"], dir.path())
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn add_noqa_writes_a_baseline_that_keeps_comments_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = "import time, requests\n\nasync def f():\n    time.sleep(1)  # the NFS mount is slow\n    requests.get(\n        'u',\n    )\n    time.sleep(2); open('x')  # unblock: ignore[file-io]\n";
+    write(dir.path(), "a.py", source);
+    let out = unblock(&["check", "--add-noqa", "a.py"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Added an ignore comment to 3 lines in 1 file."),
+        "{}",
+        stderr(&out)
+    );
+    let fixed = std::fs::read_to_string(dir.path().join("a.py")).unwrap();
+    assert_eq!(
+        fixed,
+        "import time, requests\n\nasync def f():\n    time.sleep(1)  # the NFS mount is slow  # unblock: ignore[sleep]\n    requests.get(  # unblock: ignore[http-requests]\n        'u',\n    )\n    time.sleep(2); open('x')  # unblock: ignore[file-io, sleep]\n"
+    );
+    assert_eq!(
+        unblock(&["check", "a.py"], dir.path()).status.code(),
+        Some(0)
+    );
+    let again = unblock(&["check", "--add-noqa", "a.py"], dir.path());
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("a.py")).unwrap(),
+        fixed
+    );
+    // It still compiles.
+    if let Ok(python) = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import ast,sys; ast.parse(open(sys.argv[1]).read())",
+            "a.py",
+        ])
+        .current_dir(dir.path())
+        .status()
+    {
+        assert!(python.success());
+    }
+}
+
+#[test]
+fn file_level_suppression_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_header = |header: &str| format!("{header}\n{SLEEP_AND_GET}");
+    write(dir.path(), "ruff.py", with_header("# ruff: noqa"));
+    write(dir.path(), "flake8.py", with_header("# flake8: noqa"));
+    write(dir.path(), "ours.py", with_header("# unblock: ignore-file"));
+    write(
+        dir.path(),
+        "ruff_code.py",
+        with_header("# ruff: noqa: ASYNC210"),
+    );
+    write(
+        dir.path(),
+        "ours_id.py",
+        with_header("# unblock: ignore-file[sleep]"),
+    );
+    let out = unblock(&["check", "--output-format", "concise", "."], dir.path());
+    let mut found: Vec<String> = stdout_of(&out)
+        .lines()
+        .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "./ours_id.py:6:5: http-requests",
+            "./ruff_code.py:5:5: sleep",
+            "./ruff_code.py:7:5: sleep",
+        ]
+    );
+}
+
+/// The shipped examples in the concise format and as statistics: each finding's codes, and the
+/// table, reviewed as snapshots.
+#[test]
+fn concise_and_statistics_of_the_examples_match_snapshots() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (name, args) in [
+        (
+            "cli__examples_concise",
+            &["check", "codemods", "--output-format", "concise"][..],
+        ),
+        (
+            "cli__examples_statistics",
+            &["check", "codemods", "--statistics"][..],
+        ),
+    ] {
+        let out = unblock(args, root);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let text = stdout_of(&out);
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!(name, text);
+        });
+    }
+}

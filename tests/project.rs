@@ -296,7 +296,8 @@ fn bad_layouts_are_followed_or_said() {
     let out = unblock_in(root, &["check", "."]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("`src` entry `backend` is not a folder"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("pyproject.toml:2:8: `src`: `backend` is not a folder"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -55,10 +55,27 @@ pub struct Selection {
     pub ignore: Vec<String>,
 }
 
+/// Entries are recipe ids or ruff / flake8-async codes (`ASYNC251`): a code stands for the
+/// findings that carry it.
 impl Selection {
+    /// Whether a recipe may report anything: checked before it looks at a file. A selected code
+    /// lets every recipe look; [`Selection::allows_finding`] then keeps what carries the code.
     pub fn allows(&self, recipe: &str) -> bool {
-        (self.select.is_empty() || self.select.iter().any(|s| s == recipe))
+        (self.select.is_empty()
+            || self
+                .select
+                .iter()
+                .any(|s| s == recipe || recipes::is_code(s)))
             && !self.ignore.iter().any(|s| s == recipe)
+    }
+
+    /// Whether a finding is reported: its recipe or one of its codes selected, and neither
+    /// ignored.
+    pub fn allows_finding(&self, finding: &Finding) -> bool {
+        let names = |s: &String| {
+            s == finding.recipe || finding.noqa_codes.iter().any(|c| c.eq_ignore_ascii_case(s))
+        };
+        (self.select.is_empty() || self.select.iter().any(names)) && !self.ignore.iter().any(names)
     }
 }
 
@@ -94,6 +111,11 @@ pub struct Engine {
     /// The target version each folder's nearest `pyproject.toml` implies
     /// (`requires-python`), for files no configuration gives one.
     inferred_targets: std::sync::Mutex<std::collections::HashMap<PathBuf, Option<String>>>,
+    /// The command's configuration's `per-file-ignores`.
+    per_file_ignores: suppress::PerFileIgnores,
+    /// Configurations below the command's that could not be read (the file, and the error
+    /// with its line): said once each, and their folders checked with the next one up.
+    broken_configs: std::sync::Mutex<std::collections::BTreeMap<PathBuf, String>>,
     /// The configurations other than `config` that files were found under, by folder.
     local_configs:
         std::sync::Mutex<std::collections::HashMap<PathBuf, Option<std::sync::Arc<LocalSettings>>>>,
@@ -103,6 +125,7 @@ pub struct Engine {
 #[derive(Debug)]
 struct LocalSettings {
     catalogue: Catalogue,
+    per_file_ignores: suppress::PerFileIgnores,
     selection: Selection,
     http_client: Option<String>,
     target_version: Option<String>,
@@ -111,6 +134,7 @@ struct LocalSettings {
 /// The settings one file is checked with: the command's, or its own configuration's.
 struct FileSettings<'e> {
     catalogue: &'e Catalogue,
+    per_file_ignores: &'e suppress::PerFileIgnores,
     selection: &'e Selection,
     http_client: Option<&'e str>,
     target_version: Option<&'e str>,
@@ -190,7 +214,10 @@ impl Engine {
             .ignore
             .extend(config.config.ignore.iter().cloned());
         let config_for_model = config.clone();
+        let per_file_ignores =
+            suppress::PerFileIgnores::new(config.root.as_deref(), &config.config.per_file_ignores);
         Engine {
+            per_file_ignores,
             catalogue,
             config,
             selection,
@@ -206,6 +233,7 @@ impl Engine {
             cli_selection,
             cli_http_client: None,
             inferred_targets: Default::default(),
+            broken_configs: Default::default(),
             local_configs: Default::default(),
         }
     }
@@ -233,6 +261,7 @@ impl Engine {
     ) -> FileSettings<'e> {
         let own = FileSettings {
             catalogue: &self.catalogue,
+            per_file_ignores: &self.per_file_ignores,
             selection: &self.selection,
             http_client: self.config.config.http_client.as_deref(),
             target_version: self.command_target_version(),
@@ -254,6 +283,7 @@ impl Engine {
             None => own,
             Some(local) => FileSettings {
                 catalogue: &local.catalogue,
+                per_file_ignores: &local.per_file_ignores,
                 selection: &local.selection,
                 http_client: self
                     .cli_http_client
@@ -298,7 +328,7 @@ impl Engine {
     /// The settings of the configuration nearest above `dir`, `None` when that is the
     /// command's own. Every folder on the way up is remembered, so a tree of thousands of
     /// folders reads each `pyproject.toml` once. A configuration that cannot be read there is
-    /// passed over (the command's own loading reports a broken one).
+    /// passed over, and said in the report ([`Engine::configuration_diagnostics`]).
     fn settings_in(&self, dir: &std::path::Path) -> Option<std::sync::Arc<LocalSettings>> {
         if let Some(known) = self.local_configs.lock().unwrap().get(dir) {
             return known.clone();
@@ -308,11 +338,20 @@ impl Engine {
             if !candidate.is_file() {
                 return None;
             }
-            let config = crate::config::Config::from_file(&candidate).ok()??;
-            Some((candidate, config))
+            let config = match crate::config::Config::from_file(&candidate) {
+                Ok(config) => config?,
+                Err(message) => {
+                    self.broken_configs
+                        .lock()
+                        .unwrap()
+                        .insert(candidate, message);
+                    return None;
+                }
+            };
+            Some((candidate, config, dir))
         });
         let settings = match here {
-            Some((source, config)) => {
+            Some((source, config, root)) => {
                 let own = self
                     .config
                     .source
@@ -321,7 +360,7 @@ impl Engine {
                 if own.is_some() && std::fs::canonicalize(&source).ok() == own {
                     None
                 } else {
-                    Some(self.local_settings(config))
+                    Some(self.local_settings(config, Some(root)))
                 }
             }
             None => match dir.parent() {
@@ -332,7 +371,7 @@ impl Engine {
                     .config
                     .source
                     .is_some()
-                    .then(|| self.local_settings(crate::config::Config::default())),
+                    .then(|| self.local_settings(crate::config::Config::default(), None)),
             },
         };
         self.local_configs
@@ -342,7 +381,11 @@ impl Engine {
         settings
     }
 
-    fn local_settings(&self, config: crate::config::Config) -> std::sync::Arc<LocalSettings> {
+    fn local_settings(
+        &self,
+        config: crate::config::Config,
+        root: Option<&std::path::Path>,
+    ) -> std::sync::Arc<LocalSettings> {
         let mut catalogue = Catalogue::builtin();
         catalogue.extend(&config.extend_blocking_calls);
         let mut selection = self.cli_selection.clone();
@@ -350,6 +393,7 @@ impl Engine {
         selection.ignore.extend(config.ignore.iter().cloned());
         std::sync::Arc::new(LocalSettings {
             catalogue,
+            per_file_ignores: suppress::PerFileIgnores::new(root, &config.per_file_ignores),
             selection,
             http_client: config.http_client,
             target_version: config.target_version,
@@ -402,6 +446,7 @@ impl Engine {
             self.project.project_of(std::path::Path::new("."));
         }
         report.diagnostics.extend(self.project.diagnostics(paths));
+        report.diagnostics.extend(self.configuration_diagnostics());
         let modules = self.project.modules();
         let candidates = candidate_callees(&report.findings);
         report.unfollowed = unfollowed_calls(&self.catalogue, &modules, &report.findings);
@@ -435,6 +480,97 @@ impl Engine {
             );
         }
         report
+    }
+
+    /// Checks text that is not read from disk (`check -`: a file given on stdin) as the file
+    /// at `path` would be checked: its configuration, its module name, and its project, whose
+    /// files on disk the call graph follows.
+    pub fn check_buffer(&self, path: &str, bytes: Vec<u8>) -> Report {
+        let at = std::path::Path::new(path);
+        self.project.project_of(at);
+        let module = self.project.module_name(at);
+        let mut report = Report {
+            files_scanned: 1,
+            ..Report::default()
+        };
+        match SourceFile::parse(path.to_string(), bytes, module) {
+            Ok(file) => {
+                report.files_parsed = 1;
+                let checked = self.check_file(&file);
+                report.diagnostics.extend(checked.diagnostics);
+                let mut project = ProjectIndex {
+                    model: self.project.clone(),
+                    ..ProjectIndex::default()
+                };
+                project.add(checked.definitions);
+                let mut findings = checked.findings;
+                report.unfollowed =
+                    unfollowed_calls(&self.catalogue, &self.project.modules(), &findings);
+                self.extend_call_graph(&mut project, &findings);
+                project.settle(&mut findings);
+                findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+                report.findings = findings;
+                report.project = project;
+            }
+            Err(message) => report.diagnostics.push(Diagnostic {
+                path: path.to_string(),
+                message,
+                severity: Severity::Error,
+            }),
+        }
+        report
+            .diagnostics
+            .extend(self.project.diagnostics(&[PathBuf::from(path)]));
+        report
+    }
+
+    /// The configurations below the command's that could not be read, as errors (the files
+    /// under them were checked with the next configuration up).
+    pub fn configuration_diagnostics(&self) -> Vec<Diagnostic> {
+        self.broken_configs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(path, message)| {
+                // `file:line:column: what` then the frame: the note goes after `what`.
+                let (first, frame) = message.split_once('\n').unwrap_or((message, ""));
+                let file = path.display().to_string();
+                let rest = first.strip_prefix(&file).unwrap_or(first);
+                let (place, what) = match rest.strip_prefix(':') {
+                    Some(located) => {
+                        let mut parts = located.splitn(3, ':');
+                        match (parts.next(), parts.next(), parts.next()) {
+                            (Some(line), Some(column), Some(what))
+                                if line.chars().all(|c| c.is_ascii_digit())
+                                    && column.chars().all(|c| c.is_ascii_digit()) =>
+                            {
+                                (format!("{file}:{line}:{column}"), what.trim_start())
+                            }
+                            _ => (file.clone(), located.trim_start()),
+                        }
+                    }
+                    None => (file.clone(), rest),
+                };
+                let frame = if frame.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n{frame}")
+                };
+                Diagnostic {
+                    path: place,
+                    message: format!(
+                        "{what} (this configuration is not used: the files below it are checked with the next one up){frame}"
+                    ),
+                    severity: Severity::Error,
+                }
+            })
+            .collect()
+    }
+
+    /// Whether `force-exclude` leaves out a path named on the command line (or given as
+    /// `--stdin-filename`).
+    pub fn force_excluded(&self, path: &std::path::Path) -> bool {
+        self.force_exclude && walk::ForcedExcludes::new(&self.config, &self.project).excludes(path)
     }
 
     /// Checks one in-memory file on its own (editor buffers, tests).
@@ -630,7 +766,18 @@ impl Engine {
             findings.extend(recipe.call_finding(&cx, &site));
         }
         self.project_call_candidates(&cx, selection, &catalogue_calls, &mut findings);
-        findings.retain(|f| !suppress::is_suppressed(f, &cx));
+        let mut file_wide = suppress::FileSuppression::of(file);
+        if !findings.is_empty() && !settings.per_file_ignores.is_empty() {
+            let configured = settings
+                .per_file_ignores
+                .for_file(&self.project.absolute(std::path::Path::new(&file.path)));
+            file_wide.names.extend(configured.names);
+        }
+        findings.retain(|f| {
+            selection.allows_finding(f)
+                && !file_wide.suppresses(f)
+                && !suppress::is_suppressed(f, &cx)
+        });
         concurrency::note_gathered_fixes(&cx, &mut findings);
         concurrency::mark_shared_state_fixes(&cx, &mut findings);
         concurrency::mark_cleanup_fixes(&cx, &mut findings);
@@ -848,7 +995,7 @@ fn project_model(config: &LoadedConfig) -> project::ProjectModel {
         .unwrap_or_else(|| std::path::PathBuf::from("."));
     let src = (!config.config.src.is_empty())
         .then(|| config.config.src.iter().map(|s| base.join(s)).collect());
-    project::ProjectModel::new(src, config.config.exclude.clone())
+    project::ProjectModel::new(src, config.config.excludes())
 }
 
 impl Engine {

@@ -1,7 +1,9 @@
 //! Which files to look at, read in parallel on every core.
 //!
-//! `.gitignore` (and `.ignore`) are respected, hidden directories and the usual virtualenv and
-//! build folders skipped, `exclude` globs from the configuration applied. Only files whose bytes
+//! `.gitignore` (and `.ignore`) are respected unless `respect-gitignore = false`, hidden
+//! directories and the usual virtualenv and build folders skipped, `exclude` and
+//! `extend-exclude` globs from the configuration applied: to the paths given too with
+//! `force-exclude`. Python means `.py` and `.pyi` (stubs). Only files whose bytes
 //! contain `async` are parsed: without the keyword a file holds no coroutine, so no direct
 //! finding, and reading bytes is an order of magnitude cheaper than parsing.
 
@@ -102,6 +104,13 @@ pub fn read_tree<R: Send>(
         });
     };
 
+    let overrides = match excludes(config) {
+        Ok(overrides) => Some(overrides),
+        Err(message) => {
+            error(&out, Path::new("configuration"), message);
+            None
+        }
+    };
     let forced = options
         .force_exclude
         .then(|| ForcedExcludes::new(config, model));
@@ -121,14 +130,16 @@ pub fn read_tree<R: Send>(
     for root in rest {
         builder.add(root);
     }
+    let respect_gitignore = config.config.respect_gitignore.unwrap_or(true);
     builder
         .require_git(false)
+        .git_ignore(respect_gitignore)
+        .git_global(respect_gitignore)
+        .git_exclude(respect_gitignore)
+        .ignore(respect_gitignore)
         .threads(std::thread::available_parallelism().map_or(2, |n| n.get()));
-    match excludes(config) {
-        Ok(overrides) => {
-            builder.overrides(overrides);
-        }
-        Err(message) => error(&out, Path::new("configuration"), message),
+    if let Some(overrides) = overrides {
+        builder.overrides(overrides);
     }
     builder.filter_entry(|entry| {
         let name = entry.file_name().to_str().unwrap_or("");
@@ -168,7 +179,7 @@ pub fn read_tree<R: Send>(
             };
             let is_file = entry.file_type().is_some_and(|t| t.is_file());
             let given = entry.depth() == 0;
-            let is_python = entry.path().extension().is_some_and(|e| e == "py");
+            let is_python = is_python(entry.path());
             if !is_file || !(is_python || given) {
                 return WalkState::Continue;
             }
@@ -234,6 +245,11 @@ pub fn read_tree<R: Send>(
         bar.finish_and_clear();
     }
     out.into_inner().unwrap()
+}
+
+/// A Python source or stub file, by its name.
+pub(crate) fn is_python(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "py" || e == "pyi")
 }
 
 /// `sys.path.insert(...)`, `.append`, `.extend`, `sys.path += ...`, `sys.path[...] = ...`.
@@ -328,7 +344,7 @@ fn declares_encoding(bytes: &[u8]) -> bool {
 fn excludes(config: &LoadedConfig) -> Result<ignore::overrides::Override, String> {
     let root = config.root.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut builder = OverrideBuilder::new(root);
-    for pattern in &config.config.exclude {
+    for pattern in &config.config.excludes() {
         // An override glob whitelists; `!` turns it into an ignore rule.
         builder
             .add(&format!("!{pattern}"))
@@ -339,7 +355,7 @@ fn excludes(config: &LoadedConfig) -> Result<ignore::overrides::Override, String
 
 /// The exclusions `--force-exclude` applies to a path given on the command line, which the
 /// walker itself never filters (a path it starts from is always walked).
-struct ForcedExcludes<'m> {
+pub(crate) struct ForcedExcludes<'m> {
     /// The configuration's folder, absolute: the globs are relative to it.
     root: PathBuf,
     /// The `exclude` globs, matched against absolute paths (`None` when a glob is invalid:
@@ -349,11 +365,11 @@ struct ForcedExcludes<'m> {
 }
 
 impl<'m> ForcedExcludes<'m> {
-    fn new(config: &LoadedConfig, model: &'m ProjectModel) -> ForcedExcludes<'m> {
+    pub(crate) fn new(config: &LoadedConfig, model: &'m ProjectModel) -> ForcedExcludes<'m> {
         let root = model.absolute(config.root.as_deref().unwrap_or(Path::new(".")));
         let mut builder = OverrideBuilder::new(&root);
         let mut valid = true;
-        for pattern in &config.config.exclude {
+        for pattern in &config.config.excludes() {
             valid &= builder.add(&format!("!{pattern}")).is_ok();
         }
         let globs = valid.then(|| builder.build().ok()).flatten();
@@ -362,7 +378,7 @@ impl<'m> ForcedExcludes<'m> {
 
     /// Whether `path` or a folder above it (below the configuration's folder) is excluded by
     /// a glob or is one of the folders never walked (`.venv`, `node_modules`, ...).
-    fn excludes(&self, path: &Path) -> bool {
+    pub(crate) fn excludes(&self, path: &Path) -> bool {
         let absolute = self.model.absolute(path);
         let is_dir = absolute.is_dir();
         // Folders above the configuration's are not the project's business: a checkout under

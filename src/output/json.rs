@@ -12,6 +12,9 @@ pub struct JsonFinding<'a> {
     pub end_line: usize,
     pub end_column: usize,
     pub recipe: &'a str,
+    /// The ruff / flake8-async codes this finding corresponds to (`ASYNC251`), empty when
+    /// none of their rules covers it.
+    pub codes: &'a [String],
     pub kind: Kind,
     pub message: &'a str,
     pub reason: &'a str,
@@ -32,6 +35,7 @@ impl<'a> From<&'a Finding> for JsonFinding<'a> {
             end_line: f.end.line,
             end_column: f.end.column,
             recipe: f.recipe,
+            codes: &f.noqa_codes,
             kind: f.kind,
             message: &f.message,
             reason: &f.reason,

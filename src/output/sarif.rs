@@ -7,7 +7,7 @@
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::{json, Value};
 
-use super::RepositoryPaths;
+use super::{RepositoryPaths, Statistics};
 use crate::finding::Finding;
 use crate::recipes;
 
@@ -59,7 +59,13 @@ pub fn rule_name(id: &str) -> String {
     }
 }
 
-pub fn render_sarif(findings: &[Finding], paths: &RepositoryPaths) -> String {
+/// The SARIF log of the findings; with `statistics` (`--statistics`), the counts also go in
+/// the run's property bag, so the log stays valid and keeps its results for code scanning.
+pub fn render_sarif(
+    findings: &[Finding],
+    paths: &RepositoryPaths,
+    statistics: Option<&Statistics>,
+) -> String {
     // No `helpUri` and no `informationUri`: the project has no public page to link to, and
     // `help` carries the recipe's whole page (what `unblock explain` prints).
     let rules: Vec<Value> = recipes::all()
@@ -118,7 +124,7 @@ pub fn render_sarif(findings: &[Finding], paths: &RepositoryPaths) -> String {
             })
         })
         .collect();
-    let sarif = json!({
+    let mut sarif = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
@@ -135,6 +141,9 @@ pub fn render_sarif(findings: &[Finding], paths: &RepositoryPaths) -> String {
             "results": results,
         }],
     });
+    if let Some(statistics) = statistics {
+        sarif["runs"][0]["properties"] = json!({ "statistics": statistics });
+    }
     let mut out = serde_json::to_string_pretty(&sarif).expect("sarif serialises");
     out.push('\n');
     out

@@ -1,6 +1,5 @@
 //! Human output: one code frame per finding, in the manner of ruff and rustc.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use anstyle::{AnsiColor, Style};
@@ -16,6 +15,13 @@ const CARET: Style = AnsiColor::Red.on_default().bold();
 const NOTE: Style = AnsiColor::Cyan.on_default();
 
 pub fn render_text(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -> String {
+    let mut out = render_text_findings(report, sources);
+    render_text_summary(&mut out, report);
+    out
+}
+
+/// The code frames alone (`--quiet`): no summary, no all-clear line.
+pub fn render_text_findings(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -> String {
     let mut out = String::new();
     // One source file at a time, with its line starts: findings come sorted by path.
     let mut cache: Option<(String, Option<Lines>)> = None;
@@ -26,6 +32,11 @@ pub fn render_text(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -
         let source = cache.as_ref().and_then(|c| c.1.as_ref());
         render_finding(&mut out, f, source);
     }
+    out
+}
+
+/// The last lines: how many findings, how many fixable, and what was not followed.
+fn render_text_summary(out: &mut String, report: &Report) {
     let total = report.findings.len();
     if total == 0 {
         let _ = writeln!(
@@ -33,8 +44,8 @@ pub fn render_text(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -
             "No blocking calls found ({} files, {} with async code).",
             report.files_scanned, report.files_parsed
         );
-        render_unfollowed(&mut out, report);
-        return out;
+        render_unfollowed(out, report);
+        return;
     }
     let safe = report
         .findings
@@ -59,8 +70,7 @@ pub fn render_text(report: &Report, sources: &dyn Fn(&str) -> Option<Vec<u8>>) -
         plural(files),
         total - safe - unsafe_,
     );
-    render_unfollowed(&mut out, report);
-    out
+    render_unfollowed(out, report);
 }
 
 /// Says how many calls the call graph could not follow, so that an all-clear is never
@@ -111,34 +121,82 @@ fn plural(n: usize) -> &'static str {
 fn render_finding(out: &mut String, f: &Finding, source: Option<&Lines>) {
     let _ = writeln!(
         out,
-        "{PATH}{}:{}:{}{PATH:#}: {RECIPE}{}{RECIPE:#} {}",
-        f.path, f.start.line, f.start.column, f.recipe, f.message
+        "{PATH}{}:{}:{}{PATH:#}: {RECIPE}{}{RECIPE:#}{} {}",
+        f.path,
+        f.start.line,
+        f.start.column,
+        f.recipe,
+        super::codes_suffix(f),
+        f.message
     );
-    if let Some(source) = source {
-        let width = f.start.line.to_string().len();
-        let pad = " ".repeat(width);
-        let (shown, prefix_len, caret_len) = framed_line(source, f);
-        let _ = writeln!(out, "{GUTTER}{pad} |{GUTTER:#}");
-        let _ = writeln!(
-            out,
-            "{GUTTER}{} |{GUTTER:#} {}",
-            f.start.line,
-            shown.trim_end()
-        );
-        let _ = writeln!(
-            out,
-            "{GUTTER}{pad} |{GUTTER:#} {}{CARET}{}{CARET:#}",
-            " ".repeat(prefix_len),
-            "^".repeat(caret_len)
-        );
-        let _ = writeln!(out, "{GUTTER}{pad} |{GUTTER:#}");
-        let _ = writeln!(out, "{pad} {NOTE}= why:{NOTE:#} {}", f.reason);
-        render_tail(out, f, &pad);
-    } else {
-        let _ = writeln!(out, "  {NOTE}= why:{NOTE:#} {}", f.reason);
-        render_tail(out, f, " ");
+    let Some(source) = source else {
+        // No source to show (the file is gone): the notes alone.
+        for (name, text) in notes(f) {
+            let _ = writeln!(out, "  {NOTE}= {name}:{NOTE:#} {text}");
+        }
+        out.push('\n');
+        return;
+    };
+    // annotate-snippets draws the frame: it measures what a terminal shows (a wide character
+    // such as 日 takes two columns, a tab four), where counting characters put the carets
+    // to the left of the call after wide text.
+    let (shown, span) = framed_line(source, f);
+    let notes = notes(f);
+    let group = annotate_snippets::Group::with_level(annotate_snippets::Level::WARNING)
+        .element(
+            annotate_snippets::Snippet::source(shown.as_str())
+                .line_start(f.start.line)
+                .annotation(annotate_snippets::AnnotationKind::Primary.span(span)),
+        )
+        .elements(notes.iter().map(|(name, text)| {
+            annotate_snippets::Level::NOTE
+                .with_name(*name)
+                .message(text.as_str())
+        }));
+    let frame = annotate_snippets::Renderer::styled()
+        .line_num(GUTTER)
+        // The carets take the group's level's style, the notes' names the emphasis.
+        .warning(CARET)
+        .emphasis(NOTE)
+        // The line was already cut to a window around the finding (`framed_line`).
+        .term_width(usize::MAX / 4)
+        .render(&[group]);
+    out.push_str(&frame);
+    out.push_str("\n\n");
+}
+
+/// The notes under a finding's frame: why it blocks, the chain and what it blocks at
+/// (indirect findings), and the fix or why there is none.
+fn notes(f: &Finding) -> Vec<(&'static str, String)> {
+    let mut notes = vec![("why", f.reason.clone())];
+    if !f.chain.is_empty() {
+        let chain: Vec<String> = f
+            .chain
+            .iter()
+            .map(|l| format!("{} ({}:{})", l.name, l.path, l.line))
+            .collect();
+        notes.push(("chain", chain.join(" -> ")));
     }
-    out.push('\n');
+    if f.sinks.len() > 1 {
+        let sinks: Vec<String> = f
+            .sinks
+            .iter()
+            .map(|l| format!("{} ({}:{})", l.name, l.path, l.line))
+            .collect();
+        notes.push(("blocks at", sinks.join(", ")));
+    }
+    match (&f.fix, &f.not_fixable) {
+        (Some(fix), _) => {
+            let name = match fix.safety {
+                Safety::Safe => "fix (safe)",
+                Safety::Unsafe => "fix (unsafe)",
+            };
+            notes.push((name, fix.note.clone()));
+        }
+        (None, Some(why)) => notes.push(("not auto-fixable", why.clone())),
+        (None, None) => {}
+    }
+    notes
 }
 
 /// Lines longer than this many bytes are shown as a window around the finding, as ruff and
@@ -151,42 +209,35 @@ const WINDOW_AFTER: usize = 120;
 /// Marks where a long line was cut.
 const CUT: &str = "...";
 
-/// The finding's line as shown (tabs expanded; a window of a long line, cut ends marked), the
-/// width before the finding's start, and the length of its caret underline.
-fn framed_line(source: &Lines, f: &Finding) -> (String, usize, usize) {
+/// The finding's first line as shown (a window of a long line, cut ends marked) and the byte
+/// range of the finding in it (to the end of the line when the finding goes on). Only the
+/// window is decoded, so a finding costs the window, not the line.
+fn framed_line(source: &Lines, f: &Finding) -> (String, std::ops::Range<usize>) {
     let (line_start, line_text) = source.line_with_start(f.start.line);
-    if line_text.len() <= LONG_LINE {
-        let shown = String::from_utf8_lossy(line_text).replace('\t', "    ");
-        let prefix_len = String::from_utf8_lossy(line_text)
-            .chars()
-            .take(f.start.column - 1)
-            .map(|c| if c == '\t' { 4 } else { 1 })
-            .sum::<usize>();
-        let caret_len = if f.end.line == f.start.line {
-            f.end.column.saturating_sub(f.start.column).max(1)
-        } else {
-            shown.chars().count().saturating_sub(prefix_len).max(1)
-        };
-        return (shown.trim_end().to_string(), prefix_len, caret_len);
-    }
-    // Byte offsets in the line; only the window is decoded, so a finding costs the window,
-    // not the line.
     let at = f.start_byte.saturating_sub(line_start).min(line_text.len());
-    let from = char_boundary(line_text, at.saturating_sub(WINDOW_BEFORE));
-    let to = char_boundary(line_text, (at + WINDOW_AFTER).min(line_text.len()));
-    let expand = |bytes: &[u8]| String::from_utf8_lossy(bytes).replace('\t', "    ");
-    let head = if from > 0 { CUT } else { "" };
-    let before = expand(&line_text[from..at]);
-    let rest = expand(&line_text[at..to]);
-    let tail = if to < line_text.len() { CUT } else { "" };
-    let prefix_len = head.len() + before.chars().count();
     let end = if f.end.line == f.start.line {
-        f.end_byte.saturating_sub(line_start).min(to)
+        f.end_byte.saturating_sub(line_start).min(line_text.len())
     } else {
-        to
+        line_text.len()
     };
-    let caret_len = expand(&line_text[at..end.max(at)]).chars().count().max(1);
-    (format!("{head}{before}{rest}{tail}"), prefix_len, caret_len)
+    let (from, to, head, tail) = if line_text.len() <= LONG_LINE {
+        (0, line_text.len(), "", "")
+    } else {
+        let from = char_boundary(line_text, at.saturating_sub(WINDOW_BEFORE));
+        let to = char_boundary(line_text, (at + WINDOW_AFTER).min(line_text.len()));
+        let head = if from > 0 { CUT } else { "" };
+        let tail = if to < line_text.len() { CUT } else { "" };
+        (from, to, head, tail)
+    };
+    let end = end.clamp(at, to.max(at));
+    // Lossy decoding may change lengths (invalid UTF-8 becomes U+FFFD): offsets are measured
+    // on the decoded pieces.
+    let before = String::from_utf8_lossy(&line_text[from..at.max(from)]);
+    let inside = String::from_utf8_lossy(&line_text[at.max(from)..end.max(from)]);
+    let after = String::from_utf8_lossy(&line_text[end.max(from)..to]);
+    let start = head.len() + before.len();
+    let shown = format!("{head}{before}{inside}{after}{tail}");
+    (shown, start..start + inside.len())
 }
 
 /// `at`, or the start of the UTF-8 character it falls inside.
@@ -195,39 +246,6 @@ fn char_boundary(bytes: &[u8], mut at: usize) -> usize {
         at -= 1;
     }
     at
-}
-
-fn render_tail(out: &mut String, f: &Finding, pad: &str) {
-    if !f.chain.is_empty() {
-        let chain: Vec<String> = f
-            .chain
-            .iter()
-            .map(|l| format!("{} ({}:{})", l.name, l.path, l.line))
-            .collect();
-        let _ = writeln!(out, "{pad} {NOTE}= chain:{NOTE:#} {}", chain.join(" -> "));
-    }
-    if f.sinks.len() > 1 {
-        let sinks: Vec<String> = f
-            .sinks
-            .iter()
-            .map(|l| format!("{} ({}:{})", l.name, l.path, l.line))
-            .collect();
-        let _ = writeln!(out, "{pad} {NOTE}= blocks at:{NOTE:#} {}", sinks.join(", "));
-    }
-    match (&f.fix, &f.not_fixable) {
-        (Some(fix), _) => {
-            let _ = writeln!(
-                out,
-                "{pad} {NOTE}= fix ({}):{NOTE:#} {}",
-                fix.safety.as_str(),
-                fix.note
-            );
-        }
-        (None, Some(why)) => {
-            let _ = writeln!(out, "{pad} {NOTE}= not auto-fixable:{NOTE:#} {why}");
-        }
-        (None, None) => {}
-    }
 }
 
 struct Lines {
@@ -256,48 +274,15 @@ impl Lines {
     }
 }
 
-pub fn render_statistics(report: &Report) -> String {
-    let mut counts: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
-    for f in &report.findings {
-        let entry = counts.entry(f.recipe).or_default();
-        entry.0 += 1;
-        match f.fix.as_ref().map(|x| x.safety) {
-            Some(Safety::Safe) => entry.1 += 1,
-            Some(Safety::Unsafe) => entry.2 += 1,
-            None => {}
-        }
-    }
-    let mut rows: Vec<_> = counts.into_iter().collect();
-    rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:>6}  {:<14}  {:>5}  {:>7}",
-        "count", "recipe", "safe", "unsafe"
-    );
-    for (recipe, (count, safe, unsafe_)) in rows {
-        let _ = writeln!(out, "{count:>6}  {recipe:<14}  {safe:>5}  {unsafe_:>7}");
-    }
-    if !report.unfollowed.is_empty() {
-        let _ = writeln!(out, "\n{:>6}  calls not followed, by module", "count");
-        let mut rows: Vec<(&String, &usize)> = report.unfollowed.iter().collect();
-        rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        for (module, n) in rows {
-            let _ = writeln!(out, "{n:>6}  {module}");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::finding::Position;
 
     /// A finding of the `len` bytes at `start` of a one-line source.
-    fn frame(source: &str, start: usize, len: usize) -> (String, usize, usize) {
+    fn finding(source: &str, start: usize, len: usize) -> Finding {
         let column = |byte: usize| source[..byte].chars().count() + 1;
-        let finding = Finding {
+        Finding {
             start: Position {
                 line: 1,
                 column: column(start),
@@ -307,8 +292,22 @@ mod tests {
                 column: column(start + len),
             },
             ..Finding::for_test("sleep", start, start + len)
-        };
-        framed_line(&Lines::new(source.as_bytes().to_vec()), &finding)
+        }
+    }
+
+    fn frame(source: &str, start: usize, len: usize) -> (String, std::ops::Range<usize>) {
+        framed_line(
+            &Lines::new(source.as_bytes().to_vec()),
+            &finding(source, start, len),
+        )
+    }
+
+    /// The text output of one finding, without colour.
+    fn rendered(source: &str, start: usize, len: usize) -> String {
+        let mut out = String::new();
+        let f = finding(source, start, len);
+        render_finding(&mut out, &f, Some(&Lines::new(source.as_bytes().to_vec())));
+        anstream::adapter::strip_str(&out).to_string()
     }
 
     #[test]
@@ -317,7 +316,46 @@ mod tests {
         let at = source.find("time").unwrap();
         assert_eq!(
             frame(source, at, 13),
-            ("    x = time.sleep(1)".to_string(), 8, 13)
+            ("\tx = time.sleep(1)".to_string(), at..at + 13)
+        );
+        // Tabs are shown as four columns, and the carets follow.
+        let out = rendered(source, at, 13);
+        assert!(
+            out.contains("1 |     x = time.sleep(1)\n  |         ^^^^^^^^^^^^^\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn carets_stay_under_the_call_after_wide_characters() {
+        // Each of 日本語 takes two columns: counting characters put the carets six columns
+        // to the left of the call.
+        let source = "    x = \"日本語日本語\"; requests.get(x)\n";
+        let at = source.find("requests").unwrap();
+        let out = rendered(source, at, "requests.get(x)".len());
+        let lines: Vec<&str> = out.lines().collect();
+        let code = lines.iter().find(|l| l.starts_with("1 |")).unwrap();
+        let carets = lines.iter().find(|l| l.contains('^')).unwrap();
+        let width = |text: &str| {
+            text.chars()
+                .map(|c| {
+                    if ('\u{3000}'..='\u{9fff}').contains(&c) {
+                        2
+                    } else {
+                        1
+                    }
+                })
+                .sum::<usize>()
+        };
+        let call_column = width(&code[..code.find("requests").unwrap()]);
+        assert_eq!(
+            carets.find('^').unwrap(),
+            call_column,
+            "the carets start under `requests`:\n{out}"
+        );
+        assert_eq!(
+            carets.trim_end().matches('^').count(),
+            "requests.get(x)".len()
         );
     }
 
@@ -327,15 +365,15 @@ mod tests {
         let source = calls.join("; ");
         let call = "time.sleep(500)";
         let at = source.find(call).unwrap();
-        let (shown, prefix, caret) = frame(&source, at, call.len());
+        let (shown, span) = frame(&source, at, call.len());
         assert!(shown.starts_with(CUT) && shown.ends_with(CUT), "{shown}");
         assert!(shown.len() <= WINDOW_BEFORE + WINDOW_AFTER + 2 * CUT.len());
-        // The caret still underlines the call.
-        assert_eq!(&shown[prefix..prefix + caret], call);
+        // The span still underlines the call.
+        assert_eq!(&shown[span], call);
         // At the start of the line nothing is cut before it; multi-byte characters are not split.
         let wide = format!("time.sleep(0); {}", "é".repeat(300));
-        let (shown, prefix, caret) = frame(&wide, 0, 13);
+        let (shown, span) = frame(&wide, 0, 13);
         assert!(!shown.starts_with(CUT) && shown.ends_with(CUT));
-        assert_eq!((prefix, caret), (0, 13));
+        assert_eq!(span, 0..13);
     }
 }

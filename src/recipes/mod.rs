@@ -113,6 +113,70 @@ pub fn by_id(id: &str) -> Option<&'static dyn Recipe> {
     RECIPES.iter().copied().find(|r| r.id() == id)
 }
 
+/// Whether `name` is a ruff / flake8-async code (`ASYNC251`, any case) rather than a recipe id.
+pub fn is_code(name: &str) -> bool {
+    name.len() > 5
+        && name[..5].eq_ignore_ascii_case("ASYNC")
+        && name[5..].chars().all(|c| c.is_ascii_digit())
+}
+
+/// The recipes whose findings a ruff / flake8-async code corresponds to (by the catalogue's
+/// `noqa` codes and the recipes' own), empty for a code unblock has no counterpart of.
+pub fn for_code(code: &str) -> Vec<&'static dyn Recipe> {
+    static CODES: std::sync::OnceLock<
+        std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    > = std::sync::OnceLock::new();
+    let codes = CODES.get_or_init(|| {
+        let mut codes = crate::catalogue::Catalogue::builtin().codes();
+        for recipe in RECIPES {
+            for code in recipe.noqa() {
+                codes
+                    .entry(code.to_string())
+                    .or_default()
+                    .insert(recipe.id().to_string());
+            }
+        }
+        codes
+    });
+    let code = code.to_ascii_uppercase();
+    RECIPES
+        .iter()
+        .copied()
+        .filter(|r| codes.get(&code).is_some_and(|ids| ids.contains(r.id())))
+        .collect()
+}
+
+/// Every code [`for_code`] knows, sorted.
+pub fn known_codes() -> Vec<String> {
+    let mut codes: Vec<String> = crate::catalogue::Catalogue::builtin()
+        .codes()
+        .into_keys()
+        .chain(
+            RECIPES
+                .iter()
+                .flat_map(|r| r.noqa().iter().map(|c| c.to_string())),
+        )
+        .collect();
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+/// A `--select` / `--ignore` / `select` / `ignore` entry: a recipe id or a code with a
+/// counterpart; otherwise why not.
+pub fn check_selector(name: &str) -> Result<(), String> {
+    if by_id(name).is_some() || (is_code(name) && !for_code(name).is_empty()) {
+        return Ok(());
+    }
+    if is_code(name) {
+        return Err(format!(
+            "`{name}` is not a code unblock reports (codes: {})",
+            known_codes().join(", ")
+        ));
+    }
+    Err(format!("no recipe `{name}` (see `unblock recipes`)"))
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     use crate::config::LoadedConfig;
