@@ -805,7 +805,12 @@ pub fn consecutive_statements_to_thread(cx: &FileContext, site: &CallSite) -> Op
     }
 
     let names: Vec<String> = run.iter().filter_map(|n| blocking_work(*n)).collect();
+    // Named after the calls: `_makedirs_then_copy`; the same call each time is `_chmod_each`
+    // (not `_chmod_then_chmod`).
     let base = match names.as_slice() {
+        [a, rest @ ..] if !rest.is_empty() && rest.iter().all(|n| n == a) => {
+            format!("_{}_each", snake_case(a))
+        }
         [a, b] => format!("_{}_then_{}", snake_case(a), snake_case(b)),
         [a, ..] => format!("_{}_and_more", snake_case(a)),
         [] => return None,
@@ -994,7 +999,14 @@ fn helper_name(cx: &FileContext, with: Node) -> String {
 fn path_noun(cx: &FileContext, path: Node) -> Option<String> {
     let text = match path.kind() {
         "identifier" => cx.text(path).to_string(),
-        "attribute" => cx.text(path.field("attribute")?).to_string(),
+        // `temp_file.name`, `upload.path`: the attribute says nothing, the object does.
+        "attribute" => {
+            let attribute = cx.text(path.field("attribute")?);
+            if matches!(attribute, "name" | "path" | "filename" | "file" | "fspath") {
+                return path_noun(cx, path.field("object")?);
+            }
+            attribute.to_string()
+        }
         "string" => {
             let raw = cx
                 .text(path)
