@@ -303,6 +303,7 @@ fn wrap_long_lines(result: &mut FixedFile, module: &str) {
         .unwrap_or(std::path::Path::new("."));
     let limit = super::style::line_length(folder);
     let wrapped = super::style::wrap_long_lines(&result.original, result.fixed.clone(), limit);
+    let wrapped = super::style::drop_redundant_parentheses(&result.original, wrapped, limit);
     if wrapped == result.fixed {
         return;
     }

@@ -104,6 +104,143 @@ pub fn wrap_long_lines(original: &[u8], fixed: Vec<u8>, limit: usize) -> Vec<u8>
     }
 }
 
+/// A parenthesised `await` the fix wrote as the left operand inside parentheses the code
+/// already had, which ruff format lays out without the outer pair:
+/// ```python
+/// return (                              return (
+///     (                                     await asyncio.to_thread(
+///         await asyncio.to_thread(              subprocess.run, cmd
+///             subprocess.run, cmd           )
+///         )                             ).returncode == 0
+///     ).returncode
+///     == 0
+/// )
+/// ```
+/// The outer pair only groups, so dropping it keeps the meaning. Only where the fix wrote the
+/// inner group, the rest of the operand is plain tokens, and the joined line fits.
+pub fn drop_redundant_parentheses(original: &[u8], fixed: Vec<u8>, limit: usize) -> Vec<u8> {
+    let (Ok(before), Ok(after)) = (std::str::from_utf8(original), std::str::from_utf8(&fixed))
+    else {
+        return fixed;
+    };
+    if !after.contains("(\n") && !after.contains("(\r\n") {
+        return fixed;
+    }
+    let diff = similar::TextDiff::from_lines(before, after);
+    let lines: Vec<(bool, &str)> = diff
+        .iter_all_changes()
+        .filter(|c| c.tag() != similar::ChangeTag::Delete)
+        .map(|c| (c.tag() == similar::ChangeTag::Insert, c.value()))
+        .collect();
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < lines.len() {
+        match join_left_operand(&lines, i, limit) {
+            Some((replacement, next)) => {
+                out.extend(replacement);
+                changed = true;
+                i = next;
+            }
+            None => {
+                out.push(lines[i].1.to_string());
+                i += 1;
+            }
+        }
+    }
+    if changed {
+        out.concat().into_bytes()
+    } else {
+        fixed
+    }
+}
+
+/// [`drop_redundant_parentheses`] at line `at` (the line that opens the outer pair): the
+/// lines that replace `at..next`, and `next`.
+fn join_left_operand(
+    lines: &[(bool, &str)],
+    at: usize,
+    limit: usize,
+) -> Option<(Vec<String>, usize)> {
+    let content = |i: usize| -> Option<&str> {
+        let line = lines.get(i)?.1;
+        Some(line.trim_end_matches(['\n', '\r']))
+    };
+    let indent_of = |text: &str| text.len() - text.trim_start().len();
+    let head = content(at)?;
+    if !head.ends_with('(') || head.trim() == "(" {
+        return None;
+    }
+    let newline = if lines[at].1.ends_with("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    let outer = indent_of(head);
+    let unit = "    ";
+    let inner_open = content(at + 1)?;
+    if !lines[at + 1].0 || inner_open.trim() != "(" || indent_of(inner_open) != outer + unit.len() {
+        return None;
+    }
+    // The inner group: every line deeper than its parentheses, up to its `)`.
+    let mut close = at + 2;
+    loop {
+        let line = content(close)?;
+        let depth = indent_of(line);
+        if depth == outer + unit.len() && line.trim_start().starts_with(')') {
+            break;
+        }
+        if depth < outer + 2 * unit.len() || !lines[close].0 {
+            return None;
+        }
+        close += 1;
+    }
+    let trailer = content(close)?.trim_start();
+    let plain = |text: &str| {
+        text.chars().all(|c| {
+            c.is_alphanumeric() || matches!(c, '_' | '.' | ' ' | '=' | '!' | '<' | '>' | '-' | '+')
+        })
+    };
+    let after_paren = &trailer[1..];
+    if !plain(after_paren.trim_end_matches("()"))
+        || after_paren.contains('(') && !after_paren.ends_with("()")
+    {
+        return None;
+    }
+    // The rest of the operand, one plain line each, then the outer `)`.
+    let mut operands: Vec<&str> = Vec::new();
+    let mut end = close + 1;
+    loop {
+        let line = content(end)?;
+        let depth = indent_of(line);
+        if depth == outer && line.trim_start().starts_with(')') {
+            break;
+        }
+        if depth != outer + unit.len() || !plain(line.trim()) || line.trim().is_empty() {
+            return None;
+        }
+        operands.push(line.trim());
+        end += 1;
+    }
+    let outer_close = content(end)?.trim_start();
+    let after_outer = &outer_close[1..];
+    let mut joined = format!("{}{}", &head[..outer], trailer);
+    for operand in &operands {
+        joined.push(' ');
+        joined.push_str(operand);
+    }
+    joined.push_str(after_outer);
+    if joined.chars().count() > limit {
+        return None;
+    }
+    let mut replacement = vec![lines[at].1.to_string()];
+    for &(_, line) in &lines[at + 2..close] {
+        replacement.push(line.strip_prefix(unit)?.to_string());
+    }
+    replacement.push(format!("{joined}{newline}"));
+    Some((replacement, end + 1))
+}
+
 /// `x = (await f(a, b)).stdout` too long (a call that became awaited keeps its attribute
 /// access, so the `await` went in parentheses): the parenthesised value on lines of its own,
 /// then the call's arguments, as ruff format lays it out:
@@ -646,6 +783,21 @@ mod tests {
         assert_eq!(wrap_awaited_value(line, 60), None);
         let line = "    x = (await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True)).stdout.split(\"\\n\")\n";
         assert_eq!(wrap_awaited_value(line, 60), None);
+    }
+
+    #[test]
+    fn a_parenthesised_left_operand_drops_the_parentheses_around_it() {
+        let original = "def f(b):\n    return (\n        subprocess.run(\n            cmd,\n            check=False,\n        ).returncode\n        == 0\n    )\n";
+        let fixed = "async def f(b):\n    return (\n        (\n            await asyncio.to_thread(\n                subprocess.run,\n                cmd,\n                check=False,\n            )\n        ).returncode\n        == 0\n    )\n";
+        assert_eq!(
+            String::from_utf8(drop_redundant_parentheses(original.as_bytes(), fixed.into(), 88)).unwrap(),
+            "async def f(b):\n    return (\n        await asyncio.to_thread(\n            subprocess.run,\n            cmd,\n            check=False,\n        )\n    ).returncode == 0\n"
+        );
+        // The group was the code's own (not written by the fix): left as it is.
+        assert_eq!(
+            drop_redundant_parentheses(fixed.as_bytes(), fixed.into(), 88),
+            fixed.as_bytes()
+        );
     }
 
     #[test]
