@@ -966,3 +966,24 @@ fn a_millisecond_sleep_does_not_make_a_blocking_helper() {
         .collect();
     assert_eq!(lines, vec![17], "{findings:#?}");
 }
+
+/// A cached function that takes no argument runs its body once per process: what it does on
+/// its first call is no blocking helper (openhands' `is_running_in_docker`). Its negative
+/// twin: a cached function with a parameter blocks again for every new argument.
+#[test]
+fn a_cached_function_without_arguments_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "app.py",
+        "import functools\nimport os\nfrom functools import lru_cache\n\n\n@lru_cache(maxsize=1)\ndef in_docker():\n    return os.path.exists(\"/.dockerenv\")\n\n\n@functools.cache\ndef settings():\n    with open(\"/etc/app.toml\") as fh:\n        return fh.read()\n\n\n@lru_cache(maxsize=128)\ndef user_file(name):\n    with open(name) as fh:\n        return fh.read()\n\n\nasync def handler(name):\n    if in_docker():\n        return settings()\n    return user_file(name)\n",
+    );
+    let findings = check_json(dir.path());
+    let lines: Vec<(u64, &str)> = findings
+        .iter()
+        .map(|f| (f["line"].as_u64().unwrap(), f["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(lines.len(), 1, "{findings:#?}");
+    assert_eq!(lines[0].0, 26);
+    assert!(lines[0].1.contains("`user_file` is sync"), "{findings:#?}");
+}

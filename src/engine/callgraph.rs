@@ -30,7 +30,7 @@ use tree_sitter::Node;
 
 use super::chunks::SkippedKind;
 use super::resolve::{Globals, Resolver, Value};
-use super::scope::{Origin, ScopeKind, Scopes, MODULE_SCOPE};
+use super::scope::{Origin, ScopeId, ScopeKind, Scopes, MODULE_SCOPE};
 use super::source::SourceFile;
 use super::suppress;
 use super::syntax::Field;
@@ -412,11 +412,15 @@ fn summarise(
             },
         );
     }
+    let runs_once = functions_run_once(&resolver, &scopes);
     let mut guard_regions: HashMap<usize, Vec<GuardRegion>> = HashMap::new();
     for call in &scopes.calls {
         let function = scopes.executing_scope(call.scope);
         let scope = scopes.get(function);
-        if scope.kind != (ScopeKind::Function { is_async: false }) || call.nonblocking {
+        if scope.kind != (ScopeKind::Function { is_async: false })
+            || call.nonblocking
+            || runs_once.contains(&function)
+        {
             continue;
         }
         let regions = guard_regions
@@ -701,6 +705,32 @@ fn has_own_yield(file: &SourceFile, body: Node) -> bool {
         !found
     });
     found
+}
+
+/// Sync functions that take no argument and are cached (`@functools.cache`,
+/// `@functools.lru_cache(...)`): their body runs once per process, on the first call, and
+/// every later call returns the cached value. What they do is no blocking helper: openhands'
+/// `is_running_in_docker` stats two files once, and 13 of its findings were chains through it.
+fn functions_run_once(resolver: &Resolver, scopes: &Scopes) -> HashSet<ScopeId> {
+    const CACHES: &[&str] = &["functools.cache", "functools.lru_cache"];
+    let mut out = HashSet::new();
+    for (id, scope) in scopes.scopes.iter().enumerate() {
+        if scope.kind != (ScopeKind::Function { is_async: false }) {
+            continue;
+        }
+        let takes_nothing = scope
+            .node
+            .field("parameters")
+            .is_some_and(|p| p.named_child_count() == 0);
+        if takes_nothing
+            && decorators_of(resolver, scope.node, scope.parent)
+                .iter()
+                .any(|(name, _)| CACHES.contains(&name.as_str()))
+        {
+            out.insert(id);
+        }
+    }
+    out
 }
 
 /// The decorators of a function that resolve to functions or classes, with whether each is
