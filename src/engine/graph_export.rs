@@ -20,6 +20,7 @@ use std::path::PathBuf;
 
 use super::callgraph::Graph;
 use super::project::ProjectModel;
+use super::resolve::flow::{decorators_of, Flowed};
 use super::resolve::{Resolver, Value};
 use super::scope::{ScopeId, ScopeKind, Scopes, MODULE_SCOPE};
 use super::source::SourceFile;
@@ -188,6 +189,9 @@ struct Index {
     /// Module to its module-level names and what they resolve to.
     names: HashMap<String, HashMap<String, String>>,
     classes: HashSet<String>,
+    /// Module-level names bound to a value that is neither a module, a function nor a
+    /// class (`UriType = str | bytes`), by qualified name.
+    variables: HashSet<String>,
 }
 
 impl Index {
@@ -247,8 +251,13 @@ pub fn build(
         let resolver = Resolver::new(&file, &scopes, catalogue);
         let names = index.names.entry(file.module.clone()).or_default();
         for &name in scopes.get(MODULE_SCOPE).bindings.keys() {
-            if let Some(Value::Name(target)) = resolver.lookup(name, MODULE_SCOPE, 0) {
-                names.insert(name.to_string(), target);
+            match resolver.lookup(name, MODULE_SCOPE, 0) {
+                Some(Value::Name(target)) => {
+                    names.insert(name.to_string(), target);
+                }
+                _ => {
+                    index.variables.insert(format!("{}.{name}", file.module));
+                }
             }
         }
         index.classes.extend(
@@ -377,19 +386,138 @@ impl Builder<'_> {
             }
             self.out.node(&names[id], kind, Some(site(scope.node)));
         }
+        let flow = resolver.flow();
         for call in &scopes.calls {
             let caller = &names[owner(&scopes, call.scope)];
-            let target = match resolver.callee(call.node, call.scope) {
-                Some(callee) => self.target(&callee, &scopes, &local, &names),
-                None => called_lambda(&resolver, call.node, call.scope)
-                    .map(|id| (names[id].clone(), NodeKind::Function)),
-            };
-            let Some((target, kind)) = target else {
+            let at = site(call.node);
+            for callee in flow.callees(call.node, call.scope) {
+                let name = match &callee {
+                    Flowed::Lambda(id) => {
+                        self.link(caller, &names[*id], NodeKind::Function, &at);
+                        continue;
+                    }
+                    Flowed::Value(value) if self.unnamed_member(value) => continue,
+                    Flowed::Value(value) => match value.qualified() {
+                        Some(name) => name,
+                        None => continue,
+                    },
+                };
+                if let Some((target, kind)) = self.target(&name, &scopes, &local, &names) {
+                    self.link(caller, &target, kind, &at);
+                }
+                // What a builtin calls on the program's behalf: `iter(x)` runs `__iter__`,
+                // `next(x)` `__next__`, `max(xs, key=f)` and `map(f, xs)` run `f`.
+                let Some(arguments) = call.node.field("arguments") else {
+                    continue;
+                };
+                let called: Vec<(tree_sitter::Node, bool)> = match name.as_str() {
+                    "builtins.iter" | "builtins.next" => arguments
+                        .named_child(0)
+                        .map(|a| (a, name == "builtins.next"))
+                        .into_iter()
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for (iterable, next_only) in called {
+                    for method in flow.iteration(iterable, call.scope, next_only) {
+                        if let Some((target, kind)) = self.target(&method, &scopes, &local, &names)
+                        {
+                            self.link(caller, &target, kind, &at);
+                        }
+                    }
+                }
+                for function in higher_order_arguments(file, &name, arguments) {
+                    for value in flow.called_values(function, call.scope) {
+                        self.link_value(caller, &value, &at, &scopes, &local, &names);
+                    }
+                }
+            }
+        }
+        // A `for` over an object of a project class runs its `__iter__` and `__next__`.
+        for &(node, scope) in &scopes.loops {
+            if !matches!(node.kind(), "for_statement" | "for_in_clause")
+                || node.child(0).is_some_and(|c| c.kind() == "async")
+            {
+                continue;
+            }
+            let Some(iterable) = node.field("right") else {
                 continue;
             };
-            self.out.node(&target, kind, None);
-            self.out.edge(caller, &target, site(call.node));
+            let caller = &names[owner(&scopes, scope)];
+            let at = site(node);
+            for method in flow.iteration(iterable, scope, false) {
+                if let Some((target, kind)) = self.target(&method, &scopes, &local, &names) {
+                    self.link(caller, &target, kind, &at);
+                }
+            }
         }
+        // `@dec` on a definition calls `dec` with it, where the definition runs.
+        for (&id, decorators) in scopes
+            .scopes
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.kind, ScopeKind::Function { .. } | ScopeKind::Class))
+            .map(|(id, s)| (id, s.node))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|(id, node)| (id, decorators_of(&scopes, *node)))
+            .collect::<Vec<_>>()
+            .iter()
+        {
+            let defined_in = scopes.get(id).parent.unwrap_or(MODULE_SCOPE);
+            let caller = &names[owner(&scopes, defined_in)];
+            for &decorator in decorators {
+                let at = site(decorator);
+                for value in flow.called_values(decorator, defined_in) {
+                    self.link_value(caller, &value, &at, &scopes, &local, &names);
+                }
+            }
+        }
+    }
+
+    fn link(&mut self, caller: &str, target: &str, kind: NodeKind, at: &Site) {
+        self.out.node(target, kind, None);
+        self.out.edge(caller, target, at.clone());
+    }
+
+    /// An edge from `caller` to what calling `value` runs.
+    fn link_value(
+        &mut self,
+        caller: &str,
+        value: &Flowed,
+        at: &Site,
+        scopes: &Scopes,
+        local: &HashMap<&str, ScopeId>,
+        names: &[String],
+    ) {
+        match value {
+            Flowed::Lambda(id) => self.link(caller, &names[*id], NodeKind::Function, at),
+            Flowed::Value(value) => {
+                if self.unnamed_member(value) {
+                    return;
+                }
+                let Some(name) = value.qualified() else {
+                    return;
+                };
+                if let Some((target, kind)) = self.target(&name, scopes, local, names) {
+                    self.link(caller, &target, kind, at);
+                }
+            }
+        }
+    }
+
+    /// A method of an object that is no node: of a builtin type (`str.strip`: methods of
+    /// builtin objects are not nodes, as in PyCG), or of a project module's name that is no
+    /// class (a type alias such as `UriType = str | bytes` read from an annotation).
+    /// `super().__init__()` of a builtin base is a node (`<builtin>.Exception.__init__`).
+    fn unnamed_member(&self, value: &Value) -> bool {
+        let Value::Member(ty, attr) = value else {
+            return false;
+        };
+        if ty.starts_with("builtins.") {
+            return !attr.starts_with("__");
+        }
+        self.index.variables.contains(ty)
     }
 
     /// The node a resolved callee names, and what kind of node it is.
@@ -516,28 +644,30 @@ fn scope_names(scopes: &Scopes, module: &str) -> Vec<String> {
     names
 }
 
-/// `f()` where `f = lambda ...` (its only assignment), or `(lambda: ...)()`: the lambda's scope.
-fn called_lambda(resolver: &Resolver, call: tree_sitter::Node, scope: ScopeId) -> Option<ScopeId> {
-    let mut function = call.field("function")?;
-    while function.kind() == "parenthesized_expression" {
-        function = function.named_child(0)?;
+/// The arguments a builtin calls: `key=` of `max`, `min` and `sorted`, the function given to
+/// `map` and `filter`.
+fn higher_order_arguments<'t>(
+    file: &SourceFile,
+    callee: &str,
+    arguments: tree_sitter::Node<'t>,
+) -> Vec<tree_sitter::Node<'t>> {
+    let mut cursor = arguments.walk();
+    let arguments: Vec<tree_sitter::Node> = arguments.named_children(&mut cursor).collect();
+    match callee {
+        "builtins.max" | "builtins.min" | "builtins.sorted" => arguments
+            .iter()
+            .filter(|a| a.kind() == "keyword_argument")
+            .filter(|a| a.field("name").is_some_and(|n| file.text(n) == "key"))
+            .filter_map(|a| a.field("value"))
+            .collect(),
+        "builtins.map" | "builtins.filter" => arguments
+            .first()
+            .filter(|a| !matches!(a.kind(), "keyword_argument" | "list_splat"))
+            .copied()
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
     }
-    let lambda = match function.kind() {
-        "lambda" => function,
-        "identifier" => {
-            let values = resolver.assigned_values(resolver.file.text(function), scope);
-            match values[..] {
-                [value] if value.kind() == "lambda" => value,
-                _ => return None,
-            }
-        }
-        _ => return None,
-    };
-    resolver
-        .scopes
-        .by_node
-        .get(&lambda.field("body")?.id())
-        .copied()
 }
 
 /// Python's builtins (3.13), so that an unbound name is not taken for one.
