@@ -278,6 +278,7 @@ pub fn build(
         index,
         out: CallGraph::default(),
         blocking: BTreeSet::new(),
+        stars: Vec::new(),
     };
     for path in readable {
         // Said once, in the first pass.
@@ -357,10 +358,13 @@ struct Builder<'c> {
     index: Index,
     out: CallGraph,
     blocking: BTreeSet<String>,
+    /// The modules the current file imports `*` from, in source order.
+    stars: Vec<String>,
 }
 
 impl Builder<'_> {
     fn file(&mut self, file: &SourceFile) {
+        self.stars = star_imports(file);
         let scopes = Scopes::build_every_call(file);
         let resolver =
             Resolver::new(file, &scopes, self.catalogue).with_globals(Some(self.globals));
@@ -530,6 +534,19 @@ impl Builder<'_> {
     ) -> Option<(String, NodeKind)> {
         if let Some(builtin) = callee.strip_prefix("builtins.") {
             let top = builtin.split('.').next().unwrap_or(builtin);
+            // A name the file does not bind, brought in by `from m import *` (a public
+            // module-level name of `m`; the last such import wins).
+            let star = self.stars.iter().rev().find(|m| {
+                !top.starts_with('_')
+                    && self
+                        .index
+                        .names
+                        .get(m.as_str())
+                        .is_some_and(|names| names.contains_key(top))
+            });
+            if let Some(module) = star.cloned() {
+                return self.target(&format!("{module}.{builtin}"), scopes, local, names);
+            }
             // A name bound nowhere the scopes see (a star import, a typo) is no builtin.
             if !BUILTINS.contains(&top) {
                 return None;
@@ -642,6 +659,36 @@ fn scope_names(scopes: &Scopes, module: &str) -> Vec<String> {
         names.push(name);
     }
     names
+}
+
+/// The modules a file imports `*` from at module level (relative ones made absolute).
+fn star_imports(file: &SourceFile) -> Vec<String> {
+    let root = file.tree.root_node();
+    let mut cursor = root.walk();
+    let statements: Vec<tree_sitter::Node> = root
+        .named_children(&mut cursor)
+        .filter(|s| s.kind() == "import_from_statement")
+        .collect();
+    let mut out = Vec::new();
+    for statement in statements {
+        let mut inner = statement.walk();
+        let wildcard = statement
+            .named_children(&mut inner)
+            .any(|c| c.kind() == "wildcard_import");
+        let Some(module) = statement.field("module_name").filter(|_| wildcard) else {
+            continue;
+        };
+        out.push(if module.kind() == "relative_import" {
+            super::scope::resolve_relative(
+                &file.module,
+                file.path.ends_with("__init__.py"),
+                file.text(module),
+            )
+        } else {
+            file.text(module).to_string()
+        });
+    }
+    out
 }
 
 /// The arguments a builtin calls: `key=` of `max`, `min` and `sorted`, the function given to

@@ -100,6 +100,10 @@ pub struct ValueFlow<'r, 'a, 't> {
     /// The statement making each placed binding and the block holding it, by the binding's
     /// node id.
     statements: RefCell<HashMap<usize, Option<(Node<'t>, Node<'t>)>>>,
+    /// The classes of the file it creates instances of, found once.
+    created: std::cell::OnceCell<Vec<String>>,
+    /// Each class's method resolution order, once known.
+    mros: RefCell<HashMap<String, Vec<String>>>,
     /// Questions being answered: met again (a cycle), they give nothing for that answer.
     asking: RefCell<HashSet<Asking<'t>>>,
 }
@@ -118,6 +122,8 @@ impl<'a, 't> Resolver<'a, 't> {
             stores: std::cell::OnceCell::new(),
             statements: RefCell::default(),
             memo: RefCell::default(),
+            created: std::cell::OnceCell::new(),
+            mros: RefCell::default(),
             asking: RefCell::default(),
         }
     }
@@ -292,6 +298,16 @@ impl<'a, 't> ValueFlow<'_, 'a, 't> {
                 Origin::Def(q) | Origin::Class(q) => {
                     out.extend(self.settle(Value::Name(q.clone()), depth + 1));
                 }
+                // `self` in a method of `C`: a `C`, or an instance of a subclass of `C` the
+                // file creates (whose overrides `self.area()` may run).
+                Origin::SelfParam(class) => {
+                    out.push(Flowed::Value(Value::Instance(class.clone())));
+                    out.extend(
+                        self.created_below(class)
+                            .into_iter()
+                            .map(|c| Flowed::Value(Value::Instance(c))),
+                    );
+                }
                 Origin::NoneValue | Origin::Unknown => {}
                 other => out.extend(
                     self.resolver
@@ -367,6 +383,22 @@ impl<'a, 't> ValueFlow<'_, 'a, 't> {
             };
             let name = value.qualified();
             match (name.as_deref(), &value) {
+                // `super()` in a method of `C`: for each instance the file creates whose
+                // class has `C` on its MRO, the class after `C` there.
+                (Some("builtins.super"), _) => {
+                    if let Some(class) = self.method_class(scope) {
+                        for created in self.created_classes() {
+                            let mro = self.mro(&created);
+                            let Some(at) = mro.iter().position(|c| *c == class) else {
+                                continue;
+                            };
+                            if let Some(next) = mro.get(at + 1).filter(|n| *n != "builtins.object")
+                            {
+                                out.push(Flowed::Value(Value::Instance(next.clone())));
+                            }
+                        }
+                    }
+                }
                 (Some("builtins.iter"), _) => {
                     if let Some(&argument) = arguments.first() {
                         for item in self.values(argument, scope, depth + 1) {
@@ -1136,6 +1168,103 @@ impl<'a, 't> ValueFlow<'_, 'a, 't> {
             .map(Vec::as_slice)
     }
 
+    /// The class whose method (or code nested in it) `scope` is.
+    fn method_class(&self, scope: ScopeId) -> Option<String> {
+        let scopes = self.resolver.scopes;
+        let mut current = Some(scope);
+        while let Some(id) = current {
+            let s = scopes.get(id);
+            if let Some(class) = s.class {
+                return Some(scopes.get(class).qualname.clone());
+            }
+            current = s.parent;
+        }
+        None
+    }
+
+    /// The classes of this file the file calls (creates instances of).
+    fn created_classes(&self) -> Vec<String> {
+        self.created
+            .get_or_init(|| {
+                let scopes = self.resolver.scopes;
+                let file = self.resolver.file;
+                let mut out: Vec<String> = Vec::new();
+                for call in &scopes.calls {
+                    let Some(function) = call.node.field("function") else {
+                        continue;
+                    };
+                    let last = match function.kind() {
+                        "identifier" => Some(function),
+                        "attribute" => function.field("attribute"),
+                        _ => None,
+                    };
+                    // Capitalised names only: a class by convention, and cheap to rule out.
+                    if !last
+                        .is_some_and(|l| file.text(l).starts_with(|c: char| c.is_ascii_uppercase()))
+                    {
+                        continue;
+                    }
+                    if let Some(callee) = self.resolver.callee(call.node, call.scope) {
+                        if scopes.classes.contains_key(&callee) && !out.contains(&callee) {
+                            out.push(callee);
+                        }
+                    }
+                }
+                out.sort();
+                out
+            })
+            .clone()
+    }
+
+    /// The classes of this file below `class` that the file creates instances of.
+    fn created_below(&self, class: &str) -> Vec<String> {
+        self.created_classes()
+            .into_iter()
+            .filter(|c| c != class && self.mro(c).iter().any(|b| b == class))
+            .collect()
+    }
+
+    /// The method resolution order of a class of this file (C3), its bases named as the
+    /// resolver names them; a base outside the file ends its line.
+    fn mro(&self, class: &str) -> Vec<String> {
+        if let Some(known) = self.mros.borrow().get(class) {
+            return known.clone();
+        }
+        // A cycle (or an unresolvable order) gives the class alone.
+        self.mros
+            .borrow_mut()
+            .insert(class.to_string(), vec![class.to_string()]);
+        let scopes = self.resolver.scopes;
+        let mut out = vec![class.to_string()];
+        if let Some(&id) = scopes.classes.get(class) {
+            let defined_in = scopes.get(id).parent.unwrap_or(MODULE_SCOPE);
+            let bases: Vec<String> = match scopes.get(id).node.field("superclasses") {
+                Some(list) => {
+                    let mut cursor = list.walk();
+                    let nodes: Vec<Node> = list
+                        .named_children(&mut cursor)
+                        .filter(|b| !matches!(b.kind(), "keyword_argument" | "comment"))
+                        .collect();
+                    nodes
+                        .into_iter()
+                        .filter_map(|b| match self.resolver.infer(b, defined_in, 0) {
+                            Some(Value::Name(name)) => Some(name),
+                            _ => None,
+                        })
+                        .collect()
+                }
+                None => Vec::new(),
+            };
+            let mut lines: Vec<Vec<String>> = bases.iter().map(|b| self.mro(b)).collect();
+            lines.push(bases);
+            out.extend(c3_merge(lines));
+        }
+        self.mros
+            .borrow_mut()
+            .insert(class.to_string(), out.clone());
+        out
+    }
+
     /// The bindings a name used in `scope` reads, and the scope holding them, by Python's
     /// rules (as [`Resolver::lookup`]).
     fn visible_bindings(&self, name: &str, scope: ScopeId) -> Option<(&'a [Origin<'t>], ScopeId)> {
@@ -1373,6 +1502,31 @@ fn in_common_loop(binding: Node, use_node: Node) -> bool {
         current = node.parent();
     }
     false
+}
+
+/// C3's merge of the bases' orders and the list of bases: the next class is the first head
+/// that is in no other line's tail. An order C3 rejects ends where it stops.
+fn c3_merge(mut lines: Vec<Vec<String>>) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        lines.retain(|l| !l.is_empty());
+        if lines.is_empty() {
+            return out;
+        }
+        let head = lines
+            .iter()
+            .map(|l| &l[0])
+            .find(|head| lines.iter().all(|l| !l[1..].contains(head)));
+        let Some(head) = head.cloned() else {
+            return out;
+        };
+        for line in &mut lines {
+            if line[0] == head {
+                line.remove(0);
+            }
+        }
+        out.push(head);
+    }
 }
 
 fn dedupe(values: &mut Vec<Flowed>) {
