@@ -587,6 +587,19 @@ impl Builder<'_> {
         if let Some(found) = self.project_function(callee) {
             return Some(found);
         }
+        // What a project function's attribute is (`@prop.setter`: a method of the builtin
+        // property object), or a name inside a function the graph cannot follow, is no node.
+        if callee.contains("<locals>") {
+            return None;
+        }
+        if let Some((owner, _)) = callee.rsplit_once('.') {
+            let function_owner = local
+                .get(owner)
+                .is_some_and(|&id| matches!(scopes.get(id).kind, ScopeKind::Function { .. }));
+            if function_owner || self.graph.function(owner).is_some() {
+                return None;
+            }
+        }
         let (followed, is_class) = self.index.follow(callee);
         if is_class {
             return Some((followed, NodeKind::Class));
