@@ -1534,3 +1534,95 @@ fn dedupe(values: &mut Vec<Flowed>) {
     values.retain(|v| seen.insert(v.clone()));
     values.truncate(MAX_VALUES);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::scope::Scopes;
+    use crate::engine::source::SourceFile;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn c3_puts_a_diamond_in_python_order() {
+        // class Bottom(Left, Right), Left(Root), Right(Root): Left, Right, Root.
+        let merged = c3_merge(vec![
+            names(&["Left", "Root"]),
+            names(&["Right", "Root"]),
+            names(&["Left", "Right"]),
+        ]);
+        assert_eq!(merged, names(&["Left", "Right", "Root"]));
+    }
+
+    /// The names of what the last call of `source` may run.
+    fn last_callees(source: &str) -> Vec<String> {
+        let file = SourceFile::parse("m.py".into(), source.as_bytes().to_vec(), "m".into())
+            .expect("parses");
+        let scopes = Scopes::build_every_call(&file);
+        let catalogue = crate::catalogue::Catalogue::builtin();
+        let resolver = Resolver::new(&file, &scopes, &catalogue);
+        let flow = resolver.flow();
+        let call = scopes
+            .calls
+            .iter()
+            .max_by_key(|c| c.node.start_byte())
+            .expect("a call");
+        let mut out: Vec<String> = flow
+            .callees(call.node, call.scope)
+            .into_iter()
+            .filter_map(|v| match v {
+                Flowed::Value(v) => v.qualified(),
+                Flowed::Lambda(_) => Some("<lambda>".into()),
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_written_key_reads_only_its_item() {
+        let source = "def a(): pass\ndef b(): pass\ndef c(): pass\n\
+                      t = {'a': a, 'b': b}\nt['c'] = c\nt['b']()\n";
+        assert_eq!(last_callees(source), ["m.b"]);
+        let any = "def a(): pass\ndef b(): pass\nt = {'a': a}\nt['b'] = b\nt[k]()\n";
+        assert_eq!(last_callees(any), ["m.a", "m.b"]);
+    }
+
+    #[test]
+    fn a_binding_before_the_call_hides_the_earlier_ones_but_not_a_branch() {
+        let straight = "def a(): pass\ndef b(): pass\ndef f():\n    g = a\n    g = b\n    g()\n";
+        assert_eq!(last_callees(straight), ["m.b"]);
+        let branch =
+            "def a(): pass\ndef b(): pass\ndef f(x):\n    g = a\n    if x:\n        g = b\n    g()\n";
+        assert_eq!(last_callees(branch), ["m.a", "m.b"]);
+    }
+
+    #[test]
+    fn a_parameter_holds_what_the_calls_pass_and_an_unknown_argument_adds_nothing() {
+        let source = "def one(): pass\ndef two(): pass\ndef run(fn):\n    fn()\n\
+                      run(one)\nrun(two)\nrun(unknown_thing())\n";
+        // The last call in source order is `unknown_thing()`; ask for `fn()` instead.
+        let file = SourceFile::parse("m.py".into(), source.as_bytes().to_vec(), "m".into())
+            .expect("parses");
+        let scopes = Scopes::build_every_call(&file);
+        let catalogue = crate::catalogue::Catalogue::builtin();
+        let resolver = Resolver::new(&file, &scopes, &catalogue);
+        let flow = resolver.flow();
+        let call = scopes
+            .calls
+            .iter()
+            .find(|c| file.text(c.node) == "fn()")
+            .expect("fn()");
+        let got: Vec<String> = flow
+            .callees(call.node, call.scope)
+            .into_iter()
+            .filter_map(|v| match v {
+                Flowed::Value(v) => v.qualified(),
+                Flowed::Lambda(_) => None,
+            })
+            .collect();
+        assert_eq!(got, ["m.one", "m.two"]);
+    }
+}
