@@ -23,6 +23,9 @@ use crate::engine::syntax::Field;
 /// More values than this for one expression says little; the rest are dropped.
 const MAX_VALUES: usize = 32;
 
+/// Questions open at once (each a few stack frames) beyond which the answer is unknown.
+const MAX_OPEN: usize = 64;
+
 /// Bindings of one name placed in order to find the ones reaching a use (above it, all count).
 const MAX_PLACED: usize = 8;
 
@@ -137,7 +140,7 @@ impl<'a, 't> ValueFlow<'_, 'a, 't> {
             return known.clone();
         }
         let asking = Asking::Call(call.id());
-        if !self.asking.borrow_mut().insert(asking.clone()) {
+        if self.too_deep() || !self.asking.borrow_mut().insert(asking.clone()) {
             return Vec::new();
         }
         let mut out: Vec<Flowed> = match call.field("function") {
@@ -159,6 +162,12 @@ impl<'a, 't> ValueFlow<'_, 'a, 't> {
         self.asking.borrow_mut().remove(&asking);
         self.callees.borrow_mut().insert(call.id(), out.clone());
         out
+    }
+
+    /// So many questions open at once that answering one more could overflow the stack (a
+    /// question may open another one's at depth 0: a call's callees, a parameter's callers).
+    fn too_deep(&self) -> bool {
+        self.asking.borrow().len() > MAX_OPEN
     }
 
     /// What calling each value of `expr` runs (a decorator applied, a `key=` function).
@@ -219,7 +228,7 @@ impl<'a, 't> ValueFlow<'_, 'a, 't> {
             return known.clone();
         }
         let asking = Asking::Value(expr.id(), scope);
-        if !self.asking.borrow_mut().insert(asking.clone()) {
+        if self.too_deep() || !self.asking.borrow_mut().insert(asking.clone()) {
             return Vec::new();
         }
         let out = self.follow(expr, scope, depth);
@@ -1624,5 +1633,25 @@ mod tests {
             })
             .collect();
         assert_eq!(got, ["m.one", "m.two"]);
+    }
+
+    #[test]
+    fn a_long_chain_of_callbacks_ends_without_overflowing() {
+        // f0(fn) calls fn(); f{i}(fn) passes fn to f{i-1}; the last is given `target`, and
+        // each function is also called through a parameter of its own name.
+        let mut source = String::from("def target(): pass\ndef f0(fn):\n    fn()\n");
+        for i in 1..400 {
+            source.push_str(&format!("def f{i}(fn):\n    f{}(fn)\n", i - 1));
+        }
+        source.push_str("f399(target)\n");
+        let file =
+            SourceFile::parse("m.py".into(), source.into_bytes(), "m".into()).expect("parses");
+        let scopes = Scopes::build_every_call(&file);
+        let catalogue = crate::catalogue::Catalogue::builtin();
+        let resolver = Resolver::new(&file, &scopes, &catalogue);
+        let flow = resolver.flow();
+        for call in &scopes.calls {
+            flow.callees(call.node, call.scope);
+        }
     }
 }
