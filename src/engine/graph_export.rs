@@ -20,6 +20,7 @@ use std::path::PathBuf;
 
 use super::callgraph::Graph;
 use super::project::ProjectModel;
+use super::resolve::flow::{decorators_of, Flowed};
 use super::resolve::{Resolver, Value};
 use super::scope::{ScopeId, ScopeKind, Scopes, MODULE_SCOPE};
 use super::source::SourceFile;
@@ -188,6 +189,9 @@ struct Index {
     /// Module to its module-level names and what they resolve to.
     names: HashMap<String, HashMap<String, String>>,
     classes: HashSet<String>,
+    /// Module-level names bound to a value that is neither a module, a function nor a
+    /// class (`UriType = str | bytes`), by qualified name.
+    variables: HashSet<String>,
 }
 
 impl Index {
@@ -247,8 +251,13 @@ pub fn build(
         let resolver = Resolver::new(&file, &scopes, catalogue);
         let names = index.names.entry(file.module.clone()).or_default();
         for &name in scopes.get(MODULE_SCOPE).bindings.keys() {
-            if let Some(Value::Name(target)) = resolver.lookup(name, MODULE_SCOPE, 0) {
-                names.insert(name.to_string(), target);
+            match resolver.lookup(name, MODULE_SCOPE, 0) {
+                Some(Value::Name(target)) => {
+                    names.insert(name.to_string(), target);
+                }
+                _ => {
+                    index.variables.insert(format!("{}.{name}", file.module));
+                }
             }
         }
         index.classes.extend(
@@ -269,6 +278,7 @@ pub fn build(
         index,
         out: CallGraph::default(),
         blocking: BTreeSet::new(),
+        stars: Vec::new(),
     };
     for path in readable {
         // Said once, in the first pass.
@@ -348,10 +358,13 @@ struct Builder<'c> {
     index: Index,
     out: CallGraph,
     blocking: BTreeSet<String>,
+    /// The modules the current file imports `*` from, in source order.
+    stars: Vec<String>,
 }
 
 impl Builder<'_> {
     fn file(&mut self, file: &SourceFile) {
+        self.stars = star_imports(file);
         let scopes = Scopes::build_every_call(file);
         let resolver =
             Resolver::new(file, &scopes, self.catalogue).with_globals(Some(self.globals));
@@ -377,19 +390,138 @@ impl Builder<'_> {
             }
             self.out.node(&names[id], kind, Some(site(scope.node)));
         }
+        let flow = resolver.flow();
         for call in &scopes.calls {
             let caller = &names[owner(&scopes, call.scope)];
-            let target = match resolver.callee(call.node, call.scope) {
-                Some(callee) => self.target(&callee, &scopes, &local, &names),
-                None => called_lambda(&resolver, call.node, call.scope)
-                    .map(|id| (names[id].clone(), NodeKind::Function)),
-            };
-            let Some((target, kind)) = target else {
+            let at = site(call.node);
+            for callee in flow.callees(call.node, call.scope) {
+                let name = match &callee {
+                    Flowed::Lambda(id) => {
+                        self.link(caller, &names[*id], NodeKind::Function, &at);
+                        continue;
+                    }
+                    Flowed::Value(value) if self.unnamed_member(value) => continue,
+                    Flowed::Value(value) => match value.qualified() {
+                        Some(name) => name,
+                        None => continue,
+                    },
+                };
+                if let Some((target, kind)) = self.target(&name, &scopes, &local, &names) {
+                    self.link(caller, &target, kind, &at);
+                }
+                // What a builtin calls on the program's behalf: `iter(x)` runs `__iter__`,
+                // `next(x)` `__next__`, `max(xs, key=f)` and `map(f, xs)` run `f`.
+                let Some(arguments) = call.node.field("arguments") else {
+                    continue;
+                };
+                let called: Vec<(tree_sitter::Node, bool)> = match name.as_str() {
+                    "builtins.iter" | "builtins.next" => arguments
+                        .named_child(0)
+                        .map(|a| (a, name == "builtins.next"))
+                        .into_iter()
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for (iterable, next_only) in called {
+                    for method in flow.iteration(iterable, call.scope, next_only) {
+                        if let Some((target, kind)) = self.target(&method, &scopes, &local, &names)
+                        {
+                            self.link(caller, &target, kind, &at);
+                        }
+                    }
+                }
+                for function in higher_order_arguments(file, &name, arguments) {
+                    for value in flow.called_values(function, call.scope) {
+                        self.link_value(caller, &value, &at, &scopes, &local, &names);
+                    }
+                }
+            }
+        }
+        // A `for` over an object of a project class runs its `__iter__` and `__next__`.
+        for &(node, scope) in &scopes.loops {
+            if !matches!(node.kind(), "for_statement" | "for_in_clause")
+                || node.child(0).is_some_and(|c| c.kind() == "async")
+            {
+                continue;
+            }
+            let Some(iterable) = node.field("right") else {
                 continue;
             };
-            self.out.node(&target, kind, None);
-            self.out.edge(caller, &target, site(call.node));
+            let caller = &names[owner(&scopes, scope)];
+            let at = site(node);
+            for method in flow.iteration(iterable, scope, false) {
+                if let Some((target, kind)) = self.target(&method, &scopes, &local, &names) {
+                    self.link(caller, &target, kind, &at);
+                }
+            }
         }
+        // `@dec` on a definition calls `dec` with it, where the definition runs.
+        for (&id, decorators) in scopes
+            .scopes
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.kind, ScopeKind::Function { .. } | ScopeKind::Class))
+            .map(|(id, s)| (id, s.node))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|(id, node)| (id, decorators_of(&scopes, *node)))
+            .collect::<Vec<_>>()
+            .iter()
+        {
+            let defined_in = scopes.get(id).parent.unwrap_or(MODULE_SCOPE);
+            let caller = &names[owner(&scopes, defined_in)];
+            for &decorator in decorators {
+                let at = site(decorator);
+                for value in flow.called_values(decorator, defined_in) {
+                    self.link_value(caller, &value, &at, &scopes, &local, &names);
+                }
+            }
+        }
+    }
+
+    fn link(&mut self, caller: &str, target: &str, kind: NodeKind, at: &Site) {
+        self.out.node(target, kind, None);
+        self.out.edge(caller, target, at.clone());
+    }
+
+    /// An edge from `caller` to what calling `value` runs.
+    fn link_value(
+        &mut self,
+        caller: &str,
+        value: &Flowed,
+        at: &Site,
+        scopes: &Scopes,
+        local: &HashMap<&str, ScopeId>,
+        names: &[String],
+    ) {
+        match value {
+            Flowed::Lambda(id) => self.link(caller, &names[*id], NodeKind::Function, at),
+            Flowed::Value(value) => {
+                if self.unnamed_member(value) {
+                    return;
+                }
+                let Some(name) = value.qualified() else {
+                    return;
+                };
+                if let Some((target, kind)) = self.target(&name, scopes, local, names) {
+                    self.link(caller, &target, kind, at);
+                }
+            }
+        }
+    }
+
+    /// A method of an object that is no node: of a builtin type (`str.strip`: methods of
+    /// builtin objects are not nodes, as in PyCG), or of a project module's name that is no
+    /// class (a type alias such as `UriType = str | bytes` read from an annotation).
+    /// `super().__init__()` of a builtin base is a node (`<builtin>.Exception.__init__`).
+    fn unnamed_member(&self, value: &Value) -> bool {
+        let Value::Member(ty, attr) = value else {
+            return false;
+        };
+        if ty.starts_with("builtins.") {
+            return !attr.starts_with("__");
+        }
+        self.index.variables.contains(ty)
     }
 
     /// The node a resolved callee names, and what kind of node it is.
@@ -402,6 +534,19 @@ impl Builder<'_> {
     ) -> Option<(String, NodeKind)> {
         if let Some(builtin) = callee.strip_prefix("builtins.") {
             let top = builtin.split('.').next().unwrap_or(builtin);
+            // A name the file does not bind, brought in by `from m import *` (a public
+            // module-level name of `m`; the last such import wins).
+            let star = self.stars.iter().rev().find(|m| {
+                !top.starts_with('_')
+                    && self
+                        .index
+                        .names
+                        .get(m.as_str())
+                        .is_some_and(|names| names.contains_key(top))
+            });
+            if let Some(module) = star.cloned() {
+                return self.target(&format!("{module}.{builtin}"), scopes, local, names);
+            }
             // A name bound nowhere the scopes see (a star import, a typo) is no builtin.
             if !BUILTINS.contains(&top) {
                 return None;
@@ -441,6 +586,19 @@ impl Builder<'_> {
         }
         if let Some(found) = self.project_function(callee) {
             return Some(found);
+        }
+        // What a project function's attribute is (`@prop.setter`: a method of the builtin
+        // property object), or a name inside a function the graph cannot follow, is no node.
+        if callee.contains("<locals>") {
+            return None;
+        }
+        if let Some((owner, _)) = callee.rsplit_once('.') {
+            let function_owner = local
+                .get(owner)
+                .is_some_and(|&id| matches!(scopes.get(id).kind, ScopeKind::Function { .. }));
+            if function_owner || self.graph.function(owner).is_some() {
+                return None;
+            }
         }
         let (followed, is_class) = self.index.follow(callee);
         if is_class {
@@ -516,28 +674,60 @@ fn scope_names(scopes: &Scopes, module: &str) -> Vec<String> {
     names
 }
 
-/// `f()` where `f = lambda ...` (its only assignment), or `(lambda: ...)()`: the lambda's scope.
-fn called_lambda(resolver: &Resolver, call: tree_sitter::Node, scope: ScopeId) -> Option<ScopeId> {
-    let mut function = call.field("function")?;
-    while function.kind() == "parenthesized_expression" {
-        function = function.named_child(0)?;
+/// The modules a file imports `*` from at module level (relative ones made absolute).
+fn star_imports(file: &SourceFile) -> Vec<String> {
+    let root = file.tree.root_node();
+    let mut cursor = root.walk();
+    let statements: Vec<tree_sitter::Node> = root
+        .named_children(&mut cursor)
+        .filter(|s| s.kind() == "import_from_statement")
+        .collect();
+    let mut out = Vec::new();
+    for statement in statements {
+        let mut inner = statement.walk();
+        let wildcard = statement
+            .named_children(&mut inner)
+            .any(|c| c.kind() == "wildcard_import");
+        let Some(module) = statement.field("module_name").filter(|_| wildcard) else {
+            continue;
+        };
+        out.push(if module.kind() == "relative_import" {
+            super::scope::resolve_relative(
+                &file.module,
+                file.path.ends_with("__init__.py"),
+                file.text(module),
+            )
+        } else {
+            file.text(module).to_string()
+        });
     }
-    let lambda = match function.kind() {
-        "lambda" => function,
-        "identifier" => {
-            let values = resolver.assigned_values(resolver.file.text(function), scope);
-            match values[..] {
-                [value] if value.kind() == "lambda" => value,
-                _ => return None,
-            }
-        }
-        _ => return None,
-    };
-    resolver
-        .scopes
-        .by_node
-        .get(&lambda.field("body")?.id())
-        .copied()
+    out
+}
+
+/// The arguments a builtin calls: `key=` of `max`, `min` and `sorted`, the function given to
+/// `map` and `filter`.
+fn higher_order_arguments<'t>(
+    file: &SourceFile,
+    callee: &str,
+    arguments: tree_sitter::Node<'t>,
+) -> Vec<tree_sitter::Node<'t>> {
+    let mut cursor = arguments.walk();
+    let arguments: Vec<tree_sitter::Node> = arguments.named_children(&mut cursor).collect();
+    match callee {
+        "builtins.max" | "builtins.min" | "builtins.sorted" => arguments
+            .iter()
+            .filter(|a| a.kind() == "keyword_argument")
+            .filter(|a| a.field("name").is_some_and(|n| file.text(n) == "key"))
+            .filter_map(|a| a.field("value"))
+            .collect(),
+        "builtins.map" | "builtins.filter" => arguments
+            .first()
+            .filter(|a| !matches!(a.kind(), "keyword_argument" | "list_splat"))
+            .copied()
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Python's builtins (3.13), so that an unbound name is not taken for one.

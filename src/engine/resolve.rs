@@ -13,11 +13,13 @@ use super::scope::{join, Origin, ScopeId, ScopeKind, Scopes, MODULE_SCOPE};
 use super::source::SourceFile;
 use crate::catalogue::Catalogue;
 
+pub mod flow;
+
 /// Beyond this many steps a chain of assignments and attributes is given up on; it also bounds
 /// recursion on pathological input.
-const MAX_DEPTH: usize = 24;
+pub(crate) const MAX_DEPTH: usize = 24;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Value {
     /// A module, function or class, by fully qualified name.
     Name(String),
@@ -95,7 +97,7 @@ impl<'a, 't> Resolver<'a, 't> {
 
     /// A name used as an object (`db.collection`): the instance a project module binds it to
     /// (`db = firestore.Client()` in another module), else the name itself.
-    fn as_object(&self, value: Value) -> Value {
+    pub(crate) fn as_object(&self, value: Value) -> Value {
         let Value::Name(name) = &value else {
             return value;
         };
@@ -423,7 +425,7 @@ impl<'a, 't> Resolver<'a, 't> {
         }
     }
 
-    fn attribute(&self, base: Value, attr: &str, depth: usize) -> Option<Value> {
+    pub(crate) fn attribute(&self, base: Value, attr: &str, depth: usize) -> Option<Value> {
         match base {
             Value::Name(name) => {
                 let full = join(&name, attr);
@@ -522,7 +524,7 @@ impl<'a, 't> Resolver<'a, 't> {
             .collect()
     }
 
-    fn origins(&self, origins: &[Origin<'t>], depth: usize) -> Option<Value> {
+    pub(crate) fn origins(&self, origins: &[Origin<'t>], depth: usize) -> Option<Value> {
         // An annotation the engine cannot read (a string, a generic) says nothing either way;
         // one it can read is as good as an assignment.
         let readable = |o: &&Origin<'t>| match o {

@@ -116,6 +116,12 @@ pub struct Scopes<'t> {
     pub calls: Vec<CallNode<'t>>,
     /// Every `while`, `for` and comprehension `for ... in` clause, with its scope.
     pub loops: Vec<(Node<'t>, ScopeId)>,
+    /// Every `x[k] = v` (the assignment), with the scope it runs in: what a container holds
+    /// besides its display (`handlers["stop"] = stop`).
+    pub item_assignments: Vec<(Node<'t>, ScopeId)>,
+    /// The `decorated_definition` around each decorated `def` or `class`, by the definition's
+    /// node id (a node's parent is costly to ask tree-sitter for).
+    pub decorations: HashMap<usize, Node<'t>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -282,6 +288,8 @@ impl<'t> Scopes<'t> {
             comments: HashMap::default(),
             calls: Vec::new(),
             loops: Vec::new(),
+            item_assignments: Vec::new(),
+            decorations: HashMap::default(),
         };
         let interesting = interesting_kinds();
         let structural = statement_kinds();
@@ -524,6 +532,7 @@ impl<'t> Builder<'t, 't> {
                 if let Some(definition) = node.field("definition") {
                     self.decorators
                         .insert(definition.id(), decorator_names(self.file, node));
+                    scopes.decorations.insert(definition.id(), node);
                 }
             }
             "function_definition" => self.function(scopes, node),
@@ -803,6 +812,11 @@ impl<'t> Builder<'t, 't> {
                 self.bind(scopes, scope, name, origin);
             }
             "attribute" => self.self_attribute(scopes, scope, left, right.or(annotation)),
+            "subscript" => {
+                if right.is_some() {
+                    scopes.item_assignments.push((node, current));
+                }
+            }
             // `src, dst = Path(a), Path(b)`: each name its own value.
             "pattern_list" | "tuple_pattern"
                 if right.is_some_and(|r| {
