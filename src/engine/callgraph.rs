@@ -267,7 +267,9 @@ fn summarise(
     wanted: &HashSet<String>,
     classes_known: bool,
 ) -> Option<ModuleSummary> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = std::fs::read(path).ok();
+    super::cache::note_file(path, bytes.as_deref());
+    let bytes = bytes?;
     let is_wanted = |class: Option<&str>, name: &str| {
         let qualified = match class {
             Some(class) => format!("{module}.{class}.{name}"),
@@ -1078,21 +1080,28 @@ impl Graph<'_> {
                         })
                         .cloned()
                         .collect();
-                    let summary = self.modules.get(module).and_then(|path| {
-                        summarise(
-                            self.catalogue,
-                            self.globals,
-                            module,
-                            path,
-                            &wanted,
-                            earlier.is_some(),
-                        )
+                    // What it read is noted on this worker and handed to the caller's thread.
+                    let (summary, reads) = super::cache::traced(|| {
+                        self.modules.get(module).and_then(|path| {
+                            summarise(
+                                self.catalogue,
+                                self.globals,
+                                module,
+                                path,
+                                &wanted,
+                                earlier.is_some(),
+                            )
+                        })
                     });
-                    loaded.lock().unwrap().push((module.clone(), summary));
+                    loaded
+                        .lock()
+                        .unwrap()
+                        .push((module.clone(), summary, reads));
                 });
             }
         });
-        for (module, summary) in loaded.into_inner().unwrap() {
+        for (module, summary, reads) in loaded.into_inner().unwrap() {
+            super::cache::note_all(&reads);
             // A module loaded again adds the bodies it was loaded for to what its first load
             // found (names, classes, the other bodies).
             let merged = match (self.summaries.remove(&module), summary) {
@@ -1357,8 +1366,9 @@ impl Graph<'_> {
             candidates.retain(|m| {
                 self.summaries.contains_key(m)
                     || self.modules.get(m).is_some_and(|path| {
-                        std::fs::read(path)
-                            .is_ok_and(|bytes| memchr::memmem::find(&bytes, &short).is_some())
+                        let bytes = std::fs::read(path).ok();
+                        super::cache::note_file(path, bytes.as_deref());
+                        bytes.is_some_and(|bytes| memchr::memmem::find(&bytes, &short).is_some())
                     })
             });
         }
@@ -1439,7 +1449,9 @@ impl Graph<'_> {
                 .collect();
             modules.sort();
             for (module, path) in modules {
-                let Ok(bytes) = std::fs::read(path) else {
+                let bytes = std::fs::read(path).ok();
+                super::cache::note_file(path, bytes.as_deref());
+                let Some(bytes) = bytes else {
                     continue;
                 };
                 let mut names: HashSet<&[u8]> = HashSet::new();
