@@ -127,7 +127,7 @@ pub fn note_file(path: &Path, bytes: Option<&[u8]>) {
 }
 
 /// The current value of a dependency, asked of whoever knows layouts and project digests.
-pub trait Witness {
+pub trait Witness: Sync {
     fn layout(&self, root: &Path) -> u64;
     fn project_digest(&self, root: &Path, cache: &Cache) -> u64;
 }
@@ -342,6 +342,19 @@ impl Cache {
         key: u64,
         witness: &dyn Witness,
     ) -> Option<T> {
+        self.load_entry(kind, name, key, witness)
+            .map(|(payload, _)| payload)
+    }
+
+    /// [`Cache::load`], with the dependencies the payload was derived from (a result made
+    /// from it depends on them too).
+    pub(crate) fn load_entry<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        name: u64,
+        key: u64,
+        witness: &dyn Witness,
+    ) -> Option<(T, Deps)> {
         let bytes = std::fs::read(self.entry_path(kind, name)).ok()?;
         let entry: Entry<T> = decode(&bytes)?;
         if entry.format != FORMAT || entry.tool != self.tool || entry.key != key {
@@ -355,7 +368,18 @@ impl Cache {
             }
             return None;
         }
-        Some(entry.payload)
+        Some((entry.payload, entry.deps.into_iter().collect()))
+    }
+
+    pub(crate) fn store_entry<T: Serialize>(
+        &self,
+        kind: &str,
+        name: u64,
+        key: u64,
+        deps: Deps,
+        payload: &T,
+    ) {
+        self.store(kind, name, key, deps, payload);
     }
 
     fn store<T: Serialize>(&self, kind: &str, name: u64, key: u64, deps: Deps, payload: &T) {

@@ -439,10 +439,22 @@ impl Engine {
         modules: &std::collections::HashMap<String, PathBuf>,
         candidates: &HashSet<String>,
     ) -> callgraph::Analysis {
-        let analyse =
-            || callgraph::analyse(&self.catalogue, modules, Some(&*self.project), candidates);
         let (Some(cache), Some(run)) = (self.cache.as_deref(), run) else {
-            return analyse();
+            return callgraph::analyse(&self.catalogue, modules, Some(&*self.project), candidates);
+        };
+        // Rebuilt, the graph still reuses the summary of every module that did not change.
+        let analyse = || {
+            callgraph::analyse_with(
+                &self.catalogue,
+                modules,
+                Some(&*self.project),
+                candidates,
+                Some(callgraph::SummaryCache {
+                    cache,
+                    run,
+                    witness: &*self.project,
+                }),
+            )
         };
         // Chains name files as the walk spelled them: the paths given are part of the name.
         let given = format!("{paths:?}");
