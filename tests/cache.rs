@@ -215,6 +215,15 @@ fn an_edit_of_a_file_a_result_was_derived_from_is_seen() {
         String::from_utf8_lossy(&first.stdout)
     );
 
+    // An edit of that module that changes none of its values: nothing that used them is
+    // checked again.
+    let mut clients = std::fs::read(project.join("shop/clients.py")).unwrap();
+    clients.extend_from_slice(b"# a comment\n\n\ndef unrelated():\n    return 1\n");
+    std::fs::write(project.join("shop/clients.py"), clients).unwrap();
+    let after_comment = check(&project, ".", Some(&cache_dir));
+    assert_eq!(reported(&after_comment), reported(&first));
+    assert_eq!(cache_counts(&after_comment), (2, 0));
+
     // The module whose value `session` is: api.py holds no blocking call of its own now.
     std::fs::write(
         project.join("shop/clients.py"),

@@ -75,6 +75,10 @@ pub enum Dep {
     Layout { root: PathBuf, fingerprint: u64 },
     /// Every file of a project, by content (a class's callers were looked for in all of them).
     Project { root: PathBuf, digest: u64 },
+    /// What a project module's names hold and its functions return (the project model's
+    /// values), by digest: an edit of the module that changes none of them changes nothing
+    /// that used them.
+    Values { module: String, digest: u64 },
 }
 
 pub type Deps = BTreeSet<Dep>;
@@ -91,6 +95,24 @@ pub fn traced<T>(stage: impl FnOnce() -> T) -> (T, Deps) {
     let out = stage();
     let deps = TRACE.with(|t| t.borrow_mut().pop()).unwrap_or_default();
     note_all(&deps);
+    (out, deps)
+}
+
+/// Runs `f` without noting anything it reads for the stages around it (checking whether a
+/// stored entry holds is not part of what a result depends on).
+pub fn untraced<T>(f: impl FnOnce() -> T) -> T {
+    TRACE.with(|t| t.borrow_mut().push(Deps::new()));
+    let out = f();
+    TRACE.with(|t| t.borrow_mut().pop());
+    out
+}
+
+/// Runs `stage`, collecting what it notes, for the caller alone to decide what the stages
+/// around it depend on (the result of the stage rather than what it read).
+pub fn captured<T>(stage: impl FnOnce() -> T) -> (T, Deps) {
+    TRACE.with(|t| t.borrow_mut().push(Deps::new()));
+    let out = stage();
+    let deps = TRACE.with(|t| t.borrow_mut().pop()).unwrap_or_default();
     (out, deps)
 }
 
@@ -130,6 +152,8 @@ pub fn note_file(path: &Path, bytes: Option<&[u8]>) {
 pub trait Witness: Sync {
     fn layout(&self, root: &Path) -> u64;
     fn project_digest(&self, root: &Path, cache: &Cache) -> u64;
+    /// The digest of a module's values now (`None`: they cannot be told).
+    fn values_digest(&self, module: &str) -> Option<u64>;
 }
 
 /// What a run knows about a file it stamped: size and modification time when hashed.
@@ -326,6 +350,7 @@ impl Cache {
             Dep::File { path, hash } => self.hash_of(path) != *hash,
             Dep::Layout { root, fingerprint } => witness.layout(root) != *fingerprint,
             Dep::Project { root, digest } => witness.project_digest(root, self) != *digest,
+            Dep::Values { module, digest } => witness.values_digest(module) != Some(*digest),
         })
     }
 

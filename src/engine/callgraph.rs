@@ -1212,7 +1212,8 @@ impl Graph<'_> {
             None => {
                 let mut prefix = function.as_str();
                 while let Some((outer, _)) = prefix.rsplit_once('.') {
-                    if known(outer).is_some_and(|f| !f.complete) {
+                    // (A coroutine's body is never parsed here: nothing in it is either.)
+                    if known(outer).is_some_and(|f| !f.complete && !f.is_async) {
                         return false;
                     }
                     prefix = outer;

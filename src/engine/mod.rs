@@ -484,6 +484,10 @@ impl Engine {
         let started = std::time::Instant::now();
         let cache = self.cache.as_deref();
         let run = cache.map(|_| self.run_fingerprint());
+        if let (Some(cache), Some(run)) = (&self.cache, run) {
+            self.project
+                .remember_values(cache.clone(), run, &self.catalogue);
+        }
         // A file whose entry still holds is not parsed at all; the others are checked under
         // the key they were looked up with.
         let keys: std::sync::Mutex<std::collections::HashMap<String, u64>> = Default::default();

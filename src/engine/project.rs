@@ -93,6 +93,24 @@ pub struct ProjectModel {
     callers: Mutex<HashMap<PathBuf, Arc<CallerIndex>>>,
     /// What the callers of a constructor pass for a parameter, by `function#parameter`.
     arguments: Mutex<HashMap<String, (Option<Passed>, cache::Deps)>>,
+    /// The summary cache, when the run has one: each module's values are stored there, and
+    /// what used them depends on the values, not on the module's text (an edit that changes
+    /// no value invalidates nothing that read them).
+    remembered: std::sync::OnceLock<RememberedValues>,
+}
+
+/// Where module values are remembered, under which settings, and the catalogue they are
+/// read with when a dependency on them is checked.
+struct RememberedValues {
+    cache: Arc<cache::Cache>,
+    run: u64,
+    catalogue: Catalogue,
+}
+
+impl std::fmt::Debug for RememberedValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RememberedValues")
+    }
 }
 
 /// The files of one project in which a name is followed by `(`, by name; and the digest of
@@ -124,7 +142,17 @@ impl ProjectModel {
             returns: Mutex::new(HashMap::new()),
             callers: Mutex::new(HashMap::new()),
             arguments: Mutex::new(HashMap::new()),
+            remembered: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Stores and reuses module values in `cache` from now on (once per model).
+    pub fn remember_values(&self, cache: Arc<cache::Cache>, run: u64, catalogue: &Catalogue) {
+        let _ = self.remembered.set(RememberedValues {
+            cache,
+            run,
+            catalogue: catalogue.clone(),
+        });
     }
 
     /// The absolute, lexically normalised form of a path (symlinks are kept: a symlinked
@@ -464,12 +492,12 @@ impl ProjectModel {
             CYCLE_HIT.with(|c| c.set(true));
             return None;
         }
-        let (file, reads) = cache::traced(|| self.module_file(module));
+        let (file, layout) = cache::traced(|| self.module_file(module));
         let Some(file) = file else {
             self.instances.lock().unwrap().insert(
                 module.to_string(),
                 Arc::new(ModuleValues {
-                    reads,
+                    reads: layout,
                     ..ModuleValues::default()
                 }),
             );
@@ -477,12 +505,42 @@ impl ProjectModel {
         };
         READING.with(|r| r.borrow_mut().push(module.to_string()));
         let outer = CYCLE_HIT.with(|c| c.replace(false));
-        let (mut values, mut read) = cache::traced(|| values_in(self, &file, module, catalogue));
-        read.extend(reads);
-        values.reads = read;
-        let values = Arc::new(values);
+        let remembered = self.remembered.get();
+        let entry = remembered.map(|r| values_entry(r.run, module, &file));
+        // Checking what the stored values read may read other modules: not this question's
+        // dependencies.
+        // A cycle met while checking them is not one of this read's.
+        let stored = remembered.zip(entry).and_then(|(r, (name, key))| {
+            let stored = cache::untraced(|| {
+                r.cache
+                    .load_entry::<StoredValues>("values", name, key, self)
+            });
+            CYCLE_HIT.with(|c| c.set(false));
+            stored
+        });
+        let (mut values, mut read) = match stored {
+            Some((stored, _)) => (stored.restore(), cache::Deps::new()),
+            None => cache::captured(|| values_in(self, &file, module, catalogue)),
+        };
         let cycle = CYCLE_HIT.with(|c| c.replace(outer));
         READING.with(|r| r.borrow_mut().pop());
+        if !cycle {
+            // What reads them depends on the values themselves (and the layout).
+            let stored = StoredValues::from(&values);
+            if let (Some(r), Some((name, key)), false) = (remembered, entry, read.is_empty()) {
+                r.cache
+                    .store_entry("values", name, key, read.clone(), &stored);
+            }
+            // What asks depends on the values, not on what reading them read.
+            read = cache::Deps::from([cache::Dep::Values {
+                module: module.to_string(),
+                digest: stored.digest(),
+            }]);
+        }
+        cache::note_all(&read);
+        read.extend(layout);
+        values.reads = read;
+        let values = Arc::new(values);
         if cycle {
             CYCLE_HIT.with(|c| c.set(true));
         } else {
@@ -786,6 +844,86 @@ fn values_in(
     }
 }
 
+/// The name and key of a module's values entry: one per module file and settings.
+fn values_entry(run: u64, module: &str, file: &Path) -> (u64, u64) {
+    let run = run.to_le_bytes();
+    let path = file.as_os_str().as_encoded_bytes();
+    let name = cache::fingerprint([b"values".as_slice(), &run, path]);
+    let key = cache::fingerprint([run.as_slice(), module.as_bytes(), path]);
+    (name, key)
+}
+
+/// [`ModuleValues`] as stored, sorted (so that equal values have one digest).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredValues {
+    instances: Vec<(String, StoredValue)>,
+    returns: Vec<(String, StoredValue)>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+enum StoredValue {
+    Name(String),
+    Instance(String),
+    Member(String, String),
+}
+
+impl StoredValue {
+    fn from(value: &Value) -> StoredValue {
+        match value {
+            Value::Name(n) => StoredValue::Name(n.clone()),
+            Value::Instance(n) => StoredValue::Instance(n.clone()),
+            Value::Member(t, a) => StoredValue::Member(t.clone(), a.clone()),
+        }
+    }
+
+    fn restore(self) -> Value {
+        match self {
+            StoredValue::Name(n) => Value::Name(n),
+            StoredValue::Instance(n) => Value::Instance(n),
+            StoredValue::Member(t, a) => Value::Member(t, a),
+        }
+    }
+}
+
+impl From<&ModuleValues> for StoredValues {
+    fn from(values: &ModuleValues) -> Self {
+        let sorted = |map: &HashMap<String, Value>| {
+            let mut out: Vec<(String, StoredValue)> = map
+                .iter()
+                .map(|(k, v)| (k.clone(), StoredValue::from(v)))
+                .collect();
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            out
+        };
+        StoredValues {
+            instances: sorted(&values.instances),
+            returns: sorted(&values.returns),
+        }
+    }
+}
+
+impl StoredValues {
+    fn digest(&self) -> u64 {
+        cache::content_hash(&postcard::to_stdvec(self).unwrap_or_default())
+    }
+
+    fn restore(self) -> ModuleValues {
+        ModuleValues {
+            instances: self
+                .instances
+                .into_iter()
+                .map(|(k, v)| (k, v.restore()))
+                .collect(),
+            returns: self
+                .returns
+                .into_iter()
+                .map(|(k, v)| (k, v.restore()))
+                .collect(),
+            reads: cache::Deps::new(),
+        }
+    }
+}
+
 /// The dotted name of `file` below the deepest of `source_roots` that holds it; a file with a
 /// part that is no Python name (`my-scripts/run.py`) is named by its stem, as a script.
 fn name_below(source_roots: &[PathBuf], file: &Path) -> String {
@@ -849,6 +987,13 @@ impl cache::Witness for ProjectModel {
 
     fn project_digest(&self, root: &Path, cache: &cache::Cache) -> u64 {
         cache.project_digest(root, &self.project_of(root).files())
+    }
+
+    fn values_digest(&self, module: &str) -> Option<u64> {
+        let remembered = self.remembered.get()?;
+        let values = cache::untraced(|| self.values_of(module, &remembered.catalogue))?;
+        // Values read through an import cycle are not remembered, nor depended on.
+        Some(StoredValues::from(&*values).digest())
     }
 }
 
