@@ -33,6 +33,7 @@ Environment:
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -121,7 +122,9 @@ def fresh_copy(source, name):
 
 
 def largest_coroutine_file(top):
-    """The largest `.py` file holding an `async def`: an edit there re-checks the most."""
+    """The largest `.py` file defining a coroutine (a line starting with `async def`): an edit
+    there re-checks the most."""
+    coroutine = re.compile(rb"^[ \t]*async def ", re.MULTILINE)
     best = (0, None)
     for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
@@ -130,7 +133,7 @@ def largest_coroutine_file(top):
                 path = os.path.join(dirpath, f)
                 with open(path, "rb") as handle:
                     data = handle.read()
-                if b"async def" in data and len(data) > best[0]:
+                if len(data) > best[0] and coroutine.search(data):
                     best = (len(data), path)
     return os.path.relpath(best[1], top)
 

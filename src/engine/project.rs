@@ -657,7 +657,13 @@ impl ProjectModel {
             let bytes = std::fs::read(&file).ok();
             cache::note_file(&file, bytes.as_deref());
             let bytes = bytes?;
-            let module = self.module_name(&file);
+            // Named without `module_name`, which would record this (absolute) spelling of
+            // the file for every report, ahead of the walk's if this runs first.
+            let module = project
+                .names
+                .get(&file)
+                .cloned()
+                .unwrap_or_else(|| name_below(&project.source_roots, &file));
             let source = SourceFile::parse(file.display().to_string(), bytes, module).ok()?;
             let scopes = Scopes::build_every_call(&source);
             let resolver = Resolver::new(&source, &scopes, catalogue).with_globals(Some(self));
