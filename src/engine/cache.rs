@@ -177,6 +177,9 @@ pub struct Cache {
     new_stamps: Mutex<HashMap<PathBuf, Stamp>>,
     /// Project digests computed this run.
     digests: Mutex<HashMap<PathBuf, u64>>,
+    /// Layouts and module values as witnessed this run (thousands of entries name the same
+    /// few), by the dependency's subject.
+    witnessed: Mutex<HashMap<(bool, String), Option<u64>>>,
     /// When the run started: a file modified within a second of it is not stamped (it may
     /// change again within the clock's resolution).
     started: std::time::SystemTime,
@@ -250,6 +253,7 @@ impl Cache {
             old_stamps,
             new_stamps: Mutex::default(),
             digests: Mutex::default(),
+            witnessed: Mutex::default(),
             started: std::time::SystemTime::now(),
             stats: Stats::default(),
         })
@@ -325,10 +329,11 @@ impl Cache {
     }
 
     /// A project's digest (every file's path and content), computed once per run.
-    pub fn project_digest(&self, root: &Path, files: &[PathBuf]) -> u64 {
+    pub fn project_digest(&self, root: &Path, files: impl FnOnce() -> Vec<PathBuf>) -> u64 {
         if let Some(known) = self.digests.lock().unwrap().get(root) {
             return *known;
         }
+        let files = files();
         let mut sorted: Vec<&PathBuf> = files.iter().collect();
         sorted.sort();
         let mut hasher = Xxh3::new();
@@ -348,10 +353,26 @@ impl Cache {
     fn broken<'d>(&self, deps: &'d [Dep], witness: &dyn Witness) -> Option<&'d Dep> {
         deps.iter().find(|dep| match dep {
             Dep::File { path, hash } => self.hash_of(path) != *hash,
-            Dep::Layout { root, fingerprint } => witness.layout(root) != *fingerprint,
+            Dep::Layout { root, fingerprint } => {
+                let key = (false, root.to_string_lossy().into_owned());
+                self.witness(key, || Some(witness.layout(root))) != Some(*fingerprint)
+            }
             Dep::Project { root, digest } => witness.project_digest(root, self) != *digest,
-            Dep::Values { module, digest } => witness.values_digest(module) != Some(*digest),
+            Dep::Values { module, digest } => {
+                self.witness((true, module.clone()), || witness.values_digest(module))
+                    != Some(*digest)
+            }
         })
+    }
+
+    /// A layout or values digest, asked of the witness once per run.
+    fn witness(&self, key: (bool, String), ask: impl FnOnce() -> Option<u64>) -> Option<u64> {
+        if let Some(known) = self.witnessed.lock().unwrap().get(&key) {
+            return *known;
+        }
+        let answer = ask();
+        self.witnessed.lock().unwrap().insert(key, answer);
+        answer
     }
 
     fn entry_path(&self, kind: &str, name: u64) -> PathBuf {

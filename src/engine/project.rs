@@ -992,7 +992,7 @@ impl cache::Witness for ProjectModel {
     }
 
     fn project_digest(&self, root: &Path, cache: &cache::Cache) -> u64 {
-        cache.project_digest(root, &self.project_of(root).files())
+        cache.project_digest(root, || self.project_of(root).files())
     }
 
     fn values_digest(&self, module: &str) -> Option<u64> {
