@@ -528,6 +528,11 @@ scaling = os.path.join(os.environ["BENCH_ROOT"], "benches", "SCALING.md")
 if os.path.exists(scaling):
     L.append("")
     L.append(open(scaling).read().rstrip())
+# benches/cache.py's table (repeat runs with the summary cache) is carried over too.
+cache_section = os.path.join(os.environ["BENCH_ROOT"], "benches", "CACHE.md")
+if os.path.exists(cache_section):
+    L.append("")
+    L.append(open(cache_section).read().rstrip())
 # The hand-written analysis of where the time goes lives beside the script and is carried over.
 analysis = os.path.join(os.environ["BENCH_ROOT"], "benches", "ANALYSIS.md")
 if os.path.exists(analysis):

@@ -132,6 +132,9 @@ struct CheckArgs {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Neither read nor write the summary cache (`.unblock_cache/`): every file is parsed.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 #[derive(Args)]
@@ -325,6 +328,9 @@ fn check(args: CheckArgs, colour: ColorWhen) -> ExitCode {
     }
     engine.progress = !args.no_progress && std::io::stderr().is_terminal();
     engine.propagate = args.propagate;
+    if !args.no_cache {
+        engine.cache = open_cache(&engine, &args.paths).map(std::sync::Arc::new);
+    }
     let mut stdin_text: Option<Vec<u8>> = None;
     let mut report = if stdin {
         let mut bytes = Vec::new();
@@ -342,7 +348,10 @@ fn check(args: CheckArgs, colour: ColorWhen) -> ExitCode {
     } else {
         engine.check(&args.paths)
     };
-    let judge = Judge::from_environment(engine.command_target_version());
+    let mut judge = Judge::from_environment(engine.command_target_version());
+    if let Some(cache) = &engine.cache {
+        judge = judge.remembering(cache.clone());
+    }
     let judging = std::time::Instant::now();
     report
         .diagnostics
@@ -415,6 +424,29 @@ fn check(args: CheckArgs, colour: ColorWhen) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// The summary cache for a run: `UNBLOCK_CACHE_DIR`, else the configuration's `cache-dir`,
+/// else `.unblock_cache` in the configuration's folder, or in the first path's project root
+/// when there is no configuration. `None` when it cannot be created: the run goes on without.
+fn open_cache(engine: &Engine, paths: &[PathBuf]) -> Option<crate::engine::cache::Cache> {
+    use crate::engine::cache::Cache;
+    let base = match &engine.config.root {
+        Some(root) => root.clone(),
+        None => {
+            let first = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
+            engine.project.root_of(&first)
+        }
+    };
+    Cache::open(&Cache::location(
+        engine
+            .config
+            .config
+            .cache_dir
+            .as_deref()
+            .map(std::path::Path::new),
+        &base,
+    ))
 }
 
 /// Loads the configuration, checks the recipe ids and applies the scope options: the part

@@ -48,6 +48,9 @@ pub struct Config {
     /// Source roots, relative to the configuration's folder (as ruff's `src`): the folders
     /// Python has on `sys.path`, which module names start from. Guessed when not given.
     pub src: Vec<String>,
+    /// Where `check` keeps its summary cache, relative to the configuration's folder
+    /// (default `.unblock_cache`; `UNBLOCK_CACHE_DIR` overrides it).
+    pub cache_dir: Option<String>,
 }
 
 /// The JSON schema of `[tool.unblock]`, as committed in `unblock.schema.json` (for editors'

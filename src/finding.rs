@@ -199,7 +199,7 @@ pub struct Finding {
 
 /// The arguments a call passes, as far as they can be known: keyword names given a value
 /// other than `None`, and how many positional ones come before any `*args`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct Arguments {
     pub keywords: Vec<String>,
     pub positional: usize,
@@ -209,7 +209,7 @@ pub struct Arguments {
 }
 
 /// A function passed to a call: by position (0-based, as written) or by keyword.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct PassedCallable {
     pub position: Option<usize>,
     pub keyword: Option<String>,

@@ -4,6 +4,10 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // SAFETY: prctl with PR_SET_THP_DISABLE only sets a flag of this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
     // SAFETY: called first, before any tree-sitter object exists, on the only thread; the four
     // functions are one allocator family (mimalloc), aligned as malloc is.
     unsafe {

@@ -76,11 +76,34 @@ pub fn analyse(
     globals: Option<&dyn Globals>,
     callees: &HashSet<String>,
 ) -> Analysis {
+    analyse_with(catalogue, modules, globals, callees, None)
+}
+
+/// Where module summaries are remembered between runs: the cache, the run's settings key,
+/// and who can tell whether what a summary read still holds.
+#[derive(Clone, Copy)]
+pub struct SummaryCache<'c> {
+    pub cache: &'c super::cache::Cache,
+    pub run: u64,
+    pub witness: &'c dyn super::cache::Witness,
+}
+
+/// [`analyse`], loading each module's summary from the cache when it holds the bodies
+/// wanted and nothing it read changed, and storing the ones made.
+pub fn analyse_with(
+    catalogue: &Catalogue,
+    modules: &HashMap<String, PathBuf>,
+    globals: Option<&dyn Globals>,
+    callees: &HashSet<String>,
+    cache: Option<SummaryCache>,
+) -> Analysis {
     if callees.is_empty() {
         return Analysis::default();
     }
     let before = super::source::parse_counters();
-    let graph = Graph::build(catalogue, modules, globals, callees);
+    let mut graph = Graph::new(catalogue, modules, globals);
+    graph.summary_cache = cache;
+    graph.explore(callees);
     // A development aid for the speed bar, beside the engine's own timings.
     if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
         let after = super::source::parse_counters();
@@ -127,7 +150,17 @@ impl<'c> Graph<'c> {
         globals: Option<&'c dyn Globals>,
         callees: &HashSet<String>,
     ) -> Graph<'c> {
-        let mut graph = Graph {
+        let mut graph = Graph::new(catalogue, modules, globals);
+        graph.explore(callees);
+        graph
+    }
+
+    fn new(
+        catalogue: &'c Catalogue,
+        modules: &HashMap<String, PathBuf>,
+        globals: Option<&'c dyn Globals>,
+    ) -> Graph<'c> {
+        Graph {
             catalogue,
             globals,
             modules: modules.clone(),
@@ -135,9 +168,9 @@ impl<'c> Graph<'c> {
             resolved: HashMap::new(),
             wanted: HashMap::new(),
             method_index: HashMap::new(),
-        };
-        graph.explore(callees);
-        graph
+            summary_cache: None,
+            summary_reads: HashMap::new(),
+        }
     }
 }
 
@@ -154,6 +187,7 @@ pub(crate) fn stdlib_modules() -> &'static HashSet<&'static str> {
 }
 
 /// One module, summarised for the call graph.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct ModuleSummary {
     pub path: String,
     /// Names listed in `__all__`.
@@ -181,12 +215,14 @@ impl ModuleSummary {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct ClassSummary {
     /// Base classes as resolved names.
     pub bases: Vec<String>,
     pub methods: HashSet<String>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct FunctionSummary {
     /// Its body was parsed and summarised (otherwise only its name and kind are known, and
     /// the fields below are empty).
@@ -267,7 +303,9 @@ fn summarise(
     wanted: &HashSet<String>,
     classes_known: bool,
 ) -> Option<ModuleSummary> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = std::fs::read(path).ok();
+    super::cache::note_file(path, bytes.as_deref());
+    let bytes = bytes?;
     let is_wanted = |class: Option<&str>, name: &str| {
         let qualified = match class {
             Some(class) => format!("{module}.{class}.{name}"),
@@ -905,6 +943,15 @@ fn made_here<'t>(
         })
 }
 
+/// The name and key of a module's summary entry: one per module and settings, replaced as
+/// the module changes.
+fn summary_entry(run: u64, module: &str, shown: &str) -> (u64, u64) {
+    let run = run.to_le_bytes();
+    let name = super::cache::fingerprint([b"summary".as_slice(), &run, shown.as_bytes()]);
+    let key = super::cache::fingerprint([run.as_slice(), module.as_bytes(), shown.as_bytes()]);
+    (name, key)
+}
+
 /// What a resolved name is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Symbol {
@@ -936,6 +983,10 @@ pub(crate) struct Graph<'c> {
     /// of that name (read on the first abstract method of the package reached; see
     /// [`Graph::implementations`]).
     method_index: HashMap<String, MethodIndex>,
+    /// Summaries remembered between runs (`check` with its cache).
+    summary_cache: Option<SummaryCache<'c>>,
+    /// By module: what its summary, as loaded so far, was derived from.
+    summary_reads: HashMap<String, super::cache::Deps>,
 }
 
 impl Graph<'_> {
@@ -1111,21 +1162,39 @@ impl Graph<'_> {
                         })
                         .cloned()
                         .collect();
-                    let summary = self.modules.get(module).and_then(|path| {
-                        summarise(
-                            self.catalogue,
-                            self.globals,
-                            module,
-                            path,
-                            &wanted,
-                            earlier.is_some(),
-                        )
+                    if let Some((summary, reads)) = self.remembered_summary(module, &wanted) {
+                        loaded
+                            .lock()
+                            .unwrap()
+                            .push((module.clone(), Some(summary), reads, false));
+                        continue;
+                    }
+                    // What it read is noted on this worker and handed to the caller's thread.
+                    let (summary, reads) = super::cache::traced(|| {
+                        self.modules.get(module).and_then(|path| {
+                            summarise(
+                                self.catalogue,
+                                self.globals,
+                                module,
+                                path,
+                                &wanted,
+                                earlier.is_some(),
+                            )
+                        })
                     });
-                    loaded.lock().unwrap().push((module.clone(), summary));
+                    loaded
+                        .lock()
+                        .unwrap()
+                        .push((module.clone(), summary, reads, true));
                 });
             }
         });
-        for (module, summary) in loaded.into_inner().unwrap() {
+        for (module, summary, reads, made) in loaded.into_inner().unwrap() {
+            super::cache::note_all(&reads);
+            self.summary_reads
+                .entry(module.clone())
+                .or_default()
+                .extend(reads);
             // A module loaded again adds the bodies it was loaded for to what its first load
             // found (names, classes, the other bodies).
             let merged = match (self.summaries.remove(&module), summary) {
@@ -1139,8 +1208,53 @@ impl Graph<'_> {
                 }
                 (_, summary) => summary,
             };
+            if let (true, Some(summary), Some(remember)) =
+                (made, merged.as_ref(), self.summary_cache)
+            {
+                let (name, key) = summary_entry(remember.run, &module, &summary.path);
+                let reads = self.summary_reads.get(&module).cloned().unwrap_or_default();
+                remember
+                    .cache
+                    .store_entry("summary", name, key, reads, summary);
+            }
             self.summaries.insert(module, merged);
         }
+    }
+
+    /// A summary of `module` an earlier run stored, when it holds every body `wanted` (so a
+    /// parse now would add nothing) and nothing it was derived from changed. Holding more
+    /// bodies than asked for changes no answer: a body reads the same whenever it is parsed,
+    /// and the graph follows only what is reached.
+    fn remembered_summary(
+        &self,
+        module: &str,
+        wanted: &HashSet<String>,
+    ) -> Option<(ModuleSummary, super::cache::Deps)> {
+        let remember = self.summary_cache?;
+        let shown = self.modules.get(module)?.display().to_string();
+        let (name, key) = summary_entry(remember.run, module, &shown);
+        let (summary, deps): (ModuleSummary, _) =
+            remember
+                .cache
+                .load_entry("summary", name, key, remember.witness)?;
+        let known = |function: &str| summary.functions.get(function);
+        let enough = wanted.iter().all(|function| match known(function) {
+            // Coroutine bodies are never parsed here.
+            Some(f) => f.complete || f.is_async,
+            // Absent: not in the module, unless inside a function whose body is not there.
+            None => {
+                let mut prefix = function.as_str();
+                while let Some((outer, _)) = prefix.rsplit_once('.') {
+                    // (A coroutine's body is never parsed here: nothing in it is either.)
+                    if known(outer).is_some_and(|f| !f.complete && !f.is_async) {
+                        return false;
+                    }
+                    prefix = outer;
+                }
+                true
+            }
+        });
+        enough.then_some((summary, deps))
     }
 
     /// Resolves every name reachable from the candidates, loading modules in waves, into
@@ -1390,8 +1504,9 @@ impl Graph<'_> {
             candidates.retain(|m| {
                 self.summaries.contains_key(m)
                     || self.modules.get(m).is_some_and(|path| {
-                        std::fs::read(path)
-                            .is_ok_and(|bytes| memchr::memmem::find(&bytes, &short).is_some())
+                        let bytes = std::fs::read(path).ok();
+                        super::cache::note_file(path, bytes.as_deref());
+                        bytes.is_some_and(|bytes| memchr::memmem::find(&bytes, &short).is_some())
                     })
             });
         }
@@ -1472,7 +1587,9 @@ impl Graph<'_> {
                 .collect();
             modules.sort();
             for (module, path) in modules {
-                let Ok(bytes) = std::fs::read(path) else {
+                let bytes = std::fs::read(path).ok();
+                super::cache::note_file(path, bytes.as_deref());
+                let Some(bytes) = bytes else {
                     continue;
                 };
                 let mut names: HashSet<&[u8]> = HashSet::new();

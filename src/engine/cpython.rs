@@ -59,6 +59,17 @@ pub struct Judge {
     /// `feature_version`, so that a rewrite cannot bring in syntax the target lacks.
     target_minor: Option<u8>,
     state: Mutex<State>,
+    /// Verdicts remembered from earlier runs (the summary cache), by source hash.
+    remembered: Option<Remembered>,
+}
+
+/// The summary cache's verdicts for this judge's interpreter and target.
+struct Remembered {
+    cache: std::sync::Arc<super::cache::Cache>,
+    identity: u64,
+    verdicts: Mutex<std::collections::HashMap<u64, super::cache::CachedVerdict>>,
+    /// Verdicts were added this run: written back when the judge goes.
+    added: std::sync::atomic::AtomicBool,
 }
 
 impl Judge {
@@ -79,7 +90,57 @@ impl Judge {
                 .and_then(|v| v.strip_prefix("py3"))
                 .and_then(|minor| minor.parse().ok()),
             state: Mutex::new(State::NotStarted),
+            remembered: None,
         }
+    }
+
+    /// Remembers verdicts in the summary cache: a source judged by an earlier run with the
+    /// same interpreter (found by name on PATH, the same file, size and modification time)
+    /// and target is not sent again, and a run that needs no new verdict starts no
+    /// interpreter. Without an interpreter to name, nothing is remembered.
+    pub fn remembering(mut self, cache: std::sync::Arc<super::cache::Cache>) -> Judge {
+        let mut parts: Vec<String> = vec![format!("{:?}", self.target_minor)];
+        for program in &self.candidates {
+            let found = if program.contains(std::path::MAIN_SEPARATOR) {
+                Some(std::path::PathBuf::from(program))
+            } else {
+                std::env::var_os("PATH").and_then(|path| {
+                    std::env::split_paths(&path)
+                        .map(|dir| dir.join(program))
+                        .find(|candidate| candidate.is_file())
+                })
+            };
+            let Some(meta) = found
+                .as_ref()
+                .and_then(|f| std::fs::canonicalize(f).ok())
+                .and_then(|f| Some((std::fs::metadata(&f).ok()?, f)))
+            else {
+                continue;
+            };
+            let modified = meta
+                .0
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            parts.push(format!(
+                "{program}={}:{}:{modified}",
+                meta.1.display(),
+                meta.0.len()
+            ));
+        }
+        if parts.len() == 1 {
+            return self;
+        }
+        let identity = super::cache::fingerprint(parts.iter().map(|p| p.as_bytes()));
+        let verdicts = cache.load_verdicts(identity);
+        self.remembered = Some(Remembered {
+            cache,
+            identity,
+            verdicts: Mutex::new(verdicts),
+            added: Default::default(),
+        });
+        self
     }
 
     /// Why CPython does not judge this run (no Python 3 found, or it stopped answering), once
@@ -98,6 +159,56 @@ impl Judge {
     /// CPython's verdict on each source, in order, from one process; `None` when there is no
     /// interpreter (see [`Judge::unavailable`]).
     pub fn judge_all(&self, sources: &[&[u8]]) -> Option<Vec<Verdict>> {
+        let Some(remembered) = &self.remembered else {
+            return self.judge_fresh(sources);
+        };
+        use super::cache::CachedVerdict;
+        let hashes: Vec<u64> = sources
+            .iter()
+            .map(|s| super::cache::content_hash(s))
+            .collect();
+        let known = remembered.verdicts.lock().unwrap().clone();
+        let unknown: Vec<&[u8]> = sources
+            .iter()
+            .zip(&hashes)
+            .filter(|(_, h)| !known.contains_key(h))
+            .map(|(s, _)| *s)
+            .collect();
+        let mut fresh = self.judge_fresh(&unknown)?.into_iter();
+        let mut verdicts = remembered.verdicts.lock().unwrap();
+        let mut out = Vec::with_capacity(sources.len());
+        for hash in hashes {
+            let verdict = match verdicts.get(&hash) {
+                Some(CachedVerdict::Accepted) => Verdict::Accepted,
+                Some(CachedVerdict::TooNew(line, message)) => Verdict::TooNew(Rejection {
+                    line: *line,
+                    message: message.clone(),
+                }),
+                Some(CachedVerdict::Rejected(line, message)) => Verdict::Rejected(Rejection {
+                    line: *line,
+                    message: message.clone(),
+                }),
+                None => {
+                    let verdict = fresh.next()?;
+                    let stored = match &verdict {
+                        Verdict::Accepted => CachedVerdict::Accepted,
+                        Verdict::TooNew(r) => CachedVerdict::TooNew(r.line, r.message.clone()),
+                        Verdict::Rejected(r) => CachedVerdict::Rejected(r.line, r.message.clone()),
+                    };
+                    verdicts.insert(hash, stored);
+                    remembered
+                        .added
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    verdict
+                }
+            };
+            out.push(verdict);
+        }
+        Some(out)
+    }
+
+    /// CPython's verdicts, asked of the interpreter.
+    fn judge_fresh(&self, sources: &[&[u8]]) -> Option<Vec<Verdict>> {
         // A clean run starts no interpreter.
         if sources.is_empty() {
             return Some(Vec::new());
@@ -141,6 +252,13 @@ impl Judge {
 
 impl Drop for Judge {
     fn drop(&mut self) {
+        if let Some(remembered) = &self.remembered {
+            if remembered.added.load(std::sync::atomic::Ordering::Relaxed) {
+                remembered
+                    .cache
+                    .store_verdicts(remembered.identity, &remembered.verdicts.lock().unwrap());
+            }
+        }
         if let State::Running(interpreter) = &mut *self.state.lock().unwrap() {
             // Closing stdin ends its loop; kill in case it is stuck.
             let _ = interpreter.child.kill();

@@ -11,6 +11,7 @@
 //!   them, and the file, to the recipes.
 //! - `suppress`: `# unblock: ignore[...]` and `# noqa: ASYNCxxx` comments.
 
+pub mod cache;
 pub mod callgraph;
 pub mod chunks;
 pub mod concurrency;
@@ -119,6 +120,9 @@ pub struct Engine {
     /// The configurations other than `config` that files were found under, by folder.
     local_configs:
         std::sync::Mutex<std::collections::HashMap<PathBuf, Option<std::sync::Arc<LocalSettings>>>>,
+    /// The summary cache (`check` without `--no-cache`): what earlier runs derived from each
+    /// file, reused when nothing it depends on changed.
+    pub cache: Option<std::sync::Arc<cache::Cache>>,
 }
 
 /// What a configuration other than the command's decides for the files below it.
@@ -129,6 +133,8 @@ struct LocalSettings {
     selection: Selection,
     http_client: Option<String>,
     target_version: Option<String>,
+    /// A hash of the configuration, for the summary cache's keys.
+    fingerprint: u64,
 }
 
 /// The settings one file is checked with: the command's, or its own configuration's.
@@ -138,6 +144,8 @@ struct FileSettings<'e> {
     selection: &'e Selection,
     http_client: Option<&'e str>,
     target_version: Option<&'e str>,
+    /// The local configuration's [`LocalSettings::fingerprint`]; 0 for the command's own.
+    fingerprint: u64,
 }
 
 /// The qualified name of the innermost function whose body holds `byte`.
@@ -235,6 +243,7 @@ impl Engine {
             inferred_targets: Default::default(),
             broken_configs: Default::default(),
             local_configs: Default::default(),
+            cache: None,
         }
     }
 
@@ -265,6 +274,7 @@ impl Engine {
             selection: &self.selection,
             http_client: self.config.config.http_client.as_deref(),
             target_version: self.command_target_version(),
+            fingerprint: 0,
         };
         let absolute = self.project.absolute(std::path::Path::new(path));
         let Some(dir) = absolute.parent().map(std::path::Path::to_path_buf) else {
@@ -294,6 +304,7 @@ impl Engine {
                     .as_deref()
                     .or(local.target_version.as_deref())
                     .or_else(|| self.inferred_target(&dir)),
+                fingerprint: local.fingerprint,
             },
         }
     }
@@ -386,6 +397,7 @@ impl Engine {
         config: crate::config::Config,
         root: Option<&std::path::Path>,
     ) -> std::sync::Arc<LocalSettings> {
+        let fingerprint = cache::fingerprint([format!("{config:?}").as_bytes()]);
         let mut catalogue = Catalogue::builtin();
         catalogue.extend(&config.extend_blocking_calls);
         let mut selection = self.cli_selection.clone();
@@ -397,11 +409,144 @@ impl Engine {
             selection,
             http_client: config.http_client,
             target_version: config.target_version,
+            fingerprint,
         })
+    }
+
+    /// What every key of a run's cache entries includes: the command's settings and where it
+    /// runs from (project roots and module names of files without a marker above depend on
+    /// it).
+    fn run_fingerprint(&self) -> u64 {
+        let settings = format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{}",
+            self.config.config,
+            self.config.source,
+            self.selection,
+            self.cli_selection,
+            self.target_version,
+            self.cli_http_client,
+            self.explicit_config,
+            self.indirect,
+            self.partial_parse
+        );
+        let cwd = std::env::current_dir().unwrap_or_default();
+        cache::fingerprint([settings.as_bytes(), cwd.as_os_str().as_encoded_bytes()])
+    }
+
+    /// The key of a checked file's entry: its content, how it is named and shown, and the
+    /// settings that apply to it. Its bytes' hash is also noted for this run's checks of
+    /// what other entries read.
+    fn file_key(
+        &self,
+        cache: &cache::Cache,
+        run: u64,
+        path: &std::path::Path,
+        bytes: &[u8],
+    ) -> u64 {
+        let hash = cache::content_hash(bytes);
+        cache.saw(&self.project.absolute(path), hash);
+        let shown = path.display().to_string();
+        let module = self.project.module_name(path);
+        let mut holder = None;
+        let settings = self.settings_for(&shown, &mut holder);
+        let applied = format!("{:?}|{:?}", settings.http_client, settings.target_version);
+        cache::fingerprint([
+            run.to_le_bytes().as_slice(),
+            shown.as_bytes(),
+            module.as_bytes(),
+            hash.to_le_bytes().as_slice(),
+            settings.fingerprint.to_le_bytes().as_slice(),
+            applied.as_bytes(),
+        ])
+    }
+
+    /// [`Engine::check_file`] through the cache: the result is stored with what it read,
+    /// under the key its bytes were looked up with (the bytes on disk: a parsed file's are
+    /// read with universal newlines).
+    fn check_file_cached(
+        &self,
+        cache: &cache::Cache,
+        key: Option<u64>,
+        file: &SourceFile,
+    ) -> CheckedFile {
+        let (checked, deps) = cache::traced(|| self.check_file(file));
+        if let Some(key) = key {
+            let path = std::path::Path::new(&file.path);
+            cache.store_checked(&self.project.absolute(path), key, deps, &checked);
+        }
+        checked
+    }
+
+    /// The call graph's answer, from the cache when the same candidates were asked about in
+    /// the same layout and nothing it read changed.
+    fn analyse_cached(
+        &self,
+        run: Option<u64>,
+        paths: &[PathBuf],
+        modules: &std::collections::HashMap<String, PathBuf>,
+        candidates: &HashSet<String>,
+    ) -> callgraph::Analysis {
+        let (Some(cache), Some(run)) = (self.cache.as_deref(), run) else {
+            return callgraph::analyse(&self.catalogue, modules, Some(&*self.project), candidates);
+        };
+        // Rebuilt, the graph still reuses the summary of every module that did not change.
+        let analyse = || {
+            callgraph::analyse_with(
+                &self.catalogue,
+                modules,
+                Some(&*self.project),
+                candidates,
+                Some(callgraph::SummaryCache {
+                    cache,
+                    run,
+                    witness: &*self.project,
+                }),
+            )
+        };
+        // Chains name files as the walk spelled them: the paths given are part of the name.
+        let given = format!("{paths:?}");
+        let name = cache::fingerprint([run.to_le_bytes().as_slice(), given.as_bytes()]);
+        let mut asked: Vec<&String> = candidates.iter().collect();
+        asked.sort();
+        let mut layout: Vec<(&String, &PathBuf)> = modules.iter().collect();
+        layout.sort();
+        let key = cache::fingerprint(
+            asked
+                .into_iter()
+                .map(|c| c.as_bytes())
+                .chain([b"|".as_slice()])
+                .chain(layout.into_iter().flat_map(|(module, file)| {
+                    [module.as_bytes(), file.as_os_str().as_encoded_bytes()]
+                })),
+        );
+        if let Some(analysis) = cache.load_analysis(name, key, &*self.project) {
+            return analysis;
+        }
+        let (analysis, deps) = cache::traced(analyse);
+        cache.store_analysis(name, key, deps, &analysis);
+        analysis
     }
 
     pub fn check(&self, paths: &[PathBuf]) -> Report {
         let started = std::time::Instant::now();
+        let cache = self.cache.as_deref();
+        let run = cache.map(|_| self.run_fingerprint());
+        if let (Some(cache), Some(run)) = (&self.cache, run) {
+            self.project
+                .remember_values(cache.clone(), run, &self.catalogue);
+        }
+        // A file whose entry still holds is not parsed at all; the others are checked under
+        // the key they were looked up with.
+        let keys: std::sync::Mutex<std::collections::HashMap<String, u64>> = Default::default();
+        let reuse = |path: &std::path::Path, bytes: &[u8]| -> Option<CheckedFile> {
+            let (cache, run) = (cache?, run?);
+            let key = self.file_key(cache, run, path, bytes);
+            let found = cache.load_checked(&self.project.absolute(path), key, &*self.project);
+            if found.is_none() {
+                keys.lock().unwrap().insert(path.display().to_string(), key);
+            }
+            found
+        };
         // Each file is checked on the worker that parsed it and dropped there: no tree outlives
         // its file's check, so memory stays flat and nothing waits for the whole walk.
         let walked = walk::read_tree(
@@ -413,7 +558,14 @@ impl Engine {
                 partial_parse: self.partial_parse,
                 force_exclude: self.force_exclude,
             },
-            &|file: SourceFile| self.check_file(&file),
+            cache.map(|_| &reuse as walk::Reuse<CheckedFile>),
+            &|file: SourceFile| match cache {
+                Some(cache) => {
+                    let key = keys.lock().unwrap().remove(&file.path);
+                    self.check_file_cached(cache, key, &file)
+                }
+                None => self.check_file(&file),
+            },
         );
         let mut report = Report {
             diagnostics: walked.diagnostics,
@@ -451,8 +603,7 @@ impl Engine {
         let candidates = candidate_callees(&report.findings);
         report.unfollowed = unfollowed_calls(&self.catalogue, &modules, &report.findings);
         let graph_started = std::time::Instant::now();
-        let analysis =
-            callgraph::analyse(&self.catalogue, &modules, Some(&*self.project), &candidates);
+        let analysis = self.analyse_cached(run, paths, &modules, &candidates);
         project.indirect = analysis.indirect;
         project.parameter_calls = analysis.parameter_calls;
         if self.propagate {
@@ -478,6 +629,12 @@ impl Engine {
                 report.files_parsed,
                 source::parse_counters().1
             );
+            if let Some(cache) = cache {
+                eprintln!("{}", cache.stats.summary());
+            }
+        }
+        if let Some(cache) = cache {
+            cache.finish();
         }
         report
     }

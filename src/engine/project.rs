@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::cache;
 use super::resolve::{Globals, Passed, Resolver, Value};
 use super::scope::{Origin, Scopes, MODULE_SCOPE};
 use super::source::SourceFile;
@@ -46,6 +47,25 @@ pub struct Project {
     names: HashMap<PathBuf, String>,
     /// Module names two files claim: `(name, the file used, the file ignored)`.
     pub clashes: Vec<(String, PathBuf, PathBuf)>,
+    /// A fingerprint of the layout (source roots, module names and their files): what a
+    /// cached result that asked which file a module is depends on.
+    pub layout: u64,
+}
+
+impl Project {
+    /// Every Python file of the project, sorted.
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self.names.keys().cloned().collect();
+        files.sort();
+        files
+    }
+
+    fn note_layout(&self) {
+        cache::note(cache::Dep::Layout {
+            root: self.root.clone(),
+            fingerprint: self.layout,
+        });
+    }
 }
 
 /// Every project the run has touched, found and listed lazily, safe to share between the
@@ -67,16 +87,35 @@ pub struct ProjectModel {
     instances: Mutex<HashMap<String, Arc<ModuleValues>>>,
     /// What calling each name asked about returns (see [`Globals::returns_of`]): asked for
     /// every call a resolver cannot type itself, so remembered by name, unknown ones included.
-    returns: Mutex<HashMap<String, Option<Value>>>,
+    returns: Mutex<HashMap<String, (Option<Value>, cache::Deps)>>,
     /// Per project root: the files that call each name (`Store(` in the text), for finding
     /// a constructor's callers without parsing the project. Built on the first question.
     callers: Mutex<HashMap<PathBuf, Arc<CallerIndex>>>,
     /// What the callers of a constructor pass for a parameter, by `function#parameter`.
-    arguments: Mutex<HashMap<String, Option<Passed>>>,
+    arguments: Mutex<HashMap<String, (Option<Passed>, cache::Deps)>>,
+    /// The summary cache, when the run has one: each module's values are stored there, and
+    /// what used them depends on the values, not on the module's text (an edit that changes
+    /// no value invalidates nothing that read them).
+    remembered: std::sync::OnceLock<RememberedValues>,
 }
 
-/// The files of one project in which a name is followed by `(`, by name.
-type CallerIndex = HashMap<String, Vec<PathBuf>>;
+/// Where module values are remembered, under which settings, and the catalogue they are
+/// read with when a dependency on them is checked.
+struct RememberedValues {
+    cache: Arc<cache::Cache>,
+    run: u64,
+    catalogue: Catalogue,
+}
+
+impl std::fmt::Debug for RememberedValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RememberedValues")
+    }
+}
+
+/// The files of one project in which a name is followed by `(`, by name; and the digest of
+/// every file read to find them (see [`cache::Dep::Project`]).
+type CallerIndex = (HashMap<String, Vec<PathBuf>>, u64);
 
 /// A constructor called from more files than this is a library's public type, built in
 /// places the project does not show: its arguments are not guessed from a sample.
@@ -103,7 +142,17 @@ impl ProjectModel {
             returns: Mutex::new(HashMap::new()),
             callers: Mutex::new(HashMap::new()),
             arguments: Mutex::new(HashMap::new()),
+            remembered: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Stores and reuses module values in `cache` from now on (once per model).
+    pub fn remember_values(&self, cache: Arc<cache::Cache>, run: u64, catalogue: &Catalogue) {
+        let _ = self.remembered.set(RememberedValues {
+            cache,
+            run,
+            catalogue: catalogue.clone(),
+        });
     }
 
     /// The absolute, lexically normalised form of a path (symlinks are kept: a symlinked
@@ -229,6 +278,7 @@ impl ProjectModel {
     /// The longest prefix of a dotted name that is a project module.
     fn module_of_name(&self, name: &str) -> Option<String> {
         let projects = self.projects.lock().unwrap();
+        projects.values().for_each(|p| p.note_layout());
         let mut end = name.rfind('.')?;
         loop {
             let module = &name[..end];
@@ -242,6 +292,7 @@ impl ProjectModel {
     /// The file of a project module, among the projects touched so far.
     pub fn module_file(&self, module: &str) -> Option<PathBuf> {
         let projects = self.projects.lock().unwrap();
+        projects.values().for_each(|p| p.note_layout());
         let mut roots: Vec<&PathBuf> = projects.keys().collect();
         roots.sort();
         roots
@@ -369,12 +420,21 @@ impl ProjectModel {
                 }
             }
         }
+        let layout = cache::fingerprint(
+            source_roots
+                .iter()
+                .map(|r| r.as_os_str().as_encoded_bytes())
+                .chain(modules.iter().flat_map(|(name, file)| {
+                    [name.as_bytes(), file.as_os_str().as_encoded_bytes()]
+                })),
+        );
         Project {
             root: root.to_path_buf(),
             source_roots,
             modules,
             names,
             clashes,
+            layout,
         }
     }
 
@@ -428,6 +488,9 @@ thread_local! {
 struct ModuleValues {
     instances: HashMap<String, Value>,
     returns: HashMap<String, Value>,
+    /// What reading them depended on: the module's file and whatever its names took from
+    /// other modules (noted again for every question answered from them).
+    reads: cache::Deps,
 }
 
 impl ProjectModel {
@@ -440,24 +503,62 @@ impl ProjectModel {
     fn values_of(&self, module: &str, catalogue: &Catalogue) -> Option<Arc<ModuleValues>> {
         let known = self.instances.lock().unwrap().get(module).cloned();
         if let Some(values) = known {
+            cache::note_all(&values.reads);
             return Some(values);
         }
         if READING.with(|r| r.borrow().iter().any(|m| m == module)) {
             CYCLE_HIT.with(|c| c.set(true));
             return None;
         }
-        let Some(file) = self.module_file(module) else {
-            self.instances
-                .lock()
-                .unwrap()
-                .insert(module.to_string(), Arc::default());
+        let (file, layout) = cache::traced(|| self.module_file(module));
+        let Some(file) = file else {
+            self.instances.lock().unwrap().insert(
+                module.to_string(),
+                Arc::new(ModuleValues {
+                    reads: layout,
+                    ..ModuleValues::default()
+                }),
+            );
             return None;
         };
         READING.with(|r| r.borrow_mut().push(module.to_string()));
         let outer = CYCLE_HIT.with(|c| c.replace(false));
-        let values = Arc::new(values_in(self, &file, module, catalogue));
+        let remembered = self.remembered.get();
+        let entry = remembered.map(|r| values_entry(r.run, module, &file));
+        // Checking what the stored values read may read other modules: not this question's
+        // dependencies.
+        // A cycle met while checking them is not one of this read's.
+        let stored = remembered.zip(entry).and_then(|(r, (name, key))| {
+            let stored = cache::untraced(|| {
+                r.cache
+                    .load_entry::<StoredValues>("values", name, key, self)
+            });
+            CYCLE_HIT.with(|c| c.set(false));
+            stored
+        });
+        let (mut values, mut read) = match stored {
+            Some((stored, _)) => (stored.restore(), cache::Deps::new()),
+            None => cache::captured(|| values_in(self, &file, module, catalogue)),
+        };
         let cycle = CYCLE_HIT.with(|c| c.replace(outer));
         READING.with(|r| r.borrow_mut().pop());
+        if !cycle {
+            // What reads them depends on the values themselves (and the layout).
+            let stored = StoredValues::from(&values);
+            if let (Some(r), Some((name, key)), false) = (remembered, entry, read.is_empty()) {
+                r.cache
+                    .store_entry("values", name, key, read.clone(), &stored);
+            }
+            // What asks depends on the values, not on what reading them read.
+            read = cache::Deps::from([cache::Dep::Values {
+                module: module.to_string(),
+                digest: stored.digest(),
+            }]);
+        }
+        cache::note_all(&read);
+        read.extend(layout);
+        values.reads = read;
+        let values = Arc::new(values);
         if cycle {
             CYCLE_HIT.with(|c| c.set(true));
         } else {
@@ -487,15 +588,18 @@ impl Globals for ProjectModel {
     /// The function's module is the longest prefix that is a project module (`app.db.Store.get`
     /// is in `app.db`).
     fn returns_of(&self, qualified: &str, catalogue: &Catalogue) -> Option<Value> {
-        if let Some(known) = self.returns.lock().unwrap().get(qualified) {
+        if let Some((known, reads)) = self.returns.lock().unwrap().get(qualified) {
+            cache::note_all(reads);
             return known.clone();
         }
         let outer = CYCLE_HIT.with(|c| c.replace(false));
-        let value = self.module_of_name(qualified).and_then(|module| {
-            self.values_of(&module, catalogue)?
-                .returns
-                .get(qualified)
-                .cloned()
+        let (value, reads) = cache::traced(|| {
+            self.module_of_name(qualified).and_then(|module| {
+                self.values_of(&module, catalogue)?
+                    .returns
+                    .get(qualified)
+                    .cloned()
+            })
         });
         let cycle = CYCLE_HIT.with(|c| c.replace(outer));
         if cycle {
@@ -504,7 +608,7 @@ impl Globals for ProjectModel {
             self.returns
                 .lock()
                 .unwrap()
-                .insert(qualified.to_string(), value.clone());
+                .insert(qualified.to_string(), (value.clone(), reads));
         }
         value
     }
@@ -520,7 +624,8 @@ impl Globals for ProjectModel {
         catalogue: &Catalogue,
     ) -> Option<Passed> {
         let key = format!("{function}#{name}");
-        if let Some(known) = self.arguments.lock().unwrap().get(&key) {
+        if let Some((known, reads)) = self.arguments.lock().unwrap().get(&key) {
+            cache::note_all(reads);
             return known.clone();
         }
         if READING.with(|r| r.borrow().contains(&key)) {
@@ -529,13 +634,16 @@ impl Globals for ProjectModel {
         }
         READING.with(|r| r.borrow_mut().push(key.clone()));
         let outer = CYCLE_HIT.with(|c| c.replace(false));
-        let passed = self.passed_to(function, name, position, catalogue);
+        let (passed, reads) = cache::traced(|| self.passed_to(function, name, position, catalogue));
         let cycle = CYCLE_HIT.with(|c| c.replace(outer));
         READING.with(|r| r.borrow_mut().pop());
         if cycle {
             CYCLE_HIT.with(|c| c.set(true));
         } else {
-            self.arguments.lock().unwrap().insert(key, passed.clone());
+            self.arguments
+                .lock()
+                .unwrap()
+                .insert(key, (passed.clone(), reads));
         }
         passed
     }
@@ -556,7 +664,7 @@ impl ProjectModel {
         let class_name = class.rsplit('.').next()?;
         let module = self.module_of_name(class)?;
         let project = self.project_of(&self.module_file(&module)?);
-        let files = self.caller_index(&project).get(class_name)?.clone();
+        let files = self.caller_index(&project).0.get(class_name)?.clone();
         if files.len() > MAX_CALLER_FILES {
             return None;
         }
@@ -564,8 +672,16 @@ impl ProjectModel {
         let mut default_used = false;
         let mut calls = 0;
         for file in files {
-            let bytes = std::fs::read(&file).ok()?;
-            let module = self.module_name(&file);
+            let bytes = std::fs::read(&file).ok();
+            cache::note_file(&file, bytes.as_deref());
+            let bytes = bytes?;
+            // Named without `module_name`, which would record this (absolute) spelling of
+            // the file for every report, ahead of the walk's if this runs first.
+            let module = project
+                .names
+                .get(&file)
+                .cloned()
+                .unwrap_or_else(|| name_below(&project.source_roots, &file));
             let source = SourceFile::parse(file.display().to_string(), bytes, module).ok()?;
             let scopes = Scopes::build_every_call(&source);
             let resolver = Resolver::new(&source, &scopes, catalogue).with_globals(Some(self));
@@ -602,27 +718,38 @@ impl ProjectModel {
     }
 
     /// Which files of a project call each capitalised name, read once per project.
+    /// The answer depends on every file of the project, noted as its digest.
     fn caller_index(&self, project: &Project) -> Arc<CallerIndex> {
-        if let Some(index) = self.callers.lock().unwrap().get(&project.root) {
-            return index.clone();
-        }
-        let mut index = CallerIndex::new();
-        let mut files: Vec<&PathBuf> = project.names.keys().collect();
-        files.sort();
-        for file in files {
-            let Ok(bytes) = std::fs::read(file) else {
-                continue;
-            };
-            for name in called_class_names(&bytes) {
-                index.entry(name).or_default().push(file.clone());
+        let known = self.callers.lock().unwrap().get(&project.root).cloned();
+        let index = known.unwrap_or_else(|| {
+            let mut index = HashMap::<String, Vec<PathBuf>>::new();
+            // The same digest as `Cache::project_digest` makes of the files as they are.
+            let mut digest = xxhash_rust::xxh3::Xxh3::new();
+            for file in project.files() {
+                let bytes = std::fs::read(&file).ok();
+                digest.update(file.as_os_str().as_encoded_bytes());
+                digest.update(
+                    &bytes
+                        .as_deref()
+                        .map_or(0, cache::content_hash)
+                        .to_le_bytes(),
+                );
+                for name in called_class_names(bytes.as_deref().unwrap_or_default()) {
+                    index.entry(name).or_default().push(file.clone());
+                }
             }
-        }
-        self.callers
-            .lock()
-            .unwrap()
-            .entry(project.root.clone())
-            .or_insert_with(|| Arc::new(index))
-            .clone()
+            self.callers
+                .lock()
+                .unwrap()
+                .entry(project.root.clone())
+                .or_insert_with(|| Arc::new((index, digest.digest())))
+                .clone()
+        });
+        cache::note(cache::Dep::Project {
+            root: project.root.clone(),
+            digest: index.1,
+        });
+        index
     }
 }
 
@@ -698,7 +825,9 @@ fn values_in(
     module: &str,
     catalogue: &Catalogue,
 ) -> ModuleValues {
-    let Ok(bytes) = std::fs::read(file) else {
+    let bytes = std::fs::read(file).ok();
+    cache::note_file(file, bytes.as_deref());
+    let Some(bytes) = bytes else {
         return ModuleValues::default();
     };
     let Ok(source) =
@@ -735,6 +864,87 @@ fn values_in(
     ModuleValues {
         instances: out,
         returns,
+        reads: cache::Deps::new(),
+    }
+}
+
+/// The name and key of a module's values entry: one per module file and settings.
+fn values_entry(run: u64, module: &str, file: &Path) -> (u64, u64) {
+    let run = run.to_le_bytes();
+    let path = file.as_os_str().as_encoded_bytes();
+    let name = cache::fingerprint([b"values".as_slice(), &run, path]);
+    let key = cache::fingerprint([run.as_slice(), module.as_bytes(), path]);
+    (name, key)
+}
+
+/// [`ModuleValues`] as stored, sorted (so that equal values have one digest).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredValues {
+    instances: Vec<(String, StoredValue)>,
+    returns: Vec<(String, StoredValue)>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+enum StoredValue {
+    Name(String),
+    Instance(String),
+    Member(String, String),
+}
+
+impl StoredValue {
+    fn from(value: &Value) -> StoredValue {
+        match value {
+            Value::Name(n) => StoredValue::Name(n.clone()),
+            Value::Instance(n) => StoredValue::Instance(n.clone()),
+            Value::Member(t, a) => StoredValue::Member(t.clone(), a.clone()),
+        }
+    }
+
+    fn restore(self) -> Value {
+        match self {
+            StoredValue::Name(n) => Value::Name(n),
+            StoredValue::Instance(n) => Value::Instance(n),
+            StoredValue::Member(t, a) => Value::Member(t, a),
+        }
+    }
+}
+
+impl From<&ModuleValues> for StoredValues {
+    fn from(values: &ModuleValues) -> Self {
+        let sorted = |map: &HashMap<String, Value>| {
+            let mut out: Vec<(String, StoredValue)> = map
+                .iter()
+                .map(|(k, v)| (k.clone(), StoredValue::from(v)))
+                .collect();
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            out
+        };
+        StoredValues {
+            instances: sorted(&values.instances),
+            returns: sorted(&values.returns),
+        }
+    }
+}
+
+impl StoredValues {
+    fn digest(&self) -> u64 {
+        cache::content_hash(&postcard::to_stdvec(self).unwrap_or_default())
+    }
+
+    fn restore(self) -> ModuleValues {
+        ModuleValues {
+            instances: self
+                .instances
+                .into_iter()
+                .map(|(k, v)| (k, v.restore()))
+                .collect(),
+            returns: self
+                .returns
+                .into_iter()
+                .map(|(k, v)| (k, v.restore()))
+                .collect(),
+            reads: cache::Deps::new(),
+        }
     }
 }
 
@@ -792,6 +1002,23 @@ fn normalise(base: &Path, path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+impl cache::Witness for ProjectModel {
+    fn layout(&self, root: &Path) -> u64 {
+        self.project_of(root).layout
+    }
+
+    fn project_digest(&self, root: &Path, cache: &cache::Cache) -> u64 {
+        cache.project_digest(root, || self.project_of(root).files())
+    }
+
+    fn values_digest(&self, module: &str) -> Option<u64> {
+        let remembered = self.remembered.get()?;
+        let values = cache::untraced(|| self.values_of(module, &remembered.catalogue))?;
+        // Values read through an import cycle are not remembered, nor depended on.
+        Some(StoredValues::from(&*values).digest())
+    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub(crate) const DEFAULT_EXCLUDES: &[&str] = &[
     ".pants.d",
     ".pytype",
     ".ruff_cache",
+    ".unblock_cache",
     ".svn",
     ".tox",
     ".venv",
@@ -72,11 +73,16 @@ pub struct ReadOptions {
     pub force_exclude: bool,
 }
 
+/// What a caller makes of a file that is to be parsed, given its bytes, before it is parsed:
+/// a result remembered from an earlier run (the summary cache), or `None` to parse it.
+pub type Reuse<'a, R> = &'a (dyn Fn(&Path, &[u8]) -> Option<R> + Sync);
+
 pub fn read_tree<R: Send>(
     paths: &[PathBuf],
     config: &LoadedConfig,
     model: &ProjectModel,
     options: ReadOptions,
+    reuse: Option<Reuse<R>>,
     on_file: &(dyn Fn(SourceFile) -> R + Sync),
 ) -> Walked<R> {
     let progress = options.progress;
@@ -202,8 +208,9 @@ pub fn read_tree<R: Send>(
             // The caller's work on the file runs here, on this worker, outside the lock. A bug
             // that panics on one file costs that file, named, not the whole run.
             let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                match scan(path, &mut buffer, options.partial_parse, model) {
+                match scan(path, &mut buffer, options.partial_parse, model, reuse) {
                     Scan::Skipped => (None, Vec::new(), None),
+                    Scan::Reused(result, warnings) => (Some(result), warnings, None),
                     Scan::Parsed(file, warnings) => (Some(on_file(*file)), warnings, None),
                     Scan::Failed(diagnostic) => (None, Vec::new(), Some(diagnostic)),
                 }
@@ -273,14 +280,21 @@ fn edits_sys_path(bytes: &[u8]) -> bool {
     })
 }
 
-enum Scan {
+enum Scan<R> {
     Skipped,
+    Reused(R, Vec<Diagnostic>),
     Parsed(Box<SourceFile>, Vec<Diagnostic>),
     Failed(Diagnostic),
 }
 
 /// Looks at the bytes in `buffer`, and takes them only when the file is parsed.
-fn scan(path: &Path, buffer: &mut Vec<u8>, partial_parse: bool, model: &ProjectModel) -> Scan {
+fn scan<R>(
+    path: &Path,
+    buffer: &mut Vec<u8>,
+    partial_parse: bool,
+    model: &ProjectModel,
+    reuse: Option<Reuse<R>>,
+) -> Scan<R> {
     let bytes = &buffer[..];
     let display = path.display().to_string();
     // Its NUL bytes would call it binary: it is text, in an encoding Python accepts only with
@@ -311,6 +325,9 @@ fn scan(path: &Path, buffer: &mut Vec<u8>, partial_parse: bool, model: &ProjectM
             message: "not valid UTF-8; checked as bytes, columns count bytes".into(),
             severity: Severity::Warning,
         });
+    }
+    if let Some(result) = reuse.and_then(|reuse| reuse(path, bytes)) {
+        return Scan::Reused(result, warnings);
     }
     let bytes = std::mem::take(buffer);
     let module = model.module_name(path);

@@ -1,0 +1,409 @@
+//! The summary cache (`.unblock_cache/`): a run that reuses it reports exactly what a run
+//! without it reports, on every fixture and recipe example of the repository, after edits of
+//! the files a result was derived from (the checked file, a module whose values it used, a
+//! helper the call graph followed), with corrupt or foreign entries, and when several runs
+//! write it at once.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            if entry.file_name() == ".unblock_cache" {
+                continue;
+            }
+            copy_tree(&entry.path(), &target);
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `unblock check` in `cwd` on `path`, JSON output; the cache in `cache_dir` unless `None`.
+fn check(cwd: &Path, path: &str, cache_dir: Option<&Path>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_unblock"));
+    command
+        .args(["check", "--output-format", "json", path])
+        .current_dir(cwd)
+        .env_remove("UNBLOCK_CACHE_DIR")
+        .env("UNBLOCK_TIMINGS", "1");
+    match cache_dir {
+        Some(dir) => command.env("UNBLOCK_CACHE_DIR", dir),
+        None => command.arg("--no-cache"),
+    };
+    command.output().unwrap()
+}
+
+/// What a run reports: exit code, findings, and the diagnostics (stderr less the timings).
+fn reported(out: &Output) -> (Option<i32>, String, Vec<String>) {
+    let diagnostics = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("unblock:"))
+        .map(str::to_string)
+        .collect();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        diagnostics,
+    )
+}
+
+/// The cache's own account of a run (`UNBLOCK_TIMINGS`): files reused, files checked.
+fn cache_counts(out: &Output) -> (usize, usize) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("cache: "))
+        .unwrap_or_else(|| panic!("no cache line in {stderr}"));
+    let numbers: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+/// Without the cache, with it cold, and with it warm: the same report each time.
+fn assert_same_three_ways(cwd: &Path, path: &str, cache_dir: &Path) {
+    let plain = reported(&check(cwd, path, None));
+    let cold = check(cwd, path, Some(cache_dir));
+    assert_eq!(
+        plain,
+        reported(&cold),
+        "cold cache, {path} in {}",
+        cwd.display()
+    );
+    let warm = check(cwd, path, Some(cache_dir));
+    assert_eq!(
+        plain,
+        reported(&warm),
+        "warm cache, {path} in {}",
+        cwd.display()
+    );
+    let (_, checked) = cache_counts(&warm);
+    assert_eq!(
+        checked,
+        0,
+        "a warm run parses nothing: {path} in {}",
+        cwd.display()
+    );
+}
+
+/// Every `.py` file below `dir`, sorted.
+fn python_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            python_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "py") {
+            out.push(path);
+        }
+    }
+    out.sort();
+}
+
+/// Every other Python file of the tree edited (a comment line appended): some checked files,
+/// call-graph summaries and module values are made again, the rest reused, and the report is
+/// still the one without the cache.
+fn assert_same_after_editing_half(cwd: &Path, cache_dir: &Path) {
+    let mut files = Vec::new();
+    python_files(cwd, &mut files);
+    for file in files.iter().step_by(2) {
+        let mut bytes = std::fs::read(file).unwrap();
+        bytes.extend_from_slice(b"\n# edited\n");
+        std::fs::write(file, bytes).unwrap();
+    }
+    let plain = reported(&check(cwd, ".", None));
+    let cached = check(cwd, ".", Some(cache_dir));
+    assert_eq!(plain, reported(&cached), "after edits in {}", cwd.display());
+}
+
+#[test]
+fn findings_with_and_without_the_cache_are_identical_on_every_fixture_and_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::tempdir().unwrap();
+    let mut trees = 0;
+    for top in ["tests/fixtures", "codemods"] {
+        let copy = work.path().join(top.replace('/', "_"));
+        copy_tree(&root.join(top), &copy);
+        let cache_dir = work.path().join(format!("cache-{}", top.replace('/', "_")));
+        // The whole tree, then each folder one and two levels down on its own (a fixture is
+        // usually checked as its own project).
+        let mut targets = vec![PathBuf::from(".")];
+        for first in std::fs::read_dir(&copy).unwrap() {
+            let first = first.unwrap().path();
+            if !first.is_dir() {
+                continue;
+            }
+            targets.push(first.strip_prefix(&copy).unwrap().to_path_buf());
+            for second in std::fs::read_dir(&first).unwrap() {
+                let second = second.unwrap().path();
+                if second.is_dir() {
+                    targets.push(second.strip_prefix(&copy).unwrap().to_path_buf());
+                }
+            }
+        }
+        for target in targets {
+            assert_same_three_ways(&copy, target.to_str().unwrap(), &cache_dir);
+            trees += 1;
+        }
+        assert_same_after_editing_half(&copy, &cache_dir);
+    }
+    assert!(trees > 40, "only {trees} trees checked");
+}
+
+/// A small project whose results depend on other files in each way the engine reads them.
+fn write_project(dir: &Path) {
+    let files: &[(&str, &str)] = &[
+        ("pyproject.toml", "[project]\nname = \"shop\"\n"),
+        ("shop/__init__.py", ""),
+        (
+            "shop/clients.py",
+            "import requests\n\nsession = requests.Session()\n",
+        ),
+        (
+            "shop/helpers.py",
+            "import time\n\n\ndef pause():\n    time.sleep(1)\n",
+        ),
+        (
+            "shop/api.py",
+            "from shop.clients import session\nfrom shop.helpers import pause\n\n\nasync def fetch(url):\n    session.get(url)\n    pause()\n",
+        ),
+        ("shop/other.py", "async def idle():\n    return 1\n"),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+fn recipes_and_kinds(out: &Output) -> Vec<(String, String)> {
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut out: Vec<(String, String)> = found
+        .iter()
+        .map(|f| {
+            (
+                f["recipe"].as_str().unwrap().to_string(),
+                f["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn an_edit_of_a_file_a_result_was_derived_from_is_seen() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("shop");
+    write_project(&project);
+    let cache_dir = work.path().join("cache");
+    let first = check(&project, ".", Some(&cache_dir));
+    assert_eq!(reported(&first), reported(&check(&project, ".", None)));
+    assert_eq!(
+        recipes_and_kinds(&first),
+        vec![
+            ("http-requests".to_string(), "direct".to_string()),
+            ("to-thread".to_string(), "indirect".to_string()),
+        ],
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+
+    // An edit of that module that changes none of its values: nothing that used them is
+    // checked again.
+    let mut clients = std::fs::read(project.join("shop/clients.py")).unwrap();
+    clients.extend_from_slice(b"# a comment\n\n\ndef unrelated():\n    return 1\n");
+    std::fs::write(project.join("shop/clients.py"), clients).unwrap();
+    let after_comment = check(&project, ".", Some(&cache_dir));
+    assert_eq!(reported(&after_comment), reported(&first));
+    assert_eq!(cache_counts(&after_comment), (2, 0));
+
+    // The module whose value `session` is: api.py holds no blocking call of its own now.
+    std::fs::write(
+        project.join("shop/clients.py"),
+        "import httpx\n\nsession = httpx.AsyncClient()\n",
+    )
+    .unwrap();
+    let after_values = check(&project, ".", Some(&cache_dir));
+    assert_eq!(
+        reported(&after_values),
+        reported(&check(&project, ".", None))
+    );
+    assert_eq!(
+        recipes_and_kinds(&after_values),
+        vec![("to-thread".to_string(), "indirect".to_string())]
+    );
+    // api.py was checked again, other.py was not.
+    assert_eq!(cache_counts(&after_values), (1, 1));
+
+    // The helper the call graph followed: it no longer blocks.
+    std::fs::write(
+        project.join("shop/helpers.py"),
+        "def pause():\n    return None\n",
+    )
+    .unwrap();
+    let after_helper = check(&project, ".", Some(&cache_dir));
+    assert_eq!(
+        reported(&after_helper),
+        reported(&check(&project, ".", None))
+    );
+    assert_eq!(recipes_and_kinds(&after_helper), vec![]);
+
+    // The checked file itself.
+    std::fs::write(
+        project.join("shop/other.py"),
+        "import time\n\n\nasync def idle():\n    time.sleep(1)\n",
+    )
+    .unwrap();
+    let after_own = check(&project, ".", Some(&cache_dir));
+    assert_eq!(reported(&after_own), reported(&check(&project, ".", None)));
+    assert_eq!(
+        recipes_and_kinds(&after_own),
+        vec![("sleep".to_string(), "direct".to_string())]
+    );
+    assert_eq!(cache_counts(&after_own), (1, 1));
+}
+
+/// Every entry file under the cache folder.
+fn entries(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            entries(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn corrupt_or_foreign_entries_are_ignored_and_rewritten() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("shop");
+    write_project(&project);
+    let cache_dir = work.path().join("cache");
+    let expected = reported(&check(&project, ".", None));
+    check(&project, ".", Some(&cache_dir));
+    let mut files = Vec::new();
+    entries(&cache_dir.join("v1"), &mut files);
+    let checks: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| f.parent().unwrap().ends_with("check"))
+        .collect();
+    assert_eq!(checks.len(), 2, "{files:?}");
+
+    // Each entry of a checked file swapped with the other's: well-formed, but foreign.
+    let a = std::fs::read(checks[0]).unwrap();
+    let b = std::fs::read(checks[1]).unwrap();
+    std::fs::write(checks[0], &b).unwrap();
+    std::fs::write(checks[1], &a).unwrap();
+    let swapped = check(&project, ".", Some(&cache_dir));
+    assert_eq!(reported(&swapped), expected);
+    assert_eq!(cache_counts(&swapped), (0, 2));
+    assert_eq!(std::fs::read(checks[0]).unwrap(), a, "rewritten");
+
+    // Every entry truncated, flipped or emptied.
+    for (i, file) in files.iter().enumerate() {
+        let mut bytes = std::fs::read(file).unwrap();
+        match i % 3 {
+            0 => bytes.truncate(bytes.len() / 2),
+            1 => {
+                let last = bytes.len() - 1;
+                bytes[last] ^= 0x55;
+            }
+            _ => bytes.clear(),
+        }
+        std::fs::write(file, bytes).unwrap();
+    }
+    let corrupt = check(&project, ".", Some(&cache_dir));
+    assert_eq!(reported(&corrupt), expected);
+    assert_eq!(cache_counts(&corrupt), (0, 2));
+    let healed = check(&project, ".", Some(&cache_dir));
+    assert_eq!(reported(&healed), expected);
+    assert_eq!(cache_counts(&healed), (2, 0));
+}
+
+#[test]
+fn runs_at_once_on_one_tree_leave_a_cache_that_still_agrees() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("shop");
+    write_project(&project);
+    let expected = reported(&check(&project, ".", None));
+    // The default place: `.unblock_cache` at the project root, ignored by git.
+    let runs: Vec<std::process::Child> = (0..6)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_unblock"))
+                .args(["check", "--output-format", "json", "."])
+                .current_dir(&project)
+                .env_remove("UNBLOCK_CACHE_DIR")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        assert_eq!(reported(&out), expected);
+    }
+    let cache_dir = project.join(".unblock_cache");
+    assert_eq!(
+        std::fs::read_to_string(cache_dir.join(".gitignore"))
+            .unwrap()
+            .lines()
+            .last(),
+        Some("*")
+    );
+    let warm = Command::new(env!("CARGO_BIN_EXE_unblock"))
+        .args(["check", "--output-format", "json", "."])
+        .current_dir(&project)
+        .env_remove("UNBLOCK_CACHE_DIR")
+        .env("UNBLOCK_TIMINGS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(reported(&warm), expected);
+    assert_eq!(cache_counts(&warm), (2, 0));
+    // No temporary file left behind.
+    let mut files = Vec::new();
+    entries(&cache_dir, &mut files);
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.file_name().unwrap().to_string_lossy().starts_with(".tmp")),
+        "{files:?}"
+    );
+}
+
+#[test]
+fn no_cache_writes_nothing_and_cache_dir_is_configurable() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("shop");
+    write_project(&project);
+    check(&project, ".", None);
+    assert!(!project.join(".unblock_cache").exists());
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"shop\"\n\n[tool.unblock]\ncache-dir = \"build/unblock-cache\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_unblock"))
+        .args(["check", "--output-format", "json", "."])
+        .current_dir(&project)
+        .env_remove("UNBLOCK_CACHE_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(project.join("build/unblock-cache/v1/check").is_dir());
+    assert!(!project.join(".unblock_cache").exists());
+}
