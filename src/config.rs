@@ -425,6 +425,7 @@ pub fn known_keys() -> Vec<String> {
         respect_gitignore: Some(true),
         http_client: Some(String::new()),
         target_version: Some(String::new()),
+        cache_dir: Some(String::new()),
         ..Config::default()
     })
     .expect("the configuration serialises");
