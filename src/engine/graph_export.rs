@@ -94,6 +94,20 @@ impl CallGraph {
             .or_insert(site);
     }
 
+    /// Adds what another share of the files found, as if its calls came after this
+    /// graph's: a definition still wins over a call, and an edge keeps its first site.
+    fn absorb(&mut self, other: CallGraph) {
+        for (name, info) in other.nodes {
+            self.node(&name, info.kind, info.defined);
+        }
+        for (caller, callees) in other.edges {
+            self.edges.entry(caller).or_default().extend(callees);
+        }
+        for (edge, site) in other.sites {
+            self.sites.entry(edge).or_insert(site);
+        }
+    }
+
     pub fn kind(&self, name: &str) -> NodeKind {
         self.nodes.get(name).map_or(NodeKind::External, |n| n.kind)
     }
@@ -238,64 +252,140 @@ pub fn build(
     model: &ProjectModel,
     files: &[PathBuf],
 ) -> (CallGraph, Vec<Diagnostic>) {
-    let mut diagnostics = Vec::new();
     // Two passes over the files, each parsed again in the second: keeping every tree of a
-    // large tree alive between them took gigabytes (3.6 GB on the bench corpus).
+    // large tree alive between them took gigabytes (3.6 GB on the bench corpus). Parsing is
+    // most of the time, so each pass runs on every core, each worker on a contiguous share
+    // of the files, and the shares are merged in file order: the result is the one a single
+    // thread would make.
+    let mut diagnostics = Vec::new();
     let mut readable = Vec::new();
     let mut index = Index::default();
-    for path in files {
-        let Some(file) = parse_for_graph(model, path, &mut diagnostics) else {
+    for (path, part) in files.iter().zip(in_parallel(files, |path| {
+        let mut said = Vec::new();
+        let file = parse_for_graph(model, path, &mut said);
+        (file.map(|file| FileIndex::of(&file, catalogue)), said)
+    })) {
+        let (indexed, said) = part;
+        diagnostics.extend(said);
+        let Some(indexed) = indexed else {
             continue;
         };
-        let scopes = Scopes::build_every_call(&file);
-        let resolver = Resolver::new(&file, &scopes, catalogue);
-        let names = index.names.entry(file.module.clone()).or_default();
-        for &name in scopes.get(MODULE_SCOPE).bindings.keys() {
-            match resolver.lookup(name, MODULE_SCOPE, 0) {
-                Some(Value::Name(target)) => {
-                    names.insert(name.to_string(), target);
-                }
-                _ => {
-                    index.variables.insert(format!("{}.{name}", file.module));
-                }
-            }
-        }
-        index.classes.extend(
-            scopes
-                .scopes
-                .iter()
-                .filter(|s| s.kind == ScopeKind::Class && !s.qualname.contains("<locals>"))
-                .map(|s| s.qualname.clone()),
-        );
-        readable.push(path);
+        let names = index.names.entry(indexed.module).or_default();
+        names.extend(indexed.names);
+        index.variables.extend(indexed.variables);
+        index.classes.extend(indexed.classes);
+        readable.push(path.clone());
     }
 
     let modules = model.modules();
-    let mut builder = Builder {
-        catalogue,
-        graph: Graph::build(catalogue, &modules, Some(model), &HashSet::new()),
-        globals: model,
-        index,
-        out: CallGraph::default(),
-        blocking: BTreeSet::new(),
-        stars: Vec::new(),
-    };
-    for path in readable {
-        // Said once, in the first pass.
-        let mut again = Vec::new();
-        if let Some(file) = parse_for_graph(model, path, &mut again) {
-            builder.file(&file);
+    let shares = in_parallel_shares(&readable, |share| {
+        // Each worker its own graph of the project's summaries: it loads the modules its
+        // files call into as it goes.
+        let mut graph = Graph::build(catalogue, &modules, Some(model), &HashSet::new());
+        let mut builder = Builder {
+            catalogue,
+            graph: &mut graph,
+            globals: model,
+            index: &index,
+            out: CallGraph::default(),
+            blocking: BTreeSet::new(),
+            stars: Vec::new(),
+        };
+        for path in share {
+            // Said once, in the first pass.
+            let mut again = Vec::new();
+            if let Some(file) = parse_for_graph(model, path, &mut again) {
+                builder.file(&file);
+            }
         }
+        (builder.out, builder.blocking)
+    });
+    let mut out = CallGraph::default();
+    let mut blocking = BTreeSet::new();
+    for (part, part_blocking) in shares {
+        out.absorb(part);
+        blocking.extend(part_blocking);
     }
-    let Builder {
-        mut out, blocking, ..
-    } = builder;
     for name in blocking {
         if let Some(info) = out.nodes.get_mut(&name) {
             info.kind = NodeKind::Blocking;
         }
     }
     (out, diagnostics)
+}
+
+/// What the first pass learns from one file.
+struct FileIndex {
+    module: String,
+    names: Vec<(String, String)>,
+    variables: Vec<String>,
+    classes: Vec<String>,
+}
+
+impl FileIndex {
+    fn of(file: &SourceFile, catalogue: &Catalogue) -> FileIndex {
+        let scopes = Scopes::build_every_call(file);
+        let resolver = Resolver::new(file, &scopes, catalogue);
+        let mut names = Vec::new();
+        let mut variables = Vec::new();
+        for &name in scopes.get(MODULE_SCOPE).bindings.keys() {
+            match resolver.lookup(name, MODULE_SCOPE, 0) {
+                Some(Value::Name(target)) => names.push((name.to_string(), target)),
+                _ => variables.push(format!("{}.{name}", file.module)),
+            }
+        }
+        let classes = scopes
+            .scopes
+            .iter()
+            .filter(|s| s.kind == ScopeKind::Class && !s.qualname.contains("<locals>"))
+            .map(|s| s.qualname.clone())
+            .collect();
+        FileIndex {
+            module: file.module.clone(),
+            names,
+            variables,
+            classes,
+        }
+    }
+}
+
+/// The number of workers: the machine's cores, and never more workers than items.
+fn workers_for(items: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items)
+        .max(1)
+}
+
+/// `work` over each path, on every core; the results in the order of `paths`.
+fn in_parallel<T: Send>(paths: &[PathBuf], work: impl Fn(&PathBuf) -> T + Sync) -> Vec<T> {
+    in_parallel_shares(paths, |share| share.iter().map(&work).collect::<Vec<T>>())
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// `work` over contiguous shares of `paths`, one share per core; the results share by share,
+/// in the order of `paths`.
+fn in_parallel_shares<T: Send>(paths: &[PathBuf], work: impl Fn(&[PathBuf]) -> T + Sync) -> Vec<T> {
+    let workers = workers_for(paths.len());
+    if workers <= 1 {
+        return vec![work(paths)];
+    }
+    let size = paths.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = paths
+            .chunks(size)
+            .map(|share| {
+                let work = &work;
+                scope.spawn(move || work(share))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a graph worker panicked"))
+            .collect()
+    })
 }
 
 /// A file parsed whole for the graph, named as the project model names it; what goes wrong
@@ -350,19 +440,19 @@ fn parse_for_graph(
     }
 }
 
-struct Builder<'c> {
+struct Builder<'c, 'g> {
     catalogue: &'c Catalogue,
     /// What names imported from other modules hold (the project model), as the checker sees.
     globals: &'c ProjectModel,
-    graph: Graph<'c>,
-    index: Index,
+    graph: &'g mut Graph<'c>,
+    index: &'g Index,
     out: CallGraph,
     blocking: BTreeSet<String>,
     /// The modules the current file imports `*` from, in source order.
     stars: Vec<String>,
 }
 
-impl Builder<'_> {
+impl Builder<'_, '_> {
     fn file(&mut self, file: &SourceFile) {
         self.stars = star_imports(file);
         let scopes = Scopes::build_every_call(file);
