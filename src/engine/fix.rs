@@ -592,6 +592,19 @@ fn rewrite(file: &SourceFile, chosen: &[&Finding]) -> Option<Rewritten> {
     })
 }
 
+/// The byte range of the whole lines a statement stands on, its line ending included.
+fn statement_lines(bytes: &[u8], statement: Node) -> (usize, usize) {
+    let start = bytes[..statement.start_byte()]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let end = bytes[statement.end_byte()..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| statement.end_byte() + i + 1);
+    (start, end)
+}
+
 /// Removes `name = asyncio.get_event_loop()` (or `get_running_loop()`), `name` one of `names`,
 /// when nothing else in its function reads `name` any more: the fix that rewrote
 /// `name.run_in_executor(...)` removed its last use, and pyflakes would call it unused (F841).
@@ -651,14 +664,7 @@ fn drop_unread_loop_lookups(path: &str, module: &str, text: Vec<u8>, names: &[&s
             if reads > 0 {
                 continue;
             }
-            let start = file.bytes[..statement.start_byte()]
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1);
-            let end = file.bytes[statement.end_byte()..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(file.bytes.len(), |i| statement.end_byte() + i + 1);
+            let (start, end) = statement_lines(&file.bytes, statement);
             let alone = file.bytes[start..statement.start_byte()]
                 .iter()
                 .all(|b| matches!(b, b' ' | b'\t'))
@@ -766,14 +772,7 @@ fn drop_unused_imports(
             continue;
         }
         // The whole line(s) of the statement, when nothing else shares them.
-        let start = file.bytes[..statement.start_byte()]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        let end = file.bytes[statement.end_byte()..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(file.bytes.len(), |i| statement.end_byte() + i + 1);
+        let (start, end) = statement_lines(&file.bytes, statement);
         let line = &file.bytes[start..end];
         // A trailing comment (`import functools  # for partial`) speaks of the import and
         // goes with it, as ruff's fix for an unused import removes it.
