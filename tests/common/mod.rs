@@ -48,3 +48,37 @@ pub fn write_as_if_read(path: &Path, original: &[u8], fixed: &[u8]) -> unblocker
     };
     unblocker::fixes::write_fixes(&[file], &Default::default())
 }
+
+/// A virtualenv under `target/NAME` (its own path per test binary, so that two binaries never
+/// race on one), made with `python3 -m venv` (`$UNBLOCK_PYTHON` instead of `python3` if set)
+/// and `pip install PACKAGES` unless `import IMPORTS` already works in it. Returns its folder.
+pub fn python_venv(name: &str, packages: &[&str], imports: &str) -> std::path::PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(name);
+    let python = venv.join("bin/python");
+    let ready = |python: &Path| {
+        python.is_file()
+            && Command::new(python)
+                .args(["-c", &format!("import {imports}")])
+                .status()
+                .is_ok_and(|s| s.success())
+    };
+    if !ready(&python) {
+        let base = std::env::var("UNBLOCK_PYTHON").unwrap_or_else(|_| "python3".into());
+        let status = Command::new(&base)
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("run python3 -m venv");
+        assert!(status.success(), "python3 -m venv {}", venv.display());
+        let status = Command::new(venv.join("bin/pip"))
+            .args(["install", "-q"])
+            .args(packages)
+            .status()
+            .expect("run pip");
+        assert!(status.success(), "pip install {}", packages.join(" "));
+        assert!(ready(&python), "{imports} is not importable");
+    }
+    venv
+}
