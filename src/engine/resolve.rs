@@ -324,30 +324,8 @@ impl<'a, 't> Resolver<'a, 't> {
         if depth > MAX_DEPTH {
             return None;
         }
-        let body = self.scopes.get(id).body;
-        let mut values = Vec::new();
-        let mut generator = false;
-        super::source::walk_tree(body, |event| {
-            let super::source::Visit::Enter(node) = event else {
-                return true;
-            };
-            match node.kind() {
-                "function_definition" | "lambda" | "class_definition" => false,
-                // Calling a generator function returns a generator, not what it returns.
-                "yield" => {
-                    generator = true;
-                    false
-                }
-                "return_statement" => {
-                    if let Some(value) = node.named_child(0).filter(|v| v.kind() != "none") {
-                        values.push(value);
-                    }
-                    false
-                }
-                _ => true,
-            }
-        });
-        if values.is_empty() || generator {
+        let values = returned_values(self.scopes.get(id).body)?;
+        if values.is_empty() {
             return None;
         }
         agree(values.into_iter().map(|v| self.infer(v, id, depth + 1)))
@@ -794,4 +772,30 @@ fn agree(values: impl Iterator<Item = Option<Value>>) -> Option<Value> {
 fn is_class_name(qualified: &str) -> bool {
     let last = qualified.rsplit('.').next().unwrap_or(qualified);
     last.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+}
+
+/// The values a function body's own `return` statements give (a bare `return` and `return
+/// None` give none); `None` for a generator function, whose call gives a generator instead.
+/// Nested functions, lambdas and classes return for themselves.
+pub(crate) fn returned_values(body: Node) -> Option<Vec<Node>> {
+    let mut values = Vec::new();
+    let mut generator = false;
+    super::source::walk_tree(body, |event| {
+        let super::source::Visit::Enter(node) = event else {
+            return true;
+        };
+        match node.kind() {
+            "function_definition" | "lambda" | "class_definition" => false,
+            "yield" => {
+                generator = true;
+                false
+            }
+            "return_statement" => {
+                values.extend(node.named_child(0).filter(|v| v.kind() != "none"));
+                false
+            }
+            _ => true,
+        }
+    });
+    (!generator).then_some(values)
 }

@@ -1139,28 +1139,7 @@ impl<'a, 't> ValueFlow<'_, 'a, 't> {
         if scope.kind == ScopeKind::Lambda {
             out.push(scope.body);
         } else {
-            let mut generator = false;
-            crate::engine::source::walk_tree(scope.body, |event| {
-                let crate::engine::source::Visit::Enter(node) = event else {
-                    return true;
-                };
-                match node.kind() {
-                    "function_definition" | "lambda" | "class_definition" => false,
-                    // Calling a generator function gives a generator, not what it returns.
-                    "yield" => {
-                        generator = true;
-                        false
-                    }
-                    "return_statement" => {
-                        out.extend(node.named_child(0).filter(|v| v.kind() != "none"));
-                        false
-                    }
-                    _ => true,
-                }
-            });
-            if generator {
-                out.clear();
-            }
+            out.extend(super::returned_values(scope.body).unwrap_or_default());
         }
         let out = std::rc::Rc::new(out);
         self.returns.borrow_mut().insert(id, out.clone());
