@@ -254,9 +254,9 @@ pub fn build(
 ) -> (CallGraph, Vec<Diagnostic>) {
     // Two passes over the files, each parsed again in the second: keeping every tree of a
     // large tree alive between them took gigabytes (3.6 GB on the bench corpus). Parsing is
-    // most of the time, so each pass runs on every core, each worker on a contiguous share
-    // of the files, and the shares are merged in file order: the result is the one a single
-    // thread would make.
+    // most of the time, so each pass runs on every core, each worker pulling the next file,
+    // and the files' parts are merged in file order: the result is the one a single thread
+    // would make.
     let mut diagnostics = Vec::new();
     let mut readable = Vec::new();
     let mut index = Index::default();
@@ -278,7 +278,7 @@ pub fn build(
     }
 
     let modules = model.modules();
-    let shares = in_parallel_shares(&readable, |share| {
+    let parts = in_parallel_pulling(&readable, |next| {
         // Each worker its own graph of the project's summaries: it loads the modules its
         // files call into as it goes.
         let mut graph = Graph::build(catalogue, &modules, Some(model), &HashSet::new());
@@ -291,18 +291,24 @@ pub fn build(
             blocking: BTreeSet::new(),
             stars: Vec::new(),
         };
-        for path in share {
+        let mut parts = Vec::new();
+        while let Some((at, path)) = next() {
             // Said once, in the first pass.
             let mut again = Vec::new();
             if let Some(file) = parse_for_graph(model, path, &mut again) {
                 builder.file(&file);
             }
+            let part = (
+                std::mem::take(&mut builder.out),
+                std::mem::take(&mut builder.blocking),
+            );
+            parts.push((at, part));
         }
-        (builder.out, builder.blocking)
+        parts
     });
     let mut out = CallGraph::default();
     let mut blocking = BTreeSet::new();
-    for (part, part_blocking) in shares {
+    for (part, part_blocking) in parts {
         out.absorb(part);
         blocking.extend(part_blocking);
     }
@@ -359,33 +365,41 @@ fn workers_for(items: usize) -> usize {
 
 /// `work` over each path, on every core; the results in the order of `paths`.
 fn in_parallel<T: Send>(paths: &[PathBuf], work: impl Fn(&PathBuf) -> T + Sync) -> Vec<T> {
-    in_parallel_shares(paths, |share| share.iter().map(&work).collect::<Vec<T>>())
-        .into_iter()
-        .flatten()
-        .collect()
+    in_parallel_pulling(paths, |next| {
+        let mut done = Vec::new();
+        while let Some((at, path)) = next() {
+            done.push((at, work(path)));
+        }
+        done
+    })
 }
 
-/// `work` over contiguous shares of `paths`, one share per core; the results share by share,
-/// in the order of `paths`.
-fn in_parallel_shares<T: Send>(paths: &[PathBuf], work: impl Fn(&[PathBuf]) -> T + Sync) -> Vec<T> {
-    let workers = workers_for(paths.len());
-    if workers <= 1 {
-        return vec![work(paths)];
-    }
-    let size = paths.len().div_ceil(workers);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = paths
-            .chunks(size)
-            .map(|share| {
-                let work = &work;
-                scope.spawn(move || work(share))
+/// One worker per core, each pulling the next path (with its position) until none is left,
+/// so that one large file does not hold up a share of small ones; each worker returns what
+/// it made, by position. The results in the order of `paths`, whichever worker made them.
+fn in_parallel_pulling<'p, T: Send>(
+    paths: &'p [PathBuf],
+    worker: impl Fn(&mut dyn FnMut() -> Option<(usize, &'p PathBuf)>) -> Vec<(usize, T)> + Sync,
+) -> Vec<T> {
+    let next_at = std::sync::atomic::AtomicUsize::new(0);
+    let pull = || {
+        let at = next_at.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        paths.get(at).map(|path| (at, path))
+    };
+    let mut made: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers_for(paths.len()))
+            .map(|_| {
+                let (worker, pull) = (&worker, &pull);
+                scope.spawn(move || worker(&mut || pull()))
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("a graph worker panicked"))
+            .flat_map(|h| h.join().expect("a graph worker panicked"))
             .collect()
-    })
+    });
+    made.sort_by_key(|(at, _)| *at);
+    made.into_iter().map(|(_, t)| t).collect()
 }
 
 /// A file parsed whole for the graph, named as the project model names it; what goes wrong
