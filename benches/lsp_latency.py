@@ -159,6 +159,64 @@ def text_of_edit(original: str, n: int) -> str:
     )
 
 
+def edit_helper(server, workspace, helper, edits, uri, original, version):
+    """Makes the open file call `_unblock_bench_helper` of `helper`, then defines it there
+    (blocking) and removes it again in turn, saving each time as an editor does: the time from
+    each didSave to the open file's publication with the indirect finding come or gone."""
+    helper_path = workspace / helper
+    helper_uri = helper_path.as_uri()
+    helper_text = helper_path.read_text()
+    module = ".".join(Path(helper).with_suffix("").parts)
+    if module.startswith("src."):
+        module = module[len("src."):]
+    caller = (
+        original
+        + f"\n\nasync def _unblock_bench_caller():\n"
+        + f"    from {module} import _unblock_bench_helper\n\n"
+        + "    _unblock_bench_helper()\n"
+    )
+    version += 1
+    server.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": caller}]},
+    )
+    *_, refined_items = wait_publications(server, uri, version, 5.0)
+    shown = len(refined_items or [])
+    server.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": helper_uri, "languageId": "python", "version": 0,
+                          "text": helper_text}},
+    )
+    times = []
+    try:
+        for n in range(1, edits + 1):
+            blocking = n % 2 == 1
+            text = helper_text
+            if blocking:
+                text += "\n\ndef _unblock_bench_helper():\n    import time\n\n    time.sleep(1)\n"
+            server.notify(
+                "textDocument/didChange",
+                {"textDocument": {"uri": helper_uri, "version": n},
+                 "contentChanges": [{"text": text}]},
+            )
+            helper_path.write_text(text)
+            saved = time.perf_counter()
+            server.notify("textDocument/didSave", {"textDocument": {"uri": helper_uri}})
+            want = shown + 1 if blocking else shown
+            while True:
+                at, message = server.next_message(120)
+                if (
+                    message.get("method") == "textDocument/publishDiagnostics"
+                    and message["params"]["uri"] == uri
+                    and len(message["params"]["diagnostics"]) == want
+                ):
+                    times.append((at - saved) * 1000)
+                    break
+    finally:
+        helper_path.write_text(helper_text)
+    return times
+
+
 def median_and_range(values):
     if not values:
         return "n/a"
@@ -183,6 +241,13 @@ def main() -> int:
         help="seconds to wait for a refinement after the direct publication "
         "(default: 3 s, or 5x the cold refinement's delay when longer)",
     )
+    parser.add_argument(
+        "--helper",
+        help="a module of the workspace (relative to it) to edit and save --helper-edits "
+        "times after the rest: the time from its didSave to the refreshed diagnostics of the "
+        "open file, which calls a function the helper defines in every other version",
+    )
+    parser.add_argument("--helper-edits", type=int, default=6)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
 
@@ -292,6 +357,12 @@ def main() -> int:
     figures["memory_after_20_mib"] = memory_before
     figures["memory_after_all_mib"] = memory_after
 
+    helper_times = []
+    if args.helper:
+        helper_times = edit_helper(server, workspace, args.helper, args.helper_edits, uri,
+                                   original, version)
+        figures["helper_refresh_ms"] = helper_times
+
     server.request("shutdown", {})
     server.notify("exit", {})
     server.process.wait(timeout=10)
@@ -326,6 +397,11 @@ def main() -> int:
         f"VmHWM {memory_after.get('VmHWM', 0):.0f} MiB "
         f"({args.memory_edits} edits in {figures['memory_edits_s']:.0f} s)"
     )
+    if args.helper:
+        print(
+            f"helper {args.helper} edited and saved -> open file refreshed: "
+            f"{median_and_range(helper_times)}"
+        )
     for kind, seen in sorted(counts.items()):
         shown = ", ".join(f"{d} then {r}" for d, r in sorted(seen, key=str))
         print(f"diagnostics (direct then refined) after each edit, {kind}: {shown}")
