@@ -17,6 +17,10 @@ matched by the document's version):
 - memory: `--memory-edits` more edits the same way, then VmRSS and VmHWM from
   /proc/PID/status.
 
+The server publishes a refinement only when it changes what was shown: pick a file with an
+indirect finding through another module (its direct publication lacks it), else every edit
+waits `--refine-timeout` for a refinement that does not come.
+
 Each edit toggles a coroutine calling `time.sleep(1)` at the end of the file and appends a
 comment naming the edit, so every version differs and half of them add a direct finding.
 """
