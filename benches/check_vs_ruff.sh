@@ -533,6 +533,11 @@ cache_section = os.path.join(os.environ["BENCH_ROOT"], "benches", "CACHE.md")
 if os.path.exists(cache_section):
     L.append("")
     L.append(open(cache_section).read().rstrip())
+# The editor's latency (benches/lsp_latency.py, kept by hand) is carried over too.
+editor_section = os.path.join(os.environ["BENCH_ROOT"], "benches", "LSP.md")
+if os.path.exists(editor_section):
+    L.append("")
+    L.append(open(editor_section).read().rstrip())
 # The hand-written analysis of where the time goes lives beside the script and is carried over.
 analysis = os.path.join(os.environ["BENCH_ROOT"], "benches", "ANALYSIS.md")
 if os.path.exists(analysis):

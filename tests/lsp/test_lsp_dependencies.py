@@ -1,0 +1,69 @@
+"""An edit of a helper module refreshes the open coroutine file that calls it (issue 17): the
+indirect finding through the helper appears once the helper blocks and goes once it no longer
+does, and each time the editor shows what `unblock check` reports for the same files on disk.
+
+Reads the server's stdout as it comes (the Session of test_lsp_scheduling.py). Run by
+tests/lsp.rs (UNBLOCK_BIN is the binary under test).
+"""
+
+import json
+import subprocess
+
+from test_lsp_scheduling import UNBLOCK, Session, did_change, did_open
+
+HANDLER = "from pkg.helper import fetch\n\n\nasync def handler():\n    return fetch()\n"
+QUIET = "def fetch():\n    return 1\n"
+BLOCKING = "import time\n\n\ndef fetch():\n    time.sleep(1)\n    return 1\n"
+
+
+def did_save(uri):
+    return {"method": "textDocument/didSave", "params": {"textDocument": {"uri": uri}}}
+
+
+def check(root):
+    """What `unblock check` reports for app.py: (code, line) pairs."""
+    done = subprocess.run([UNBLOCK, "check", "--no-cache", "--output-format", "json",
+                           "--no-progress", "app.py"], cwd=root, capture_output=True)
+    return sorted((f["recipe"], f["line"] - 1) for f in json.loads(done.stdout))
+
+
+def shown(params):
+    return sorted((d["code"], d["range"]["start"]["line"]) for d in params["diagnostics"])
+
+
+def test_editing_a_helper_refreshes_the_coroutine_file_that_calls_it(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'deps'\n", encoding="utf-8")
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    helper = package / "helper.py"
+    helper.write_text(QUIET, encoding="utf-8")
+    (tmp_path / "app.py").write_text(HANDLER, encoding="utf-8")
+    app_uri, helper_uri = (tmp_path / "app.py").as_uri(), helper.as_uri()
+
+    session = Session(tmp_path, cwd=tmp_path)
+    try:
+        session.send(did_open(app_uri, HANDLER), did_open(helper_uri, QUIET))
+        session.wait_for(lambda m: m.get("method") == "window/logMessage"
+                         and "unblock: workspace" in m["params"]["message"])
+        assert check(tmp_path) == []
+
+        def edit_helper(text, version, expected):
+            # The editor changes the buffer, then saves it.
+            session.send(did_change(helper_uri, text, version))
+            helper.write_text(text, encoding="utf-8")
+            session.send(did_save(helper_uri))
+            want = check(tmp_path)
+            assert (want != []) == expected, want
+            session.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics"
+                             and m["params"]["uri"] == app_uri
+                             and shown(m["params"]) == want)
+            return want
+
+        appeared = edit_helper(BLOCKING, 2, expected=True)
+        assert [code for code, _ in appeared] == ["to-thread"]
+        assert appeared[0][1] == 4
+        edit_helper(QUIET, 3, expected=False)
+        edit_helper(BLOCKING, 4, expected=True)
+    finally:
+        session.close()
