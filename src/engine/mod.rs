@@ -559,6 +559,7 @@ impl Engine {
                 force_exclude: self.force_exclude,
             },
             cache.map(|_| &reuse as walk::Reuse<CheckedFile>),
+            cache.map(|cache| cache as &dyn walk::Recall),
             &|file: SourceFile| match cache {
                 Some(cache) => {
                     let key = keys.lock().unwrap().remove(&file.path);
