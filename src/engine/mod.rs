@@ -316,12 +316,19 @@ impl Engine {
         let target = match known {
             Some(target) => target,
             None => {
-                let target = dir
-                    .ancestors()
-                    .map(|d| d.join("pyproject.toml"))
-                    .find(|p| p.is_file())
-                    .and_then(|p| std::fs::read_to_string(p).ok())
-                    .and_then(|text| crate::config::target_from_pyproject(&text));
+                // The nearest `pyproject.toml` decides: asked of the parent when this folder
+                // has none, so every folder on the way up is remembered and each file is
+                // read once (not once per folder below it).
+                let own = dir.join("pyproject.toml");
+                let target = if own.is_file() {
+                    std::fs::read_to_string(own)
+                        .ok()
+                        .and_then(|text| crate::config::target_from_pyproject(&text))
+                } else {
+                    dir.parent()
+                        .and_then(|parent| self.inferred_target(parent))
+                        .map(str::to_string)
+                };
                 self.inferred_targets
                     .lock()
                     .unwrap()
