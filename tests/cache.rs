@@ -464,3 +464,41 @@ fn a_file_without_coroutine_is_not_read_again_until_its_size_or_time_changes() {
     assert!(plain.1.contains("time.sleep"), "{}", plain.1);
     assert_eq!(plain, reported(&check(&project, ".", Some(&cache_dir))));
 }
+
+#[test]
+fn a_file_checked_again_is_judged_by_cpython_as_without_the_cache() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("app");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"app\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("jobs.py"),
+        "import time\n\n\nasync def job(x):\n    time.sleep(1)\n",
+    )
+    .unwrap();
+    let cache_dir = work.path().join("cache");
+    let first = check(&project, ".", Some(&cache_dir));
+    assert_eq!(reported(&first), reported(&check(&project, ".", None)));
+    // Checked again, and judged while the run goes on: tree-sitter takes `await await`,
+    // CPython does not.
+    std::fs::write(
+        project.join("jobs.py"),
+        "import time\n\n\nasync def job(x):\n    time.sleep(1)\n    await await x\n",
+    )
+    .unwrap();
+    let plain = reported(&check(&project, ".", None));
+    let cached = check(&project, ".", Some(&cache_dir));
+    assert_eq!(plain, reported(&cached));
+    assert_eq!(cache_counts(&cached), (0, 1));
+    assert!(
+        plain.2.iter().any(|d| d.contains("syntax error")),
+        "{:?}",
+        plain.2
+    );
+    // And remembered: a warm run says the same without asking again.
+    assert_eq!(plain, reported(&check(&project, ".", Some(&cache_dir))));
+}

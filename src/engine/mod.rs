@@ -93,6 +93,9 @@ pub struct Engine {
     /// `--propagate`: plan making blocking sync chains async (see `propagate`); their indirect
     /// findings are fixed that way, or say why not.
     pub propagate: bool,
+    /// Handed the source of each file checked again (not reused from the cache) that holds a
+    /// finding: `check` judges those with CPython after the run, and can start on them now.
+    pub rechecked_with_findings: Option<SourceHandler>,
     /// Build the call graph and report indirect findings (`--no-indirect` turns it off).
     pub indirect: bool,
     /// `--unsafe-fixes`: the `--propagate` plan may count on unsafe fixes of the blocking
@@ -233,6 +236,7 @@ impl Engine {
             partial_parse: true,
             target_version: None,
             propagate: false,
+            rechecked_with_findings: None,
             indirect: true,
             unsafe_fixes: false,
             project: std::sync::Arc::new(project_model(&config_for_model)),
@@ -477,6 +481,11 @@ impl Engine {
         file: &SourceFile,
     ) -> CheckedFile {
         let (checked, deps) = cache::traced(|| self.check_file(file));
+        if let Some(hand_over) = &self.rechecked_with_findings {
+            if !checked.findings.is_empty() {
+                hand_over(&file.bytes);
+            }
+        }
         if let Some(key) = key {
             let path = std::path::Path::new(&file.path);
             cache.store_checked(&self.project.absolute(path), key, deps, &checked);
@@ -1246,6 +1255,9 @@ pub(crate) fn other_framework(scopes: &Scopes) -> Option<&'static str> {
             _ => None,
         })
 }
+
+/// What is handed a file's source (see `Engine::rechecked_with_findings`).
+pub type SourceHandler = Box<dyn Fn(&[u8]) + Send + Sync>;
 
 /// One file's contribution to a report.
 pub struct CheckedFile {
