@@ -331,6 +331,16 @@ fn check(args: CheckArgs, colour: ColorWhen) -> ExitCode {
     if !args.no_cache {
         engine.cache = open_cache(&engine, &args.paths).map(std::sync::Arc::new);
     }
+    // Made before the check: the files it checks again are judged while it still runs.
+    let mut judge = Judge::from_environment(engine.command_target_version());
+    if let Some(cache) = &engine.cache {
+        judge = judge.remembering(cache.clone());
+    }
+    let judge = std::sync::Arc::new(judge);
+    engine.rechecked_with_findings = Some(Box::new({
+        let judge = judge.clone();
+        move |source: &[u8]| judge.judge_ahead(source.to_vec())
+    }));
     let mut stdin_text: Option<Vec<u8>> = None;
     let mut report = if stdin {
         let mut bytes = Vec::new();
@@ -348,10 +358,8 @@ fn check(args: CheckArgs, colour: ColorWhen) -> ExitCode {
     } else {
         engine.check(&args.paths)
     };
-    let mut judge = Judge::from_environment(engine.command_target_version());
-    if let Some(cache) = &engine.cache {
-        judge = judge.remembering(cache.clone());
-    }
+    // The judge is this function's alone again (its verdicts are written when it goes).
+    engine.rechecked_with_findings = None;
     let judging = std::time::Instant::now();
     report
         .diagnostics

@@ -20,8 +20,18 @@ fn copy_tree(from: &Path, to: &Path) {
             copy_tree(&entry.path(), &target);
         } else if kind.is_file() {
             std::fs::copy(entry.path(), &target).unwrap();
+            // As a checkout's files are: older than the run, so that their size and
+            // modification time are trusted (a file changed within a second is always read).
+            backdate(&target, 3600);
         }
     }
+}
+
+/// Sets a file's modification time `seconds` in the past.
+fn backdate(path: &Path, seconds: u64) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(seconds))
+        .unwrap();
 }
 
 /// `unblock check` in `cwd` on `path`, JSON output; the cache in `cache_dir` unless `None`.
@@ -406,4 +416,89 @@ fn no_cache_writes_nothing_and_cache_dir_is_configurable() {
     );
     assert!(project.join("build/unblock-cache/v1/check").is_dir());
     assert!(!project.join(".unblock_cache").exists());
+}
+
+#[test]
+fn a_file_without_coroutine_is_not_read_again_until_its_size_or_time_changes() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("tool");
+    std::fs::create_dir_all(project.join("tool")).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"tool\"\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("tool/__init__.py"), "").unwrap();
+    // Same length as the coroutine written over it below.
+    let quiet = "import time\n\n\ndef pauses():\n    time.sleep(1)\n";
+    let loud = "import time\n\nasync def p():\n    time.sleep(1)\n";
+    assert_eq!(quiet.len(), loud.len());
+    std::fs::write(project.join("tool/slow.py"), quiet).unwrap();
+    // Changes `sys.path`: the walk reports it whether it reads the file or remembers it.
+    std::fs::write(
+        project.join("tool/paths.py"),
+        "import sys\n\nsys.path.insert(0, \"vendor\")\n",
+    )
+    .unwrap();
+    for file in [
+        "pyproject.toml",
+        "tool/__init__.py",
+        "tool/slow.py",
+        "tool/paths.py",
+    ] {
+        backdate(&project.join(file), 3600);
+    }
+    let cache_dir = work.path().join("cache");
+    let plain = reported(&check(&project, ".", None));
+    assert_eq!(plain, reported(&check(&project, ".", Some(&cache_dir))));
+    assert!(
+        std::fs::metadata(cache_dir.join("v1/quiet")).is_ok(),
+        "the files without a coroutine were remembered"
+    );
+    assert_eq!(plain, reported(&check(&project, ".", Some(&cache_dir))));
+
+    // Same size, another (old) modification time: read again, and its coroutine found.
+    std::fs::write(project.join("tool/slow.py"), loud).unwrap();
+    backdate(&project.join("tool/slow.py"), 1800);
+    let plain = reported(&check(&project, ".", None));
+    assert!(plain.1.contains("time.sleep"), "{}", plain.1);
+    assert_eq!(plain, reported(&check(&project, ".", Some(&cache_dir))));
+}
+
+#[test]
+fn a_file_checked_again_is_judged_by_cpython_as_without_the_cache() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("app");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"app\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("jobs.py"),
+        "import time\n\n\nasync def job(x):\n    time.sleep(1)\n",
+    )
+    .unwrap();
+    let cache_dir = work.path().join("cache");
+    let first = check(&project, ".", Some(&cache_dir));
+    assert_eq!(reported(&first), reported(&check(&project, ".", None)));
+    // Checked again, and judged while the run goes on: tree-sitter takes `await await`,
+    // CPython does not.
+    std::fs::write(
+        project.join("jobs.py"),
+        "import time\n\n\nasync def job(x):\n    time.sleep(1)\n    await await x\n",
+    )
+    .unwrap();
+    let plain = reported(&check(&project, ".", None));
+    let cached = check(&project, ".", Some(&cache_dir));
+    assert_eq!(plain, reported(&cached));
+    assert_eq!(cache_counts(&cached), (0, 1));
+    assert!(
+        plain.2.iter().any(|d| d.contains("syntax error")),
+        "{:?}",
+        plain.2
+    );
+    // And remembered: a warm run says the same without asking again.
+    assert_eq!(plain, reported(&check(&project, ".", Some(&cache_dir))));
 }

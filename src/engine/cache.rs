@@ -164,6 +164,16 @@ struct Stamp {
     hash: u64,
 }
 
+/// A file the walk read and found holding no `async def`, as it was then: while its size and
+/// modification time are the same, the walk need not read it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Quiet {
+    len: u64,
+    modified_ns: u128,
+    /// Whether it changes `sys.path` (the walk reports those files).
+    edits_sys_path: bool,
+}
+
 /// The cache of one run.
 pub struct Cache {
     /// `<cache dir>/v<FORMAT>`.
@@ -175,6 +185,9 @@ pub struct Cache {
     /// Stamps from earlier runs, and the ones taken this run.
     old_stamps: HashMap<PathBuf, Stamp>,
     new_stamps: Mutex<HashMap<PathBuf, Stamp>>,
+    /// Files without a coroutine, from earlier runs (of this build) and this one.
+    old_quiet: HashMap<PathBuf, Quiet>,
+    new_quiet: Mutex<HashMap<PathBuf, Quiet>>,
     /// Project digests computed this run.
     digests: Mutex<HashMap<PathBuf, u64>>,
     /// Layouts and module values as witnessed this run (thousands of entries name the same
@@ -246,12 +259,23 @@ impl Cache {
             .ok()
             .and_then(|bytes| decode::<HashMap<PathBuf, Stamp>>(&bytes))
             .unwrap_or_default();
+        let tool = tool_identity();
+        // What the walk's scan finds in a file is the build's business: another build's table
+        // is not trusted.
+        let old_quiet = std::fs::read(dir.join("quiet"))
+            .ok()
+            .and_then(|bytes| decode::<(u64, HashMap<PathBuf, Quiet>)>(&bytes))
+            .filter(|(written_by, _)| *written_by == tool)
+            .map(|(_, quiet)| quiet)
+            .unwrap_or_default();
         Some(Cache {
             dir,
-            tool: tool_identity(),
+            tool,
             hashes: Mutex::default(),
             old_stamps,
             new_stamps: Mutex::default(),
+            old_quiet,
+            new_quiet: Mutex::default(),
             digests: Mutex::default(),
             witnessed: Mutex::default(),
             started: std::time::SystemTime::now(),
@@ -513,12 +537,72 @@ impl Cache {
     /// Writes the stamps taken this run (merged with the earlier ones still true).
     pub fn finish(&self) {
         let new = std::mem::take(&mut *self.new_stamps.lock().unwrap());
-        if new.is_empty() {
+        if !new.is_empty() {
+            let mut all = self.old_stamps.clone();
+            all.extend(new);
+            let _ = write_atomically(&self.dir.join("stamps"), &encode(&all));
+        }
+        let new = std::mem::take(&mut *self.new_quiet.lock().unwrap());
+        if !new.is_empty() {
+            let mut all = self.old_quiet.clone();
+            all.extend(new);
+            let _ = write_atomically(&self.dir.join("quiet"), &encode(&(self.tool, all)));
+        }
+    }
+
+    /// Whether `meta` was taken long enough before the run started that an edit after it
+    /// changes the modification time (a file changed within the clock's resolution of a
+    /// stamp could keep it): its size and modification time, then.
+    fn settled(&self, meta: &std::fs::Metadata) -> Option<(u64, u128)> {
+        let modified = meta.modified().ok()?;
+        let age = self.started.duration_since(modified).ok()?;
+        let ns = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        (age.as_secs() >= 1).then_some((meta.len(), ns))
+    }
+}
+
+/// The walk skips reading a file an earlier run found without a coroutine, while its size and
+/// modification time are the ones seen then (most files of a tree: a warm run otherwise reads
+/// every source only to find it has no `async def`).
+impl super::walk::Recall for Cache {
+    fn without_coroutine(&self, absolute: &Path, meta: &std::fs::Metadata) -> Option<bool> {
+        let old = self.old_quiet.get(absolute)?;
+        let modified_ns = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        (old.len == meta.len() && old.modified_ns == modified_ns).then_some(old.edits_sys_path)
+    }
+
+    fn saw_without_coroutine(
+        &self,
+        absolute: &Path,
+        meta: &std::fs::Metadata,
+        bytes_read: usize,
+        edits_sys_path: bool,
+    ) {
+        let Some((len, modified_ns)) = self.settled(meta) else {
+            return;
+        };
+        if len != bytes_read as u64 {
             return;
         }
-        let mut all = self.old_stamps.clone();
-        all.extend(new);
-        let _ = write_atomically(&self.dir.join("stamps"), &encode(&all));
+        let quiet = Quiet {
+            len,
+            modified_ns,
+            edits_sys_path,
+        };
+        if self.old_quiet.get(absolute) != Some(&quiet) {
+            self.new_quiet
+                .lock()
+                .unwrap()
+                .insert(absolute.to_path_buf(), quiet);
+        }
     }
 }
 

@@ -61,6 +61,14 @@ pub struct Judge {
     state: Mutex<State>,
     /// Verdicts remembered from earlier runs (the summary cache), by source hash.
     remembered: Option<Remembered>,
+    /// Sources judged ahead, while the check still runs (see [`Judge::judge_ahead`]).
+    ahead: Mutex<Option<Ahead>>,
+}
+
+/// The thread judging sources ahead, and the way to hand it more.
+struct Ahead {
+    sources: std::sync::mpsc::Sender<Vec<u8>>,
+    worker: std::thread::JoinHandle<()>,
 }
 
 /// The summary cache's verdicts for this judge's interpreter and target.
@@ -91,6 +99,7 @@ impl Judge {
                 .and_then(|minor| minor.parse().ok()),
             state: Mutex::new(State::NotStarted),
             remembered: None,
+            ahead: Mutex::new(None),
         }
     }
 
@@ -156,9 +165,55 @@ impl Judge {
         self.judge_all(&[source]).map(|mut v| v.remove(0))
     }
 
+    /// Judges `source` on a thread of its own while the run goes on, and remembers the
+    /// verdict: a file the check found a finding in is judged afterwards, and starting CPython
+    /// then was about half of a run after one file changed. Only with remembered verdicts
+    /// (without them the verdict would be asked again); [`Judge::judge_all`] waits for these.
+    pub fn judge_ahead(self: &std::sync::Arc<Self>, source: Vec<u8>) {
+        if self.remembered.is_none() {
+            return;
+        }
+        let mut ahead = self.ahead.lock().unwrap();
+        let ahead = ahead.get_or_insert_with(|| {
+            let (sender, receiver) = std::sync::mpsc::channel::<Vec<u8>>();
+            // Weak: a judge nobody holds any more judges nothing ahead.
+            let judge = std::sync::Arc::downgrade(self);
+            let worker = std::thread::spawn(move || {
+                for source in receiver {
+                    let Some(judge) = judge.upgrade() else {
+                        break;
+                    };
+                    judge.judge_remembering(&[&source]);
+                }
+            });
+            Ahead {
+                sources: sender,
+                worker,
+            }
+        });
+        let _ = ahead.sources.send(source);
+    }
+
+    /// Waits until the sources handed to [`Judge::judge_ahead`] are judged.
+    fn wait_ahead(&self) {
+        let ahead = self.ahead.lock().unwrap().take();
+        if let Some(Ahead { sources, worker }) = ahead {
+            drop(sources);
+            if worker.thread().id() != std::thread::current().id() {
+                let _ = worker.join();
+            }
+        }
+    }
+
     /// CPython's verdict on each source, in order, from one process; `None` when there is no
     /// interpreter (see [`Judge::unavailable`]).
     pub fn judge_all(&self, sources: &[&[u8]]) -> Option<Vec<Verdict>> {
+        self.wait_ahead();
+        self.judge_remembering(sources)
+    }
+
+    /// [`Judge::judge_all`], not waiting for the sources judged ahead.
+    fn judge_remembering(&self, sources: &[&[u8]]) -> Option<Vec<Verdict>> {
         let Some(remembered) = &self.remembered else {
             return self.judge_fresh(sources);
         };
@@ -252,6 +307,7 @@ impl Judge {
 
 impl Drop for Judge {
     fn drop(&mut self) {
+        self.wait_ahead();
         if let Some(remembered) = &self.remembered {
             if remembered.added.load(std::sync::atomic::Ordering::Relaxed) {
                 remembered

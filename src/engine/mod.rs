@@ -93,6 +93,9 @@ pub struct Engine {
     /// `--propagate`: plan making blocking sync chains async (see `propagate`); their indirect
     /// findings are fixed that way, or say why not.
     pub propagate: bool,
+    /// Handed the source of each file checked again (not reused from the cache) that holds a
+    /// finding: `check` judges those with CPython after the run, and can start on them now.
+    pub rechecked_with_findings: Option<SourceHandler>,
     /// Build the call graph and report indirect findings (`--no-indirect` turns it off).
     pub indirect: bool,
     /// `--unsafe-fixes`: the `--propagate` plan may count on unsafe fixes of the blocking
@@ -233,6 +236,7 @@ impl Engine {
             partial_parse: true,
             target_version: None,
             propagate: false,
+            rechecked_with_findings: None,
             indirect: true,
             unsafe_fixes: false,
             project: std::sync::Arc::new(project_model(&config_for_model)),
@@ -316,12 +320,19 @@ impl Engine {
         let target = match known {
             Some(target) => target,
             None => {
-                let target = dir
-                    .ancestors()
-                    .map(|d| d.join("pyproject.toml"))
-                    .find(|p| p.is_file())
-                    .and_then(|p| std::fs::read_to_string(p).ok())
-                    .and_then(|text| crate::config::target_from_pyproject(&text));
+                // The nearest `pyproject.toml` decides: asked of the parent when this folder
+                // has none, so every folder on the way up is remembered and each file is
+                // read once (not once per folder below it).
+                let own = dir.join("pyproject.toml");
+                let target = if own.is_file() {
+                    std::fs::read_to_string(own)
+                        .ok()
+                        .and_then(|text| crate::config::target_from_pyproject(&text))
+                } else {
+                    dir.parent()
+                        .and_then(|parent| self.inferred_target(parent))
+                        .map(str::to_string)
+                };
                 self.inferred_targets
                     .lock()
                     .unwrap()
@@ -470,6 +481,11 @@ impl Engine {
         file: &SourceFile,
     ) -> CheckedFile {
         let (checked, deps) = cache::traced(|| self.check_file(file));
+        if let Some(hand_over) = &self.rechecked_with_findings {
+            if !checked.findings.is_empty() {
+                hand_over(&file.bytes);
+            }
+        }
         if let Some(key) = key {
             let path = std::path::Path::new(&file.path);
             cache.store_checked(&self.project.absolute(path), key, deps, &checked);
@@ -559,6 +575,7 @@ impl Engine {
                 force_exclude: self.force_exclude,
             },
             cache.map(|_| &reuse as walk::Reuse<CheckedFile>),
+            cache.map(|cache| cache as &dyn walk::Recall),
             &|file: SourceFile| match cache {
                 Some(cache) => {
                     let key = keys.lock().unwrap().remove(&file.path);
@@ -1238,6 +1255,9 @@ pub(crate) fn other_framework(scopes: &Scopes) -> Option<&'static str> {
             _ => None,
         })
 }
+
+/// What is handed a file's source (see `Engine::rechecked_with_findings`).
+pub type SourceHandler = Box<dyn Fn(&[u8]) + Send + Sync>;
 
 /// One file's contribution to a report.
 pub struct CheckedFile {

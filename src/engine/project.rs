@@ -79,6 +79,10 @@ pub struct ProjectModel {
     excludes: Vec<String>,
     root_of_dir: Mutex<HashMap<PathBuf, PathBuf>>,
     projects: Mutex<HashMap<PathBuf, Arc<Project>>>,
+    /// Listings under way or done, by root: a project is listed once, by the first worker to
+    /// ask, while the others wait for it (listing a large tree is the longest step of a warm
+    /// run, and every worker asks for it at its first file).
+    listings: Mutex<HashMap<PathBuf, Arc<std::sync::OnceLock<Arc<Project>>>>>,
     /// How the walk spelled each file it named (`./shop/net.py`, `../corpus/app.py`): a file is
     /// shown the same way in a finding and in the chains through it.
     spelled: Mutex<HashMap<PathBuf, PathBuf>>,
@@ -137,6 +141,7 @@ impl ProjectModel {
             excludes,
             root_of_dir: Mutex::new(HashMap::new()),
             projects: Mutex::new(HashMap::new()),
+            listings: Mutex::new(HashMap::new()),
             spelled: Mutex::new(HashMap::new()),
             instances: Mutex::new(HashMap::new()),
             returns: Mutex::new(HashMap::new()),
@@ -238,9 +243,15 @@ impl ProjectModel {
         if let Some(project) = self.projects.lock().unwrap().get(&root) {
             return project.clone();
         }
-        // Listed outside the lock: two workers may list the same project at once, and the
-        // first to finish is kept (both give the same result).
-        let project = Arc::new(self.list(&root));
+        // Listed outside the projects' lock, once.
+        let listing = self
+            .listings
+            .lock()
+            .unwrap()
+            .entry(root.clone())
+            .or_default()
+            .clone();
+        let project = listing.get_or_init(|| Arc::new(self.list(&root))).clone();
         self.projects
             .lock()
             .unwrap()

@@ -77,12 +77,30 @@ pub struct ReadOptions {
 /// a result remembered from an earlier run (the summary cache), or `None` to parse it.
 pub type Reuse<'a, R> = &'a (dyn Fn(&Path, &[u8]) -> Option<R> + Sync);
 
+/// What the walk remembers across runs of files it need not read (the summary cache):
+/// a file found without a coroutine stays so while its size and modification time hold.
+pub trait Recall: Sync {
+    /// `Some(edits_sys_path)` when the file at `absolute`, as `meta` describes it now, was
+    /// read before and held no `async def`.
+    fn without_coroutine(&self, absolute: &Path, meta: &std::fs::Metadata) -> Option<bool>;
+    /// The file at `absolute`, described by `meta` taken before `bytes_read` bytes were read,
+    /// holds no `async def`.
+    fn saw_without_coroutine(
+        &self,
+        absolute: &Path,
+        meta: &std::fs::Metadata,
+        bytes_read: usize,
+        edits_sys_path: bool,
+    );
+}
+
 pub fn read_tree<R: Send>(
     paths: &[PathBuf],
     config: &LoadedConfig,
     model: &ProjectModel,
     options: ReadOptions,
     reuse: Option<Reuse<R>>,
+    recall: Option<&dyn Recall>,
     on_file: &(dyn Fn(SourceFile) -> R + Sync),
 ) -> Walked<R> {
     let progress = options.progress;
@@ -190,6 +208,33 @@ pub fn read_tree<R: Send>(
                 return WalkState::Continue;
             }
             let path = entry.path();
+            let show_progress = || {
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                    if bar.position() == PROGRESS_AFTER_FILES {
+                        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                    }
+                }
+            };
+            // Taken before the read: an edit during the read changes it, so what the read
+            // finds is never remembered for a newer content.
+            let remembered = recall
+                .filter(|_| is_python)
+                .and_then(|recall| Some((recall, model.absolute(path), std::fs::metadata(path).ok()?)));
+            if let Some((recall, absolute, meta)) = &remembered {
+                if let Some(edits_sys_path) = recall.without_coroutine(absolute, meta) {
+                    show_progress();
+                    let mut out = out.lock().unwrap();
+                    out.files_scanned += 1;
+                    model.spell(path);
+                    out.python_files.push(path.to_path_buf());
+                    if edits_sys_path {
+                        out.sys_path_edits.push(path.to_path_buf());
+                    }
+                    return WalkState::Continue;
+                }
+            }
             buffer.clear();
             if let Err(e) = std::fs::File::open(path)
                 .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut buffer))
@@ -197,19 +242,18 @@ pub fn read_tree<R: Send>(
                 error(out, path, describe_io(&e));
                 return WalkState::Continue;
             }
-            if let Some(bar) = &bar {
-                bar.inc(1);
-                if bar.position() == PROGRESS_AFTER_FILES {
-                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-                }
-            }
+            show_progress();
             let edits_sys_path = is_python && edits_sys_path(&buffer);
             // The caller's work on the file runs here, on this worker, outside the lock. A bug
             // that panics on one file costs that file, named, not the whole run.
             let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 match scan(path, &mut buffer, options.partial_parse, model, reuse) {
-                    Scan::Skipped => (None, Vec::new(), None),
+                    Scan::Skipped => {
+                        if let Some((recall, absolute, meta)) = &remembered {
+                            recall.saw_without_coroutine(absolute, meta, buffer.len(), edits_sys_path);
+                        }
+                        (None, Vec::new(), None)
+                    }
                     Scan::Reused(result, warnings) => (Some(result), warnings, None),
                     Scan::Parsed(file, warnings) => (Some(on_file(*file)), warnings, None),
                     Scan::Failed(diagnostic) => (None, Vec::new(), Some(diagnostic)),
