@@ -209,6 +209,18 @@ pub fn to_thread_call_at(
     Ok((awaited(&inner, parent, call), imports))
 }
 
+/// How a helper run on a thread hands back the names read after it: what its last line
+/// returns (`None`: nothing), and how the coroutine calls it (`a, b = await` or `await`).
+fn handing_back(returned: &[String]) -> (Option<String>, String) {
+    if returned.is_empty() {
+        (None, "await".to_string())
+    } else {
+        let names = returned.join(", ");
+        let call = format!("{names} = await");
+        (Some(names), call)
+    }
+}
+
 /// The name a callee starts from: `time` in `time.sleep`, `nap` in `nap(1)`.
 pub fn callee_root(cx: &FileContext, call: Node) -> Option<String> {
     let mut node = call.field("function")?;
@@ -563,14 +575,12 @@ pub fn statement_to_thread(
     }
     let call = if ends_in_return {
         "return await".to_string()
-    } else if returned.is_empty() {
-        "await".to_string()
     } else {
-        text.push_str(&format!(
-            "{newline}{indent}{unit}return {}",
-            returned.join(", ")
-        ));
-        format!("{} = await", returned.join(", "))
+        let (give_back, call) = handing_back(&returned);
+        if let Some(names) = give_back {
+            text.push_str(&format!("{newline}{indent}{unit}return {names}"));
+        }
+        call
     };
     let hop = hop_to_thread(cx, &helper);
     text.push_str(&format!("{newline}{newline}{indent}{call} {hop}"));
@@ -840,15 +850,10 @@ pub fn consecutive_statements_to_thread(cx: &FileContext, site: &CallSite) -> Op
     for n in &run {
         text.push_str(&format!("{indent}{unit}{}{newline}", cx.text(*n)));
     }
-    let call = if returned.is_empty() {
-        "await".to_string()
-    } else {
-        text.push_str(&format!(
-            "{indent}{unit}return {}{newline}",
-            returned.join(", ")
-        ));
-        format!("{} = await", returned.join(", "))
-    };
+    let (give_back, call) = handing_back(&returned);
+    if let Some(names) = give_back {
+        text.push_str(&format!("{indent}{unit}return {names}{newline}"));
+    }
     let hop = hop_to_thread(cx, &helper);
     text.push_str(&format!("{newline}{indent}{call} {hop}"));
     let edit = Edit {
