@@ -123,7 +123,10 @@ pub fn drop_redundant_parentheses(original: &[u8], fixed: Vec<u8>, limit: usize)
     else {
         return fixed;
     };
-    if !after.contains("(\n") && !after.contains("(\r\n") {
+    // Only a line that is a lone `(` can open the inner group: most fixed files have none,
+    // and need no diff.
+    let lone_parenthesis = after.lines().any(|line| line.trim() == "(");
+    if !lone_parenthesis {
         return fixed;
     }
     let diff = similar::TextDiff::from_lines(before, after);
