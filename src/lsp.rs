@@ -39,7 +39,6 @@ use lsp_types::{
 };
 use serde::Deserialize;
 
-use crate::catalogue::Catalogue;
 use crate::config::{Config, LoadedConfig};
 use crate::engine::fix::{apply_fixes, FixOptions};
 use crate::engine::index::ProjectIndex;
@@ -1533,7 +1532,7 @@ impl Server {
         let start = *lines.starts.get(line)?;
         let end = lines.starts.get(line + 1).copied().unwrap_or(text.len());
         let at = lines.offset(text, position) - start;
-        let (ids, span) = match suppression_under(&text[start..end], at, &self.engine.catalogue) {
+        let (ids, span) = match suppression_under(&text[start..end], at) {
             Some((ids, span)) => {
                 let range = Range::new(
                     lines.position(text, start + span.start),
@@ -1801,11 +1800,7 @@ fn suppression_edit(text: &str, lines: &LineIndex, finding: &Finding) -> Option<
 /// The recipes a suppression comment on `line` names at byte `at`, and the span of what
 /// names them: the id or code under the cursor, else the whole directive the cursor is in
 /// (`# unblock: ignore[...]`, `# noqa: ASYNC...`). `None` outside such a comment.
-fn suppression_under(
-    line: &str,
-    at: usize,
-    catalogue: &Catalogue,
-) -> Option<(Vec<&'static str>, std::ops::Range<usize>)> {
+fn suppression_under(line: &str, at: usize) -> Option<(Vec<&'static str>, std::ops::Range<usize>)> {
     let comment = comment_start(line)?;
     if at < comment {
         return None;
@@ -1855,7 +1850,7 @@ fn suppression_under(
                 if !word.chars().all(|c| c.is_ascii_alphanumeric()) {
                     break;
                 }
-                let found = recipes_for_code(catalogue, word);
+                let found = recipes_for_code(word);
                 if !found.is_empty() {
                     names.push((found, span));
                 }
@@ -1877,7 +1872,7 @@ fn suppression_under(
 
 /// The recipes whose findings a ruff / flake8-async code (`ASYNC251`) covers, read from the
 /// catalogue's `noqa` lists and the recipes' own codes (for structural findings).
-fn recipes_for_code(_catalogue: &Catalogue, code: &str) -> Vec<&'static str> {
+fn recipes_for_code(code: &str) -> Vec<&'static str> {
     // The one mapping `check --select`, `explain` and the suppressions use (the catalogue's
     // noqa lists and the recipes' own); a configured call carries no code.
     recipes::for_code(code)
@@ -2363,10 +2358,9 @@ mod tests {
 
     #[test]
     fn hover_names_the_recipes_of_suppression_comments() {
-        let catalogue = Catalogue::builtin();
         let line = "    time.sleep(1)  # noqa: E501, ASYNC251  # unblock: ignore[sleep, file-io]\n";
         let at = |needle: &str| line.find(needle).unwrap();
-        let under = |offset| suppression_under(line, offset, &catalogue);
+        let under = |offset| suppression_under(line, offset);
         // On an id or a code: its recipe, the span of the word.
         let (ids, span) = under(at("file-io") + 2).unwrap();
         assert_eq!(ids, ["file-io"]);
@@ -2383,16 +2377,15 @@ mod tests {
         assert_eq!(under(at("sleep(")), None);
         // A `#` inside a string starts no comment.
         let quoted = "x = '# noqa: ASYNC251'\n";
-        assert_eq!(suppression_under(quoted, 8, &catalogue), None);
+        assert_eq!(suppression_under(quoted, 8), None);
     }
 
     #[test]
     fn codes_map_to_the_recipes_of_their_catalogue_entries() {
-        let catalogue = Catalogue::builtin();
-        assert_eq!(recipes_for_code(&catalogue, "ASYNC251"), ["sleep"]);
-        assert_eq!(recipes_for_code(&catalogue, "async110"), ["polling"]);
-        assert!(recipes_for_code(&catalogue, "ASYNC210").contains(&"http-requests"));
-        assert!(recipes_for_code(&catalogue, "E501").is_empty());
+        assert_eq!(recipes_for_code("ASYNC251"), ["sleep"]);
+        assert_eq!(recipes_for_code("async110"), ["polling"]);
+        assert!(recipes_for_code("ASYNC210").contains(&"http-requests"));
+        assert!(recipes_for_code("E501").is_empty());
     }
 
     #[test]
