@@ -237,6 +237,11 @@ pub fn to_thread_fix(
     site: &CallSite,
     what: &str,
 ) -> Result<Option<FixInfo>, String> {
+    // `with smtplib.SMTP(host) as smtp:`: the object's `__exit__` blocks too (SMTP's sends
+    // QUIT and waits, Popen's waits for the child), so the block moves, not the call alone.
+    if let Some(with) = with_statement_of_item(site) {
+        return with_block_fix(cx, site, with, "the `with` block").map(Some);
+    }
     if let Some(fix) = enclosing_loop_to_thread(cx, site) {
         return Ok(Some(fix));
     }
@@ -254,6 +259,49 @@ pub fn to_thread_fix(
         vec![replace(site.call, text)],
         imports,
     )))
+}
+
+/// The `with` statement whose header the call is (`with CALL:` or `with CALL as name:`).
+pub fn with_statement_of_item<'t>(site: &CallSite<'_, 't>) -> Option<Node<'t>> {
+    let mut node = site
+        .parent
+        .filter(|p| matches!(p.kind(), "with_item" | "as_pattern"))?;
+    while node.kind() != "with_statement" {
+        node = node.parent()?;
+    }
+    Some(node)
+}
+
+/// The fix that moves the `with` statement opened by the call at `site` to a worker thread
+/// ([`with_block_to_thread`]): unsafe when a name it hands back is assigned only on some
+/// paths. It claims its function: the next block of the function must see this one moved.
+pub fn with_block_fix(
+    cx: &FileContext,
+    site: &CallSite,
+    with: Node,
+    what: &str,
+) -> Result<FixInfo, String> {
+    let (edit, imports, conditional) = with_block_to_thread(cx, with, site.function)?;
+    let (safety, note) = if conditional {
+        (
+            Safety::Unsafe,
+            format!(
+                "{what} runs in a nested function on a worker thread, but a name it returns is \
+                 assigned only on some paths: where the original left it unassigned, the helper raises"
+            ),
+        )
+    } else {
+        (
+            Safety::Safe,
+            format!(
+                "{what} runs in a nested function on a worker thread (`await asyncio.to_thread(...)`); \
+                 the names it assigns flow back through `nonlocal` or its return value"
+            ),
+        )
+    };
+    let function = cx.scopes.get(site.function).node;
+    Ok(FixInfo::new(safety, note, vec![edit], imports)
+        .claiming((function.start_byte(), function.end_byte())))
 }
 
 /// One edit replacing a node's text.
@@ -1049,11 +1097,19 @@ fn path_noun(cx: &FileContext, path: Node) -> Option<String> {
 
 /// `ZipFile` -> `zip_file`, `open_text` stays; anything but ASCII letters, digits and `_` is
 /// dropped.
+/// `ZipFile` → `zip_file`; a run of capitals is one word (`SMTP` → `smtp`,
+/// `HTTPConnection` → `http_connection`), as a person would name it.
 fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
     let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
+    for (i, &c) in chars.iter().enumerate() {
         if c.is_ascii_uppercase() {
-            if i > 0 && !out.ends_with('_') {
+            let after_lower =
+                i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+            let ends_capital_run = i > 0
+                && chars[i - 1].is_ascii_uppercase()
+                && chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            if (after_lower || ends_capital_run) && !out.ends_with('_') {
                 out.push('_');
             }
             out.push(c.to_ascii_lowercase());
@@ -1453,5 +1509,18 @@ pub mod facts {
             }
         });
         facts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn helper_names_read_capital_runs_as_one_word() {
+        assert_eq!(super::snake_case("ZipFile"), "zip_file");
+        assert_eq!(super::snake_case("SMTP"), "smtp");
+        assert_eq!(super::snake_case("HTTPConnection"), "http_connection");
+        assert_eq!(super::snake_case("SMTP_SSL"), "smtp_ssl");
+        assert_eq!(super::snake_case("getJSON2Data"), "get_json2_data");
+        assert_eq!(super::snake_case("Popen"), "popen");
     }
 }

@@ -106,32 +106,10 @@ impl Recipe for FileIo {
         }
         // A handle: the work done with it must move along, not just the open.
         let parent = site.parent.ok_or("no context")?;
+        if let Some(with) = rewrite::with_statement_of_item(site) {
+            return rewrite::with_block_fix(cx, site, with, "the `with` block").map(Some);
+        }
         match parent.kind() {
-            "with_item" | "as_pattern" => {
-                let mut node = parent;
-                while node.kind() != "with_statement" {
-                    node = node.parent().ok_or("no with statement")?;
-                }
-                let (edit, imports, conditional) = rewrite::with_block_to_thread(cx, node, site.function)?;
-                let (safety, note) = if conditional {
-                    (
-                        Safety::Unsafe,
-                        "the `with` block runs in a nested function on a worker thread, but a name it returns is \
-                         assigned only on some paths: where the original left it unassigned, the helper raises",
-                    )
-                } else {
-                    (
-                        Safety::Safe,
-                        "the `with` block runs in a nested function on a worker thread (`await asyncio.to_thread(...)`); \
-                         the names it assigns flow back through `nonlocal` or its return value",
-                    )
-                };
-                // One block moved per function per round: the next one must see this one moved.
-                let function = cx.scopes.get(site.function).node;
-                let fix = FixInfo::new(safety, note, vec![edit], imports)
-                    .claiming((function.start_byte(), function.end_byte()));
-                Ok(Some(fix))
-            }
             // `open(p).read()` or `json.load(open(p))`: the whole expression moves.
             "attribute" | "argument_list" => {
                 let outer = parent.parent().filter(|p| p.kind() == "call").ok_or("not part of a call")?;

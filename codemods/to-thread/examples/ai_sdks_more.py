@@ -45,7 +45,7 @@ async def about() -> str:
 
 
 async def first_line(cmd: list[str]) -> bytes:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)  # expect: subprocess
     return proc.stdout.readline()  # expect: to-thread
 
 
