@@ -529,6 +529,52 @@ fn types_flow_through_returns_annotations_and_unpacking() {
     assert_eq!(lines, vec![8, 10, 12, 14, 15, 16], "{findings:#?}");
 }
 
+/// A factory without a return annotation gives what its `return`s build: `return
+/// httpx.Client()`, or a local built then returned, in this module or another (the factory's
+/// body is not parsed: the call is read from its text). The twins build an `AsyncClient`,
+/// return something else on one path, or return an attribute of the call.
+#[test]
+fn unannotated_factories_give_what_they_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| write_file(dir.path(), rel, text);
+    write("pyproject.toml", "");
+    write("app/__init__.py", "");
+    write(
+        "app/clients.py",
+        "import httpx\n\n\ndef make_client():\n    return httpx.Client(timeout=5)\n\n\ndef make_async():\n    return httpx.AsyncClient()\n\n\ndef make_local(token):\n    client = httpx.Client(\n        headers={\"a\": \")\"},\n    )\n\n    def unused():\n        return 1\n\n    return client\n\n\ndef make_either(fast):\n    if fast:\n        return httpx.AsyncClient()\n    return httpx.Client()\n\n\ndef make_wrapped():\n    return httpx.Client().headers\n\n\nasync def here():\n    return make_client().get(\"https://a\")\n",
+    );
+    write(
+        "app/routes.py",
+        "from app import clients\nfrom app.clients import make_async, make_either, make_local, make_wrapped\n\n\nasync def handler():\n    c = clients.make_client()\n    c.get(\"https://x\")\n    make_local(\"t\").post(\"https://y\")\n    a = make_async()\n    await a.get(\"https://z\")\n    make_either(True).get(\"https://w\")\n    make_wrapped().get(\"k\")\n",
+    );
+    let findings = check_json(dir.path());
+    let got: Vec<(String, u64)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["path"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("./")
+                    .to_string(),
+                f["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("app/clients.py".to_string(), 34),
+            ("app/routes.py".to_string(), 7),
+            ("app/routes.py".to_string(), 8),
+        ],
+        "{findings:#?}"
+    );
+    assert!(findings
+        .iter()
+        .all(|f| f["message"].as_str().unwrap().contains("httpx.Client.")));
+}
+
 /// Calling an instance runs its class's `__call__`: a module-level `embed = Embedder()` that
 /// sleeps in `__call__` blocks the coroutine calling it; the twin's `__call__` does not block.
 #[test]

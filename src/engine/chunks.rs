@@ -24,6 +24,10 @@ pub struct SkippedDefinition {
     /// A skipped function's return annotation as written (`Path`, `Optional[Path]`): what a
     /// call of it gives, for the methods called on the result.
     pub returns: Option<String>,
+    /// Without an annotation, the callee its `return`s agree on, as written: `httpx.Client`
+    /// for `return httpx.Client(...)` or `client = httpx.Client(...)` then `return client`.
+    /// What calling that gives is what a call of the skipped function gives.
+    pub returned_call: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +86,11 @@ pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
                         } else {
                             return_annotation(bytes, lines[def].start)
                         },
+                        returned_call: if kind == Kind::Class {
+                            None
+                        } else {
+                            returned_call(bytes, &lines, def, end)
+                        },
                     });
                 } else {
                     keep(&mut relevant.ranges, start..end);
@@ -102,6 +111,7 @@ pub fn relevant_ranges(bytes: &[u8]) -> Option<Relevant> {
                     class: None,
                     kind: SkippedKind::Variable,
                     returns: None,
+                    returned_call: None,
                 }),
                 None => keep(&mut relevant.ranges, start..end),
             },
@@ -152,6 +162,7 @@ pub fn outline_ranges(
                         class: None,
                         kind: function_kind(kind),
                         returns: return_annotation(bytes, lines[def].start),
+                        returned_call: returned_call(bytes, &lines, def, end),
                     }),
                     None => keep(&mut relevant.ranges, start..end),
                 }
@@ -168,6 +179,7 @@ pub fn outline_ranges(
                             class: None,
                             kind: SkippedKind::Class,
                             returns: None,
+                            returned_call: None,
                         });
                         continue;
                     }
@@ -198,6 +210,7 @@ pub fn outline_ranges(
                     class: None,
                     kind: SkippedKind::Variable,
                     returns: None,
+                    returned_call: None,
                 }),
                 None => keep(&mut relevant.ranges, start..end),
             },
@@ -342,6 +355,7 @@ fn member_signatures(
                 class: Some(class.to_string()),
                 kind: SkippedKind::Signature,
                 returns: Some(returns),
+                returned_call: None,
             })
         })
         .collect()
@@ -448,6 +462,7 @@ fn keep_class(
                 class: class.clone(),
                 kind: function_kind(lines[span.2].kind),
                 returns: return_annotation(bytes, lines[span.2].start),
+                returned_call: returned_call(bytes, lines, span.2, span.1),
             });
             cursor = span.1;
         }
@@ -894,6 +909,141 @@ fn return_annotation(bytes: &[u8], start: usize) -> Option<String> {
     None
 }
 
+/// The callee a function's `return` statements agree on, read from its text (the function is
+/// not parsed): `return httpx.Client(timeout=5)`, or a local assigned only such calls and then
+/// returned (`client = Client(...)` ... `return client`). A bare `return` or `return None` says
+/// nothing; any other return (an attribute of the call, a parameter, a literal) makes it
+/// unknown. Nested functions' returns are not the function's.
+fn returned_call(bytes: &[u8], lines: &[Line], def: usize, end: usize) -> Option<String> {
+    let body: Vec<usize> = (def + 1..lines.len())
+        .take_while(|&i| lines[i].begin < end)
+        .collect();
+    let statement = |k: usize| {
+        let i = body[k];
+        let stop = body.get(k + 1).map_or(end, |&n| lines[n].begin).min(end);
+        &bytes[lines[i].start..stop.max(lines[i].start)]
+    };
+    let mut nested_at: Option<usize> = None;
+    let mut returned: Vec<&[u8]> = Vec::new();
+    let mut assigned: Vec<(&[u8], Option<&[u8]>)> = Vec::new();
+    for k in 0..body.len() {
+        let line = lines[body[k]];
+        if nested_at.is_some_and(|indent| line.indent > indent) {
+            continue;
+        }
+        nested_at = None;
+        if matches!(
+            line.kind,
+            Kind::SyncDef | Kind::AsyncDef | Kind::Class | Kind::Decorator
+        ) {
+            nested_at = Some(line.indent);
+            continue;
+        }
+        let text = statement(k);
+        if let Some(rest) = text.strip_prefix(b"return") {
+            if rest
+                .first()
+                .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            {
+                continue; // `returned = ...`
+            }
+            let value = trim_statement(rest);
+            if value.is_empty() || value == b"None" {
+                continue;
+            }
+            returned.push(value);
+        } else if let Some((name, value)) = simple_assignment(text) {
+            assigned.push((name, sole_call(value)));
+        }
+    }
+    let mut callees = returned.iter().map(|value| {
+        if let Some(callee) = sole_call(value) {
+            return Some(callee);
+        }
+        // A local returned: every assignment of it must be a call, of one callee.
+        let mut calls = assigned.iter().filter(|(name, _)| name == value);
+        let first = calls.next()?.1?;
+        calls.all(|(_, call)| *call == Some(first)).then_some(first)
+    });
+    let first = callees.next()??;
+    if !callees.all(|callee| callee == Some(first)) {
+        return None;
+    }
+    Some(String::from_utf8_lossy(first).into_owned())
+}
+
+/// A statement's text without its trailing comment, newline and blanks.
+fn trim_statement(text: &[u8]) -> &[u8] {
+    let mut end = text.len();
+    // A `#` outside brackets and strings would need a scan; a comment is rare after a return
+    // of a call, and a value ending in one is simply not read as a call.
+    while end > 0 && matches!(text[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        end -= 1;
+    }
+    let start = text[..end]
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
+    &text[start..end]
+}
+
+/// `name = value` with a plain name on the left (no annotation, no augmented operator, one
+/// target): the name and the value's text.
+fn simple_assignment(text: &[u8]) -> Option<(&[u8], &[u8])> {
+    let name_end = text
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))?;
+    if name_end == 0 || text[0].is_ascii_digit() {
+        return None;
+    }
+    let rest = &text[name_end..];
+    let blanks = rest.iter().take_while(|b| **b == b' ').count();
+    let rest = rest[blanks..].strip_prefix(b"=")?;
+    if rest.first() == Some(&b'=') {
+        return None;
+    }
+    Some((&text[..name_end], trim_statement(rest)))
+}
+
+/// The callee of `dotted.name(...)` when the value is that one call and nothing after it.
+fn sole_call(value: &[u8]) -> Option<&[u8]> {
+    let callee_end = value
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.'))?;
+    let callee = &value[..callee_end];
+    if callee.is_empty()
+        || callee[0].is_ascii_digit()
+        || callee.starts_with(b".")
+        || callee.ends_with(b".")
+        || callee.windows(2).any(|w| w == b"..")
+        || value[callee_end] != b'('
+    {
+        return None;
+    }
+    // The call's closing parenthesis must end the value.
+    let mut depth = 0usize;
+    let mut i = callee_end;
+    while i < value.len() {
+        match value[i] {
+            quote @ (b'\'' | b'"') => {
+                let triple = value.get(i + 1) == Some(&quote) && value.get(i + 2) == Some(&quote);
+                i = skip_string(value, i, quote, triple)?;
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return (i + 1 == value.len()).then_some(callee);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 fn skip_string(bytes: &[u8], start: usize, quote: u8, triple: bool) -> Option<usize> {
     let mut i = start + if triple { 3 } else { 1 };
     while i < bytes.len() {
@@ -1053,6 +1203,7 @@ mod tests {
                 class: None,
                 kind: SkippedKind::Variable,
                 returns: None,
+                returned_call: None,
             }]
         );
         // Small, or with a second statement on the line: kept.
@@ -1171,6 +1322,40 @@ class Pool:
         let again = outline_ranges(text.as_bytes(), &init, true).expect("an outline");
         let kept: String = again.ranges.iter().map(|r| &text[r.clone()]).collect();
         assert!(kept.contains("compute_a_long_default"), "{kept}");
+    }
+
+    #[test]
+    fn the_callee_a_skipped_function_returns_is_read_from_its_text() {
+        let read = |text: &str| {
+            let (lines, _) = logical_lines(text.as_bytes()).unwrap();
+            returned_call(text.as_bytes(), &lines, 0, text.len())
+        };
+        assert_eq!(
+            read("def f():\n    return a.B(1, \")\")\n").as_deref(),
+            Some("a.B")
+        );
+        assert_eq!(
+            read("def f():\n    c = B(\n        x=1,\n    )\n    if c:\n        return None\n    return c\n").as_deref(),
+            Some("B")
+        );
+        // A nested function's return is not the function's.
+        assert_eq!(
+            read("def f():\n    def g():\n        return C()\n    return B()\n").as_deref(),
+            Some("B")
+        );
+        // Disagreeing returns, a call's attribute, a reassigned local, a name that is no call.
+        assert_eq!(
+            read("def f(x):\n    if x:\n        return B()\n    return C()\n"),
+            None
+        );
+        assert_eq!(read("def f():\n    return B().attr\n"), None);
+        assert_eq!(
+            read("def f():\n    c = B()\n    c = 1\n    return c\n"),
+            None
+        );
+        assert_eq!(read("def f(c):\n    return c\n"), None);
+        assert_eq!(read("def f():\n    returned = B()\n    return\n"), None);
+        assert_eq!(read("def f():\n    c == B()\n    return c\n"), None);
     }
 
     #[test]

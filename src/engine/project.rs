@@ -865,7 +865,8 @@ fn values_in(
     let annotated = scopes
         .annotated_returns
         .keys()
-        .chain(scopes.written_returns.keys());
+        .chain(scopes.written_returns.keys())
+        .chain(scopes.returned_calls.keys());
     for function in annotated {
         let called = Value::Name(function.clone());
         if let Some(value @ Value::Instance(_)) = resolver.call_result(&called, 0) {

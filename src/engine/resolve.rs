@@ -296,6 +296,15 @@ impl<'a, 't> Resolver<'a, 't> {
         if let Some(written) = self.scopes.written_returns.get(&name) {
             return self.written_annotation(written, depth + 1);
         }
+        // `def make_client(): return httpx.Client()`, left out of the parse: what its callee
+        // gives, looked up at module level.
+        if let Some(callee) = self.scopes.returned_calls.get(&name) {
+            if depth > MAX_DEPTH {
+                return None;
+            }
+            let callee = self.written_dotted(callee, depth + 1)?;
+            return self.call_result(&callee, depth + 1);
+        }
         // A function of another project module annotated `-> Socket`.
         if !name.starts_with(&format!("{}.", self.file.module)) {
             if let Some(value) = self
@@ -391,16 +400,21 @@ impl<'a, 't> Resolver<'a, 't> {
         let [dotted] = parts[..] else {
             return None;
         };
+        match self.written_dotted(dotted, depth)? {
+            Value::Name(class) => Some(Value::Instance(class)),
+            _ => None,
+        }
+    }
+
+    /// A dotted name known only as text (`httpx.Client`), looked up at module level.
+    fn written_dotted(&self, dotted: &str, depth: usize) -> Option<Value> {
         let mut segments = dotted.split('.');
         let first = segments.next()?;
         let mut value = self.lookup(first, super::scope::MODULE_SCOPE, depth + 1)?;
         for segment in segments {
             value = self.attribute(value, segment, depth + 1)?;
         }
-        match value {
-            Value::Name(class) => Some(Value::Instance(class)),
-            _ => None,
-        }
+        Some(value)
     }
 
     pub(crate) fn attribute(&self, base: Value, attr: &str, depth: usize) -> Option<Value> {

@@ -107,6 +107,9 @@ pub struct Scopes<'t> {
     pub annotated_returns: HashMap<String, Node<'t>>,
     /// The same for the functions a partial parse left out, as written (`Optional[Path]`).
     pub written_returns: HashMap<String, &'t str>,
+    /// A function left out of the parse, without an annotation, by the callee its `return`s
+    /// agree on as written (`httpx.Client`): a call of it gives what a call of that gives.
+    pub returned_calls: HashMap<String, &'t str>,
     /// `self.<attr> = <expr>` in any method, by class scope and attribute.
     pub self_attrs: HashMap<(ScopeId, &'t str), Vec<(Node<'t>, ScopeId)>>,
     /// Comment texts by 1-based line, for suppression comments.
@@ -284,6 +287,7 @@ impl<'t> Scopes<'t> {
             functions: HashMap::default(),
             annotated_returns: HashMap::default(),
             written_returns: HashMap::default(),
+            returned_calls: HashMap::default(),
             self_attrs: HashMap::default(),
             comments: HashMap::default(),
             calls: Vec::new(),
@@ -409,6 +413,10 @@ impl<'t> Scopes<'t> {
                 scopes
                     .written_returns
                     .insert(qualname.clone(), returns.as_str());
+            } else if let Some(callee) = &skipped.returned_call {
+                scopes
+                    .returned_calls
+                    .insert(qualname.clone(), callee.as_str());
             }
             let origin = match skipped.kind {
                 SkippedKind::Class => Origin::Class(qualname),
