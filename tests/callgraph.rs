@@ -575,6 +575,33 @@ fn unannotated_factories_give_what_they_return() {
         .all(|f| f["message"].as_str().unwrap().contains("httpx.Client.")));
 }
 
+/// A module's one shared object is often named in capitals (`STORE = Store(...)`): it keeps its
+/// type across imports as a lower-case name does, its constructor arguments included. The
+/// twins: a constant that is no object, and a shared object whose method does not block.
+#[test]
+fn an_upper_case_module_object_keeps_its_type_across_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| write_file(dir.path(), rel, text);
+    write("pyproject.toml", "");
+    write("app/__init__.py", "");
+    write(
+        "app/store.py",
+        "import requests\n\n\nclass Embedder:\n    def __call__(self, text):\n        return requests.post(\"https://e\", json={\"t\": text})\n\n\nclass Store:\n    def __init__(self, embed_fn):\n        self.embed = embed_fn\n\n    def add(self, text):\n        return self.embed(text)\n\n\nclass Counter:\n    def add(self, n):\n        return n + 1\n\n\nSTORE = Store(embed_fn=Embedder())\nCOUNTER = Counter()\nLIMIT = 10\n",
+    );
+    write(
+        "app/routes.py",
+        "from app.store import COUNTER, LIMIT, STORE\n\n\nasync def handler(text):\n    COUNTER.add(LIMIT.bit_length())\n    return STORE.add(text)\n",
+    );
+    let findings = check_json(dir.path());
+    let got: Vec<(u64, &str)> = findings
+        .iter()
+        .map(|f| (f["line"].as_u64().unwrap(), f["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].0, 6);
+    assert!(got[0].1.contains("`Store.add` is sync"), "{}", got[0].1);
+}
+
 /// Calling an instance runs its class's `__call__`: a module-level `embed = Embedder()` that
 /// sleeps in `__call__` blocks the coroutine calling it; the twin's `__call__` does not block.
 #[test]

@@ -102,9 +102,16 @@ impl<'a, 't> Resolver<'a, 't> {
             return value;
         };
         let last = name.rsplit('.').next().unwrap_or(name);
-        // Instances are lower-case by convention (`db`, `redis_client`); a class or a
-        // constant is not worth reading another module for.
-        if !name.contains('.') || !last.starts_with(|c: char| c.is_ascii_lowercase() || c == '_') {
+        // Instances are lower-case by convention (`db`, `redis_client`), or upper-case when
+        // the module means them as its one shared object (`STORE = Store(...)`,
+        // `SESSION = requests.Session()`); a CamelCase name is a class, not worth reading
+        // another module for.
+        let lower = last.starts_with(|c: char| c.is_ascii_lowercase() || c == '_');
+        let upper = last.starts_with(|c: char| c.is_ascii_uppercase())
+            && last
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !name.contains('.') || !(lower || upper) {
             return value;
         }
         self.globals
