@@ -602,6 +602,55 @@ fn an_upper_case_module_object_keeps_its_type_across_imports() {
     assert!(got[0].1.contains("`Store.add` is sync"), "{}", got[0].1);
 }
 
+/// A file in no package is run as a script (or collected by pytest) with its folder first on
+/// `sys.path`: `import helper` there is the sibling `helper.py`, whether the folder or the
+/// project is checked, and a sibling package (`tools/`) too. The twins: a name with no sibling
+/// is the project's top-level module, and a sibling folder without `__init__.py` does not hide
+/// it (a namespace portion loses to a regular module).
+#[test]
+fn a_script_imports_its_siblings() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| write_file(dir.path(), rel, text);
+    write("pyproject.toml", "");
+    write(
+        "scripts/helper.py",
+        "import time\n\n\ndef pause():\n    time.sleep(1)\n",
+    );
+    write("scripts/tools/__init__.py", "");
+    write(
+        "scripts/tools/net.py",
+        "import requests\n\n\ndef ping():\n    requests.get(\"https://x\")\n",
+    );
+    write("scripts/quiet/README.md", "");
+    write(
+        "quiet.py",
+        "import os\n\n\ndef pause():\n    os.makedirs(\"x\")\n",
+    );
+    write("shared.py", "def pause():\n    return 2\n");
+    write(
+        "scripts/run.py",
+        "import helper\nimport quiet\nfrom shared import pause\nfrom tools.net import ping\n\n\nasync def main():\n    helper.pause()\n    quiet.pause()\n    pause()\n    ping()\n",
+    );
+    for args in [
+        &["check", "--output-format", "json", "."][..],
+        &["check", "--output-format", "json", "scripts"],
+    ] {
+        let out = unblock(args, dir.path());
+        let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let got: Vec<(u64, &str)> = findings
+            .iter()
+            .map(|f| (f["line"].as_u64().unwrap(), f["message"].as_str().unwrap()))
+            .collect();
+        assert_eq!(got.len(), 3, "{args:?}: {got:#?}");
+        assert_eq!(got[0].0, 8);
+        assert!(got[0].1.contains("time.sleep"), "{}", got[0].1);
+        assert_eq!(got[1].0, 9);
+        assert!(got[1].1.contains("os.makedirs"), "{}", got[1].1);
+        assert_eq!(got[2].0, 11);
+        assert!(got[2].1.contains("requests.get"), "{}", got[2].1);
+    }
+}
+
 /// Calling an instance runs its class's `__call__`: a module-level `embed = Embedder()` that
 /// sleeps in `__call__` blocks the coroutine calling it; the twin's `__call__` does not block.
 #[test]

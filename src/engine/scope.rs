@@ -308,6 +308,7 @@ impl<'t> Scopes<'t> {
             file,
             decorators: HashMap::default(),
             stack: vec![(MODULE_SCOPE, root)],
+            script_folder: ScriptFolder::of(file),
         };
         walk_tree(root, |event| {
             match event {
@@ -471,6 +472,48 @@ struct Builder<'f, 't> {
     decorators: HashMap<usize, Vec<String>>,
     /// Current scope stack: (scope, node that opened it).
     stack: Vec<(ScopeId, Node<'t>)>,
+    script_folder: Option<ScriptFolder>,
+}
+
+/// The folder of a file that is in no package (`scripts/run.py`, `tests/test_api.py` without
+/// an `__init__.py`). Python puts a script's folder first on `sys.path` (and pytest a test's),
+/// so there `import helper` is the sibling `helper.py` when one exists, even before a module
+/// of that name elsewhere: the import names the sibling's module (`scripts.helper`).
+struct ScriptFolder {
+    folder: std::path::PathBuf,
+    /// The module name of the folder (`scripts`), which the siblings' names start with.
+    package: String,
+    /// Whether a sibling module or package of that name exists, by first segment.
+    siblings: HashMap<String, bool>,
+}
+
+impl ScriptFolder {
+    fn of(file: &SourceFile) -> Option<ScriptFolder> {
+        let path = std::path::Path::new(&file.path);
+        let folder = path.parent()?;
+        let (package, _) = file.module.rsplit_once('.')?;
+        if path.file_name()? == "__init__.py" || folder.join("__init__.py").is_file() {
+            return None;
+        }
+        Some(ScriptFolder {
+            folder: folder.to_path_buf(),
+            package: package.to_string(),
+            siblings: HashMap::default(),
+        })
+    }
+
+    /// `module` as the file imports it: its sibling's name when the first segment is one.
+    fn absolute(&mut self, module: &str) -> Option<String> {
+        let top = module.split('.').next()?;
+        let folder = &self.folder;
+        let is_sibling = *self.siblings.entry(top.to_string()).or_insert_with(|| {
+            // A folder without `__init__.py` is only a namespace portion, which a regular
+            // module found later on `sys.path` wins over: only a package counts.
+            folder.join(format!("{top}.py")).is_file()
+                || folder.join(top).join("__init__.py").is_file()
+        });
+        is_sibling.then(|| format!("{}.{module}", self.package))
+    }
 }
 
 impl<'t> Builder<'t, 't> {
@@ -930,6 +973,14 @@ impl<'t> Builder<'t, 't> {
         }
     }
 
+    /// An absolute import's module as this file sees it (see [`ScriptFolder`]).
+    fn absolute(&mut self, module: &str) -> String {
+        self.script_folder
+            .as_mut()
+            .and_then(|folder| folder.absolute(module))
+            .unwrap_or_else(|| module.to_string())
+    }
+
     fn import(&mut self, scopes: &mut Scopes<'t>, node: Node<'t>) {
         let scope = self.binding_scope(scopes, self.current());
         let mut cursor = node.walk();
@@ -939,16 +990,13 @@ impl<'t> Builder<'t, 't> {
                     // `import a.b.c` binds `a`.
                     let full = self.text(name);
                     let top = full.split('.').next().unwrap_or_default();
-                    self.bind(scopes, scope, top, Origin::Import(top.to_string()));
+                    let module = self.absolute(top);
+                    self.bind(scopes, scope, top, Origin::Import(module));
                 }
                 "aliased_import" => {
                     if let (Some(module), Some(alias)) = (name.field("name"), name.field("alias")) {
-                        self.bind(
-                            scopes,
-                            scope,
-                            self.text(alias),
-                            Origin::Import(self.text(module).to_string()),
-                        );
+                        let module = self.absolute(self.text(module));
+                        self.bind(scopes, scope, self.text(alias), Origin::Import(module));
                     }
                 }
                 _ => {}
@@ -968,7 +1016,7 @@ impl<'t> Builder<'t, 't> {
                 self.file.text(module_node),
             )
         } else {
-            self.text(module_node).to_string()
+            self.absolute(self.text(module_node))
         };
         let mut cursor = node.walk();
         for name in node.children_by_field_name("name", &mut cursor) {
