@@ -861,16 +861,46 @@ fn bare_string_statement(bytes: &[u8], start: usize) -> Option<usize> {
         .then_some(end)
 }
 
-/// The offset just past the string starting at `start`. Prefixes (`r`, `b`, `f`) need no care:
-/// a backslash skips the next byte in every kind of string, raw ones included, as far as finding
-/// the end goes.
 /// The return annotation of the `def` at `start` (`-> Path:` gives `Path`), when it has one:
 /// past the parameters' closing bracket, up to the colon that ends the header.
 fn return_annotation(bytes: &[u8], start: usize) -> Option<String> {
     let open = start + memchr::memchr(b'(', &bytes[start..])?;
+    // The parameters are closed: an annotation follows, or the colon.
+    let close = closing_bracket(bytes, open)?;
+    let rest = &bytes[close + 1..];
+    let blanks = rest
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\\' | b'\r' | b'\n'))
+        .count();
+    if !rest[blanks..].starts_with(b"->") {
+        return None;
+    }
+    let annotation_start = close + 1 + blanks + 2;
+    let mut i = annotation_start;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"') => {
+                let triple = bytes.get(i + 1) == Some(&quote) && bytes.get(i + 2) == Some(&quote);
+                i = skip_string(bytes, i, quote, triple)?;
+                continue;
+            }
+            b'(' | b'[' | b'{' => i = closing_bracket(bytes, i)?,
+            b':' => {
+                let text = String::from_utf8_lossy(&bytes[annotation_start..i]);
+                let text = text.trim().trim_matches(|c| c == '"' || c == '\'');
+                return (!text.is_empty()).then(|| text.to_string());
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The index of the bracket closing the one at `open`, strings skipped.
+fn closing_bracket(bytes: &[u8], open: usize) -> Option<usize> {
     let mut depth = 0usize;
     let mut i = open;
-    let mut annotation_start = None;
     while i < bytes.len() {
         match bytes[i] {
             quote @ (b'\'' | b'"') => {
@@ -881,27 +911,10 @@ fn return_annotation(bytes: &[u8], start: usize) -> Option<String> {
             b'(' | b'[' | b'{' => depth += 1,
             b')' | b']' | b'}' => {
                 depth = depth.checked_sub(1)?;
-                if depth == 0 && annotation_start.is_none() {
-                    // The parameters are closed: an annotation follows, or the colon.
-                    let rest = &bytes[i + 1..];
-                    let blanks = rest
-                        .iter()
-                        .take_while(|b| matches!(b, b' ' | b'\t' | b'\\' | b'\r' | b'\n'))
-                        .count();
-                    if !rest[blanks..].starts_with(b"->") {
-                        return None;
-                    }
-                    i += 1 + blanks + 2;
-                    annotation_start = Some(i);
-                    continue;
+                if depth == 0 {
+                    return Some(i);
                 }
             }
-            b':' if depth == 0 && annotation_start.is_some() => {
-                let text = String::from_utf8_lossy(&bytes[annotation_start?..i]);
-                let text = text.trim().trim_matches(|c| c == '"' || c == '\'');
-                return (!text.is_empty()).then(|| text.to_string());
-            }
-            b'\n' if depth == 0 && annotation_start.is_none() => return None,
             _ => {}
         }
         i += 1;
@@ -1021,29 +1034,13 @@ fn sole_call(value: &[u8]) -> Option<&[u8]> {
         return None;
     }
     // The call's closing parenthesis must end the value.
-    let mut depth = 0usize;
-    let mut i = callee_end;
-    while i < value.len() {
-        match value[i] {
-            quote @ (b'\'' | b'"') => {
-                let triple = value.get(i + 1) == Some(&quote) && value.get(i + 2) == Some(&quote);
-                i = skip_string(value, i, quote, triple)?;
-                continue;
-            }
-            b'(' | b'[' | b'{' => depth += 1,
-            b')' | b']' | b'}' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return (i + 1 == value.len()).then_some(callee);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
+    let close = closing_bracket(value, callee_end)?;
+    (close + 1 == value.len()).then_some(callee)
 }
 
+/// The offset just past the string starting at `start`. Prefixes (`r`, `b`, `f`) need no care:
+/// a backslash skips the next byte in every kind of string, raw ones included, as far as finding
+/// the end goes.
 fn skip_string(bytes: &[u8], start: usize, quote: u8, triple: bool) -> Option<usize> {
     let mut i = start + if triple { 3 } else { 1 };
     while i < bytes.len() {
