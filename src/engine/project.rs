@@ -410,6 +410,10 @@ impl ProjectModel {
                 None => {
                     modules.insert(name, file);
                 }
+                // No import statement can spell `0001_initial` (Django's migrations): which
+                // file holds such a name changes nothing an import reaches, and saying so
+                // buries the clashes that matter.
+                Some(_) if !name.split('.').all(is_identifier) => {}
                 Some(existing) => {
                     let rank = |f: &Path| {
                         let depth = source_roots
@@ -1172,5 +1176,26 @@ mod tests {
         model.project_of(root);
         assert!(model.diagnostics(&[root.join("other")]).is_empty());
         assert_eq!(model.diagnostics(&[root.join("tool")]).len(), 1);
+    }
+
+    #[test]
+    fn names_no_import_can_spell_do_not_clash() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for rel in [
+            "setup.py",
+            "my-tools/0001_initial.py",
+            "my-scripts/0001_initial.py",
+            "a-b/run.py",
+            "c-d/run.py",
+        ] {
+            touch(root, rel);
+        }
+        let model = ProjectModel::default();
+        model.project_of(root);
+        let diagnostics = model.diagnostics(&[]);
+        // `run` (a script's stem) can be imported: said; `0001_initial` cannot: not said.
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert!(diagnostics[0].message.contains("`run`"));
     }
 }
