@@ -651,6 +651,31 @@ fn a_script_imports_its_siblings() {
     }
 }
 
+/// A function read from a table (`HANDLERS["get"](url)`): the value flow says which functions
+/// the item may be, and each that blocks is a finding. The twins: the item read is a function
+/// that does not block, and a table of more functions than a dispatch is pinned down by.
+#[test]
+fn a_function_read_from_a_table_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "app.py",
+        "import requests\n\n\ndef fetch(url):\n    return requests.get(url)\n\n\ndef quiet(url):\n    return url\n\n\nHANDLERS = {\"get\": fetch, \"quiet\": quiet}\nMANY = [fetch, quiet, str, repr, ascii]\n\n\nasync def handler(url, kind, n):\n    HANDLERS[\"get\"](url)\n    HANDLERS[\"quiet\"](url)\n    HANDLERS[kind](url)\n    MANY[n](url)\n",
+    );
+    let findings = check_json(dir.path());
+    let got: Vec<(u64, &str)> = findings
+        .iter()
+        .map(|f| (f["line"].as_u64().unwrap(), f["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(got[0].0, 17);
+    assert_eq!(got[1].0, 19);
+    assert!(
+        got.iter().all(|(_, m)| m.contains("`fetch` is sync")),
+        "{got:#?}"
+    );
+}
+
 /// Calling an instance runs its class's `__call__`: a module-level `embed = Embedder()` that
 /// sleeps in `__call__` blocks the coroutine calling it; the twin's `__call__` does not block.
 #[test]

@@ -1030,6 +1030,7 @@ impl Engine {
                 continue;
             }
             let Some(callee) = cx.callee(call.node, call.scope) else {
+                findings.extend(self.dispatched_call_candidates(cx, recipe, call, function));
                 continue;
             };
             if callee.starts_with("builtins.") || cx.catalogue.lookup(&callee).is_some() {
@@ -1172,7 +1173,44 @@ fn project_model(config: &LoadedConfig) -> project::ProjectModel {
     project::ProjectModel::new(src, config.config.excludes())
 }
 
+/// A call whose callee is no one name but a value that travelled (`HANDLERS["get"](url)`,
+/// a function read from a list): one candidate per named function the value flow says it may
+/// be, each kept only if the call graph finds it blocks. More than a few means a dispatch
+/// over a table the file does not pin down: none.
+const MAX_DISPATCHED: usize = 4;
+
 impl Engine {
+    fn dispatched_call_candidates(
+        &self,
+        cx: &FileContext,
+        recipe: &dyn recipes::Recipe,
+        call: &scope::CallNode,
+        function: ScopeId,
+    ) -> Vec<Finding> {
+        if call.node.field("function").map(|f| f.kind()) != Some("subscript") {
+            return Vec::new();
+        }
+        let mut names: Vec<String> = Vec::new();
+        for flowed in cx.resolver.flow().callees(call.node, call.scope) {
+            match flowed {
+                resolve::flow::Flowed::Value(value) => match value.qualified() {
+                    Some(name) if !names.contains(&name) => names.push(name),
+                    Some(_) => {}
+                    None => return Vec::new(),
+                },
+                resolve::flow::Flowed::Lambda(_) => return Vec::new(),
+            }
+        }
+        if names.len() > MAX_DISPATCHED {
+            return Vec::new();
+        }
+        names
+            .into_iter()
+            .filter(|name| !name.starts_with("builtins.") && cx.catalogue.lookup(name).is_none())
+            .filter_map(|name| recipe.project_call_finding(cx, call, function, name))
+            .collect()
+    }
+
     /// A call of a sync function nested in a function of this file: settled here from the
     /// helper's own body (see `nested`) when it blocks itself; otherwise one candidate per
     /// function it calls, through the helper, for the call graph to settle.
