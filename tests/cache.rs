@@ -502,3 +502,135 @@ fn a_file_checked_again_is_judged_by_cpython_as_without_the_cache() {
     // And remembered: a warm run says the same without asking again.
     assert_eq!(plain, reported(&check(&project, ".", Some(&cache_dir))));
 }
+
+/// `unblock check .` in `project` with the cache in `cache_dir`, `shims` first on PATH and no
+/// `UNBLOCK_PYTHON`: the judge's candidate `python3` is the shim found there.
+fn check_through(shims: &Path, project: &Path, cache_dir: &Path) -> Output {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![shims.to_path_buf()];
+    dirs.extend(std::env::split_paths(&path));
+    Command::new(env!("CARGO_BIN_EXE_unblock"))
+        .args(["check", "--output-format", "json", "."])
+        .current_dir(project)
+        .env_remove("UNBLOCK_PYTHON")
+        .env("PATH", std::env::join_paths(dirs).unwrap())
+        .env("UNBLOCK_CACHE_DIR", cache_dir)
+        .output()
+        .unwrap()
+}
+
+fn lines_in(log: &Path) -> usize {
+    std::fs::read_to_string(log).map_or(0, |text| text.lines().count())
+}
+
+#[test]
+fn a_launcher_is_asked_which_interpreter_it_runs_until_what_decides_it_changes() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let real = Command::new("python3")
+        .args(["-I", "-S", "-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let real = PathBuf::from(String::from_utf8(real.stdout).unwrap().trim());
+    assert!(
+        real.is_file(),
+        "the tests need a Python 3: {}",
+        real.display()
+    );
+    // Two installs (links to the real interpreter), and a shim that runs the one named in
+    // `choice` (as pyenv's shim runs the version a version file names), noting each start.
+    for install in ["a", "b"] {
+        std::fs::create_dir_all(work.join(install)).unwrap();
+        symlink(&real, work.join(install).join("python3")).unwrap();
+    }
+    std::fs::write(work.join("choice"), "a").unwrap();
+    let shims = work.join("shims");
+    std::fs::create_dir_all(&shims).unwrap();
+    let shim = shims.join("python3");
+    let log = work.join("shim.log");
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\necho started >> '{log}'\nexec '{work}'/\"$(cat '{work}/choice')\"/python3 \"$@\"\n",
+            log = log.display(),
+            work = work.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let project = work.join("app");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"app\"\n",
+    )
+    .unwrap();
+    let cache_dir = work.join("cache");
+    // Each version of the file has a finding, and is judged again (a CPython-only syntax
+    // error in every other one: the diagnostic shows that an interpreter judged it).
+    let mut version = 0;
+    let mut edit_and_check = |expected_starts: usize, why: &str| {
+        version += 1;
+        let broken = if version % 2 == 0 {
+            "    await await x\n"
+        } else {
+            ""
+        };
+        std::fs::write(
+            project.join("jobs.py"),
+            format!("import time\n\n\nasync def job(x):\n    time.sleep({version})\n{broken}"),
+        )
+        .unwrap();
+        let plain = reported(&check(&project, ".", None));
+        let cached = reported(&check_through(&shims, &project, &cache_dir));
+        assert_eq!(plain, cached, "version {version}: {why}");
+        assert_eq!(
+            plain.2.iter().any(|d| d.contains("syntax error")),
+            !broken.is_empty(),
+            "{:?}",
+            plain.2
+        );
+        assert_eq!(lines_in(&log), expected_starts, "version {version}: {why}");
+    };
+    edit_and_check(1, "the first run starts the shim");
+    edit_and_check(1, "the interpreter it ran is started directly");
+    edit_and_check(1, "again");
+    std::fs::write(project.join(".python-version"), "b\n").unwrap();
+    edit_and_check(2, "a version file appeared: the shim is asked again");
+    edit_and_check(2, "and remembered again");
+    // The remembered interpreter is removed (and the shim now runs the other one).
+    std::fs::remove_file(work.join("a/python3")).unwrap();
+    std::fs::write(work.join("choice"), "b").unwrap();
+    edit_and_check(3, "the remembered interpreter is gone: the shim is asked");
+    // Another file at the remembered path: never run in its place.
+    let wrong_log = work.join("wrong.log");
+    std::fs::remove_file(work.join("b/python3")).unwrap();
+    std::fs::write(
+        work.join("b/python3"),
+        format!(
+            "#!/bin/sh\necho started >> '{}'\nexec '{}' \"$@\"\n",
+            wrong_log.display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        work.join("b/python3"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    symlink(&real, work.join("a/python3")).unwrap();
+    std::fs::write(work.join("choice"), "a").unwrap();
+    edit_and_check(
+        4,
+        "the remembered path holds another file: the shim is asked",
+    );
+    assert_eq!(
+        lines_in(&wrong_log),
+        0,
+        "the file now at the remembered path"
+    );
+    edit_and_check(4, "and the new answer remembered");
+}

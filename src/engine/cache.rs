@@ -534,6 +534,20 @@ impl Cache {
         self.store("judge", judge, judge, Deps::new(), verdicts);
     }
 
+    /// The interpreter an earlier run found its candidate to run, for the same `selection`
+    /// (what decides which interpreter a launcher such as a pyenv shim picks).
+    pub fn load_interpreter(&self, selection: u64) -> Option<InterpreterFile> {
+        std::fs::read(self.entry_path("python", selection))
+            .ok()
+            .and_then(|bytes| decode::<Entry<InterpreterFile>>(&bytes))
+            .filter(|e| e.format == FORMAT && e.tool == self.tool && e.key == selection)
+            .map(|e| e.payload)
+    }
+
+    pub fn store_interpreter(&self, selection: u64, interpreter: &InterpreterFile) {
+        self.store("python", selection, selection, Deps::new(), interpreter);
+    }
+
     /// Writes the stamps taken this run (merged with the earlier ones still true).
     pub fn finish(&self) {
         let new = std::mem::take(&mut *self.new_stamps.lock().unwrap());
@@ -1031,6 +1045,41 @@ impl CachedAnalysis {
             indirect,
             parameter_calls,
         })
+    }
+}
+
+/// An interpreter's executable (`sys.executable`) and its file as it was when seen: a
+/// remembered path is run only while its file is still that one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterpreterFile {
+    pub path: PathBuf,
+    pub len: u64,
+    pub modified_ns: u128,
+}
+
+impl InterpreterFile {
+    /// The file at `path` now (symbolic links followed: the binary that runs).
+    pub fn at(path: &Path) -> Option<InterpreterFile> {
+        let meta = std::fs::metadata(path).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let modified_ns = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        Some(InterpreterFile {
+            path: path.to_path_buf(),
+            len: meta.len(),
+            modified_ns,
+        })
+    }
+
+    /// Whether the file at the path is still the one seen.
+    pub fn unchanged(&self) -> bool {
+        InterpreterFile::at(&self.path).as_ref() == Some(self)
     }
 }
 
