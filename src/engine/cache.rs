@@ -476,8 +476,39 @@ impl Cache {
         key: u64,
         witness: &dyn Witness,
     ) -> Option<CheckedFile> {
+        self.look_up_checked(file, key, witness).0
+    }
+
+    /// [`Cache::load_checked`], and, when an earlier run of this build stored an entry for
+    /// the file, whether it held findings (when the result cannot be reused: the file
+    /// changed, or what it depends on; a file that had findings likely has some again, and
+    /// can be judged by CPython while it is checked again).
+    pub fn look_up_checked(
+        &self,
+        file: &Path,
+        key: u64,
+        witness: &dyn Witness,
+    ) -> (Option<CheckedFile>, Option<bool>) {
         let name = fingerprint([b"check".as_slice(), file.as_os_str().as_encoded_bytes()]);
-        let cached: Option<CachedCheck> = self.load("check", name, key, witness);
+        let entry = std::fs::read(self.entry_path("check", name))
+            .ok()
+            .and_then(|bytes| decode::<Entry<CachedCheck>>(&bytes))
+            .filter(|e| e.format == FORMAT && e.tool == self.tool);
+        let mut had_findings = None;
+        let cached = entry.and_then(|entry| {
+            had_findings = Some(!entry.payload.findings.is_empty());
+            if entry.key != key {
+                return None;
+            }
+            if let Some(dep) = self.broken(&entry.deps, witness) {
+                self.stats.stale.fetch_add(1, Ordering::Relaxed);
+                if std::env::var_os("UNBLOCK_CACHE_DEBUG").is_some() {
+                    eprintln!("cache: check entry {name:016x} is stale: {dep:?} changed");
+                }
+                return None;
+            }
+            Some(entry.payload)
+        });
         if cached.is_none() && std::env::var_os("UNBLOCK_CACHE_DEBUG").is_some() {
             eprintln!("cache: no entry for {}", file.display());
         }
@@ -486,7 +517,7 @@ impl Cache {
             Some(_) => self.stats.hits.fetch_add(1, Ordering::Relaxed),
             None => self.stats.misses.fetch_add(1, Ordering::Relaxed),
         };
-        checked
+        (checked, had_findings)
     }
 
     pub fn store_checked(&self, file: &Path, key: u64, deps: Deps, checked: &CheckedFile) {

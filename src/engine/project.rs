@@ -101,6 +101,30 @@ pub struct ProjectModel {
     /// what used them depends on the values, not on the module's text (an edit that changes
     /// no value invalidates nothing that read them).
     remembered: std::sync::OnceLock<RememberedValues>,
+    /// Parses one reader of a file made for another (see [`SharedParses`]).
+    shared_parses: Mutex<SharedParses>,
+}
+
+/// A file changed since the last run is wanted twice: its module's values are read again (the
+/// files that used them depend on them), and the walk checks it again. Both read it with
+/// `SourceFile::parse_for_check`, on different threads and in either order; whichever parses
+/// it first leaves the parse here for the other (taken once, by absolute path and the hash of
+/// the bytes parsed). Only with the summary cache, and at most [`SHARED_PARSES_BUDGET`] bytes
+/// of source held: a parse nobody takes is dropped at the end of the run.
+#[derive(Default)]
+struct SharedParses {
+    parses: HashMap<PathBuf, (u64, super::source::SourceFile)>,
+    held: usize,
+    /// Files the walk has come to (reused or parsed): their parses are not left for it.
+    walked: std::collections::HashSet<PathBuf>,
+}
+
+const SHARED_PARSES_BUDGET: usize = 8 << 20;
+
+impl std::fmt::Debug for SharedParses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} shared parses", self.parses.len())
+    }
 }
 
 /// Where module values are remembered, under which settings, and the catalogue they are
@@ -148,7 +172,64 @@ impl ProjectModel {
             callers: Mutex::new(HashMap::new()),
             arguments: Mutex::new(HashMap::new()),
             remembered: std::sync::OnceLock::new(),
+            shared_parses: Mutex::default(),
         }
+    }
+
+    /// Leaves a parse of the file at `absolute` for its other reader (see [`SharedParses`]):
+    /// `for_walk`, for the walk's check (not if the walk came to it already), else for the
+    /// reading of its module's values (not if they were read already).
+    pub fn offer_parse(&self, absolute: &Path, file: &SourceFile, for_walk: bool) {
+        if self.remembered.get().is_none() {
+            return;
+        }
+        if !for_walk {
+            let module = &file.module;
+            if self.instances.lock().unwrap().contains_key(module) {
+                return;
+            }
+        }
+        let mut shared = self.shared_parses.lock().unwrap();
+        if (for_walk && shared.walked.contains(absolute))
+            || shared.held + file.bytes.len() > SHARED_PARSES_BUDGET
+        {
+            return;
+        }
+        shared.held += file.bytes.len();
+        let hash = cache::content_hash(&file.bytes);
+        let copy = file.copy_named(file.path.clone(), file.module.clone());
+        if let Some((_, replaced)) = shared.parses.insert(absolute.to_path_buf(), (hash, copy)) {
+            shared.held -= replaced.bytes.len();
+        }
+    }
+
+    /// The parse of `bytes` (the file at `absolute`) another reader left, named for this one.
+    pub fn take_parse(
+        &self,
+        absolute: &Path,
+        bytes: &[u8],
+        path: String,
+        module: String,
+    ) -> Option<SourceFile> {
+        let mut shared = self.shared_parses.lock().unwrap();
+        let (hash, file) = shared.parses.remove(absolute)?;
+        shared.held -= file.bytes.len();
+        drop(shared);
+        (hash == cache::content_hash(bytes)).then(|| file.copy_named(path, module))
+    }
+
+    /// The walk came to the file at `absolute`: what it did not find left for it, it parses
+    /// itself.
+    pub fn walked(&self, absolute: &Path) {
+        if self.remembered.get().is_some() {
+            let mut shared = self.shared_parses.lock().unwrap();
+            shared.walked.insert(absolute.to_path_buf());
+        }
+    }
+
+    /// Drops the parses nobody took (the run is over).
+    pub fn forget_parses(&self) {
+        *self.shared_parses.lock().unwrap() = SharedParses::default();
     }
 
     /// Stores and reuses module values in `cache` from now on (once per model).
@@ -841,10 +922,20 @@ fn values_in(
     let Some(bytes) = bytes else {
         return ModuleValues::default();
     };
-    let Ok(source) =
-        SourceFile::parse_for_check(file.display().to_string(), bytes, module.to_string())
-    else {
-        return ModuleValues::default();
+    let shown = file.display().to_string();
+    let source = match model.take_parse(file, &bytes, shown.clone(), module.to_string()) {
+        Some(source) => source,
+        None => {
+            let with_coroutine = super::chunks::has_async_def(&bytes);
+            let Ok(source) = SourceFile::parse_for_check(shown, bytes, module.to_string()) else {
+                return ModuleValues::default();
+            };
+            // The walk parses files with a coroutine (only those) the same way.
+            if with_coroutine {
+                model.offer_parse(file, &source, true);
+            }
+            source
+        }
     };
     let scopes = Scopes::build(&source);
     let resolver = Resolver::new(&source, &scopes, catalogue).with_globals(Some(model));
