@@ -634,3 +634,104 @@ fn a_launcher_is_asked_which_interpreter_it_runs_until_what_decides_it_changes()
     );
     edit_and_check(4, "and the new answer remembered");
 }
+
+/// Sets the modification time of every file and folder below `dir` (and `dir`) an hour back.
+fn backdate_all(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            backdate_all(&path);
+        } else {
+            backdate(&path, 3600);
+        }
+    }
+    let folder = std::fs::File::open(dir).unwrap();
+    folder
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+}
+
+/// How many project listings a run took from the cache (`UNBLOCK_TIMINGS`).
+fn listings_reused(out: &Output) -> usize {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().find(|l| l.starts_with("cache: ")).unwrap();
+    let before = line.split(" project listings reused").next().unwrap();
+    before.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_project_listing_is_reused_until_a_folder_or_an_ignore_file_changes() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("app");
+    std::fs::create_dir_all(project.join("shop/sub")).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"app\"\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("shop/__init__.py"), "").unwrap();
+    std::fs::write(project.join("shop/sub/__init__.py"), "").unwrap();
+    std::fs::write(project.join("shop/.gitignore"), "# nothing yet\n").unwrap();
+    std::fs::write(
+        project.join("shop/main.py"),
+        "from shop.sub.util import wait\n\n\nasync def handler():\n    wait()\n",
+    )
+    .unwrap();
+    let cache_dir = work.path().join("cache");
+    let same = |why: &str| -> Output {
+        let plain = reported(&check(&project, ".", None));
+        let cached = check(&project, ".", Some(&cache_dir));
+        assert_eq!(plain, reported(&cached), "{why}");
+        cached
+    };
+    backdate_all(&project);
+    same("cold");
+    assert_eq!(listings_reused(&same("warm")), 1, "an unchanged tree");
+
+    // A module appears in a folder: the listing is made again, and the call into it followed.
+    let util = "import time\n\n\ndef wait():\n    time.sleep(1)\n";
+    std::fs::write(project.join("shop/sub/util.py"), util).unwrap();
+    let out = same("a module added");
+    assert_eq!(listings_reused(&out), 0, "a module added");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("time.sleep"));
+    backdate_all(&project);
+    same("backdated");
+    assert_eq!(listings_reused(&same("settled again")), 1);
+
+    // The ignore file's content changes, its folder's time does not.
+    let folder_time = std::fs::metadata(project.join("shop"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    std::fs::write(project.join("shop/.gitignore"), "sub/util.py\n").unwrap();
+    backdate(&project.join("shop/.gitignore"), 1800);
+    assert_eq!(
+        std::fs::metadata(project.join("shop"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        folder_time
+    );
+    let out = same("the ignore file changed");
+    assert_eq!(listings_reused(&out), 0);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("time.sleep"),
+        "the ignored module is not followed"
+    );
+    backdate_all(&project);
+    same("backdated");
+    assert_eq!(listings_reused(&same("settled again")), 1);
+
+    // A folder becomes a project of its own (a marker in it): only its time says so.
+    std::fs::write(project.join("shop/.gitignore"), "").unwrap();
+    std::fs::remove_file(project.join("shop/sub/__init__.py")).unwrap();
+    std::fs::write(project.join("shop/sub/setup.py"), "").unwrap();
+    let out = same("a nested project");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("time.sleep"),
+        "a nested project's module is not this project's"
+    );
+    backdate_all(&project);
+    same("backdated");
+    assert_eq!(listings_reused(&same("settled again")), 1);
+}

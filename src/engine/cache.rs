@@ -207,12 +207,13 @@ pub struct Stats {
     pub stale: AtomicUsize,
     pub written: AtomicUsize,
     pub graph_hit: AtomicUsize,
+    pub listings_reused: AtomicUsize,
 }
 
 impl Stats {
     pub fn summary(&self) -> String {
         format!(
-            "cache: {} files reused, {} checked ({} of them stale or unreadable entries), {} entries written, call graph {}",
+            "cache: {} files reused, {} checked ({} of them stale or unreadable entries), {} entries written, call graph {}, {} project listings reused",
             self.hits.load(Ordering::Relaxed),
             self.misses.load(Ordering::Relaxed),
             self.stale.load(Ordering::Relaxed),
@@ -221,7 +222,8 @@ impl Stats {
                 "reused"
             } else {
                 "built"
-            }
+            },
+            self.listings_reused.load(Ordering::Relaxed)
         )
     }
 }
@@ -593,6 +595,15 @@ impl Cache {
             all.extend(new);
             let _ = write_atomically(&self.dir.join("quiet"), &encode(&(self.tool, all)));
         }
+    }
+
+    /// Whether the file or folder of `meta` was last changed more than a second before the
+    /// run started (a change after it would change its modification time).
+    pub fn settled_before_run(&self, meta: &std::fs::Metadata) -> bool {
+        meta.modified()
+            .ok()
+            .and_then(|modified| self.started.duration_since(modified).ok())
+            .is_some_and(|age| age.as_secs() >= 1)
     }
 
     /// Whether `meta` was taken long enough before the run started that an edit after it
