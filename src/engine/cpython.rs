@@ -83,8 +83,9 @@ struct Remembered {
     /// The interpreter an earlier run with the same selection found the candidates to run,
     /// its file unchanged since: started directly, not through a launcher.
     known: Option<InterpreterFile>,
-    /// The verdicts' key they were loaded with ([`Judge::verdicts_key`] of `known`).
-    loaded_for: Option<u64>,
+    /// The key of the verdicts loaded ([`Judge::verdicts_key`]): `known`'s at the start,
+    /// else, once an interpreter was started, the one that answers.
+    loaded_for: Mutex<Option<u64>>,
     verdicts: Mutex<std::collections::HashMap<u64, super::cache::CachedVerdict>>,
     /// Verdicts were added this run: written back when the judge goes.
     added: std::sync::atomic::AtomicBool,
@@ -137,7 +138,7 @@ impl Judge {
             cache,
             selection,
             known,
-            loaded_for,
+            loaded_for: Mutex::new(loaded_for),
             verdicts: Mutex::new(verdicts),
             added: Default::default(),
         });
@@ -224,7 +225,20 @@ impl Judge {
             .iter()
             .map(|s| super::cache::content_hash(s))
             .collect();
-        let known = remembered.verdicts.lock().unwrap().clone();
+        let mut known = remembered.verdicts.lock().unwrap().clone();
+        let loaded = remembered.loaded_for.lock().unwrap().is_some();
+        if !loaded && hashes.iter().any(|h| !known.contains_key(h)) {
+            // Which interpreter answers was not known (first run with these settings): it is
+            // started, and the verdicts it gave in earlier runs are used.
+            if let Some(key) = self.answering_key() {
+                let mut verdicts = remembered.verdicts.lock().unwrap();
+                for (hash, verdict) in remembered.cache.load_verdicts(key) {
+                    verdicts.entry(hash).or_insert(verdict);
+                }
+                *remembered.loaded_for.lock().unwrap() = Some(key);
+                known = verdicts.clone();
+            }
+        }
         let unknown: Vec<&[u8]> = sources
             .iter()
             .zip(&hashes)
@@ -262,6 +276,21 @@ impl Judge {
             out.push(verdict);
         }
         Some(out)
+    }
+
+    /// The verdicts' key of the interpreter that answers, started if need be.
+    fn answering_key(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap();
+        if let State::NotStarted = *state {
+            *state = self.start();
+        }
+        match &*state {
+            State::Running(interpreter) => interpreter
+                .executable
+                .as_ref()
+                .map(|file| self.verdicts_key(file)),
+            _ => None,
+        }
     }
 
     /// CPython's verdicts, asked of the interpreter.
@@ -470,7 +499,7 @@ impl Drop for Judge {
                 if remembered.added.load(std::sync::atomic::Ordering::Relaxed) {
                     let key = self.verdicts_key(answering);
                     let mut verdicts = remembered.verdicts.lock().unwrap();
-                    if remembered.loaded_for != Some(key) {
+                    if *remembered.loaded_for.lock().unwrap() != Some(key) {
                         let earlier = remembered.cache.load_verdicts(key);
                         for (hash, verdict) in earlier {
                             verdicts.entry(hash).or_insert(verdict);
