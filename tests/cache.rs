@@ -502,3 +502,236 @@ fn a_file_checked_again_is_judged_by_cpython_as_without_the_cache() {
     // And remembered: a warm run says the same without asking again.
     assert_eq!(plain, reported(&check(&project, ".", Some(&cache_dir))));
 }
+
+/// `unblock check .` in `project` with the cache in `cache_dir`, `shims` first on PATH and no
+/// `UNBLOCK_PYTHON`: the judge's candidate `python3` is the shim found there.
+fn check_through(shims: &Path, project: &Path, cache_dir: &Path) -> Output {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![shims.to_path_buf()];
+    dirs.extend(std::env::split_paths(&path));
+    Command::new(env!("CARGO_BIN_EXE_unblock"))
+        .args(["check", "--output-format", "json", "."])
+        .current_dir(project)
+        .env_remove("UNBLOCK_PYTHON")
+        .env("PATH", std::env::join_paths(dirs).unwrap())
+        .env("UNBLOCK_CACHE_DIR", cache_dir)
+        .output()
+        .unwrap()
+}
+
+fn lines_in(log: &Path) -> usize {
+    std::fs::read_to_string(log).map_or(0, |text| text.lines().count())
+}
+
+#[test]
+fn a_launcher_is_asked_which_interpreter_it_runs_until_what_decides_it_changes() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let real = Command::new("python3")
+        .args(["-I", "-S", "-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let real = PathBuf::from(String::from_utf8(real.stdout).unwrap().trim());
+    assert!(
+        real.is_file(),
+        "the tests need a Python 3: {}",
+        real.display()
+    );
+    // Two installs (links to the real interpreter), and a shim that runs the one named in
+    // `choice` (as pyenv's shim runs the version a version file names), noting each start.
+    for install in ["a", "b"] {
+        std::fs::create_dir_all(work.join(install)).unwrap();
+        symlink(&real, work.join(install).join("python3")).unwrap();
+    }
+    std::fs::write(work.join("choice"), "a").unwrap();
+    let shims = work.join("shims");
+    std::fs::create_dir_all(&shims).unwrap();
+    let shim = shims.join("python3");
+    let log = work.join("shim.log");
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\necho started >> '{log}'\nexec '{work}'/\"$(cat '{work}/choice')\"/python3 \"$@\"\n",
+            log = log.display(),
+            work = work.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let project = work.join("app");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"app\"\n",
+    )
+    .unwrap();
+    let cache_dir = work.join("cache");
+    // Each version of the file has a finding, and is judged again (a CPython-only syntax
+    // error in every other one: the diagnostic shows that an interpreter judged it).
+    let mut version = 0;
+    let mut edit_and_check = |expected_starts: usize, why: &str| {
+        version += 1;
+        let broken = if version % 2 == 0 {
+            "    await await x\n"
+        } else {
+            ""
+        };
+        std::fs::write(
+            project.join("jobs.py"),
+            format!("import time\n\n\nasync def job(x):\n    time.sleep({version})\n{broken}"),
+        )
+        .unwrap();
+        let plain = reported(&check(&project, ".", None));
+        let cached = reported(&check_through(&shims, &project, &cache_dir));
+        assert_eq!(plain, cached, "version {version}: {why}");
+        assert_eq!(
+            plain.2.iter().any(|d| d.contains("syntax error")),
+            !broken.is_empty(),
+            "{:?}",
+            plain.2
+        );
+        assert_eq!(lines_in(&log), expected_starts, "version {version}: {why}");
+    };
+    edit_and_check(1, "the first run starts the shim");
+    edit_and_check(1, "the interpreter it ran is started directly");
+    edit_and_check(1, "again");
+    std::fs::write(project.join(".python-version"), "b\n").unwrap();
+    edit_and_check(2, "a version file appeared: the shim is asked again");
+    edit_and_check(2, "and remembered again");
+    // The remembered interpreter is removed (and the shim now runs the other one).
+    std::fs::remove_file(work.join("a/python3")).unwrap();
+    std::fs::write(work.join("choice"), "b").unwrap();
+    edit_and_check(3, "the remembered interpreter is gone: the shim is asked");
+    // Another file at the remembered path: never run in its place.
+    let wrong_log = work.join("wrong.log");
+    std::fs::remove_file(work.join("b/python3")).unwrap();
+    std::fs::write(
+        work.join("b/python3"),
+        format!(
+            "#!/bin/sh\necho started >> '{}'\nexec '{}' \"$@\"\n",
+            wrong_log.display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        work.join("b/python3"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    symlink(&real, work.join("a/python3")).unwrap();
+    std::fs::write(work.join("choice"), "a").unwrap();
+    edit_and_check(
+        4,
+        "the remembered path holds another file: the shim is asked",
+    );
+    assert_eq!(
+        lines_in(&wrong_log),
+        0,
+        "the file now at the remembered path"
+    );
+    edit_and_check(4, "and the new answer remembered");
+}
+
+/// Sets the modification time of every file and folder below `dir` (and `dir`) an hour back.
+fn backdate_all(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            backdate_all(&path);
+        } else {
+            backdate(&path, 3600);
+        }
+    }
+    let folder = std::fs::File::open(dir).unwrap();
+    folder
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+}
+
+/// How many project listings a run took from the cache (`UNBLOCK_TIMINGS`).
+fn listings_reused(out: &Output) -> usize {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().find(|l| l.starts_with("cache: ")).unwrap();
+    let before = line.split(" project listings reused").next().unwrap();
+    before.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_project_listing_is_reused_until_a_folder_or_an_ignore_file_changes() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("app");
+    std::fs::create_dir_all(project.join("shop/sub")).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"app\"\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("shop/__init__.py"), "").unwrap();
+    std::fs::write(project.join("shop/sub/__init__.py"), "").unwrap();
+    std::fs::write(project.join("shop/.gitignore"), "# nothing yet\n").unwrap();
+    std::fs::write(
+        project.join("shop/main.py"),
+        "from shop.sub.util import wait\n\n\nasync def handler():\n    wait()\n",
+    )
+    .unwrap();
+    let cache_dir = work.path().join("cache");
+    let same = |why: &str| -> Output {
+        let plain = reported(&check(&project, ".", None));
+        let cached = check(&project, ".", Some(&cache_dir));
+        assert_eq!(plain, reported(&cached), "{why}");
+        cached
+    };
+    backdate_all(&project);
+    same("cold");
+    assert_eq!(listings_reused(&same("warm")), 1, "an unchanged tree");
+
+    // A module appears in a folder: the listing is made again, and the call into it followed.
+    let util = "import time\n\n\ndef wait():\n    time.sleep(1)\n";
+    std::fs::write(project.join("shop/sub/util.py"), util).unwrap();
+    let out = same("a module added");
+    assert_eq!(listings_reused(&out), 0, "a module added");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("time.sleep"));
+    backdate_all(&project);
+    same("backdated");
+    assert_eq!(listings_reused(&same("settled again")), 1);
+
+    // The ignore file's content changes, its folder's time does not.
+    let folder_time = std::fs::metadata(project.join("shop"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    std::fs::write(project.join("shop/.gitignore"), "sub/util.py\n").unwrap();
+    backdate(&project.join("shop/.gitignore"), 1800);
+    assert_eq!(
+        std::fs::metadata(project.join("shop"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        folder_time
+    );
+    let out = same("the ignore file changed");
+    assert_eq!(listings_reused(&out), 0);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("time.sleep"),
+        "the ignored module is not followed"
+    );
+    backdate_all(&project);
+    same("backdated");
+    assert_eq!(listings_reused(&same("settled again")), 1);
+
+    // A folder becomes a project of its own (a marker in it): only its time says so.
+    std::fs::write(project.join("shop/.gitignore"), "").unwrap();
+    std::fs::remove_file(project.join("shop/sub/__init__.py")).unwrap();
+    std::fs::write(project.join("shop/sub/setup.py"), "").unwrap();
+    let out = same("a nested project");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("time.sleep"),
+        "a nested project's module is not this project's"
+    );
+    backdate_all(&project);
+    same("backdated");
+    assert_eq!(listings_reused(&same("settled again")), 1);
+}

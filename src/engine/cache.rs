@@ -207,12 +207,13 @@ pub struct Stats {
     pub stale: AtomicUsize,
     pub written: AtomicUsize,
     pub graph_hit: AtomicUsize,
+    pub listings_reused: AtomicUsize,
 }
 
 impl Stats {
     pub fn summary(&self) -> String {
         format!(
-            "cache: {} files reused, {} checked ({} of them stale or unreadable entries), {} entries written, call graph {}",
+            "cache: {} files reused, {} checked ({} of them stale or unreadable entries), {} entries written, call graph {}, {} project listings reused",
             self.hits.load(Ordering::Relaxed),
             self.misses.load(Ordering::Relaxed),
             self.stale.load(Ordering::Relaxed),
@@ -221,7 +222,8 @@ impl Stats {
                 "reused"
             } else {
                 "built"
-            }
+            },
+            self.listings_reused.load(Ordering::Relaxed)
         )
     }
 }
@@ -476,8 +478,39 @@ impl Cache {
         key: u64,
         witness: &dyn Witness,
     ) -> Option<CheckedFile> {
+        self.look_up_checked(file, key, witness).0
+    }
+
+    /// [`Cache::load_checked`], and, when an earlier run of this build stored an entry for
+    /// the file, whether it held findings (when the result cannot be reused: the file
+    /// changed, or what it depends on; a file that had findings likely has some again, and
+    /// can be judged by CPython while it is checked again).
+    pub fn look_up_checked(
+        &self,
+        file: &Path,
+        key: u64,
+        witness: &dyn Witness,
+    ) -> (Option<CheckedFile>, Option<bool>) {
         let name = fingerprint([b"check".as_slice(), file.as_os_str().as_encoded_bytes()]);
-        let cached: Option<CachedCheck> = self.load("check", name, key, witness);
+        let entry = std::fs::read(self.entry_path("check", name))
+            .ok()
+            .and_then(|bytes| decode::<Entry<CachedCheck>>(&bytes))
+            .filter(|e| e.format == FORMAT && e.tool == self.tool);
+        let mut had_findings = None;
+        let cached = entry.and_then(|entry| {
+            had_findings = Some(!entry.payload.findings.is_empty());
+            if entry.key != key {
+                return None;
+            }
+            if let Some(dep) = self.broken(&entry.deps, witness) {
+                self.stats.stale.fetch_add(1, Ordering::Relaxed);
+                if std::env::var_os("UNBLOCK_CACHE_DEBUG").is_some() {
+                    eprintln!("cache: check entry {name:016x} is stale: {dep:?} changed");
+                }
+                return None;
+            }
+            Some(entry.payload)
+        });
         if cached.is_none() && std::env::var_os("UNBLOCK_CACHE_DEBUG").is_some() {
             eprintln!("cache: no entry for {}", file.display());
         }
@@ -486,7 +519,7 @@ impl Cache {
             Some(_) => self.stats.hits.fetch_add(1, Ordering::Relaxed),
             None => self.stats.misses.fetch_add(1, Ordering::Relaxed),
         };
-        checked
+        (checked, had_findings)
     }
 
     pub fn store_checked(&self, file: &Path, key: u64, deps: Deps, checked: &CheckedFile) {
@@ -534,6 +567,20 @@ impl Cache {
         self.store("judge", judge, judge, Deps::new(), verdicts);
     }
 
+    /// The interpreter an earlier run found its candidate to run, for the same `selection`
+    /// (what decides which interpreter a launcher such as a pyenv shim picks).
+    pub fn load_interpreter(&self, selection: u64) -> Option<InterpreterFile> {
+        std::fs::read(self.entry_path("python", selection))
+            .ok()
+            .and_then(|bytes| decode::<Entry<InterpreterFile>>(&bytes))
+            .filter(|e| e.format == FORMAT && e.tool == self.tool && e.key == selection)
+            .map(|e| e.payload)
+    }
+
+    pub fn store_interpreter(&self, selection: u64, interpreter: &InterpreterFile) {
+        self.store("python", selection, selection, Deps::new(), interpreter);
+    }
+
     /// Writes the stamps taken this run (merged with the earlier ones still true).
     pub fn finish(&self) {
         let new = std::mem::take(&mut *self.new_stamps.lock().unwrap());
@@ -548,6 +595,15 @@ impl Cache {
             all.extend(new);
             let _ = write_atomically(&self.dir.join("quiet"), &encode(&(self.tool, all)));
         }
+    }
+
+    /// Whether the file or folder of `meta` was last changed more than a second before the
+    /// run started (a change after it would change its modification time).
+    pub fn settled_before_run(&self, meta: &std::fs::Metadata) -> bool {
+        meta.modified()
+            .ok()
+            .and_then(|modified| self.started.duration_since(modified).ok())
+            .is_some_and(|age| age.as_secs() >= 1)
     }
 
     /// Whether `meta` was taken long enough before the run started that an edit after it
@@ -1031,6 +1087,41 @@ impl CachedAnalysis {
             indirect,
             parameter_calls,
         })
+    }
+}
+
+/// An interpreter's executable (`sys.executable`) and its file as it was when seen: a
+/// remembered path is run only while its file is still that one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterpreterFile {
+    pub path: PathBuf,
+    pub len: u64,
+    pub modified_ns: u128,
+}
+
+impl InterpreterFile {
+    /// The file at `path` now (symbolic links followed: the binary that runs).
+    pub fn at(path: &Path) -> Option<InterpreterFile> {
+        let meta = std::fs::metadata(path).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let modified_ns = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        Some(InterpreterFile {
+            path: path.to_path_buf(),
+            len: meta.len(),
+            modified_ns,
+        })
+    }
+
+    /// Whether the file at the path is still the one seen.
+    pub fn unchanged(&self) -> bool {
+        InterpreterFile::at(&self.path).as_ref() == Some(self)
     }
 }
 

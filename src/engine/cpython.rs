@@ -13,6 +13,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 
+use super::cache::InterpreterFile;
 use super::source::{walk_tree, SourceFile, Visit};
 
 const SCRIPT: &str = include_str!("judge.py");
@@ -50,6 +51,8 @@ struct Interpreter {
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     minor: u8,
+    /// The executable that answers (its `sys.executable`), when it names one.
+    executable: Option<InterpreterFile>,
 }
 
 pub struct Judge {
@@ -71,10 +74,18 @@ struct Ahead {
     worker: std::thread::JoinHandle<()>,
 }
 
-/// The summary cache's verdicts for this judge's interpreter and target.
+/// What the summary cache remembers for this judge: which interpreter its candidates ran, and
+/// that interpreter's verdicts for the target.
 struct Remembered {
     cache: std::sync::Arc<super::cache::Cache>,
-    identity: u64,
+    /// What decides which interpreter the candidates run (see [`selection`]).
+    selection: u64,
+    /// The interpreter an earlier run with the same selection found the candidates to run,
+    /// its file unchanged since: started directly, not through a launcher.
+    known: Option<InterpreterFile>,
+    /// The key of the verdicts loaded ([`Judge::verdicts_key`]): `known`'s at the start,
+    /// else, once an interpreter was started, the one that answers.
+    loaded_for: Mutex<Option<u64>>,
     verdicts: Mutex<std::collections::HashMap<u64, super::cache::CachedVerdict>>,
     /// Verdicts were added this run: written back when the judge goes.
     added: std::sync::atomic::AtomicBool,
@@ -103,53 +114,45 @@ impl Judge {
         }
     }
 
-    /// Remembers verdicts in the summary cache: a source judged by an earlier run with the
-    /// same interpreter (found by name on PATH, the same file, size and modification time)
-    /// and target is not sent again, and a run that needs no new verdict starts no
-    /// interpreter. Without an interpreter to name, nothing is remembered.
+    /// Remembers verdicts in the summary cache, by the interpreter that gave them and the
+    /// target: a source judged by an earlier run is not sent again, and a run that needs no
+    /// new verdict starts no interpreter. Also remembers which interpreter the candidates ran
+    /// (the `sys.executable` of a pyenv or asdf shim's choice), for as long as nothing that
+    /// decides it changes ([`selection`]): a later run starts it directly, without the shim's
+    /// start-up (tens of milliseconds, paid by every run that judges a file). Without a
+    /// candidate to find, nothing is remembered.
     pub fn remembering(mut self, cache: std::sync::Arc<super::cache::Cache>) -> Judge {
-        let mut parts: Vec<String> = vec![format!("{:?}", self.target_minor)];
-        for program in &self.candidates {
-            let found = if program.contains(std::path::MAIN_SEPARATOR) {
-                Some(std::path::PathBuf::from(program))
-            } else {
-                std::env::var_os("PATH").and_then(|path| {
-                    std::env::split_paths(&path)
-                        .map(|dir| dir.join(program))
-                        .find(|candidate| candidate.is_file())
-                })
-            };
-            let Some(meta) = found
-                .as_ref()
-                .and_then(|f| std::fs::canonicalize(f).ok())
-                .and_then(|f| Some((std::fs::metadata(&f).ok()?, f)))
-            else {
-                continue;
-            };
-            let modified = meta
-                .0
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            parts.push(format!(
-                "{program}={}:{}:{modified}",
-                meta.1.display(),
-                meta.0.len()
-            ));
-        }
-        if parts.len() == 1 {
+        let Some(selection) = selection(&self.candidates) else {
             return self;
-        }
-        let identity = super::cache::fingerprint(parts.iter().map(|p| p.as_bytes()));
-        let verdicts = cache.load_verdicts(identity);
+        };
+        // A remembered interpreter whose file is gone or another is not run: the candidates
+        // are, and they say again which one they run.
+        let known = cache
+            .load_interpreter(selection)
+            .filter(InterpreterFile::unchanged);
+        let loaded_for = known.as_ref().map(|file| self.verdicts_key(file));
+        let verdicts = loaded_for
+            .map(|key| cache.load_verdicts(key))
+            .unwrap_or_default();
         self.remembered = Some(Remembered {
             cache,
-            identity,
+            selection,
+            known,
+            loaded_for: Mutex::new(loaded_for),
             verdicts: Mutex::new(verdicts),
             added: Default::default(),
         });
         self
+    }
+
+    /// The key of the verdicts `interpreter` gives for this judge's target.
+    fn verdicts_key(&self, interpreter: &InterpreterFile) -> u64 {
+        super::cache::fingerprint([
+            format!("{:?}", self.target_minor).as_bytes(),
+            interpreter.path.as_os_str().as_encoded_bytes(),
+            &interpreter.len.to_le_bytes(),
+            &interpreter.modified_ns.to_le_bytes(),
+        ])
     }
 
     /// Why CPython does not judge this run (no Python 3 found, or it stopped answering), once
@@ -222,7 +225,20 @@ impl Judge {
             .iter()
             .map(|s| super::cache::content_hash(s))
             .collect();
-        let known = remembered.verdicts.lock().unwrap().clone();
+        let mut known = remembered.verdicts.lock().unwrap().clone();
+        let loaded = remembered.loaded_for.lock().unwrap().is_some();
+        if !loaded && hashes.iter().any(|h| !known.contains_key(h)) {
+            // Which interpreter answers was not known (first run with these settings): it is
+            // started, and the verdicts it gave in earlier runs are used.
+            if let Some(key) = self.answering_key() {
+                let mut verdicts = remembered.verdicts.lock().unwrap();
+                for (hash, verdict) in remembered.cache.load_verdicts(key) {
+                    verdicts.entry(hash).or_insert(verdict);
+                }
+                *remembered.loaded_for.lock().unwrap() = Some(key);
+                known = verdicts.clone();
+            }
+        }
         let unknown: Vec<&[u8]> = sources
             .iter()
             .zip(&hashes)
@@ -262,6 +278,21 @@ impl Judge {
         Some(out)
     }
 
+    /// The verdicts' key of the interpreter that answers, started if need be.
+    fn answering_key(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap();
+        if let State::NotStarted = *state {
+            *state = self.start();
+        }
+        match &*state {
+            State::Running(interpreter) => interpreter
+                .executable
+                .as_ref()
+                .map(|file| self.verdicts_key(file)),
+            _ => None,
+        }
+    }
+
     /// CPython's verdicts, asked of the interpreter.
     fn judge_fresh(&self, sources: &[&[u8]]) -> Option<Vec<Verdict>> {
         // A clean run starts no interpreter.
@@ -292,8 +323,15 @@ impl Judge {
 
     fn start(&self) -> State {
         let mut tried = Vec::new();
+        let known = self.remembered.as_ref().and_then(|r| r.known.as_ref());
+        if let Some(known) = known {
+            // When it fails (removed since it was checked), the candidates are tried.
+            if let Ok(interpreter) = Interpreter::start(known.path.as_os_str()) {
+                return State::Running(interpreter);
+            }
+        }
         for program in &self.candidates {
-            match Interpreter::start(program) {
+            match Interpreter::start(program.as_ref()) {
                 Ok(interpreter) => return State::Running(interpreter),
                 Err(why) => tried.push(format!("{program}: {why}")),
             }
@@ -305,17 +343,173 @@ impl Judge {
     }
 }
 
+/// A fingerprint of what decides which interpreter the candidates run; `None` when none of
+/// them is found. A candidate is often a launcher that picks the interpreter on each start (a
+/// pyenv or asdf shim reads `PYENV_VERSION`, `.python-version` or `.tool-versions` files from
+/// the current folder up, a global version file, and what is installed); all of these are in
+/// the fingerprint, with each candidate's file as found on `PATH`, `PATH` itself and the
+/// current folder, so that a change of any of them makes the next run ask the candidate again.
+fn selection(candidates: &[String]) -> Option<u64> {
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    let path = std::env::var_os("PATH");
+    for program in candidates {
+        let found = if program.contains(std::path::MAIN_SEPARATOR) {
+            Some(std::path::PathBuf::from(program))
+        } else {
+            path.as_ref().and_then(|path| {
+                std::env::split_paths(path)
+                    .map(|dir| dir.join(program))
+                    .find(|candidate| candidate.is_file())
+            })
+        };
+        // The launcher's own file too: a pyenv update may change how it picks.
+        let Some(file) = found
+            .as_ref()
+            .and_then(|found| std::fs::canonicalize(found).ok())
+            .and_then(|real| InterpreterFile::at(&real))
+        else {
+            continue;
+        };
+        parts.push(program.as_bytes().to_vec());
+        parts.push(
+            found
+                .unwrap_or_default()
+                .into_os_string()
+                .into_encoded_bytes(),
+        );
+        parts.push(file.path.into_os_string().into_encoded_bytes());
+        parts.push(file.len.to_le_bytes().to_vec());
+        parts.push(file.modified_ns.to_le_bytes().to_vec());
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    // The launchers' settings (`PYENV_VERSION`, `ASDF_PYTHON_VERSION`, `MISE_*`, an
+    // activated virtual environment or conda environment, where they keep their files).
+    const SETTINGS: [&str; 11] = [
+        "PATH",
+        "HOME",
+        "XDG_",
+        "PYENV",
+        "ASDF",
+        "MISE",
+        "RTX",
+        "PYTHON",
+        "VIRTUAL_ENV",
+        "CONDA",
+        "UV_",
+    ];
+    let mut settings: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
+        .filter(|(name, _)| {
+            let name = name.to_string_lossy();
+            SETTINGS.iter().any(|prefix| name.starts_with(prefix))
+        })
+        .collect();
+    settings.sort();
+    for (name, value) in settings {
+        parts.push(name.into_encoded_bytes());
+        parts.push(value.into_encoded_bytes());
+    }
+    // Version files from the current folder up (the shim looks from where it is started,
+    // and the judge is started here), then the global ones.
+    const VERSION_FILES: [&str; 9] = [
+        ".python-version",
+        ".tool-versions",
+        ".mise.toml",
+        "mise.toml",
+        ".mise.local.toml",
+        "mise.local.toml",
+        ".config/mise.toml",
+        ".config/mise/config.toml",
+        ".rtx.toml",
+    ];
+    let mut consulted: Vec<std::path::PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        parts.push(cwd.as_os_str().as_encoded_bytes().to_vec());
+        for folder in cwd.ancestors() {
+            consulted.extend(VERSION_FILES.iter().map(|name| folder.join(name)));
+        }
+    }
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let under = |variable: &str, default: &str| {
+        std::env::var_os(variable)
+            .map(std::path::PathBuf::from)
+            .or_else(|| home.as_ref().map(|home| home.join(default)))
+    };
+    let pyenv = under("PYENV_ROOT", ".pyenv");
+    let asdf = under("ASDF_DATA_DIR", ".asdf");
+    let mise = under("MISE_DATA_DIR", ".local/share/mise");
+    let config = under("XDG_CONFIG_HOME", ".config");
+    for global in [
+        pyenv.as_ref().map(|root| root.join("version")),
+        pyenv.as_ref().map(|root| root.join("global")),
+        pyenv.as_ref().map(|root| root.join("default")),
+        home.as_ref().map(|home| home.join(".tool-versions")),
+        config
+            .as_ref()
+            .map(|config| config.join("mise/config.toml")),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        consulted.push(global);
+    }
+    for file in consulted {
+        if let Ok(text) = std::fs::read(&file) {
+            parts.push(file.into_os_string().into_encoded_bytes());
+            parts.push(text);
+        }
+    }
+    // What is installed: pyenv and mise pick the newest installed version matching a prefix
+    // (`3.11`), so an install changes their choice with no setting changed.
+    for installs in [
+        pyenv.map(|root| root.join("versions")),
+        asdf.map(|root| root.join("installs/python")),
+        mise.map(|root| root.join("installs/python")),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Some(modified) = std::fs::metadata(&installs)
+            .ok()
+            .and_then(|meta| meta.modified().ok())
+            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        {
+            parts.push(installs.into_os_string().into_encoded_bytes());
+            parts.push(modified.as_nanos().to_le_bytes().to_vec());
+        }
+    }
+    Some(super::cache::fingerprint(parts.iter().map(Vec::as_slice)))
+}
+
 impl Drop for Judge {
     fn drop(&mut self) {
         self.wait_ahead();
-        if let Some(remembered) = &self.remembered {
-            if remembered.added.load(std::sync::atomic::Ordering::Relaxed) {
-                remembered
-                    .cache
-                    .store_verdicts(remembered.identity, &remembered.verdicts.lock().unwrap());
+        let mut state = self.state.lock().unwrap();
+        if let (Some(remembered), State::Running(interpreter)) = (&self.remembered, &*state) {
+            // Verdicts are added only by an interpreter that ran: they are stored under the
+            // one that answered (merged with what an earlier run stored for it, when it was
+            // not known at the start of this run).
+            if let Some(answering) = &interpreter.executable {
+                if remembered.known.as_ref() != Some(answering) {
+                    remembered
+                        .cache
+                        .store_interpreter(remembered.selection, answering);
+                }
+                if remembered.added.load(std::sync::atomic::Ordering::Relaxed) {
+                    let key = self.verdicts_key(answering);
+                    let mut verdicts = remembered.verdicts.lock().unwrap();
+                    if *remembered.loaded_for.lock().unwrap() != Some(key) {
+                        let earlier = remembered.cache.load_verdicts(key);
+                        for (hash, verdict) in earlier {
+                            verdicts.entry(hash).or_insert(verdict);
+                        }
+                    }
+                    remembered.cache.store_verdicts(key, &verdicts);
+                }
             }
         }
-        if let State::Running(interpreter) = &mut *self.state.lock().unwrap() {
+        if let State::Running(interpreter) = &mut *state {
             // Closing stdin ends its loop; kill in case it is stuck.
             let _ = interpreter.child.kill();
             let _ = interpreter.child.wait();
@@ -324,7 +518,7 @@ impl Drop for Judge {
 }
 
 impl Interpreter {
-    fn start(program: &str) -> Result<Interpreter, String> {
+    fn start(program: &std::ffi::OsStr) -> Result<Interpreter, String> {
         // -I: no PYTHON* variables, user site or current folder on sys.path; -S: no site
         // import. The script needs only `ast` and starts faster.
         let mut child = Command::new(program)
@@ -336,21 +530,40 @@ impl Interpreter {
             .map_err(|e| e.to_string())?;
         let stdin = child.stdin.take().expect("piped");
         let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let mut greeting = String::new();
-        let read = stdout.read_line(&mut greeting);
-        let minor = greeting
-            .strip_prefix("unblock-judge 3 ")
-            .and_then(|minor| minor.trim().parse().ok());
+        let mut greeting = Vec::new();
+        let read = stdout.read_until(b'\n', &mut greeting);
+        let greeting = greeting.strip_suffix(b"\n").unwrap_or(&greeting);
+        // "unblock-judge 3 <minor> <sys.executable>"
+        let mut parts = greeting
+            .strip_prefix(b"unblock-judge 3 ")
+            .map(|rest| rest.splitn(2, |&b| b == b' '));
+        let minor = parts.as_mut().and_then(|parts| {
+            std::str::from_utf8(parts.next()?)
+                .ok()?
+                .trim()
+                .parse::<u8>()
+                .ok()
+        });
+        let executable = parts
+            .as_mut()
+            .and_then(|parts| parts.next())
+            .filter(|path| path.starts_with(b"/"))
+            .and_then(|path| {
+                use std::os::unix::ffi::OsStrExt;
+                InterpreterFile::at(std::path::Path::new(std::ffi::OsStr::from_bytes(path)))
+            });
         match (read, minor) {
             (Ok(_), Some(minor)) => Ok(Interpreter {
                 child,
                 stdin,
                 stdout,
                 minor,
+                executable,
             }),
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
+                let greeting = String::from_utf8_lossy(greeting);
                 let said = greeting.trim();
                 Err(if said.is_empty() {
                     "did not start the judge (Python 3.8 or newer needed)".into()

@@ -1,11 +1,13 @@
 # The CPython judge (src/engine/cpython.rs runs it): reads sources from stdin and answers, for
 # each, whether CPython compiles it. Written so that Python 2 can parse it and say what it is.
 #
-# Request: "<feature minor> <length>\n" then <length> bytes of source (0 as the minor: no
-# feature version, else the source is also parsed with that `feature_version`). Answer, one
-# line each: "ok", "newer <line> <message>" (valid Python, but not for the feature version
-# asked for) or "error <line> <message>".
+# Greeting: "unblock-judge <major> <minor> <sys.executable>\n". Request: "<feature minor>
+# <length>\n" then <length> bytes of source (0 as the minor: no feature version, else the
+# source is also parsed with that `feature_version`). Answer, one line each: "ok", "newer
+# <line> <message>" (valid Python, but not for the feature version asked for) or "error
+# <line> <message>".
 import ast
+import os
 import sys
 
 NAME = "<unblock>"
@@ -46,7 +48,10 @@ def main():
         return
     read = sys.stdin.buffer
     write = sys.stdout.buffer
-    write.write(("unblock-judge %d %d\n" % sys.version_info[:2]).encode())
+    # The greeting names the interpreter that answers: when it was started through a launcher
+    # (a pyenv or asdf shim), the next run starts it directly.
+    greeting = ("unblock-judge %d %d " % sys.version_info[:2]).encode()
+    write.write(greeting + os.fsencode(sys.executable or "") + b"\n")
     write.flush()
     while True:
         header = read.readline()

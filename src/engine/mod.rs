@@ -479,9 +479,10 @@ impl Engine {
         cache: &cache::Cache,
         key: Option<u64>,
         file: &SourceFile,
+        handed_over: bool,
     ) -> CheckedFile {
         let (checked, deps) = cache::traced(|| self.check_file(file));
-        if let Some(hand_over) = &self.rechecked_with_findings {
+        if let (false, Some(hand_over)) = (handed_over, &self.rechecked_with_findings) {
             if !checked.findings.is_empty() {
                 hand_over(&file.bytes);
             }
@@ -554,12 +555,32 @@ impl Engine {
         // A file whose entry still holds is not parsed at all; the others are checked under
         // the key they were looked up with.
         let keys: std::sync::Mutex<std::collections::HashMap<String, u64>> = Default::default();
+        // Files handed to `rechecked_with_findings` before they were checked again.
+        let handed_over: std::sync::Mutex<HashSet<String>> = Default::default();
+        // Files an earlier run checked, checked again: their modules' values may be read
+        // again too (see `ProjectModel::offer_parse`).
+        let changed: std::sync::Mutex<HashSet<String>> = Default::default();
         let reuse = |path: &std::path::Path, bytes: &[u8]| -> Option<CheckedFile> {
             let (cache, run) = (cache?, run?);
             let key = self.file_key(cache, run, path, bytes);
-            let found = cache.load_checked(&self.project.absolute(path), key, &*self.project);
+            let (found, had_findings) =
+                cache.look_up_checked(&self.project.absolute(path), key, &*self.project);
             if found.is_none() {
                 keys.lock().unwrap().insert(path.display().to_string(), key);
+                // Judged while it is parsed and checked again: CPython's start and compile
+                // took as long as the check of a changed file. (Its verdict waits unused if
+                // the file has no finding any more.)
+                if let (Some(true), Some(hand_over)) = (had_findings, &self.rechecked_with_findings)
+                {
+                    hand_over(bytes);
+                    handed_over
+                        .lock()
+                        .unwrap()
+                        .insert(path.display().to_string());
+                }
+                if had_findings.is_some() {
+                    changed.lock().unwrap().insert(path.display().to_string());
+                }
             }
             found
         };
@@ -579,7 +600,13 @@ impl Engine {
             &|file: SourceFile| match cache {
                 Some(cache) => {
                     let key = keys.lock().unwrap().remove(&file.path);
-                    self.check_file_cached(cache, key, &file)
+                    let handed = handed_over.lock().unwrap().remove(&file.path);
+                    let checked = self.check_file_cached(cache, key, &file, handed);
+                    if changed.lock().unwrap().remove(&file.path) {
+                        let absolute = self.project.absolute(std::path::Path::new(&file.path));
+                        self.project.offer_parse(&absolute, &file, false);
+                    }
+                    checked
                 }
                 None => self.check_file(&file),
             },
@@ -653,6 +680,7 @@ impl Engine {
         if let Some(cache) = cache {
             cache.finish();
         }
+        self.project.forget_parses();
         report
     }
 

@@ -101,6 +101,30 @@ pub struct ProjectModel {
     /// what used them depends on the values, not on the module's text (an edit that changes
     /// no value invalidates nothing that read them).
     remembered: std::sync::OnceLock<RememberedValues>,
+    /// Parses one reader of a file made for another (see [`SharedParses`]).
+    shared_parses: Mutex<SharedParses>,
+}
+
+/// A file changed since the last run is wanted twice: its module's values are read again (the
+/// files that used them depend on them), and the walk checks it again. Both read it with
+/// `SourceFile::parse_for_check`, on different threads and in either order; whichever parses
+/// it first leaves the parse here for the other (taken once, by absolute path and the hash of
+/// the bytes parsed). Only with the summary cache, and at most [`SHARED_PARSES_BUDGET`] bytes
+/// of source held: a parse nobody takes is dropped at the end of the run.
+#[derive(Default)]
+struct SharedParses {
+    parses: HashMap<PathBuf, (u64, super::source::SourceFile)>,
+    held: usize,
+    /// Files the walk has come to (reused or parsed): their parses are not left for it.
+    walked: std::collections::HashSet<PathBuf>,
+}
+
+const SHARED_PARSES_BUDGET: usize = 8 << 20;
+
+impl std::fmt::Debug for SharedParses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} shared parses", self.parses.len())
+    }
 }
 
 /// Where module values are remembered, under which settings, and the catalogue they are
@@ -148,7 +172,64 @@ impl ProjectModel {
             callers: Mutex::new(HashMap::new()),
             arguments: Mutex::new(HashMap::new()),
             remembered: std::sync::OnceLock::new(),
+            shared_parses: Mutex::default(),
         }
+    }
+
+    /// Leaves a parse of the file at `absolute` for its other reader (see [`SharedParses`]):
+    /// `for_walk`, for the walk's check (not if the walk came to it already), else for the
+    /// reading of its module's values (not if they were read already).
+    pub fn offer_parse(&self, absolute: &Path, file: &SourceFile, for_walk: bool) {
+        if self.remembered.get().is_none() {
+            return;
+        }
+        if !for_walk {
+            let module = &file.module;
+            if self.instances.lock().unwrap().contains_key(module) {
+                return;
+            }
+        }
+        let mut shared = self.shared_parses.lock().unwrap();
+        if (for_walk && shared.walked.contains(absolute))
+            || shared.held + file.bytes.len() > SHARED_PARSES_BUDGET
+        {
+            return;
+        }
+        shared.held += file.bytes.len();
+        let hash = cache::content_hash(&file.bytes);
+        let copy = file.copy_named(file.path.clone(), file.module.clone());
+        if let Some((_, replaced)) = shared.parses.insert(absolute.to_path_buf(), (hash, copy)) {
+            shared.held -= replaced.bytes.len();
+        }
+    }
+
+    /// The parse of `bytes` (the file at `absolute`) another reader left, named for this one.
+    pub fn take_parse(
+        &self,
+        absolute: &Path,
+        bytes: &[u8],
+        path: String,
+        module: String,
+    ) -> Option<SourceFile> {
+        let mut shared = self.shared_parses.lock().unwrap();
+        let (hash, file) = shared.parses.remove(absolute)?;
+        shared.held -= file.bytes.len();
+        drop(shared);
+        (hash == cache::content_hash(bytes)).then(|| file.copy_named(path, module))
+    }
+
+    /// The walk came to the file at `absolute`: what it did not find left for it, it parses
+    /// itself.
+    pub fn walked(&self, absolute: &Path) {
+        if self.remembered.get().is_some() {
+            let mut shared = self.shared_parses.lock().unwrap();
+            shared.walked.insert(absolute.to_path_buf());
+        }
+    }
+
+    /// Drops the parses nobody took (the run is over).
+    pub fn forget_parses(&self) {
+        *self.shared_parses.lock().unwrap() = SharedParses::default();
     }
 
     /// Stores and reuses module values in `cache` from now on (once per model).
@@ -363,6 +444,52 @@ impl ProjectModel {
     }
 
     fn list(&self, root: &Path) -> Project {
+        let files = self.listed_files(root);
+        self.project_from(root, files)
+    }
+
+    /// The Python files of the project at `root`, from the summary cache while no folder of
+    /// it changed (see [`StoredListing`]), else walked (and stored).
+    fn listed_files(&self, root: &Path) -> Vec<PathBuf> {
+        let Some(remembered) = self.remembered.get() else {
+            return self.walk_project(root, None);
+        };
+        let name = cache::fingerprint(
+            [
+                b"listing".as_slice(),
+                root.as_os_str().as_encoded_bytes(),
+                self.cwd.as_os_str().as_encoded_bytes(),
+            ]
+            .into_iter()
+            .chain(self.excludes.iter().map(|e| e.as_bytes()))
+            .chain([b"|".as_slice()])
+            .chain(super::walk::DEFAULT_EXCLUDES.iter().map(|e| e.as_bytes()))
+            .chain(ROOT_MARKERS.iter().map(|m| m.as_bytes())),
+        );
+        let stored: Option<(StoredListing, cache::Deps)> =
+            remembered.cache.load_entry("listing", name, name, self);
+        if let Some((listing, _)) = stored {
+            if listing.holds(root) {
+                let stats = &remembered.cache.stats;
+                stats
+                    .listings_reused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return listing.files.iter().map(|f| root.join(f)).collect();
+            }
+        }
+        let mut folders = Vec::new();
+        let files = self.walk_project(root, Some(&mut folders));
+        if let Some(listing) = StoredListing::of(root, folders, &files, &remembered.cache) {
+            remembered
+                .cache
+                .store_entry("listing", name, name, cache::Deps::new(), &listing);
+        }
+        files
+    }
+
+    /// Walks the project at `root` for its Python files (sorted), not into nested projects;
+    /// the folders walked go to `folders` when asked for.
+    fn walk_project(&self, root: &Path, mut folders: Option<&mut Vec<PathBuf>>) -> Vec<PathBuf> {
         let mut files = Vec::new();
         let mut builder = ignore::WalkBuilder::new(root);
         builder.require_git(false).follow_links(true);
@@ -374,6 +501,10 @@ impl ProjectModel {
             builder.overrides(overrides);
         }
         let root_owned = root.to_path_buf();
+        // Nested projects left out: their folders decide it (an `__init__.py` or a marker
+        // added there), so they are stamped too.
+        let left_out: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+        let record = folders.is_some().then(|| left_out.clone());
         builder.filter_entry(move |entry| {
             if entry.depth() == 0 || !entry.file_type().is_some_and(|t| t.is_dir()) {
                 return true;
@@ -384,18 +515,34 @@ impl ProjectModel {
             }
             // A nested project is a project of its own.
             let path = entry.path();
-            path == root_owned
+            let inside = path == root_owned
                 || path.join("__init__.py").is_file()
-                || !ROOT_MARKERS.iter().any(|m| path.join(m).exists())
+                || !ROOT_MARKERS.iter().any(|m| path.join(m).exists());
+            if let (false, Some(record)) = (inside, &record) {
+                record.lock().unwrap().push(path.to_path_buf());
+            }
+            inside
         });
         for entry in builder.build().flatten() {
             if entry.file_type().is_some_and(|t| t.is_file())
                 && entry.path().extension().is_some_and(|e| e == "py")
             {
                 files.push(normalise(&self.cwd, entry.path()));
+            } else if entry.file_type().is_some_and(|t| t.is_dir()) {
+                if let Some(folders) = folders.as_mut() {
+                    folders.push(entry.path().to_path_buf());
+                }
             }
         }
         files.sort();
+        if let Some(folders) = folders {
+            folders.extend(std::mem::take(&mut *left_out.lock().unwrap()));
+        }
+        files
+    }
+
+    /// The project at `root` with these files.
+    fn project_from(&self, root: &Path, files: Vec<PathBuf>) -> Project {
         let source_roots = self.source_roots(root, &files);
         let mut modules: BTreeMap<String, PathBuf> = BTreeMap::new();
         let mut names = HashMap::new();
@@ -487,6 +634,133 @@ impl ProjectModel {
         roots.dedup();
         roots
     }
+}
+
+/// A project's listing as the summary cache keeps it: its Python files (relative to the root),
+/// with what decides them. The walk reads each folder's entries and the ignore files; a folder's
+/// modification time changes whenever an entry is added to it, removed or renamed (a file, a
+/// subfolder, an `__init__.py`, a marker, an ignore file), so the listing holds while every
+/// folder walked or left out as a nested project has the time it had, and every ignore file
+/// that applies (in those folders, in the root's parents, the user's global ones) has its size
+/// and time, or is still absent. A listing is stored only when every folder is older than a
+/// second before the run (a change within the clock's resolution could keep a folder's time).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredListing {
+    files: Vec<PathBuf>,
+    /// Relative to the root ("" for the root itself).
+    folders: Vec<(PathBuf, u128)>,
+    /// Ignore files (absolute), with their size and time; `None`: absent then.
+    ignore_files: Vec<(PathBuf, Option<(u64, u128)>)>,
+}
+
+impl StoredListing {
+    fn of(
+        root: &Path,
+        folders: Vec<PathBuf>,
+        files: &[PathBuf],
+        cache: &cache::Cache,
+    ) -> Option<StoredListing> {
+        let mut stamped = Vec::with_capacity(folders.len());
+        let mut ignore_files = Vec::new();
+        // The parents' ignore files apply too; their folders' times are not followed (a
+        // shared parent such as /tmp changes all the time), so their absence is stamped.
+        for parent in root.ancestors().skip(1) {
+            for name in [".gitignore", ".ignore", ".git/info/exclude"] {
+                let file = parent.join(name);
+                let stamp = file_stamp(&file);
+                ignore_files.push((file, stamp));
+            }
+        }
+        for folder in folders {
+            let meta = std::fs::metadata(&folder).ok()?;
+            if !cache.settled_before_run(&meta) {
+                return None;
+            }
+            for name in [".gitignore", ".ignore", ".git/info/exclude"] {
+                let file = folder.join(name);
+                // An absent one's appearance changes the folder's time (`.git/info/exclude`:
+                // not that folder's, so it is stamped absent too).
+                let stamp = file_stamp(&file);
+                if stamp.is_some() || name == ".git/info/exclude" && folder.join(".git").exists() {
+                    ignore_files.push((file, stamp));
+                }
+            }
+            let relative = folder.strip_prefix(root).ok()?.to_path_buf();
+            stamped.push((relative, modified_ns(&meta)));
+        }
+        for global in global_ignore_files() {
+            let stamp = file_stamp(&global);
+            ignore_files.push((global, stamp));
+        }
+        let files = files
+            .iter()
+            .map(|f| f.strip_prefix(root).map(Path::to_path_buf).ok())
+            .collect::<Option<Vec<_>>>()?;
+        Some(StoredListing {
+            files,
+            folders: stamped,
+            ignore_files,
+        })
+    }
+
+    /// Whether nothing the listing was made from changed.
+    fn holds(&self, root: &Path) -> bool {
+        self.folders.iter().all(|(folder, modified)| {
+            std::fs::metadata(root.join(folder)).is_ok_and(|meta| modified_ns(&meta) == *modified)
+        }) && self
+            .ignore_files
+            .iter()
+            .all(|(file, stamp)| file_stamp(file) == *stamp)
+    }
+}
+
+fn modified_ns(meta: &std::fs::Metadata) -> u128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
+}
+
+fn file_stamp(file: &Path) -> Option<(u64, u128)> {
+    let meta = std::fs::metadata(file).ok()?;
+    Some((meta.len(), modified_ns(&meta)))
+}
+
+/// The user's global git ignore files and configurations (the walk applies them): the
+/// configurations are stamped too, as they name `core.excludesFile`.
+fn global_ignore_files() -> Vec<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".config")));
+    let mut files: Vec<PathBuf> = Vec::new();
+    if let Some(config) = &config {
+        files.push(config.join("git/config"));
+        files.push(config.join("git/ignore"));
+    }
+    if let Some(home) = &home {
+        files.push(home.join(".gitconfig"));
+    }
+    let configured: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|line| {
+                    let (key, value) = line.split_once('=')?;
+                    key.trim()
+                        .eq_ignore_ascii_case("excludesfile")
+                        .then(|| value.trim().trim_matches('"').to_string())
+                })
+                .collect::<Vec<_>>()
+        })
+        .map(|value| match (value.strip_prefix("~/"), &home) {
+            (Some(rest), Some(home)) => home.join(rest),
+            _ => PathBuf::from(value),
+        })
+        .collect();
+    files.extend(configured);
+    files
 }
 
 thread_local! {
@@ -845,10 +1119,20 @@ fn values_in(
     let Some(bytes) = bytes else {
         return ModuleValues::default();
     };
-    let Ok(source) =
-        SourceFile::parse_for_check(file.display().to_string(), bytes, module.to_string())
-    else {
-        return ModuleValues::default();
+    let shown = file.display().to_string();
+    let source = match model.take_parse(file, &bytes, shown.clone(), module.to_string()) {
+        Some(source) => source,
+        None => {
+            let with_coroutine = super::chunks::has_async_def(&bytes);
+            let Ok(source) = SourceFile::parse_for_check(shown, bytes, module.to_string()) else {
+                return ModuleValues::default();
+            };
+            // The walk parses files with a coroutine (only those) the same way.
+            if with_coroutine {
+                model.offer_parse(file, &source, true);
+            }
+            source
+        }
     };
     let scopes = Scopes::build(&source);
     let resolver = Resolver::new(&source, &scopes, catalogue).with_globals(Some(model));

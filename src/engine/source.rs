@@ -115,6 +115,22 @@ impl SourceFile {
         SourceFile::parse(path, bytes, module)
     }
 
+    /// The same parse under another name (the tree is shared, not parsed again).
+    pub fn copy_named(&self, path: String, module: String) -> SourceFile {
+        SourceFile {
+            path,
+            bytes: self.bytes.clone(),
+            tree: self.tree.clone(),
+            module,
+            partial: self.partial,
+            skipped: self.skipped.clone(),
+            utf8: self.utf8,
+            ascii: self.ascii,
+            hidden_comments: self.hidden_comments,
+            line_starts: self.line_starts.clone(),
+        }
+    }
+
     pub fn text(&self, node: Node) -> &str {
         let bytes = &self.bytes[node.byte_range()];
         if self.utf8 {

@@ -370,11 +370,19 @@ fn scan<R>(
             severity: Severity::Warning,
         });
     }
+    let absolute = model.absolute(path);
+    model.walked(&absolute);
     if let Some(result) = reuse.and_then(|reuse| reuse(path, bytes)) {
         return Scan::Reused(result, warnings);
     }
-    let bytes = std::mem::take(buffer);
     let module = model.module_name(path);
+    // Parsed already this run for its module's values (a file changed since the last run).
+    if partial_parse {
+        if let Some(file) = model.take_parse(&absolute, bytes, display.clone(), module.clone()) {
+            return Scan::Parsed(Box::new(file), warnings);
+        }
+    }
+    let bytes = std::mem::take(buffer);
     let parsed = if partial_parse {
         SourceFile::parse_for_check(display.clone(), bytes, module)
     } else {
