@@ -12,7 +12,7 @@ matched by the document's version):
 - the workspace scan the server starts after that (its log line);
 - re-diagnosis after an edit: `--edits` full-text `didChange`s, one at a time, each timed from
   the notification to the publication of its version (direct and refined). The server waits
-  `DEBOUNCE` (src/lsp.rs) without changes before it analyses: the figures are given with it
+  `DEBOUNCE` (src/lsp/mod.rs) without changes before it analyses: the figures are given with it
   and without it;
 - memory: `--memory-edits` more edits the same way, then VmRSS and VmHWM from
   /proc/PID/status.
@@ -36,14 +36,14 @@ import threading
 import time
 from pathlib import Path
 
-# src/lsp.rs: `const DEBOUNCE: Duration = Duration::from_millis(150);`
+# src/lsp/mod.rs: `const DEBOUNCE: Duration = Duration::from_millis(150);`
 DEFAULT_DEBOUNCE_MS = 150.0
 
 
 def read_debounce(repo: Path) -> float:
     """The server's debounce in milliseconds, read from its source when it is at hand."""
     try:
-        text = (repo / "src" / "lsp.rs").read_text()
+        text = (repo / "src" / "lsp" / "mod.rs").read_text()
     except OSError:
         return DEFAULT_DEBOUNCE_MS
     for line in text.splitlines():
@@ -374,7 +374,7 @@ def main() -> int:
     less = lambda values: [v - debounce for v in values]  # noqa: E731
     print(f"server: {binary}")
     print(f"workspace: {workspace} ({args.file})")
-    print(f"debounce (src/lsp.rs): {debounce:.0f} ms")
+    print(f"debounce (src/lsp/mod.rs): {debounce:.0f} ms")
     print(
         f"cold open: direct findings in {figures['open_direct_ms']:.0f} ms "
         f"({figures['open_direct_diagnostics']} diagnostics), refinement "
