@@ -1051,7 +1051,7 @@ impl Engine {
 
 /// What the call graph is asked about: the callees of the candidate calls, and the functions
 /// those calls pass as arguments (a helper may call them).
-fn candidate_callees(findings: &[Finding]) -> HashSet<String> {
+pub fn candidate_callees(findings: &[Finding]) -> HashSet<String> {
     let mut out = HashSet::new();
     for finding in findings {
         if let Some(callee) = &finding.requires_blocking_callee {

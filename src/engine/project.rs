@@ -101,6 +101,9 @@ pub struct ProjectModel {
     /// what used them depends on the values, not on the module's text (an edit that changes
     /// no value invalidates nothing that read them).
     remembered: std::sync::OnceLock<RememberedValues>,
+    /// Texts that stand for files on disk (an editor's unsaved buffers), by absolute path:
+    /// every read of a module the model or the call graph makes goes through them.
+    open_texts: std::sync::RwLock<HashMap<PathBuf, Arc<[u8]>>>,
 }
 
 /// Where module values are remembered, under which settings, and the catalogue they are
@@ -148,6 +151,7 @@ impl ProjectModel {
             callers: Mutex::new(HashMap::new()),
             arguments: Mutex::new(HashMap::new()),
             remembered: std::sync::OnceLock::new(),
+            open_texts: Default::default(),
         }
     }
 
@@ -158,6 +162,42 @@ impl ProjectModel {
             run,
             catalogue: catalogue.clone(),
         });
+    }
+
+    /// From now on `text` stands for the file at `path` wherever the model or the call graph
+    /// reads it (`None`: the file on disk again). What the model derived from other modules'
+    /// text (the values their names hold, the callers of constructors) is read again.
+    pub fn set_open_text(&self, path: &Path, text: Option<&[u8]>) {
+        let path = self.absolute(path);
+        let mut open = self.open_texts.write().unwrap();
+        match text {
+            Some(text) => open.insert(path, Arc::from(text)),
+            None => open.remove(&path),
+        };
+        drop(open);
+        self.instances.lock().unwrap().clear();
+        self.returns.lock().unwrap().clear();
+        self.callers.lock().unwrap().clear();
+        self.arguments.lock().unwrap().clear();
+    }
+
+    /// A file's bytes: the text that stands for it, else what is on disk.
+    fn bytes_of(&self, path: &Path) -> Option<Vec<u8>> {
+        let open = self.open_texts.read().unwrap();
+        if !open.is_empty() {
+            if let Some(text) = open.get(&self.absolute(path)) {
+                return Some(text.to_vec());
+            }
+        }
+        drop(open);
+        std::fs::read(path).ok()
+    }
+
+    /// [`ProjectModel::bytes_of`], noted as read for the summary cache.
+    fn read(&self, path: &Path) -> Option<Vec<u8>> {
+        let bytes = self.bytes_of(path);
+        cache::note_file(path, bytes.as_deref());
+        bytes
     }
 
     /// The absolute, lexically normalised form of a path (symlinks are kept: a symlinked
@@ -584,6 +624,10 @@ impl ProjectModel {
 }
 
 impl Globals for ProjectModel {
+    fn read_source(&self, path: &Path) -> Option<Vec<u8>> {
+        self.read(path)
+    }
+
     /// Reads the module that defines the name once (its module-level code only, as a check
     /// would parse it) and resolves every module-level name there, other modules included:
     /// `db = firestore.Client()` is an instance of `google.cloud.firestore.Client`. A module
@@ -683,9 +727,7 @@ impl ProjectModel {
         let mut default_used = false;
         let mut calls = 0;
         for file in files {
-            let bytes = std::fs::read(&file).ok();
-            cache::note_file(&file, bytes.as_deref());
-            let bytes = bytes?;
+            let bytes = self.read(&file)?;
             // Named without `module_name`, which would record this (absolute) spelling of
             // the file for every report, ahead of the walk's if this runs first.
             let module = project
@@ -737,7 +779,7 @@ impl ProjectModel {
             // The same digest as `Cache::project_digest` makes of the files as they are.
             let mut digest = xxhash_rust::xxh3::Xxh3::new();
             for file in project.files() {
-                let bytes = std::fs::read(&file).ok();
+                let bytes = self.bytes_of(&file);
                 digest.update(file.as_os_str().as_encoded_bytes());
                 digest.update(
                     &bytes
@@ -836,9 +878,7 @@ fn values_in(
     module: &str,
     catalogue: &Catalogue,
 ) -> ModuleValues {
-    let bytes = std::fs::read(file).ok();
-    cache::note_file(file, bytes.as_deref());
-    let Some(bytes) = bytes else {
+    let Some(bytes) = model.read(file) else {
         return ModuleValues::default();
     };
     let Ok(source) =
