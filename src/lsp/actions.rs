@@ -66,14 +66,8 @@ impl Server {
         let checked = self.engine.check_file(&file);
         // The workspace's index (call graph included) with this buffer's definitions: the
         // fix-all below re-checks the buffer with it, indirect findings included.
-        let mut project = self
-            .workspace
-            .as_deref()
-            .cloned()
-            .unwrap_or_else(|| ProjectIndex {
-                model: self.engine.project.clone(),
-                ..Default::default()
-            });
+        let shared = self.index.lock().unwrap().clone();
+        let mut project = ProjectIndex::clone(&shared);
         project.add(checked.definitions);
         let mut findings = checked.findings;
         self.engine.extend_call_graph(&mut project, &findings);

@@ -1,33 +1,47 @@
 //! The analysis thread: each document's newest version, its direct findings first, then the
-//! call graph's refinement.
+//! call graph's refinement; and the open documents whose findings go through a module that
+//! changed (an edit, saved or not, of another open document), refined again.
+//!
+//! An open document's text stands for its file wherever the engine reads modules (the project
+//! model's open texts), so the call graph follows what the editor shows, not what is on disk.
+//! Each call-graph answer is kept with what it read (the summary cache's dependency notes), and
+//! each open document with what its own check read and which callees it asked about: a change
+//! to one module forgets only the answers that read it and refines only the documents that
+//! used them.
 
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use lsp_types::{PublishDiagnosticsParams, Uri};
 
-use crate::engine::index::ProjectIndex;
+use crate::engine::cache::{self, Dep, Deps};
+use crate::engine::index::{self, ProjectIndex};
+use crate::engine::project::ProjectModel;
 use crate::engine::source::SourceFile;
-use crate::engine::Engine;
+use crate::engine::{candidate_callees, Engine};
 use crate::finding::Finding;
 
 use super::diagnostics::{diagnostic, path_and_module};
 use super::server::Event;
-use super::text::LineIndex;
+use super::text::{uri_to_path, LineIndex};
 
 /// What the main loop hands the analysis thread.
 pub(super) enum Work {
     Analyse(Job),
-    /// The workspace index to settle against from now on (`None`: not scanned, each file is
+    /// What the workspace scan found defined on disk (`None`: not scanned, each file is
     /// settled against its own project's modules).
     Workspace(Option<Arc<ProjectIndex>>),
-    /// The configuration was read again: the engine to analyse with from now on (the index
-    /// built with the last one is dropped).
+    /// The configuration was read again: the engine to analyse with from now on (everything
+    /// learnt with the last one is dropped).
     Reconfigure(Arc<Engine>),
+    /// The document was closed: its file on disk stands for it again.
+    Close(String),
 }
 
 /// One version of one document to analyse.
+#[derive(Clone)]
 pub(super) struct Job {
     pub(super) key: String,
     pub(super) uri: Uri,
@@ -35,7 +49,8 @@ pub(super) struct Job {
     pub(super) version: Option<i32>,
     pub(super) generation: u64,
     pub(super) latest: Arc<AtomicU64>,
-    /// This generation's direct findings are out: only the refinement is due (after a scan).
+    /// This generation's direct findings are out: only the refinement is due (after a scan,
+    /// or a change to a module its findings go through).
     pub(super) refine_only: bool,
 }
 
@@ -45,27 +60,34 @@ impl Job {
     }
 }
 
+/// The index the analysis thread settles against, as last updated: the main loop's code
+/// actions settle against it too.
+pub(super) type SharedIndex = Arc<Mutex<Arc<ProjectIndex>>>;
+
 /// The analysis thread: each document's newest version, direct findings first, then the
 /// call graph's refinement. One at a time: two cores are shared with the workspace scan.
 pub(super) fn analysis_thread(
-    mut engine: Arc<Engine>,
+    engine: Arc<Engine>,
     root: &Path,
     jobs: &crossbeam_channel::Receiver<Work>,
     events: &crossbeam_channel::Sender<Event>,
+    shared: SharedIndex,
 ) {
-    // Built on first use, and again when a scan finishes: without a scan, the index of the
-    // open file's own project (what `unblock check FILE` uses), extended as calls are asked.
-    let mut workspace: Option<ProjectIndex> = None;
+    let mut analyser = Analyser::new(engine, root.to_path_buf(), shared);
     while let Ok(first) = jobs.recv() {
         // Of what queued up while the last job ran, only each document's newest version is
         // worth analysing.
         let mut queued: Vec<Job> = Vec::new();
         for work in std::iter::once(first).chain(jobs.try_iter()) {
             match work {
-                Work::Workspace(index) => workspace = index.map(|i| (*i).clone()),
+                Work::Workspace(index) => analyser.scanned(index.as_deref()),
                 Work::Reconfigure(new) => {
-                    engine = new;
-                    workspace = None;
+                    let shared = analyser.shared.clone();
+                    analyser = Analyser::new(new, root.to_path_buf(), shared);
+                }
+                Work::Close(key) => {
+                    queued.retain(|q| q.key != key);
+                    analyser.close(&key, events);
                 }
                 Work::Analyse(job) => {
                     if let Some(at) = queued.iter().position(|q| q.key == job.key) {
@@ -83,65 +105,398 @@ pub(super) fn analysis_thread(
         }
         for job in queued {
             if !job.is_outdated() {
-                analyse_job(&engine, root, &mut workspace, &job, events);
+                analyser.analyse(job, events);
             }
         }
     }
 }
 
-pub(super) fn analyse_job(
-    engine: &Engine,
-    root: &Path,
-    workspace: &mut Option<ProjectIndex>,
-    job: &Job,
-    events: &crossbeam_channel::Sender<Event>,
-) {
-    let publish = |findings: &[Finding], direct: bool| {
-        let lines = LineIndex::new(&job.text);
-        let params = PublishDiagnosticsParams {
-            uri: job.uri.clone(),
-            diagnostics: findings
-                .iter()
-                .map(|f| diagnostic(root, f, &job.text, &lines))
-                .collect(),
-            version: job.version,
+/// An open document, as last analysed.
+struct Open {
+    job: Job,
+    /// Its file (absolute), when it is one.
+    path: Option<PathBuf>,
+    module: String,
+    /// Its text differs from its file's: it stands for the file in the project model.
+    stands_for_file: bool,
+    /// The functions this version defines.
+    definitions: Vec<(String, bool)>,
+    /// What its own check read besides its text (other modules' values).
+    check_read: Deps,
+    /// The callees its findings asked the call graph about, and the functions they need to
+    /// be `async def`.
+    asked: HashSet<String>,
+}
+
+struct Analyser {
+    engine: Arc<Engine>,
+    root: PathBuf,
+    /// The call graph's answers so far, and the functions the project defines: the scan's
+    /// (from disk), each open document's own in place of its file's.
+    index: ProjectIndex,
+    shared: SharedIndex,
+    /// What the call graph read to answer about each callee (one question asks about all the
+    /// callees of a version not asked about before: they share what it read).
+    answers_read: HashMap<String, Arc<Deps>>,
+    /// The definitions the scan found on disk, without those of the files open documents
+    /// stand for.
+    scanned: (HashSet<String>, HashSet<String>),
+    open: HashMap<String, Open>,
+}
+
+impl Analyser {
+    fn new(engine: Arc<Engine>, root: PathBuf, shared: SharedIndex) -> Analyser {
+        let index = ProjectIndex {
+            model: engine.project.clone(),
+            ..Default::default()
         };
-        let _ = events.send(Event::Analysed {
-            key: job.key.clone(),
-            generation: job.generation,
-            direct,
-            params,
-        });
-    };
-    let (path, module, project_followed) = path_and_module(engine, &job.uri);
-    let Ok(file) = SourceFile::parse(path, job.text.as_bytes().to_vec(), module) else {
-        publish(&[], true);
-        return;
-    };
-    let checked = engine.check_file(&file);
-    let mut own = ProjectIndex::default();
-    own.add(checked.definitions);
-    let by_position = |findings: &mut Vec<Finding>| {
-        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    };
-    if !job.refine_only || !project_followed {
-        // Settled against the file alone: what needs another file waits for the call graph,
-        // which has nothing to follow when the file is in no project.
-        let mut direct = checked.findings.clone();
-        own.settle(&mut direct);
-        by_position(&mut direct);
-        publish(&direct, true);
-        if job.is_outdated() || !project_followed {
-            return;
+        *shared.lock().unwrap() = Arc::new(index.clone());
+        Analyser {
+            engine,
+            root,
+            index,
+            shared,
+            answers_read: HashMap::new(),
+            scanned: Default::default(),
+            open: HashMap::new(),
         }
     }
-    let workspace = workspace.get_or_insert_with(|| ProjectIndex {
-        model: engine.project.clone(),
-        ..Default::default()
-    });
-    let mut findings = checked.findings;
-    engine.extend_call_graph(workspace, &findings);
-    own.settle_within(Some(workspace), &mut findings);
-    by_position(&mut findings);
-    publish(&findings, false);
+
+    /// The workspace scan's definitions, from now on (its call-graph answers are not taken:
+    /// they were read from disk, and what each read is not known).
+    fn scanned(&mut self, index: Option<&ProjectIndex>) {
+        let Some(index) = index else {
+            return;
+        };
+        self.scanned = (index.async_functions.clone(), index.sync_functions.clone());
+        // The projects the scan read are followed from any document (an untitled buffer too).
+        for project in index.model.projects() {
+            self.engine.project.project_of(&project.root);
+        }
+        let standing: Vec<(PathBuf, String)> = self
+            .open
+            .values()
+            .filter(|open| open.stands_for_file)
+            .filter_map(|open| Some((open.path.clone()?, open.module.clone())))
+            .collect();
+        for (path, module) in standing {
+            self.leave_out_of_scanned(&path, &module);
+        }
+        self.gather_definitions();
+    }
+
+    /// The definitions of the file on disk are not the open document's: left out of the
+    /// scan's.
+    fn leave_out_of_scanned(&mut self, path: &Path, module: &str) {
+        for (name, is_async) in disk_definitions(path, module) {
+            if is_async {
+                self.scanned.0.remove(&name);
+            } else {
+                self.scanned.1.remove(&name);
+            }
+        }
+    }
+
+    /// The index's definitions: the scan's, and each open document's.
+    fn gather_definitions(&mut self) {
+        let (mut sync, mut asynchronous) = (self.scanned.1.clone(), self.scanned.0.clone());
+        for open in self.open.values() {
+            for (name, is_async) in &open.definitions {
+                if *is_async {
+                    asynchronous.insert(name.clone());
+                } else {
+                    sync.insert(name.clone());
+                }
+            }
+        }
+        self.index.async_functions = asynchronous;
+        self.index.sync_functions = sync;
+        self.share();
+    }
+
+    fn share(&self) {
+        *self.shared.lock().unwrap() = Arc::new(self.index.clone());
+    }
+
+    /// The module at `path` changed (`module` is its name): the call-graph answers that read
+    /// it are forgotten, and the other open documents whose findings used them, or whose
+    /// check read it, are returned.
+    fn forget_what_read(&mut self, path: &Path, module: &str, changed: &str) -> Vec<String> {
+        let stale: HashSet<String> = self
+            .answers_read
+            .iter()
+            .filter(|(_, read)| reads(&self.engine.project, read, path, module))
+            .map(|(callee, _)| callee.clone())
+            .collect();
+        for callee in &stale {
+            self.answers_read.remove(callee);
+            self.index.indirect.remove(callee);
+            self.index.not_blocking.remove(callee);
+            self.index.parameter_calls.remove(callee);
+        }
+        if !stale.is_empty() {
+            self.share();
+        }
+        self.open
+            .iter()
+            .filter(|(key, open)| {
+                key.as_str() != changed
+                    && (reads(&self.engine.project, &open.check_read, path, module)
+                        || open.asked.iter().any(|c| stale.contains(c)))
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    fn analyse(&mut self, job: Job, events: &crossbeam_channel::Sender<Event>) {
+        let dependents = self.analyse_one(&job, events);
+        if dependents.is_empty() {
+            return;
+        }
+        let mut refreshed = Vec::new();
+        for key in dependents {
+            let Some(open) = self.open.get(&key) else {
+                continue;
+            };
+            let job = Job {
+                refine_only: true,
+                ..open.job.clone()
+            };
+            if job.is_outdated() {
+                continue;
+            }
+            refreshed.push(shown(&self.root, &job.uri));
+            self.analyse_one(&job, events);
+        }
+        let _ = events.send(Event::Log(format!(
+            "unblock: {} changed: {} refined again",
+            shown(&self.root, &job.uri),
+            refreshed.join(", ")
+        )));
+    }
+
+    /// Analyses one version of a document and publishes its findings; the other open
+    /// documents whose findings may have changed with it.
+    fn analyse_one(&mut self, job: &Job, events: &crossbeam_channel::Sender<Event>) -> Vec<String> {
+        let root = self.root.clone();
+        let publish = |findings: &[Finding], direct: bool| {
+            let lines = LineIndex::new(&job.text);
+            let params = PublishDiagnosticsParams {
+                uri: job.uri.clone(),
+                diagnostics: findings
+                    .iter()
+                    .map(|f| diagnostic(&root, f, &job.text, &lines))
+                    .collect(),
+                version: job.version,
+            };
+            let _ = events.send(Event::Analysed {
+                key: job.key.clone(),
+                generation: job.generation,
+                direct,
+                params,
+            });
+        };
+        let (shown_path, module, project_followed) = path_and_module(&self.engine, &job.uri);
+        let path = uri_to_path(job.uri.as_str()).map(|p| self.engine.project.absolute(&p));
+        if let Some(path) = path.as_ref().filter(|_| project_followed) {
+            // The project the call graph follows (a buffer not saved yet has one too).
+            self.engine.project.project_of(path);
+        }
+        // Whether this version changes what the other documents are checked against.
+        let (changed, stands_for_file) = match (self.open.get(&job.key), &path) {
+            (Some(open), _) => (
+                *open.job.text != *job.text,
+                open.stands_for_file || *open.job.text != *job.text,
+            ),
+            (None, Some(path)) => {
+                let differs = std::fs::read(path).ok().as_deref() != Some(job.text.as_bytes());
+                if differs {
+                    self.leave_out_of_scanned(path, &module);
+                }
+                (differs, differs)
+            }
+            (None, None) => (false, false),
+        };
+        let mut dependents = Vec::new();
+        if let (true, Some(path)) = (changed, &path) {
+            self.engine
+                .project
+                .set_open_text(path, Some(job.text.as_bytes()));
+            dependents = self.forget_what_read(path, &module, &job.key);
+        }
+        let Ok(file) = SourceFile::parse(shown_path, job.text.as_bytes().to_vec(), module.clone())
+        else {
+            publish(&[], true);
+            return dependents;
+        };
+        let (checked, check_read) = cache::captured(|| self.engine.check_file(&file));
+        let mut own = ProjectIndex::default();
+        own.add(checked.definitions.clone());
+        // A function made or unmade `async def` changes the un-awaited calls elsewhere.
+        let before = self.open.get(&job.key).map(|o| o.definitions.clone());
+        let definitions_changed = before.as_ref() != Some(&checked.definitions);
+        let asked = self
+            .open
+            .get(&job.key)
+            .map(|o| o.asked.clone())
+            .unwrap_or_default();
+        self.open.insert(
+            job.key.clone(),
+            Open {
+                job: job.clone(),
+                path: path.clone(),
+                module,
+                stands_for_file,
+                definitions: checked.definitions.clone(),
+                check_read,
+                asked,
+            },
+        );
+        if definitions_changed {
+            let mut toggled: HashSet<&String> = HashSet::new();
+            let async_names = |defs: &Option<Vec<(String, bool)>>| -> HashSet<String> {
+                defs.iter()
+                    .flatten()
+                    .filter(|(_, a)| *a)
+                    .map(|(n, _)| n.clone())
+                    .collect()
+            };
+            let old = async_names(&before);
+            let new = async_names(&Some(checked.definitions.clone()));
+            toggled.extend(old.symmetric_difference(&new));
+            self.gather_definitions();
+            for (key, open) in &self.open {
+                if *key != job.key
+                    && !dependents.contains(key)
+                    && open.asked.iter().any(|c| toggled.contains(c))
+                {
+                    dependents.push(key.clone());
+                }
+            }
+        }
+        let by_position = |findings: &mut Vec<Finding>| {
+            findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        };
+        if !job.refine_only || !project_followed {
+            // Settled against the file alone: what needs another file waits for the call
+            // graph, which has nothing to follow when the file is in no project.
+            let mut direct = checked.findings.clone();
+            own.settle(&mut direct);
+            by_position(&mut direct);
+            publish(&direct, true);
+            if job.is_outdated() || !project_followed {
+                return dependents;
+            }
+        }
+        let mut findings = checked.findings;
+        let mut asked = candidate_callees(&findings);
+        let missing: Vec<String> = asked
+            .iter()
+            .filter(|c| {
+                !self.index.indirect.contains_key(*c) && !self.index.not_blocking.contains(*c)
+            })
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let ((), read) =
+                cache::captured(|| self.engine.extend_call_graph(&mut self.index, &findings));
+            let read = Arc::new(read);
+            for callee in missing {
+                self.answers_read.insert(callee, read.clone());
+            }
+            self.share();
+        }
+        asked.extend(
+            findings
+                .iter()
+                .filter_map(|f| f.requires_async_callee.clone()),
+        );
+        if let Some(open) = self.open.get_mut(&job.key) {
+            open.asked = asked;
+        }
+        own.settle_within(Some(&self.index), &mut findings);
+        by_position(&mut findings);
+        publish(&findings, false);
+        dependents
+    }
+
+    /// A document was closed: its file on disk stands for it again, and the open documents
+    /// that went through its text are refined against the file.
+    fn close(&mut self, key: &str, events: &crossbeam_channel::Sender<Event>) {
+        let Some(open) = self.open.remove(key) else {
+            return;
+        };
+        let Some(path) = open.path.filter(|_| open.stands_for_file) else {
+            if open.definitions.iter().any(|(_, a)| *a) {
+                self.gather_definitions();
+            }
+            return;
+        };
+        self.engine.project.set_open_text(&path, None);
+        let mut dependents = self.forget_what_read(&path, &open.module, key);
+        for (name, is_async) in disk_definitions(&path, &open.module) {
+            if is_async {
+                self.scanned.0.insert(name);
+            } else {
+                self.scanned.1.insert(name);
+            }
+        }
+        self.gather_definitions();
+        let toggled: HashSet<&String> = open
+            .definitions
+            .iter()
+            .filter(|(_, a)| *a)
+            .map(|(n, _)| n)
+            .collect();
+        for (other, document) in &self.open {
+            if !dependents.contains(other) && document.asked.iter().any(|c| toggled.contains(c)) {
+                dependents.push(other.clone());
+            }
+        }
+        for other in dependents {
+            if let Some(document) = self.open.get(&other) {
+                let job = Job {
+                    refine_only: true,
+                    ..document.job.clone()
+                };
+                if !job.is_outdated() {
+                    self.analyse_one(&job, events);
+                }
+            }
+        }
+    }
+}
+
+/// Whether what a result read includes the module at `path` (named `module`).
+/// The paths noted are as the project model spells them (relative to the working directory
+/// when below it); `path` is absolute.
+fn reads(model: &ProjectModel, read: &Deps, path: &Path, module: &str) -> bool {
+    read.iter().any(|dep| match dep {
+        Dep::File { path: file, .. } => model.absolute(file) == path,
+        Dep::Values { module: m, .. } => m == module,
+        Dep::Project { root, .. } => path.starts_with(model.absolute(root)),
+        Dep::Layout { .. } => false,
+    })
+}
+
+/// The functions the file on disk defines.
+fn disk_definitions(path: &Path, module: &str) -> Vec<(String, bool)> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Vec::new();
+    };
+    SourceFile::parse(path.display().to_string(), bytes, module.to_string())
+        .map(|file| index::definitions(&file))
+        .unwrap_or_default()
+}
+
+/// A document's path relative to the first workspace folder, for the log.
+fn shown(root: &Path, uri: &Uri) -> String {
+    match uri_to_path(uri.as_str()) {
+        Some(path) => path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .display()
+            .to_string(),
+        None => uri.as_str().to_string(),
+    }
 }

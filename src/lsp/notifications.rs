@@ -13,7 +13,8 @@ use lsp_types::{
     PublishDiagnosticsParams,
 };
 
-use super::server::{Document, Scan, Server};
+use super::analysis::Work;
+use super::server::{Document, Server};
 use super::settings::{
     is_configuration_file, nearest_configuration, ConfigurationProblem, Settings,
 };
@@ -100,17 +101,19 @@ impl Server {
                         self.reload(connection);
                         return;
                     }
-                    if let Some(document) = self.documents.get_mut(&key) {
-                        if let Some(text) = params.text {
-                            document.text = text;
-                        }
-                        Self::bump_generation(document);
+                    // The documents' texts are what is analysed, saved or not (each stands for
+                    // its file): a save changes nothing unless it brings a text not seen yet.
+                    // Nor is the workspace scanned again: the analysis thread refines the open
+                    // documents whose findings went through this one when it changed.
+                    let Some(document) = self.documents.get_mut(&key) else {
+                        return;
+                    };
+                    match params.text {
+                        Some(text) if text != document.text => document.text = text,
+                        _ => return,
                     }
+                    Self::bump_generation(document);
                     self.analyse(&key, false);
-                    // What the saved file defines and calls changes the call graph.
-                    if self.scan != Scan::NotStarted {
-                        self.start_scan();
-                    }
                 }
             }
             "textDocument/didClose" => {
@@ -118,6 +121,7 @@ impl Server {
                     notification.extract::<DidCloseTextDocumentParams>("textDocument/didClose")
                 {
                     let key = params.text_document.uri.as_str().to_string();
+                    let _ = self.analysis.send(Work::Close(key.clone()));
                     if let Some(document) = self.documents.remove(&key) {
                         for (id, _) in document.pulls {
                             let report = serde_json::json!({ "kind": "full", "items": [] });

@@ -14,7 +14,7 @@ use lsp_types::{Diagnostic, DocumentDiagnosticParams, PublishDiagnosticsParams, 
 use crate::engine::index::ProjectIndex;
 use crate::engine::Engine;
 
-use super::analysis::{analysis_thread, Job, Work};
+use super::analysis::{analysis_thread, Job, SharedIndex, Work};
 use super::settings::{ClientSupport, ConfigurationProblem, Settings};
 use super::transport::{log_message, notify, send};
 use super::Ending;
@@ -83,9 +83,10 @@ pub(super) struct Server {
     /// Bumped by every reload of the configuration: a scan begun before it is outdated.
     pub(super) epoch: u64,
     pub(super) documents: HashMap<String, Document>,
-    /// The workspace as on disk, from the last scan that finished: what code actions settle
+    /// What the analysis thread settles against (the scan's definitions, the open documents'
+    /// own, the call graph's answers so far): what code actions settle against too.
     /// indirect findings against (the analysis thread has its own copy).
-    pub(super) workspace: Option<Arc<ProjectIndex>>,
+    pub(super) index: SharedIndex,
     pub(super) scan: Scan,
     pub(super) analysis: crossbeam_channel::Sender<Work>,
     /// What the analysis thread and the workspace scan report back.
@@ -122,6 +123,8 @@ pub(super) enum Event {
         direct: bool,
         params: PublishDiagnosticsParams,
     },
+    /// A line for the client's log.
+    Log(String),
     Scanned {
         /// The configuration epoch the scan ran with.
         epoch: u64,
@@ -144,13 +147,15 @@ impl Server {
             .unwrap_or_else(|| PathBuf::from("."));
         let (analysis, jobs) = crossbeam_channel::unbounded();
         let (events_sender, events) = crossbeam_channel::unbounded();
+        let index: SharedIndex = Default::default();
         {
             let engine = engine.clone();
             let root = root.clone();
+            let shared = index.clone();
             let events = events_sender.clone();
             std::thread::Builder::new()
                 .name("unblock-lsp-analysis".into())
-                .spawn(move || analysis_thread(engine, &root, &jobs, &events))
+                .spawn(move || analysis_thread(engine, &root, &jobs, &events, shared))
                 .expect("spawn the analysis thread");
         }
         Server {
@@ -162,7 +167,7 @@ impl Server {
             problems: Vec::new(),
             epoch: 0,
             documents: HashMap::new(),
-            workspace: None,
+            index,
             scan: Scan::NotStarted,
             analysis,
             events,
@@ -346,6 +351,7 @@ impl Server {
                     self.start_scan();
                 }
             }
+            Event::Log(line) => log_message(connection, &line),
             Event::Scanned {
                 epoch,
                 index,
@@ -358,8 +364,8 @@ impl Server {
                     return;
                 }
                 log_message(connection, &summary);
-                self.workspace = index.map(|index| Arc::new(*index));
-                let _ = self.analysis.send(Work::Workspace(self.workspace.clone()));
+                let index = index.map(|index| Arc::new(*index));
+                let _ = self.analysis.send(Work::Workspace(index));
                 let again = self.scan == Scan::Running { again: true };
                 self.scan = Scan::Finished;
                 let open: Vec<String> = self.documents.keys().cloned().collect();
