@@ -36,6 +36,8 @@ pub(super) struct Settings {
     pub(super) target_version: Option<String>,
     /// Workspaces with more Python files than this are not scanned.
     pub(super) max_workspace_files: Option<usize>,
+    /// `--no-cache`: the workspace scan neither reads nor writes the summary cache.
+    pub(super) no_cache: bool,
 }
 
 impl Settings {
@@ -53,6 +55,7 @@ impl Settings {
                     "httpClient",
                     "targetVersion",
                     "maxWorkspaceFiles",
+                    "noCache",
                 ];
                 if !object.keys().any(|k| KEYS.contains(&k.as_str())) {
                     return None;
@@ -330,7 +333,6 @@ impl Server {
         self.show_configuration_problems(connection, problems);
         self.engine = Arc::new(engine);
         self.epoch += 1;
-        self.workspace = None;
         let _ = self.analysis.send(Work::Reconfigure(self.engine.clone()));
         let open: Vec<String> = self.documents.keys().cloned().collect();
         for key in open {

@@ -2,6 +2,7 @@
 //! background of the editing session.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::engine::index::ProjectIndex;
@@ -9,6 +10,7 @@ use crate::engine::walk::DEFAULT_EXCLUDES;
 use crate::engine::Engine;
 
 use super::server::{Event, Scan, Server};
+use super::settings::{configure, Settings};
 use super::MAX_WORKSPACE_FILES;
 
 impl Server {
@@ -20,7 +22,7 @@ impl Server {
             return;
         }
         self.scan = Scan::Running { again: false };
-        let engine = self.engine.clone();
+        let settings = self.settings.clone();
         let folders = self.folders.clone();
         let limit = self
             .settings
@@ -32,6 +34,7 @@ impl Server {
             .name("unblock-lsp-workspace".into())
             .spawn(move || {
                 lower_this_threads_priority();
+                let engine = scan_engine(&folders, &settings);
                 let (index, summary) = scan_workspace(&engine, &folders, limit);
                 let index = index.map(Box::new);
                 let _ = events.send(Event::Scanned {
@@ -42,6 +45,18 @@ impl Server {
             })
             .expect("spawn the workspace scan");
     }
+}
+
+/// The engine the scan checks the workspace with: the analysis thread's settings, with the
+/// summary cache of `unblock check` (unless the client's `noCache` says not to), and a project
+/// model of its own, which reads the files on disk (the analysis thread's reads the open
+/// documents' texts instead).
+fn scan_engine(folders: &[PathBuf], settings: &Settings) -> Engine {
+    let (mut engine, _problems_shown_already) = configure(folders, settings, &[]);
+    if !settings.no_cache {
+        engine.cache = crate::cli::open_cache(&engine, folders).map(Arc::new);
+    }
+    engine
 }
 
 /// The workspace scan is background work: on a machine with few cores, the open file's
@@ -84,6 +99,17 @@ pub(super) fn scan_workspace(
         return (None, summary);
     }
     let started = Instant::now();
+    // Named as `unblock check` run in the folder names them (relative to the working
+    // directory), so that the summary cache it filled is the one read.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let scanned: Vec<PathBuf> = scanned
+        .iter()
+        .map(|folder| match folder.strip_prefix(&cwd) {
+            Ok(inside) if inside.as_os_str().is_empty() => PathBuf::from("."),
+            Ok(inside) => inside.to_path_buf(),
+            Err(_) => folder.clone(),
+        })
+        .collect();
     let report = engine.check(&scanned);
     let mut summary = format!(
         "unblock: workspace scanned: {} Python files, {} with coroutines, in {:.1} s",
