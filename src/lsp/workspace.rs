@@ -117,6 +117,9 @@ pub(super) fn scan_workspace(
         report.files_parsed,
         started.elapsed().as_secs_f64()
     );
+    if let Some(cache) = &engine.cache {
+        summary.push_str(&format!("; {}", cache.stats.summary()));
+    }
     if !skipped.is_empty() {
         summary.push_str(&format!(" ({skipped})"));
     }

@@ -167,3 +167,48 @@ def test_closing_an_unsaved_helper_puts_its_file_back(tmp_path):
                          and shown(m["params"]) == want)
     finally:
         session.close()
+
+
+def scan_log(session):
+    return session.wait_for(lambda m: m.get("method") == "window/logMessage"
+                            and "unblock: workspace" in m["params"]["message"])["params"]["message"]
+
+
+def test_the_workspace_scan_reuses_the_summary_cache_check_filled(tmp_path):
+    """A cold start after `unblock check`: the scan reads the files' entries from
+    `.unblock_cache/` instead of checking them again; `noCache` leaves the cache alone."""
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'deps'\n", encoding="utf-8")
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "helper.py").write_text(BLOCKING, encoding="utf-8")
+    (tmp_path / "app.py").write_text(HANDLER, encoding="utf-8")
+    (tmp_path / "other.py").write_text(OTHER, encoding="utf-8")
+    app_uri = (tmp_path / "app.py").as_uri()
+
+    # Without the cache: nothing is written.
+    session = Session(tmp_path, options={"noCache": True}, cwd=tmp_path)
+    try:
+        session.send(did_open(app_uri, HANDLER))
+        assert "cache:" not in scan_log(session)
+    finally:
+        session.close()
+    assert not (tmp_path / ".unblock_cache").exists()
+
+    subprocess.run([UNBLOCK, "check", "--no-progress", "--exit-zero"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    assert (tmp_path / ".unblock_cache").is_dir()
+    session = Session(tmp_path, cwd=tmp_path)
+    try:
+        session.send(did_open(app_uri, HANDLER))
+        log = scan_log(session)
+        # Both files with a coroutine are reused, none checked again.
+        assert "cache: 2 files reused, 0 checked" in log, log
+        want = check(tmp_path)
+        assert want == [("to-thread", 4)]
+        if not any(shown(p) == want for p in session.published(app_uri)):
+            session.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics"
+                             and m["params"]["uri"] == app_uri
+                             and shown(m["params"]) == want)
+    finally:
+        session.close()
