@@ -117,8 +117,8 @@ struct Open {
     /// Its file (absolute), when it is one.
     path: Option<PathBuf>,
     module: String,
-    /// Its text differs from its file's: it stands for the file in the project model.
-    stands_for_file: bool,
+    /// The scan's definitions of its file are left out (its text differed from the file's).
+    left_out_of_scan: bool,
     /// The functions this version defines.
     definitions: Vec<(String, bool)>,
     /// What its own check read besides its text (other modules' values).
@@ -173,14 +173,24 @@ impl Analyser {
         for project in index.model.projects() {
             self.engine.project.project_of(&project.root);
         }
-        let standing: Vec<(PathBuf, String)> = self
+        let differing: Vec<String> = self
             .open
-            .values()
-            .filter(|open| open.stands_for_file)
-            .filter_map(|open| Some((open.path.clone()?, open.module.clone())))
+            .iter()
+            .filter(|(_, open)| {
+                open.path.as_ref().is_some_and(|path| {
+                    std::fs::read(path).ok().as_deref() != Some(open.job.text.as_bytes())
+                })
+            })
+            .map(|(key, _)| key.clone())
             .collect();
-        for (path, module) in standing {
-            self.leave_out_of_scanned(&path, &module);
+        for key in differing {
+            if let Some(open) = self.open.get_mut(&key) {
+                open.left_out_of_scan = true;
+                let (path, module) = (open.path.clone(), open.module.clone());
+                if let Some(path) = path {
+                    self.leave_out_of_scanned(&path, &module);
+                }
+            }
         }
         self.gather_definitions();
     }
@@ -218,14 +228,21 @@ impl Analyser {
         *self.shared.lock().unwrap() = Arc::new(self.index.clone());
     }
 
-    /// The module at `path` changed (`module` is its name): the call-graph answers that read
-    /// it are forgotten, and the other open documents whose findings used them, or whose
-    /// check read it, are returned.
-    fn forget_what_read(&mut self, path: &Path, module: &str, changed: &str) -> Vec<String> {
+    /// The module at `path` now holds the text hashed `now` (`module` is its name): the
+    /// call-graph answers that read another text of it, or what its names hold, are forgotten,
+    /// and the other open documents whose findings used them, or whose check read it, are
+    /// returned.
+    fn forget_what_read(
+        &mut self,
+        path: &Path,
+        module: &str,
+        now: Option<u64>,
+        changed: &str,
+    ) -> Vec<String> {
         let stale: HashSet<String> = self
             .answers_read
             .iter()
-            .filter(|(_, read)| reads(&self.engine.project, read, path, module))
+            .filter(|(_, read)| reads(&self.engine.project, read, path, module, now))
             .map(|(callee, _)| callee.clone())
             .collect();
         for callee in &stale {
@@ -241,7 +258,7 @@ impl Analyser {
             .iter()
             .filter(|(key, open)| {
                 key.as_str() != changed
-                    && (reads(&self.engine.project, &open.check_read, path, module)
+                    && (reads(&self.engine.project, &open.check_read, path, module, now)
                         || open.asked.iter().any(|c| stale.contains(c)))
             })
             .map(|(key, _)| key.clone())
@@ -302,27 +319,33 @@ impl Analyser {
             // The project the call graph follows (a buffer not saved yet has one too).
             self.engine.project.project_of(path);
         }
-        // Whether this version changes what the other documents are checked against.
-        let (changed, stands_for_file) = match (self.open.get(&job.key), &path) {
+        // Whether this version changes what the other documents are checked against: its
+        // first (what was read of the file may be an older text: it may have been saved
+        // since), or another text than the last.
+        let (changed, left_out_of_scan, before) = match (self.open.get(&job.key), &path) {
             (Some(open), _) => (
                 *open.job.text != *job.text,
-                open.stands_for_file || *open.job.text != *job.text,
+                open.left_out_of_scan,
+                Some(open.definitions.clone()),
             ),
             (None, Some(path)) => {
                 let differs = std::fs::read(path).ok().as_deref() != Some(job.text.as_bytes());
+                let mut before = None;
                 if differs {
+                    before = Some(disk_definitions(path, &module));
                     self.leave_out_of_scanned(path, &module);
                 }
-                (differs, differs)
+                (true, differs, before)
             }
-            (None, None) => (false, false),
+            (None, None) => (false, false, None),
         };
         let mut dependents = Vec::new();
         if let (true, Some(path)) = (changed, &path) {
             self.engine
                 .project
                 .set_open_text(path, Some(job.text.as_bytes()));
-            dependents = self.forget_what_read(path, &module, &job.key);
+            let now = Some(cache::content_hash(job.text.as_bytes()));
+            dependents = self.forget_what_read(path, &module, now, &job.key);
         }
         let Ok(file) = SourceFile::parse(shown_path, job.text.as_bytes().to_vec(), module.clone())
         else {
@@ -332,9 +355,11 @@ impl Analyser {
         let (checked, check_read) = cache::captured(|| self.engine.check_file(&file));
         let mut own = ProjectIndex::default();
         own.add(checked.definitions.clone());
-        // A function made or unmade `async def` changes the un-awaited calls elsewhere.
-        let before = self.open.get(&job.key).map(|o| o.definitions.clone());
-        let definitions_changed = before.as_ref() != Some(&checked.definitions);
+        // A function made or unmade `async def` changes the un-awaited calls elsewhere (the
+        // file's own, as the scan read them, when this is its first version).
+        let before = before.or_else(|| Some(checked.definitions.clone()));
+        let definitions_changed =
+            before.as_ref() != Some(&checked.definitions) || !self.open.contains_key(&job.key);
         let asked = self
             .open
             .get(&job.key)
@@ -346,7 +371,7 @@ impl Analyser {
                 job: job.clone(),
                 path: path.clone(),
                 module,
-                stands_for_file,
+                left_out_of_scan,
                 definitions: checked.definitions.clone(),
                 check_read,
                 asked,
@@ -426,19 +451,21 @@ impl Analyser {
         let Some(open) = self.open.remove(key) else {
             return;
         };
-        let Some(path) = open.path.filter(|_| open.stands_for_file) else {
-            if open.definitions.iter().any(|(_, a)| *a) {
-                self.gather_definitions();
-            }
+        let Some(path) = open.path else {
+            self.gather_definitions();
             return;
         };
         self.engine.project.set_open_text(&path, None);
-        let mut dependents = self.forget_what_read(&path, &open.module, key);
-        for (name, is_async) in disk_definitions(&path, &open.module) {
-            if is_async {
-                self.scanned.0.insert(name);
-            } else {
-                self.scanned.1.insert(name);
+        let on_disk = std::fs::read(&path).ok();
+        let now = on_disk.as_deref().map(cache::content_hash);
+        let mut dependents = self.forget_what_read(&path, &open.module, now, key);
+        if open.left_out_of_scan {
+            for (name, is_async) in disk_definitions(&path, &open.module) {
+                if is_async {
+                    self.scanned.0.insert(name);
+                } else {
+                    self.scanned.1.insert(name);
+                }
             }
         }
         self.gather_definitions();
@@ -467,12 +494,13 @@ impl Analyser {
     }
 }
 
-/// Whether what a result read includes the module at `path` (named `module`).
-/// The paths noted are as the project model spells them (relative to the working directory
-/// when below it); `path` is absolute.
-fn reads(model: &ProjectModel, read: &Deps, path: &Path, module: &str) -> bool {
+/// Whether a result read the module at `path` (named `module`) as another text than the one
+/// hashed `now`, or what its names hold, or every file of its project. The paths noted are as
+/// the project model spells them (relative to the working directory when below it); `path` is
+/// absolute.
+fn reads(model: &ProjectModel, read: &Deps, path: &Path, module: &str, now: Option<u64>) -> bool {
     read.iter().any(|dep| match dep {
-        Dep::File { path: file, .. } => model.absolute(file) == path,
+        Dep::File { path: file, hash } => *hash != now && model.absolute(file) == path,
         Dep::Values { module: m, .. } => m == module,
         Dep::Project { root, .. } => path.starts_with(model.absolute(root)),
         Dep::Layout { .. } => false,
