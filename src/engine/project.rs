@@ -164,21 +164,42 @@ impl ProjectModel {
         });
     }
 
-    /// From now on `text` stands for the file at `path` wherever the model or the call graph
-    /// reads it (`None`: the file on disk again). What the model derived from other modules'
-    /// text (the values their names hold, the callers of constructors) is read again.
-    pub fn set_open_text(&self, path: &Path, text: Option<&[u8]>) {
+    /// From now on `text` stands for the file at `path` (module `module`) wherever the model
+    /// or the call graph reads it (`None`: the file on disk again). What the model derived
+    /// from the module (the values its names hold, what its functions return, the callers of
+    /// constructors in its project) is read again when next asked.
+    pub fn set_open_text(&self, path: &Path, module: &str, text: Option<&[u8]>) {
         let path = self.absolute(path);
         let mut open = self.open_texts.write().unwrap();
         match text {
-            Some(text) => open.insert(path, Arc::from(text)),
+            Some(text) => open.insert(path.clone(), Arc::from(text)),
             None => open.remove(&path),
         };
         drop(open);
-        self.instances.lock().unwrap().clear();
-        self.returns.lock().unwrap().clear();
-        self.callers.lock().unwrap().clear();
-        self.arguments.lock().unwrap().clear();
+        let used = |deps: &cache::Deps| {
+            deps.iter().any(|dep| match dep {
+                cache::Dep::File { path: file, .. } => self.absolute(file) == path,
+                cache::Dep::Values { module: m, .. } => m == module,
+                cache::Dep::Project { root, .. } => path.starts_with(self.absolute(root)),
+                cache::Dep::Layout { .. } => false,
+            })
+        };
+        self.instances
+            .lock()
+            .unwrap()
+            .retain(|m, values| m != module && !used(&values.reads));
+        self.returns
+            .lock()
+            .unwrap()
+            .retain(|_, (_, deps)| !used(deps));
+        self.arguments
+            .lock()
+            .unwrap()
+            .retain(|_, (_, deps)| !used(deps));
+        self.callers
+            .lock()
+            .unwrap()
+            .retain(|root, _| !path.starts_with(self.absolute(root)));
     }
 
     /// A file's bytes: the text that stands for it, else what is on disk.

@@ -343,7 +343,7 @@ impl Analyser {
         if let (true, Some(path)) = (changed, &path) {
             self.engine
                 .project
-                .set_open_text(path, Some(job.text.as_bytes()));
+                .set_open_text(path, &module, Some(job.text.as_bytes()));
             let now = Some(cache::content_hash(job.text.as_bytes()));
             dependents = self.forget_what_read(path, &module, now, &job.key);
         }
@@ -455,7 +455,7 @@ impl Analyser {
             self.gather_definitions();
             return;
         };
-        self.engine.project.set_open_text(&path, None);
+        self.engine.project.set_open_text(&path, &open.module, None);
         let on_disk = std::fs::read(&path).ok();
         let now = on_disk.as_deref().map(cache::content_hash);
         let mut dependents = self.forget_what_read(&path, &open.module, now, key);
