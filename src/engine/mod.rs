@@ -983,7 +983,13 @@ impl Engine {
             .into_iter()
             .filter(|q| !workspace.indirect.contains_key(q) && !workspace.not_blocking.contains(q))
             .collect();
-        if missing.is_empty() {
+        self.ask_call_graph(workspace, missing);
+    }
+
+    /// Asks the call graph about `missing` callees in one question, and remembers each answer
+    /// in the index (an editor asks again about the ones an edit made stale).
+    pub fn ask_call_graph(&self, workspace: &mut ProjectIndex, missing: HashSet<String>) {
+        if !self.indirect || missing.is_empty() {
             return;
         }
         let analysis = callgraph::analyse(

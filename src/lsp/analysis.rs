@@ -142,6 +142,8 @@ struct Analyser {
     /// stand for.
     scanned: (HashSet<String>, HashSet<String>),
     open: HashMap<String, Open>,
+    /// Callees whose answers were forgotten and not asked about again yet.
+    stale: HashSet<String>,
 }
 
 impl Analyser {
@@ -159,6 +161,7 @@ impl Analyser {
             answers_read: HashMap::new(),
             scanned: Default::default(),
             open: HashMap::new(),
+            stale: HashSet::new(),
         }
     }
 
@@ -224,6 +227,17 @@ impl Analyser {
         self.share();
     }
 
+    /// Asks the call graph about callees, each answer kept with what the question read.
+    fn ask(&mut self, callees: Vec<String>) {
+        let asked: HashSet<String> = callees.iter().cloned().collect();
+        let ((), read) = cache::captured(|| self.engine.ask_call_graph(&mut self.index, asked));
+        let read = Arc::new(read);
+        for callee in callees {
+            self.answers_read.insert(callee, read.clone());
+        }
+        self.share();
+    }
+
     fn share(&self) {
         *self.shared.lock().unwrap() = Arc::new(self.index.clone());
     }
@@ -254,6 +268,9 @@ impl Analyser {
         if !stale.is_empty() {
             self.share();
         }
+        // Asked again in one question for every document that used them (each asking for its
+        // own would load the same modules again), with the changed document's refinement.
+        self.stale.extend(stale.iter().cloned());
         self.open
             .iter()
             .filter(|(key, open)| {
@@ -415,21 +432,20 @@ impl Analyser {
         }
         let mut findings = checked.findings;
         let mut asked = candidate_callees(&findings);
-        let missing: Vec<String> = asked
+        let mut missing: Vec<String> = asked
             .iter()
             .filter(|c| {
                 !self.index.indirect.contains_key(*c) && !self.index.not_blocking.contains(*c)
             })
             .cloned()
             .collect();
+        missing.extend(
+            std::mem::take(&mut self.stale)
+                .into_iter()
+                .filter(|c| !asked.contains(c)),
+        );
         if !missing.is_empty() {
-            let ((), read) =
-                cache::captured(|| self.engine.extend_call_graph(&mut self.index, &findings));
-            let read = Arc::new(read);
-            for callee in missing {
-                self.answers_read.insert(callee, read.clone());
-            }
-            self.share();
+            self.ask(missing);
         }
         asked.extend(
             findings
@@ -479,6 +495,10 @@ impl Analyser {
             if !dependents.contains(other) && document.asked.iter().any(|c| toggled.contains(c)) {
                 dependents.push(other.clone());
             }
+        }
+        let stale: Vec<String> = std::mem::take(&mut self.stale).into_iter().collect();
+        if !stale.is_empty() {
+            self.ask(stale);
         }
         for other in dependents {
             if let Some(document) = self.open.get(&other) {
