@@ -12,10 +12,14 @@ matched by the document's version):
 - the workspace scan the server starts after that (its log line);
 - re-diagnosis after an edit: `--edits` full-text `didChange`s, one at a time, each timed from
   the notification to the publication of its version (direct and refined). The server waits
-  `DEBOUNCE` (src/lsp.rs) without changes before it analyses: the figures are given with it
+  `DEBOUNCE` (src/lsp/mod.rs) without changes before it analyses: the figures are given with it
   and without it;
 - memory: `--memory-edits` more edits the same way, then VmRSS and VmHWM from
-  /proc/PID/status.
+  /proc/PID/status;
+- with `--helper MODULE`: edits of another module the open file then calls (a blocking
+  function defined there and removed in turn), saved (or not, `--helper-unsaved`), each timed
+  from the helper's didChange to the open file's publication with the indirect finding come or
+  gone, with and without the debounce.
 
 The server publishes a refinement only when it changes what was shown: pick a file with an
 indirect finding through another module (its direct publication lacks it), else every edit
@@ -36,14 +40,14 @@ import threading
 import time
 from pathlib import Path
 
-# src/lsp.rs: `const DEBOUNCE: Duration = Duration::from_millis(150);`
+# src/lsp/mod.rs: `const DEBOUNCE: Duration = Duration::from_millis(150);`
 DEFAULT_DEBOUNCE_MS = 150.0
 
 
 def read_debounce(repo: Path) -> float:
     """The server's debounce in milliseconds, read from its source when it is at hand."""
     try:
-        text = (repo / "src" / "lsp.rs").read_text()
+        text = (repo / "src" / "lsp" / "mod.rs").read_text()
     except OSError:
         return DEFAULT_DEBOUNCE_MS
     for line in text.splitlines():
@@ -163,10 +167,11 @@ def text_of_edit(original: str, n: int) -> str:
     )
 
 
-def edit_helper(server, workspace, helper, edits, uri, original, version):
+def edit_helper(server, workspace, helper, edits, uri, original, version, save):
     """Makes the open file call `_unblock_bench_helper` of `helper`, then defines it there
-    (blocking) and removes it again in turn, saving each time as an editor does: the time from
-    each didSave to the open file's publication with the indirect finding come or gone."""
+    (blocking) and removes it again in turn, saving each time as an editor does when `save`
+    (else the buffer only): the time from each didChange of the helper to the open file's
+    publication with the indirect finding come or gone (the debounce included)."""
     helper_path = workspace / helper
     helper_uri = helper_path.as_uri()
     helper_text = helper_path.read_text()
@@ -198,14 +203,15 @@ def edit_helper(server, workspace, helper, edits, uri, original, version):
             text = helper_text
             if blocking:
                 text += "\n\ndef _unblock_bench_helper():\n    import time\n\n    time.sleep(1)\n"
+            changed = time.perf_counter()
             server.notify(
                 "textDocument/didChange",
                 {"textDocument": {"uri": helper_uri, "version": n},
                  "contentChanges": [{"text": text}]},
             )
-            helper_path.write_text(text)
-            saved = time.perf_counter()
-            server.notify("textDocument/didSave", {"textDocument": {"uri": helper_uri}})
+            if save:
+                helper_path.write_text(text)
+                server.notify("textDocument/didSave", {"textDocument": {"uri": helper_uri}})
             want = shown + 1 if blocking else shown
             while True:
                 at, message = server.next_message(120)
@@ -214,7 +220,7 @@ def edit_helper(server, workspace, helper, edits, uri, original, version):
                     and message["params"]["uri"] == uri
                     and len(message["params"]["diagnostics"]) == want
                 ):
-                    times.append((at - saved) * 1000)
+                    times.append((at - changed) * 1000)
                     break
     finally:
         helper_path.write_text(helper_text)
@@ -252,6 +258,11 @@ def main() -> int:
         "open file, which calls a function the helper defines in every other version",
     )
     parser.add_argument("--helper-edits", type=int, default=6)
+    parser.add_argument(
+        "--helper-unsaved",
+        action="store_true",
+        help="edit the helper's buffer without saving it (the file on disk is left alone)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
 
@@ -364,7 +375,7 @@ def main() -> int:
     helper_times = []
     if args.helper:
         helper_times = edit_helper(server, workspace, args.helper, args.helper_edits, uri,
-                                   original, version)
+                                   original, version, save=not args.helper_unsaved)
         figures["helper_refresh_ms"] = helper_times
 
     server.request("shutdown", {})
@@ -374,7 +385,7 @@ def main() -> int:
     less = lambda values: [v - debounce for v in values]  # noqa: E731
     print(f"server: {binary}")
     print(f"workspace: {workspace} ({args.file})")
-    print(f"debounce (src/lsp.rs): {debounce:.0f} ms")
+    print(f"debounce (src/lsp/mod.rs): {debounce:.0f} ms")
     print(
         f"cold open: direct findings in {figures['open_direct_ms']:.0f} ms "
         f"({figures['open_direct_diagnostics']} diagnostics), refinement "
@@ -402,10 +413,12 @@ def main() -> int:
         f"({args.memory_edits} edits in {figures['memory_edits_s']:.0f} s)"
     )
     if args.helper:
+        how = "edited, not saved" if args.helper_unsaved else "edited and saved"
         print(
-            f"helper {args.helper} edited and saved -> open file refreshed: "
+            f"helper {args.helper} {how} -> open file refreshed: "
             f"{median_and_range(helper_times)}"
         )
+        print(f"   without the debounce:     {median_and_range(less(helper_times))}")
     for kind, seen in sorted(counts.items()):
         shown = ", ".join(f"{d} then {r}" for d, r in sorted(seen, key=str))
         print(f"diagnostics (direct then refined) after each edit, {kind}: {shown}")

@@ -437,7 +437,10 @@ fn check(args: CheckArgs, colour: ColorWhen) -> ExitCode {
 /// The summary cache for a run: `UNBLOCK_CACHE_DIR`, else the configuration's `cache-dir`,
 /// else `.unblock_cache` in the configuration's folder, or in the first path's project root
 /// when there is no configuration. `None` when it cannot be created: the run goes on without.
-fn open_cache(engine: &Engine, paths: &[PathBuf]) -> Option<crate::engine::cache::Cache> {
+pub(crate) fn open_cache(
+    engine: &Engine,
+    paths: &[PathBuf],
+) -> Option<crate::engine::cache::Cache> {
     use crate::engine::cache::Cache;
     let base = match &engine.config.root {
         Some(root) => root.clone(),

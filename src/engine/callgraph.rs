@@ -292,6 +292,19 @@ const THREADSAFE_ASYNCIO: &[&str] = &[
     "asyncio.set_event_loop",
 ];
 
+/// A module's bytes, noted as read: through the project model when there is one (an editor's
+/// unsaved text stands for the file there), else from disk.
+fn read_module(globals: Option<&dyn Globals>, path: &Path) -> Option<Vec<u8>> {
+    match globals {
+        Some(globals) => globals.read_source(path),
+        None => {
+            let bytes = std::fs::read(path).ok();
+            super::cache::note_file(path, bytes.as_deref());
+            bytes
+        }
+    }
+}
+
 /// Summarises a module: names and classes always (only the classes of wanted methods when
 /// `classes_known`), function bodies only for the `wanted` ones (the rest of the file's
 /// functions are known by name and kind).
@@ -303,9 +316,7 @@ fn summarise(
     wanted: &HashSet<String>,
     classes_known: bool,
 ) -> Option<ModuleSummary> {
-    let bytes = std::fs::read(path).ok();
-    super::cache::note_file(path, bytes.as_deref());
-    let bytes = bytes?;
+    let bytes = read_module(globals, path)?;
     let is_wanted = |class: Option<&str>, name: &str| {
         let qualified = match class {
             Some(class) => format!("{module}.{class}.{name}"),
@@ -1504,8 +1515,7 @@ impl Graph<'_> {
             candidates.retain(|m| {
                 self.summaries.contains_key(m)
                     || self.modules.get(m).is_some_and(|path| {
-                        let bytes = std::fs::read(path).ok();
-                        super::cache::note_file(path, bytes.as_deref());
+                        let bytes = read_module(self.globals, path);
                         bytes.is_some_and(|bytes| memchr::memmem::find(&bytes, &short).is_some())
                     })
             });
@@ -1587,9 +1597,7 @@ impl Graph<'_> {
                 .collect();
             modules.sort();
             for (module, path) in modules {
-                let bytes = std::fs::read(path).ok();
-                super::cache::note_file(path, bytes.as_deref());
-                let Some(bytes) = bytes else {
+                let Some(bytes) = read_module(self.globals, path) else {
                     continue;
                 };
                 let mut names: HashSet<&[u8]> = HashSet::new();

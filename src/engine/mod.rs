@@ -1011,7 +1011,13 @@ impl Engine {
             .into_iter()
             .filter(|q| !workspace.indirect.contains_key(q) && !workspace.not_blocking.contains(q))
             .collect();
-        if missing.is_empty() {
+        self.ask_call_graph(workspace, missing);
+    }
+
+    /// Asks the call graph about `missing` callees in one question, and remembers each answer
+    /// in the index (an editor asks again about the ones an edit made stale).
+    pub fn ask_call_graph(&self, workspace: &mut ProjectIndex, missing: HashSet<String>) {
+        if !self.indirect || missing.is_empty() {
             return;
         }
         let analysis = callgraph::analyse(
@@ -1080,7 +1086,7 @@ impl Engine {
 
 /// What the call graph is asked about: the callees of the candidate calls, and the functions
 /// those calls pass as arguments (a helper may call them).
-fn candidate_callees(findings: &[Finding]) -> HashSet<String> {
+pub fn candidate_callees(findings: &[Finding]) -> HashSet<String> {
     let mut out = HashSet::new();
     for finding in findings {
         if let Some(callee) = &finding.requires_blocking_callee {

@@ -103,6 +103,9 @@ pub struct ProjectModel {
     remembered: std::sync::OnceLock<RememberedValues>,
     /// Parses one reader of a file made for another (see [`SharedParses`]).
     shared_parses: Mutex<SharedParses>,
+    /// Texts that stand for files on disk (an editor's unsaved buffers), by absolute path:
+    /// every read of a module the model or the call graph makes goes through them.
+    open_texts: std::sync::RwLock<HashMap<PathBuf, Arc<[u8]>>>,
 }
 
 /// A file changed since the last run is wanted twice: its module's values are read again (the
@@ -173,6 +176,7 @@ impl ProjectModel {
             arguments: Mutex::new(HashMap::new()),
             remembered: std::sync::OnceLock::new(),
             shared_parses: Mutex::default(),
+            open_texts: Default::default(),
         }
     }
 
@@ -239,6 +243,63 @@ impl ProjectModel {
             run,
             catalogue: catalogue.clone(),
         });
+    }
+
+    /// From now on `text` stands for the file at `path` (module `module`) wherever the model
+    /// or the call graph reads it (`None`: the file on disk again). What the model derived
+    /// from the module (the values its names hold, what its functions return, the callers of
+    /// constructors in its project) is read again when next asked.
+    pub fn set_open_text(&self, path: &Path, module: &str, text: Option<&[u8]>) {
+        let path = self.absolute(path);
+        let mut open = self.open_texts.write().unwrap();
+        match text {
+            Some(text) => open.insert(path.clone(), Arc::from(text)),
+            None => open.remove(&path),
+        };
+        drop(open);
+        let used = |deps: &cache::Deps| {
+            deps.iter().any(|dep| match dep {
+                cache::Dep::File { path: file, .. } => self.absolute(file) == path,
+                cache::Dep::Values { module: m, .. } => m == module,
+                cache::Dep::Project { root, .. } => path.starts_with(self.absolute(root)),
+                cache::Dep::Layout { .. } => false,
+            })
+        };
+        self.instances
+            .lock()
+            .unwrap()
+            .retain(|m, values| m != module && !used(&values.reads));
+        self.returns
+            .lock()
+            .unwrap()
+            .retain(|_, (_, deps)| !used(deps));
+        self.arguments
+            .lock()
+            .unwrap()
+            .retain(|_, (_, deps)| !used(deps));
+        self.callers
+            .lock()
+            .unwrap()
+            .retain(|root, _| !path.starts_with(self.absolute(root)));
+    }
+
+    /// A file's bytes: the text that stands for it, else what is on disk.
+    fn bytes_of(&self, path: &Path) -> Option<Vec<u8>> {
+        let open = self.open_texts.read().unwrap();
+        if !open.is_empty() {
+            if let Some(text) = open.get(&self.absolute(path)) {
+                return Some(text.to_vec());
+            }
+        }
+        drop(open);
+        std::fs::read(path).ok()
+    }
+
+    /// [`ProjectModel::bytes_of`], noted as read for the summary cache.
+    fn read(&self, path: &Path) -> Option<Vec<u8>> {
+        let bytes = self.bytes_of(path);
+        cache::note_file(path, bytes.as_deref());
+        bytes
     }
 
     /// The absolute, lexically normalised form of a path (symlinks are kept: a symlinked
@@ -862,6 +923,10 @@ impl ProjectModel {
 }
 
 impl Globals for ProjectModel {
+    fn read_source(&self, path: &Path) -> Option<Vec<u8>> {
+        self.read(path)
+    }
+
     /// Reads the module that defines the name once (its module-level code only, as a check
     /// would parse it) and resolves every module-level name there, other modules included:
     /// `db = firestore.Client()` is an instance of `google.cloud.firestore.Client`. A module
@@ -961,9 +1026,7 @@ impl ProjectModel {
         let mut default_used = false;
         let mut calls = 0;
         for file in files {
-            let bytes = std::fs::read(&file).ok();
-            cache::note_file(&file, bytes.as_deref());
-            let bytes = bytes?;
+            let bytes = self.read(&file)?;
             // Named without `module_name`, which would record this (absolute) spelling of
             // the file for every report, ahead of the walk's if this runs first.
             let module = project
@@ -1015,7 +1078,7 @@ impl ProjectModel {
             // The same digest as `Cache::project_digest` makes of the files as they are.
             let mut digest = xxhash_rust::xxh3::Xxh3::new();
             for file in project.files() {
-                let bytes = std::fs::read(&file).ok();
+                let bytes = self.bytes_of(&file);
                 digest.update(file.as_os_str().as_encoded_bytes());
                 digest.update(
                     &bytes
@@ -1114,9 +1177,7 @@ fn values_in(
     module: &str,
     catalogue: &Catalogue,
 ) -> ModuleValues {
-    let bytes = std::fs::read(file).ok();
-    cache::note_file(file, bytes.as_deref());
-    let Some(bytes) = bytes else {
+    let Some(bytes) = model.read(file) else {
         return ModuleValues::default();
     };
     let shown = file.display().to_string();
