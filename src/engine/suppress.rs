@@ -33,34 +33,133 @@ pub fn comment_suppresses(comment: &str, finding: &Finding) -> bool {
 
 /// Whether a comment silences a finding of `recipe` covered by `noqa_codes`.
 pub fn directive_suppresses(comment: &str, recipe: &str, noqa_codes: &[String]) -> bool {
-    // A comment may hold several directives: `# noqa: E501  # unblock: ignore[sleep]`.
-    comment.split('#').map(str::trim).any(|directive| {
-        if let Some(rest) = strip_prefix_ci(directive, "unblock:") {
-            let rest = rest.trim_start();
-            let Some(rest) = rest.strip_prefix("ignore") else {
-                return false;
+    directives(comment)
+        .iter()
+        .any(|directive| match &directive.names {
+            None => true,
+            Some(names) => names.iter().any(|name| match directive.kind {
+                DirectiveKind::Ignore => comment[name.clone()] == *recipe,
+                DirectiveKind::Noqa => noqa_codes
+                    .iter()
+                    .any(|code| code.eq_ignore_ascii_case(&comment[name.clone()])),
+            }),
+        })
+}
+
+/// A line suppression directive in a comment, with byte ranges into the comment's text: what
+/// the check, `--add-noqa` and the editor's hover all read, so that they agree on what a
+/// comment says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directive {
+    pub kind: DirectiveKind,
+    /// From the directive's `#` to the next `#` or the end of the comment.
+    pub span: std::ops::Range<usize>,
+    /// The ids (`ignore[sleep, file-io]`) or codes (`noqa: ASYNC251`) it names, each by its
+    /// range; `None` for a bare `# unblock: ignore` or `# noqa`, which silences everything.
+    pub names: Option<Vec<std::ops::Range<usize>>>,
+    /// The inside of `ignore[...]`'s brackets (where `--add-noqa` adds ids).
+    pub list: Option<std::ops::Range<usize>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectiveKind {
+    /// `# unblock: ignore` / `# unblock: ignore[ids]`.
+    Ignore,
+    /// `# noqa` / `# noqa: CODES` (ruff's and flake8's).
+    Noqa,
+}
+
+/// The directives of a comment, one per `#`-started part that opens with one, matched without
+/// regard to case: `# noqa: E501  # unblock: ignore[sleep]` holds two. Prose mentioning them
+/// (`# see noqa: X`) is none.
+pub fn directives(comment: &str) -> Vec<Directive> {
+    let hashes: Vec<usize> = comment.match_indices('#').map(|(i, _)| i).collect();
+    let end_of_text = comment.trim_end_matches(['\n', '\r']).len();
+    let mut out = Vec::new();
+    for (n, &hash) in hashes.iter().enumerate() {
+        let span = hash..hashes.get(n + 1).copied().unwrap_or(end_of_text);
+        let part = &comment[hash + 1..span.end];
+        let lead = part.len() - part.trim_start().len();
+        let at = hash + 1 + lead;
+        let text = &comment[at..span.end];
+        if let Some(rest) = strip_prefix_ci(text, "unblock:") {
+            let after_key = at + "unblock:".len() + (rest.len() - rest.trim_start().len());
+            let Some(rest) = strip_prefix_ci(&comment[after_key..span.end], "ignore") else {
+                continue;
             };
-            let rest = rest.trim_start();
-            if !rest.starts_with('[') {
-                return true;
+            // `ignore-file` is the file-wide directive, read elsewhere.
+            if rest.starts_with(|c: char| c == '-' || c.is_alphanumeric()) {
+                continue;
             }
-            let ids = rest[1..].split(']').next().unwrap_or("");
-            return ids.split(',').map(str::trim).any(|id| id == recipe);
-        }
-        if let Some(rest) = strip_prefix_ci(directive, "noqa") {
-            let rest = rest.trim_start();
-            let Some(codes) = rest.strip_prefix(':') else {
-                // Bare `# noqa` (anything else after it is prose).
-                return true;
+            let after_ignore = after_key + "ignore".len();
+            let blank = rest.len() - rest.trim_start().len();
+            let (names, list) = if rest.trim_start().starts_with('[') {
+                let open = after_ignore + blank + 1;
+                let close = comment[open..span.end]
+                    .find(']')
+                    .map_or(span.end, |i| open + i);
+                let names = words(comment, open..close, |_| true);
+                (Some(names), Some(open..close))
+            } else {
+                (None, None)
             };
-            return codes
-                .split(|c: char| c == ',' || c.is_whitespace())
-                .filter(|c| !c.is_empty())
-                .take_while(|c| c.chars().all(|ch| ch.is_ascii_alphanumeric()))
-                .any(|code| noqa_codes.iter().any(|n| n.eq_ignore_ascii_case(code)));
+            out.push(Directive {
+                kind: DirectiveKind::Ignore,
+                span,
+                names,
+                list,
+            });
+        } else if let Some(rest) = strip_prefix_ci(text, "noqa") {
+            let after_key = at + "noqa".len();
+            let trimmed = rest.trim_start();
+            // Bare `# noqa` (anything else after it is prose).
+            let names = trimmed.strip_prefix(':').map(|_| {
+                let codes = after_key + (rest.len() - trimmed.len()) + 1;
+                let mut stop = false;
+                words(comment, codes..span.end, |word| {
+                    stop = stop || !is_rule_code(word);
+                    !stop
+                })
+            });
+            out.push(Directive {
+                kind: DirectiveKind::Noqa,
+                span,
+                names,
+                list: None,
+            });
         }
-        false
-    })
+    }
+    out
+}
+
+/// A linter's rule code, letters then digits (`ASYNC251`, `E501`): the list of a `noqa` ends
+/// at the first word that is none (prose after the codes).
+fn is_rule_code(word: &str) -> bool {
+    let digits = word.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    digits.len() < word.len() && !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+/// The words of `text[range]` separated by commas and blanks, as ranges of `text`, while
+/// `keep` says so.
+fn words(
+    text: &str,
+    range: std::ops::Range<usize>,
+    mut keep: impl FnMut(&str) -> bool,
+) -> Vec<std::ops::Range<usize>> {
+    let inner = &text[range.clone()];
+    inner
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            let offset = word.as_ptr() as usize - inner.as_ptr() as usize;
+            (
+                word,
+                range.start + offset..range.start + offset + word.len(),
+            )
+        })
+        .take_while(|(word, _)| keep(word))
+        .map(|(_, span)| span)
+        .collect()
 }
 
 /// What the file-wide directives of one file silence.
@@ -348,26 +447,14 @@ pub fn add_ignore_comments(file: &SourceFile, findings: &[&Finding]) -> AddedCom
 
 /// In a comment holding `unblock: ignore[a, b]`: the byte range of `a, b` and the ids.
 fn ignore_list(comment: &str) -> Option<(std::ops::Range<usize>, Vec<String>)> {
-    let lower = comment.to_ascii_lowercase();
-    let directive = lower.find("unblock:")?;
-    let rest = &lower[directive + "unblock:".len()..];
-    let ignore = rest.find("ignore")?;
-    if rest[..ignore].trim() != "" {
-        return None;
-    }
-    let after = directive + "unblock:".len() + ignore + "ignore".len();
-    let open = after + comment[after..].find('[')?;
-    if comment[after..open].trim() != "" {
-        return None;
-    }
-    let close = open + comment[open..].find(']')?;
-    let ids = comment[open + 1..close]
-        .split(',')
-        .map(str::trim)
-        .filter(|id| !id.is_empty())
-        .map(str::to_string)
-        .collect();
-    Some((open + 1..close, ids))
+    directives(comment).into_iter().find_map(|directive| {
+        let list = directive.list?;
+        let ids = directive
+            .names?
+            .into_iter()
+            .map(|name| comment[name].to_string());
+        Some((list, ids.collect()))
+    })
 }
 
 fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -385,6 +472,32 @@ mod tests {
             noqa_codes: codes.iter().map(|c| c.to_string()).collect(),
             ..Finding::for_test(recipe, 0, 0)
         }
+    }
+
+    #[test]
+    fn one_reading_of_directives_with_their_spans() {
+        let comment =
+            "# noqa: E501, ASYNC251 prose  # Unblock: Ignore [sleep, file-io]  # see noqa: X";
+        let found = directives(comment);
+        assert_eq!(found.len(), 2, "{found:?}");
+        let names = |d: &Directive| -> Vec<&str> {
+            d.names
+                .iter()
+                .flatten()
+                .map(|r| &comment[r.clone()])
+                .collect()
+        };
+        assert_eq!(found[0].kind, DirectiveKind::Noqa);
+        assert_eq!(names(&found[0]), ["E501", "ASYNC251"]);
+        assert!(comment[found[0].span.clone()].starts_with("# noqa"));
+        assert_eq!(found[1].kind, DirectiveKind::Ignore);
+        assert_eq!(names(&found[1]), ["sleep", "file-io"]);
+        assert_eq!(&comment[found[1].list.clone().unwrap()], "sleep, file-io");
+        // Bare forms silence everything; the file-wide directive is not a line's.
+        assert_eq!(directives("# noqa")[0].names, None);
+        assert_eq!(directives("#unblock: ignore")[0].names, None);
+        assert!(directives("# unblock: ignore-file[sleep]").is_empty());
+        assert!(directives("# not a noqa: ASYNC251").is_empty());
     }
 
     #[test]

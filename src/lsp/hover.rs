@@ -5,6 +5,7 @@ use lsp_types::{
     Diagnostic, Hover, HoverContents, HoverParams, MarkupContent, MarkupKind, NumberOrString, Range,
 };
 
+use crate::engine::suppress::{self, DirectiveKind};
 use crate::recipes;
 
 use super::server::Server;
@@ -84,69 +85,39 @@ pub(super) fn suppression_under(
     if at < comment {
         return None;
     }
-    // The directives of the comment, each from its `#` (`# noqa: E501  # unblock: ignore[x]`).
-    let hashes: Vec<usize> = line[comment..]
-        .match_indices('#')
-        .map(|(i, _)| comment + i)
+    // The engine's one reading of the directives (the check's and `--add-noqa`'s).
+    let text = &line[comment..];
+    let at = at - comment;
+    let directive = suppress::directives(text)
+        .into_iter()
+        .find(|d| d.span.start <= at && at <= d.span.end)?;
+    // Each named id or code with the recipes it names (E501 names none).
+    let names: Vec<(Vec<&'static str>, std::ops::Range<usize>)> = directive
+        .names
+        .iter()
+        .flatten()
+        .filter_map(|name| {
+            let word = &text[name.clone()];
+            let found = match directive.kind {
+                DirectiveKind::Ignore => recipes::by_id(word)
+                    .map(|r| vec![r.id()])
+                    .unwrap_or_default(),
+                DirectiveKind::Noqa => recipes_for_code(word),
+            };
+            (!found.is_empty()).then(|| (found, name.clone()))
+        })
         .collect();
-    let line_end = line.trim_end_matches(['\n', '\r']).len();
-    for (n, &hash) in hashes.iter().enumerate() {
-        let directive_end = hashes.get(n + 1).copied().unwrap_or(line_end);
-        if !(hash..=directive_end).contains(&at) {
-            continue;
-        }
-        let directive = &line[hash..directive_end];
-        // Each named id or code, with its byte span in the line.
-        let mut names: Vec<(Vec<&'static str>, std::ops::Range<usize>)> = Vec::new();
-        let lower = directive.to_ascii_lowercase();
-        let listed = |open: usize, close: usize| {
-            let inner = &directive[open..close];
-            inner
-                .split(|c: char| c == ',' || c.is_whitespace())
-                .filter(|word| !word.is_empty())
-                .map(move |word| {
-                    let offset = word.as_ptr() as usize - inner.as_ptr() as usize;
-                    (
-                        word,
-                        hash + open + offset..hash + open + offset + word.len(),
-                    )
-                })
-                .collect::<Vec<_>>()
-        };
-        if let Some(key) = lower.find("unblock:").filter(|_| lower.contains("ignore[")) {
-            let open = lower[key..].find('[').map_or(0, |i| key + i + 1);
-            let close = directive[open..]
-                .find(']')
-                .map_or(directive.len(), |i| open + i);
-            for (word, span) in listed(open, close) {
-                if let Some(recipe) = recipes::by_id(word) {
-                    names.push((vec![recipe.id()], span));
-                }
-            }
-        } else if let Some(key) = lower.find("noqa:") {
-            let open = key + "noqa:".len();
-            for (word, span) in listed(open, directive.len()) {
-                if !word.chars().all(|c| c.is_ascii_alphanumeric()) {
-                    break;
-                }
-                let found = recipes_for_code(word);
-                if !found.is_empty() {
-                    names.push((found, span));
-                }
-            }
-        }
-        if let Some((ids, span)) = names.iter().find(|(_, span)| span.contains(&at)) {
-            return Some((ids.clone(), span.clone()));
-        }
-        let mut all: Vec<&'static str> = Vec::new();
-        for id in names.into_iter().flat_map(|(ids, _)| ids) {
-            if !all.contains(&id) {
-                all.push(id);
-            }
-        }
-        return (!all.is_empty()).then_some((all, hash..directive_end));
+    let shift = |span: std::ops::Range<usize>| comment + span.start..comment + span.end;
+    if let Some((ids, span)) = names.iter().find(|(_, span)| span.contains(&at)) {
+        return Some((ids.clone(), shift(span.clone())));
     }
-    None
+    let mut all: Vec<&'static str> = Vec::new();
+    for id in names.into_iter().flat_map(|(ids, _)| ids) {
+        if !all.contains(&id) {
+            all.push(id);
+        }
+    }
+    (!all.is_empty()).then(|| (all, shift(directive.span)))
 }
 
 /// The recipes whose findings a ruff / flake8-async code (`ASYNC251`) covers, read from the
