@@ -101,7 +101,11 @@ pub fn run(args: GraphArgs) -> ExitCode {
             started.elapsed() - built,
         );
     }
-    crate::cli::write_stdout(&rendered).map_or_else(|code| code, |()| ExitCode::SUCCESS)
+    let code = crate::cli::write_stdout(&rendered).map_or_else(|code| code, |()| ExitCode::SUCCESS);
+    // The process ends with this command: freeing the engine's parsed files and summaries
+    // and the graph one allocation at a time took 5 % of a run on requests, for nothing.
+    std::mem::forget((engine, graph));
+    code
 }
 
 /// The Python files below the given paths, as the project model lists them (its exclusions

@@ -577,8 +577,7 @@ impl Builder<'_, '_> {
                 };
                 for (iterable, next_only) in called {
                     for method in flow.iteration(iterable, call.scope, next_only) {
-                        if let Some((target, kind)) = self.target(&method, scopes, &local, &names)
-                        {
+                        if let Some((target, kind)) = self.target(&method, scopes, &local, &names) {
                             self.link(caller, &target, kind, &at);
                         }
                     }
