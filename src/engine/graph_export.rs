@@ -249,9 +249,10 @@ impl Index {
     }
 }
 
-/// How many bytes of source the trees kept between the two passes of [`build`] may hold:
-/// a tree takes about 25 bytes per byte of source, so at most some 100 MB.
-const KEPT_TREES_BUDGET: usize = 4 << 20;
+/// How many bytes of source the files kept between the two passes of [`build`] may hold: a
+/// tree and its scopes take about 50 bytes per byte of source, so some 100 MB at most (the
+/// bench corpus' peak went from 664 to 883 MB with 4 MB; a package up to 2 MB gains all).
+const KEPT_TREES_BUDGET: usize = 2 << 20;
 
 /// Builds the call graph of `files` (paths as shown), naming modules with `model`.
 pub fn build(
@@ -260,7 +261,7 @@ pub fn build(
     files: &[PathBuf],
 ) -> (CallGraph, Vec<Diagnostic>) {
     // Two passes over the files: the second needs what the first learns of every file. A
-    // file's tree is kept between them while the trees kept hold less than
+    // file's tree and scopes are kept between them while the files kept hold less than
     // `KEPT_TREES_BUDGET` bytes of source, and any further file is parsed again in the second
     // pass: keeping every tree of a large input alive took gigabytes (3.6 GB on the bench
     // corpus), while a package of a few hundred kilobytes spent a third of its time parsing
@@ -273,8 +274,8 @@ pub fn build(
     let mut kept = Vec::new();
     let mut index = Index::default();
     let kept_bytes = AtomicUsize::new(0);
-    // The same trees answer what a constructor's callers pass (`ProjectModel::passed_to`).
-    model.keep_parsed_files(KEPT_TREES_BUDGET);
+    // The same trees answer what a constructor's callers pass (`ProjectModel::passed_to`,
+    // within its own budget).
     for (path, part) in files.iter().zip(in_parallel(files, |path| {
         let mut said = Vec::new();
         let parsed = parse_for_graph(model, path, &mut said).map(ParsedFile::of);

@@ -151,19 +151,17 @@ impl std::fmt::Debug for RememberedValues {
 /// every file read to find them (see [`cache::Dep::Project`]).
 type CallerIndex = (HashMap<String, Vec<PathBuf>>, u64);
 
-/// Files parsed whole, newest last, by absolute path, while they hold at most `budget`
-/// bytes of source: a class's callers are read once for each parameter of its constructor
-/// asked about (requests' 108 kB test module was parsed whole four times for one
-/// `unblock graph`, besides the graph's own parse of it). A file is reused only when its text
-/// and module name are the ones parsed, so an edited file is parsed again.
+/// Files parsed whole (with their scopes), newest last, by absolute path, while they hold at
+/// most `PARSED_FILES_BUDGET` bytes of source: a class's callers are read once for each
+/// parameter of its constructor asked about (requests' 108 kB test module was parsed whole
+/// four times for one `unblock graph`, besides the graph's own parse of it). A file is reused
+/// only when its text and module name are the ones parsed, so an edited file is parsed again.
 struct ParsedFiles {
     files: std::collections::VecDeque<(PathBuf, Arc<ParsedFile>)>,
     bytes: usize,
-    budget: usize,
 }
 
-/// A tree takes about 25 bytes per byte of source: some 50 MB at most, unless a command
-/// that parses every file anyway asks for more ([`ProjectModel::keep_parsed_files`]).
+/// A tree and its scopes take about 50 bytes per byte of source: some 100 MB at most.
 const PARSED_FILES_BUDGET: usize = 2 << 20;
 
 impl std::fmt::Debug for ParsedFiles {
@@ -186,12 +184,12 @@ impl ParsedFiles {
 
     fn keep(&mut self, absolute: PathBuf, parsed: Arc<ParsedFile>) {
         let size = parsed.file().bytes.len();
-        if size > self.budget {
+        if size > PARSED_FILES_BUDGET {
             return;
         }
         self.bytes += size;
         self.files.push_back((absolute, parsed));
-        while self.bytes > self.budget {
+        while self.bytes > PARSED_FILES_BUDGET {
             let Some((_, oldest)) = self.files.pop_front() else {
                 break;
             };
@@ -229,7 +227,6 @@ impl ProjectModel {
             parsed: Mutex::new(ParsedFiles {
                 files: std::collections::VecDeque::new(),
                 bytes: 0,
-                budget: PARSED_FILES_BUDGET,
             }),
             remembered: std::sync::OnceLock::new(),
             shared_parses: Mutex::default(),
@@ -1149,12 +1146,6 @@ impl ProjectModel {
     /// about what a constructor's callers pass; kept while the budget allows.
     pub fn keep_parsed(&self, absolute: PathBuf, parsed: Arc<ParsedFile>) {
         self.parsed.lock().unwrap().keep(absolute, parsed);
-    }
-
-    /// Lets up to `bytes` of source be kept parsed (see [`ParsedFiles`]): for a command that
-    /// parses every file whole anyway and keeps the trees meanwhile.
-    pub fn keep_parsed_files(&self, bytes: usize) {
-        self.parsed.lock().unwrap().budget = bytes;
     }
 
     /// Which files of a project call each capitalised name, read once per project.
