@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Speed and memory: `unblock graph --output-format json` against PyCG (the call-graph
 # generator whose JSON format `unblock graph` prints), on the bench corpus of
-# benches/check_vs_ruff.sh and on some of its packages alone, each timed once with
-# `/usr/bin/time -v` (wall time, max RSS). PyCG is stopped after PYCG_TIMEOUT seconds.
+# benches/check_vs_ruff.sh and on some of its packages alone, each timed with
+# `/usr/bin/time -v` (wall time, max RSS) BENCH_RUNS times, the two tools taking turns so that
+# both meet the same load; the medians are compared. PyCG is stopped after PYCG_TIMEOUT
+# seconds (and not run again on a target where it was stopped or failed).
 # Then both tools are scored on the call-graph micro-benchmark (benches/callgraph_micro.py).
 #
 # This is a benchmark script, not a test: it never fails because one tool is slower.
@@ -16,6 +18,7 @@
 #                         `benches/check_vs_ruff.sh --setup-only` when missing)
 #   BENCH_SKIP_BUILD=1    do not run `cargo build --release`
 #   BENCH_UNBLOCK_BIN=P   time this binary instead of target/release/unblock (implies no build)
+#   BENCH_RUNS=N          runs of each tool on each target, interleaved (default 1)
 #   PYCG_TIMEOUT=S        seconds before PyCG is stopped (default 600)
 #   PYCG_MEMORY_MB=N      address-space limit for PyCG (default 8192: a MemoryError past it)
 #   PYTHON=python3        interpreter for the PyCG venv (target/pycg-venv)
@@ -70,13 +73,16 @@ if [[ "${BENCH_SKIP_BUILD:-0}" != 1 && -z "${BENCH_UNBLOCK_BIN:-}" ]]; then
 fi
 
 # ------------------------------------------------------------------ measure
-export GVP_ROOT="$ROOT" GVP_SRC="$SRC" GVP_OUT="$OUT" GVP_TIMEOUT="$TIMEOUT" GVP_UNBLOCK="$UNBLOCK" \
+export GVP_RUNS="${BENCH_RUNS:-1}" GVP_ROOT="$ROOT" GVP_SRC="$SRC" GVP_OUT="$OUT" GVP_TIMEOUT="$TIMEOUT" GVP_UNBLOCK="$UNBLOCK" \
        GVP_PYCG_PY="$VENV/bin/python" GVP_UNPARSEABLE="$UNPARSEABLE" GVP_PYCG_VERSION="$PYCG_VERSION"
 "$VENV/bin/python" - "${TARGETS[@]}" <<'PY'
 import ast, json, os, re, resource, subprocess, sys, time, warnings
 warnings.simplefilter("ignore")
 
-root, src, out = os.environ["GVP_ROOT"], os.environ["GVP_SRC"], os.environ["GVP_OUT"]
+# The corpus' real path: PyCG keeps the modules whose file name contains --package, and the
+# working directory it names files from is the kernel's, symbolic links resolved (a
+# worktree's target/bench-corpus may be a link to another's).
+root, src, out = os.environ["GVP_ROOT"], os.path.realpath(os.environ["GVP_SRC"]), os.environ["GVP_OUT"]
 timeout = int(os.environ["GVP_TIMEOUT"])
 unblock, pycg_py = os.environ["GVP_UNBLOCK"], os.environ["GVP_PYCG_PY"]
 targets = sys.argv[1:]
@@ -160,6 +166,20 @@ def edges_of(path):
         return None, None
     return len(g), sum(len(v) for v in g.values())
 
+runs = max(1, int(os.environ.get("GVP_RUNS", "1")))
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+def summary(results):
+    """One row's figures from several runs: the median wall time, its range, the largest
+    RSS, the last exit code and error."""
+    walls = [r[0] for r in results]
+    return (median(walls), max(r[1] for r in results), results[-1][2], results[-1][3],
+            min(walls), max(walls), len(results))
+
 rows = []
 load_before = os.getloadavg()
 for target in targets:
@@ -171,21 +191,29 @@ for target in targets:
     tag = target
     u_json = os.path.join(out, f"{tag}.unblock.json")
     # Both tools get the same files, named one by one.
-    u = timed(f"unblock {tag}", [unblock, "graph", "--output-format", "json", *files], top, u_json)
     p_json = os.path.join(out, f"{tag}.pycg.json")
-    if os.path.exists(p_json):
-        os.remove(p_json)
     list_path = os.path.join(out, f"{tag}.files")
     open(list_path, "w").write("\n".join(files) + "\n")
-    # PyCG takes every file as an entry point, module names relative to --package.
-    # --package must be an absolute path: PyCG analyses every imported module whose file
-    # name contains it as a substring, so `.` would pull in the standard library too.
-    p = timed(f"pycg {tag}", [pycg_py, "-c", PYCG_RUN, "--package", os.path.abspath(top), *files, "-o", p_json],
-              top, os.path.join(out, f"{tag}.pycg.stdout"), limit=timeout)
+    load_start = os.getloadavg()[0]
+    us, ps = [], []
+    for run in range(runs):
+        us.append(timed(f"unblock {tag} ({run + 1}/{runs})",
+                        [unblock, "graph", "--output-format", "json", *files], top, u_json))
+        if ps and ps[-1][2] != 0:
+            continue
+        if os.path.exists(p_json):
+            os.remove(p_json)
+        # PyCG takes every file as an entry point, module names relative to --package.
+        # --package must be an absolute path: PyCG analyses every imported module whose file
+        # name contains it as a substring, so `.` would pull in the standard library too.
+        ps.append(timed(f"pycg {tag} ({run + 1}/{runs})",
+                        [pycg_py, "-c", PYCG_RUN, "--package", os.path.abspath(top), *files, "-o", p_json],
+                        top, os.path.join(out, f"{tag}.pycg.stdout"), limit=timeout))
     rows.append({"target": target, "files": len(files), "lines": lines,
                  "left_cpython": left_cpython,
-                 "unblock": u, "unblock_graph": edges_of(u_json),
-                 "pycg": p, "pycg_graph": edges_of(p_json)})
+                 "load": (load_start, os.getloadavg()[0]),
+                 "unblock": summary(us), "unblock_graph": edges_of(u_json),
+                 "pycg": summary(ps), "pycg_graph": edges_of(p_json)})
     json.dump(rows, open(os.path.join(out, "rows.json"), "w"), indent=1)
 
 def micro(tool):
@@ -201,20 +229,23 @@ mu, mp = micro("unblock"), micro("pycg")
 L = []
 L.append(f"Machine: {os.cpu_count()} cores; load average (1/5/15 min) before the runs "
          f"{' / '.join(f'{x:.2f}' for x in load_before)}, after {' / '.join(f'{x:.2f}' for x in load_after)}; "
-         f"PyCG {os.environ['GVP_PYCG_VERSION']} on {sys.version.split()[0]}, stopped after {timeout} s.\n")
-L.append("| files | `.py` files | lines | tool | wall (s) | max RSS (MB) | exit | nodes | edges | unblock faster |")
-L.append("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+         f"PyCG {os.environ['GVP_PYCG_VERSION']} on {sys.version.split()[0]}, stopped after {timeout} s; "
+         f"{runs} run(s) of each tool per target, taking turns: median wall time (range).\n")
+L.append("| files | `.py` files | lines | load (1 min) | tool | wall (s) | max RSS (MB) | exit | nodes | edges | unblock faster |")
+L.append("| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 for r in rows:
     name = "whole corpus" if r["target"] == "all" else r["target"]
     for tool in ("unblock", "pycg"):
-        wall, rss, code, tail = r[tool]
+        wall, rss, code, tail, low, high, n = r[tool]
         nodes, edges = r[tool + "_graph"]
         note = "" if code == 0 else (" (stopped: timeout)" if code == 124 else f" ({tail[:80]})")
         ratio = ""
         if tool == "pycg":
             ratio = (f"{wall / r['unblock'][0]:.0f}×" if code == 0 else
                      f"> {wall / r['unblock'][0]:.0f}×" if code == 124 else "–")
-        L.append(f"| {name} | {r['files']} | {r['lines']:,} | {tool} | {wall:.2f} | {rss:.0f} | {code}{note} | "
+        spread = f" ({low:.3f}–{high:.3f}, {n} runs)" if n > 1 else ""
+        load = f"{r['load'][0]:.1f}–{r['load'][1]:.1f}"
+        L.append(f"| {name} | {r['files']} | {r['lines']:,} | {load} | {tool} | {wall:.3f}{spread} | {rss:.0f} | {code}{note} | "
                  f"{nodes if nodes is not None else '–'} | {edges if edges is not None else '–'} | {ratio} |")
 L.append("")
 for r in rows:

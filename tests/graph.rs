@@ -257,3 +257,65 @@ fn the_fixture_in_every_format() {
         snapshot(name, &stdout(&output));
     }
 }
+
+/// Each file is parsed whole once (issue 14's speed bar), counted rather than timed: the
+/// second pass takes the first's trees, and what `Store`'s callers pass for each of its three
+/// parameters is read from the tree of `app.py` the graph parsed, not from a parse of it per
+/// parameter (requests' test module was parsed six times in one run). `UNBLOCK_TIMINGS`
+/// prints the bytes each pass handed to the parser.
+#[test]
+fn each_file_is_parsed_whole_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = "class Store:\n    def __init__(self, reader, writer, clock):\n        \
+                 self.reader = reader\n        self.writer = writer\n        self.clock = clock\n\n    \
+                 def run(self):\n        self.reader.read()\n        self.writer.write()\n        \
+                 self.clock.tick()\n";
+    let mut app = String::from(
+        "import time\nfrom pkg.store import Store\n\n\nclass Reader:\n    def read(self):\n        \
+         time.sleep(1)\n\n\nclass Writer:\n    def write(self):\n        pass\n\n\n\
+         class Clock:\n    def tick(self):\n        pass\n\n\n\
+         async def main():\n    Store(Reader(), Writer(), Clock()).run()\n",
+    );
+    for i in 0..200 {
+        app.push_str(&format!(
+            "\n\ndef filler_{i}(x):\n    y = [x + k for k in range({i})]\n    return sum(y)\n"
+        ));
+    }
+    std::fs::create_dir_all(dir.path().join("pkg")).unwrap();
+    std::fs::write(dir.path().join("pkg/__init__.py"), "").unwrap();
+    std::fs::write(dir.path().join("pkg/store.py"), store).unwrap();
+    std::fs::write(dir.path().join("pkg/app.py"), &app).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_unblock"))
+        .args(["graph", "--output-format", "json"])
+        .current_dir(dir.path())
+        .env("UNBLOCK_TIMINGS", "1")
+        .output()
+        .expect("runs");
+    let graph: BTreeMap<String, Vec<String>> =
+        serde_json::from_str(&stdout(&output)).expect("JSON output");
+    // The arguments were followed: `self.reader` is the `Reader` that `app.py` passes.
+    assert_eq!(
+        calls(&graph, "pkg.store.Store.run"),
+        [
+            "pkg.app.Clock.tick",
+            "pkg.app.Reader.read",
+            "pkg.app.Writer.write"
+        ]
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let bytes_after = |marker: &str| -> usize {
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("graph timings:"))
+            .unwrap_or_else(|| panic!("no graph timings in {stderr}"));
+        let rest = &line[line.find(marker).expect(marker) + marker.len()..];
+        let counts = &rest[rest.find('(').unwrap() + 1..rest.find(" bytes)").unwrap()];
+        counts.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let indexed = bytes_after("indexing");
+    let linked = bytes_after("linking");
+    assert_eq!(indexed, store.len() + app.len(), "{stderr}");
+    // The linking pass parses only outlines of the modules it summarises; one more whole
+    // parse of `app.py` (the second pass's, or a caller lookup's) would exceed it.
+    assert!(linked < app.len(), "{stderr}");
+}

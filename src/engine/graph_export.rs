@@ -17,8 +17,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::callgraph::Graph;
+use super::parsed::ParsedFile;
 use super::project::ProjectModel;
 use super::resolve::flow::{decorators_of, Flowed};
 use super::resolve::{Resolver, Value};
@@ -246,26 +249,53 @@ impl Index {
     }
 }
 
+/// How many bytes of source the files kept between the two passes of [`build`] may hold: a
+/// tree and its scopes take about 50 bytes per byte of source, so some 100 MB at most (the
+/// bench corpus' peak went from 664 to 883 MB with 4 MB; a package up to 2 MB gains all).
+const KEPT_TREES_BUDGET: usize = 2 << 20;
+
 /// Builds the call graph of `files` (paths as shown), naming modules with `model`.
 pub fn build(
     catalogue: &Catalogue,
     model: &ProjectModel,
     files: &[PathBuf],
 ) -> (CallGraph, Vec<Diagnostic>) {
-    // Two passes over the files, each parsed again in the second: keeping every tree of a
-    // large tree alive between them took gigabytes (3.6 GB on the bench corpus). Parsing is
-    // most of the time, so each pass runs on every core, each worker pulling the next file,
-    // and the files' parts are merged in file order: the result is the one a single thread
-    // would make.
+    // Two passes over the files: the second needs what the first learns of every file. A
+    // file's tree and scopes are kept between them while the files kept hold less than
+    // `KEPT_TREES_BUDGET` bytes of source, and any further file is parsed again in the second
+    // pass: keeping every tree of a large input alive took gigabytes (3.6 GB on the bench
+    // corpus), while a package of a few hundred kilobytes spent a third of its time parsing
+    // twice. Parsing is most of the time, so each pass runs on every core, each worker
+    // pulling the next file, and the files' parts are merged in file order: the result is the
+    // one a single thread would make.
+    let started = std::time::Instant::now();
     let mut diagnostics = Vec::new();
     let mut readable = Vec::new();
+    let mut kept = Vec::new();
     let mut index = Index::default();
+    let kept_bytes = AtomicUsize::new(0);
+    // The same trees answer what a constructor's callers pass (`ProjectModel::passed_to`,
+    // within its own budget).
     for (path, part) in files.iter().zip(in_parallel(files, |path| {
         let mut said = Vec::new();
-        let file = parse_for_graph(model, path, &mut said);
-        (file.map(|file| FileIndex::of(&file, catalogue)), said)
+        let parsed = parse_for_graph(model, path, &mut said).map(ParsedFile::of);
+        let indexed = parsed
+            .as_ref()
+            .map(|parsed| FileIndex::of(parsed, catalogue));
+        let parsed = parsed
+            .filter(|parsed| {
+                let size = parsed.file().bytes.len();
+                let before = kept_bytes.fetch_add(size, Ordering::Relaxed);
+                before + size <= KEPT_TREES_BUDGET
+            })
+            .map(|parsed| {
+                let parsed = Arc::new(parsed);
+                model.keep_parsed(model.absolute(path), parsed.clone());
+                parsed
+            });
+        (indexed, parsed, said)
     })) {
-        let (indexed, said) = part;
+        let (indexed, file, said) = part;
         diagnostics.extend(said);
         let Some(indexed) = indexed else {
             continue;
@@ -275,8 +305,11 @@ pub fn build(
         index.variables.extend(indexed.variables);
         index.classes.extend(indexed.classes);
         readable.push(path.clone());
+        kept.push(Mutex::new(file));
     }
 
+    let indexed = started.elapsed();
+    let parses_indexing = super::source::parse_counters();
     let modules = model.modules();
     let parts = in_parallel_pulling(&readable, |next| {
         // Each worker its own graph of the project's summaries: it loads the modules its
@@ -293,10 +326,14 @@ pub fn build(
         };
         let mut parts = Vec::new();
         while let Some((at, path)) = next() {
-            // Said once, in the first pass.
-            let mut again = Vec::new();
-            if let Some(file) = parse_for_graph(model, path, &mut again) {
-                builder.file(&file);
+            // Taken, so that its memory goes as soon as the file is done; what a parse says
+            // was said once, in the first pass.
+            let kept = kept[at].lock().expect("a graph worker panicked").take();
+            let parsed = kept.or_else(|| {
+                parse_for_graph(model, path, &mut Vec::new()).map(|f| Arc::new(ParsedFile::of(f)))
+            });
+            if let Some(parsed) = parsed {
+                builder.file(&parsed);
             }
             let part = (
                 std::mem::take(&mut builder.out),
@@ -317,6 +354,20 @@ pub fn build(
             info.kind = NodeKind::Blocking;
         }
     }
+    // A development aid for the speed bar: where the time of a graph goes.
+    if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
+        let parses = super::source::parse_counters();
+        eprintln!(
+            "graph timings: {:?} indexing {} files ({} parses, {} bytes), {:?} linking ({} parses, {} bytes)",
+            indexed,
+            files.len(),
+            parses_indexing.0,
+            parses_indexing.1,
+            started.elapsed() - indexed,
+            parses.0 - parses_indexing.0,
+            parses.1 - parses_indexing.1,
+        );
+    }
     (out, diagnostics)
 }
 
@@ -329,9 +380,9 @@ struct FileIndex {
 }
 
 impl FileIndex {
-    fn of(file: &SourceFile, catalogue: &Catalogue) -> FileIndex {
-        let scopes = Scopes::build_every_call(file);
-        let resolver = Resolver::new(file, &scopes, catalogue);
+    fn of(parsed: &ParsedFile, catalogue: &Catalogue) -> FileIndex {
+        let (file, scopes) = (parsed.file(), parsed.scopes());
+        let resolver = Resolver::new(file, scopes, catalogue);
         let mut names = Vec::new();
         let mut variables = Vec::new();
         for &name in scopes.get(MODULE_SCOPE).bindings.keys() {
@@ -467,12 +518,11 @@ struct Builder<'c, 'g> {
 }
 
 impl Builder<'_, '_> {
-    fn file(&mut self, file: &SourceFile) {
+    fn file(&mut self, parsed: &ParsedFile) {
+        let (file, scopes) = (parsed.file(), parsed.scopes());
         self.stars = star_imports(file);
-        let scopes = Scopes::build_every_call(file);
-        let resolver =
-            Resolver::new(file, &scopes, self.catalogue).with_globals(Some(self.globals));
-        let names = scope_names(&scopes, &file.module);
+        let resolver = Resolver::new(file, scopes, self.catalogue).with_globals(Some(self.globals));
+        let names = scope_names(scopes, &file.module);
         let site = |node: tree_sitter::Node| Site {
             path: file.path.clone(),
             line: file.position(node.start_byte()).line,
@@ -496,7 +546,7 @@ impl Builder<'_, '_> {
         }
         let flow = resolver.flow();
         for call in &scopes.calls {
-            let caller = &names[owner(&scopes, call.scope)];
+            let caller = &names[owner(scopes, call.scope)];
             let at = site(call.node);
             for callee in flow.callees(call.node, call.scope) {
                 let name = match &callee {
@@ -510,7 +560,7 @@ impl Builder<'_, '_> {
                         None => continue,
                     },
                 };
-                if let Some((target, kind)) = self.target(&name, &scopes, &local, &names) {
+                if let Some((target, kind)) = self.target(&name, scopes, &local, &names) {
                     self.link(caller, &target, kind, &at);
                 }
                 // What a builtin calls on the program's behalf: `iter(x)` runs `__iter__`,
@@ -528,15 +578,14 @@ impl Builder<'_, '_> {
                 };
                 for (iterable, next_only) in called {
                     for method in flow.iteration(iterable, call.scope, next_only) {
-                        if let Some((target, kind)) = self.target(&method, &scopes, &local, &names)
-                        {
+                        if let Some((target, kind)) = self.target(&method, scopes, &local, &names) {
                             self.link(caller, &target, kind, &at);
                         }
                     }
                 }
                 for function in higher_order_arguments(file, &name, arguments) {
                     for value in flow.called_values(function, call.scope) {
-                        self.link_value(caller, &value, &at, &scopes, &local, &names);
+                        self.link_value(caller, &value, &at, scopes, &local, &names);
                     }
                 }
             }
@@ -551,10 +600,10 @@ impl Builder<'_, '_> {
             let Some(iterable) = node.field("right") else {
                 continue;
             };
-            let caller = &names[owner(&scopes, scope)];
+            let caller = &names[owner(scopes, scope)];
             let at = site(node);
             for method in flow.iteration(iterable, scope, false) {
-                if let Some((target, kind)) = self.target(&method, &scopes, &local, &names) {
+                if let Some((target, kind)) = self.target(&method, scopes, &local, &names) {
                     self.link(caller, &target, kind, &at);
                 }
             }
@@ -568,16 +617,16 @@ impl Builder<'_, '_> {
             .map(|(id, s)| (id, s.node))
             .collect::<Vec<_>>()
             .iter()
-            .map(|(id, node)| (id, decorators_of(&scopes, *node)))
+            .map(|(id, node)| (id, decorators_of(scopes, *node)))
             .collect::<Vec<_>>()
             .iter()
         {
             let defined_in = scopes.get(id).parent.unwrap_or(MODULE_SCOPE);
-            let caller = &names[owner(&scopes, defined_in)];
+            let caller = &names[owner(scopes, defined_in)];
             for &decorator in decorators {
                 let at = site(decorator);
                 for value in flow.called_values(decorator, defined_in) {
-                    self.link_value(caller, &value, &at, &scopes, &local, &names);
+                    self.link_value(caller, &value, &at, scopes, &local, &names);
                 }
             }
         }

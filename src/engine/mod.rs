@@ -22,6 +22,7 @@ pub mod imports;
 pub mod index;
 pub mod nested;
 pub mod own_loop;
+pub mod parsed;
 pub mod project;
 pub mod propagate;
 pub mod resolve;

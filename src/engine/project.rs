@@ -25,6 +25,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::cache;
+use super::parsed::ParsedFile;
 use super::resolve::{Globals, Passed, Resolver, Value};
 use super::scope::{Origin, Scopes, MODULE_SCOPE};
 use super::source::SourceFile;
@@ -97,6 +98,8 @@ pub struct ProjectModel {
     callers: Mutex<HashMap<PathBuf, Arc<CallerIndex>>>,
     /// What the callers of a constructor pass for a parameter, by `function#parameter`.
     arguments: Mutex<HashMap<String, (Option<Passed>, cache::Deps)>>,
+    /// Files parsed whole, for those answers (see [`ParsedFiles`]).
+    parsed: Mutex<ParsedFiles>,
     /// The summary cache, when the run has one: each module's values are stored there, and
     /// what used them depends on the values, not on the module's text (an edit that changes
     /// no value invalidates nothing that read them).
@@ -148,6 +151,53 @@ impl std::fmt::Debug for RememberedValues {
 /// every file read to find them (see [`cache::Dep::Project`]).
 type CallerIndex = (HashMap<String, Vec<PathBuf>>, u64);
 
+/// Files parsed whole (with their scopes), newest last, by absolute path, while they hold at
+/// most `PARSED_FILES_BUDGET` bytes of source: a class's callers are read once for each
+/// parameter of its constructor asked about (requests' 108 kB test module was parsed whole
+/// four times for one `unblock graph`, besides the graph's own parse of it). A file is reused
+/// only when its text and module name are the ones parsed, so an edited file is parsed again.
+struct ParsedFiles {
+    files: std::collections::VecDeque<(PathBuf, Arc<ParsedFile>)>,
+    bytes: usize,
+}
+
+/// A tree and its scopes take about 50 bytes per byte of source: some 100 MB at most.
+const PARSED_FILES_BUDGET: usize = 2 << 20;
+
+impl std::fmt::Debug for ParsedFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ParsedFiles({} files)", self.files.len())
+    }
+}
+
+impl ParsedFiles {
+    fn find(&self, absolute: &Path, module: &str, bytes: &[u8]) -> Option<Arc<ParsedFile>> {
+        self.files
+            .iter()
+            .rev()
+            .find(|(path, parsed)| {
+                let file = parsed.file();
+                path == absolute && file.module == module && file.bytes == bytes
+            })
+            .map(|(_, parsed)| parsed.clone())
+    }
+
+    fn keep(&mut self, absolute: PathBuf, parsed: Arc<ParsedFile>) {
+        let size = parsed.file().bytes.len();
+        if size > PARSED_FILES_BUDGET {
+            return;
+        }
+        self.bytes += size;
+        self.files.push_back((absolute, parsed));
+        while self.bytes > PARSED_FILES_BUDGET {
+            let Some((_, oldest)) = self.files.pop_front() else {
+                break;
+            };
+            self.bytes -= oldest.file().bytes.len();
+        }
+    }
+}
+
 /// A constructor called from more files than this is a library's public type, built in
 /// places the project does not show: its arguments are not guessed from a sample.
 const MAX_CALLER_FILES: usize = 32;
@@ -174,6 +224,10 @@ impl ProjectModel {
             returns: Mutex::new(HashMap::new()),
             callers: Mutex::new(HashMap::new()),
             arguments: Mutex::new(HashMap::new()),
+            parsed: Mutex::new(ParsedFiles {
+                files: std::collections::VecDeque::new(),
+                bytes: 0,
+            }),
             remembered: std::sync::OnceLock::new(),
             shared_parses: Mutex::default(),
             open_texts: Default::default(),
@@ -1034,9 +1088,9 @@ impl ProjectModel {
                 .get(&file)
                 .cloned()
                 .unwrap_or_else(|| name_below(&project.source_roots, &file));
-            let source = SourceFile::parse(file.display().to_string(), bytes, module).ok()?;
-            let scopes = Scopes::build_every_call(&source);
-            let resolver = Resolver::new(&source, &scopes, catalogue).with_globals(Some(self));
+            let parsed = self.parsed_caller(&file, bytes, module)?;
+            let (source, scopes) = (parsed.file(), parsed.scopes());
+            let resolver = Resolver::new(source, scopes, catalogue).with_globals(Some(self));
             for call in &scopes.calls {
                 let Some(callee) = call.node.field("function") else {
                     continue;
@@ -1051,7 +1105,7 @@ impl ProjectModel {
                     continue;
                 }
                 calls += 1;
-                match argument_for(&source, call.node, name, position)? {
+                match argument_for(source, call.node, name, position)? {
                     None => default_used = true,
                     Some(expr) => {
                         let passed = resolver.infer(expr, call.scope, 0)?;
@@ -1067,6 +1121,31 @@ impl ProjectModel {
             value,
             default_used,
         })
+    }
+
+    /// `file` parsed whole, or as it was parsed before (here or by [`Self::keep_parsed`]) if
+    /// its text is the same. A text with `\r` is parsed again (its tree holds its text with
+    /// `\n` line ends).
+    fn parsed_caller(
+        &self,
+        file: &Path,
+        bytes: Vec<u8>,
+        module: String,
+    ) -> Option<Arc<ParsedFile>> {
+        let known = self.parsed.lock().unwrap().find(file, &module, &bytes);
+        if known.is_some() {
+            return known;
+        }
+        let source = SourceFile::parse(file.display().to_string(), bytes, module).ok()?;
+        let parsed = Arc::new(ParsedFile::of(source));
+        self.keep_parsed(file.to_path_buf(), parsed.clone());
+        Some(parsed)
+    }
+
+    /// Offers a file parsed whole (`SourceFile::parse`) at `absolute` to later questions
+    /// about what a constructor's callers pass; kept while the budget allows.
+    pub fn keep_parsed(&self, absolute: PathBuf, parsed: Arc<ParsedFile>) {
+        self.parsed.lock().unwrap().keep(absolute, parsed);
     }
 
     /// Which files of a project call each capitalised name, read once per project.
