@@ -375,6 +375,19 @@ impl Cache {
         digest
     }
 
+    /// Whether a dependency of an entry no longer holds (counted; with `UNBLOCK_CACHE_DEBUG`,
+    /// a development aid, said with the one that broke).
+    fn is_stale(&self, deps: &[Dep], witness: &dyn Witness, kind: &str, name: u64) -> bool {
+        let Some(dep) = self.broken(deps, witness) else {
+            return false;
+        };
+        self.stats.stale.fetch_add(1, Ordering::Relaxed);
+        if std::env::var_os("UNBLOCK_CACHE_DEBUG").is_some() {
+            eprintln!("cache: {kind} entry {name:016x} is stale: {dep:?} changed");
+        }
+        true
+    }
+
     /// The first dependency that no longer holds, if any.
     fn broken<'d>(&self, deps: &'d [Dep], witness: &dyn Witness) -> Option<&'d Dep> {
         deps.iter().find(|dep| match dep {
@@ -432,12 +445,7 @@ impl Cache {
         if entry.format != FORMAT || entry.tool != self.tool || entry.key != key {
             return None;
         }
-        if let Some(dep) = self.broken(&entry.deps, witness) {
-            self.stats.stale.fetch_add(1, Ordering::Relaxed);
-            // A development aid: why an entry was not reused.
-            if std::env::var_os("UNBLOCK_CACHE_DEBUG").is_some() {
-                eprintln!("cache: {kind} entry {name:016x} is stale: {dep:?} changed");
-            }
+        if self.is_stale(&entry.deps, witness, kind, name) {
             return None;
         }
         Some((entry.payload, entry.deps.into_iter().collect()))
@@ -502,11 +510,7 @@ impl Cache {
             if entry.key != key {
                 return None;
             }
-            if let Some(dep) = self.broken(&entry.deps, witness) {
-                self.stats.stale.fetch_add(1, Ordering::Relaxed);
-                if std::env::var_os("UNBLOCK_CACHE_DEBUG").is_some() {
-                    eprintln!("cache: check entry {name:016x} is stale: {dep:?} changed");
-                }
+            if self.is_stale(&entry.deps, witness, "check", name) {
                 return None;
             }
             Some(entry.payload)

@@ -821,9 +821,8 @@ fn scan_lines(bytes: &[u8]) -> Option<(Vec<Line>, Vec<Range<usize>>, Vec<(usize,
                 depth = depth.saturating_sub(1);
                 i += 1;
             }
-            quote @ (b'\'' | b'"') => {
-                let triple = bytes.get(i + 1) == Some(&quote) && bytes.get(i + 2) == Some(&quote);
-                i = skip_string(bytes, i, quote, triple)?;
+            b'\'' | b'"' => {
+                i = skip_quoted(bytes, i)?;
             }
             _ => {
                 // Runs of ordinary bytes are most of a file: skip them in one tight loop.
@@ -846,9 +845,8 @@ fn bare_string_statement(bytes: &[u8], start: usize) -> Option<usize> {
         .take_while(|b| matches!(b, b'r' | b'R' | b'u' | b'U' | b'b' | b'B'))
         .count();
     let quote_at = start + prefix;
-    let quote = *bytes.get(quote_at).filter(|q| matches!(q, b'\'' | b'"'))?;
-    let triple = bytes.get(quote_at + 1) == Some(&quote) && bytes.get(quote_at + 2) == Some(&quote);
-    let end = skip_string(bytes, quote_at, quote, triple)?;
+    bytes.get(quote_at).filter(|q| matches!(q, b'\'' | b'"'))?;
+    let end = skip_quoted(bytes, quote_at)?;
     let rest = &bytes[end..];
     let line_end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
     let tail = &rest[..line_end];
@@ -879,9 +877,8 @@ fn return_annotation(bytes: &[u8], start: usize) -> Option<String> {
     let mut i = annotation_start;
     while i < bytes.len() {
         match bytes[i] {
-            quote @ (b'\'' | b'"') => {
-                let triple = bytes.get(i + 1) == Some(&quote) && bytes.get(i + 2) == Some(&quote);
-                i = skip_string(bytes, i, quote, triple)?;
+            b'\'' | b'"' => {
+                i = skip_quoted(bytes, i)?;
                 continue;
             }
             b'(' | b'[' | b'{' => i = closing_bracket(bytes, i)?,
@@ -903,9 +900,8 @@ fn closing_bracket(bytes: &[u8], open: usize) -> Option<usize> {
     let mut i = open;
     while i < bytes.len() {
         match bytes[i] {
-            quote @ (b'\'' | b'"') => {
-                let triple = bytes.get(i + 1) == Some(&quote) && bytes.get(i + 2) == Some(&quote);
-                i = skip_string(bytes, i, quote, triple)?;
+            b'\'' | b'"' => {
+                i = skip_quoted(bytes, i)?;
                 continue;
             }
             b'(' | b'[' | b'{' => depth += 1,
@@ -1036,6 +1032,13 @@ fn sole_call(value: &[u8]) -> Option<&[u8]> {
     // The call's closing parenthesis must end the value.
     let close = closing_bracket(value, callee_end)?;
     (close + 1 == value.len()).then_some(callee)
+}
+
+/// [`skip_string`] for the quote at `start`, single or triple.
+fn skip_quoted(bytes: &[u8], start: usize) -> Option<usize> {
+    let quote = bytes[start];
+    let triple = bytes.get(start + 1) == Some(&quote) && bytes.get(start + 2) == Some(&quote);
+    skip_string(bytes, start, quote, triple)
 }
 
 /// The offset just past the string starting at `start`. Prefixes (`r`, `b`, `f`) need no care:
