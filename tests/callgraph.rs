@@ -593,10 +593,7 @@ fn an_upper_case_module_object_keeps_its_type_across_imports() {
         "from app.store import COUNTER, LIMIT, STORE\n\n\nasync def handler(text):\n    COUNTER.add(LIMIT.bit_length())\n    return STORE.add(text)\n",
     );
     let findings = check_json(dir.path());
-    let got: Vec<(u64, &str)> = findings
-        .iter()
-        .map(|f| (f["line"].as_u64().unwrap(), f["message"].as_str().unwrap()))
-        .collect();
+    let got = lines_and_messages(&findings);
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!(got[0].0, 6);
     assert!(got[0].1.contains("`Store.add` is sync"), "{}", got[0].1);
@@ -637,10 +634,7 @@ fn a_script_imports_its_siblings() {
     ] {
         let out = unblock(args, dir.path());
         let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-        let got: Vec<(u64, &str)> = findings
-            .iter()
-            .map(|f| (f["line"].as_u64().unwrap(), f["message"].as_str().unwrap()))
-            .collect();
+        let got = lines_and_messages(&findings);
         assert_eq!(got.len(), 3, "{args:?}: {got:#?}");
         assert_eq!(got[0].0, 8);
         assert!(got[0].1.contains("time.sleep"), "{}", got[0].1);
@@ -663,10 +657,7 @@ fn a_function_read_from_a_table_is_followed() {
         "import requests\n\n\ndef fetch(url):\n    return requests.get(url)\n\n\ndef quiet(url):\n    return url\n\n\nHANDLERS = {\"get\": fetch, \"quiet\": quiet}\nMANY = [fetch, quiet, str, repr, ascii]\n\n\nasync def handler(url, kind, n):\n    HANDLERS[\"get\"](url)\n    HANDLERS[\"quiet\"](url)\n    HANDLERS[kind](url)\n    MANY[n](url)\n",
     );
     let findings = check_json(dir.path());
-    let got: Vec<(u64, &str)> = findings
-        .iter()
-        .map(|f| (f["line"].as_u64().unwrap(), f["message"].as_str().unwrap()))
-        .collect();
+    let got = lines_and_messages(&findings);
     assert_eq!(got.len(), 2, "{got:#?}");
     assert_eq!(got[0].0, 17);
     assert_eq!(got[1].0, 19);
@@ -747,6 +738,14 @@ fn calls_through_protocols_and_abstract_bases_reach_their_implementations() {
             ),
         ]
     );
+}
+
+/// Each finding's line and message, in order.
+fn lines_and_messages(findings: &[Value]) -> Vec<(u64, &str)> {
+    findings
+        .iter()
+        .map(|f| (f["line"].as_u64().unwrap(), f["message"].as_str().unwrap()))
+        .collect()
 }
 
 /// Writes `text` to `rel` below `dir`, making the folders on the way.
