@@ -320,12 +320,7 @@ impl Cache {
     fn stamped_hash(&self, path: &Path) -> Option<u64> {
         let meta = std::fs::metadata(path).ok();
         let stamp_of = |meta: &std::fs::Metadata| {
-            let modified = meta.modified().ok()?;
-            let ns = modified
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()?
-                .as_nanos();
-            Some((meta.len(), ns, modified))
+            Some((meta.len(), modified_ns(meta)?, meta.modified().ok()?))
         };
         let now = meta.as_ref().and_then(stamp_of);
         if let (Some((len, ns, _)), Some(old)) = (now, self.old_stamps.get(path)) {
@@ -614,14 +609,16 @@ impl Cache {
     /// changes the modification time (a file changed within the clock's resolution of a
     /// stamp could keep it): its size and modification time, then.
     fn settled(&self, meta: &std::fs::Metadata) -> Option<(u64, u128)> {
-        let modified = meta.modified().ok()?;
-        let age = self.started.duration_since(modified).ok()?;
-        let ns = modified
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_nanos();
-        (age.as_secs() >= 1).then_some((meta.len(), ns))
+        let age = self.started.duration_since(meta.modified().ok()?).ok()?;
+        (age.as_secs() >= 1).then_some((meta.len(), modified_ns(meta)?))
     }
+}
+
+/// A file's modification time in nanoseconds since the epoch: the stamp every cache table
+/// compares.
+pub(crate) fn modified_ns(meta: &std::fs::Metadata) -> Option<u128> {
+    let since = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH);
+    Some(since.ok()?.as_nanos())
 }
 
 /// The walk skips reading a file an earlier run found without a coroutine, while its size and
@@ -630,13 +627,8 @@ impl Cache {
 impl super::walk::Recall for Cache {
     fn without_coroutine(&self, absolute: &Path, meta: &std::fs::Metadata) -> Option<bool> {
         let old = self.old_quiet.get(absolute)?;
-        let modified_ns = meta
-            .modified()
-            .ok()?
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_nanos();
-        (old.len == meta.len() && old.modified_ns == modified_ns).then_some(old.edits_sys_path)
+        (old.len == meta.len() && old.modified_ns == modified_ns(meta)?)
+            .then_some(old.edits_sys_path)
     }
 
     fn saw_without_coroutine(
@@ -672,14 +664,7 @@ fn tool_identity() -> u64 {
     let exe = std::env::current_exe()
         .ok()
         .and_then(|p| std::fs::metadata(p).ok())
-        .map(|m| {
-            let modified = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            format!("{}:{modified}", m.len())
-        })
+        .map(|m| format!("{}:{}", m.len(), modified_ns(&m).unwrap_or(0)))
         .unwrap_or_default();
     fingerprint([env!("CARGO_PKG_VERSION").as_bytes(), exe.as_bytes()])
 }
@@ -1110,16 +1095,10 @@ impl InterpreterFile {
         if !meta.is_file() {
             return None;
         }
-        let modified_ns = meta
-            .modified()
-            .ok()?
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_nanos();
         Some(InterpreterFile {
             path: path.to_path_buf(),
             len: meta.len(),
-            modified_ns,
+            modified_ns: modified_ns(&meta)?,
         })
     }
 

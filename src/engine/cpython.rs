@@ -472,11 +472,10 @@ fn selection(candidates: &[String]) -> Option<u64> {
     {
         if let Some(modified) = std::fs::metadata(&installs)
             .ok()
-            .and_then(|meta| meta.modified().ok())
-            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|meta| super::cache::modified_ns(&meta))
         {
             parts.push(installs.into_os_string().into_encoded_bytes());
-            parts.push(modified.as_nanos().to_le_bytes().to_vec());
+            parts.push(modified.to_le_bytes().to_vec());
         }
     }
     Some(super::cache::fingerprint(parts.iter().map(Vec::as_slice)))

@@ -830,10 +830,7 @@ impl StoredListing {
 }
 
 fn modified_ns(meta: &std::fs::Metadata) -> u128 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos())
+    cache::modified_ns(meta).unwrap_or(0)
 }
 
 fn file_stamp(file: &Path) -> Option<(u64, u128)> {

@@ -27,18 +27,28 @@ def check(root):
     return sorted((f["recipe"], f["line"] - 1) for f in json.loads(done.stdout))
 
 
+def make_project(root, helper_text, other=False):
+    """The project every test opens: `app.py`, whose coroutine calls `pkg.helper.fetch`, the
+    helper holding `helper_text`, and with `other`, `other.py` that does not call it. Returns
+    the helper's path."""
+    (root / "pyproject.toml").write_text("[project]\nname = 'deps'\n", encoding="utf-8")
+    package = root / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    helper = package / "helper.py"
+    helper.write_text(helper_text, encoding="utf-8")
+    (root / "app.py").write_text(HANDLER, encoding="utf-8")
+    if other:
+        (root / "other.py").write_text(OTHER, encoding="utf-8")
+    return helper
+
+
 def shown(params):
     return sorted((d["code"], d["range"]["start"]["line"]) for d in params["diagnostics"])
 
 
 def test_editing_a_helper_refreshes_the_coroutine_file_that_calls_it(tmp_path):
-    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'deps'\n", encoding="utf-8")
-    package = tmp_path / "pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("", encoding="utf-8")
-    helper = package / "helper.py"
-    helper.write_text(QUIET, encoding="utf-8")
-    (tmp_path / "app.py").write_text(HANDLER, encoding="utf-8")
+    helper = make_project(tmp_path, QUIET)
     app_uri, helper_uri = (tmp_path / "app.py").as_uri(), helper.as_uri()
 
     session = Session(tmp_path, cwd=tmp_path)
@@ -83,14 +93,7 @@ def test_an_unsaved_edit_of_a_helper_refreshes_only_the_files_that_go_through_it
     saving makes and unmakes the caller's indirect finding; an open file that does not call
     it is neither analysed again nor published again; once saved, the caller shows what
     `unblock check --no-cache` reports on disk."""
-    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'deps'\n", encoding="utf-8")
-    package = tmp_path / "pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("", encoding="utf-8")
-    helper = package / "helper.py"
-    helper.write_text(QUIET, encoding="utf-8")
-    (tmp_path / "app.py").write_text(HANDLER, encoding="utf-8")
-    (tmp_path / "other.py").write_text(OTHER, encoding="utf-8")
+    helper = make_project(tmp_path, QUIET, other=True)
     app_uri, helper_uri = (tmp_path / "app.py").as_uri(), helper.as_uri()
     other_uri = (tmp_path / "other.py").as_uri()
 
@@ -142,13 +145,7 @@ def test_an_unsaved_edit_of_a_helper_refreshes_only_the_files_that_go_through_it
 def test_closing_an_unsaved_helper_puts_its_file_back(tmp_path):
     """A helper edited to block and closed without saving: the caller is refined against the
     file on disk again, as `unblock check --no-cache` sees it."""
-    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'deps'\n", encoding="utf-8")
-    package = tmp_path / "pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("", encoding="utf-8")
-    helper = package / "helper.py"
-    helper.write_text(QUIET, encoding="utf-8")
-    (tmp_path / "app.py").write_text(HANDLER, encoding="utf-8")
+    helper = make_project(tmp_path, QUIET)
     app_uri, helper_uri = (tmp_path / "app.py").as_uri(), helper.as_uri()
 
     session = Session(tmp_path, cwd=tmp_path)
@@ -177,13 +174,7 @@ def scan_log(session):
 def test_the_workspace_scan_reuses_the_summary_cache_check_filled(tmp_path):
     """A cold start after `unblock check`: the scan reads the files' entries from
     `.unblock_cache/` instead of checking them again; `noCache` leaves the cache alone."""
-    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'deps'\n", encoding="utf-8")
-    package = tmp_path / "pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("", encoding="utf-8")
-    (package / "helper.py").write_text(BLOCKING, encoding="utf-8")
-    (tmp_path / "app.py").write_text(HANDLER, encoding="utf-8")
-    (tmp_path / "other.py").write_text(OTHER, encoding="utf-8")
+    make_project(tmp_path, BLOCKING, other=True)
     app_uri = (tmp_path / "app.py").as_uri()
 
     # Without the cache: nothing is written.

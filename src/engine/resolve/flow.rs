@@ -1546,17 +1546,23 @@ mod tests {
 
     /// The names of what the last call of `source` may run.
     fn last_callees(source: &str) -> Vec<String> {
+        callees_of(source, None)
+    }
+
+    /// The names of what a call of `source` may run (the one written `text`, else the last),
+    /// sorted; a lambda is `<lambda>`.
+    fn callees_of(source: &str, text: Option<&str>) -> Vec<String> {
         let file = SourceFile::parse("m.py".into(), source.as_bytes().to_vec(), "m".into())
             .expect("parses");
         let scopes = Scopes::build_every_call(&file);
         let catalogue = crate::catalogue::Catalogue::builtin();
         let resolver = Resolver::new(&file, &scopes, &catalogue);
         let flow = resolver.flow();
-        let call = scopes
-            .calls
-            .iter()
-            .max_by_key(|c| c.node.start_byte())
-            .expect("a call");
+        let call = match text {
+            Some(text) => scopes.calls.iter().find(|c| file.text(c.node) == text),
+            None => scopes.calls.iter().max_by_key(|c| c.node.start_byte()),
+        }
+        .expect("the call");
         let mut out: Vec<String> = flow
             .callees(call.node, call.scope)
             .into_iter()
@@ -1592,25 +1598,7 @@ mod tests {
         let source = "def one(): pass\ndef two(): pass\ndef run(fn):\n    fn()\n\
                       run(one)\nrun(two)\nrun(unknown_thing())\n";
         // The last call in source order is `unknown_thing()`; ask for `fn()` instead.
-        let file = SourceFile::parse("m.py".into(), source.as_bytes().to_vec(), "m".into())
-            .expect("parses");
-        let scopes = Scopes::build_every_call(&file);
-        let catalogue = crate::catalogue::Catalogue::builtin();
-        let resolver = Resolver::new(&file, &scopes, &catalogue);
-        let flow = resolver.flow();
-        let call = scopes
-            .calls
-            .iter()
-            .find(|c| file.text(c.node) == "fn()")
-            .expect("fn()");
-        let got: Vec<String> = flow
-            .callees(call.node, call.scope)
-            .into_iter()
-            .filter_map(|v| match v {
-                Flowed::Value(v) => v.qualified(),
-                Flowed::Lambda(_) => None,
-            })
-            .collect();
+        let got = callees_of(source, Some("fn()"));
         assert_eq!(got, ["m.one", "m.two"]);
     }
 
