@@ -330,6 +330,8 @@ fn check(args: CheckArgs, colour: ColorWhen) -> ExitCode {
     engine.propagate = args.propagate;
     if !args.no_cache {
         engine.cache = open_cache(&engine, &args.paths).map(std::sync::Arc::new);
+        // The check shows its report and no more: an unchanged tree's can be replayed.
+        engine.replay_unchanged_runs = true;
     }
     // Made before the check: the files it checks again are judged while it still runs.
     let mut judge = Judge::from_environment(engine.command_target_version());

@@ -18,6 +18,8 @@ fn copy_tree(from: &Path, to: &Path) {
                 continue;
             }
             copy_tree(&entry.path(), &target);
+            // Its entries are all in: the folder, as a checkout's, is older than the run too.
+            backdate(&target, 3600);
         } else if kind.is_file() {
             std::fs::copy(entry.path(), &target).unwrap();
             // As a checkout's files are: older than the run, so that their size and
@@ -27,9 +29,13 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Sets a file's modification time `seconds` in the past.
+/// Sets a file's or folder's modification time `seconds` in the past.
 fn backdate(path: &Path, seconds: u64) {
-    let file = std::fs::File::options().write(true).open(path).unwrap();
+    let file = if path.is_dir() {
+        std::fs::File::open(path).unwrap()
+    } else {
+        std::fs::File::options().write(true).open(path).unwrap()
+    };
     file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(seconds))
         .unwrap();
 }
@@ -77,6 +83,23 @@ fn cache_counts(out: &Output) -> (usize, usize) {
     (numbers[0], numbers[1])
 }
 
+/// Whether a run replayed the last run's report (`UNBLOCK_TIMINGS`): nothing it looked at
+/// changed.
+fn replayed(out: &Output) -> bool {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .any(|l| l.starts_with("cache: the last run's report replayed"))
+}
+
+/// Appends a blank line to a file and sets its time an hour back, as its folder's is: the
+/// folder's time is unchanged, and a run cannot replay the last report.
+fn edit_in_place(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes.push(b'\n');
+    std::fs::write(path, bytes).unwrap();
+    backdate(path, 3600);
+}
+
 /// Without the cache, with it cold, and with it warm: the same report each time.
 fn assert_same_three_ways(cwd: &Path, path: &str, cache_dir: &Path) {
     let plain = reported(&check(cwd, path, None));
@@ -94,12 +117,11 @@ fn assert_same_three_ways(cwd: &Path, path: &str, cache_dir: &Path) {
         "warm cache, {path} in {}",
         cwd.display()
     );
-    let (_, checked) = cache_counts(&warm);
-    assert_eq!(
-        checked,
-        0,
-        "a warm run parses nothing: {path} in {}",
-        cwd.display()
+    assert!(
+        replayed(&warm),
+        "a warm run of an unchanged tree replays the report: {path} in {}\n{}",
+        cwd.display(),
+        String::from_utf8_lossy(&warm.stderr)
     );
 }
 
@@ -140,6 +162,7 @@ fn findings_with_and_without_the_cache_are_identical_on_every_fixture_and_exampl
     for top in ["tests/fixtures", "codemods"] {
         let copy = work.path().join(top.replace('/', "_"));
         copy_tree(&root.join(top), &copy);
+        backdate(&copy, 3600);
         let cache_dir = work.path().join(format!("cache-{}", top.replace('/', "_")));
         // The whole tree, then each folder one and two levels down on its own (a fixture is
         // usually checked as its own project).
@@ -686,7 +709,13 @@ fn a_project_listing_is_reused_until_a_folder_or_an_ignore_file_changes() {
     };
     backdate_all(&project);
     same("cold");
-    assert_eq!(listings_reused(&same("warm")), 1, "an unchanged tree");
+    assert!(replayed(&same("warm")), "an unchanged tree");
+    edit_in_place(&project.join("shop/main.py"));
+    assert_eq!(
+        listings_reused(&same("a file edited")),
+        1,
+        "no folder changed"
+    );
 
     // A module appears in a folder: the listing is made again, and the call into it followed.
     let util = "import time\n\n\ndef wait():\n    time.sleep(1)\n";
@@ -696,6 +725,7 @@ fn a_project_listing_is_reused_until_a_folder_or_an_ignore_file_changes() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("time.sleep"));
     backdate_all(&project);
     same("backdated");
+    edit_in_place(&project.join("shop/main.py"));
     assert_eq!(listings_reused(&same("settled again")), 1);
 
     // The ignore file's content changes, its folder's time does not.
@@ -720,6 +750,7 @@ fn a_project_listing_is_reused_until_a_folder_or_an_ignore_file_changes() {
     );
     backdate_all(&project);
     same("backdated");
+    edit_in_place(&project.join("shop/main.py"));
     assert_eq!(listings_reused(&same("settled again")), 1);
 
     // A folder becomes a project of its own (a marker in it): only its time says so.
@@ -733,5 +764,89 @@ fn a_project_listing_is_reused_until_a_folder_or_an_ignore_file_changes() {
     );
     backdate_all(&project);
     same("backdated");
+    edit_in_place(&project.join("shop/main.py"));
     assert_eq!(listings_reused(&same("settled again")), 1);
+}
+
+#[test]
+fn an_unchanged_tree_replays_its_report_until_anything_it_looked_at_changes() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("shop");
+    write_project(&project);
+    let cache_dir = work.path().join("cache");
+    // Each step: the same report as without the cache; whether it was replayed.
+    let same = |path: &str, why: &str| -> bool {
+        let plain = reported(&check(&project, path, None));
+        let cached = check(&project, path, Some(&cache_dir));
+        assert_eq!(plain, reported(&cached), "{why}");
+        replayed(&cached)
+    };
+    let settle = || backdate_all(&project);
+
+    settle();
+    assert!(!same(".", "cold"));
+    assert!(same(".", "unchanged"), "an unchanged tree");
+    assert!(same(".", "unchanged, again"));
+    // Each path given has its own report.
+    assert!(!same("shop/api.py", "one file, cold"));
+    assert!(same("shop/api.py", "one file, unchanged"));
+    assert!(same(".", "the tree's report is still there"));
+
+    // A file the call graph read for the one file checked, outside it.
+    edit_in_place(&project.join("shop/helpers.py"));
+    assert!(!same("shop/api.py", "a helper edited"));
+    assert!(same("shop/api.py", "settled"));
+
+    // A change within a second of a run is not trusted to show: that run is not replayed.
+    std::fs::write(
+        project.join("shop/helpers.py"),
+        "def pause():\n    return None\n",
+    )
+    .unwrap();
+    assert!(!same(".", "a helper just written"));
+    assert!(!same(".", "still within the second"));
+    settle();
+    assert!(!same(".", "settled"));
+    assert!(same(".", "replayed again"));
+
+    // A module added to a package: its folder's time changes.
+    std::fs::write(
+        project.join("shop/jobs.py"),
+        "import time\n\n\nasync def run():\n    time.sleep(1)\n",
+    )
+    .unwrap();
+    settle();
+    assert!(!same(".", "a module added"));
+    assert!(same(".", "settled"));
+
+    // A configuration edited in place (its folder's time unchanged), then removed.
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"shop\"\n\n[tool.unblock]\nignore = [\"sleep\"]\n",
+    )
+    .unwrap();
+    backdate(&project.join("pyproject.toml"), 3600);
+    assert!(!same(".", "a configuration edited"));
+    assert!(same(".", "settled"));
+
+    // A configuration in a folder below, then an ignore file edited in place.
+    std::fs::write(
+        project.join("shop/unblock.toml"),
+        "ignore = [\"http-requests\"]\n",
+    )
+    .unwrap();
+    settle();
+    assert!(!same(".", "a configuration below"));
+    assert!(same(".", "settled"));
+    std::fs::write(project.join(".gitignore"), "# nothing\n").unwrap();
+    settle();
+    assert!(!same(".", "an ignore file added"));
+    std::fs::write(project.join(".gitignore"), "shop/jobs.py\n").unwrap();
+    backdate(&project.join(".gitignore"), 3600);
+    assert!(!same(".", "an ignore file edited in place"));
+    assert!(same(".", "settled"));
+
+    // Outside what the run looked at: a marker above a project that has its own.
+    std::fs::write(work.path().join("setup.cfg"), "").unwrap();
+    assert!(same(".", "a marker above the project's own"));
 }

@@ -1,13 +1,15 @@
 //! The summary cache: what a run derived from each file, kept on disk so that the next run
 //! parses only what changed.
 //!
-//! Two kinds of entries, each the result of one stage for its inputs:
+//! Three kinds of entries, each the result of one stage for its inputs:
 //! - **a checked file** (`Engine::check_file`): its direct findings, the call-graph
 //!   candidates waiting on other files, its diagnostics and its definitions. Keyed by the
 //!   file's content hash, how the run names it (path shown, module), and the settings that
 //!   apply to it.
 //! - **the call graph's answer** (`callgraph::analyse`): which candidate callees block and
 //!   how. Keyed by the candidates asked about and the project layout.
+//! - **a whole run's report** (`check` alone): replayed while every path the run looked at is
+//!   as it saw it (see [`super::witness`]), without reading any other entry.
 //!
 //! A result may depend on other files too: the project model reads other modules for what
 //! their names hold (`db = firestore.Client()` elsewhere), the call graph reads every module
@@ -41,7 +43,8 @@ use std::sync::Mutex;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
-use super::{CheckedFile, Diagnostic, Severity};
+use super::witness::Seen;
+use super::{CheckedFile, Diagnostic, Report, Severity};
 use crate::finding::{Arguments, ChainLink, Edit, Finding, FixInfo, PassedCallable, Position};
 
 /// Changes whenever the entries' types or meaning change: older folders are left alone.
@@ -318,7 +321,7 @@ impl Cache {
     }
 
     fn stamped_hash(&self, path: &Path) -> Option<u64> {
-        let meta = std::fs::metadata(path).ok();
+        let meta = super::witness::metadata(path);
         let stamp_of = |meta: &std::fs::Metadata| {
             Some((meta.len(), modified_ns(meta)?, meta.modified().ok()?))
         };
@@ -552,6 +555,28 @@ impl Cache {
         self.store("graph", name, key, deps, &CachedAnalysis::from(analysis));
     }
 
+    /// The report a run stored under `name`, when nothing it saw changed since.
+    pub fn load_run(&self, name: u64) -> Option<Report> {
+        let bytes = std::fs::read(self.entry_path("run", name)).ok()?;
+        let entry: Entry<CachedRun> = decode(&bytes)?;
+        if entry.format != FORMAT || entry.tool != self.tool || entry.key != name {
+            return None;
+        }
+        if !super::witness::all_hold(&entry.payload.sights) {
+            if std::env::var_os("UNBLOCK_CACHE_DEBUG").is_some() {
+                eprintln!("cache: the last run's report does not hold: the tree changed");
+            }
+            return None;
+        }
+        entry.payload.restore()
+    }
+
+    /// Stores a run's report with what the run saw (see [`super::witness`]).
+    pub fn store_run(&self, name: u64, sights: Vec<(PathBuf, Seen)>, report: &Report) {
+        let run = CachedRun::of(sights, report);
+        self.store("run", name, name, Deps::new(), &run);
+    }
+
     /// CPython's verdicts on sources, by the interpreter's identity: content hash to verdict.
     pub fn load_verdicts(&self, judge: u64) -> HashMap<u64, CachedVerdict> {
         std::fs::read(self.entry_path("judge", judge))
@@ -710,6 +735,58 @@ fn intern(text: String) -> &'static str {
 // The stored forms. The engine's own types carry `&'static str`s and serde attributes made
 // for the JSON output (fix edits are not shown there), so the cache keeps its own copies,
 // complete, and converts.
+
+/// A whole run: what it saw, and what its report shows.
+#[derive(Serialize, Deserialize)]
+struct CachedRun {
+    sights: Vec<(PathBuf, Seen)>,
+    findings: Vec<CachedFinding>,
+    diagnostics: Vec<(String, String, bool)>,
+    files_scanned: usize,
+    files_parsed: usize,
+    unreadable: usize,
+    unfollowed: std::collections::BTreeMap<String, usize>,
+    sys_path_edits: Vec<PathBuf>,
+    non_utf8_names: std::collections::BTreeMap<String, Option<PathBuf>>,
+}
+
+impl CachedRun {
+    fn of(sights: Vec<(PathBuf, Seen)>, report: &Report) -> CachedRun {
+        CachedRun {
+            sights,
+            findings: report.findings.iter().map(CachedFinding::from).collect(),
+            diagnostics: report.diagnostics.iter().map(store_diagnostic).collect(),
+            files_scanned: report.files_scanned,
+            files_parsed: report.files_parsed,
+            unreadable: report.unreadable,
+            unfollowed: report.unfollowed.clone(),
+            sys_path_edits: report.sys_path_edits.clone(),
+            non_utf8_names: report.non_utf8_names.clone(),
+        }
+    }
+
+    fn restore(self) -> Option<Report> {
+        Some(Report {
+            findings: self
+                .findings
+                .into_iter()
+                .map(CachedFinding::restore)
+                .collect::<Option<_>>()?,
+            diagnostics: self
+                .diagnostics
+                .into_iter()
+                .map(restore_diagnostic)
+                .collect(),
+            files_scanned: self.files_scanned,
+            files_parsed: self.files_parsed,
+            unreadable: self.unreadable,
+            unfollowed: self.unfollowed,
+            sys_path_edits: self.sys_path_edits,
+            non_utf8_names: self.non_utf8_names,
+            project: Default::default(),
+        })
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct CachedCheck {

@@ -298,7 +298,7 @@ fn read_module(globals: Option<&dyn Globals>, path: &Path) -> Option<Vec<u8>> {
     match globals {
         Some(globals) => globals.read_source(path),
         None => {
-            let bytes = std::fs::read(path).ok();
+            let bytes = super::witness::read(path);
             super::cache::note_file(path, bytes.as_deref());
             bytes
         }

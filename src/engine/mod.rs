@@ -33,6 +33,7 @@ pub mod style;
 pub mod suppress;
 pub mod syntax;
 pub mod walk;
+pub mod witness;
 pub mod work;
 
 use std::collections::HashSet;
@@ -127,6 +128,10 @@ pub struct Engine {
     /// The summary cache (`check` without `--no-cache`): what earlier runs derived from each
     /// file, reused when nothing it depends on changed.
     pub cache: Option<std::sync::Arc<cache::Cache>>,
+    /// Whether the caller wants only what a report shows (its findings and diagnostics, not
+    /// the project index fixes need): then, with the cache, a run of a tree where nothing it
+    /// looked at changed replays the report the last such run stored (see `witness`).
+    pub replay_unchanged_runs: bool,
 }
 
 /// What a configuration other than the command's decides for the files below it.
@@ -249,6 +254,7 @@ impl Engine {
             broken_configs: Default::default(),
             local_configs: Default::default(),
             cache: None,
+            replay_unchanged_runs: false,
         }
     }
 
@@ -325,7 +331,7 @@ impl Engine {
                 // has none, so every folder on the way up is remembered and each file is
                 // read once (not once per folder below it).
                 let own = dir.join("pyproject.toml");
-                let target = if own.is_file() {
+                let target = if witness::is_file(&own) {
                     std::fs::read_to_string(own)
                         .ok()
                         .and_then(|text| crate::config::target_from_pyproject(&text))
@@ -358,7 +364,7 @@ impl Engine {
         }
         let here = ["unblock.toml", "pyproject.toml"].iter().find_map(|name| {
             let candidate = dir.join(name);
-            if !candidate.is_file() {
+            if !witness::is_file(&candidate) {
                 return None;
             }
             let config = match crate::config::Config::from_file(&candidate) {
@@ -547,6 +553,57 @@ impl Engine {
 
     pub fn check(&self, paths: &[PathBuf]) -> Report {
         let started = std::time::Instant::now();
+        let replay = match (self.replay_unchanged_runs, self.cache.as_deref()) {
+            (true, Some(cache)) => Some((cache, self.whole_run_name(paths))),
+            _ => None,
+        };
+        if let Some((cache, name)) = replay {
+            if let Some(mut report) = cache.load_run(name) {
+                report.project.model = self.project.clone();
+                if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
+                    eprintln!("timings: {:?} in all", started.elapsed());
+                    eprintln!(
+                        "cache: the last run's report replayed: nothing it looked at changed"
+                    );
+                }
+                return report;
+            }
+        }
+        let recording = replay.and_then(|_| witness::Recording::start());
+        let report = self.check_afresh(paths);
+        if let (Some((cache, name)), Some(recording)) = (replay, recording) {
+            // A configuration that could not be read is said by the command from the engine,
+            // not the report: such a run is not replayed.
+            if let Some(sights) = recording.finish() {
+                if self.configuration_diagnostics().is_empty() {
+                    cache.store_run(name, sights, &report);
+                }
+            }
+        }
+        report
+    }
+
+    /// What names a whole run's stored report: the settings, the paths as given (reports
+    /// spell files as the walk did), and the options that change what the report holds.
+    fn whole_run_name(&self, paths: &[PathBuf]) -> u64 {
+        // Where the home folder is decides which folder is no project, and where the user's
+        // global ignore files are.
+        let options = format!(
+            "{paths:?}|{}|{}|{:?}|{:?}",
+            self.propagate,
+            self.force_exclude,
+            std::env::var_os("HOME"),
+            std::env::var_os("XDG_CONFIG_HOME")
+        );
+        cache::fingerprint([
+            b"run".as_slice(),
+            &self.run_fingerprint().to_le_bytes(),
+            options.as_bytes(),
+        ])
+    }
+
+    fn check_afresh(&self, paths: &[PathBuf]) -> Report {
+        let started = std::time::Instant::now();
         let cache = self.cache.as_deref();
         let run = cache.map(|_| self.run_fingerprint());
         if let (Some(cache), Some(run)) = (&self.cache, run) {
@@ -636,7 +693,7 @@ impl Engine {
         // The paths select what is reported, not what is understood: the projects they lie in
         // are all the call graph may follow (listed now for the paths whose files held no
         // coroutine).
-        for path in paths.iter().filter(|p| p.exists()) {
+        for path in paths.iter().filter(|p| witness::exists(p)) {
             self.project.project_of(path);
         }
         if paths.is_empty() {

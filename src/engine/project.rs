@@ -30,6 +30,7 @@ use super::resolve::{Globals, Passed, Resolver, Value};
 use super::scope::{Origin, Scopes, MODULE_SCOPE};
 use super::source::SourceFile;
 use super::syntax::Field;
+use super::witness;
 use super::{Diagnostic, Severity};
 use crate::catalogue::Catalogue;
 
@@ -346,7 +347,7 @@ impl ProjectModel {
             }
         }
         drop(open);
-        std::fs::read(path).ok()
+        witness::read(path)
     }
 
     /// [`ProjectModel::bytes_of`], noted as read for the summary cache.
@@ -387,7 +388,7 @@ impl ProjectModel {
     /// The project root of a file or directory.
     pub fn root_of(&self, path: &Path) -> PathBuf {
         let absolute = self.absolute(path);
-        let start = if absolute.is_dir() {
+        let start = if witness::is_dir(&absolute) {
             absolute.clone()
         } else {
             absolute
@@ -401,8 +402,8 @@ impl ProjectModel {
         let mut found = None;
         let mut dir = Some(start.as_path());
         while let Some(d) = dir {
-            let is_package = d.join("__init__.py").is_file();
-            if !is_package && ROOT_MARKERS.iter().any(|m| d.join(m).exists()) {
+            let is_package = witness::is_file(&d.join("__init__.py"));
+            if !is_package && ROOT_MARKERS.iter().any(|m| witness::exists(&d.join(m))) {
                 found = Some(d.to_path_buf());
                 break;
             }
@@ -421,7 +422,7 @@ impl ProjectModel {
             // No marker (an unpacked wheel, a vendored tree): the folder holding the
             // outermost package, so that `langflow/api/v1/x.py` is `langflow.api.v1.x`.
             let mut root = start.as_path();
-            while root.join("__init__.py").is_file() {
+            while witness::is_file(&root.join("__init__.py")) {
                 match root.parent() {
                     Some(parent) => root = parent,
                     None => break,
@@ -537,7 +538,9 @@ impl ProjectModel {
         let given: Vec<PathBuf> = paths.iter().map(|p| self.absolute(p)).collect();
         let mut out = Vec::new();
         for project in self.projects() {
-            let marked = ROOT_MARKERS.iter().any(|m| project.root.join(m).exists());
+            let marked = ROOT_MARKERS
+                .iter()
+                .any(|m| witness::exists(&project.root.join(m)));
             let concerns = |file: &Path| {
                 marked || given.is_empty() || given.iter().any(|g| file.starts_with(g))
             };
@@ -727,7 +730,7 @@ impl ProjectModel {
             roots.extend(configured.into_iter().cloned());
         } else {
             let src = root.join("src");
-            if src.is_dir() && !src.join("__init__.py").is_file() {
+            if witness::is_dir(&src) && !witness::is_file(&src.join("__init__.py")) {
                 roots.push(src);
             }
             // The folder above each top-level regular package.
@@ -735,7 +738,7 @@ impl ProjectModel {
                 let mut top = None;
                 let mut dir = init.parent();
                 while let Some(d) = dir.filter(|d| d.starts_with(root) && *d != root) {
-                    if d.join("__init__.py").is_file() {
+                    if witness::is_file(&d.join("__init__.py")) {
                         top = Some(d);
                     }
                     dir = d.parent();
@@ -787,7 +790,7 @@ impl StoredListing {
             }
         }
         for folder in folders {
-            let meta = std::fs::metadata(&folder).ok()?;
+            let meta = witness::metadata(&folder)?;
             if !cache.settled_before_run(&meta) {
                 return None;
             }
@@ -796,7 +799,9 @@ impl StoredListing {
                 // An absent one's appearance changes the folder's time (`.git/info/exclude`:
                 // not that folder's, so it is stamped absent too).
                 let stamp = file_stamp(&file);
-                if stamp.is_some() || name == ".git/info/exclude" && folder.join(".git").exists() {
+                if stamp.is_some()
+                    || name == ".git/info/exclude" && witness::exists(&folder.join(".git"))
+                {
                     ignore_files.push((file, stamp));
                 }
             }
@@ -821,7 +826,8 @@ impl StoredListing {
     /// Whether nothing the listing was made from changed.
     fn holds(&self, root: &Path) -> bool {
         self.folders.iter().all(|(folder, modified)| {
-            std::fs::metadata(root.join(folder)).is_ok_and(|meta| modified_ns(&meta) == *modified)
+            witness::metadata(&root.join(folder))
+                .is_some_and(|meta| modified_ns(&meta) == *modified)
         }) && self
             .ignore_files
             .iter()
@@ -834,13 +840,13 @@ fn modified_ns(meta: &std::fs::Metadata) -> u128 {
 }
 
 fn file_stamp(file: &Path) -> Option<(u64, u128)> {
-    let meta = std::fs::metadata(file).ok()?;
+    let meta = witness::metadata(file)?;
     Some((meta.len(), modified_ns(&meta)))
 }
 
 /// The user's global git ignore files and configurations (the walk applies them): the
 /// configurations are stamped too, as they name `core.excludesFile`.
-fn global_ignore_files() -> Vec<PathBuf> {
+pub(crate) fn global_ignore_files() -> Vec<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let config = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)

@@ -65,7 +65,7 @@ pub trait Globals: Sync {
     /// The bytes of a project module's file, noted as read: what is on disk unless something
     /// stands for it (the project model's open texts, see `ProjectModel::set_open_text`).
     fn read_source(&self, path: &std::path::Path) -> Option<Vec<u8>> {
-        let bytes = std::fs::read(path).ok();
+        let bytes = super::witness::read(path);
         super::cache::note_file(path, bytes.as_deref());
         bytes
     }

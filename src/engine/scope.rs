@@ -15,6 +15,7 @@ use tree_sitter::Node;
 
 use super::chunks::SkippedKind;
 use super::source::{walk_tree, SourceFile, Visit};
+use super::witness;
 
 pub type ScopeId = usize;
 
@@ -492,7 +493,7 @@ impl ScriptFolder {
         let path = std::path::Path::new(&file.path);
         let folder = path.parent()?;
         let (package, _) = file.module.rsplit_once('.')?;
-        if path.file_name()? == "__init__.py" || folder.join("__init__.py").is_file() {
+        if path.file_name()? == "__init__.py" || witness::is_file(&folder.join("__init__.py")) {
             return None;
         }
         Some(ScriptFolder {
@@ -509,8 +510,8 @@ impl ScriptFolder {
         let is_sibling = *self.siblings.entry(top.to_string()).or_insert_with(|| {
             // A folder without `__init__.py` is only a namespace portion, which a regular
             // module found later on `sys.path` wins over: only a package counts.
-            folder.join(format!("{top}.py")).is_file()
-                || folder.join(top).join("__init__.py").is_file()
+            witness::is_file(&folder.join(format!("{top}.py")))
+                || witness::is_file(&folder.join(top).join("__init__.py"))
         });
         is_sibling.then(|| format!("{}.{module}", self.package))
     }

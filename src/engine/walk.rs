@@ -15,6 +15,7 @@ use ignore::{WalkBuilder, WalkState};
 
 use super::project::ProjectModel;
 use super::source::SourceFile;
+use super::witness;
 use super::{Diagnostic, Severity};
 use crate::config::LoadedConfig;
 
@@ -141,10 +142,21 @@ pub fn read_tree<R: Send>(
     let mut roots = Vec::new();
     for path in paths {
         match std::fs::metadata(path) {
-            Ok(_) if forced.as_ref().is_some_and(|f| f.excludes(path)) => {}
-            Ok(_) => roots.push(path.clone()),
-            Err(e) => error(&out, path, describe_io(&e)),
+            Ok(meta) if forced.as_ref().is_some_and(|f| f.excludes(path)) => {
+                witness::saw(path, Some(&meta))
+            }
+            Ok(meta) => {
+                witness::saw(path, Some(&meta));
+                roots.push(path.clone());
+            }
+            Err(e) => {
+                witness::saw(path, None);
+                error(&out, path, describe_io(&e))
+            }
         }
+    }
+    if witness::recording() {
+        see_ignore_files_above(&roots, model);
     }
     let Some((first, rest)) = roots.split_first() else {
         return out.into_inner().unwrap();
@@ -202,6 +214,9 @@ pub fn read_tree<R: Send>(
                 }
             };
             let is_file = entry.file_type().is_some_and(|t| t.is_file());
+            if entry.file_type().is_some_and(|t| t.is_dir()) && witness::recording() {
+                see_folder(entry.path());
+            }
             let given = entry.depth() == 0;
             let is_python = is_python(entry.path());
             if !is_file || !(is_python || given) {
@@ -221,7 +236,10 @@ pub fn read_tree<R: Send>(
             // finds is never remembered for a newer content.
             let remembered = recall
                 .filter(|_| is_python)
-                .and_then(|recall| Some((recall, model.absolute(path), std::fs::metadata(path).ok()?)));
+                .and_then(|recall| Some((recall, model.absolute(path), witness::metadata(path)?)));
+            if recall.is_none() && witness::recording() {
+                witness::metadata(path);
+            }
             if let Some((recall, absolute, meta)) = &remembered {
                 if let Some(edits_sys_path) = recall.without_coroutine(absolute, meta) {
                     show_progress();
@@ -296,6 +314,33 @@ pub fn read_tree<R: Send>(
         bar.finish_and_clear();
     }
     out.into_inner().unwrap()
+}
+
+/// A folder walked, as a recorded run sees it: its entries (by its time) and the ignore files
+/// in it, which can change in place.
+fn see_folder(folder: &Path) {
+    witness::metadata(folder);
+    for name in [".gitignore", ".ignore"] {
+        witness::metadata(&folder.join(name));
+    }
+    if witness::exists(&folder.join(".git")) {
+        witness::metadata(&folder.join(".git/info/exclude"));
+    }
+}
+
+/// The ignore files the walk applies from above the paths given: the parents' and the user's.
+fn see_ignore_files_above(roots: &[PathBuf], model: &ProjectModel) {
+    for root in roots {
+        let absolute = model.absolute(root);
+        for parent in absolute.ancestors().skip(1) {
+            for name in [".gitignore", ".ignore", ".git/info/exclude"] {
+                witness::metadata(&parent.join(name));
+            }
+        }
+    }
+    for file in super::project::global_ignore_files() {
+        witness::metadata(&file);
+    }
 }
 
 /// A Python source or stub file, by its name.
