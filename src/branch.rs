@@ -220,6 +220,7 @@ fn apply_to_branch(options: &BranchOptions) -> Result<String, String> {
             select: options.select.clone(),
             ignore: options.ignore.clone(),
         },
+        crate::recipes::builtin(),
     );
     engine.target_version = options.target_version.clone();
     engine.propagate = options.propagate;

@@ -504,6 +504,7 @@ fn engine_for(paths: &[PathBuf], scope: &ScopeArgs) -> Result<Engine, ExitCode> 
             select: scope.select.clone(),
             ignore: scope.ignore.clone(),
         },
+        crate::recipes::builtin(),
     );
     engine.indirect = !scope.no_indirect;
     engine.explicit_config = scope.config.is_some();

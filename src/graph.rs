@@ -52,7 +52,7 @@ pub fn run(args: GraphArgs) -> ExitCode {
         Ok(config) => config,
         Err(message) => return fail(message),
     };
-    let engine = Engine::new(config, Selection::default());
+    let engine = Engine::new(config, Selection::default(), crate::recipes::builtin());
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {

@@ -64,7 +64,11 @@ fn examples_report_exactly_their_expect_markers() {
         "every recipe ships examples; found {}",
         files.len()
     );
-    let engine = Engine::new(LoadedConfig::default(), Selection::default());
+    let engine = Engine::new(
+        LoadedConfig::default(),
+        Selection::default(),
+        unblocker::recipes::builtin(),
+    );
     let mut failures = Vec::new();
     for path in &files {
         let source = std::fs::read_to_string(path).unwrap();
@@ -97,7 +101,11 @@ fn examples_report_exactly_their_expect_markers() {
 
 #[test]
 fn example_reports_match_snapshots() {
-    let engine = Engine::new(LoadedConfig::default(), Selection::default());
+    let engine = Engine::new(
+        LoadedConfig::default(),
+        Selection::default(),
+        unblocker::recipes::builtin(),
+    );
     for path in examples() {
         let report = engine.check(std::slice::from_ref(&path));
         let read = |p: &str| std::fs::read(p).ok();
@@ -110,7 +118,11 @@ fn example_reports_match_snapshots() {
 
 #[test]
 fn json_output_is_the_documented_shape() {
-    let engine = Engine::new(LoadedConfig::default(), Selection::default());
+    let engine = Engine::new(
+        LoadedConfig::default(),
+        Selection::default(),
+        unblocker::recipes::builtin(),
+    );
     let path = PathBuf::from("codemods/sleep/examples/imports_and_contexts.py");
     let report = engine.check(std::slice::from_ref(&path));
     let json: serde_json::Value = serde_json::from_str(&render_json(&report.findings)).unwrap();
@@ -144,8 +156,12 @@ fn parsing_only_what_direct_findings_need_finds_the_same() {
     // example the findings must be exactly those of a whole-file parse.
     let mut config = LoadedConfig::default();
     config.config.extend_blocking_calls = vec!["service.slow_helper".into()];
-    let partial = Engine::new(config.clone(), Selection::default());
-    let mut whole = Engine::new(config, Selection::default());
+    let partial = Engine::new(
+        config.clone(),
+        Selection::default(),
+        unblocker::recipes::builtin(),
+    );
+    let mut whole = Engine::new(config, Selection::default(), unblocker::recipes::builtin());
     whole.partial_parse = false;
     let key = |engine: &Engine| {
         let report = engine.check(&[
@@ -192,7 +208,11 @@ fn example_fixes_match_snapshots() {
     // recipe's rewrites (and refusals) are reviewed here.
     use unblocker::engine::fix::FixOptions;
     use unblocker::fixes::{render_diff, render_summary};
-    let engine = Engine::new(LoadedConfig::default(), Selection::default());
+    let engine = Engine::new(
+        LoadedConfig::default(),
+        Selection::default(),
+        unblocker::recipes::builtin(),
+    );
     for path in examples() {
         let report = engine.check(std::slice::from_ref(&path));
         let module = path.file_stem().unwrap().to_string_lossy().to_string();

@@ -21,7 +21,11 @@ fn fixtures() -> Vec<PathBuf> {
 }
 
 fn engine_for(path: &Path) -> Engine {
-    let mut engine = Engine::new(LoadedConfig::default(), Selection::default());
+    let mut engine = Engine::new(
+        LoadedConfig::default(),
+        Selection::default(),
+        unblocker::recipes::builtin(),
+    );
     if path.file_stem().is_some_and(|s| s == "py38") {
         engine.target_version = Some("py38".into());
     }
@@ -93,7 +97,11 @@ fn fixed_files_parse_and_a_second_fix_changes_nothing() {
 
 #[test]
 fn line_endings_and_bom_are_kept() {
-    let engine = Engine::new(LoadedConfig::default(), Selection::default());
+    let engine = Engine::new(
+        LoadedConfig::default(),
+        Selection::default(),
+        unblocker::recipes::builtin(),
+    );
     let crlf = Path::new("tests/fixtures/fix/crlf.py");
     let fixed = fix(
         &engine,

@@ -323,7 +323,11 @@ fn output_that_cannot_be_written_is_an_error() {
 fn a_propagate_plan_a_file_cannot_take_changes_no_file_of_it() {
     use unblocker::engine::{fix::FixOptions, Engine, Selection};
     let dir = fixture("propagate");
-    let mut engine = Engine::new(Default::default(), Selection::default());
+    let mut engine = Engine::new(
+        Default::default(),
+        Selection::default(),
+        unblocker::recipes::builtin(),
+    );
     engine.propagate = true;
     let report = engine.check(&[dir.path().to_path_buf()]);
     let planned: Vec<&String> = report.project.propagation.edits.keys().collect();

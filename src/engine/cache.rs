@@ -948,8 +948,9 @@ impl From<&Finding> for CachedFinding {
 
 impl CachedFinding {
     fn restore(self) -> Option<Finding> {
-        // A recipe this build does not have: the entry is not trusted.
-        let recipe = crate::recipes::by_id(&self.recipe)?.id();
+        // The same build wrote it (the tool's identity is part of every key): its recipe ids
+        // are this build's.
+        let recipe = intern(self.recipe);
         Some(Finding {
             path: self.path,
             recipe,

@@ -2110,7 +2110,11 @@ mod tests {
         std::fs::write(app.join("__init__.py"), "").unwrap();
         std::fs::write(app.join("client.py"), CLIENT).unwrap();
         std::fs::write(app.join("handlers.py"), HANDLERS).unwrap();
-        let engine = Engine::new(LoadedConfig::default(), Selection::default());
+        let engine = Engine::new(
+            LoadedConfig::default(),
+            Selection::default(),
+            crate::recipes::builtin(),
+        );
         let report = engine.check(&[dir.path().to_path_buf()]);
         let lines: Vec<usize> = report
             .findings

@@ -443,6 +443,7 @@ class Store:
         let engine = crate::engine::Engine::new(
             crate::config::LoadedConfig::default(),
             crate::engine::Selection::default(),
+            crate::recipes::builtin(),
         );
         let findings = engine.check(&[dir.path().to_path_buf()]).findings;
         let safety: Vec<(usize, crate::finding::Safety)> = findings

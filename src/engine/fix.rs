@@ -349,7 +349,7 @@ impl Engine {
         let Ok(out) = Verifier::new(&before, cpython).verify(out) else {
             for edit in edits {
                 result.not_fixed.push(NotFixed {
-                    recipe: crate::recipes::INDIRECT_RECIPE,
+                    recipe: super::recipe::INDIRECT_RECIPE,
                     line: before_line(&result.original, edit.start),
                     reason: "--propagate: the file would not parse with `async`/`await` added: left as it was".into(),
                 });
@@ -358,7 +358,7 @@ impl Engine {
         };
         for edit in edits.iter().filter(|e| e.text == "async ") {
             result.applied.push(Applied {
-                recipe: crate::recipes::INDIRECT_RECIPE,
+                recipe: super::recipe::INDIRECT_RECIPE,
                 safety: Safety::Safe,
                 line: before_line(&result.original, edit.start),
             });

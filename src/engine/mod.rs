@@ -25,6 +25,7 @@ pub mod own_loop;
 pub mod parsed;
 pub mod project;
 pub mod propagate;
+pub mod recipe;
 pub mod resolve;
 pub mod rewrite;
 pub mod scope;
@@ -44,7 +45,6 @@ use tree_sitter::Node;
 use crate::catalogue::{BlockingCall, Catalogue};
 use crate::config::LoadedConfig;
 use crate::finding::{Finding, FixInfo, Kind};
-use crate::recipes;
 use index::ProjectIndex;
 use resolve::Resolver;
 use scope::{ScopeId, ScopeKind, Scopes};
@@ -68,7 +68,7 @@ impl Selection {
             || self
                 .select
                 .iter()
-                .any(|s| s == recipe || recipes::is_code(s)))
+                .any(|s| s == recipe || recipe::is_code(s)))
             && !self.ignore.iter().any(|s| s == recipe)
     }
 
@@ -83,6 +83,8 @@ impl Selection {
 }
 
 pub struct Engine {
+    /// The recipes this engine runs, handed in by the front end (`recipes::builtin()`).
+    pub recipes: recipe::Recipes,
     pub catalogue: Catalogue,
     pub config: LoadedConfig,
     pub selection: Selection,
@@ -220,7 +222,7 @@ impl Report {
 }
 
 impl Engine {
-    pub fn new(config: LoadedConfig, mut selection: Selection) -> Engine {
+    pub fn new(config: LoadedConfig, mut selection: Selection, recipes: recipe::Recipes) -> Engine {
         let cli_selection = selection.clone();
         let mut catalogue = Catalogue::builtin();
         catalogue.extend(&config.config.extend_blocking_calls);
@@ -234,6 +236,7 @@ impl Engine {
         let per_file_ignores =
             suppress::PerFileIgnores::new(config.root.as_deref(), &config.config.per_file_ignores);
         Engine {
+            recipes,
             per_file_ignores,
             catalogue,
             config,
@@ -995,7 +998,7 @@ impl Engine {
             http_client: settings.http_client,
         };
         let mut findings = Vec::new();
-        for recipe in recipes::all() {
+        for recipe in self.recipes.all() {
             if selection.allows(recipe.id()) {
                 recipe.find(&cx, &mut findings);
             }
@@ -1012,7 +1015,7 @@ impl Engine {
             outer.call.start_byte() == inner.call.start_byte()
                 && outer.entry.recipe == inner.entry.recipe
         });
-        for recipe in recipes::all() {
+        for recipe in self.recipes.all() {
             covered.extend(recipe.covered_calls(&cx, &sites));
         }
         let catalogue_calls: HashSet<usize> = sites.iter().map(|s| s.call.start_byte()).collect();
@@ -1020,7 +1023,7 @@ impl Engine {
             if covered.contains(&site.call.start_byte()) || !selection.allows(&site.entry.recipe) {
                 continue;
             }
-            let Some(recipe) = recipes::by_id(&site.entry.recipe) else {
+            let Some(recipe) = self.recipes.by_id(&site.entry.recipe) else {
                 continue;
             };
             findings.extend(recipe.call_finding(&cx, &site));
@@ -1108,10 +1111,10 @@ impl Engine {
         catalogue_calls: &HashSet<usize>,
         findings: &mut Vec<Finding>,
     ) {
-        if !self.indirect || !selection.allows(recipes::INDIRECT_RECIPE) {
+        if !self.indirect || !selection.allows(recipe::INDIRECT_RECIPE) {
             return;
         }
-        let Some(recipe) = recipes::by_id(recipes::INDIRECT_RECIPE) else {
+        let Some(recipe) = self.recipes.by_id(recipe::INDIRECT_RECIPE) else {
             return;
         };
         for (call, function) in cx.async_calls() {
@@ -1275,7 +1278,7 @@ impl Engine {
     fn dispatched_call_candidates(
         &self,
         cx: &FileContext,
-        recipe: &dyn recipes::Recipe,
+        recipe: &dyn recipe::Recipe,
         call: &scope::CallNode,
         function: ScopeId,
     ) -> Vec<Finding> {
@@ -1309,7 +1312,7 @@ impl Engine {
     fn nested_call_finding(
         &self,
         cx: &FileContext,
-        recipe: &dyn recipes::Recipe,
+        recipe: &dyn recipe::Recipe,
         call: &scope::CallNode,
         function: ScopeId,
         callee: String,

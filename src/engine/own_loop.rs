@@ -200,7 +200,11 @@ mod tests {
     use crate::engine::{Engine, Selection};
 
     fn messages(src: &str) -> Vec<String> {
-        let engine = Engine::new(LoadedConfig::default(), Selection::default());
+        let engine = Engine::new(
+            LoadedConfig::default(),
+            Selection::default(),
+            crate::recipes::builtin(),
+        );
         let (findings, _) = engine.check_text("app.py", "app", src);
         findings.into_iter().map(|f| f.message).collect()
     }

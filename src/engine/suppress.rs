@@ -213,7 +213,7 @@ impl FileSuppression {
                 .map(|n| n.trim_matches(|c| c == '[' || c == ']'))
                 .filter(|n| !n.is_empty())
                 .map(|n| {
-                    if crate::recipes::is_code(n) {
+                    if super::recipe::is_code(n) {
                         n.to_ascii_uppercase()
                     } else {
                         n.to_string()
@@ -328,7 +328,7 @@ impl PerFileIgnores {
                 || (rule.name_only && name.is_some_and(|n| rule.relative.is_match(n)));
             if hit {
                 found.names.extend(rule.names.iter().map(|n| {
-                    if crate::recipes::is_code(n) {
+                    if super::recipe::is_code(n) {
                         n.to_ascii_uppercase()
                     } else {
                         n.clone()

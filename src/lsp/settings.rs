@@ -201,6 +201,7 @@ pub(super) fn configure(
             select: settings.select.clone(),
             ignore: settings.ignore.clone(),
         },
+        crate::recipes::builtin(),
     );
     engine.explicit_config = settings.configuration.is_some();
     engine.target_version = settings.target_version.clone();

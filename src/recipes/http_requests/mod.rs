@@ -132,7 +132,7 @@ mod tests {
     fn first_fix(src: &str, http_client: Option<&str>) -> (String, Safety, String) {
         let mut config = LoadedConfig::default();
         config.config.http_client = http_client.map(str::to_string);
-        let engine = Engine::new(config, Selection::default());
+        let engine = Engine::new(config, Selection::default(), crate::recipes::builtin());
         let file = SourceFile::parse(
             "example.py".into(),
             src.as_bytes().to_vec(),
