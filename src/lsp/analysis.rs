@@ -38,6 +38,9 @@ pub(super) enum Work {
     Reconfigure(Arc<Engine>),
     /// The document was closed: its file on disk stands for it again.
     Close(String),
+    /// Files no document stands for changed on disk (another program wrote them, a branch
+    /// was checked out).
+    FilesChanged(Vec<PathBuf>),
 }
 
 /// One version of one document to analyse.
@@ -89,6 +92,7 @@ pub(super) fn analysis_thread(
                     queued.retain(|q| q.key != key);
                     analyser.close(&key, events);
                 }
+                Work::FilesChanged(paths) => analyser.files_changed(&paths, events),
                 Work::Analyse(job) => {
                     if let Some(at) = queued.iter().position(|q| q.key == job.key) {
                         let older = queued.remove(at);
@@ -474,7 +478,7 @@ impl Analyser {
         self.engine.project.set_open_text(&path, &open.module, None);
         let on_disk = std::fs::read(&path).ok();
         let now = on_disk.as_deref().map(cache::content_hash);
-        let mut dependents = self.forget_what_read(&path, &open.module, now, key);
+        let dependents = self.forget_what_read(&path, &open.module, now, key);
         if open.left_out_of_scan {
             for (name, is_async) in disk_definitions(&path, &open.module) {
                 if is_async {
@@ -485,12 +489,107 @@ impl Analyser {
             }
         }
         self.gather_definitions();
-        let toggled: HashSet<&String> = open
+        let toggled: HashSet<String> = open
             .definitions
             .iter()
             .filter(|(_, a)| *a)
-            .map(|(n, _)| n)
+            .map(|(n, _)| n.clone())
             .collect();
+        self.refine_dependents(dependents, &toggled, events);
+    }
+
+    /// Files changed on disk that no open document stands for: what was learnt from their
+    /// old text is forgotten, the scan's definitions of them read again, and the open
+    /// documents whose findings went through them refined again.
+    fn files_changed(&mut self, paths: &[PathBuf], events: &crossbeam_channel::Sender<Event>) {
+        let mut dependents = Vec::new();
+        let mut toggled = HashSet::new();
+        for path in paths {
+            let path = self.engine.project.absolute(path);
+            let module = self.engine.project.module_name(&path);
+            // Memos of the project model that read the file go.
+            self.engine.project.set_open_text(&path, &module, None);
+            let now = std::fs::read(&path).ok().map(|b| cache::content_hash(&b));
+            for key in self.forget_what_read(&path, &module, now, "") {
+                if !dependents.contains(&key) {
+                    dependents.push(key);
+                }
+            }
+            let before = self.scanned_definitions_of(&module);
+            let after = disk_definitions(&path, &module);
+            for (name, is_async) in &before {
+                if *is_async {
+                    self.scanned.0.remove(name);
+                } else {
+                    self.scanned.1.remove(name);
+                }
+            }
+            for (name, is_async) in &after {
+                if *is_async {
+                    self.scanned.0.insert(name.clone());
+                } else {
+                    self.scanned.1.insert(name.clone());
+                }
+            }
+            let async_names = |defs: &[(String, bool)]| -> HashSet<String> {
+                defs.iter()
+                    .filter(|(_, a)| *a)
+                    .map(|(n, _)| n.clone())
+                    .collect()
+            };
+            toggled.extend(
+                async_names(&before)
+                    .symmetric_difference(&async_names(&after))
+                    .cloned(),
+            );
+        }
+        self.gather_definitions();
+        let changed: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let refreshed = dependents.len();
+        self.refine_dependents(dependents, &toggled, events);
+        let _ = events.send(Event::Log(format!(
+            "unblock: changed on disk: {}; {refreshed} open documents refined again",
+            changed.join(", ")
+        )));
+    }
+
+    /// The definitions the scan found for `module`: the names under it that no longer module
+    /// name claims (`pkg.mod.sub.f` is `pkg.mod.sub`'s when that is a module).
+    fn scanned_definitions_of(&self, module: &str) -> Vec<(String, bool)> {
+        let modules = self.engine.project.modules();
+        let owner = |name: &str| -> bool {
+            let Some(rest) = name.strip_prefix(module).and_then(|r| r.strip_prefix('.')) else {
+                return false;
+            };
+            // Every longer prefix that is a module takes the name from `module`.
+            let mut prefix = module.to_string();
+            for part in rest.split('.') {
+                prefix.push('.');
+                prefix.push_str(part);
+                if prefix.len() < name.len() && modules.contains_key(&prefix) {
+                    return false;
+                }
+            }
+            true
+        };
+        let (asynchronous, sync) = &self.scanned;
+        asynchronous
+            .iter()
+            .filter(|n| owner(n))
+            .map(|n| (n.clone(), true))
+            .chain(sync.iter().filter(|n| owner(n)).map(|n| (n.clone(), false)))
+            .collect()
+    }
+
+    /// Refines again the documents whose findings used what changed, and those that asked
+    /// about a function made or unmade `async def` (`toggled`), after asking the call graph
+    /// again about the callees whose answers were forgotten.
+    fn refine_dependents(
+        &mut self,
+        mut dependents: Vec<String>,
+        toggled: &HashSet<String>,
+        events: &crossbeam_channel::Sender<Event>,
+    ) {
         for (other, document) in &self.open {
             if !dependents.contains(other) && document.asked.iter().any(|c| toggled.contains(c)) {
                 dependents.push(other.clone());

@@ -25,7 +25,7 @@ use super::DEBOUNCE;
 impl Server {
     pub(super) fn notification(&mut self, connection: &Connection, notification: Notification) {
         match notification.method.as_str() {
-            "initialized" => self.watch_configuration_files(connection),
+            "initialized" => self.watch_files(connection),
             "textDocument/didOpen" => {
                 let Ok(params) =
                     notification.extract::<DidOpenTextDocumentParams>("textDocument/didOpen")
@@ -149,8 +149,29 @@ impl Server {
                     uri_to_path(change.uri.as_str())
                         .is_some_and(|path| is_configuration_file(&path))
                 });
-                if configuration_changed {
+                // An open document stands for its file: a save of it changes nothing here.
+                let open: std::collections::HashSet<PathBuf> = self
+                    .documents
+                    .keys()
+                    .filter_map(|k| uri_to_path(k))
+                    .collect();
+                let outside: Vec<(PathBuf, lsp_types::FileChangeType)> = params
+                    .changes
+                    .iter()
+                    .filter_map(|change| Some((uri_to_path(change.uri.as_str())?, change.typ)))
+                    .filter(|(path, _)| {
+                        crate::engine::walk::is_python(path) && !open.contains(path)
+                    })
+                    .collect();
+                // A module added or removed changes the project's layout: scanned again.
+                let layout_changed = outside
+                    .iter()
+                    .any(|(_, typ)| *typ != lsp_types::FileChangeType::CHANGED);
+                if configuration_changed || layout_changed {
                     self.reload(connection);
+                } else if !outside.is_empty() {
+                    let paths = outside.into_iter().map(|(path, _)| path).collect();
+                    let _ = self.analysis.send(Work::FilesChanged(paths));
                 }
             }
             "workspace/didChangeWorkspaceFolders" => {

@@ -297,19 +297,23 @@ pub(super) fn is_configuration_file(path: &Path) -> bool {
 }
 
 impl Server {
-    /// Asks the client to tell of changes to the configuration files, when it can
-    /// (`client/registerCapability`); else they are read again when saved in the editor.
-    pub(super) fn watch_configuration_files(&mut self, connection: &Connection) {
+    /// Asks the client to tell of changes to the configuration files and the Python files,
+    /// when it can (`client/registerCapability`): a branch checked out or a file written by
+    /// another program changes what the open documents' chains go through. Without it, the
+    /// configuration is read again when saved in the editor.
+    pub(super) fn watch_files(&mut self, connection: &Connection) {
         if !self.client.watch_files {
             return;
         }
         let watchers: Vec<serde_json::Value> = CONFIGURATION_FILES
             .iter()
-            .map(|name| serde_json::json!({ "globPattern": format!("**/{name}") }))
+            .map(|name| format!("**/{name}"))
+            .chain(["**/*.py".to_string(), "**/*.pyi".to_string()])
+            .map(|glob| serde_json::json!({ "globPattern": glob }))
             .collect();
         let params = serde_json::json!({
             "registrations": [{
-                "id": "unblock-configuration-files",
+                "id": "unblock-watched-files",
                 "method": "workspace/didChangeWatchedFiles",
                 "registerOptions": { "watchers": watchers },
             }],

@@ -245,7 +245,7 @@ async def test_configuration_reloads_after_editing_pyproject(watching: LanguageC
     [registration] = client.registrations
     assert registration.method == "workspace/didChangeWatchedFiles"
     globs = sorted(w["globPattern"] for w in registration.register_options["watchers"])
-    assert globs == ["**/pyproject.toml", "**/unblock.toml"]
+    assert globs == ["**/*.py", "**/*.pyi", "**/pyproject.toml", "**/unblock.toml"]
 
     pyproject = root / "pyproject.toml"
     pyproject.write_text("[project]\nname = 'app'\n\n[tool.unblock]\nignore = ['sleep']\n",
@@ -273,6 +273,51 @@ async def test_configuration_reloads_after_editing_pyproject(watching: LanguageC
     changed(client, pyproject)
     await published_until(client, pyproject.as_uri(), lambda found: found == [])
     await published_until(client, uri, lambda found: found == ["sleep"])
+
+
+def told_of(client, path, typ):
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(changes=[types.FileEvent(uri=path.as_uri(), type=typ)]))
+
+
+HANDLER = "from pkg.helper import fetch\n\n\nasync def handler():\n    return fetch()\n"
+QUIET = "def fetch():\n    return 1\n"
+BLOCKING = "import time\n\n\ndef fetch():\n    time.sleep(1)\n    return 1\n"
+
+
+@pytest.mark.asyncio
+async def test_a_module_changed_on_disk_refreshes_the_open_files_that_go_through_it(
+        watching: LanguageClient, tmp_path):
+    """A helper no editor holds, written by another program (a branch checked out): the open
+    coroutine file's chain through it comes and goes, as `unblock check` would say."""
+    client = watching
+    root = tmp_path / "ws"
+    (root / "pkg").mkdir()
+    (root / "pkg" / "__init__.py").write_text("", encoding="utf-8")
+    helper = root / "pkg" / "helper.py"
+    helper.write_text(QUIET, encoding="utf-8")
+    (root / "handler.py").write_text(HANDLER, encoding="utf-8")
+    uri = await open_document(client, root / "handler.py", HANDLER)
+    await published_until(client, uri, lambda found: found == [])
+
+    helper.write_text(BLOCKING, encoding="utf-8")
+    told_of(client, helper, types.FileChangeType.Changed)
+    await published_until(client, uri, lambda found: found == ["to-thread"])
+
+    helper.write_text(QUIET, encoding="utf-8")
+    told_of(client, helper, types.FileChangeType.Changed)
+    await published_until(client, uri, lambda found: found == [])
+
+    # A module that did not exist: the project's layout changes with it.
+    (root / "handler.py").write_text(HANDLER.replace("pkg.helper", "pkg.later"), encoding="utf-8")
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(
+            text=HANDLER.replace("pkg.helper", "pkg.later"))]))
+    later = root / "pkg" / "later.py"
+    later.write_text(BLOCKING, encoding="utf-8")
+    told_of(client, later, types.FileChangeType.Created)
+    await published_until(client, uri, lambda found: found == ["to-thread"])
 
 
 @pytest.mark.asyncio
