@@ -767,16 +767,8 @@ impl CachedRun {
 
     fn restore(self) -> Option<Report> {
         Some(Report {
-            findings: self
-                .findings
-                .into_iter()
-                .map(CachedFinding::restore)
-                .collect::<Option<_>>()?,
-            diagnostics: self
-                .diagnostics
-                .into_iter()
-                .map(restore_diagnostic)
-                .collect(),
+            findings: restore_findings(self.findings)?,
+            diagnostics: restore_diagnostics(self.diagnostics),
             files_scanned: self.files_scanned,
             files_parsed: self.files_parsed,
             unreadable: self.unreadable,
@@ -808,19 +800,20 @@ impl From<&CheckedFile> for CachedCheck {
 impl CachedCheck {
     fn restore(self) -> Option<CheckedFile> {
         Some(CheckedFile {
-            findings: self
-                .findings
-                .into_iter()
-                .map(CachedFinding::restore)
-                .collect::<Option<_>>()?,
-            diagnostics: self
-                .diagnostics
-                .into_iter()
-                .map(restore_diagnostic)
-                .collect(),
+            findings: restore_findings(self.findings)?,
+            diagnostics: restore_diagnostics(self.diagnostics),
             definitions: self.definitions,
         })
     }
+}
+
+/// Stored findings read back; `None` when one cannot be.
+fn restore_findings(stored: Vec<CachedFinding>) -> Option<Vec<Finding>> {
+    stored.into_iter().map(CachedFinding::restore).collect()
+}
+
+fn restore_diagnostics(stored: Vec<(String, String, bool)>) -> Vec<Diagnostic> {
+    stored.into_iter().map(restore_diagnostic).collect()
 }
 
 fn store_diagnostic(d: &Diagnostic) -> (String, String, bool) {
