@@ -105,6 +105,23 @@ pub fn arguments_text(cx: &FileContext, call: Node) -> Option<String> {
 /// Joins a first argument and the rest: `f` and `a, b` give `f, a, b`; multi-line argument
 /// lists keep their layout.
 pub fn prepend_argument(first: &str, rest: &str) -> String {
+    // A comment after the opening parenthesis (`f(  # why`) stays there; the arguments,
+    // from the next line on, get the new one as arguments on lines of their own do.
+    let blank = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+    if rest[blank..].starts_with('#') {
+        if let Some(end) = rest.find('\n') {
+            let end = if rest[..end].ends_with('\r') {
+                end - 1
+            } else {
+                end
+            };
+            let (comment, arguments) = rest.split_at(end);
+            if arguments.trim().is_empty() {
+                return format!("{first},{rest}");
+            }
+            return format!("{comment}{}", prepend_argument(first, arguments));
+        }
+    }
     if rest.trim().is_empty() {
         first.to_string()
     } else if rest.starts_with(['\n', '\r']) {
@@ -1522,5 +1539,21 @@ mod tests {
         assert_eq!(super::snake_case("SMTP_SSL"), "smtp_ssl");
         assert_eq!(super::snake_case("getJSON2Data"), "get_json2_data");
         assert_eq!(super::snake_case("Popen"), "popen");
+    }
+
+    #[test]
+    fn a_comment_after_the_opening_parenthesis_stays_there() {
+        use super::prepend_argument;
+        assert_eq!(
+            prepend_argument("f", "  # why\n        a, b\n    "),
+            "  # why\n        f, a, b\n    "
+        );
+        assert_eq!(
+            prepend_argument("f", "  # why\r\n    a=1,\r\n    b=2,\r\n"),
+            "  # why\r\n    f,\r\n    a=1,\r\n    b=2,\r\n"
+        );
+        // Nothing after the comment: no argument to put the new one before.
+        assert_eq!(prepend_argument("f", "  # why\n"), "f,  # why\n");
+        assert_eq!(prepend_argument("f", "a, b"), "f, a, b");
     }
 }
