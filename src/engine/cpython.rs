@@ -833,6 +833,113 @@ mod tests {
         assert_eq!(judge.judge(b"(y := 1)\n"), Some(Verdict::Accepted));
     }
 
+    /// What `ast.parse(source, feature_version=(3, minor))` says of each source, asked of the
+    /// same interpreter: the judge's "newer" verdicts must be its, line and message.
+    fn ast_parse_says(sources: &[&str], minor: u8) -> Vec<Option<(usize, String)>> {
+        let script = format!(
+            "import ast, json, sys\n\
+             for source in json.load(sys.stdin):\n\
+             \x20   try:\n\
+             \x20       ast.parse(source, feature_version=(3, {minor}))\n\
+             \x20       print('ok')\n\
+             \x20   except SyntaxError as e:\n\
+             \x20       print(e.lineno, ' '.join(str(e.msg).split()))\n"
+        );
+        let mut child = std::process::Command::new("python3")
+            .args(["-I", "-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let json = format!(
+            "[{}]",
+            sources
+                .iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(json.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let (number, message) = line.split_once(' ')?;
+                Some((number.parse().unwrap(), message.to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn newer_syntax_is_what_ast_parse_with_the_feature_version_rejects() {
+        let judge = Judge::from_environment(Some("py37"));
+        let sources = [
+            "(y := 1)\n",
+            "def f(a, /):\n    pass\n",
+            "with (open(a) as b,\n      open(c) as d):\n    pass\n",
+            "@buttons[0].clicked.connect\ndef f():\n    pass\n",
+            "x = 1\nmatch x:\n    case 1:\n        pass\n",
+            "try:\n    pass\nexcept* ValueError:\n    pass\n",
+            "async def f():\n    await g()\n",
+        ];
+        let expected = ast_parse_says(&sources, 7);
+        let bytes: Vec<&[u8]> = sources.iter().map(|s| s.as_bytes()).collect();
+        let verdicts = judge.judge_all(&bytes).unwrap();
+        let State::Running(interpreter) = &*judge.state.lock().unwrap() else {
+            panic!(
+                "the tests need a Python 3 on PATH: {:?}",
+                judge.unavailable()
+            );
+        };
+        for ((source, verdict), expected) in sources.iter().zip(verdicts).zip(expected) {
+            match (verdict, expected) {
+                (Verdict::Accepted, None) => {}
+                (Verdict::TooNew(r), Some((line, message))) => {
+                    assert_eq!((r.line, r.message), (line, message), "{source:?}")
+                }
+                // Syntax newer than the interpreter itself: its compiler says so first.
+                (Verdict::Rejected(_), Some(_)) if source.contains("except*") => {
+                    assert!(interpreter.minor < 11)
+                }
+                (verdict, expected) => panic!("{source:?}: {verdict:?}, ast.parse: {expected:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn what_the_compiler_rejects_is_an_error_whatever_the_target() {
+        let judge = Judge::from_environment(Some("py38"));
+        let rejected = |source: &str| match judge.judge(source.as_bytes()) {
+            Some(Verdict::Rejected(r)) => (r.line, r.message),
+            other => panic!("{source:?}: {other:?}"),
+        };
+        // Parsed by the grammar, rejected by the compiler: not "newer" even where the file
+        // also holds syntax newer than the target.
+        assert_eq!(
+            rejected("def f():\n    await x\n"),
+            (2, "'await' outside async function".into())
+        );
+        assert_eq!(
+            rejected("match x:\n    case 1:\n        pass\ndef f():\n    nonlocal y\n"),
+            (5, "no binding for nonlocal 'y' found".into())
+        );
+        assert_eq!(
+            rejected("async def f():\n    yield 1\n    return 2\n").1,
+            "'return' with value in async generator"
+        );
+        // Python 2.
+        let (line, message) = rejected("import sys\nprint \"x\"\n");
+        assert_eq!(line, 2);
+        assert!(message.starts_with("Missing parentheses"), "{message}");
+        rejected("x = 1\0\n");
+    }
+
     #[test]
     fn sources_larger_than_a_pipe_buffer_go_in_one_batch() {
         let judge = judge();
