@@ -340,6 +340,7 @@ fn check(args: CheckArgs, colour: ColorWhen) -> ExitCode {
         judge = judge.remembering(cache.clone());
     }
     let judge = std::sync::Arc::new(judge);
+    let judge_made = std::time::Instant::now();
     engine.rechecked_with_findings = Some(Box::new({
         let judge = judge.clone();
         move |source: &[u8]| judge.judge_ahead(source.to_vec())
@@ -371,8 +372,10 @@ fn check(args: CheckArgs, colour: ColorWhen) -> ExitCode {
     // A development aid, as `engine.check`'s: what judging the files with findings costs.
     if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
         eprintln!(
-            "timings: {:?} judging the files with findings",
-            judging.elapsed()
+            "timings: {:?} judging the files with findings, from {:.1} ms; {}",
+            judging.elapsed(),
+            judging.duration_since(judge_made).as_secs_f64() * 1e3,
+            judge.timeline()
         );
     }
     print_diagnostics(&report.diagnostics, args.scope.quiet);

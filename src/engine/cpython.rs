@@ -69,6 +69,20 @@ pub struct Judge {
     remembered: Option<Remembered>,
     /// Sources judged ahead, while the check still runs (see [`Judge::judge_ahead`]).
     ahead: Mutex<Option<Ahead>>,
+    /// When its work happened (see [`Judge::timeline`]).
+    created: std::time::Instant,
+    timeline: Mutex<Timeline>,
+}
+
+/// When the judge's work happened, from its creation: what a run after one changed file
+/// waits for at its end.
+#[derive(Default)]
+struct Timeline {
+    first_ahead: Option<std::time::Duration>,
+    ready: Option<std::time::Duration>,
+    last_verdict: Option<std::time::Duration>,
+    sent: usize,
+    bytes: usize,
 }
 
 /// The thread judging sources ahead, and the way to hand it more.
@@ -114,6 +128,8 @@ impl Judge {
             verdicts: Default::default(),
             remembered: None,
             ahead: Mutex::new(None),
+            created: std::time::Instant::now(),
+            timeline: Default::default(),
         }
     }
 
@@ -166,6 +182,26 @@ impl Judge {
         }
     }
 
+    /// When this judge's work happened, from its creation (a development aid, printed with
+    /// `UNBLOCK_TIMINGS`): the first source handed over ahead, the interpreter started, the
+    /// last verdict; and how much it was sent.
+    pub fn timeline(&self) -> String {
+        let timeline = self.timeline.lock().unwrap();
+        let at = |moment: Option<std::time::Duration>| {
+            moment.map_or("-".to_string(), |d| {
+                format!("{:.1} ms", d.as_secs_f64() * 1e3)
+            })
+        };
+        format!(
+            "judge: {} sources ({} bytes) sent; first handed ahead at {}, interpreter ready at {}, last verdict at {}",
+            timeline.sent,
+            timeline.bytes,
+            at(timeline.first_ahead),
+            at(timeline.ready),
+            at(timeline.last_verdict)
+        )
+    }
+
     pub fn judge(&self, source: &[u8]) -> Option<Verdict> {
         self.judge_all(&[source]).map(|mut v| v.remove(0))
     }
@@ -193,6 +229,10 @@ impl Judge {
             }
         });
         let _ = ahead.sources.send(source);
+        let mut timeline = self.timeline.lock().unwrap();
+        timeline
+            .first_ahead
+            .get_or_insert_with(|| self.created.elapsed());
     }
 
     /// Waits until the sources handed to [`Judge::judge_ahead`] are judged.
@@ -303,11 +343,18 @@ impl Judge {
         let State::Running(interpreter) = &mut *state else {
             return None;
         };
+        {
+            let mut timeline = self.timeline.lock().unwrap();
+            timeline.sent += sources.len();
+            timeline.bytes += sources.iter().map(|s| s.len()).sum::<usize>();
+        }
         let minor = self
             .target_minor
             .filter(|&target| target < interpreter.minor)
             .unwrap_or(0);
-        match interpreter.exchange(sources, minor) {
+        let answered = interpreter.exchange(sources, minor);
+        self.timeline.lock().unwrap().last_verdict = Some(self.created.elapsed());
+        match answered {
             Ok(verdicts) => Some(verdicts),
             Err(why) => {
                 let _ = interpreter.child.kill();
@@ -319,6 +366,12 @@ impl Judge {
     }
 
     fn start(&self) -> State {
+        let state = self.start_first_that_answers();
+        self.timeline.lock().unwrap().ready = Some(self.created.elapsed());
+        state
+    }
+
+    fn start_first_that_answers(&self) -> State {
         let mut tried = Vec::new();
         let known = self.remembered.as_ref().and_then(|r| r.known.as_ref());
         if let Some(known) = known {
