@@ -110,7 +110,9 @@ pub fn unreadable_for_fixing(report: &Report, fixed: &[FixedFile]) -> Vec<(Strin
 /// `check`'s word on the files with findings that do not compile although tree-sitter parsed
 /// them without an error (a statement indented deeper than its block, `await await`): one
 /// warning per file, like tree-sitter's syntax errors. Only files with findings are judged, in
-/// one batch, so that a clean check starts no interpreter.
+/// one batch, so that a clean check starts no interpreter. Only whether a file compiles counts
+/// here (one that needs a newer Python than the target is no fault), so `check`'s judge needs
+/// no target version.
 pub fn invalid_files_with_findings(report: &Report, judge: &Judge) -> Vec<Diagnostic> {
     let already_said: BTreeSet<&str> = report
         .diagnostics

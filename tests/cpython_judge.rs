@@ -321,6 +321,80 @@ fn a_fix_whose_result_cpython_rejects_is_dropped_and_said_and_the_others_kept() 
     );
 }
 
+/// `check` asks CPython only whether a file compiles: syntax newer than the target version is
+/// no fault there, and the source is not parsed again with the target's `feature_version`
+/// (the fixer still is: a rewrite must not bring in syntax the target lacks). The
+/// interpreter is python3 behind a script that records what it is sent.
+#[test]
+fn check_asks_only_whether_a_file_compiles_and_the_fixer_asks_for_the_target_too() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sent.log");
+    let interpreter = dir.path().join("recorded-python");
+    std::fs::write(
+        &interpreter,
+        format!("#!/bin/sh\ntee -a '{}' | python3 \"$@\"\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&interpreter, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let code = dir.path().join("code");
+    std::fs::create_dir(&code).unwrap();
+    std::fs::write(
+        code.join("pyproject.toml"),
+        "[tool.unblock]\ntarget-version = \"py37\"\n",
+    )
+    .unwrap();
+    // Valid Python 3.8 (`:=`), newer than the target, with a finding.
+    std::fs::write(
+        code.join("newer.py"),
+        "import time\n\n\nasync def f(x):\n    if (n := x):\n        time.sleep(n)\n",
+    )
+    .unwrap();
+    // The compiler's rejection, with a finding.
+    std::fs::write(
+        code.join("broken.py"),
+        "import time\n\n\nasync def f():\n    time.sleep(1)\n\n\ndef g():\n    await f()\n",
+    )
+    .unwrap();
+    // The minors asked for ("<minor> <length>" headers; no line of the sources looks so).
+    let asked = || -> Vec<String> {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        text.lines()
+            .filter_map(|line| {
+                let (minor, length) = line.split_once(' ')?;
+                length.parse::<usize>().ok()?;
+                minor.parse::<u8>().ok().map(|_| minor.to_string())
+            })
+            .collect()
+    };
+    let env = [("UNBLOCK_PYTHON", interpreter.to_str().unwrap())];
+    let out = unblock(&code, &["check", "--no-cache", "."], &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "broken.py: syntax error at line 9: 'await' outside async function (CPython)"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("newer.py"), "{stderr}");
+    assert_eq!(asked(), ["0", "0"], "check: compile only");
+
+    let out = unblock(&code, &["diff", "newer.py"], &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("await asyncio.sleep(n)"),
+        "{stdout}{stderr}"
+    );
+    let asked = asked();
+    assert!(
+        !asked.is_empty() && asked.iter().all(|minor| minor == "7"),
+        "the fixer parses for the target too: {asked:?}"
+    );
+}
+
 /// The judge starts only when a file has something to judge: a clean run without an
 /// interpreter has nothing to say about it.
 #[test]

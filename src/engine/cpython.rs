@@ -62,10 +62,27 @@ pub struct Judge {
     /// `feature_version`, so that a rewrite cannot bring in syntax the target lacks.
     target_minor: Option<u8>,
     state: Mutex<State>,
-    /// Verdicts remembered from earlier runs (the summary cache), by source hash.
+    /// Every verdict known, by source hash: given this run (a source is sent once), or
+    /// remembered from earlier runs.
+    verdicts: Mutex<std::collections::HashMap<u64, super::cache::CachedVerdict>>,
+    /// Where verdicts are remembered between runs (the summary cache).
     remembered: Option<Remembered>,
     /// Sources judged ahead, while the check still runs (see [`Judge::judge_ahead`]).
     ahead: Mutex<Option<Ahead>>,
+    /// When its work happened (see [`Judge::timeline`]).
+    created: std::time::Instant,
+    timeline: Mutex<Timeline>,
+}
+
+/// When the judge's work happened, from its creation: what a run after one changed file
+/// waits for at its end.
+#[derive(Default)]
+struct Timeline {
+    first_ahead: Option<std::time::Duration>,
+    ready: Option<std::time::Duration>,
+    last_verdict: Option<std::time::Duration>,
+    sent: usize,
+    bytes: usize,
 }
 
 /// The thread judging sources ahead, and the way to hand it more.
@@ -86,7 +103,6 @@ struct Remembered {
     /// The key of the verdicts loaded ([`Judge::verdicts_key`]): `known`'s at the start,
     /// else, once an interpreter was started, the one that answers.
     loaded_for: Mutex<Option<u64>>,
-    verdicts: Mutex<std::collections::HashMap<u64, super::cache::CachedVerdict>>,
     /// Verdicts were added this run: written back when the judge goes.
     added: std::sync::atomic::AtomicBool,
 }
@@ -109,8 +125,11 @@ impl Judge {
                 .and_then(|v| v.strip_prefix("py3"))
                 .and_then(|minor| minor.parse().ok()),
             state: Mutex::new(State::NotStarted),
+            verdicts: Default::default(),
             remembered: None,
             ahead: Mutex::new(None),
+            created: std::time::Instant::now(),
+            timeline: Default::default(),
         }
     }
 
@@ -131,15 +150,14 @@ impl Judge {
             .load_interpreter(selection)
             .filter(InterpreterFile::unchanged);
         let loaded_for = known.as_ref().map(|file| self.verdicts_key(file));
-        let verdicts = loaded_for
-            .map(|key| cache.load_verdicts(key))
-            .unwrap_or_default();
+        if let Some(key) = loaded_for {
+            *self.verdicts.get_mut().unwrap() = cache.load_verdicts(key);
+        }
         self.remembered = Some(Remembered {
             cache,
             selection,
             known,
             loaded_for: Mutex::new(loaded_for),
-            verdicts: Mutex::new(verdicts),
             added: Default::default(),
         });
         self
@@ -164,18 +182,34 @@ impl Judge {
         }
     }
 
+    /// When this judge's work happened, from its creation (a development aid, printed with
+    /// `UNBLOCK_TIMINGS`): the first source handed over ahead, the interpreter started, the
+    /// last verdict; and how much it was sent.
+    pub fn timeline(&self) -> String {
+        let timeline = self.timeline.lock().unwrap();
+        let at = |moment: Option<std::time::Duration>| {
+            moment.map_or("-".to_string(), |d| {
+                format!("{:.1} ms", d.as_secs_f64() * 1e3)
+            })
+        };
+        format!(
+            "judge: {} sources ({} bytes) sent; first handed ahead at {}, interpreter ready at {}, last verdict at {}",
+            timeline.sent,
+            timeline.bytes,
+            at(timeline.first_ahead),
+            at(timeline.ready),
+            at(timeline.last_verdict)
+        )
+    }
+
     pub fn judge(&self, source: &[u8]) -> Option<Verdict> {
         self.judge_all(&[source]).map(|mut v| v.remove(0))
     }
 
-    /// Judges `source` on a thread of its own while the run goes on, and remembers the
-    /// verdict: a file the check found a finding in is judged afterwards, and starting CPython
-    /// then was about half of a run after one file changed. Only with remembered verdicts
-    /// (without them the verdict would be asked again); [`Judge::judge_all`] waits for these.
+    /// Judges `source` on a thread of its own while the run goes on, and keeps the verdict:
+    /// a file the check found a finding in is judged afterwards, and starting CPython then was
+    /// about half of a run after one file changed. [`Judge::judge_all`] waits for these.
     pub fn judge_ahead(self: &std::sync::Arc<Self>, source: Vec<u8>) {
-        if self.remembered.is_none() {
-            return;
-        }
         let mut ahead = self.ahead.lock().unwrap();
         let ahead = ahead.get_or_insert_with(|| {
             let (sender, receiver) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -186,7 +220,7 @@ impl Judge {
                     let Some(judge) = judge.upgrade() else {
                         break;
                     };
-                    judge.judge_remembering(&[&source]);
+                    judge.judge_each_once(&[&source]);
                 }
             });
             Ahead {
@@ -195,6 +229,10 @@ impl Judge {
             }
         });
         let _ = ahead.sources.send(source);
+        let mut timeline = self.timeline.lock().unwrap();
+        timeline
+            .first_ahead
+            .get_or_insert_with(|| self.created.elapsed());
     }
 
     /// Waits until the sources handed to [`Judge::judge_ahead`] are judged.
@@ -212,69 +250,68 @@ impl Judge {
     /// interpreter (see [`Judge::unavailable`]).
     pub fn judge_all(&self, sources: &[&[u8]]) -> Option<Vec<Verdict>> {
         self.wait_ahead();
-        self.judge_remembering(sources)
+        self.judge_each_once(sources)
     }
 
-    /// [`Judge::judge_all`], not waiting for the sources judged ahead.
-    fn judge_remembering(&self, sources: &[&[u8]]) -> Option<Vec<Verdict>> {
-        let Some(remembered) = &self.remembered else {
-            return self.judge_fresh(sources);
-        };
+    /// [`Judge::judge_all`], not waiting for the sources judged ahead: the interpreter is
+    /// sent only the sources without a verdict yet, each once.
+    fn judge_each_once(&self, sources: &[&[u8]]) -> Option<Vec<Verdict>> {
         use super::cache::CachedVerdict;
         let hashes: Vec<u64> = sources
             .iter()
             .map(|s| super::cache::content_hash(s))
             .collect();
-        let mut known = remembered.verdicts.lock().unwrap().clone();
-        let loaded = remembered.loaded_for.lock().unwrap().is_some();
-        if !loaded && hashes.iter().any(|h| !known.contains_key(h)) {
-            // Which interpreter answers was not known (first run with these settings): it is
-            // started, and the verdicts it gave in earlier runs are used.
-            if let Some(key) = self.answering_key() {
-                let mut verdicts = remembered.verdicts.lock().unwrap();
-                for (hash, verdict) in remembered.cache.load_verdicts(key) {
-                    verdicts.entry(hash).or_insert(verdict);
+        let unknown_hash = |hash: &u64| !self.verdicts.lock().unwrap().contains_key(hash);
+        if let Some(remembered) = &self.remembered {
+            let loaded = remembered.loaded_for.lock().unwrap().is_some();
+            if !loaded && hashes.iter().any(unknown_hash) {
+                // Which interpreter answers was not known (first run with these settings): it
+                // is started, and the verdicts it gave in earlier runs are used.
+                if let Some(key) = self.answering_key() {
+                    let mut verdicts = self.verdicts.lock().unwrap();
+                    for (hash, verdict) in remembered.cache.load_verdicts(key) {
+                        verdicts.entry(hash).or_insert(verdict);
+                    }
+                    *remembered.loaded_for.lock().unwrap() = Some(key);
                 }
-                *remembered.loaded_for.lock().unwrap() = Some(key);
-                known = verdicts.clone();
             }
         }
-        let unknown: Vec<&[u8]> = sources
+        let mut sent = std::collections::HashSet::new();
+        let unknown: Vec<(u64, &[u8])> = sources
             .iter()
             .zip(&hashes)
-            .filter(|(_, h)| !known.contains_key(h))
-            .map(|(s, _)| *s)
+            .filter(|(_, hash)| unknown_hash(hash) && sent.insert(**hash))
+            .map(|(source, hash)| (*hash, *source))
             .collect();
-        let mut fresh = self.judge_fresh(&unknown)?.into_iter();
-        let mut verdicts = remembered.verdicts.lock().unwrap();
-        let mut out = Vec::with_capacity(sources.len());
-        for hash in hashes {
-            let verdict = match verdicts.get(&hash) {
-                Some(CachedVerdict::Accepted) => Verdict::Accepted,
-                Some(CachedVerdict::TooNew(line, message)) => Verdict::TooNew(Rejection {
-                    line: *line,
-                    message: message.clone(),
-                }),
-                Some(CachedVerdict::Rejected(line, message)) => Verdict::Rejected(Rejection {
-                    line: *line,
-                    message: message.clone(),
-                }),
-                None => {
-                    let verdict = fresh.next()?;
-                    let stored = match &verdict {
-                        Verdict::Accepted => CachedVerdict::Accepted,
-                        Verdict::TooNew(r) => CachedVerdict::TooNew(r.line, r.message.clone()),
-                        Verdict::Rejected(r) => CachedVerdict::Rejected(r.line, r.message.clone()),
-                    };
-                    verdicts.insert(hash, stored);
-                    remembered
-                        .added
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
-                    verdict
-                }
-            };
-            out.push(verdict);
+        let fresh = self.judge_fresh(&unknown.iter().map(|(_, s)| *s).collect::<Vec<_>>())?;
+        let mut verdicts = self.verdicts.lock().unwrap();
+        if let (Some(remembered), false) = (&self.remembered, fresh.is_empty()) {
+            remembered
+                .added
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        for ((hash, _), verdict) in unknown.into_iter().zip(fresh) {
+            let kept = match verdict {
+                Verdict::Accepted => CachedVerdict::Accepted,
+                Verdict::TooNew(r) => CachedVerdict::TooNew(r.line, r.message),
+                Verdict::Rejected(r) => CachedVerdict::Rejected(r.line, r.message),
+            };
+            verdicts.insert(hash, kept);
+        }
+        let out = hashes
+            .iter()
+            .map(|hash| match &verdicts[hash] {
+                CachedVerdict::Accepted => Verdict::Accepted,
+                CachedVerdict::TooNew(line, message) => Verdict::TooNew(Rejection {
+                    line: *line,
+                    message: message.clone(),
+                }),
+                CachedVerdict::Rejected(line, message) => Verdict::Rejected(Rejection {
+                    line: *line,
+                    message: message.clone(),
+                }),
+            })
+            .collect();
         Some(out)
     }
 
@@ -306,11 +343,18 @@ impl Judge {
         let State::Running(interpreter) = &mut *state else {
             return None;
         };
+        {
+            let mut timeline = self.timeline.lock().unwrap();
+            timeline.sent += sources.len();
+            timeline.bytes += sources.iter().map(|s| s.len()).sum::<usize>();
+        }
         let minor = self
             .target_minor
             .filter(|&target| target < interpreter.minor)
             .unwrap_or(0);
-        match interpreter.exchange(sources, minor) {
+        let answered = interpreter.exchange(sources, minor);
+        self.timeline.lock().unwrap().last_verdict = Some(self.created.elapsed());
+        match answered {
             Ok(verdicts) => Some(verdicts),
             Err(why) => {
                 let _ = interpreter.child.kill();
@@ -322,6 +366,12 @@ impl Judge {
     }
 
     fn start(&self) -> State {
+        let state = self.start_first_that_answers();
+        self.timeline.lock().unwrap().ready = Some(self.created.elapsed());
+        state
+    }
+
+    fn start_first_that_answers(&self) -> State {
         let mut tried = Vec::new();
         let known = self.remembered.as_ref().and_then(|r| r.known.as_ref());
         if let Some(known) = known {
@@ -497,7 +547,7 @@ impl Drop for Judge {
                 }
                 if remembered.added.load(std::sync::atomic::Ordering::Relaxed) {
                     let key = self.verdicts_key(answering);
-                    let mut verdicts = remembered.verdicts.lock().unwrap();
+                    let mut verdicts = self.verdicts.lock().unwrap();
                     if *remembered.loaded_for.lock().unwrap() != Some(key) {
                         let earlier = remembered.cache.load_verdicts(key);
                         for (hash, verdict) in earlier {
@@ -831,6 +881,169 @@ mod tests {
             "{verdict:?}"
         );
         assert_eq!(judge.judge(b"(y := 1)\n"), Some(Verdict::Accepted));
+    }
+
+    /// What `ast.parse(source, feature_version=(3, minor))` says of each source, asked of the
+    /// same interpreter: the judge's "newer" verdicts must be its, line and message.
+    fn ast_parse_says(sources: &[&str], minor: u8) -> Vec<Option<(usize, String)>> {
+        let script = format!(
+            "import ast, json, sys\n\
+             for source in json.load(sys.stdin):\n\
+             \x20   try:\n\
+             \x20       ast.parse(source, feature_version=(3, {minor}))\n\
+             \x20       print('ok')\n\
+             \x20   except SyntaxError as e:\n\
+             \x20       print(e.lineno, ' '.join(str(e.msg).split()))\n"
+        );
+        let mut child = std::process::Command::new("python3")
+            .args(["-I", "-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let json = format!(
+            "[{}]",
+            sources
+                .iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(json.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let (number, message) = line.split_once(' ')?;
+                Some((number.parse().unwrap(), message.to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn newer_syntax_is_what_ast_parse_with_the_feature_version_rejects() {
+        let judge = Judge::from_environment(Some("py37"));
+        let sources = [
+            "(y := 1)\n",
+            "def f(a, /):\n    pass\n",
+            "with (open(a) as b,\n      open(c) as d):\n    pass\n",
+            "@buttons[0].clicked.connect\ndef f():\n    pass\n",
+            "x = 1\nmatch x:\n    case 1:\n        pass\n",
+            "try:\n    pass\nexcept* ValueError:\n    pass\n",
+            "async def f():\n    await g()\n",
+        ];
+        let expected = ast_parse_says(&sources, 7);
+        let bytes: Vec<&[u8]> = sources.iter().map(|s| s.as_bytes()).collect();
+        let verdicts = judge.judge_all(&bytes).unwrap();
+        let State::Running(interpreter) = &*judge.state.lock().unwrap() else {
+            panic!(
+                "the tests need a Python 3 on PATH: {:?}",
+                judge.unavailable()
+            );
+        };
+        for ((source, verdict), expected) in sources.iter().zip(verdicts).zip(expected) {
+            match (verdict, expected) {
+                (Verdict::Accepted, None) => {}
+                (Verdict::TooNew(r), Some((line, message))) => {
+                    assert_eq!((r.line, r.message), (line, message), "{source:?}")
+                }
+                // Syntax newer than the interpreter itself: its compiler says so first.
+                (Verdict::Rejected(_), Some(_)) if source.contains("except*") => {
+                    assert!(interpreter.minor < 11)
+                }
+                (verdict, expected) => panic!("{source:?}: {verdict:?}, ast.parse: {expected:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn what_the_compiler_rejects_is_an_error_whatever_the_target() {
+        let judge = Judge::from_environment(Some("py38"));
+        let rejected = |source: &str| match judge.judge(source.as_bytes()) {
+            Some(Verdict::Rejected(r)) => (r.line, r.message),
+            other => panic!("{source:?}: {other:?}"),
+        };
+        // Parsed by the grammar, rejected by the compiler: not "newer" even where the file
+        // also holds syntax newer than the target.
+        assert_eq!(
+            rejected("def f():\n    await x\n"),
+            (2, "'await' outside async function".into())
+        );
+        assert_eq!(
+            rejected("match x:\n    case 1:\n        pass\ndef f():\n    nonlocal y\n"),
+            (5, "no binding for nonlocal 'y' found".into())
+        );
+        assert_eq!(
+            rejected("async def f():\n    yield 1\n    return 2\n").1,
+            "'return' with value in async generator"
+        );
+        // Python 2.
+        let (line, message) = rejected("import sys\nprint \"x\"\n");
+        assert_eq!(line, 2);
+        assert!(message.starts_with("Missing parentheses"), "{message}");
+        rejected("x = 1\0\n");
+    }
+
+    /// A judge whose interpreter notes each source it is sent in `log` (NUL-terminated) and
+    /// accepts it.
+    fn noting_judge(dir: &std::path::Path, log: &std::path::Path) -> Judge {
+        use std::os::unix::fs::PermissionsExt;
+        let script = dir.join("noting.py");
+        std::fs::write(
+            &script,
+            "import sys\n\
+             log = open(sys.argv[1], 'ab')\n\
+             sys.stdout.write('unblock-judge 3 11\\n')\n\
+             sys.stdout.flush()\n\
+             while True:\n\
+             \x20   header = sys.stdin.buffer.readline()\n\
+             \x20   if not header:\n\
+             \x20       break\n\
+             \x20   log.write(sys.stdin.buffer.read(int(header.split()[1])) + b'\\0')\n\
+             \x20   log.flush()\n\
+             \x20   sys.stdout.write('ok\\n')\n\
+             \x20   sys.stdout.flush()\n",
+        )
+        .unwrap();
+        let interpreter = dir.join("python");
+        std::fs::write(
+            &interpreter,
+            format!(
+                "#!/bin/sh\nexec python3 '{}' '{}'\n",
+                script.display(),
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&interpreter, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Judge::with_candidates(vec![interpreter.display().to_string()], None)
+    }
+
+    #[test]
+    fn each_source_is_sent_once_judged_ahead_or_not_without_a_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("sent");
+        let judge = std::sync::Arc::new(noting_judge(dir.path(), &log));
+        judge.judge_ahead(b"a = 1\n".to_vec());
+        judge.judge_ahead(b"b = 2\n".to_vec());
+        judge.judge_ahead(b"a = 1\n".to_vec());
+        let sources: [&[u8]; 4] = [b"b = 2\n", b"c = 3\n", b"a = 1\n", b"c = 3\n"];
+        assert_eq!(judge.judge_all(&sources), Some(vec![Verdict::Accepted; 4]));
+        assert_eq!(judge.judge(b"a = 1\n"), Some(Verdict::Accepted));
+        let mut sent: Vec<Vec<u8>> = std::fs::read(&log)
+            .unwrap()
+            .split(|&b| b == 0)
+            .filter(|s| !s.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        sent.sort();
+        assert_eq!(sent, [b"a = 1\n", b"b = 2\n", b"c = 3\n"]);
     }
 
     #[test]
