@@ -134,6 +134,9 @@ fn gitignore_and_configured_excludes_are_respected() {
     write(dir.path(), "legacy/b.py", BLOCKING);
     write(dir.path(), ".venv/lib/c.py", BLOCKING);
     write(dir.path(), "app/d.py", BLOCKING);
+    // Hidden files and folders are not walked into (named on the command line, they are).
+    write(dir.path(), ".tools/e.py", BLOCKING);
+    write(dir.path(), "app/.f.py", BLOCKING);
     write(
         dir.path(),
         "pyproject.toml",
@@ -148,6 +151,8 @@ fn gitignore_and_configured_excludes_are_respected() {
         .map(|f| f["path"].as_str().unwrap())
         .collect();
     assert_eq!(paths, vec!["./app/d.py"], "{}", stderr(&out));
+    let out = unblock(&["check", "--output-format", "json", ".tools"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
 #[test]

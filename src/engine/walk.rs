@@ -177,11 +177,30 @@ pub fn read_tree<R: Send>(
     if let Some(overrides) = overrides {
         builder.overrides(overrides);
     }
-    builder.filter_entry(|entry| {
+    // Hidden entries are skipped here rather than by the walker: a recorded run must see the
+    // ignore files among them (an edit in place changes no folder's time), and this way it
+    // sees those that exist without asking after them in every folder.
+    builder.hidden(false).filter_entry(|entry| {
+        if entry.depth() == 0 {
+            return true;
+        }
         let name = entry.file_name().to_str().unwrap_or("");
-        !(entry.depth() > 0
-            && entry.file_type().is_some_and(|t| t.is_dir())
-            && DEFAULT_EXCLUDES.contains(&name))
+        let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+        if name.starts_with('.') {
+            if witness::recording() {
+                match name {
+                    ".gitignore" | ".ignore" if !is_dir => {
+                        witness::metadata(entry.path());
+                    }
+                    ".git" => {
+                        witness::metadata(&entry.path().join("info/exclude"));
+                    }
+                    _ => {}
+                }
+            }
+            return false;
+        }
+        !(is_dir && DEFAULT_EXCLUDES.contains(&name))
     });
 
     // Hidden until the tree turns out to be large: a small run prints nothing extra.
@@ -215,7 +234,8 @@ pub fn read_tree<R: Send>(
             };
             let is_file = entry.file_type().is_some_and(|t| t.is_file());
             if entry.file_type().is_some_and(|t| t.is_dir()) && witness::recording() {
-                see_folder(entry.path());
+                // Its time changes with every entry added, removed or renamed in it.
+                witness::metadata(entry.path());
             }
             let given = entry.depth() == 0;
             let is_python = is_python(entry.path());
@@ -314,18 +334,6 @@ pub fn read_tree<R: Send>(
         bar.finish_and_clear();
     }
     out.into_inner().unwrap()
-}
-
-/// A folder walked, as a recorded run sees it: its entries (by its time) and the ignore files
-/// in it, which can change in place.
-fn see_folder(folder: &Path) {
-    witness::metadata(folder);
-    for name in [".gitignore", ".ignore"] {
-        witness::metadata(&folder.join(name));
-    }
-    if witness::exists(&folder.join(".git")) {
-        witness::metadata(&folder.join(".git/info/exclude"));
-    }
 }
 
 /// The ignore files the walk applies from above the paths given: the parents' and the user's.

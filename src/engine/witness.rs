@@ -9,11 +9,11 @@
 //!
 //! The probes below are what the engine calls instead of `Path::is_file` and friends. They
 //! cost what those cost; while a run is recorded ([`Recording`]) they also note what they saw.
-//! A run's record is kept only when what it saw holds at its end and every path seen was last
-//! changed more than a second before it started (a change within the clock's resolution could
-//! keep a time), so a replay never stands for a tree that changed under the run.
+//! A run's record is kept only when every path seen was last changed more than a second before
+//! it started (a change within the clock's resolution could keep a time). A change after a
+//! probe needs no check at the run's end: the path is then no longer as it was seen, and the
+//! next run, looking again, does not replay.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -61,8 +61,10 @@ impl Seen {
 
 /// Whether a run is being recorded (one at a time: a second one asking is not recorded).
 static RECORDING: AtomicBool = AtomicBool::new(false);
-/// What the recorded run saw, the first sight of each path.
-static SIGHTS: Mutex<Option<HashMap<PathBuf, Seen>>> = Mutex::new(None);
+/// What the recorded run saw, in the order seen (a path may be seen more than once: the first
+/// sight counts). A list: the walk's workers note thousands of paths, and a push is the least
+/// they can hold the lock for.
+static SIGHTS: Mutex<Option<Vec<(PathBuf, Seen)>>> = Mutex::new(None);
 
 /// A run being recorded; dropped without [`Recording::finish`], it records nothing.
 pub struct Recording {
@@ -75,16 +77,16 @@ impl Recording {
         if RECORDING.swap(true, Ordering::AcqRel) {
             return None;
         }
-        *SIGHTS.lock().unwrap() = Some(HashMap::new());
+        *SIGHTS.lock().unwrap() = Some(Vec::new());
         Some(Recording {
             started: std::time::SystemTime::now(),
         })
     }
 
-    /// What the run saw, when all of it still holds and had settled before the run started;
-    /// `None` otherwise (the run is then not to be replayed).
+    /// What the run saw, when all of it had settled before the run started; `None` otherwise
+    /// (the run is then not to be replayed).
     pub fn finish(self) -> Option<Vec<(PathBuf, Seen)>> {
-        let sights = SIGHTS.lock().unwrap().take().unwrap_or_default();
+        let mut sights = SIGHTS.lock().unwrap().take().unwrap_or_default();
         RECORDING.store(false, Ordering::Release);
         let settled_before = self
             .started
@@ -92,22 +94,6 @@ impl Recording {
             .duration_since(std::time::UNIX_EPOCH)
             .ok()?
             .as_nanos();
-        let mut sights: Vec<(PathBuf, Seen)> = sights.into_iter().collect();
-        sights.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        // An absent path in a folder that is seen too is told by the folder's time (creating
-        // a file there changes it): one `stat` fewer for each replay.
-        let folders: std::collections::HashSet<&Path> = sights
-            .iter()
-            .filter(|(_, seen)| matches!(seen, Seen::Folder { .. }))
-            .map(|(path, _)| path.as_path())
-            .collect();
-        let needed: Vec<(PathBuf, Seen)> = sights
-            .iter()
-            .filter(|(path, seen)| {
-                *seen != Seen::Absent || !path.parent().is_some_and(|p| folders.contains(p))
-            })
-            .cloned()
-            .collect();
         let unsettled = sights.iter().find(|(_, seen)| {
             seen.modified_ns()
                 .is_some_and(|modified| modified > settled_before)
@@ -122,7 +108,26 @@ impl Recording {
             }
             return None;
         }
-        all_hold(&sights).then_some(needed)
+        // By bytes (a path's own order compares component by component: tens of thousands of
+        // paths made that a tenth of the run); stable, so that of one path's sights the first
+        // stays.
+        let bytes = |path: &Path| path.as_os_str().as_encoded_bytes().to_vec();
+        sights.sort_by_cached_key(|(path, _)| bytes(path));
+        sights.dedup_by(|later, first| later.0 == first.0);
+        // An absent path in a folder that is seen too is told by the folder's time (creating
+        // a file there changes it): one `stat` fewer for each replay.
+        let folders: std::collections::HashSet<Vec<u8>> = sights
+            .iter()
+            .filter(|(_, seen)| matches!(seen, Seen::Folder { .. }))
+            .map(|(path, _)| bytes(path))
+            .collect();
+        sights.retain(|(path, seen)| {
+            *seen != Seen::Absent || !path.parent().is_some_and(|p| folders.contains(&bytes(p)))
+        });
+        // The most recently changed first: what changed last is what changes next (the file
+        // being edited), and a replay that does not hold stops at the first path that differs.
+        sights.sort_by_key(|(_, seen)| std::cmp::Reverse(seen.modified_ns()));
+        Some(sights)
     }
 }
 
@@ -134,23 +139,32 @@ impl Drop for Recording {
     }
 }
 
-/// Whether every path is as it was seen (stats spread over the cores: a large tree has tens of
-/// thousands).
+/// Whether every path is as it was seen. The stats are spread over the cores (a large tree has
+/// tens of thousands), each worker taking every n-th path from the front, and all stop at the
+/// first that differs.
 pub fn all_hold(sights: &[(PathBuf, Seen)]) -> bool {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     if sights.len() < 512 || workers < 2 {
         return sights.iter().all(|(path, seen)| Seen::now(path) == *seen);
     }
-    let chunk = sights.len().div_ceil(workers);
+    let differs = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let parts: Vec<_> = sights
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || part.iter().all(|(path, seen)| Seen::now(path) == *seen))
-            })
-            .collect();
-        parts.into_iter().all(|part| part.join().unwrap_or(false))
-    })
+        for worker in 0..workers {
+            let differs = &differs;
+            scope.spawn(move || {
+                for (path, seen) in sights.iter().skip(worker).step_by(workers) {
+                    if differs.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    if Seen::now(path) != *seen {
+                        differs.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    !differs.into_inner()
 }
 
 /// Whether a run is being recorded (probes beyond what the run needs are then worth taking).
@@ -164,8 +178,9 @@ pub fn saw(path: &Path, meta: Option<&std::fs::Metadata>) {
         return;
     }
     let seen = Seen::of(meta);
+    let path = path.to_path_buf();
     if let Some(sights) = SIGHTS.lock().unwrap().as_mut() {
-        sights.entry(path.to_path_buf()).or_insert(seen);
+        sights.push((path, seen));
     }
 }
 
