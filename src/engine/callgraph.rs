@@ -1248,22 +1248,17 @@ impl Graph<'_> {
             remember
                 .cache
                 .load_entry("summary", name, key, remember.witness)?;
-        let known = |function: &str| summary.functions.get(function);
-        let enough = wanted.iter().all(|function| match known(function) {
-            // Coroutine bodies are never parsed here.
-            Some(f) => f.complete || f.is_async,
-            // Absent: not in the module, unless inside a function whose body is not there.
-            None => {
-                let mut prefix = function.as_str();
-                while let Some((outer, _)) = prefix.rsplit_once('.') {
-                    // (A coroutine's body is never parsed here: nothing in it is either.)
-                    if known(outer).is_some_and(|f| !f.complete && !f.is_async) {
-                        return false;
-                    }
-                    prefix = outer;
-                }
-                true
-            }
+        // A name the summary does not hold is not in the module, or is nested in a function
+        // whose body the outline left out: a parse now would leave that body out too unless
+        // the function itself is wanted, and then its own entry decides. (Asking for the
+        // enclosing body here re-parsed every test module whose sync test functions define
+        // the coroutine's helpers, `test_x.<locals>.helper`, on every rebuilt graph.)
+        let enough = wanted.iter().all(|function| {
+            summary
+                .functions
+                .get(function)
+                // Coroutine bodies are never parsed here.
+                .is_none_or(|f| f.complete || f.is_async)
         });
         enough.then_some((summary, deps))
     }
