@@ -417,20 +417,7 @@ impl Cache {
     }
 
     /// The payload stored for `(kind, name)` when it was made with `key` and its dependencies
-    /// still hold.
-    fn load<T: DeserializeOwned>(
-        &self,
-        kind: &str,
-        name: u64,
-        key: u64,
-        witness: &dyn Witness,
-    ) -> Option<T> {
-        self.load_entry(kind, name, key, witness)
-            .map(|(payload, _)| payload)
-    }
-
-    /// [`Cache::load`], with the dependencies the payload was derived from (a result made
-    /// from it depends on them too).
+    /// still hold, with those dependencies (a result made from it depends on them too).
     pub(crate) fn load_entry<T: DeserializeOwned>(
         &self,
         kind: &str,
@@ -529,30 +516,65 @@ impl Cache {
         self.store("check", name, key, deps, &CachedCheck::from(checked));
     }
 
-    /// The call graph's answer for a run, named by `name` (the run's projects and settings)
-    /// and valid for `key` (its candidates and layout).
-    pub fn load_analysis(
+    /// The call graph's answers an earlier run stored under `name` (the run's projects and
+    /// settings) for `key` (the layout), when what no single module accounts for still
+    /// holds; each answer is then reused or asked again by its own modules
+    /// (`Engine::analyse_cached`).
+    pub fn load_answers(
         &self,
         name: u64,
         key: u64,
         witness: &dyn Witness,
-    ) -> Option<super::callgraph::Analysis> {
-        let cached: Option<CachedAnalysis> = self.load("graph", name, key, witness);
-        let analysis = cached.and_then(CachedAnalysis::restore);
-        if analysis.is_some() {
-            self.stats.graph_hit.fetch_add(1, Ordering::Relaxed);
-        }
-        analysis
+    ) -> Option<RememberedAnswers> {
+        let (cached, global): (CachedAnswers, Deps) =
+            self.load_entry("graph", name, key, witness)?;
+        Some(RememberedAnswers {
+            analysis: cached.analysis.restore()?,
+            sources: super::callgraph::AnswerSources {
+                modules: cached
+                    .modules
+                    .into_iter()
+                    .map(|(module, deps)| (module, deps.into_iter().collect()))
+                    .collect(),
+                sets: cached.sets,
+                of_candidate: cached.asked.into_iter().collect(),
+            },
+            global,
+        })
     }
 
-    pub fn store_analysis(
-        &self,
-        name: u64,
-        key: u64,
-        deps: Deps,
-        analysis: &super::callgraph::Analysis,
-    ) {
-        self.store("graph", name, key, deps, &CachedAnalysis::from(analysis));
+    pub fn store_answers(&self, name: u64, key: u64, answers: &RememberedAnswers) {
+        let mut asked: Vec<(String, u32)> = answers
+            .sources
+            .of_candidate
+            .iter()
+            .map(|(name, set)| (name.clone(), *set))
+            .collect();
+        asked.sort_unstable();
+        let cached = CachedAnswers {
+            analysis: CachedAnalysis::from(&answers.analysis),
+            modules: answers
+                .sources
+                .modules
+                .iter()
+                .map(|(module, deps)| (module.clone(), deps.iter().cloned().collect()))
+                .collect(),
+            sets: answers.sources.sets.clone(),
+            asked,
+        };
+        self.store("graph", name, key, answers.global.clone(), &cached);
+    }
+
+    /// Whether every dependency still holds (not counted as a stale entry: a module's part
+    /// of the call graph's answers).
+    pub fn holds(&self, deps: &Deps, witness: &dyn Witness) -> bool {
+        let deps: Vec<Dep> = deps.iter().cloned().collect();
+        self.broken(&deps, witness).is_none()
+    }
+
+    /// Notes that the call graph's answers were all reused.
+    pub fn graph_reused(&self) {
+        self.stats.graph_hit.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The report a run stored under `name`, when nothing it saw changed since.
@@ -1015,6 +1037,22 @@ impl CachedFinding {
     }
 }
 
+/// The call graph's answers with what each was derived from (see
+/// `callgraph::AnswerSources`), and what no single module accounts for.
+pub struct RememberedAnswers {
+    pub analysis: super::callgraph::Analysis,
+    pub sources: super::callgraph::AnswerSources,
+    pub global: Deps,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedAnswers {
+    analysis: CachedAnalysis,
+    modules: Vec<(String, Vec<Dep>)>,
+    sets: Vec<Vec<u32>>,
+    asked: Vec<(String, u32)>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct CachedAnalysis {
     indirect: Vec<(String, CachedIndirect)>,
@@ -1146,6 +1184,7 @@ impl CachedAnalysis {
         Some(super::callgraph::Analysis {
             indirect,
             parameter_calls,
+            sources: None,
         })
     }
 }

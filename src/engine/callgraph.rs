@@ -103,6 +103,7 @@ pub fn analyse_with(
     let before = super::source::parse_counters();
     let mut graph = Graph::new(catalogue, modules, globals);
     graph.summary_cache = cache;
+    graph.recording = cache.is_some();
     graph.explore(callees);
     // A development aid for the speed bar, beside the engine's own timings.
     if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
@@ -119,6 +120,7 @@ pub fn analyse_with(
     Analysis {
         indirect: graph.blocking_callees(callees),
         parameter_calls: graph.parameter_calls(callees),
+        sources: graph.recording.then(|| graph.answer_sources(callees)),
     }
 }
 
@@ -130,6 +132,23 @@ pub struct Analysis {
     /// The sync ones that call one of their parameters (`def call_with(func, *a): func(*a)`):
     /// a call passing a blocking function there blocks through them.
     pub parameter_calls: HashMap<String, ParameterCall>,
+    /// What each answer was derived from, when the graph was built for the cache.
+    pub sources: Option<AnswerSources>,
+}
+
+/// What the answer about each candidate was derived from: the modules whose summaries its
+/// resolution and everything it reaches looked at, and what each of those summaries read.
+/// An answer none of whose modules changed is the same in a later run (it depends on what
+/// the candidate reaches only), so only the others are asked again
+/// (`Engine::analyse_cached`).
+#[derive(Debug, Default)]
+pub struct AnswerSources {
+    /// The modules, each with what its summary was derived from.
+    pub modules: Vec<(String, super::cache::Deps)>,
+    /// Distinct sets of modules, as indices into `modules`.
+    pub sets: Vec<Vec<u32>>,
+    /// Each candidate's set, as an index into `sets`.
+    pub of_candidate: HashMap<String, u32>,
 }
 
 /// A project sync function that calls one of its parameters.
@@ -170,6 +189,10 @@ impl<'c> Graph<'c> {
             method_index: HashMap::new(),
             summary_cache: None,
             summary_reads: HashMap::new(),
+            recording: false,
+            consulted: Mutex::new(Vec::new()),
+            name_sources: HashMap::new(),
+            dispatch_sources: HashMap::new(),
         }
     }
 }
@@ -998,9 +1021,37 @@ pub(crate) struct Graph<'c> {
     summary_cache: Option<SummaryCache<'c>>,
     /// By module: what its summary, as loaded so far, was derived from.
     summary_reads: HashMap<String, super::cache::Deps>,
+    /// With the cache: what each answer is derived from is recorded (see
+    /// [`Graph::answer_sources`]), so that a later run asks again only the candidates whose
+    /// modules changed.
+    recording: bool,
+    /// While recording, the modules whose summaries the resolution under way looked at.
+    consulted: Mutex<Vec<String>>,
+    /// While recording: by name resolved, the modules its resolution looked at; by abstract
+    /// method, the modules its implementations were looked for in.
+    name_sources: HashMap<String, Vec<String>>,
+    dispatch_sources: HashMap<String, Vec<String>>,
 }
 
 impl Graph<'_> {
+    /// Notes, while recording, that a module's summary was looked at.
+    fn consult(&self, module: &str) {
+        if self.recording {
+            self.consulted.lock().unwrap().push(module.to_string());
+        }
+    }
+
+    /// The modules looked at since the last call (none unless recording).
+    fn consulted_so_far(&self) -> Vec<String> {
+        if !self.recording {
+            return Vec::new();
+        }
+        let mut consulted = std::mem::take(&mut *self.consulted.lock().unwrap());
+        consulted.sort_unstable();
+        consulted.dedup();
+        consulted
+    }
+
     /// The module a name lives in: its longest prefix that is a project module. Names under a
     /// standard library module are left to the catalogue, even when its source is in the tree.
     pub(crate) fn module_of<'q>(&self, name: &'q str) -> Option<(&'q str, &'q str)> {
@@ -1026,6 +1077,7 @@ impl Graph<'_> {
         let Some((module, rest)) = self.module_of(name) else {
             return Step::Done(None);
         };
+        self.consult(module);
         let summary = match self.summaries.get(module) {
             None => return Step::NeedsModule(module.to_string()),
             Some(None) => return Step::Done(None),
@@ -1075,6 +1127,7 @@ impl Graph<'_> {
         let Some((module, _)) = self.module_of(class) else {
             return Step::Done(None);
         };
+        self.consult(module);
         let summary = match self.summaries.get(module) {
             None => return Step::NeedsModule(module.to_string()),
             Some(None) => return Step::Done(None),
@@ -1286,7 +1339,9 @@ impl Graph<'_> {
                 if resolved.contains_key(&name) {
                     continue;
                 }
-                match self.called_function(&name) {
+                let step = self.called_function(&name);
+                let consulted = self.consulted_so_far();
+                match step {
                     Step::NeedsModule(m) => {
                         // The name is most likely a function of that module (or a class, whose
                         // `__init__` runs): its body comes with the first load.
@@ -1301,6 +1356,9 @@ impl Graph<'_> {
                             if visited.insert(f.clone()) {
                                 reached.push(f.clone());
                             }
+                        }
+                        if self.recording {
+                            self.name_sources.insert(name.clone(), consulted);
                         }
                         resolved.insert(name, function);
                     }
@@ -1354,7 +1412,12 @@ impl Graph<'_> {
                 }
             }
             for function in abstract_reached {
+                self.consulted_so_far();
                 let implementations = self.implementations(&function);
+                let consulted = self.consulted_so_far();
+                if self.recording {
+                    self.dispatch_sources.insert(function.clone(), consulted);
+                }
                 pending.extend(
                     implementations
                         .iter()
@@ -1591,6 +1654,7 @@ impl Graph<'_> {
                 .filter(|(m, _)| *m == package || m.starts_with(&prefix))
                 .collect();
             modules.sort();
+            index.read = modules.iter().map(|(m, _)| m.to_string()).collect();
             for (module, path) in modules {
                 let Some(bytes) = read_module(self.globals, path) else {
                     continue;
@@ -1634,7 +1698,153 @@ impl Graph<'_> {
             }
             self.method_index.insert(package.to_string(), index);
         }
-        &self.method_index[package]
+        let index = &self.method_index[package];
+        for module in &index.read {
+            self.consult(module);
+        }
+        index
+    }
+
+    /// What each candidate's answer was derived from (see [`AnswerSources`]): the modules
+    /// looked at to resolve it, and those of everything it may run (its function, the names
+    /// that function calls, passes to threads or is decorated by, resolved, and so on down;
+    /// where the implementations of an abstract method were looked for).
+    fn answer_sources(&self, callees: &HashSet<String>) -> AnswerSources {
+        let mut modules: Vec<String> = Vec::new();
+        let mut index_of: HashMap<String, u32> = HashMap::new();
+        let mut intern = |module: &str| -> u32 {
+            if let Some(&i) = index_of.get(module) {
+                return i;
+            }
+            let i = modules.len() as u32;
+            modules.push(module.to_string());
+            index_of.insert(module.to_string(), i);
+            i
+        };
+        let mut functions: Vec<&str> = self
+            .resolved
+            .values()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        functions.sort_unstable();
+        functions.dedup();
+        let node_of: HashMap<&str, petgraph::graph::NodeIndex> = functions
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (*f, petgraph::graph::NodeIndex::new(i)))
+            .collect();
+        let mut calls: petgraph::graph::DiGraph<(), ()> = petgraph::graph::DiGraph::new();
+        for _ in &functions {
+            calls.add_node(());
+        }
+        // Each function's own modules: its summary's, those its callees' names were resolved
+        // through, those its implementations were looked for in.
+        let mut own: Vec<Vec<u32>> = Vec::with_capacity(functions.len());
+        for (i, function) in functions.iter().enumerate() {
+            let mut mine = Vec::new();
+            if let Some((module, _)) = self.module_of(function) {
+                mine.push(intern(module));
+            }
+            for module in self.dispatch_sources.get(*function).into_iter().flatten() {
+                mine.push(intern(module));
+            }
+            if let Some((_, summary)) = self.function(function).filter(|(_, s)| !s.is_async) {
+                let names = summary
+                    .calls
+                    .iter()
+                    .map(|(name, _)| name)
+                    .chain(&summary.thread_targets)
+                    .chain(summary.decorated_by.iter().map(|(name, _)| name));
+                for name in names {
+                    for module in self.name_sources.get(name).into_iter().flatten() {
+                        mine.push(intern(module));
+                    }
+                    let callee = self.resolved.get(name).and_then(Option::as_deref);
+                    if let Some(&to) = callee.and_then(|c| node_of.get(c)) {
+                        calls.add_edge(petgraph::graph::NodeIndex::new(i), to, ());
+                    }
+                }
+            }
+            own.push(mine);
+        }
+        for name in callees {
+            for module in self.name_sources.get(name).into_iter().flatten() {
+                intern(module);
+            }
+        }
+        // What each function reaches, by strongly connected component (a cycle reaches
+        // what any of its functions does); kosaraju_scc gives a component after every
+        // component it calls into.
+        let words = modules.len().div_ceil(64);
+        let components = petgraph::algo::kosaraju_scc(&calls);
+        let mut component_of = vec![0; functions.len()];
+        for (c, members) in components.iter().enumerate() {
+            for node in members {
+                component_of[node.index()] = c;
+            }
+        }
+        let mut reach: Vec<Vec<u64>> = Vec::with_capacity(components.len());
+        for (c, members) in components.iter().enumerate() {
+            let mut set = vec![0u64; words];
+            for node in members {
+                for &m in &own[node.index()] {
+                    set[m as usize / 64] |= 1 << (m % 64);
+                }
+                for next in calls.neighbors(*node) {
+                    let below = component_of[next.index()];
+                    debug_assert!(below <= c, "kosaraju_scc: callees first");
+                    if below < c {
+                        for (word, theirs) in set.iter_mut().zip(&reach[below]) {
+                            *word |= theirs;
+                        }
+                    }
+                }
+            }
+            reach.push(set);
+        }
+        let mut sets: Vec<Vec<u32>> = Vec::new();
+        let mut set_index: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut of_candidate = HashMap::with_capacity(callees.len());
+        for name in callees {
+            let mut set = vec![0u64; words];
+            for module in self.name_sources.get(name).into_iter().flatten() {
+                let m = index_of[module.as_str()];
+                set[m as usize / 64] |= 1 << (m % 64);
+            }
+            let function = self.resolved.get(name).and_then(Option::as_deref);
+            if let Some(node) = function.and_then(|f| node_of.get(f)) {
+                for (word, theirs) in set.iter_mut().zip(&reach[component_of[node.index()]]) {
+                    *word |= theirs;
+                }
+            }
+            let members: Vec<u32> = set
+                .iter()
+                .enumerate()
+                .flat_map(|(w, &word)| {
+                    (0..64u32)
+                        .filter(move |b| word & (1 << b) != 0)
+                        .map(move |b| w as u32 * 64 + b)
+                })
+                .collect();
+            let next = sets.len() as u32;
+            let index = *set_index.entry(members).or_insert_with_key(|members| {
+                sets.push(members.clone());
+                next
+            });
+            of_candidate.insert(name.clone(), index);
+        }
+        AnswerSources {
+            modules: modules
+                .into_iter()
+                .map(|module| {
+                    let reads = self.summary_reads.get(&module).cloned().unwrap_or_default();
+                    (module, reads)
+                })
+                .collect(),
+            sets,
+            of_candidate,
+        }
     }
 
     /// The project sync function a name calls, if it is one.
@@ -2079,6 +2289,8 @@ impl Graph<'_> {
 struct MethodIndex {
     modules: HashMap<String, Vec<String>>,
     async_somewhere: HashSet<String>,
+    /// The modules whose text was read for it.
+    read: Vec<String>,
 }
 
 /// A blocking function's first step down.

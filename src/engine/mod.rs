@@ -17,6 +17,7 @@ pub mod chunks;
 pub mod concurrency;
 pub mod cpython;
 pub mod fix;
+pub mod graph_cache;
 pub mod graph_export;
 pub mod imports;
 pub mod index;
@@ -504,8 +505,8 @@ impl Engine {
         checked
     }
 
-    /// The call graph's answer, from the cache when the same candidates were asked about in
-    /// the same layout and nothing it read changed.
+    /// The call graph's answers, each from the cache while none of the modules it was
+    /// derived from changed in the same layout (see `graph_cache`).
     fn analyse_cached(
         &self,
         run: Option<u64>,
@@ -516,42 +517,27 @@ impl Engine {
         let (Some(cache), Some(run)) = (self.cache.as_deref(), run) else {
             return callgraph::analyse(&self.catalogue, modules, Some(&*self.project), candidates);
         };
-        // Rebuilt, the graph still reuses the summary of every module that did not change.
-        let analyse = || {
-            callgraph::analyse_with(
-                &self.catalogue,
-                modules,
-                Some(&*self.project),
-                candidates,
-                Some(callgraph::SummaryCache {
-                    cache,
-                    run,
-                    witness: &*self.project,
-                }),
-            )
-        };
         // Chains name files as the walk spelled them: the paths given are part of the name.
         let given = format!("{paths:?}");
         let name = cache::fingerprint([run.to_le_bytes().as_slice(), given.as_bytes()]);
-        let mut asked: Vec<&String> = candidates.iter().collect();
-        asked.sort();
         let mut layout: Vec<(&String, &PathBuf)> = modules.iter().collect();
         layout.sort();
-        let key = cache::fingerprint(
-            asked
-                .into_iter()
-                .map(|c| c.as_bytes())
-                .chain([b"|".as_slice()])
-                .chain(layout.into_iter().flat_map(|(module, file)| {
-                    [module.as_bytes(), file.as_os_str().as_encoded_bytes()]
-                })),
-        );
-        if let Some(analysis) = cache.load_analysis(name, key, &*self.project) {
-            return analysis;
-        }
-        let (analysis, deps) = cache::traced(analyse);
-        cache.store_analysis(name, key, deps, &analysis);
-        analysis
+        let key =
+            cache::fingerprint(layout.into_iter().flat_map(|(module, file)| {
+                [module.as_bytes(), file.as_os_str().as_encoded_bytes()]
+            }));
+        graph_cache::analyse(
+            &self.catalogue,
+            modules,
+            &*self.project,
+            candidates,
+            graph_cache::Stored {
+                cache,
+                run,
+                name,
+                key,
+            },
+        )
     }
 
     pub fn check(&self, paths: &[PathBuf]) -> Report {
