@@ -1562,7 +1562,9 @@ impl Graph<'_> {
             .cloned()
             .unwrap_or_default();
         // A subclass names its base: only the modules that mention the class are read for an
-        // abstract base (a Protocol's implementations need not name it).
+        // abstract base (a Protocol's implementations need not name it). Loaded or not: what
+        // the call graph answers about a candidate must not depend on what other candidates
+        // made it load (see `graph_cache`).
         if !protocol {
             let short = class
                 .rsplit('.')
@@ -1571,11 +1573,10 @@ impl Graph<'_> {
                 .as_bytes()
                 .to_vec();
             candidates.retain(|m| {
-                self.summaries.contains_key(m)
-                    || self.modules.get(m).is_some_and(|path| {
-                        let bytes = read_module(self.globals, path);
-                        bytes.is_some_and(|bytes| memchr::memmem::find(&bytes, &short).is_some())
-                    })
+                self.modules.get(m).is_some_and(|path| {
+                    let bytes = read_module(self.globals, path);
+                    bytes.is_some_and(|bytes| memchr::memmem::find(&bytes, &short).is_some())
+                })
             });
         }
         let missing: Vec<String> = candidates
@@ -1591,15 +1592,15 @@ impl Graph<'_> {
             let Some(summary) = self.summaries.get(candidate).and_then(Option::as_ref) else {
                 continue;
             };
-            let mut classes: Vec<&String> = summary
+            let mut classes: Vec<String> = summary
                 .classes
                 .iter()
                 .filter(|(name, info)| name.as_str() != class && info.methods.contains(method))
-                .map(|(name, _)| name)
+                .map(|(name, _)| name.clone())
                 .collect();
             classes.sort();
             for other in classes {
-                if protocol || self.derives_from(other, class, 0) {
+                if protocol || self.load_derives_from(&other, class) {
                     out.push(format!("{other}.{method}"));
                 }
             }
@@ -1617,29 +1618,49 @@ impl Graph<'_> {
         out
     }
 
-    /// `class` derives from `base` through project classes already loaded.
-    fn derives_from(&self, class: &str, base: &str, depth: usize) -> bool {
+    /// [`Graph::derives_from`], loading the modules it needs on the way.
+    fn load_derives_from(&mut self, class: &str, base: &str) -> bool {
+        for _ in 0..MAX_STEPS {
+            match self.derives_from(class, base, 0) {
+                Step::Done(derives) => return derives,
+                Step::NeedsModule(module) => self.load(vec![module]),
+            }
+        }
+        false
+    }
+
+    /// `class` derives from `base` through project classes (`NeedsModule` while a module
+    /// on the way is not loaded).
+    fn derives_from(&self, class: &str, base: &str, depth: usize) -> Step<bool> {
         if depth > MAX_STEPS {
-            return false;
+            return Step::Done(false);
         }
         let Some((module, _)) = self.module_of(class) else {
-            return false;
+            return Step::Done(false);
         };
-        let Some(info) = self
-            .summaries
-            .get(module)
-            .and_then(Option::as_ref)
-            .and_then(|m| m.classes.get(class))
-        else {
-            return false;
+        self.consult(module);
+        let info = match self.summaries.get(module) {
+            None => return Step::NeedsModule(module.to_string()),
+            Some(summary) => summary.as_ref().and_then(|m| m.classes.get(class)),
         };
-        info.bases.iter().any(|b| {
+        let Some(info) = info else {
+            return Step::Done(false);
+        };
+        for b in &info.bases {
             let resolved = match self.symbol(b, 0) {
+                Step::NeedsModule(module) => return Step::NeedsModule(module),
                 Step::Done(Some(Symbol::Class(name))) => name,
-                _ => b.clone(),
+                Step::Done(_) => b.clone(),
             };
-            resolved == base || self.derives_from(&resolved, base, depth + 1)
-        })
+            if resolved == base {
+                return Step::Done(true);
+            }
+            match self.derives_from(&resolved, base, depth + 1) {
+                Step::Done(false) => {}
+                other => return other,
+            }
+        }
+        Step::Done(false)
     }
 
     /// Method name to the modules defining a method of that name, from the text of every
