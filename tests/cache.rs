@@ -850,3 +850,127 @@ fn an_unchanged_tree_replays_its_report_until_anything_it_looked_at_changes() {
     std::fs::write(work.path().join("setup.cfg"), "").unwrap();
     assert!(same(".", "a marker above the project's own"));
 }
+
+/// How many candidates the call graph asked again, of how many (`UNBLOCK_TIMINGS`), and how
+/// many module parses the graph made (`None`: no graph was built).
+fn graph_asked(out: &Output) -> ((usize, usize), Option<usize>) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let numbers = |line: &str| -> Vec<usize> {
+        line.split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    };
+    let asked = stderr
+        .lines()
+        .find(|l| l.starts_with("call graph answers: "))
+        .map(numbers)
+        .unwrap_or_else(|| panic!("no call graph answers line in {stderr}"));
+    let parses = stderr
+        .lines()
+        .find(|l| l.starts_with("call graph: "))
+        .map(|l| numbers(l)[2]);
+    ((asked[0], asked[1]), parses)
+}
+
+/// The recipes and kinds of `check --no-cache` are those of the cached run, and the whole
+/// reports are the same.
+fn assert_same_as_without_cache(project: &Path, cached: &Output, what: &str) {
+    let plain = check(project, ".", None);
+    assert_eq!(reported(cached), reported(&plain), "{what}");
+}
+
+#[test]
+fn after_an_edit_the_call_graph_asks_again_only_the_candidates_whose_chains_read_it() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("shop");
+    let files: &[(&str, &str)] = &[
+        ("pyproject.toml", "[project]\nname = \"shop\"\n"),
+        ("shop/__init__.py", ""),
+        (
+            "shop/helpers.py",
+            "import time\n\n\ndef pause():\n    time.sleep(1)\n",
+        ),
+        ("shop/other.py", "def quiet():\n    return 1\n"),
+        ("shop/unrelated.py", "def nothing():\n    return 2\n"),
+        (
+            "shop/api.py",
+            "from shop.helpers import pause\nfrom shop.other import quiet\n\n\nasync def fetch():\n    pause()\n\n\nasync def calm():\n    quiet()\n",
+        ),
+        ("shop/tasks.py", "def run_task(func):\n    func()\n"),
+        // A sync test function defining a coroutine and the helper it passes on: the
+        // helper's name is inside a function whose body the graph never parses.
+        ("tests/__init__.py", ""),
+        (
+            "tests/test_api.py",
+            "import asyncio\n\nfrom shop.tasks import run_task\n\n\ndef test_fetch():\n    def helper():\n        return 3\n\n    async def main():\n        run_task(helper)\n\n    asyncio.run(main())\n",
+        ),
+    ];
+    for (name, text) in files {
+        let path = project.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    backdate_all(&project);
+    let cache_dir = work.path().join("cache");
+    let first = check(&project, ".", Some(&cache_dir));
+    assert_same_as_without_cache(&project, &first, "first run");
+    let ((asked, of), _) = graph_asked(&first);
+    assert_eq!(asked, of, "the first run asks about every candidate");
+    assert_eq!(of, 4, "pause, quiet, run_task and the test's helper");
+    assert_eq!(
+        recipes_and_kinds(&first),
+        vec![("to-thread".to_string(), "indirect".to_string())]
+    );
+
+    // A module no chain reads: nothing is asked again.
+    std::fs::write(
+        project.join("shop/unrelated.py"),
+        "def nothing():\n    return 2\n\n\ndef more():\n    return 4\n",
+    )
+    .unwrap();
+    let unrelated = check(&project, ".", Some(&cache_dir));
+    assert_same_as_without_cache(&project, &unrelated, "after an edit no chain reads");
+    assert_eq!(graph_asked(&unrelated), ((0, of), None));
+
+    // A chain added through the edited module: only `quiet` is asked again, and `calm`
+    // now blocks through it.
+    std::fs::write(
+        project.join("shop/other.py"),
+        "from shop.helpers import pause\n\n\ndef quiet():\n    pause()\n",
+    )
+    .unwrap();
+    let added = check(&project, ".", Some(&cache_dir));
+    assert_same_as_without_cache(&project, &added, "after a chain was added");
+    assert_eq!(graph_asked(&added).0, (1, of));
+    assert_eq!(
+        recipes_and_kinds(&added),
+        vec![
+            ("to-thread".to_string(), "indirect".to_string()),
+            ("to-thread".to_string(), "indirect".to_string()),
+        ]
+    );
+
+    // The chains removed where they end: both answers that read the helper are asked again,
+    // the test's helper is not.
+    std::fs::write(
+        project.join("shop/helpers.py"),
+        "def pause():\n    return None\n",
+    )
+    .unwrap();
+    let removed = check(&project, ".", Some(&cache_dir));
+    assert_same_as_without_cache(&project, &removed, "after the chains were removed");
+    assert_eq!(graph_asked(&removed).0, (2, of));
+    assert_eq!(recipes_and_kinds(&removed), vec![]);
+
+    // A new module changes the layout: every candidate is asked again, and every module
+    // summary is reused, the test module's too (its helper is nested in a function whose
+    // body no parse includes).
+    std::fs::write(
+        project.join("shop/extra.py"),
+        "def extra():\n    return 5\n",
+    )
+    .unwrap();
+    let relaid = check(&project, ".", Some(&cache_dir));
+    assert_same_as_without_cache(&project, &relaid, "after a module was added");
+    assert_eq!(graph_asked(&relaid), ((of, of), Some(0)));
+}
