@@ -6,8 +6,9 @@
 //!   candidates waiting on other files, its diagnostics and its definitions. Keyed by the
 //!   file's content hash, how the run names it (path shown, module), and the settings that
 //!   apply to it.
-//! - **the call graph's answer** (`callgraph::analyse`): which candidate callees block and
-//!   how. Keyed by the candidates asked about and the project layout.
+//! - **the call graph's answers** (`callgraph::analyse`): which candidate callees block and
+//!   how, keyed by the project layout, each answer with the modules it was derived from, so
+//!   that only the answers that read a changed module are asked again (`graph_cache`).
 //! - **a whole run's report** (`check` alone): replayed while every path the run looked at is
 //!   as it saw it (see [`super::witness`]), without reading any other entry.
 //!
