@@ -2327,6 +2327,29 @@ mod tests {
     use crate::config::LoadedConfig;
     use crate::engine::{Engine, Selection};
 
+    /// `Graph::answer_sources` takes what a function reaches in one pass over the components
+    /// `kosaraju_scc` gives: a component must come after every component it calls into.
+    #[test]
+    fn strongly_connected_components_come_callees_first() {
+        let mut calls: petgraph::graph::DiGraph<(), ()> = petgraph::graph::DiGraph::new();
+        let nodes: Vec<_> = (0..6).map(|_| calls.add_node(())).collect();
+        // 0 -> 1 <-> 2 -> 3, 0 -> 4 -> 3, 5 -> 0
+        for (from, to) in [(0, 1), (1, 2), (2, 1), (2, 3), (0, 4), (4, 3), (5, 0)] {
+            calls.add_edge(nodes[from], nodes[to], ());
+        }
+        let components = petgraph::algo::kosaraju_scc(&calls);
+        let position = |node: usize| {
+            components
+                .iter()
+                .position(|c| c.contains(&nodes[node]))
+                .unwrap()
+        };
+        assert_eq!(position(1), position(2));
+        for (from, to) in [(0, 1), (2, 3), (0, 4), (4, 3), (5, 0)] {
+            assert!(position(to) < position(from), "{to} before {from}");
+        }
+    }
+
     /// A helper that blocks only when an argument is left out (`if session is None:`) does
     /// not block the calls that pass it, by keyword or by position, directly or through
     /// another helper; `None` passed explicitly is not a value.
