@@ -974,3 +974,61 @@ fn after_an_edit_the_call_graph_asks_again_only_the_candidates_whose_chains_read
     assert_same_as_without_cache(&project, &relaid, "after a module was added");
     assert_eq!(graph_asked(&relaid), ((of, of), Some(0)));
 }
+
+#[test]
+fn an_implementation_of_an_abstract_method_added_in_an_unchanged_layout_is_followed() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("store");
+    let files: &[(&str, &str)] = &[
+        ("pyproject.toml", "[project]\nname = \"store\"\n"),
+        ("store/__init__.py", ""),
+        (
+            "store/base.py",
+            "import abc\n\n\nclass Backend(abc.ABC):\n    @abc.abstractmethod\n    def save(self, data):\n        ...\n\n\ndef persist(backend: Backend, data):\n    backend.save(data)\n",
+        ),
+        (
+            "store/memory.py",
+            "from store.base import Backend\n\n\nclass Memory(Backend):\n    def save(self, data):\n        return data\n",
+        ),
+        ("store/disk.py", "def unused():\n    return 1\n"),
+        (
+            "store/api.py",
+            "from store.base import persist\n\n\nasync def handle(backend, data):\n    persist(backend, data)\n",
+        ),
+    ];
+    for (name, text) in files {
+        let path = project.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    backdate_all(&project);
+    let cache_dir = work.path().join("cache");
+    let first = check(&project, ".", Some(&cache_dir));
+    assert_same_as_without_cache(&project, &first, "first run");
+    assert_eq!(recipes_and_kinds(&first), vec![]);
+
+    // A module of the package, unchanged in the layout, now implements the method with a
+    // blocking call: the call of `persist` blocks through it.
+    std::fs::write(
+        project.join("store/disk.py"),
+        "import time\n\nfrom store.base import Backend\n\n\nclass Disk(Backend):\n    def save(self, data):\n        time.sleep(1)\n",
+    )
+    .unwrap();
+    let added = check(&project, ".", Some(&cache_dir));
+    assert_same_as_without_cache(&project, &added, "after an implementation was added");
+    assert_eq!(
+        recipes_and_kinds(&added),
+        vec![("to-thread".to_string(), "indirect".to_string())]
+    );
+    assert_eq!(graph_asked(&added).0, (1, 1));
+
+    // And taken away again.
+    std::fs::write(
+        project.join("store/disk.py"),
+        "def unused():\n    return 1\n",
+    )
+    .unwrap();
+    let removed = check(&project, ".", Some(&cache_dir));
+    assert_same_as_without_cache(&project, &removed, "after it was removed");
+    assert_eq!(recipes_and_kinds(&removed), vec![]);
+}

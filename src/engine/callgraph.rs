@@ -1676,46 +1676,75 @@ impl Graph<'_> {
                 .collect();
             modules.sort();
             index.read = modules.iter().map(|(m, _)| m.to_string()).collect();
+            // With the cache, a module whose text is unchanged is not read again: the whole
+            // package is read for the first abstract method reached in it.
+            let stored = self.summary_cache.map(|remember| {
+                let run = remember.run.to_le_bytes();
+                let name =
+                    super::cache::fingerprint([b"methods".as_slice(), &run, package.as_bytes()]);
+                (remember, name)
+            });
+            let remembered: HashMap<String, IndexedModule> = stored
+                .and_then(|(remember, name)| {
+                    remember.cache.load_entry::<Vec<(String, IndexedModule)>>(
+                        "methods",
+                        name,
+                        name,
+                        remember.witness,
+                    )
+                })
+                .map(|(parts, _)| parts.into_iter().collect())
+                .unwrap_or_default();
+            let mut parts: Vec<(String, IndexedModule)> = Vec::with_capacity(modules.len());
+            let mut read_again = false;
             for (module, path) in modules {
-                let Some(bytes) = read_module(self.globals, path) else {
-                    continue;
+                let unchanged = remembered.get(module).filter(|old| {
+                    old.hash.is_some()
+                        && old.path == *path
+                        && stored
+                            .is_some_and(|(remember, _)| remember.cache.hash_of(path) == old.hash)
+                });
+                let part = match unchanged {
+                    Some(old) => {
+                        super::cache::note(super::cache::Dep::File {
+                            path: path.clone(),
+                            hash: old.hash,
+                        });
+                        old.clone()
+                    }
+                    None => {
+                        read_again = true;
+                        let bytes = read_module(self.globals, path);
+                        let (names, async_names) =
+                            bytes.as_deref().map(method_names).unwrap_or_default();
+                        IndexedModule {
+                            path: path.clone(),
+                            hash: bytes.as_deref().map(super::cache::content_hash),
+                            names,
+                            async_names,
+                        }
+                    }
                 };
-                let mut names: HashSet<&[u8]> = HashSet::new();
-                let mut async_names: HashSet<&[u8]> = HashSet::new();
-                // `def ` indented (a method), found with memchr: most of each file is skipped.
-                for at in memchr::memmem::find_iter(&bytes, b"def ") {
-                    let line_start = bytes[..at]
-                        .iter()
-                        .rposition(|&b| b == b'\n')
-                        .map_or(0, |i| i + 1);
-                    let indent = &bytes[line_start..at];
-                    let is_async = indent.ends_with(b"async ");
-                    let indent = indent.strip_suffix(b"async ").unwrap_or(indent);
-                    if indent.is_empty() || !indent.iter().all(|&b| b == b' ' || b == b'\t') {
-                        continue;
-                    }
-                    let rest = &bytes[at + 4..];
-                    let end = rest
-                        .iter()
-                        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
-                        .unwrap_or(rest.len());
-                    names.insert(&rest[..end]);
-                    if is_async {
-                        async_names.insert(&rest[..end]);
-                    }
-                }
-                for name in async_names {
-                    index
-                        .async_somewhere
-                        .insert(String::from_utf8_lossy(name).into_owned());
-                }
-                for name in names {
+                index
+                    .async_somewhere
+                    .extend(part.async_names.iter().cloned());
+                for name in &part.names {
                     index
                         .modules
-                        .entry(String::from_utf8_lossy(name).into_owned())
+                        .entry(name.clone())
                         .or_default()
                         .push(module.clone());
                 }
+                parts.push((module.clone(), part));
+            }
+            if let (true, Some((remember, name))) = (read_again, stored) {
+                remember.cache.store_entry(
+                    "methods",
+                    name,
+                    name,
+                    super::cache::Deps::new(),
+                    &parts,
+                );
             }
             self.method_index.insert(package.to_string(), index);
         }
@@ -2312,6 +2341,50 @@ struct MethodIndex {
     async_somewhere: HashSet<String>,
     /// The modules whose text was read for it.
     read: Vec<String>,
+}
+
+/// One module's part of a package's [`MethodIndex`], as its text was (`hash`; `None`:
+/// unreadable), remembered between runs.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct IndexedModule {
+    path: PathBuf,
+    hash: Option<u64>,
+    names: Vec<String>,
+    async_names: Vec<String>,
+}
+
+/// The names of the methods a module's text defines (`def ` indented, found with memchr: most
+/// of each file is skipped), and of those defined as coroutines.
+fn method_names(bytes: &[u8]) -> (Vec<String>, Vec<String>) {
+    let mut names: Vec<String> = Vec::new();
+    let mut async_names: Vec<String> = Vec::new();
+    for at in memchr::memmem::find_iter(bytes, b"def ") {
+        let line_start = bytes[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let indent = &bytes[line_start..at];
+        let is_async = indent.ends_with(b"async ");
+        let indent = indent.strip_suffix(b"async ").unwrap_or(indent);
+        if indent.is_empty() || !indent.iter().all(|&b| b == b' ' || b == b'\t') {
+            continue;
+        }
+        let rest = &bytes[at + 4..];
+        let end = rest
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
+            .unwrap_or(rest.len());
+        let name = String::from_utf8_lossy(&rest[..end]).into_owned();
+        if is_async {
+            async_names.push(name.clone());
+        }
+        names.push(name);
+    }
+    names.sort_unstable();
+    names.dedup();
+    async_names.sort_unstable();
+    async_names.dedup();
+    (names, async_names)
 }
 
 /// A blocking function's first step down.
