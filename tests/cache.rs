@@ -208,6 +208,11 @@ fn write_project(dir: &Path) {
         ),
         ("shop/other.py", "async def idle():\n    return 1\n"),
     ];
+    write_files(dir, files);
+}
+
+/// Writes each `(path below dir, text)`, making the folders.
+fn write_files(dir: &Path, files: &[(&str, &str)]) {
     for (name, text) in files {
         let path = dir.join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -905,11 +910,7 @@ fn after_an_edit_the_call_graph_asks_again_only_the_candidates_whose_chains_read
             "import asyncio\n\nfrom shop.tasks import run_task\n\n\ndef test_fetch():\n    def helper():\n        return 3\n\n    async def main():\n        run_task(helper)\n\n    asyncio.run(main())\n",
         ),
     ];
-    for (name, text) in files {
-        let path = project.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    write_files(&project, files);
     backdate_all(&project);
     let cache_dir = work.path().join("cache");
     let first = check(&project, ".", Some(&cache_dir));
@@ -996,11 +997,7 @@ fn an_implementation_of_an_abstract_method_added_in_an_unchanged_layout_is_follo
             "from store.base import persist\n\n\nasync def handle(backend, data):\n    persist(backend, data)\n",
         ),
     ];
-    for (name, text) in files {
-        let path = project.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    write_files(&project, files);
     backdate_all(&project);
     let cache_dir = work.path().join("cache");
     let first = check(&project, ".", Some(&cache_dir));
