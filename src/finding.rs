@@ -259,6 +259,12 @@ impl Finding {
     pub fn sort_key(&self) -> (&str, usize, usize, &str) {
         (&self.path, self.start.line, self.start.column, self.recipe)
     }
+
+    /// Whether it is reported whatever the other files say: not a candidate the call graph or
+    /// the project's coroutines decide on (most of those are dropped).
+    pub fn is_settled(&self) -> bool {
+        self.requires_async_callee.is_none() && self.requires_blocking_callee.is_none()
+    }
 }
 
 #[cfg(test)]

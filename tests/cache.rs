@@ -531,6 +531,46 @@ fn a_file_checked_again_is_judged_by_cpython_as_without_the_cache() {
     assert_eq!(plain, reported(&check(&project, ".", Some(&cache_dir))));
 }
 
+/// How many sources the run sent CPython (`UNBLOCK_TIMINGS`' judge line; 0 without one).
+fn sources_judged(out: &Output) -> usize {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    stderr
+        .lines()
+        .find_map(|l| l.split("judge: ").nth(1)?.split(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn only_files_that_keep_a_finding_are_judged_by_cpython() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("app");
+    write_files(
+        &project,
+        &[
+            ("pyproject.toml", "[project]\nname = \"app\"\n"),
+            (
+                "jobs.py",
+                "import time\n\n\nasync def job():\n    time.sleep(1)\n",
+            ),
+            // A candidate only, which the call graph drops: `tidy` blocks nowhere.
+            (
+                "calm.py",
+                "def tidy():\n    return 1\n\n\nasync def handler():\n    tidy()\n",
+            ),
+        ],
+    );
+    let cache_dir = work.path().join("cache");
+    let out = check(&project, ".", Some(&cache_dir));
+    assert_eq!(reported(&out), reported(&check(&project, ".", None)));
+    // jobs.py only: calm.py held a candidate, which the graph dropped (two before).
+    assert_eq!(
+        sources_judged(&out),
+        1,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `unblock check .` in `project` with the cache in `cache_dir`, `shims` first on PATH and no
 /// `UNBLOCK_PYTHON`: the judge's candidate `python3` is the shim found there.
 fn check_through(shims: &Path, project: &Path, cache_dir: &Path) -> Output {

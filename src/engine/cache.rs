@@ -476,9 +476,9 @@ impl Cache {
     }
 
     /// [`Cache::load_checked`], and, when an earlier run of this build stored an entry for
-    /// the file, whether it held findings (when the result cannot be reused: the file
-    /// changed, or what it depends on; a file that had findings likely has some again, and
-    /// can be judged by CPython while it is checked again).
+    /// the file, whether it held settled findings, not only candidates (when the result cannot
+    /// be reused: the file changed, or what it depends on; a file that had findings likely has
+    /// some again, and can be judged by CPython while it is checked again).
     pub fn look_up_checked(
         &self,
         file: &Path,
@@ -492,7 +492,9 @@ impl Cache {
             .filter(|e| e.format == FORMAT && e.tool == self.tool);
         let mut had_findings = None;
         let cached = entry.and_then(|entry| {
-            had_findings = Some(!entry.payload.findings.is_empty());
+            had_findings = Some(entry.payload.findings.iter().any(|f| {
+                f.requires_async_callee.is_none() && f.requires_blocking_callee.is_none()
+            }));
             if entry.key != key {
                 return None;
             }

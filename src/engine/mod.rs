@@ -493,8 +493,10 @@ impl Engine {
         handed_over: bool,
     ) -> CheckedFile {
         let (checked, deps) = cache::traced(|| self.check_file(file));
+        // Judged now only when it will have a finding: a file holding only candidates (most
+        // of them dropped by the call graph) is judged at the end if one is kept.
         if let (false, Some(hand_over)) = (handed_over, &self.rechecked_with_findings) {
-            if !checked.findings.is_empty() {
+            if checked.findings.iter().any(Finding::is_settled) {
                 hand_over(&file.bytes);
             }
         }
