@@ -492,9 +492,7 @@ impl Cache {
             .filter(|e| e.format == FORMAT && e.tool == self.tool);
         let mut had_findings = None;
         let cached = entry.and_then(|entry| {
-            had_findings = Some(entry.payload.findings.iter().any(|f| {
-                f.requires_async_callee.is_none() && f.requires_blocking_callee.is_none()
-            }));
+            had_findings = Some(entry.payload.findings.iter().any(CachedFinding::is_settled));
             if entry.key != key {
                 return None;
             }
@@ -965,6 +963,11 @@ impl From<&Finding> for CachedFinding {
 }
 
 impl CachedFinding {
+    /// As [`Finding::is_settled`], without restoring it.
+    fn is_settled(&self) -> bool {
+        self.requires_async_callee.is_none() && self.requires_blocking_callee.is_none()
+    }
+
     fn restore(self) -> Option<Finding> {
         // The same build wrote it (the tool's identity is part of every key): its recipe ids
         // are this build's.

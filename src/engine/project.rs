@@ -782,12 +782,9 @@ impl StoredListing {
         let mut ignore_files = Vec::new();
         // The parents' ignore files apply too; their folders' times are not followed (a
         // shared parent such as /tmp changes all the time), so their absence is stamped.
-        for parent in root.ancestors().skip(1) {
-            for name in [".gitignore", ".ignore", ".git/info/exclude"] {
-                let file = parent.join(name);
-                let stamp = file_stamp(&file);
-                ignore_files.push((file, stamp));
-            }
+        for file in ignore_files_above(root) {
+            let stamp = file_stamp(&file);
+            ignore_files.push((file, stamp));
         }
         for folder in folders {
             let meta = witness::metadata(&folder)?;
@@ -842,6 +839,13 @@ fn modified_ns(meta: &std::fs::Metadata) -> u128 {
 fn file_stamp(file: &Path) -> Option<(u64, u128)> {
     let meta = witness::metadata(file)?;
     Some((meta.len(), modified_ns(&meta)))
+}
+
+/// The ignore files a walk of `root` applies from its parents' folders (present or not).
+pub(crate) fn ignore_files_above(root: &Path) -> impl Iterator<Item = PathBuf> + '_ {
+    root.ancestors().skip(1).flat_map(|parent| {
+        [".gitignore", ".ignore", ".git/info/exclude"].map(|name| parent.join(name))
+    })
 }
 
 /// The user's global git ignore files and configurations (the walk applies them): the

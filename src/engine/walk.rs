@@ -339,11 +339,8 @@ pub fn read_tree<R: Send>(
 /// The ignore files the walk applies from above the paths given: the parents' and the user's.
 fn see_ignore_files_above(roots: &[PathBuf], model: &ProjectModel) {
     for root in roots {
-        let absolute = model.absolute(root);
-        for parent in absolute.ancestors().skip(1) {
-            for name in [".gitignore", ".ignore", ".git/info/exclude"] {
-                witness::metadata(&parent.join(name));
-            }
+        for file in super::project::ignore_files_above(&model.absolute(root)) {
+            witness::metadata(&file);
         }
     }
     for file in super::project::global_ignore_files() {

@@ -205,11 +205,21 @@ impl Analyser {
     /// The definitions of the file on disk are not the open document's: left out of the
     /// scan's.
     fn leave_out_of_scanned(&mut self, path: &Path, module: &str) {
-        for (name, is_async) in disk_definitions(path, module) {
-            if is_async {
-                self.scanned.0.remove(&name);
+        self.set_scanned(&disk_definitions(path, module), false);
+    }
+
+    /// Adds definitions to the scan's (`present`), or takes them out.
+    fn set_scanned(&mut self, definitions: &[(String, bool)], present: bool) {
+        for (name, is_async) in definitions {
+            let set = if *is_async {
+                &mut self.scanned.0
             } else {
-                self.scanned.1.remove(&name);
+                &mut self.scanned.1
+            };
+            if present {
+                set.insert(name.clone());
+            } else {
+                set.remove(name);
             }
         }
     }
@@ -399,17 +409,8 @@ impl Analyser {
             },
         );
         if definitions_changed {
-            let mut toggled: HashSet<&String> = HashSet::new();
-            let async_names = |defs: &Option<Vec<(String, bool)>>| -> HashSet<String> {
-                defs.iter()
-                    .flatten()
-                    .filter(|(_, a)| *a)
-                    .map(|(n, _)| n.clone())
-                    .collect()
-            };
-            let old = async_names(&before);
-            let new = async_names(&Some(checked.definitions.clone()));
-            toggled.extend(old.symmetric_difference(&new));
+            let toggled =
+                toggled_between(before.as_deref().unwrap_or_default(), &checked.definitions);
             self.gather_definitions();
             for (key, open) in &self.open {
                 if *key != job.key
@@ -480,22 +481,10 @@ impl Analyser {
         let now = on_disk.as_deref().map(cache::content_hash);
         let dependents = self.forget_what_read(&path, &open.module, now, key);
         if open.left_out_of_scan {
-            for (name, is_async) in disk_definitions(&path, &open.module) {
-                if is_async {
-                    self.scanned.0.insert(name);
-                } else {
-                    self.scanned.1.insert(name);
-                }
-            }
+            self.set_scanned(&disk_definitions(&path, &open.module), true);
         }
         self.gather_definitions();
-        let toggled: HashSet<String> = open
-            .definitions
-            .iter()
-            .filter(|(_, a)| *a)
-            .map(|(n, _)| n.clone())
-            .collect();
-        self.refine_dependents(dependents, &toggled, events);
+        self.refine_dependents(dependents, &async_names(&open.definitions), events);
     }
 
     /// Files changed on disk that no open document stands for: what was learnt from their
@@ -517,31 +506,9 @@ impl Analyser {
             }
             let before = self.scanned_definitions_of(&module);
             let after = disk_definitions(&path, &module);
-            for (name, is_async) in &before {
-                if *is_async {
-                    self.scanned.0.remove(name);
-                } else {
-                    self.scanned.1.remove(name);
-                }
-            }
-            for (name, is_async) in &after {
-                if *is_async {
-                    self.scanned.0.insert(name.clone());
-                } else {
-                    self.scanned.1.insert(name.clone());
-                }
-            }
-            let async_names = |defs: &[(String, bool)]| -> HashSet<String> {
-                defs.iter()
-                    .filter(|(_, a)| *a)
-                    .map(|(n, _)| n.clone())
-                    .collect()
-            };
-            toggled.extend(
-                async_names(&before)
-                    .symmetric_difference(&async_names(&after))
-                    .cloned(),
-            );
+            self.set_scanned(&before, false);
+            self.set_scanned(&after, true);
+            toggled.extend(toggled_between(&before, &after));
         }
         self.gather_definitions();
         let changed: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
@@ -624,6 +591,21 @@ fn reads(model: &ProjectModel, read: &Deps, path: &Path, module: &str, now: Opti
         Dep::Project { root, .. } => path.starts_with(model.absolute(root)),
         Dep::Layout { .. } => false,
     })
+}
+
+/// The `async def`s among definitions.
+fn async_names(definitions: &[(String, bool)]) -> HashSet<String> {
+    definitions
+        .iter()
+        .filter(|(_, is_async)| *is_async)
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// The functions made or unmade `async def` between two versions' definitions.
+fn toggled_between(before: &[(String, bool)], after: &[(String, bool)]) -> HashSet<String> {
+    let (before, after) = (async_names(before), async_names(after));
+    before.symmetric_difference(&after).cloned().collect()
 }
 
 /// The functions the file on disk defines.
