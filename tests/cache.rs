@@ -571,6 +571,48 @@ fn only_files_that_keep_a_finding_are_judged_by_cpython() {
     );
 }
 
+/// Whether the run handed a source to CPython while it still checked (`UNBLOCK_TIMINGS`' judge
+/// line: "first handed ahead at -" when it did not).
+fn judged_ahead(out: &Output) -> bool {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let ahead = stderr
+        .lines()
+        .find_map(|l| l.split("first handed ahead at ").nth(1)?.split(',').next());
+    ahead.is_some_and(|at| at != "-")
+}
+
+#[test]
+fn a_changed_helper_whose_findings_came_from_the_call_graph_is_judged_while_it_is_checked() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("app");
+    // Only candidates in its entry (`slow()` is kept by the call graph), yet it had findings.
+    let helper =
+        "import time\n\n\ndef slow():\n    time.sleep(1)\n\n\nasync def handler():\n    slow()\n";
+    write_files(
+        &project,
+        &[
+            ("pyproject.toml", "[project]\nname = \"app\"\n"),
+            ("helpers.py", helper),
+        ],
+    );
+    let cache_dir = work.path().join("cache");
+    let first = check(&project, ".", Some(&cache_dir));
+    assert!(!judged_ahead(&first), "nothing was known to have findings");
+    std::fs::write(project.join("helpers.py"), format!("{helper}# edited\n")).unwrap();
+    let edited = check(&project, ".", Some(&cache_dir));
+    assert_eq!(reported(&edited), reported(&check(&project, ".", None)));
+    assert!(
+        edited.stdout.windows(10).any(|w| w == b"helpers.py"),
+        "{}",
+        String::from_utf8_lossy(&edited.stdout)
+    );
+    assert!(
+        judged_ahead(&edited),
+        "{}",
+        String::from_utf8_lossy(&edited.stderr)
+    );
+}
+
 /// `unblock check .` in `project` with the cache in `cache_dir`, `shims` first on PATH and no
 /// `UNBLOCK_PYTHON`: the judge's candidate `python3` is the shim found there.
 fn check_through(shims: &Path, project: &Path, cache_dir: &Path) -> Output {

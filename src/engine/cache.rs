@@ -35,7 +35,7 @@
 //! is ignored and rewritten.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -598,6 +598,23 @@ impl Cache {
     pub fn store_run(&self, name: u64, sights: Vec<(PathBuf, Seen)>, report: &Report) {
         let run = CachedRun::of(sights, report);
         self.store("run", name, name, Deps::new(), &run);
+    }
+
+    /// The files an earlier run under `name` (its settings and the paths given) reported
+    /// findings in. A file changed since is judged by CPython while it is checked again when
+    /// it was one of them: a helper whose findings all come from the call graph has only
+    /// candidates in its entry, yet likely keeps findings.
+    pub fn load_reported(&self, name: u64) -> HashSet<PathBuf> {
+        std::fs::read(self.entry_path("reported", name))
+            .ok()
+            .and_then(|bytes| decode::<Entry<HashSet<PathBuf>>>(&bytes))
+            .filter(|e| e.format == FORMAT && e.tool == self.tool && e.key == name)
+            .map(|e| e.payload)
+            .unwrap_or_default()
+    }
+
+    pub fn store_reported(&self, name: u64, files: &HashSet<PathBuf>) {
+        self.store("reported", name, name, Deps::new(), files);
     }
 
     /// CPython's verdicts on sources, by the interpreter's identity: content hash to verdict.

@@ -609,18 +609,27 @@ impl Engine {
         // Files an earlier run checked, checked again: their modules' values may be read
         // again too (see `ProjectModel::offer_parse`).
         let changed: std::sync::Mutex<HashSet<String>> = Default::default();
+        let reported_name = run.map(|run| {
+            let given = format!("{paths:?}");
+            cache::fingerprint([run.to_le_bytes().as_slice(), given.as_bytes()])
+        });
+        let reported_before = match (cache, reported_name) {
+            (Some(cache), Some(name)) => cache.load_reported(name),
+            _ => HashSet::new(),
+        };
         let reuse = |path: &std::path::Path, bytes: &[u8]| -> Option<CheckedFile> {
             let (cache, run) = (cache?, run?);
             let key = self.file_key(cache, run, path, bytes);
-            let (found, had_findings) =
-                cache.look_up_checked(&self.project.absolute(path), key, &*self.project);
+            let absolute = self.project.absolute(path);
+            let (found, had_findings) = cache.look_up_checked(&absolute, key, &*self.project);
             if found.is_none() {
                 keys.lock().unwrap().insert(path.display().to_string(), key);
                 // Judged while it is parsed and checked again: CPython's start and compile
                 // took as long as the check of a changed file. (Its verdict waits unused if
                 // the file has no finding any more.)
-                if let (Some(true), Some(hand_over)) = (had_findings, &self.rechecked_with_findings)
-                {
+                let likely_findings =
+                    had_findings == Some(true) || reported_before.contains(&absolute);
+                if let (true, Some(hand_over)) = (likely_findings, &self.rechecked_with_findings) {
                     hand_over(bytes);
                     handed_over
                         .lock()
@@ -704,6 +713,16 @@ impl Engine {
         }
         let graph_time = graph_started.elapsed();
         project.settle(&mut report.findings);
+        if let (Some(cache), Some(name)) = (cache, reported_name) {
+            let reported: HashSet<PathBuf> = report
+                .findings
+                .iter()
+                .map(|f| self.project.absolute(std::path::Path::new(&f.path)))
+                .collect();
+            if reported != reported_before {
+                cache.store_reported(name, &reported);
+            }
+        }
         project.model = self.project.clone();
         report.project = project;
         report
