@@ -203,6 +203,8 @@ pub struct Finding {
 pub struct Arguments {
     pub keywords: Vec<String>,
     pub positional: usize,
+    /// A `*args` or `**kwargs` may pass more than is written.
+    pub spread: bool,
     /// Functions passed as arguments (`call_with(fetch, url)`, `retry(fn=load)`): where, and
     /// the function's fully qualified name. A helper that calls the parameter runs them.
     pub callables: Vec<PassedCallable>,
@@ -235,8 +237,21 @@ impl Arguments {
     }
 }
 
+/// In a list of the parameters a call gives: the call may give others too (through `*args` or
+/// `**kwargs`, or it is not known what it passes). No parameter is named so.
+pub const MAYBE_MORE: &str = "**";
+
 impl Arguments {
-    /// The parameters of a function with these `positional` parameters that the call gives.
+    /// What a call passes when that is not known: maybe anything.
+    pub fn unknown() -> Arguments {
+        Arguments {
+            spread: true,
+            ..Arguments::default()
+        }
+    }
+
+    /// The parameters of a function with these `positional` parameters that the call gives
+    /// ([`MAYBE_MORE`] among them when it may give more than is written).
     /// A bound method's or constructor's `self`/`cls` is passed implicitly: skipped.
     pub fn given(&self, positional: &[String]) -> Vec<String> {
         let implicit = positional
@@ -249,6 +264,9 @@ impl Arguments {
             .cloned()
             .chain(self.keywords.iter().cloned())
             .collect();
+        if self.spread {
+            given.push(MAYBE_MORE.to_string());
+        }
         given.sort();
         given.dedup();
         given

@@ -921,6 +921,7 @@ struct CachedFix {
 type CachedArguments = (
     Vec<String>,
     usize,
+    bool,
     Vec<(Option<usize>, Option<String>, String)>,
 );
 
@@ -969,6 +970,7 @@ impl From<&Finding> for CachedFinding {
                 (
                     a.keywords.clone(),
                     a.positional,
+                    a.spread,
                     a.callables
                         .iter()
                         .map(|c| (c.position, c.keyword.clone(), c.name.clone()))
@@ -1042,11 +1044,11 @@ impl CachedFinding {
             covers: self.covers,
             requires_async_callee: self.requires_async_callee,
             requires_blocking_callee: self.requires_blocking_callee,
-            passed_arguments: self
-                .passed_arguments
-                .map(|(keywords, positional, callables)| Arguments {
+            passed_arguments: self.passed_arguments.map(
+                |(keywords, positional, spread, callables)| Arguments {
                     keywords,
                     positional,
+                    spread,
                     callables: callables
                         .into_iter()
                         .map(|(position, keyword, name)| PassedCallable {
@@ -1055,7 +1057,8 @@ impl CachedFinding {
                             name,
                         })
                         .collect(),
-                }),
+                },
+            ),
         })
     }
 }
@@ -1090,7 +1093,7 @@ struct CachedIndirect {
     generator: bool,
     context_manager: bool,
     positional: Vec<String>,
-    reasons: Vec<(Vec<String>, Vec<CachedLink>)>,
+    reasons: Vec<(super::callgraph::Guards, Vec<CachedLink>)>,
     sinks: Vec<(u8, Vec<CachedLink>)>,
 }
 
@@ -1120,12 +1123,7 @@ impl From<&super::callgraph::Analysis> for CachedAnalysis {
                         reasons: info
                             .reasons
                             .iter()
-                            .map(|r| {
-                                (
-                                    r.unless_given.clone(),
-                                    r.chain.iter().map(store_link).collect(),
-                                )
-                            })
+                            .map(|r| (r.guards.clone(), r.chain.iter().map(store_link).collect()))
                             .collect(),
                         sinks: info
                             .sinks
@@ -1181,8 +1179,8 @@ impl CachedAnalysis {
                     reasons: info
                         .reasons
                         .into_iter()
-                        .map(|(unless_given, chain)| super::callgraph::Reason {
-                            unless_given,
+                        .map(|(guards, chain)| super::callgraph::Reason {
+                            guards,
                             chain: chain.into_iter().map(restore_link).collect(),
                         })
                         .collect(),

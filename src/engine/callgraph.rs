@@ -65,8 +65,35 @@ pub struct IndirectInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reason {
-    pub unless_given: Vec<String>,
+    pub guards: Guards,
     pub chain: Vec<ChainLink>,
+}
+
+/// What a call must pass, or leave out, for a blocking call behind an `if` on the function's
+/// parameters to run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Guards {
+    /// Passing any of these keeps it from running: `if session is None: session = Session()`.
+    pub unless_given: Vec<String>,
+    /// It runs only when all of these are passed (each defaults to `None` or a false
+    /// constant): `if script: compile(script)`, or `self.script = script` then
+    /// `if self.script:`.
+    pub only_if_given: Vec<String>,
+}
+
+impl Guards {
+    pub fn is_empty(&self) -> bool {
+        self.unless_given.is_empty() && self.only_if_given.is_empty()
+    }
+
+    /// Whether a call that gives `given` (see `Arguments::given`) keeps the guarded call from
+    /// running. A call that may pass more than is written gives, as far as is known, whatever
+    /// makes it run.
+    pub fn rule_out(&self, given: &[String]) -> bool {
+        let may_give_more = given.iter().any(|p| p == crate::finding::MAYBE_MORE);
+        self.unless_given.iter().any(|p| given.contains(p))
+            || (!may_give_more && self.only_if_given.iter().any(|p| !given.contains(p)))
+    }
 }
 
 /// Answers, for each candidate callee name, whether it is a project sync function that blocks.
@@ -279,10 +306,10 @@ pub(crate) struct FunctionSummary {
     pub abstract_body: bool,
     /// The parameters a caller can pass by position, in order (`self` included).
     pub positional: Vec<String>,
-    /// For each entry of `blocking`, then of `calls`: the parameters whose being passed keeps
-    /// the call from running (`if session is None: session = Session()`).
-    pub blocking_guards: Vec<Vec<String>>,
-    pub call_guards: Vec<Vec<String>>,
+    /// For each entry of `blocking`, then of `calls`: what a caller must pass or leave out for
+    /// the call to run.
+    pub blocking_guards: Vec<Guards>,
+    pub call_guards: Vec<Guards>,
     /// For each entry of `calls`: what it passes.
     pub call_arguments: Vec<crate::finding::Arguments>,
     /// Its decorators that are functions, resolved: `(name, true)` for a decorator factory
@@ -499,13 +526,15 @@ fn summarise(
             .entry(function)
             .or_insert_with(|| guard_regions_of(&file, scope.node, scope.body));
         let at = call.node.start_byte();
-        let mut guards: Vec<String> = regions
-            .iter()
-            .filter(|r| r.range.contains(&at))
-            .flat_map(|r| r.parameters.iter().cloned())
-            .collect();
-        guards.sort();
-        guards.dedup();
+        let mut guards = Guards::default();
+        for region in regions.iter().filter(|r| r.range.contains(&at)) {
+            guards.unless_given.extend(region.absent.iter().cloned());
+            guards.only_if_given.extend(region.present.iter().cloned());
+        }
+        guards.unless_given.sort();
+        guards.unless_given.dedup();
+        guards.only_if_given.sort();
+        guards.only_if_given.dedup();
         let line = file.position(call.node.start_byte()).line;
         let Some(summary_fn) = summary.functions.get_mut(&scope.qualname) else {
             continue;
@@ -623,22 +652,24 @@ fn thread_target(
     }
 }
 
-/// A block that runs only when some parameters are not given: the consequence of
-/// `if session is None:` (or `if not session:`, or such tests joined by `and`).
+/// A block that runs only when some parameters are left out, or only when some are passed:
+/// the consequence of `if session is None:` (or `if not session:`), or of `if script:` (or
+/// `if script is not None:`, or `if self.script:` after `self.script = script`); such tests
+/// joined by `and`.
 struct GuardRegion {
     range: std::ops::Range<usize>,
-    parameters: Vec<String>,
+    absent: Vec<String>,
+    present: Vec<String>,
 }
 
 /// The guard regions of a function's own body (not of the functions nested in it).
 fn guard_regions_of(file: &SourceFile, function: Node, body: Node) -> Vec<GuardRegion> {
     let text = &file.bytes[body.byte_range()];
-    if memchr::memmem::find(text, b"None").is_none()
-        && memchr::memmem::find(text, b"not ").is_none()
-    {
+    if memchr::memmem::find(text, b"if ").is_none() {
         return Vec::new();
     }
     let parameters = parameter_names(file, function);
+    let mut optional = OptionalParameters::of(file, function, body);
     let mut regions = Vec::new();
     super::source::walk_tree(body, |event| {
         let super::source::Visit::Enter(node) = event else {
@@ -647,14 +678,17 @@ fn guard_regions_of(file: &SourceFile, function: Node, body: Node) -> Vec<GuardR
         match node.kind() {
             "function_definition" | "lambda" | "class_definition" => return false,
             "if_statement" => {
-                let mut guarded = Vec::new();
+                let (mut absent, mut present) = (Vec::new(), Vec::new());
                 if let Some(condition) = node.field("condition") {
-                    absent_parameters(file, condition, &parameters, &mut guarded);
+                    absent_parameters(file, condition, &parameters, &mut absent);
+                    optional.required_by(file, condition, &mut present);
                 }
-                if let (false, Some(block)) = (guarded.is_empty(), node.field("consequence")) {
+                let guarded = !absent.is_empty() || !present.is_empty();
+                if let (true, Some(block)) = (guarded, node.field("consequence")) {
                     regions.push(GuardRegion {
                         range: block.byte_range(),
-                        parameters: guarded,
+                        absent,
+                        present,
                     });
                 }
             }
@@ -663,6 +697,148 @@ fn guard_regions_of(file: &SourceFile, function: Node, body: Node) -> Vec<GuardR
         true
     });
     regions
+}
+
+/// The parameters that are false when a call leaves them out (their default is `None`, or a
+/// false constant), and the attributes of `self` that hold one of them: a test of one of these
+/// is false unless the call passes it.
+struct OptionalParameters<'t> {
+    /// By name: whether the default is `None` (so `p is not None` is false too).
+    defaults: HashMap<&'t str, bool>,
+    /// `self.script` → `script`, when the body's only assignment to `self.script` is
+    /// `self.script = script` among its top-level statements.
+    attributes: HashMap<String, &'t str>,
+}
+
+impl<'t> OptionalParameters<'t> {
+    fn of(file: &'t SourceFile, function: Node<'t>, body: Node<'t>) -> Self {
+        let mut defaults = HashMap::new();
+        let mut first = None;
+        if let Some(parameters) = function.field("parameters") {
+            let mut cursor = parameters.walk();
+            for parameter in parameters.named_children(&mut cursor) {
+                let (name, default) = match parameter.kind() {
+                    "default_parameter" | "typed_default_parameter" => {
+                        (parameter.field("name"), parameter.field("value"))
+                    }
+                    "identifier" => (Some(parameter), None),
+                    _ => (None, None),
+                };
+                let Some(name) = name.filter(|n| n.kind() == "identifier") else {
+                    continue;
+                };
+                first.get_or_insert(file.text(name));
+                if let Some(is_none) = default.and_then(|d| false_default(file, d)) {
+                    defaults.insert(file.text(name), is_none);
+                }
+            }
+        }
+        let mut attributes = HashMap::new();
+        if let (Some(owner), false) = (first, defaults.is_empty()) {
+            let mut assigned: HashMap<String, usize> = HashMap::new();
+            super::source::walk_tree(body, |event| {
+                let super::source::Visit::Enter(node) = event else {
+                    return true;
+                };
+                match node.kind() {
+                    "function_definition" | "lambda" | "class_definition" => return false,
+                    "assignment" | "augmented_assignment" => {
+                        if let Some(left) = node.field("left") {
+                            *assigned.entry(file.text(left).to_string()).or_default() += 1;
+                        }
+                    }
+                    _ => {}
+                }
+                true
+            });
+            let mut cursor = body.walk();
+            for statement in body.named_children(&mut cursor) {
+                let Some(assignment) = statement.named_child(0).filter(|a| {
+                    statement.kind() == "expression_statement" && a.kind() == "assignment"
+                }) else {
+                    continue;
+                };
+                let (Some(left), Some(right)) =
+                    (assignment.field("left"), assignment.field("right"))
+                else {
+                    continue;
+                };
+                let attribute = file.text(left);
+                let is_own = left.kind() == "attribute"
+                    && left.field("object").is_some_and(|o| file.text(o) == owner);
+                let value = file.text(right);
+                if is_own
+                    && right.kind() == "identifier"
+                    && defaults.contains_key(value)
+                    && assigned.get(attribute) == Some(&1)
+                {
+                    attributes.insert(attribute.to_string(), value);
+                }
+            }
+        }
+        OptionalParameters {
+            defaults,
+            attributes,
+        }
+    }
+
+    /// The parameters `condition` is false without: `p`, `p is not None`, joined by `and`.
+    fn required_by(&mut self, file: &SourceFile, condition: Node, out: &mut Vec<String>) {
+        match condition.kind() {
+            "parenthesized_expression" => {
+                if let Some(inner) = condition.named_child(0) {
+                    self.required_by(file, inner, out);
+                }
+            }
+            "boolean_operator" => {
+                let is_and = condition
+                    .field("operator")
+                    .is_some_and(|o| file.text(o) == "and");
+                if let (true, Some(left), Some(right)) =
+                    (is_and, condition.field("left"), condition.field("right"))
+                {
+                    self.required_by(file, left, out);
+                    self.required_by(file, right, out);
+                }
+            }
+            "identifier" | "attribute" => {
+                if let Some((parameter, _)) = self.parameter(file.text(condition)) {
+                    out.push(parameter.to_string());
+                }
+            }
+            "comparison_operator" => {
+                let words: Vec<&str> = file.text(condition).split_whitespace().collect();
+                if let [name, "is", "not", "None"] = words.as_slice() {
+                    if let Some((parameter, true)) = self.parameter(name) {
+                        out.push(parameter.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The parameter a name or `self` attribute holds, and whether its default is `None`.
+    fn parameter(&self, text: &str) -> Option<(&'t str, bool)> {
+        let name = match self.attributes.get(text) {
+            Some(name) => *name,
+            None => self.defaults.get_key_value(text).map(|(name, _)| *name)?,
+        };
+        Some((name, self.defaults[name]))
+    }
+}
+
+/// Whether a default is false (`Some`), and whether it is `None` (`Some(true)`): `None`,
+/// `False`, `0`, an empty string or an empty literal container.
+fn false_default(file: &SourceFile, default: Node) -> Option<bool> {
+    match default.kind() {
+        "none" => Some(true),
+        "false" => Some(false),
+        "integer" if file.text(default) == "0" => Some(false),
+        "string" if matches!(file.text(default), "\"\"" | "''") => Some(false),
+        "list" | "tuple" | "dictionary" if default.named_child_count() == 0 => Some(false),
+        _ => None,
+    }
 }
 
 /// The parameters a condition requires to be absent: `p is None` and `not p`, joined by `and`.
@@ -1475,10 +1651,10 @@ impl Graph<'_> {
             let line = summary.line;
             for implementation in implementations {
                 summary.calls.push((implementation, line));
-                summary.call_guards.push(Vec::new());
+                summary.call_guards.push(Guards::default());
                 summary
                     .call_arguments
-                    .push(crate::finding::Arguments::default());
+                    .push(crate::finding::Arguments::unknown());
             }
         }
     }
@@ -1924,7 +2100,7 @@ impl Graph<'_> {
                 // Every way down is ruled out by what the calls on the way pass.
                 continue;
             };
-            let sinks = if reasons.iter().all(|r| r.unless_given.is_empty()) {
+            let sinks = if reasons.iter().all(|r| r.guards.is_empty()) {
                 self.sinks(function, &next)
             } else {
                 Vec::new()
@@ -1974,7 +2150,7 @@ impl Graph<'_> {
         let mut reasons = Vec::new();
         for (i, (callee, line)) in summary.blocking.iter().enumerate() {
             reasons.push(Reason {
-                unless_given: summary.blocking_guards.get(i).cloned().unwrap_or_default(),
+                guards: summary.blocking_guards.get(i).cloned().unwrap_or_default(),
                 chain: std::iter::once(head(*line))
                     .chain(self.sink_links(&module.path, summary, callee, *line, next))
                     .collect(),
@@ -1991,7 +2167,7 @@ impl Graph<'_> {
             let mut chain = vec![head(*line)];
             chain.extend(self.chain(callee, next));
             reasons.push(Reason {
-                unless_given: summary.call_guards.get(i).cloned().unwrap_or_default(),
+                guards: summary.call_guards.get(i).cloned().unwrap_or_default(),
                 chain,
             });
         }
@@ -2178,7 +2354,9 @@ impl Graph<'_> {
             .function(callee)
             .map(|(_, s)| s.positional.as_slice())
             .unwrap_or_default();
-        arguments.map_or_else(Vec::new, |a| a.given(positional))
+        arguments
+            .unwrap_or(&crate::finding::Arguments::unknown())
+            .given(positional)
     }
 
     /// Whether `function` blocks when called with the parameters `given`: some blocking call
@@ -2205,9 +2383,7 @@ impl Graph<'_> {
         let Some((_, summary)) = self.function(function) else {
             return false;
         };
-        let ruled_out = |guards: Option<&Vec<String>>| {
-            guards.is_some_and(|g| g.iter().any(|p| key.1.contains(p)))
-        };
+        let ruled_out = |guards: Option<&Guards>| guards.is_some_and(|g| g.rule_out(&key.1));
         let mut blocks =
             (0..summary.blocking.len()).any(|i| !ruled_out(summary.blocking_guards.get(i)));
         if !blocks {
@@ -2448,6 +2624,128 @@ mod tests {
             .collect();
         assert_eq!(lines, vec![13, 17, 29, 33], "{:#?}", report.findings);
     }
+
+    /// The reverse guard: a helper whose blocking call runs only when an argument is passed
+    /// (`if script:`, `if log_file is not None:`, or `self.script = script` then
+    /// `if self.script:`) does not block the calls that leave it out or pass `None`; a call
+    /// through `**options` may pass it, and an attribute assigned twice is no guard.
+    #[test]
+    fn calls_that_leave_out_the_argument_a_blocking_call_needs_do_not_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        std::fs::create_dir(&app).unwrap();
+        std::fs::write(app.join("__init__.py"), "").unwrap();
+        std::fs::write(app.join("config.py"), CONFIG).unwrap();
+        std::fs::write(app.join("runs.py"), RUNS).unwrap();
+        let engine = Engine::new(
+            LoadedConfig::default(),
+            Selection::default(),
+            crate::recipes::builtin(),
+        );
+        let report = engine.check(&[dir.path().to_path_buf()]);
+        let lines: Vec<usize> = report
+            .findings
+            .iter()
+            .filter(|f| f.path.ends_with("runs.py"))
+            .map(|f| f.start.line)
+            .collect();
+        let expected: Vec<usize> = RUNS
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| line.contains("# blocking"))
+            .map(|(i, _)| i + 1)
+            .collect();
+        assert_eq!(expected.len(), 7);
+        assert_eq!(lines, expected, "{:#?}", report.findings);
+    }
+
+    const CONFIG: &str = "\
+from pathlib import Path
+
+
+def compile_script(script):
+    return Path(script).read_text()
+
+
+class RunConfig:
+    def __init__(self, url, script=None, verbose=False):
+        self.url = url
+        self.script = script
+        if self.script and not verbose:
+            self.compiled = compile_script(self.script)
+
+
+class Logger:
+    def __init__(self, log_file=None):
+        if log_file is not None:
+            Path(log_file).parent.mkdir(exist_ok=True)
+
+
+class Reloader:
+    def __init__(self, path=None):
+        self.path = path
+        self.path = path or \"default.cfg\"
+        if self.path:
+            Path(self.path).read_text()
+
+
+def configured(url, **options):
+    return RunConfig(url, **options)
+
+
+def tidy(text, strip=True):
+    if strip:
+        text = Path(text).read_text()
+    return text
+";
+
+    const RUNS: &str = "\
+from app.config import Logger, Reloader, RunConfig, configured, tidy
+
+
+async def plain(url):
+    return RunConfig(url)                 # not blocking: no script
+
+
+async def scripted(url, s):
+    return RunConfig(url, script=s)       # blocking: compiles the script
+
+
+async def positional(url, s):
+    return RunConfig(url, s)              # blocking: the script by position
+
+
+async def quiet(url, s):
+    return RunConfig(url, s, verbose=True)  # not blocking: verbose rules it out
+
+
+async def none_script(url):
+    return RunConfig(url, script=None)    # not blocking: None is no script
+
+
+async def spread(url, options):
+    return RunConfig(url, **options)      # blocking: may pass a script
+
+
+async def through_helper(url):
+    return configured(url)                # blocking: the helper passes **options
+
+
+async def quiet_log():
+    return Logger()                       # not blocking: no file
+
+
+async def file_log(path):
+    return Logger(log_file=path)          # blocking: makes its folder
+
+
+async def reloaded():
+    return Reloader()                     # blocking: the attribute is assigned twice
+
+
+async def stripped(text):
+    return tidy(text)                     # blocking: strip defaults to True
+";
 
     const CLIENT: &str = "\
 import ssl

@@ -73,13 +73,9 @@ impl ProjectIndex {
             let given = f
                 .passed_arguments
                 .as_ref()
-                .map(|a| a.given(&info.positional))
-                .unwrap_or_default();
-            let Some(reason) = info
-                .reasons
-                .iter()
-                .find(|r| !r.unless_given.iter().any(|p| given.contains(p)))
-            else {
+                .unwrap_or(&crate::finding::Arguments::unknown())
+                .given(&info.positional);
+            let Some(reason) = info.reasons.iter().find(|r| !r.guards.rule_out(&given)) else {
                 return false;
             };
             // With no argument guard anywhere, the chain leads to the costliest blocking call
@@ -98,7 +94,7 @@ impl ProjectIndex {
             let costliest = (f.chain.len() == 1)
                 .then(|| sinks.first().map(|(_, chain)| chain.clone()))
                 .flatten()
-                .filter(|_| reason.unless_given.is_empty());
+                .filter(|_| reason.guards.is_empty());
             let chain = costliest.as_ref().unwrap_or(&reason.chain);
             let mut leaves: Vec<ChainLink> = Vec::new();
             for leaf in sinks.iter().filter_map(|(_, s)| s.last()) {

@@ -78,7 +78,10 @@ pub fn arguments_of(file: &super::source::SourceFile, call: Node) -> crate::find
                     arguments.keywords.push(file.text(name).to_string());
                 }
             }
-            "list_splat" | "dictionary_splat" => spread = true,
+            "list_splat" | "dictionary_splat" => {
+                spread = true;
+                arguments.spread = true;
+            }
             "comment" => {}
             _ if !spread => arguments.positional += 1,
             _ => {}
