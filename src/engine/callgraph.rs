@@ -691,12 +691,70 @@ fn guard_regions_of(file: &SourceFile, function: Node, body: Node) -> Vec<GuardR
                         present,
                     });
                 }
+                if let Some(region) = after_early_exit(file, node, &optional) {
+                    regions.push(region);
+                }
             }
             _ => {}
         }
         true
     });
     regions
+}
+
+/// What the statements after `if <test>: return` (or `raise`), with no `else`, need: the
+/// opposite of a single test on an optional parameter. `if session is not None: return
+/// session` leaves the rest to the calls that do not pass a session; `if not script: return`
+/// leaves it to those that pass a script. (A test joined by `and` is left alone: its opposite
+/// is an `or`.)
+fn after_early_exit(
+    file: &SourceFile,
+    statement: Node,
+    optional: &OptionalParameters,
+) -> Option<GuardRegion> {
+    if statement.field("alternative").is_some() {
+        return None;
+    }
+    let exits = statement
+        .field("consequence")?
+        .named_children(&mut statement.walk())
+        .filter(|s| s.kind() != "comment")
+        .last()
+        .is_some_and(|s| matches!(s.kind(), "return_statement" | "raise_statement"));
+    let rest = statement.parent()?;
+    if !exits || rest.end_byte() <= statement.end_byte() {
+        return None;
+    }
+    let mut condition = statement.field("condition")?;
+    while condition.kind() == "parenthesized_expression" {
+        condition = condition.named_child(0)?;
+    }
+    let words: Vec<&str> = file.text(condition).split_whitespace().collect();
+    // (the name tested, whether the test is true when the argument is left out, whether the
+    // test needs the default to be `None` rather than any false constant). Not `if p:
+    // return`: a call that passes `p=False` counts as giving `p`, and would be taken to
+    // return early.
+    let (name, true_when_left_out, needs_none) = match words.as_slice() {
+        [name, "is", "None"] => (*name, true, true),
+        ["not", name] => (*name, true, false),
+        [name, "is", "not", "None"] => (*name, false, true),
+        _ => return None,
+    };
+    let (parameter, default_is_none) = optional.parameter(name)?;
+    if needs_none && !default_is_none {
+        return None;
+    }
+    let parameter = vec![parameter.to_string()];
+    let (absent, present) = if true_when_left_out {
+        (Vec::new(), parameter)
+    } else {
+        (parameter, Vec::new())
+    };
+    Some(GuardRegion {
+        range: statement.end_byte()..rest.end_byte(),
+        absent,
+        present,
+    })
 }
 
 /// The parameters that are false when a call leaves them out (their default is `None`, or a
@@ -734,23 +792,17 @@ impl<'t> OptionalParameters<'t> {
             }
         }
         let mut attributes = HashMap::new();
-        if let (Some(owner), false) = (first, defaults.is_empty()) {
-            let mut assigned: HashMap<String, usize> = HashMap::new();
-            super::source::walk_tree(body, |event| {
-                let super::source::Visit::Enter(node) = event else {
-                    return true;
-                };
-                match node.kind() {
-                    "function_definition" | "lambda" | "class_definition" => return false,
-                    "assignment" | "augmented_assignment" => {
-                        if let Some(left) = node.field("left") {
-                            *assigned.entry(file.text(left).to_string()).or_default() += 1;
-                        }
-                    }
-                    _ => {}
-                }
-                true
-            });
+        if defaults.is_empty() {
+            return OptionalParameters {
+                defaults,
+                attributes,
+            };
+        }
+        let assigned = assignments_in(file, body);
+        // A parameter the body assigns may hold anything by the time it is tested
+        // (`path = path or os.getenv("DIR")`).
+        defaults.retain(|name, _| !assigned.contains_key(*name));
+        if let Some(owner) = first {
             let mut cursor = body.walk();
             for statement in body.named_children(&mut cursor) {
                 let Some(assignment) = statement.named_child(0).filter(|a| {
@@ -826,6 +878,43 @@ impl<'t> OptionalParameters<'t> {
         };
         Some((name, self.defaults[name]))
     }
+}
+
+/// How many times the body (not the functions nested in it) binds each name or attribute:
+/// assignment targets (each name of an unpacking), `for` targets, `:=` and `as` names.
+fn assignments_in(file: &SourceFile, body: Node) -> HashMap<String, usize> {
+    let mut assigned: HashMap<String, usize> = HashMap::new();
+    super::source::walk_tree(body, |event| {
+        let super::source::Visit::Enter(node) = event else {
+            return true;
+        };
+        let target = match node.kind() {
+            "function_definition" | "lambda" | "class_definition" => return false,
+            "assignment" | "augmented_assignment" | "for_statement" | "for_in_clause" => {
+                node.field("left")
+            }
+            "named_expression" => node.field("name"),
+            "as_pattern" => node.field("alias"),
+            _ => None,
+        };
+        if let Some(target) = target {
+            let mut note = |n: Node| *assigned.entry(file.text(n).to_string()).or_default() += 1;
+            match target.kind() {
+                "identifier" | "attribute" => note(target),
+                _ => super::source::walk_tree(target, |event| {
+                    if let super::source::Visit::Enter(n) = event {
+                        if matches!(n.kind(), "identifier" | "attribute") {
+                            note(n);
+                            return false;
+                        }
+                    }
+                    true
+                }),
+            }
+        }
+        true
+    });
+    assigned
 }
 
 /// Whether a default is false (`Some`), and whether it is `None` (`Some(true)`): `None`,
@@ -2628,7 +2717,9 @@ mod tests {
     /// The reverse guard: a helper whose blocking call runs only when an argument is passed
     /// (`if script:`, `if log_file is not None:`, or `self.script = script` then
     /// `if self.script:`) does not block the calls that leave it out or pass `None`; a call
-    /// through `**options` may pass it, and an attribute assigned twice is no guard.
+    /// through `**options` may pass it, and an attribute assigned twice is no guard. The same
+    /// after an early `return`: `if session is not None: return session` leaves the rest to
+    /// the calls without a session, `if not script: return` to those with a script.
     #[test]
     fn calls_that_leave_out_the_argument_a_blocking_call_needs_do_not_block() {
         let dir = tempfile::tempdir().unwrap();
@@ -2655,7 +2746,7 @@ mod tests {
             .filter(|(_, line)| line.contains("# blocking"))
             .map(|(i, _)| i + 1)
             .collect();
-        assert_eq!(expected.len(), 7);
+        assert_eq!(expected.len(), 11);
         assert_eq!(lines, expected, "{:#?}", report.findings);
     }
 
@@ -2697,10 +2788,45 @@ def tidy(text, strip=True):
     if strip:
         text = Path(text).read_text()
     return text
+
+
+def session_for(session=None):
+    if session is not None:
+        return session
+    return Path(\"session.cfg\").read_text()
+
+
+def load(script=None):
+    if not script:
+        # Nothing to compile.
+        return None
+    return compile_script(script)
+
+
+def load_both(script=None, extra=None):
+    if not script and not extra:
+        return None
+    return compile_script(script or extra)
+
+
+def render(text, stream=False):
+    if stream:
+        return iter(text)
+    return Path(text).read_text()
 ";
 
     const RUNS: &str = "\
-from app.config import Logger, Reloader, RunConfig, configured, tidy
+from app.config import (
+    Logger,
+    Reloader,
+    RunConfig,
+    configured,
+    load,
+    load_both,
+    render,
+    session_for,
+    tidy,
+)
 
 
 async def plain(url):
@@ -2745,6 +2871,30 @@ async def reloaded():
 
 async def stripped(text):
     return tidy(text)                     # blocking: strip defaults to True
+
+
+async def shared_session(s):
+    return session_for(s)                 # not blocking: returns the session given
+
+
+async def new_session():
+    return session_for()                  # blocking: reads the file
+
+
+async def no_script():
+    return load()                         # not blocking: returns early
+
+
+async def a_script(s):
+    return load(s)                        # blocking: compiles it
+
+
+async def neither():
+    return load_both()                    # blocking: an `and` of tests is left alone
+
+
+async def not_streamed(text):
+    return render(text, stream=False)     # blocking: `stream=False` is no stream
 ";
 
     const CLIENT: &str = "\
