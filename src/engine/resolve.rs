@@ -146,7 +146,9 @@ impl<'a, 't> Resolver<'a, 't> {
         entered: Node<'t>,
         scope: ScopeId,
     ) -> Option<(String, &'a crate::catalogue::BlockingCall)> {
-        let Value::Instance(ty) = self.as_instance(self.infer(entered, scope, 0)?)? else {
+        // `with STARTUP_LOCK:` imported from another module: the instance that module binds.
+        let value = self.as_object(self.infer(entered, scope, 0)?);
+        let Value::Instance(ty) = self.as_instance(value)? else {
             return None;
         };
         let name = format!("{}.__enter__", self.catalogue.canonical(&ty));
