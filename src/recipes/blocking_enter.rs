@@ -167,4 +167,19 @@ async def not_blocking(path):
 ";
         assert_eq!(lines(src), vec![]);
     }
+
+    #[test]
+    fn a_configured_entry_is_reported_like_a_catalogued_one() {
+        let src = "\
+from app.locks import DbLock
+
+async def migrate():
+    with DbLock('schema'):
+        pass
+";
+        let findings = crate::recipes::testing::check_with(src, &["app.locks.DbLock.__enter__"]);
+        let got: Vec<_> = findings.iter().map(|f| (f.start.line, f.recipe)).collect();
+        assert_eq!(got, vec![(4, "blocking-enter")]);
+        assert!(crate::recipes::testing::check_with(src, &[]).is_empty());
+    }
 }
