@@ -3,27 +3,42 @@
 //! file with `time.sleep` until no other process holds it.
 //!
 //! ```python
-//! async def create_projects():
-//!     with FileLock("/tmp/projects.lock", timeout=5):
-//!         await build()
+//! async def save(state):
+//!     with FileLock("/tmp/state.lock", timeout=5):
+//!         STATE_FILE.write_text(json.dumps(state))
 //! ```
-//! is reported, not rewritten: the async lock of the same library
-//! (`async with filelock.AsyncFileLock(...)`, filelock 3.15+) is the change, and whether the
-//! installed version has it, and whether other code shares the lock object, is for a
-//! reviewer to decide.
+//! becomes
+//! ```python
+//! async def save(state):
+//!     def _locked_state():
+//!         with FileLock("/tmp/state.lock", timeout=5):
+//!             STATE_FILE.write_text(json.dumps(state))
+//!
+//!     await asyncio.to_thread(_locked_state)
+//! ```
+//! Safe: the lock is taken, held and released on one worker thread (a `FileLock` is
+//! thread-local by default), and the block does what it did. A block that awaits cannot move:
+//! it is reported with what to do by hand (`async with filelock.AsyncFileLock(...)`, filelock
+//! 3.15+), since whether the installed version has it, and whether other code shares the lock
+//! object, is for a reviewer to decide.
 //!
 //! What blocks on entry is catalogue data (`Type.__enter__` entries, with their `no-wait`
 //! constructor arguments); the engine's resolver says which entry a `with` makes
 //! (`Resolver::blocking_entry`), for this recipe and for the call graph alike.
 
-use super::Recipe;
+use tree_sitter::Node;
+
+use super::{no_asyncio_rewrite, Recipe};
+use crate::engine::rewrite;
+use crate::engine::scope::{Entered, ScopeId};
+use crate::engine::syntax::Field;
 use crate::engine::{CallSite, FileContext};
-use crate::finding::{Finding, FixInfo};
+use crate::finding::{Finding, FixInfo, Safety};
 
 pub struct BlockingEnter;
 
 /// Why there is no automatic rewrite, and what to do by hand.
-const BY_HAND: &str = "by hand: use the library's async lock where it has one (`async with filelock.AsyncFileLock(...)`, filelock 3.15+, waits with `asyncio.sleep`), or move the whole `with` block into a sync function run with `asyncio.to_thread` (a FileLock is thread-local by default: a thread cannot acquire it for the coroutine)";
+const BY_HAND: &str = "by hand: use the library's async lock where it has one (`async with filelock.AsyncFileLock(...)`, filelock 3.15+, waits with `asyncio.sleep`); `asyncio.to_thread(lock.acquire)` is no fix: a FileLock is thread-local by default, so the worker thread would hold it, not the coroutine";
 
 impl Recipe for BlockingEnter {
     fn id(&self) -> &'static str {
@@ -65,10 +80,98 @@ impl Recipe for BlockingEnter {
             );
             let mut finding = cx.finding(self.id(), entered.value, message, entry.reason.clone());
             finding.noqa_codes = entry.noqa.clone();
-            finding.not_fixable = Some(BY_HAND.into());
+            match block_to_thread(cx, entered, function) {
+                Ok(fix) => finding.fix = Some(fix),
+                Err(why) => finding.not_fixable = Some(format!("{why}; {BY_HAND}")),
+            }
             out.push(finding);
         }
     }
+}
+
+/// The `with` statement moved whole into a nested function run by `asyncio.to_thread`
+/// (`rewrite::with_block_to_thread`, as `file-io` moves a `with open(...)` block): refused
+/// when the block awaits or returns early (the rewrite says), calls asyncio (which must run
+/// on the loop's thread), or the lock's `as` name is read after the block.
+fn block_to_thread(
+    cx: &FileContext,
+    entered: &Entered,
+    function: ScopeId,
+) -> Result<FixInfo, String> {
+    if let Some(why) = no_asyncio_rewrite(cx, false) {
+        return Err(why);
+    }
+    let with = with_statement(entered.value).ok_or("the `with` statement was not found")?;
+    let range = with.byte_range();
+    for call in cx.calls_within(range.clone()) {
+        if let Some(callee) = cx.callee(call.node, call.scope) {
+            if callee.starts_with("asyncio.") {
+                return Err(format!(
+                    "the block calls `{callee}`, which must run on the event loop's thread"
+                ));
+            }
+        }
+    }
+    let facts = cx.block_facts(function);
+    for name in as_names(cx, with) {
+        let read_after = facts
+            .reads
+            .get(name)
+            .is_some_and(|reads| reads.iter().any(|r| r.start >= range.end));
+        if read_after {
+            return Err(format!("`{name}` is read after the block"));
+        }
+    }
+    let (edit, imports, conditional) = rewrite::with_block_to_thread(cx, with, function)?;
+    let (safety, note) = if conditional {
+        (
+            Safety::Unsafe,
+            "the `with` block runs in a nested function on a worker thread, but a name it returns is assigned only on some paths: where the original left it unassigned, the helper raises",
+        )
+    } else {
+        (
+            Safety::Safe,
+            "the `with` block runs in a nested function on a worker thread (`await asyncio.to_thread(...)`): the lock is taken, held and released there while the loop keeps running; the names it assigns flow back through `nonlocal` or its return value",
+        )
+    };
+    let function_node = cx.scopes.get(function).node;
+    Ok(FixInfo::new(safety, note, vec![edit], imports)
+        .claiming((function_node.start_byte(), function_node.end_byte())))
+}
+
+/// The `with_statement` a context manager expression is entered by.
+fn with_statement(value: Node) -> Option<Node> {
+    let mut node = value.parent()?;
+    while node.kind() != "with_statement" {
+        node = node.parent()?;
+    }
+    Some(node)
+}
+
+/// The names the statement's items bind with `as` (`with FileLock(p) as lock:`).
+fn as_names<'t>(cx: &FileContext<'_, 't>, with: Node<'t>) -> Vec<&'t str> {
+    let mut names = Vec::new();
+    let Some(clause) = with.named_child(0).filter(|c| c.kind() == "with_clause") else {
+        return names;
+    };
+    let mut cursor = clause.walk();
+    for item in clause.named_children(&mut cursor) {
+        let target = item
+            .field("value")
+            .filter(|v| v.kind() == "as_pattern")
+            .and_then(|v| v.field("alias"));
+        if let Some(target) = target {
+            crate::engine::source::walk_tree(target, |event| {
+                if let crate::engine::source::Visit::Enter(node) = event {
+                    if node.kind() == "identifier" {
+                        names.push(cx.file.text(node));
+                    }
+                }
+                true
+            });
+        }
+    }
+    names
 }
 
 #[cfg(test)]
@@ -181,5 +284,61 @@ async def migrate():
         let got: Vec<_> = findings.iter().map(|f| (f.start.line, f.recipe)).collect();
         assert_eq!(got, vec![(4, "blocking-enter")]);
         assert!(crate::recipes::testing::check_with(src, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_block_without_await_moves_to_a_thread_and_one_that_awaits_does_not() {
+        let src = "\
+import asyncio
+from filelock import FileLock
+
+async def save(path, text):
+    with FileLock(path + '.lock'):
+        data = text.upper()
+    return data
+
+async def build(path, job):
+    with FileLock(path):
+        await job()
+
+async def loop_bound(path, queue):
+    with FileLock(path):
+        queue.put_nowait(asyncio.get_running_loop())
+
+async def handle_read_after(path):
+    with FileLock(path) as held:
+        pass
+    return held.is_locked
+";
+        let findings = crate::recipes::testing::check_with(src, &[]);
+        let got: Vec<(usize, Option<crate::finding::Safety>, String)> = findings
+            .iter()
+            .map(|f| {
+                (
+                    f.start.line,
+                    f.fix.as_ref().map(|fix| fix.safety),
+                    f.not_fixable.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(got.len(), 4, "{got:#?}");
+        assert_eq!(
+            (got[0].0, got[0].1),
+            (5, Some(crate::finding::Safety::Safe))
+        );
+        assert_eq!((got[1].0, got[1].1), (10, None));
+        assert!(got[1].2.starts_with("the block awaits"), "{}", got[1].2);
+        assert_eq!((got[2].0, got[2].1), (14, None));
+        assert!(
+            got[2].2.contains("asyncio.get_running_loop"),
+            "{}",
+            got[2].2
+        );
+        assert_eq!((got[3].0, got[3].1), (18, None));
+        assert!(
+            got[3].2.starts_with("`held` is read after the block"),
+            "{}",
+            got[3].2
+        );
     }
 }

@@ -3,6 +3,7 @@
 # one attempt and do not wait (`timeout=0`, `blocking=False`); `async with`; thread locks;
 # and a sync helper that enters one, reported at its call site in the coroutine.
 import asyncio
+import json
 import tempfile
 import threading
 from pathlib import Path
@@ -22,6 +23,13 @@ async def build_starter_projects(build) -> None:
             await build()
     except Timeout:
         pass
+
+
+async def save_state(state: dict) -> None:
+    with FileLock(LOCK_DIR / "state.lock", timeout=5):  # expect: blocking-enter
+        text = json.dumps(state)
+        (LOCK_DIR / "state.json").write_text(text)  # expect: file-io
+    print("saved", len(text))
 
 
 async def migrate(run) -> None:
