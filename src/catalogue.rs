@@ -26,6 +26,9 @@ pub struct BlockingCall {
     /// How costly the call usually is: the order in which an indirect finding lists what it
     /// blocks on.
     pub cost: Cost,
+    /// For an entry (`Type.__enter__`): the constructor keywords, each with the literal it is
+    /// given, under which entering makes one attempt and does not wait (`timeout=0`).
+    pub no_wait: Vec<(String, String)>,
 }
 
 /// Cost classes, costliest first: what a reviewer should see first among the blocking calls
@@ -87,6 +90,8 @@ struct RawGroup {
     thread_bound: bool,
     #[serde(default)]
     cost: Option<Cost>,
+    #[serde(default)]
+    no_wait: Vec<String>,
 }
 
 impl Catalogue {
@@ -103,6 +108,11 @@ impl Catalogue {
             aliases: raw.aliases,
         };
         for group in raw.blocking {
+            let no_wait = group
+                .no_wait
+                .iter()
+                .map(|written| no_wait_argument(written, &group.calls))
+                .collect::<Result<Vec<_>, String>>()?;
             for name in group.calls {
                 if catalogue.calls.contains_key(&name) {
                     return Err(format!("`{name}` is listed twice"));
@@ -115,6 +125,7 @@ impl Catalogue {
                     thread_bound: group.thread_bound,
                     configured: false,
                     cost: group.cost.unwrap_or_else(|| Cost::of_recipe(&group.recipe)),
+                    no_wait: no_wait.clone(),
                 };
                 catalogue.calls.insert(name, call);
             }
@@ -152,6 +163,7 @@ impl Catalogue {
                 configured: true,
                 // A configured call is usually a remote API or a model the team knows is slow.
                 cost: Cost::Network,
+                no_wait: Vec::new(),
             });
         }
     }
@@ -182,6 +194,24 @@ impl Catalogue {
 
     pub fn calls(&self) -> impl Iterator<Item = &BlockingCall> {
         self.calls.values()
+    }
+}
+
+/// One `no-wait` entry, `keyword=literal`: only entries (`Type.__enter__`) have a constructor
+/// whose arguments decide whether entering waits.
+fn no_wait_argument(written: &str, calls: &[String]) -> Result<(String, String), String> {
+    if let Some(call) = calls.iter().find(|c| !c.ends_with(".__enter__")) {
+        return Err(format!(
+            "`no-wait` applies to entries (`Type.__enter__`), not to `{call}`"
+        ));
+    }
+    match written.split_once('=') {
+        Some((keyword, literal)) if !keyword.trim().is_empty() && !literal.trim().is_empty() => {
+            Ok((keyword.trim().to_string(), literal.trim().to_string()))
+        }
+        _ => Err(format!(
+            "`no-wait` entry `{written}` is not `keyword=literal`"
+        )),
     }
 }
 

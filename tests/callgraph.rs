@@ -1133,3 +1133,70 @@ fn a_cached_function_without_arguments_runs_once() {
     assert_eq!(lines[0].0, 26);
     assert!(lines[0].1.contains("`user_file` is sync"), "{findings:#?}");
 }
+
+/// A lock built in one module, entered by a sync helper of another (through the module
+/// global, and through a `self` attribute), called from coroutines of a third: each call is
+/// an indirect finding whose chain ends at the `with`; the coroutine entering the imported
+/// global itself is a direct one. The twin builds its lock with `timeout=0` (one attempt, no
+/// wait).
+#[test]
+fn a_sync_helper_entering_a_file_lock_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| write_file(dir.path(), rel, text);
+    write("pyproject.toml", "");
+    write("app/__init__.py", "");
+    write(
+        "app/locks.py",
+        "from filelock import FileLock\n\nSTARTUP_LOCK = FileLock(\"/tmp/startup.lock\")\nTRY_LOCK = FileLock(\"/tmp/try.lock\", timeout=0)\n",
+    );
+    write(
+        "app/setup.py",
+        "from filelock import FileLock\n\nfrom app.locks import STARTUP_LOCK\n\n\ndef seed():\n    with STARTUP_LOCK:\n        return 1\n\n\nclass Migrator:\n    def __init__(self, path):\n        self.lock = FileLock(path, timeout=30)\n        self.once = FileLock(path, timeout=0)\n\n    def migrate(self):\n        with self.lock:\n            return 2\n\n    def migrate_once(self):\n        with self.once:\n            return 3\n",
+    );
+    write(
+        "app/main.py",
+        "from app.locks import STARTUP_LOCK\nfrom app.setup import Migrator, seed\n\n\nasync def startup(path):\n    seed()\n    migrator = Migrator(path)\n    migrator.migrate()\n    migrator.migrate_once()\n    with STARTUP_LOCK:\n        pass\n",
+    );
+    let findings = check_json(dir.path());
+    let got: Vec<(u64, &str, Vec<String>)> = findings
+        .iter()
+        .map(|f| {
+            let chain = f["chain"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| format!("{}:{}", l["name"].as_str().unwrap(), l["line"]))
+                .collect();
+            (
+                f["line"].as_u64().unwrap(),
+                f["kind"].as_str().unwrap(),
+                chain,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                6,
+                "indirect",
+                vec![
+                    "startup:6".to_string(),
+                    "seed:7".to_string(),
+                    "filelock.FileLock.__enter__:7".to_string()
+                ]
+            ),
+            (
+                8,
+                "indirect",
+                vec![
+                    "startup:8".to_string(),
+                    "Migrator.migrate:17".to_string(),
+                    "filelock.FileLock.__enter__:17".to_string()
+                ]
+            ),
+            (10, "direct", vec![]),
+        ],
+        "{findings:#?}"
+    );
+}

@@ -45,7 +45,7 @@
 //! blocks. A failure names both stalls, the limit and every run.
 //!
 //! Python comes from a virtualenv at `target/py-venv` (made once with `python3 -m venv`, or
-//! `$UNBLOCK_PYTHON -m venv`, plus `pip install httpx aiofiles requests` for the recipes that
+//! `$UNBLOCK_PYTHON -m venv`, plus `pip install httpx aiofiles requests filelock` for the recipes that
 //! need them). `UNBLOCK_BIN` runs another `unblock` binary instead of the one built here.
 
 mod common;
@@ -94,11 +94,12 @@ scenarios!(
     http_requests_concurrency_per_call,
     http_requests_stream,
     file_io_loop,
+    blocking_enter_file_lock,
 );
 
 /// Packages installed in the test virtualenv, and the modules they provide.
-const VENV_PACKAGES: &[&str] = &["httpx", "aiofiles", "requests"];
-const VENV_MODULES: &str = "import httpx, aiofiles, requests";
+const VENV_PACKAGES: &[&str] = &["httpx", "aiofiles", "requests", "filelock"];
+const VENV_MODULES: &str = "import httpx, aiofiles, requests, filelock";
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 const RETRIES_AFTER: usize = 2;
@@ -265,12 +266,15 @@ fn make_venv() -> Result<PathBuf, String> {
     let venv = target.join("py-venv");
     let ready = venv.join(".unblock-ready");
     let python = venv_python_path(&venv);
-    if ready.exists() && python.exists() {
+    // The marker lists the packages installed: a virtualenv made for fewer gets the new ones.
+    let wanted = VENV_PACKAGES.join("\n") + "\n";
+    let is_ready = || fs::read_to_string(&ready).is_ok_and(|listed| listed == wanted);
+    if is_ready() && python.exists() {
         return Ok(python);
     }
     fs::create_dir_all(&target).map_err(|e| e.to_string())?;
     let _lock = DirLock::acquire(&target.join("py-venv.lock"))?;
-    if ready.exists() && python.exists() {
+    if is_ready() && python.exists() {
         return Ok(python);
     }
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -315,7 +319,7 @@ fn make_venv() -> Result<PathBuf, String> {
             return Ok(python);
         }
     }
-    fs::write(&ready, VENV_PACKAGES.join("\n") + "\n").map_err(|e| e.to_string())?;
+    fs::write(&ready, wanted).map_err(|e| e.to_string())?;
     Ok(python)
 }
 

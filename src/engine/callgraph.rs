@@ -603,6 +603,52 @@ fn summarise(
                 .push(super::syntax::arguments_of(&file, call.node));
         }
     }
+    // A sync `with` whose entry blocks (`with FileLock(path):`) makes its function blocking,
+    // as a call of `FileLock.__enter__` would.
+    for entered in &scopes.entered {
+        let function = scopes.executing_scope(entered.scope);
+        let scope = scopes.get(function);
+        if scope.kind != (ScopeKind::Function { is_async: false }) || runs_once.contains(&function)
+        {
+            continue;
+        }
+        let Some((name, entry)) = resolver.blocking_entry(entered.value, entered.scope) else {
+            continue;
+        };
+        let line = file.position(entered.value.start_byte()).line;
+        let silenced = scopes.comments.get(&line).is_some_and(|comments| {
+            comments
+                .iter()
+                .any(|c| suppress::directive_suppresses(file.text(*c), &entry.recipe, &entry.noqa))
+        });
+        let Some(summary_fn) = summary.functions.get_mut(&scope.qualname) else {
+            continue;
+        };
+        if silenced {
+            continue;
+        }
+        let regions = guard_regions
+            .entry(function)
+            .or_insert_with(|| guard_regions_of(&file, scope.node, scope.body));
+        let at = entered.value.start_byte();
+        let mut guards: Vec<String> = regions
+            .iter()
+            .filter(|r| r.range.contains(&at))
+            .flat_map(|r| r.parameters.iter().cloned())
+            .collect();
+        guards.sort();
+        guards.dedup();
+        summary_fn.blocking.push((name, line));
+        summary_fn.blocking_guards.push(guards);
+        // Calls were pushed first: keep the blocking sites in source order (the first one
+        // starts the chain).
+        let mut sites: Vec<_> = std::mem::take(&mut summary_fn.blocking)
+            .into_iter()
+            .zip(std::mem::take(&mut summary_fn.blocking_guards))
+            .collect();
+        sites.sort_by_key(|((_, line), _)| *line);
+        (summary_fn.blocking, summary_fn.blocking_guards) = sites.into_iter().unzip();
+    }
     Some(summary)
 }
 

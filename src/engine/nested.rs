@@ -15,13 +15,14 @@
 
 use tree_sitter::Node;
 
-use super::scope::{ScopeId, ScopeKind};
+use super::scope::{entered_expression, is_async_with, ScopeId, ScopeKind};
 use super::source::{walk_tree, Visit};
 use super::FileContext;
 
 /// What a nested helper's own body calls.
 pub enum Calls<'t> {
-    /// Its first blocking call (in source order): the call node and its catalogue name.
+    /// Its first blocking call (in source order): the call node and its catalogue name (or
+    /// the context manager a `with` enters, and its `Type.__enter__` entry).
     Blocking(Node<'t>, String),
     /// No blocking call of its own; these resolved callees may be project functions that
     /// block (the call graph says, once every file is seen).
@@ -37,7 +38,8 @@ pub fn calls_of<'t>(cx: &FileContext<'_, 't>, function: ScopeId) -> Option<Calls
     }
     let body = scope.body;
     let mut generator = false;
-    let mut calls = Vec::new();
+    // Calls, and the context managers sync `with`s enter (`entered`), in source order.
+    let mut calls: Vec<(Node<'t>, bool)> = Vec::new();
     walk_tree(body, |event| match event {
         Visit::Enter(node) => match node.kind() {
             // What is defined further in runs only when called itself.
@@ -47,7 +49,15 @@ pub fn calls_of<'t>(cx: &FileContext<'_, 't>, function: ScopeId) -> Option<Calls
                 false
             }
             "call" => {
-                calls.push(node);
+                calls.push((node, false));
+                true
+            }
+            "with_item" => {
+                // with_statement > with_clause > with_item
+                let in_async_with = is_async_with(node.parent().and_then(|c| c.parent()));
+                if let Some(value) = entered_expression(node).filter(|_| !in_async_with) {
+                    calls.push((value, true));
+                }
                 true
             }
             _ => true,
@@ -58,13 +68,19 @@ pub fn calls_of<'t>(cx: &FileContext<'_, 't>, function: ScopeId) -> Option<Calls
         return None;
     }
     let mut maybe = Vec::new();
-    for call in calls {
+    for (call, entered) in calls {
         let inner = cx
             .scopes
             .by_node
             .get(&call.id())
             .copied()
             .unwrap_or(function);
+        if entered {
+            if let Some((name, _)) = cx.resolver.blocking_entry(call, inner) {
+                return Some(Calls::Blocking(call, name));
+            }
+            continue;
+        }
         let Some(name) = cx.resolver.callee(call, inner) else {
             continue;
         };

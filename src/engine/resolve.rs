@@ -137,6 +137,73 @@ impl<'a, 't> Resolver<'a, 't> {
         }
     }
 
+    /// The catalogue entry a sync `with` enters (`with FileLock(path):`, `with lock:` where
+    /// `lock` holds one): `Type.__enter__` for the type the expression's value is known to
+    /// have, unless every constructor of it in sight is given a `no-wait` argument
+    /// (`FileLock(path, timeout=0)` makes one attempt and does not wait).
+    pub fn blocking_entry(
+        &self,
+        entered: Node<'t>,
+        scope: ScopeId,
+    ) -> Option<(String, &'a crate::catalogue::BlockingCall)> {
+        // `with STARTUP_LOCK:` imported from another module: the instance that module binds.
+        let value = self.as_object(self.infer(entered, scope, 0)?);
+        let Value::Instance(ty) = self.as_instance(value)? else {
+            return None;
+        };
+        let name = format!("{}.__enter__", self.catalogue.canonical(&ty));
+        let name = self.catalogue.canonical(&name).to_string();
+        let entry = self.catalogue.lookup(&name)?;
+        if !entry.no_wait.is_empty() && self.built_without_wait(entered, scope, &entry.no_wait) {
+            return None;
+        }
+        Some((name, entry))
+    }
+
+    /// Whether the object `value` evaluates to was built by calls that each pass one of the
+    /// `no_wait` keyword arguments: the call itself, a local's assignments, or a `self`
+    /// attribute's. Unknown constructors (another module's global, a parameter) may wait.
+    fn built_without_wait(
+        &self,
+        value: Node<'t>,
+        scope: ScopeId,
+        no_wait: &[(String, String)],
+    ) -> bool {
+        let constructors: Vec<Node<'t>> = match value.kind() {
+            "call" => vec![value],
+            "parenthesized_expression" => {
+                return value
+                    .named_child(0)
+                    .is_some_and(|inner| self.built_without_wait(inner, scope, no_wait));
+            }
+            "identifier" => self.assigned_values(self.file.text(value), scope),
+            "attribute" => {
+                let function = self.scopes.executing_scope(scope);
+                let method = self.scopes.get(function);
+                let (Some(object), Some(attr), Some(class)) = (
+                    value.field("object"),
+                    value.field("attribute"),
+                    method.class,
+                ) else {
+                    return false;
+                };
+                if method.self_name.as_deref() != Some(self.file.text(object)) {
+                    return false;
+                }
+                self.scopes
+                    .self_attrs
+                    .get(&(class, self.file.text(attr)))
+                    .map(|values| values.iter().map(|&(node, _)| node).collect())
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        !constructors.is_empty()
+            && constructors
+                .iter()
+                .all(|call| call.kind() == "call" && passes_one_of(self.file, *call, no_wait))
+    }
+
     /// Whether a catalogued file call works on a buffer in memory, not on a file:
     /// `zipfile.ZipFile(io.BytesIO(data))`, `tarfile.open(fileobj=buffer)` with
     /// `buffer = io.BytesIO()`. Archiving into memory does no file I/O; open-webui and langflow
@@ -778,6 +845,35 @@ impl<'a, 't> Resolver<'a, 't> {
         }
         None
     }
+}
+
+/// Whether `call` passes one of `arguments` (`keyword`, literal as written in the catalogue)
+/// by keyword: numbers compare by value (`timeout=0.0` is `timeout=0`), others as written.
+fn passes_one_of(file: &SourceFile, call: Node, arguments: &[(String, String)]) -> bool {
+    let Some(list) = call.field("arguments") else {
+        return false;
+    };
+    let same = |written: &str, wanted: &str| {
+        let number = |text: &str| text.replace('_', "").parse::<f64>().ok();
+        match (number(written), number(wanted)) {
+            (Some(a), Some(b)) => a == b,
+            _ => written == wanted,
+        }
+    };
+    let mut cursor = list.walk();
+    let passed = list
+        .named_children(&mut cursor)
+        .filter(|a| a.kind() == "keyword_argument")
+        .filter_map(|a| Some((file.text(a.field("name")?), file.text(a.field("value")?))));
+    for (keyword, value) in passed {
+        if arguments
+            .iter()
+            .any(|(k, literal)| k == keyword && same(value.trim(), literal))
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// `[]` (or `list()`): a list filled later.

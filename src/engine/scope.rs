@@ -120,6 +120,9 @@ pub struct Scopes<'t> {
     pub calls: Vec<CallNode<'t>>,
     /// Every `while`, `for` and comprehension `for ... in` clause, with its scope.
     pub loops: Vec<(Node<'t>, ScopeId)>,
+    /// Every context manager a sync `with` enters (where calls are collected: async code, or
+    /// everywhere for the call graph).
+    pub entered: Vec<Entered<'t>>,
     /// Every `x[k] = v` (the assignment), with the scope it runs in: what a container holds
     /// besides its display (`handlers["stop"] = stop`).
     pub item_assignments: Vec<(Node<'t>, ScopeId)>,
@@ -138,6 +141,15 @@ pub struct CallNode<'t> {
     /// Inside the body of a `try` that catches `BlockingIOError`: the code expects a
     /// non-blocking socket or file descriptor, so the call does not block.
     pub nonblocking: bool,
+}
+
+/// A context manager a sync `with` enters: its expression (without the `as` target), with the
+/// scope it runs in. Entering calls its type's `__enter__`, which may block as a call does;
+/// `async with` awaits its entry and is not collected.
+#[derive(Debug, Clone, Copy)]
+pub struct Entered<'t> {
+    pub value: Node<'t>,
+    pub scope: ScopeId,
 }
 
 /// A lookup table by kind id, true for the named node kinds given.
@@ -256,6 +268,22 @@ fn interesting_kinds() -> &'static [bool] {
 
 pub const MODULE_SCOPE: ScopeId = 0;
 
+/// Whether a `with_statement` is `async with` (its first token).
+pub(crate) fn is_async_with(statement: Option<Node>) -> bool {
+    statement
+        .and_then(|s| s.child(0))
+        .is_some_and(|first| first.kind() == "async")
+}
+
+/// The context manager a `with_item` enters: its value, or the expression of `value as x`.
+pub(crate) fn entered_expression(item: Node) -> Option<Node> {
+    let value = item.field("value")?;
+    if value.kind() == "as_pattern" {
+        return value.named_child(0);
+    }
+    Some(value)
+}
+
 impl<'t> Scopes<'t> {
     /// Pass 1 for checking: expressions are visited only where code runs async.
     pub fn build(file: &'t SourceFile) -> Scopes<'t> {
@@ -293,6 +321,7 @@ impl<'t> Scopes<'t> {
             comments: HashMap::default(),
             calls: Vec::new(),
             loops: Vec::new(),
+            entered: Vec::new(),
             item_assignments: Vec::new(),
             decorations: HashMap::default(),
         };
@@ -339,6 +368,20 @@ impl<'t> Scopes<'t> {
                             }
                             "while_statement" | "for_statement" | "for_in_clause" => {
                                 scopes.loops.push((node, builder.current()));
+                            }
+                            // with_statement > with_clause > with_item; `async` is the
+                            // statement's first token.
+                            "with_item"
+                                if !is_async_with(
+                                    ancestors.len().checked_sub(2).map(|i| ancestors[i]),
+                                ) =>
+                            {
+                                if let Some(value) = entered_expression(node) {
+                                    scopes.entered.push(Entered {
+                                        value,
+                                        scope: builder.current(),
+                                    });
+                                }
                             }
                             _ => {}
                         }

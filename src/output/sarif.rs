@@ -46,6 +46,7 @@ pub fn rule_name(id: &str) -> String {
         "polling" => "PollingLoopInCoroutine".into(),
         "executor" => "OutdatedExecutorCallInCoroutine".into(),
         "async-misuse" => "LoopMisuseInCoroutine".into(),
+        "blocking-enter" => "BlockingLockEnteredInCoroutine".into(),
         // A recipe added later: its id in PascalCase until it gets a name of its own.
         other => other
             .split('-')

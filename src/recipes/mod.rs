@@ -9,6 +9,7 @@
 pub use crate::engine::recipe::{is_code, no_asyncio_rewrite, Recipe, Recipes, INDIRECT_RECIPE};
 
 mod async_misuse;
+mod blocking_enter;
 mod executor;
 mod file_io;
 mod http_requests;
@@ -25,6 +26,7 @@ static RECIPES: &[&dyn Recipe] = &[
     &polling::Polling,
     &to_thread::ToThread,
     &file_io::FileIo,
+    &blocking_enter::BlockingEnter,
     &subprocess::Subprocess,
     &executor::Executor,
     &async_misuse::AsyncMisuse,
