@@ -525,16 +525,7 @@ fn summarise(
         let regions = guard_regions
             .entry(function)
             .or_insert_with(|| guard_regions_of(&file, scope.node, scope.body));
-        let at = call.node.start_byte();
-        let mut guards = Guards::default();
-        for region in regions.iter().filter(|r| r.range.contains(&at)) {
-            guards.unless_given.extend(region.absent.iter().cloned());
-            guards.only_if_given.extend(region.present.iter().cloned());
-        }
-        guards.unless_given.sort();
-        guards.unless_given.dedup();
-        guards.only_if_given.sort();
-        guards.only_if_given.dedup();
+        let guards = guards_at(regions, call.node.start_byte());
         let line = file.position(call.node.start_byte()).line;
         let Some(summary_fn) = summary.functions.get_mut(&scope.qualname) else {
             continue;
@@ -630,14 +621,7 @@ fn summarise(
         let regions = guard_regions
             .entry(function)
             .or_insert_with(|| guard_regions_of(&file, scope.node, scope.body));
-        let at = entered.value.start_byte();
-        let mut guards: Vec<String> = regions
-            .iter()
-            .filter(|r| r.range.contains(&at))
-            .flat_map(|r| r.parameters.iter().cloned())
-            .collect();
-        guards.sort();
-        guards.dedup();
+        let guards = guards_at(regions, entered.value.start_byte());
         summary_fn.blocking.push((name, line));
         summary_fn.blocking_guards.push(guards);
         // Calls were pushed first: keep the blocking sites in source order (the first one
@@ -706,6 +690,20 @@ struct GuardRegion {
     range: std::ops::Range<usize>,
     absent: Vec<String>,
     present: Vec<String>,
+}
+
+/// What the regions around the byte `at` ask of a call.
+fn guards_at(regions: &[GuardRegion], at: usize) -> Guards {
+    let mut guards = Guards::default();
+    for region in regions.iter().filter(|r| r.range.contains(&at)) {
+        guards.unless_given.extend(region.absent.iter().cloned());
+        guards.only_if_given.extend(region.present.iter().cloned());
+    }
+    guards.unless_given.sort();
+    guards.unless_given.dedup();
+    guards.only_if_given.sort();
+    guards.only_if_given.dedup();
+    guards
 }
 
 /// The guard regions of a function's own body (not of the functions nested in it).
