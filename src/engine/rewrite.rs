@@ -527,7 +527,8 @@ pub fn statement_to_thread(
     let read_later = |name: &str| {
         facts.reads.get(name).is_some_and(|reads| {
             reads.iter().any(|r| {
-                let after = r.start >= with.end_byte();
+                let after = r.start >= with.end_byte()
+                    && (in_loop || reachable_after(with, r.start, function_node));
                 let before = r.end <= with.start_byte();
                 after
                     || (before
@@ -848,7 +849,7 @@ pub fn consecutive_statements_to_thread(cx: &FileContext, site: &CallSite) -> Op
     let read_later = |name: &str| {
         facts.reads.get(name).is_some_and(|reads| {
             reads.iter().any(|r| {
-                r.start >= range.end
+                (r.start >= range.end && (in_loop || reachable_after(last, r.start, function.node)))
                     || (r.end <= range.start
                         && (in_loop
                             || facts
@@ -950,6 +951,56 @@ fn hop_to_thread(cx: &FileContext, helper: &str) -> String {
     } else {
         format!("asyncio.get_running_loop().run_in_executor(None, {helper})")
     }
+}
+
+/// Whether the code at `read` (after `statement`, in the same function, outside any loop of
+/// it) can run after `statement` has: not when a `return` of the same block comes between
+/// them, nor when `read` is in another arm of an `if` that `statement` is in. A name the
+/// moved block assigns and only such code reads needs no `nonlocal` and no return value:
+///
+/// ```python
+/// if operation == "cancel":
+///     for subscription in stripe.Subscription.list(customer=customer_id):  # moved
+///         stripe.Subscription.modify(subscription.id, cancel_at_period_end=True)
+///     return {"success": True}
+/// elif operation == "resubscribe":
+///     for subscription in subscriptions:  # its own binding: nothing flows here
+/// ```
+/// Anything it is unsure of (a `match`, a loop) counts as reachable, and inside a `try` a
+/// `return` does not end the path (an exception before it reaches the handlers).
+fn reachable_after(statement: Node, read: usize, function_node: Node) -> bool {
+    let mut in_try = false;
+    let mut ancestor = statement.parent();
+    while let Some(a) = ancestor.filter(|a| *a != function_node) {
+        in_try |= a.kind() == "try_statement";
+        ancestor = a.parent();
+    }
+    let mut node = statement;
+    while node != function_node {
+        let Some(parent) = node.parent() else {
+            return true;
+        };
+        match parent.kind() {
+            "block" | "module" => {
+                let mut sibling = node.next_named_sibling();
+                while let Some(s) = sibling {
+                    if s.end_byte() > read {
+                        return true; // the read is in this statement, reached in order
+                    }
+                    if s.kind() == "return_statement" && !in_try {
+                        return false;
+                    }
+                    sibling = s.next_named_sibling();
+                }
+            }
+            // From one arm, the later arms of the same `if` never run.
+            "if_statement" if parent.byte_range().contains(&read) => return false,
+            "if_statement" | "elif_clause" | "else_clause" | "with_statement" | "with_clause" => {}
+            _ => return true,
+        }
+        node = parent;
+    }
+    true
 }
 
 /// `node` sits in a `for` or `while` loop of its function: a later iteration reads what it
