@@ -10,8 +10,9 @@
 //! - Shared state: `await asyncio.to_thread(self._dump)` runs `_dump` on a worker thread while
 //!   other coroutines of the class keep changing what it reads (`self.data[k] = v` while
 //!   `pickle.dump(self.data, ...)` iterates it): a race that could not happen before. Unsafe.
-//! - Cleanup: in a `finally` block the blocking call always ran to its end; awaited, it can
-//!   be interrupted by a second cancellation (a shutdown that cancels twice), which skips the
+//! - Cleanup: in a `finally` block, or a handler that catches cancellation too (`except:`,
+//!   `except BaseException:`), the blocking call always ran to its end; awaited, it can be
+//!   interrupted by a second cancellation (a shutdown that cancels twice), which skips the
 //!   rest of the cleanup. Unsafe.
 
 use std::collections::{HashMap, HashSet};
@@ -183,24 +184,39 @@ pub fn mark_shared_state_fixes(cx: &FileContext, findings: &mut [Finding]) {
     }
 }
 
-/// Marks unsafe the safe fixes made inside a `finally` block of their coroutine.
+/// Marks unsafe the safe fixes made inside a `finally` block of their coroutine, or inside a
+/// handler that runs on cancellation too (`except:`, `except BaseException:`,
+/// `except asyncio.CancelledError:`): both are cleanup that used to run to its end.
 pub fn mark_cleanup_fixes(cx: &FileContext, findings: &mut [Finding]) {
     let has_safe_fix = findings
         .iter()
         .any(|f| f.fix.as_ref().is_some_and(|x| x.safety == Safety::Safe));
-    if !has_safe_fix || memchr::memmem::find(&cx.file.bytes, b"finally").is_none() {
+    if !has_safe_fix {
         return;
     }
-    // From each `finally` keyword to its clause: cheaper than walking the whole tree.
+    // From each `finally` and `except` keyword to its clause: cheaper than walking the whole
+    // tree.
     let root = cx.file.tree.root_node();
-    let cleanups: Vec<std::ops::Range<usize>> =
-        memchr::memmem::find_iter(&cx.file.bytes, b"finally")
-            .filter_map(|at| root.descendant_for_byte_range(at, at + 7))
-            .filter(|keyword| keyword.kind() == "finally")
-            .filter_map(|keyword| keyword.parent())
-            .filter(|clause| clause.kind() == "finally_clause")
-            .map(|clause| clause.byte_range())
-            .collect();
+    let clauses = |keyword: &'static str| {
+        memchr::memmem::find_iter(&cx.file.bytes, keyword.as_bytes())
+            .filter_map(move |at| root.descendant_for_byte_range(at, at + keyword.len()))
+            .filter(move |node| node.kind() == keyword)
+            .filter_map(|node| node.parent())
+    };
+    let mut cleanups: Vec<(std::ops::Range<usize>, &str)> = clauses("finally")
+        .filter(|clause| clause.kind() == "finally_clause")
+        .map(|clause| (clause.byte_range(), "in a `finally` block"))
+        .collect();
+    cleanups.extend(
+        clauses("except")
+            .filter(|clause| clause.kind() == "except_clause" && catches_cancellation(cx, *clause))
+            .map(|clause| {
+                (
+                    clause.byte_range(),
+                    "in a handler that also runs when the task is cancelled",
+                )
+            }),
+    );
     if cleanups.is_empty() {
         return;
     }
@@ -211,17 +227,47 @@ pub fn mark_cleanup_fixes(cx: &FileContext, findings: &mut [Finding]) {
         };
         let at = finding.start_byte;
         let function = functions.function_at(at);
-        let in_cleanup = cleanups
-            .iter()
-            .any(|block| block.contains(&at) && functions.function_at(block.start) == function);
-        if in_cleanup {
+        let cleanup = cleanups.iter().find(|(block, _)| {
+            block.contains(&at) && functions.function_at(block.start) == function
+        });
+        if let Some((_, place)) = cleanup {
             fix.safety = Safety::Unsafe;
             fix.note = format!(
-                "{}; unsafe: in a `finally` block: awaited, it can be interrupted by a second cancellation (a shutdown that cancels twice), which skips the rest of the cleanup, where the blocking call always ran to its end",
+                "{}; unsafe: {place}: awaited, it can be interrupted by a second cancellation (a shutdown that cancels twice), which skips the rest of the cleanup, where the blocking call always ran to its end",
                 fix.note
             );
         }
     }
+}
+
+/// An `except` clause that catches `asyncio.CancelledError`: a bare one, or one naming
+/// `BaseException` or `CancelledError` (alone or in a tuple).
+fn catches_cancellation(cx: &FileContext, clause: Node) -> bool {
+    let mut cursor = clause.walk();
+    let caught: Vec<Node> = clause
+        .children_by_field_name("value", &mut cursor)
+        .collect();
+    if caught.is_empty() {
+        return true;
+    }
+    let mut pending = caught;
+    while let Some(node) = pending.pop() {
+        match node.kind() {
+            "identifier" | "attribute" => {
+                let text = cx.text(node);
+                let name = text.rsplit('.').next().unwrap_or(text);
+                if matches!(name, "BaseException" | "CancelledError") {
+                    return true;
+                }
+            }
+            "tuple" | "parenthesized_expression" | "expression_list" => {
+                let mut inner = node.walk();
+                pending.extend(node.named_children(&mut inner));
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The functions of a file by where their bodies start, to find the innermost one holding a
