@@ -200,6 +200,13 @@ pub fn to_thread_call_at(
     check_asyncio_name(cx, scope)?;
     let function = call.field("function").ok_or("no callee")?;
     let callee = cx.text(function);
+    if let Some((argument, made_by)) = loop_bound_argument(cx, call, scope) {
+        return Err(format!(
+            "`{argument}` is an asyncio object (from `{made_by}`), bound to the event loop: on a worker thread \
+             `{callee}` would use it from there (a done callback added, a queue fed, an event set), which asyncio \
+             does not allow; keep the call on the loop and move only its blocking part to a thread"
+        ));
+    }
     let arguments = arguments_text(cx, call).ok_or("cannot read the arguments")?;
     let (inner, imports) = if cx.has_to_thread {
         (
@@ -224,6 +231,70 @@ pub fn to_thread_call_at(
         )
     };
     Ok((awaited(&inner, parent, call), imports))
+}
+
+/// The asyncio factories whose result belongs to the running loop: tasks and futures, the
+/// loop itself, and the synchronisation objects, none of which may be used from another
+/// thread.
+const LOOP_BOUND_FACTORIES: &[&str] = &[
+    "create_task",
+    "ensure_future",
+    "Future",
+    "Task",
+    "gather",
+    "shield",
+    "current_task",
+    "create_future",
+    "get_running_loop",
+    "get_event_loop",
+    "Event",
+    "Queue",
+    "PriorityQueue",
+    "LifoQueue",
+    "Lock",
+    "Condition",
+    "Semaphore",
+    "BoundedSemaphore",
+    "Barrier",
+    "TaskGroup",
+];
+
+/// An argument of `call` holding an asyncio object that belongs to the loop
+/// (`task = asyncio.create_task(...)`, `loop.create_future()`, `asyncio.Queue()`), written
+/// inline or through a name of the function, with the factory that made it.
+fn loop_bound_argument(cx: &FileContext, call: Node, scope: ScopeId) -> Option<(String, String)> {
+    let made_by = |node: Node| -> Option<String> {
+        let mut node = node;
+        while node.kind() == "parenthesized_expression" {
+            node = node.named_child(0)?;
+        }
+        if node.kind() != "call" {
+            return None;
+        }
+        let callee = cx.callee(node, scope)?;
+        let factory = callee.rsplit('.').next().unwrap_or(&callee);
+        (callee.starts_with("asyncio.") && LOOP_BOUND_FACTORIES.contains(&factory))
+            .then_some(callee)
+    };
+    let arguments = call.field("arguments")?;
+    let mut cursor = arguments.walk();
+    let found = arguments.named_children(&mut cursor).find_map(|argument| {
+        let value = match argument.kind() {
+            "keyword_argument" => argument.field("value")?,
+            "list_splat" | "dictionary_splat" | "comment" => return None,
+            _ => argument,
+        };
+        let origin = if value.kind() == "identifier" {
+            cx.resolver
+                .assigned_values(cx.text(value), scope)
+                .into_iter()
+                .find_map(made_by)
+        } else {
+            made_by(value)
+        };
+        origin.map(|factory| (cx.text(value).to_string(), factory))
+    });
+    found
 }
 
 /// How a helper run on a thread hands back the names read after it: what its last line
