@@ -209,7 +209,9 @@ pub fn mark_cleanup_fixes(cx: &FileContext, findings: &mut [Finding]) {
         .collect();
     cleanups.extend(
         clauses("except")
-            .filter(|clause| clause.kind() == "except_clause" && catches_cancellation(cx, *clause))
+            .filter(|clause| {
+                clause.kind() == "except_clause" && catches_cancellation(&cx.file.bytes, *clause)
+            })
             .map(|clause| {
                 (
                     clause.byte_range(),
@@ -242,7 +244,7 @@ pub fn mark_cleanup_fixes(cx: &FileContext, findings: &mut [Finding]) {
 
 /// An `except` clause that catches `asyncio.CancelledError`: a bare one, or one naming
 /// `BaseException` or `CancelledError` (alone or in a tuple).
-fn catches_cancellation(cx: &FileContext, clause: Node) -> bool {
+pub(crate) fn catches_cancellation(bytes: &[u8], clause: Node) -> bool {
     let mut cursor = clause.walk();
     let caught: Vec<Node> = clause
         .children_by_field_name("value", &mut cursor)
@@ -254,7 +256,7 @@ fn catches_cancellation(cx: &FileContext, clause: Node) -> bool {
     while let Some(node) = pending.pop() {
         match node.kind() {
             "identifier" | "attribute" => {
-                let text = cx.text(node);
+                let text = node.utf8_text(bytes).unwrap_or("");
                 let name = text.rsplit('.').next().unwrap_or(text);
                 if matches!(name, "BaseException" | "CancelledError") {
                     return true;
@@ -268,6 +270,25 @@ fn catches_cancellation(cx: &FileContext, clause: Node) -> bool {
         }
     }
     false
+}
+
+/// The cleanup clause of its own function that `node` sits in, said for a note: a `finally`
+/// block, or a handler that catches cancellation too. Walks up from `node`, so for the few
+/// nodes a caller asks about (not for every finding of a file).
+pub(crate) fn cleanup_around(bytes: &[u8], node: Node) -> Option<&'static str> {
+    let mut current = node.parent();
+    while let Some(n) = current {
+        match n.kind() {
+            "finally_clause" => return Some("a `finally` block"),
+            "except_clause" if catches_cancellation(bytes, n) => {
+                return Some("a handler that also runs when the task is cancelled")
+            }
+            "function_definition" | "lambda" | "class_definition" => return None,
+            _ => {}
+        }
+        current = n.parent();
+    }
+    None
 }
 
 /// The functions of a file by where their bodies start, to find the innermost one holding a
