@@ -1197,3 +1197,40 @@ fn propagate_keeps_a_helper_sync_when_cleanup_calls_it() {
         .expect("python3 runs");
     assert!(compiled.status.success(), "{compiled:?}");
 }
+
+/// khoj's `is_internet_connected`: `try: requests.head(...)` under a bare `except: return
+/// False`. Made `async def`, the rewritten call's `await` would be the first place a
+/// cancellation reaches that `try`, and the handler would swallow it (the cancelled task
+/// carries on with `False`). So `--propagate` alone keeps it sync (its thread hop at the call
+/// site is safe: the caller's `try` is not the helper's); with `--unsafe-fixes` it converts.
+#[test]
+fn propagate_keeps_a_helper_sync_when_its_handler_would_swallow_a_cancellation() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "app.py",
+        "import requests\n\n\ndef is_connected():\n    try:\n        response = requests.head(\"https://example.com\")\n        return response.status_code == 200\n    except:  # noqa: E722\n        return False\n\n\nasync def search(query):\n    if not is_connected():\n        return []\n    return [query]\n",
+    );
+    let out = unblock(&["apply", "--propagate", "."], dir.path());
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(dir.path().join("app.py")).unwrap();
+    assert!(text.contains("\ndef is_connected():\n"), "{text}");
+    assert!(
+        text.contains("    if not await asyncio.to_thread(is_connected):\n"),
+        "{text}"
+    );
+
+    write_file(
+        dir.path(),
+        "app.py",
+        "import requests\n\n\ndef is_connected():\n    try:\n        response = requests.head(\"https://example.com\")\n        return response.status_code == 200\n    except:  # noqa: E722\n        return False\n\n\nasync def search(query):\n    if not is_connected():\n        return []\n    return [query]\n",
+    );
+    let out = unblock(&["apply", "--propagate", "--unsafe-fixes", "."], dir.path());
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(dir.path().join("app.py")).unwrap();
+    assert!(text.contains("\nasync def is_connected():\n"), "{text}");
+    assert!(
+        text.contains("    if not await is_connected():\n"),
+        "{text}"
+    );
+}

@@ -186,7 +186,10 @@ pub fn mark_shared_state_fixes(cx: &FileContext, findings: &mut [Finding]) {
 
 /// Marks unsafe the safe fixes made inside a `finally` block of their coroutine, or inside a
 /// handler that runs on cancellation too (`except:`, `except BaseException:`,
-/// `except asyncio.CancelledError:`): both are cleanup that used to run to its end.
+/// `except asyncio.CancelledError:`): both are cleanup that used to run to its end. Also
+/// those made in the body of a `try` that did not await before, whose `except:` or
+/// `except BaseException:` handler does not raise again: the new `await` is where a
+/// cancellation can now arrive, and that handler would swallow it.
 pub fn mark_cleanup_fixes(cx: &FileContext, findings: &mut [Finding]) {
     let has_safe_fix = findings
         .iter()
@@ -194,34 +197,59 @@ pub fn mark_cleanup_fixes(cx: &FileContext, findings: &mut [Finding]) {
     if !has_safe_fix {
         return;
     }
-    // From each `finally` and `except` keyword to its clause: cheaper than walking the whole
-    // tree.
+    const CUT_SHORT: &str = "awaited, it can be interrupted by a second cancellation (a shutdown that cancels twice), which skips the rest of the cleanup, where the blocking call always ran to its end";
+    // From each `finally`, `except` and `try` keyword to its statement: cheaper than walking
+    // the whole tree.
+    let bytes = &cx.file.bytes;
     let root = cx.file.tree.root_node();
     let clauses = |keyword: &'static str| {
-        memchr::memmem::find_iter(&cx.file.bytes, keyword.as_bytes())
+        memchr::memmem::find_iter(bytes, keyword.as_bytes())
             .filter_map(move |at| root.descendant_for_byte_range(at, at + keyword.len()))
             .filter(move |node| node.kind() == keyword)
             .filter_map(|node| node.parent())
     };
-    let mut cleanups: Vec<(std::ops::Range<usize>, &str)> = clauses("finally")
+    let mut risky: Vec<(std::ops::Range<usize>, String)> = clauses("finally")
         .filter(|clause| clause.kind() == "finally_clause")
-        .map(|clause| (clause.byte_range(), "in a `finally` block"))
+        .map(|clause| {
+            (
+                clause.byte_range(),
+                format!("in a `finally` block: {CUT_SHORT}"),
+            )
+        })
         .collect();
-    cleanups.extend(
+    risky.extend(
         clauses("except")
             .filter(|clause| {
-                clause.kind() == "except_clause" && catches_cancellation(&cx.file.bytes, *clause)
+                clause.kind() == "except_clause" && catches_cancellation(bytes, *clause)
             })
             .map(|clause| {
                 (
                     clause.byte_range(),
-                    "in a handler that also runs when the task is cancelled",
+                    format!("in a handler that also runs when the task is cancelled: {CUT_SHORT}"),
                 )
             }),
     );
-    if cleanups.is_empty() {
+    // A `try` whose handler swallows a cancellation: its body is walked for an `await` only
+    // when a fix falls in it (bodies nest, and most hold no fix).
+    let swallowing: Vec<(Node, usize)> = clauses("try")
+        .filter(|statement| statement.kind() == "try_statement")
+        .filter_map(|statement| {
+            let body = statement.field("body")?;
+            let mut cursor = statement.walk();
+            let handler = statement
+                .named_children(&mut cursor)
+                .find(|h| swallows_cancellation(bytes, *h))?;
+            Some((body, handler.start_position().row + 1))
+        })
+        .collect();
+    if risky.is_empty() && swallowing.is_empty() {
         return;
     }
+    let awaits_already = |body: Node| {
+        let mut awaits = false;
+        super::source::walk_same_function(body, |n| awaits |= n.kind() == "await");
+        awaits
+    };
     let functions = FunctionIndex::new(cx.scopes);
     for finding in findings {
         let Some(fix) = finding.fix.as_mut().filter(|f| f.safety == Safety::Safe) else {
@@ -229,17 +257,47 @@ pub fn mark_cleanup_fixes(cx: &FileContext, findings: &mut [Finding]) {
         };
         let at = finding.start_byte;
         let function = functions.function_at(at);
-        let cleanup = cleanups.iter().find(|(block, _)| {
-            block.contains(&at) && functions.function_at(block.start) == function
-        });
-        if let Some((_, place)) = cleanup {
+        let here = |range: &std::ops::Range<usize>| {
+            range.contains(&at) && functions.function_at(range.start) == function
+        };
+        let why = risky
+            .iter()
+            .find(|(block, _)| here(block))
+            .map(|(_, why)| why.clone())
+            .or_else(|| {
+                swallowing
+                    .iter()
+                    .find(|(body, _)| here(&body.byte_range()) && !awaits_already(*body))
+                    .map(|(_, line)| {
+                        format!(
+                            "in a `try` whose handler at line {line} catches everything and does not raise again: \
+                             the `await` is the first place a cancellation can arrive there, and the handler would \
+                             swallow it (the task carries on instead of stopping)"
+                        )
+                    })
+            });
+        if let Some(why) = why {
             fix.safety = Safety::Unsafe;
-            fix.note = format!(
-                "{}; unsafe: {place}: awaited, it can be interrupted by a second cancellation (a shutdown that cancels twice), which skips the rest of the cleanup, where the blocking call always ran to its end",
-                fix.note
-            );
+            fix.note = format!("{}; unsafe: {why}", fix.note);
         }
     }
+}
+
+/// A bare `except:` or `except BaseException:` with no `raise` in it: a cancellation that
+/// reaches it ends there. (One naming `CancelledError` handles cancellation on purpose.)
+fn swallows_cancellation(bytes: &[u8], handler: Node) -> bool {
+    if handler.kind() != "except_clause" || !catches_cancellation(bytes, handler) {
+        return false;
+    }
+    if handler
+        .utf8_text(bytes)
+        .is_ok_and(|t| t.contains("CancelledError"))
+    {
+        return false;
+    }
+    let mut raises = false;
+    super::source::walk_same_function(handler, |n| raises |= n.kind() == "raise_statement");
+    !raises
 }
 
 /// An `except` clause that catches `asyncio.CancelledError`: a bare one, or one naming
