@@ -86,6 +86,7 @@ pub fn wrap_long_lines(original: &[u8], fixed: Vec<u8>, limit: usize) -> Vec<u8>
         let previous = i.checked_sub(1).map(|p| lines[p].1);
         let next = lines.get(i + 1).map(|n| n.1);
         let wrapped = wrap_awaited_value(line, limit)
+            .or_else(|| wrap_condition_header(line, limit))
             .or_else(|| wrap_line(line, limit))
             .or_else(|| wrap_conditional(line, limit))
             .or_else(|| explode_arguments(line, previous, next, limit));
@@ -369,6 +370,139 @@ fn wrap_awaited_value(line: &str, limit: usize) -> Option<String> {
         out.push_str(&format!("{inner}){newline}"));
     }
     out.push_str(&format!("{indent}){trailer}{comment}{newline}"));
+    Some(out)
+}
+
+/// An `if`, `elif` or `while` header too long whose condition joins operands with `and` /
+/// `or` (or compares two), laid out as ruff format does:
+///
+/// ```python
+/// if not await asyncio.to_thread(             while (
+///     config_dir.exists                           not await asyncio.to_thread(launch.exists) and t < deadline
+/// ) or not await asyncio.to_thread(d.is_dir): ):
+/// ```
+/// With one such operator and a condition ending in a call, the split is at the last call's
+/// parentheses whose opening line fits (the first call above: splitting the last one left
+/// its opening line too long); otherwise (several operators, or a condition ending in a
+/// name) the condition goes in parentheses, on one line when it fits, else one operand per
+/// line led by its operator. Anything else (no operator, a comment, an operand still too
+/// long) is left to [`wrap_line`] or as it is.
+fn wrap_condition_header(line: &str, limit: usize) -> Option<String> {
+    let (content, newline) = match line.strip_suffix("\r\n") {
+        Some(c) => (c, "\r\n"),
+        None => (line.strip_suffix('\n').unwrap_or(line), "\n"),
+    };
+    let width = |s: &str| s.chars().count();
+    if width(content) <= limit {
+        return None;
+    }
+    let indent = &content[..content.len() - content.trim_start().len()];
+    let (code, comment) = split_comment(content.trim_start())?;
+    let code = code.trim_end();
+    if !comment.is_empty() {
+        return None;
+    }
+    let keyword = ["if", "elif", "while"]
+        .into_iter()
+        .find(|k| code.strip_prefix(k).is_some_and(|r| r.starts_with(' ')))?;
+    let condition = code[keyword.len()..].strip_suffix(':')?.trim();
+    // The top-level operators: `and` / `or`, else comparisons (black's delimiter priorities).
+    let mut scanner = Scanner::default();
+    let mut depth = 0i32;
+    let mut logical: Vec<(usize, &str)> = Vec::new();
+    let mut comparisons = 0;
+    let mut calls: Vec<(usize, usize)> = Vec::new();
+    let mut opened: Vec<usize> = Vec::new();
+    for (i, c) in condition.char_indices() {
+        if scanner.step(condition, i, c) != Step::Code {
+            continue;
+        }
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                opened.push(i);
+            }
+            ')' | ']' | '}' => {
+                depth -= 1;
+                let open = opened.pop()?;
+                let called = condition[..open]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|b| b.is_alphanumeric() || matches!(b, '_' | ')' | ']'));
+                if depth == 0 && c == ')' && called {
+                    calls.push((open, i));
+                }
+            }
+            ' ' if depth == 0 => {
+                let rest = &condition[i..];
+                if let Some(op) = ["and", "or"]
+                    .into_iter()
+                    .find(|op| rest[1..].starts_with(op) && rest[1 + op.len()..].starts_with(' '))
+                {
+                    logical.push((i, op));
+                } else if [" == ", " != ", " < ", " > ", " <= ", " >= ", " in ", " is "]
+                    .iter()
+                    .any(|op| rest.starts_with(op))
+                    && !condition[..i].ends_with(" not")
+                    && !condition[..i].ends_with(" is")
+                {
+                    comparisons += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 || scanner.quote.is_some() || (logical.is_empty() && comparisons == 0) {
+        return None;
+    }
+    let count = if logical.is_empty() {
+        comparisons
+    } else {
+        logical.len()
+    };
+    let unit = if indent.contains('\t') { "\t" } else { "    " };
+    let inner = format!("{indent}{unit}");
+    if count == 1 && condition.ends_with(')') {
+        for &(open, close) in calls.iter().rev() {
+            let head = format!("{indent}{keyword} {}", &condition[..=open]);
+            let tail = format!("{indent}{}:", &condition[close..]);
+            let body = condition[open + 1..close].trim();
+            if body.is_empty() || width(&head) > limit || width(&tail) > limit {
+                continue;
+            }
+            let arguments = split_arguments(body)?;
+            let one_line = format!("{inner}{body}");
+            let mut out = format!("{head}{newline}");
+            if !body.ends_with(',') && (arguments.len() == 1 || width(&one_line) <= limit) {
+                out.push_str(&format!("{one_line}{newline}"));
+            } else {
+                for argument in arguments {
+                    out.push_str(&format!("{inner}{argument},{newline}"));
+                }
+            }
+            out.push_str(&format!("{tail}{newline}"));
+            return Some(out);
+        }
+    }
+    let mut out = format!("{indent}{keyword} ({newline}");
+    let one_line = format!("{inner}{condition}");
+    if width(&one_line) <= limit {
+        out.push_str(&format!("{one_line}{newline}"));
+    } else if !logical.is_empty() {
+        let mut start = 0;
+        for &(at, _) in &logical {
+            let operand = condition[start..at].trim();
+            out.push_str(&format!("{inner}{operand}{newline}"));
+            start = at;
+        }
+        out.push_str(&format!("{inner}{}{newline}", condition[start..].trim()));
+        if out.lines().any(|l| width(l) > limit) {
+            return None;
+        }
+    } else {
+        return None;
+    }
+    out.push_str(&format!("{indent}):{newline}"));
     Some(out)
 }
 
@@ -757,6 +891,58 @@ mod tests {
         assert_eq!(
             wrap_line(magic, 40).unwrap(),
             "    x = call_something(\n        the_only_argument_which_is_long,\n    )\n"
+        );
+    }
+
+    #[test]
+    fn a_long_boolean_condition_is_laid_out_as_ruff_format_does() {
+        // Each expected layout is ruff format 0.17.6's, at line length 88.
+        let cases = [
+            (
+                "        if not await asyncio.to_thread(config_dir.exists) or not await asyncio.to_thread(config_dir.is_dir):\n",
+                "        if not await asyncio.to_thread(\n            config_dir.exists\n        ) or not await asyncio.to_thread(config_dir.is_dir):\n",
+            ),
+            (
+                "        while not await asyncio.to_thread(launch.exists) and time.monotonic() < deadline:\n",
+                "        while (\n            not await asyncio.to_thread(launch.exists) and time.monotonic() < deadline\n        ):\n",
+            ),
+            (
+                "                if not await asyncio.to_thread(os.access, root, os.W_OK) or not await asyncio.to_thread(os.access, database, os.W_OK):\n",
+                "                if not await asyncio.to_thread(\n                    os.access, root, os.W_OK\n                ) or not await asyncio.to_thread(os.access, database, os.W_OK):\n",
+            ),
+            (
+                "                if await asyncio.to_thread(source.parent.is_symlink) or await asyncio.to_thread((source / \".kb_deleted\").exists):\n",
+                "                if await asyncio.to_thread(\n                    source.parent.is_symlink\n                ) or await asyncio.to_thread((source / \".kb_deleted\").exists):\n",
+            ),
+            (
+                "        if await asyncio.to_thread(source.is_dir) and await asyncio.to_thread((source / \"chroma.sqlite3\").exists):\n",
+                "        if await asyncio.to_thread(source.is_dir) and await asyncio.to_thread(\n            (source / \"chroma.sqlite3\").exists\n        ):\n",
+            ),
+        ];
+        for (line, ruff) in cases {
+            assert_eq!(
+                wrap_condition_header(line, 88).as_deref(),
+                Some(ruff),
+                "{line}"
+            );
+        }
+        // Several operators: one operand per line, led by the operator.
+        let line = "    if await asyncio.to_thread(a.exists) and await asyncio.to_thread(b.exists) and c:\n";
+        assert_eq!(
+            wrap_condition_header(line, 60).unwrap(),
+            "    if (\n        await asyncio.to_thread(a.exists)\n        and await asyncio.to_thread(b.exists)\n        and c\n    ):\n"
+        );
+        // No operator: the call split of wrap_line; an operand still too long: left alone.
+        assert_eq!(
+            wrap_condition_header("        if await asyncio.to_thread(os.path.exists, some_rather_long_path_name_here):\n", 60),
+            None
+        );
+        let line = "            if await asyncio.to_thread(launch.exists) and await asyncio.to_thread(_process, await asyncio.to_thread(_read, launch)) is None:\n";
+        assert_eq!(wrap_condition_header(line, 88), None);
+        // At 120 (langflow's) it fits one operand per line: ruff's layout again.
+        assert_eq!(
+            wrap_condition_header(line, 120).unwrap(),
+            "            if (\n                await asyncio.to_thread(launch.exists)\n                and await asyncio.to_thread(_process, await asyncio.to_thread(_read, launch)) is None\n            ):\n"
         );
     }
 
