@@ -644,6 +644,13 @@ fn explode_arguments(
 
 /// One statement line wrapped at its last call's parentheses, or `None`.
 fn wrap_line(line: &str, limit: usize) -> Option<String> {
+    wrap_line_nested(line, limit, 0)
+}
+
+/// [`wrap_line`], `depth` calls deep in the line: the arguments split onto lines of their own
+/// are split again, a few levels at most (a line nesting calls thousands deep stays long
+/// rather than overflow the stack).
+fn wrap_line_nested(line: &str, limit: usize, depth: usize) -> Option<String> {
     let (content, newline) = match line.strip_suffix("\r\n") {
         Some(c) => (c, "\r\n"),
         None => match line.strip_suffix('\n') {
@@ -703,7 +710,13 @@ fn wrap_line(line: &str, limit: usize) -> Option<String> {
         out.push_str(newline);
     } else {
         for argument in arguments {
-            out.push_str(&format!("{inner}{argument},{newline}"));
+            // An argument still too long on its own line is a call split the same way, as
+            // ruff format splits nested calls.
+            let own_line = format!("{inner}{argument},{newline}");
+            let split = (depth < 8)
+                .then(|| wrap_line_nested(&own_line, limit, depth + 1))
+                .flatten();
+            out.push_str(&split.unwrap_or(own_line));
         }
     }
     out.push_str(&format!("{indent}{tail}{comment}{newline}"));
@@ -711,11 +724,16 @@ fn wrap_line(line: &str, limit: usize) -> Option<String> {
 }
 
 /// What may follow the closing parenthesis of the wrapped call: nothing, the `:` of a
-/// compound statement's header, or ` as name:` (`async with httpx.AsyncClient(...) as c:`).
+/// compound statement's header, ` as name:` (`async with httpx.AsyncClient(...) as c:`), or
+/// the comma of an argument, item or entry on a line of its own inside brackets
+/// (`storage_context=Context(...),`, `"key": await asyncio.to_thread(...),`).
 fn is_call_tail(tail: &str) -> bool {
     let Some(rest) = tail.strip_prefix(')') else {
         return false;
     };
+    if rest == "," {
+        return true;
+    }
     let rest = rest.strip_suffix(':').unwrap_or(rest);
     if rest.is_empty() {
         return true;
@@ -943,6 +961,31 @@ mod tests {
         assert_eq!(
             wrap_condition_header(line, 120).unwrap(),
             "            if (\n                await asyncio.to_thread(launch.exists)\n                and await asyncio.to_thread(_process, await asyncio.to_thread(_read, launch)) is None\n            ):\n"
+        );
+    }
+
+    #[test]
+    fn an_argument_or_entry_line_too_long_is_split_at_its_call_as_ruff_format_does() {
+        // Each expected layout is ruff format 0.17.6's (langflow's coordinator.py).
+        let line = "                storage_context=SQLiteStorageContext(await asyncio.to_thread(storage_root), row.user_id, row.id, row.storage_generation),\n";
+        assert_eq!(
+            wrap_line(line, 88).unwrap(),
+            "                storage_context=SQLiteStorageContext(\n                    await asyncio.to_thread(storage_root),\n                    row.user_id,\n                    row.id,\n                    row.storage_generation,\n                ),\n"
+        );
+        assert_eq!(
+            wrap_line(line, 120).unwrap(),
+            "                storage_context=SQLiteStorageContext(\n                    await asyncio.to_thread(storage_root), row.user_id, row.id, row.storage_generation\n                ),\n"
+        );
+        let line = "                \"supervisor_identity\": await asyncio.to_thread(_identity, selected_supervisor),\n";
+        assert_eq!(
+            wrap_line(line, 88).unwrap(),
+            "                \"supervisor_identity\": await asyncio.to_thread(\n                    _identity, selected_supervisor\n                ),\n"
+        );
+        // One argument per line, each one still too long split again.
+        let line = "                backup_directory=await asyncio.to_thread(private_directory, application_backup.backup_directory(await asyncio.to_thread(storage_root))),\n";
+        assert_eq!(
+            wrap_line(line, 88).unwrap(),
+            "                backup_directory=await asyncio.to_thread(\n                    private_directory,\n                    application_backup.backup_directory(\n                        await asyncio.to_thread(storage_root)\n                    ),\n                ),\n"
         );
     }
 
