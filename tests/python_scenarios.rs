@@ -94,6 +94,7 @@ scenarios!(
     http_requests_concurrency_per_call,
     http_requests_stream,
     file_io_loop,
+    moved_block_names,
 );
 
 /// Packages installed in the test virtualenv, and the modules they provide.
