@@ -686,6 +686,17 @@ fn wrap_line_nested(line: &str, limit: usize, depth: usize) -> Option<String> {
     if body.is_empty() || !is_call_tail(tail) {
         return None;
     }
+    // `a, b, f(c)`: a line of several arguments, not one statement; ruff puts them one per
+    // line ([`explode_arguments`]), it does not split the last one's call. (The targets of
+    // an assignment, the items of a `with` and a lambda's parameters are not such a list.)
+    let value = code[..open]
+        .rfind(" = ")
+        .map_or(&code[..open], |at| &code[at + 3..open]);
+    let several = split_arguments(value).is_some_and(|parts| parts.len() > 1);
+    let with_items = code.starts_with("with ") || code.starts_with("async with ");
+    if several && !with_items && !code[..open].contains("lambda") {
+        return None;
+    }
     let unit = if indent.contains('\t') { "\t" } else { "    " };
     let inner = format!("{indent}{unit}");
     let comment = if comment.is_empty() {
@@ -987,6 +998,30 @@ mod tests {
             wrap_line(line, 88).unwrap(),
             "                backup_directory=await asyncio.to_thread(\n                    private_directory,\n                    application_backup.backup_directory(\n                        await asyncio.to_thread(storage_root)\n                    ),\n                ),\n"
         );
+    }
+
+    #[test]
+    fn a_line_of_several_arguments_goes_one_per_line_not_split_at_its_last_call() {
+        // ruff format 0.17.6's layout; the last call's split was `shutil.copy, src,
+        // os.path.join(` / `dst, ...` / `)`.
+        let original = "async def f():\n    return await asyncio.to_thread(\n        shutil.copy, src, os.path.join(dst, str(os.path.getsize(src)))\n    )\n";
+        let fixed = "async def f():\n    return await asyncio.to_thread(\n        shutil.copy, src, os.path.join(dst, str(await asyncio.to_thread(os.path.getsize, src)))\n    )\n";
+        let out = String::from_utf8(wrap_long_lines(
+            original.as_bytes(),
+            fixed.as_bytes().to_vec(),
+            88,
+        ))
+        .unwrap();
+        assert_eq!(
+            out,
+            "async def f():\n    return await asyncio.to_thread(\n        shutil.copy,\n        src,\n        os.path.join(dst, str(await asyncio.to_thread(os.path.getsize, src))),\n    )\n"
+        );
+        // The targets of an assignment and the items of a `with` are no such list.
+        assert!(wrap_line(
+            "    _out, err = await asyncio.to_thread(proc.communicate, timeout=600, other=1)\n",
+            60
+        )
+        .is_some());
     }
 
     #[test]
