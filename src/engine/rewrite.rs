@@ -336,6 +336,9 @@ pub fn to_thread_fix(
     if let Some(fix) = consecutive_statements_to_thread(cx, site) {
         return Ok(Some(fix));
     }
+    if let Some(fix) = into_the_enclosing_hop(cx, site.call, site.scope) {
+        return Ok(Some(fix));
+    }
     let (text, imports) = to_thread_call(cx, site)?;
     let note = format!(
         "`await asyncio.to_thread({}, ...)`: {what}",
@@ -347,6 +350,80 @@ pub fn to_thread_fix(
         vec![replace(site.call, text)],
         imports,
     )))
+}
+
+/// A blocking call written inside the arguments of a call already handed to a thread
+/// (`await asyncio.to_thread(scan, storage_root())`) runs on the loop before the hop. Rather
+/// than a second hop for it (`await asyncio.to_thread(scan, await asyncio.to_thread(storage_root))`,
+/// as langflow got six times), the whole call goes into the one hop:
+/// `await asyncio.to_thread(lambda: scan(storage_root()))`. Only where the hop is awaited
+/// right there (the arguments are evaluated in the same place either way), without `await`
+/// or `lambda` of its own, each argument on one line.
+pub fn into_the_enclosing_hop(cx: &FileContext, call: Node, scope: ScopeId) -> Option<FixInfo> {
+    if !cx.has_to_thread {
+        return None;
+    }
+    // Up through the expression holding the call, to the argument list of a call.
+    let mut node = call;
+    let hop = loop {
+        let parent = node.parent()?;
+        match parent.kind() {
+            "argument_list" => {
+                let outer = parent.parent().filter(|c| c.kind() == "call")?;
+                if cx.callee(outer, scope).as_deref() == Some("asyncio.to_thread") {
+                    break outer;
+                }
+            }
+            "lambda"
+            | "list_comprehension"
+            | "set_comprehension"
+            | "dictionary_comprehension"
+            | "generator_expression"
+            | "block"
+            | "module" => return None,
+            kind if kind.ends_with("_statement") => return None,
+            _ => {}
+        }
+        node = parent;
+    };
+    hop.parent().filter(|p| p.kind() == "await")?;
+    let text = cx.text(hop);
+    if text.contains("await") || text.contains("lambda") {
+        return None;
+    }
+    // Spread over lines, each argument is joined on one (the style pass wraps it again);
+    // a comment among them would be lost.
+    let arguments = hop.field("arguments")?;
+    let mut cursor = arguments.walk();
+    let arguments: Vec<Node> = arguments.named_children(&mut cursor).collect();
+    if arguments
+        .iter()
+        .any(|a| a.kind() == "comment" || cx.text(*a).contains('\n'))
+    {
+        return None;
+    }
+    let (function, rest) = arguments.split_first()?;
+    if matches!(
+        function.kind(),
+        "keyword_argument" | "list_splat" | "dictionary_splat"
+    ) {
+        return None;
+    }
+    let rest: Vec<&str> = rest.iter().map(|a| cx.text(*a)).collect();
+    let moved = format!(
+        "asyncio.to_thread(lambda: {}({}))",
+        cx.text(*function),
+        rest.join(", ")
+    );
+    Some(FixInfo::new(
+        Safety::Safe,
+        format!(
+            "`{}` is an argument of a call already handed to a thread: the whole call moves into that one hop (`await asyncio.to_thread(lambda: ...)`)",
+            cx.text(call.field("function")?)
+        ),
+        vec![replace(hop, moved)],
+        vec!["asyncio"],
+    ))
 }
 
 /// The `with` statement whose header the call is (`with CALL:` or `with CALL as name:`).
