@@ -1200,3 +1200,104 @@ fn a_sync_helper_entering_a_file_lock_blocks() {
         "{findings:#?}"
     );
 }
+
+/// `--propagate` keeps a helper sync when a coroutine calls it in cleanup: awaited in a
+/// `finally` block or an `except BaseException:` handler, a second cancellation would cut the
+/// cleanup short, which is why the thread hop there is only an unsafe fix (openhands'
+/// `_cleanup_tempfile`, called in both). The call in the `try` body keeps its safe
+/// `to_thread`; the ones in cleanup get it only with `--unsafe-fixes`. Its negative twin,
+/// `archive`, called only outside cleanup, becomes `async def`.
+#[test]
+fn propagate_keeps_a_helper_sync_when_cleanup_calls_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "app.py",
+        "import os\nimport shutil\n\n\ndef cleanup(path):\n    try:\n        os.unlink(path)\n    except OSError:\n        pass\n\n\ndef archive(path):\n    shutil.copy(path, path + \".bak\")\n\n\nasync def upload(path):\n    await send(path)\n\n\nasync def send(path):\n    return path\n\n\nasync def handler(path):\n    try:\n        archive(path)\n        cleanup(path + \".old\")\n        await upload(path)\n    except BaseException:\n        cleanup(path)\n        raise\n    finally:\n        cleanup(path + \".tmp\")\n",
+    );
+    let out = unblock(
+        &["check", "--propagate", "--output-format", "json", "."],
+        dir.path(),
+    );
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let fix_of = |line: u64| {
+        findings
+            .iter()
+            .find(|f| f["line"].as_u64() == Some(line))
+            .map(|f| f["fix"].clone())
+            .unwrap()
+    };
+    assert_eq!(fix_of(27)["safety"], "safe", "{findings:#?}");
+    assert!(
+        fix_of(27)["note"]
+            .as_str()
+            .unwrap()
+            .contains("is called in a handler that also runs when the task is cancelled"),
+        "{findings:#?}"
+    );
+    for line in [30, 33] {
+        assert_eq!(fix_of(line)["safety"], "unsafe", "{findings:#?}");
+    }
+
+    let diff = unblock(&["diff", "--propagate", "."], dir.path());
+    snapshot(
+        "callgraph__propagate_cleanup",
+        &String::from_utf8_lossy(&diff.stdout),
+    );
+    let out = unblock(&["apply", "--propagate", "."], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = std::fs::read_to_string(dir.path().join("app.py")).unwrap();
+    assert!(text.contains("\ndef cleanup(path):\n"), "{text}");
+    assert!(text.contains("\nasync def archive(path):\n"), "{text}");
+    assert!(
+        text.contains("        cleanup(path)\n        raise\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    finally:\n        cleanup(path + \".tmp\")\n"),
+        "{text}"
+    );
+    let compiled = Command::new("python3")
+        .args(["-c", "import ast, sys; ast.parse(open('app.py').read())"])
+        .current_dir(dir.path())
+        .output()
+        .expect("python3 runs");
+    assert!(compiled.status.success(), "{compiled:?}");
+}
+
+/// khoj's `is_internet_connected`: `try: requests.head(...)` under a bare `except: return
+/// False`. Made `async def`, the rewritten call's `await` would be the first place a
+/// cancellation reaches that `try`, and the handler would swallow it (the cancelled task
+/// carries on with `False`). So `--propagate` alone keeps it sync (its thread hop at the call
+/// site is safe: the caller's `try` is not the helper's); with `--unsafe-fixes` it converts.
+#[test]
+fn propagate_keeps_a_helper_sync_when_its_handler_would_swallow_a_cancellation() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "app.py",
+        "import requests\n\n\ndef is_connected():\n    try:\n        response = requests.head(\"https://example.com\")\n        return response.status_code == 200\n    except:  # noqa: E722\n        return False\n\n\nasync def search(query):\n    if not is_connected():\n        return []\n    return [query]\n",
+    );
+    let out = unblock(&["apply", "--propagate", "."], dir.path());
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(dir.path().join("app.py")).unwrap();
+    assert!(text.contains("\ndef is_connected():\n"), "{text}");
+    assert!(
+        text.contains("    if not await asyncio.to_thread(is_connected):\n"),
+        "{text}"
+    );
+
+    write_file(
+        dir.path(),
+        "app.py",
+        "import requests\n\n\ndef is_connected():\n    try:\n        response = requests.head(\"https://example.com\")\n        return response.status_code == 200\n    except:  # noqa: E722\n        return False\n\n\nasync def search(query):\n    if not is_connected():\n        return []\n    return [query]\n",
+    );
+    let out = unblock(&["apply", "--propagate", "--unsafe-fixes", "."], dir.path());
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(dir.path().join("app.py")).unwrap();
+    assert!(text.contains("\nasync def is_connected():\n"), "{text}");
+    assert!(
+        text.contains("    if not await is_connected():\n"),
+        "{text}"
+    );
+}

@@ -95,6 +95,7 @@ scenarios!(
     http_requests_stream,
     file_io_loop,
     blocking_enter_file_lock,
+    moved_block_names,
 );
 
 /// Packages installed in the test virtualenv, and the modules they provide.

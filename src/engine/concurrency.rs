@@ -10,8 +10,9 @@
 //! - Shared state: `await asyncio.to_thread(self._dump)` runs `_dump` on a worker thread while
 //!   other coroutines of the class keep changing what it reads (`self.data[k] = v` while
 //!   `pickle.dump(self.data, ...)` iterates it): a race that could not happen before. Unsafe.
-//! - Cleanup: in a `finally` block the blocking call always ran to its end; awaited, it can
-//!   be interrupted by a second cancellation (a shutdown that cancels twice), which skips the
+//! - Cleanup: in a `finally` block, or a handler that catches cancellation too (`except:`,
+//!   `except BaseException:`), the blocking call always ran to its end; awaited, it can be
+//!   interrupted by a second cancellation (a shutdown that cancels twice), which skips the
 //!   rest of the cleanup. Unsafe.
 
 use std::collections::{HashMap, HashSet};
@@ -183,27 +184,72 @@ pub fn mark_shared_state_fixes(cx: &FileContext, findings: &mut [Finding]) {
     }
 }
 
-/// Marks unsafe the safe fixes made inside a `finally` block of their coroutine.
+/// Marks unsafe the safe fixes made inside a `finally` block of their coroutine, or inside a
+/// handler that runs on cancellation too (`except:`, `except BaseException:`,
+/// `except asyncio.CancelledError:`): both are cleanup that used to run to its end. Also
+/// those made in the body of a `try` that did not await before, whose `except:` or
+/// `except BaseException:` handler does not raise again: the new `await` is where a
+/// cancellation can now arrive, and that handler would swallow it.
 pub fn mark_cleanup_fixes(cx: &FileContext, findings: &mut [Finding]) {
     let has_safe_fix = findings
         .iter()
         .any(|f| f.fix.as_ref().is_some_and(|x| x.safety == Safety::Safe));
-    if !has_safe_fix || memchr::memmem::find(&cx.file.bytes, b"finally").is_none() {
+    if !has_safe_fix {
         return;
     }
-    // From each `finally` keyword to its clause: cheaper than walking the whole tree.
+    const CUT_SHORT: &str = "awaited, it can be interrupted by a second cancellation (a shutdown that cancels twice), which skips the rest of the cleanup, where the blocking call always ran to its end";
+    // From each `finally`, `except` and `try` keyword to its statement: cheaper than walking
+    // the whole tree.
+    let bytes = &cx.file.bytes;
     let root = cx.file.tree.root_node();
-    let cleanups: Vec<std::ops::Range<usize>> =
-        memchr::memmem::find_iter(&cx.file.bytes, b"finally")
-            .filter_map(|at| root.descendant_for_byte_range(at, at + 7))
-            .filter(|keyword| keyword.kind() == "finally")
-            .filter_map(|keyword| keyword.parent())
-            .filter(|clause| clause.kind() == "finally_clause")
-            .map(|clause| clause.byte_range())
-            .collect();
-    if cleanups.is_empty() {
+    let clauses = |keyword: &'static str| {
+        memchr::memmem::find_iter(bytes, keyword.as_bytes())
+            .filter_map(move |at| root.descendant_for_byte_range(at, at + keyword.len()))
+            .filter(move |node| node.kind() == keyword)
+            .filter_map(|node| node.parent())
+    };
+    let mut risky: Vec<(std::ops::Range<usize>, String)> = clauses("finally")
+        .filter(|clause| clause.kind() == "finally_clause")
+        .map(|clause| {
+            (
+                clause.byte_range(),
+                format!("in a `finally` block: {CUT_SHORT}"),
+            )
+        })
+        .collect();
+    risky.extend(
+        clauses("except")
+            .filter(|clause| {
+                clause.kind() == "except_clause" && catches_cancellation(bytes, *clause)
+            })
+            .map(|clause| {
+                (
+                    clause.byte_range(),
+                    format!("in a handler that also runs when the task is cancelled: {CUT_SHORT}"),
+                )
+            }),
+    );
+    // A `try` whose handler swallows a cancellation: its body is walked for an `await` only
+    // when a fix falls in it (bodies nest, and most hold no fix).
+    let swallowing: Vec<(Node, usize)> = clauses("try")
+        .filter(|statement| statement.kind() == "try_statement")
+        .filter_map(|statement| {
+            let body = statement.field("body")?;
+            let mut cursor = statement.walk();
+            let handler = statement
+                .named_children(&mut cursor)
+                .find(|h| swallows_cancellation(bytes, *h))?;
+            Some((body, handler.start_position().row + 1))
+        })
+        .collect();
+    if risky.is_empty() && swallowing.is_empty() {
         return;
     }
+    let awaits_already = |body: Node| {
+        let mut awaits = false;
+        super::source::walk_same_function(body, |n| awaits |= n.kind() == "await");
+        awaits
+    };
     let functions = FunctionIndex::new(cx.scopes);
     for finding in findings {
         let Some(fix) = finding.fix.as_mut().filter(|f| f.safety == Safety::Safe) else {
@@ -211,17 +257,96 @@ pub fn mark_cleanup_fixes(cx: &FileContext, findings: &mut [Finding]) {
         };
         let at = finding.start_byte;
         let function = functions.function_at(at);
-        let in_cleanup = cleanups
+        let here = |range: &std::ops::Range<usize>| {
+            range.contains(&at) && functions.function_at(range.start) == function
+        };
+        let why = risky
             .iter()
-            .any(|block| block.contains(&at) && functions.function_at(block.start) == function);
-        if in_cleanup {
+            .find(|(block, _)| here(block))
+            .map(|(_, why)| why.clone())
+            .or_else(|| {
+                swallowing
+                    .iter()
+                    .find(|(body, _)| here(&body.byte_range()) && !awaits_already(*body))
+                    .map(|(_, line)| {
+                        format!(
+                            "in a `try` whose handler at line {line} catches everything and does not raise again: \
+                             the `await` is the first place a cancellation can arrive there, and the handler would \
+                             swallow it (the task carries on instead of stopping)"
+                        )
+                    })
+            });
+        if let Some(why) = why {
             fix.safety = Safety::Unsafe;
-            fix.note = format!(
-                "{}; unsafe: in a `finally` block: awaited, it can be interrupted by a second cancellation (a shutdown that cancels twice), which skips the rest of the cleanup, where the blocking call always ran to its end",
-                fix.note
-            );
+            fix.note = format!("{}; unsafe: {why}", fix.note);
         }
     }
+}
+
+/// A bare `except:` or `except BaseException:` with no `raise` in it: a cancellation that
+/// reaches it ends there. (One naming `CancelledError` handles cancellation on purpose.)
+fn swallows_cancellation(bytes: &[u8], handler: Node) -> bool {
+    if handler.kind() != "except_clause" || !catches_cancellation(bytes, handler) {
+        return false;
+    }
+    if handler
+        .utf8_text(bytes)
+        .is_ok_and(|t| t.contains("CancelledError"))
+    {
+        return false;
+    }
+    let mut raises = false;
+    super::source::walk_same_function(handler, |n| raises |= n.kind() == "raise_statement");
+    !raises
+}
+
+/// An `except` clause that catches `asyncio.CancelledError`: a bare one, or one naming
+/// `BaseException` or `CancelledError` (alone or in a tuple).
+pub(crate) fn catches_cancellation(bytes: &[u8], clause: Node) -> bool {
+    let mut cursor = clause.walk();
+    let caught: Vec<Node> = clause
+        .children_by_field_name("value", &mut cursor)
+        .collect();
+    if caught.is_empty() {
+        return true;
+    }
+    let mut pending = caught;
+    while let Some(node) = pending.pop() {
+        match node.kind() {
+            "identifier" | "attribute" => {
+                let text = node.utf8_text(bytes).unwrap_or("");
+                let name = text.rsplit('.').next().unwrap_or(text);
+                if matches!(name, "BaseException" | "CancelledError") {
+                    return true;
+                }
+            }
+            "tuple" | "parenthesized_expression" | "expression_list" => {
+                let mut inner = node.walk();
+                pending.extend(node.named_children(&mut inner));
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The cleanup clause of its own function that `node` sits in, said for a note: a `finally`
+/// block, or a handler that catches cancellation too. Walks up from `node`, so for the few
+/// nodes a caller asks about (not for every finding of a file).
+pub(crate) fn cleanup_around(bytes: &[u8], node: Node) -> Option<&'static str> {
+    let mut current = node.parent();
+    while let Some(n) = current {
+        match n.kind() {
+            "finally_clause" => return Some("a `finally` block"),
+            "except_clause" if catches_cancellation(bytes, n) => {
+                return Some("a handler that also runs when the task is cancelled")
+            }
+            "function_definition" | "lambda" | "class_definition" => return None,
+            _ => {}
+        }
+        current = n.parent();
+    }
+    None
 }
 
 /// The functions of a file by where their bodies start, to find the innermost one holding a

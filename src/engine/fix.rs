@@ -944,9 +944,28 @@ fn prelude_position(file: &SourceFile, module: &str, import_offset: usize) -> us
     let Some(first) = first else {
         return import_offset;
     };
+    // The run goes on through imports behind `if TYPE_CHECKING:` and `try:` (an optional
+    // dependency): the prelude is code, and goes after them as it would after any import.
+    let only_imports = |block: Option<Node>| {
+        block.is_some_and(|b| {
+            let mut c = b.walk();
+            let mut statements = b.named_children(&mut c).filter(|n| n.kind() != "comment");
+            statements.all(|n| is_import(&n))
+        })
+    };
+    let guarded_imports = |n: &Node| match n.kind() {
+        "if_statement" => {
+            let condition = n.field("condition").map(|c| file.text(c)).unwrap_or("");
+            (condition == "TYPE_CHECKING" || condition.ends_with(".TYPE_CHECKING"))
+                && n.field("alternative").is_none()
+                && only_imports(n.field("consequence"))
+        }
+        "try_statement" => only_imports(n.field("body")),
+        _ => false,
+    };
     let last = statements[first..]
         .iter()
-        .take_while(|n| is_import(n))
+        .take_while(|n| is_import(n) || guarded_imports(n))
         .last()
         .unwrap_or(&statements[first]);
     let end = last.end_byte();
@@ -1352,6 +1371,24 @@ mod tests {
         let mut second = finding(source, 0);
         second.fix.as_mut().unwrap().edits.clear();
         assert_eq!(apply(&again, &[&second]).unwrap(), text.as_bytes());
+    }
+
+    #[test]
+    fn a_prelude_goes_after_imports_behind_type_checking_and_try() {
+        // khoj's utils/helpers.py: the TLS context went between the imports and their
+        // `if TYPE_CHECKING:` block.
+        let source = "import httpx\nfrom typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from app.models import Model\n\ntry:\n    import orjson\nexcept ImportError:\n    orjson = None\n\nlog = 1\n\n\nasync def f():\n    pass\n";
+        assert_eq!(
+            fixed(source),
+            "import httpx\nfrom typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from app.models import Model\n\ntry:\n    import orjson\nexcept ImportError:\n    orjson = None\n\n# Built once.\n_CONTEXT = httpx.make()\n\nlog = 1\n\n\nasync def f():\n    use(_CONTEXT)\n"
+        );
+        // A TYPE_CHECKING block with an `else`, or holding code, is code: the prelude goes
+        // before it.
+        let source = "import httpx\n\nif TYPE_CHECKING:\n    X = 1\n\n\nasync def f():\n    pass\n";
+        assert_eq!(
+            fixed(source),
+            "import httpx\n\n# Built once.\n_CONTEXT = httpx.make()\n\nif TYPE_CHECKING:\n    X = 1\n\n\nasync def f():\n    use(_CONTEXT)\n"
+        );
     }
 
     #[test]

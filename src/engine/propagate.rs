@@ -17,10 +17,11 @@
 //!
 //! A function is converted only where every reference to it in the project is a direct call
 //! from code that is, or becomes, async. A function used as a value (a callback, a thread
-//! target, an alias), called from sync code, called inside a generator expression, decorated,
-//! a generator, a dunder, nested, overriding or overridden, or exported in `__all__` stays
-//! sync; so does everything whose conversion would need it, and the finding keeps its
-//! `asyncio.to_thread` fix with the reason.
+//! target, an alias), called from sync code, called inside a generator expression or in
+//! cleanup (a `finally` block, a handler that catches cancellation), decorated, a generator,
+//! a dunder, nested, overriding or overridden, or exported in `__all__` stays sync; so does
+//! everything whose conversion would need it, and the finding keeps its `asyncio.to_thread`
+//! fix with the reason.
 
 use super::project::ProjectModel;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -460,6 +461,17 @@ fn scan_file(
             refused.entry(function).or_insert_with(|| {
                 format!(
                     "is called in a generator expression at {}:{line}, where `await` cannot go",
+                    file.path
+                )
+            });
+            continue;
+        }
+        // Cleanup that used to run to its end: awaited, a second cancellation cuts it short,
+        // which is why a thread hop there is only an unsafe fix (`concurrency`).
+        if let Some(place) = super::concurrency::cleanup_around(&file.bytes, call) {
+            refused.entry(function).or_insert_with(|| {
+                format!(
+                    "is called in {place} at {}:{line}: awaited there, a second cancellation would cut the cleanup short",
                     file.path
                 )
             });

@@ -200,6 +200,13 @@ pub fn to_thread_call_at(
     check_asyncio_name(cx, scope)?;
     let function = call.field("function").ok_or("no callee")?;
     let callee = cx.text(function);
+    if let Some((argument, made_by)) = loop_bound_argument(cx, call, scope) {
+        return Err(format!(
+            "`{argument}` is an asyncio object (from `{made_by}`), bound to the event loop: on a worker thread \
+             `{callee}` would use it from there (a done callback added, a queue fed, an event set), which asyncio \
+             does not allow; keep the call on the loop and move only its blocking part to a thread"
+        ));
+    }
     let arguments = arguments_text(cx, call).ok_or("cannot read the arguments")?;
     let (inner, imports) = if cx.has_to_thread {
         (
@@ -224,6 +231,70 @@ pub fn to_thread_call_at(
         )
     };
     Ok((awaited(&inner, parent, call), imports))
+}
+
+/// The asyncio factories whose result belongs to the running loop: tasks and futures, the
+/// loop itself, and the synchronisation objects, none of which may be used from another
+/// thread.
+const LOOP_BOUND_FACTORIES: &[&str] = &[
+    "create_task",
+    "ensure_future",
+    "Future",
+    "Task",
+    "gather",
+    "shield",
+    "current_task",
+    "create_future",
+    "get_running_loop",
+    "get_event_loop",
+    "Event",
+    "Queue",
+    "PriorityQueue",
+    "LifoQueue",
+    "Lock",
+    "Condition",
+    "Semaphore",
+    "BoundedSemaphore",
+    "Barrier",
+    "TaskGroup",
+];
+
+/// An argument of `call` holding an asyncio object that belongs to the loop
+/// (`task = asyncio.create_task(...)`, `loop.create_future()`, `asyncio.Queue()`), written
+/// inline or through a name of the function, with the factory that made it.
+fn loop_bound_argument(cx: &FileContext, call: Node, scope: ScopeId) -> Option<(String, String)> {
+    let made_by = |node: Node| -> Option<String> {
+        let mut node = node;
+        while node.kind() == "parenthesized_expression" {
+            node = node.named_child(0)?;
+        }
+        if node.kind() != "call" {
+            return None;
+        }
+        let callee = cx.callee(node, scope)?;
+        let factory = callee.rsplit('.').next().unwrap_or(&callee);
+        (callee.starts_with("asyncio.") && LOOP_BOUND_FACTORIES.contains(&factory))
+            .then_some(callee)
+    };
+    let arguments = call.field("arguments")?;
+    let mut cursor = arguments.walk();
+    let found = arguments.named_children(&mut cursor).find_map(|argument| {
+        let value = match argument.kind() {
+            "keyword_argument" => argument.field("value")?,
+            "list_splat" | "dictionary_splat" | "comment" => return None,
+            _ => argument,
+        };
+        let origin = if value.kind() == "identifier" {
+            cx.resolver
+                .assigned_values(cx.text(value), scope)
+                .into_iter()
+                .find_map(made_by)
+        } else {
+            made_by(value)
+        };
+        origin.map(|factory| (cx.text(value).to_string(), factory))
+    });
+    found
 }
 
 /// How a helper run on a thread hands back the names read after it: what its last line
@@ -265,6 +336,9 @@ pub fn to_thread_fix(
     if let Some(fix) = consecutive_statements_to_thread(cx, site) {
         return Ok(Some(fix));
     }
+    if let Some(fix) = into_the_enclosing_hop(cx, site.call, site.scope) {
+        return Ok(Some(fix));
+    }
     let (text, imports) = to_thread_call(cx, site)?;
     let note = format!(
         "`await asyncio.to_thread({}, ...)`: {what}",
@@ -276,6 +350,80 @@ pub fn to_thread_fix(
         vec![replace(site.call, text)],
         imports,
     )))
+}
+
+/// A blocking call written inside the arguments of a call already handed to a thread
+/// (`await asyncio.to_thread(scan, storage_root())`) runs on the loop before the hop. Rather
+/// than a second hop for it (`await asyncio.to_thread(scan, await asyncio.to_thread(storage_root))`,
+/// as langflow got six times), the whole call goes into the one hop:
+/// `await asyncio.to_thread(lambda: scan(storage_root()))`. Only where the hop is awaited
+/// right there (the arguments are evaluated in the same place either way), without `await`
+/// or `lambda` of its own, each argument on one line.
+pub fn into_the_enclosing_hop(cx: &FileContext, call: Node, scope: ScopeId) -> Option<FixInfo> {
+    if !cx.has_to_thread {
+        return None;
+    }
+    // Up through the expression holding the call, to the argument list of a call.
+    let mut node = call;
+    let hop = loop {
+        let parent = node.parent()?;
+        match parent.kind() {
+            "argument_list" => {
+                let outer = parent.parent().filter(|c| c.kind() == "call")?;
+                if cx.callee(outer, scope).as_deref() == Some("asyncio.to_thread") {
+                    break outer;
+                }
+            }
+            "lambda"
+            | "list_comprehension"
+            | "set_comprehension"
+            | "dictionary_comprehension"
+            | "generator_expression"
+            | "block"
+            | "module" => return None,
+            kind if kind.ends_with("_statement") => return None,
+            _ => {}
+        }
+        node = parent;
+    };
+    hop.parent().filter(|p| p.kind() == "await")?;
+    let text = cx.text(hop);
+    if text.contains("await") || text.contains("lambda") {
+        return None;
+    }
+    // Spread over lines, each argument is joined on one (the style pass wraps it again);
+    // a comment among them would be lost.
+    let arguments = hop.field("arguments")?;
+    let mut cursor = arguments.walk();
+    let arguments: Vec<Node> = arguments.named_children(&mut cursor).collect();
+    if arguments
+        .iter()
+        .any(|a| a.kind() == "comment" || cx.text(*a).contains('\n'))
+    {
+        return None;
+    }
+    let (function, rest) = arguments.split_first()?;
+    if matches!(
+        function.kind(),
+        "keyword_argument" | "list_splat" | "dictionary_splat"
+    ) {
+        return None;
+    }
+    let rest: Vec<&str> = rest.iter().map(|a| cx.text(*a)).collect();
+    let moved = format!(
+        "asyncio.to_thread(lambda: {}({}))",
+        cx.text(*function),
+        rest.join(", ")
+    );
+    Some(FixInfo::new(
+        Safety::Safe,
+        format!(
+            "`{}` is an argument of a call already handed to a thread: the whole call moves into that one hop (`await asyncio.to_thread(lambda: ...)`)",
+            cx.text(call.field("function")?)
+        ),
+        vec![replace(hop, moved)],
+        vec!["asyncio"],
+    ))
 }
 
 /// The `with` statement whose header the call is (`with CALL:` or `with CALL as name:`).
@@ -527,7 +675,8 @@ pub fn statement_to_thread(
     let read_later = |name: &str| {
         facts.reads.get(name).is_some_and(|reads| {
             reads.iter().any(|r| {
-                let after = r.start >= with.end_byte();
+                let after = r.start >= with.end_byte()
+                    && (in_loop || reachable_after(with, r.start, function_node));
                 let before = r.end <= with.start_byte();
                 after
                     || (before
@@ -848,7 +997,7 @@ pub fn consecutive_statements_to_thread(cx: &FileContext, site: &CallSite) -> Op
     let read_later = |name: &str| {
         facts.reads.get(name).is_some_and(|reads| {
             reads.iter().any(|r| {
-                r.start >= range.end
+                (r.start >= range.end && (in_loop || reachable_after(last, r.start, function.node)))
                     || (r.end <= range.start
                         && (in_loop
                             || facts
@@ -950,6 +1099,56 @@ fn hop_to_thread(cx: &FileContext, helper: &str) -> String {
     } else {
         format!("asyncio.get_running_loop().run_in_executor(None, {helper})")
     }
+}
+
+/// Whether the code at `read` (after `statement`, in the same function, outside any loop of
+/// it) can run after `statement` has: not when a `return` of the same block comes between
+/// them, nor when `read` is in another arm of an `if` that `statement` is in. A name the
+/// moved block assigns and only such code reads needs no `nonlocal` and no return value:
+///
+/// ```python
+/// if operation == "cancel":
+///     for subscription in stripe.Subscription.list(customer=customer_id):  # moved
+///         stripe.Subscription.modify(subscription.id, cancel_at_period_end=True)
+///     return {"success": True}
+/// elif operation == "resubscribe":
+///     for subscription in subscriptions:  # its own binding: nothing flows here
+/// ```
+/// Anything it is unsure of (a `match`, a loop) counts as reachable, and inside a `try` a
+/// `return` does not end the path (an exception before it reaches the handlers).
+fn reachable_after(statement: Node, read: usize, function_node: Node) -> bool {
+    let mut in_try = false;
+    let mut ancestor = statement.parent();
+    while let Some(a) = ancestor.filter(|a| *a != function_node) {
+        in_try |= a.kind() == "try_statement";
+        ancestor = a.parent();
+    }
+    let mut node = statement;
+    while node != function_node {
+        let Some(parent) = node.parent() else {
+            return true;
+        };
+        match parent.kind() {
+            "block" | "module" => {
+                let mut sibling = node.next_named_sibling();
+                while let Some(s) = sibling {
+                    if s.end_byte() > read {
+                        return true; // the read is in this statement, reached in order
+                    }
+                    if s.kind() == "return_statement" && !in_try {
+                        return false;
+                    }
+                    sibling = s.next_named_sibling();
+                }
+            }
+            // From one arm, the later arms of the same `if` never run.
+            "if_statement" if parent.byte_range().contains(&read) => return false,
+            "if_statement" | "elif_clause" | "else_clause" | "with_statement" | "with_clause" => {}
+            _ => return true,
+        }
+        node = parent;
+    }
+    true
 }
 
 /// `node` sits in a `for` or `while` loop of its function: a later iteration reads what it

@@ -86,7 +86,9 @@ impl Recipe for ToThread {
             None if awaited => Err(format!(
                 "`{written}` is a plain `def` whose result is awaited: its sync body runs on the event loop before the `await`; make it `async def` (or move its blocking part to a thread) by hand"
             )),
-            None => rewrite::to_thread_call_at(cx, call.node, call.scope, call.parent).map(
+            None => match rewrite::into_the_enclosing_hop(cx, call.node, call.scope) {
+                Some(fix) => Ok(fix),
+                None => rewrite::to_thread_call_at(cx, call.node, call.scope, call.parent).map(
                 |(text, imports)| {
                     FixInfo::new(
                         Safety::Safe,
@@ -97,7 +99,8 @@ impl Recipe for ToThread {
                         imports,
                     )
                 },
-            ),
+                ),
+            },
         };
         match plan {
             Ok(fix) => finding.fix = Some(fix),
