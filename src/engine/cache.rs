@@ -579,19 +579,24 @@ impl Cache {
     }
 
     /// The report a run stored under `name`, when nothing it saw changed since.
-    pub fn load_run(&self, name: u64) -> Option<Report> {
-        let bytes = std::fs::read(self.entry_path("run", name)).ok()?;
-        let entry: Entry<CachedRun> = decode(&bytes)?;
+    /// The report an earlier run stored under `name`, when nothing it looked at changed; else
+    /// a path that changed, if that is why (see [`super::witness::first_difference`]).
+    pub fn load_run(&self, name: u64) -> Result<Report, Option<PathBuf>> {
+        let bytes = std::fs::read(self.entry_path("run", name)).map_err(|_| None)?;
+        let entry: Entry<CachedRun> = decode(&bytes).ok_or(None)?;
         if entry.format != FORMAT || entry.tool != self.tool || entry.key != name {
-            return None;
+            return Err(None);
         }
-        if !super::witness::all_hold(&entry.payload.sights) {
+        if let Some(changed) = super::witness::first_difference(&entry.payload.sights) {
             if std::env::var_os("UNBLOCK_CACHE_DEBUG").is_some() {
-                eprintln!("cache: the last run's report does not hold: the tree changed");
+                eprintln!(
+                    "cache: the last run's report does not hold: {} changed",
+                    changed.display()
+                );
             }
-            return None;
+            return Err(Some(changed.to_path_buf()));
         }
-        entry.payload.restore()
+        entry.payload.restore().ok_or(None)
     }
 
     /// Stores a run's report with what the run saw (see [`super::witness`]).

@@ -548,20 +548,15 @@ impl Engine {
             (true, Some(cache)) => Some((cache, self.whole_run_name(paths))),
             _ => None,
         };
+        let mut changed = None;
         if let Some((cache, name)) = replay {
-            if let Some(mut report) = cache.load_run(name) {
-                report.project.model = self.project.clone();
-                if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
-                    eprintln!("timings: {:?} in all", started.elapsed());
-                    eprintln!(
-                        "cache: the last run's report replayed: nothing it looked at changed"
-                    );
-                }
-                return report;
+            match cache.load_run(name) {
+                Ok(report) => return self.replayed(report, started),
+                Err(path) => changed = path,
             }
         }
         let recording = replay.and_then(|_| witness::Recording::start());
-        let report = self.check_afresh(paths);
+        let report = self.check_afresh(paths, changed.as_deref());
         if let (Some((cache, name)), Some(recording)) = (replay, recording) {
             // A configuration that could not be read is said by the command from the engine,
             // not the report: such a run is not replayed.
@@ -570,6 +565,16 @@ impl Engine {
                     cache.store_run(name, sights, &report);
                 }
             }
+        }
+        report
+    }
+
+    /// A stored report shown again (see [`Engine::check`]).
+    fn replayed(&self, mut report: Report, started: std::time::Instant) -> Report {
+        report.project.model = self.project.clone();
+        if std::env::var_os("UNBLOCK_TIMINGS").is_some() {
+            eprintln!("timings: {:?} in all", started.elapsed());
+            eprintln!("cache: the last run's report replayed: nothing it looked at changed");
         }
         report
     }
@@ -593,7 +598,10 @@ impl Engine {
         ])
     }
 
-    fn check_afresh(&self, paths: &[PathBuf]) -> Report {
+    /// A run that reads the tree: `changed` is a file known to have changed since the last
+    /// run (found while trying to replay it), which is judged by CPython at once if that run
+    /// reported findings in it.
+    fn check_afresh(&self, paths: &[PathBuf], changed_file: Option<&std::path::Path>) -> Report {
         let started = std::time::Instant::now();
         let cache = self.cache.as_deref();
         let run = cache.map(|_| self.run_fingerprint());
@@ -617,6 +625,16 @@ impl Engine {
             (Some(cache), Some(name)) => cache.load_reported(name),
             _ => HashSet::new(),
         };
+        // Started before the walk reaches it: CPython's start and its compile of a large
+        // file took longer than the rest of such a run. The walk hands it over again, which
+        // costs nothing (each source is judged once per run).
+        if let (Some(file), Some(hand_over)) = (changed_file, &self.rechecked_with_findings) {
+            if reported_before.contains(&self.project.absolute(file)) {
+                if let Some(bytes) = witness::read(file) {
+                    hand_over(&bytes);
+                }
+            }
+        }
         let reuse = |path: &std::path::Path, bytes: &[u8]| -> Option<CheckedFile> {
             let (cache, run) = (cache?, run?);
             let key = self.file_key(cache, run, path, bytes);

@@ -143,14 +143,24 @@ impl Drop for Recording {
 /// tens of thousands), each worker taking every n-th path from the front, and all stop at the
 /// first that differs.
 pub fn all_hold(sights: &[(PathBuf, Seen)]) -> bool {
+    first_difference(sights).is_none()
+}
+
+/// A path that is not as it was seen, if any: the first one found (sights are stored newest
+/// first, so usually the file just edited).
+pub fn first_difference(sights: &[(PathBuf, Seen)]) -> Option<&Path> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     if sights.len() < 512 || workers < 2 {
-        return sights.iter().all(|(path, seen)| Seen::now(path) == *seen);
+        return sights
+            .iter()
+            .find(|(path, seen)| Seen::now(path) != *seen)
+            .map(|(path, _)| path.as_path());
     }
     let differs = AtomicBool::new(false);
+    let found: Mutex<Option<&Path>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for worker in 0..workers {
-            let differs = &differs;
+            let (differs, found) = (&differs, &found);
             scope.spawn(move || {
                 for (path, seen) in sights.iter().skip(worker).step_by(workers) {
                     if differs.load(Ordering::Relaxed) {
@@ -158,13 +168,14 @@ pub fn all_hold(sights: &[(PathBuf, Seen)]) -> bool {
                     }
                     if Seen::now(path) != *seen {
                         differs.store(true, Ordering::Relaxed);
+                        found.lock().unwrap().get_or_insert(path.as_path());
                         return;
                     }
                 }
             });
         }
     });
-    !differs.into_inner()
+    found.into_inner().unwrap()
 }
 
 /// Whether a run is being recorded (probes beyond what the run needs are then worth taking).
@@ -256,9 +267,10 @@ mod tests {
         std::fs::remove_file(&absent).unwrap();
         set_old(dir.path());
         assert!(all_hold(&sights));
-        // An edit changes the file's time.
+        // An edit changes the file's time: the file is the difference found.
         std::fs::write(&file, "x = 2\n").unwrap();
         assert!(!all_hold(&sights));
+        assert_eq!(first_difference(&sights), Some(file.as_path()));
 
         // A path changed within a second of the run is not trusted to show a later change.
         let recording = Recording::start().unwrap();
