@@ -2708,6 +2708,7 @@ enum Next {
 mod tests {
     use crate::config::LoadedConfig;
     use crate::engine::{Engine, Selection};
+    use std::collections::HashMap;
 
     /// `Graph::answer_sources` takes what a function reaches in one pass over the components
     /// `kosaraju_scc` gives: a component must come after every component it calls into.
@@ -2737,25 +2738,46 @@ mod tests {
     /// another helper; `None` passed explicitly is not a value.
     #[test]
     fn calls_that_pass_the_guarding_argument_do_not_block() {
+        let reported = lines_reported_in(&[("client.py", CLIENT), ("handlers.py", HANDLERS)]);
+        assert_eq!(reported["handlers.py"], vec![13, 17, 29, 33]);
+        assert_eq!(reported["handlers.py"], marked_blocking(HANDLERS));
+    }
+
+    /// The lines with findings in each module of a package `app` made of `modules`.
+    fn lines_reported_in(modules: &[(&str, &str)]) -> HashMap<String, Vec<usize>> {
         let dir = tempfile::tempdir().unwrap();
         let app = dir.path().join("app");
         std::fs::create_dir(&app).unwrap();
         std::fs::write(app.join("__init__.py"), "").unwrap();
-        std::fs::write(app.join("client.py"), CLIENT).unwrap();
-        std::fs::write(app.join("handlers.py"), HANDLERS).unwrap();
+        for (name, text) in modules {
+            std::fs::write(app.join(name), text).unwrap();
+        }
         let engine = Engine::new(
             LoadedConfig::default(),
             Selection::default(),
             crate::recipes::builtin(),
         );
         let report = engine.check(&[dir.path().to_path_buf()]);
-        let lines: Vec<usize> = report
-            .findings
+        let mut lines: HashMap<String, Vec<usize>> = modules
             .iter()
-            .filter(|f| f.path.ends_with("handlers.py"))
-            .map(|f| f.start.line)
+            .map(|(name, _)| (name.to_string(), Vec::new()))
             .collect();
-        assert_eq!(lines, vec![13, 17, 29, 33], "{:#?}", report.findings);
+        for finding in &report.findings {
+            let name = std::path::Path::new(&finding.path).file_name().unwrap();
+            if let Some(found) = lines.get_mut(name.to_str().unwrap()) {
+                found.push(finding.start.line);
+            }
+        }
+        lines
+    }
+
+    /// The lines a fixture marks `# blocking`.
+    fn marked_blocking(text: &str) -> Vec<usize> {
+        text.lines()
+            .enumerate()
+            .filter(|(_, line)| line.contains("# blocking"))
+            .map(|(i, _)| i + 1)
+            .collect()
     }
 
     /// The reverse guard: a helper whose blocking call runs only when an argument is passed
@@ -2766,32 +2788,10 @@ mod tests {
     /// the calls without a session, `if not script: return` to those with a script.
     #[test]
     fn calls_that_leave_out_the_argument_a_blocking_call_needs_do_not_block() {
-        let dir = tempfile::tempdir().unwrap();
-        let app = dir.path().join("app");
-        std::fs::create_dir(&app).unwrap();
-        std::fs::write(app.join("__init__.py"), "").unwrap();
-        std::fs::write(app.join("config.py"), CONFIG).unwrap();
-        std::fs::write(app.join("runs.py"), RUNS).unwrap();
-        let engine = Engine::new(
-            LoadedConfig::default(),
-            Selection::default(),
-            crate::recipes::builtin(),
-        );
-        let report = engine.check(&[dir.path().to_path_buf()]);
-        let lines: Vec<usize> = report
-            .findings
-            .iter()
-            .filter(|f| f.path.ends_with("runs.py"))
-            .map(|f| f.start.line)
-            .collect();
-        let expected: Vec<usize> = RUNS
-            .lines()
-            .enumerate()
-            .filter(|(_, line)| line.contains("# blocking"))
-            .map(|(i, _)| i + 1)
-            .collect();
+        let reported = lines_reported_in(&[("config.py", CONFIG), ("runs.py", RUNS)]);
+        let expected = marked_blocking(RUNS);
         assert_eq!(expected.len(), 11);
-        assert_eq!(lines, expected, "{:#?}", report.findings);
+        assert_eq!(reported["runs.py"], expected);
     }
 
     const CONFIG: &str = "\
