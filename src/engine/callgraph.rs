@@ -713,7 +713,7 @@ fn guard_regions_of(file: &SourceFile, function: Node, body: Node) -> Vec<GuardR
         return Vec::new();
     }
     let parameters = parameter_names(file, function);
-    let mut optional = OptionalParameters::of(file, function, body);
+    let optional = OptionalParameters::of(file, function, body);
     let mut regions = Vec::new();
     super::source::walk_tree(body, |event| {
         let super::source::Visit::Enter(node) = event else {
@@ -769,10 +769,9 @@ fn after_early_exit(
     if !exits || rest.end_byte() <= statement.end_byte() {
         return None;
     }
-    let mut condition = statement.field("condition")?;
-    while condition.kind() == "parenthesized_expression" {
-        condition = condition.named_child(0)?;
-    }
+    let [condition] = conjuncts(file, statement.field("condition")?)[..] else {
+        return None;
+    };
     let words: Vec<&str> = file.text(condition).split_whitespace().collect();
     // (the name tested, whether the test is true when the argument is left out, whether the
     // test needs the default to be `None` rather than any false constant). Not `if p:
@@ -879,38 +878,22 @@ impl<'t> OptionalParameters<'t> {
     }
 
     /// The parameters `condition` is false without: `p`, `p is not None`, joined by `and`.
-    fn required_by(&mut self, file: &SourceFile, condition: Node, out: &mut Vec<String>) {
-        match condition.kind() {
-            "parenthesized_expression" => {
-                if let Some(inner) = condition.named_child(0) {
-                    self.required_by(file, inner, out);
-                }
-            }
-            "boolean_operator" => {
-                let is_and = condition
-                    .field("operator")
-                    .is_some_and(|o| file.text(o) == "and");
-                if let (true, Some(left), Some(right)) =
-                    (is_and, condition.field("left"), condition.field("right"))
-                {
-                    self.required_by(file, left, out);
-                    self.required_by(file, right, out);
-                }
-            }
-            "identifier" | "attribute" => {
-                if let Some((parameter, _)) = self.parameter(file.text(condition)) {
-                    out.push(parameter.to_string());
-                }
-            }
-            "comparison_operator" => {
-                let words: Vec<&str> = file.text(condition).split_whitespace().collect();
-                if let [name, "is", "not", "None"] = words.as_slice() {
-                    if let Some((parameter, true)) = self.parameter(name) {
-                        out.push(parameter.to_string());
+    fn required_by(&self, file: &SourceFile, condition: Node, out: &mut Vec<String>) {
+        for test in conjuncts(file, condition) {
+            let parameter = match test.kind() {
+                "identifier" | "attribute" => self.parameter(file.text(test)),
+                "comparison_operator" => {
+                    let words: Vec<&str> = file.text(test).split_whitespace().collect();
+                    match words.as_slice() {
+                        [name, "is", "not", "None"] => {
+                            self.parameter(name).filter(|(_, is_none)| *is_none)
+                        }
+                        _ => None,
                     }
                 }
-            }
-            _ => {}
+                _ => None,
+            };
+            out.extend(parameter.map(|(name, _)| name.to_string()));
         }
     }
 
@@ -981,34 +964,40 @@ fn absent_parameters(
     parameters: &[&str],
     out: &mut Vec<String>,
 ) {
-    match condition.kind() {
-        "parenthesized_expression" => {
-            if let Some(inner) = condition.named_child(0) {
-                absent_parameters(file, inner, parameters, out);
-            }
+    for test in conjuncts(file, condition) {
+        if !matches!(test.kind(), "comparison_operator" | "not_operator") {
+            continue;
         }
-        "boolean_operator" => {
-            let is_and = condition
-                .field("operator")
-                .is_some_and(|o| file.text(o) == "and");
-            if let (true, Some(left), Some(right)) =
-                (is_and, condition.field("left"), condition.field("right"))
-            {
-                absent_parameters(file, left, parameters, out);
-                absent_parameters(file, right, parameters, out);
-            }
-        }
-        "comparison_operator" | "not_operator" => {
-            let words: Vec<&str> = file.text(condition).split_whitespace().collect();
-            let name = match words.as_slice() {
-                [name, "is", "None"] | ["not", name] => *name,
-                _ => return,
-            };
-            if parameters.contains(&name) {
+        let words: Vec<&str> = file.text(test).split_whitespace().collect();
+        if let [name, "is", "None"] | ["not", name] = words.as_slice() {
+            if parameters.contains(name) {
                 out.push(name.to_string());
             }
         }
-        _ => {}
+    }
+}
+
+/// The tests a condition joins with `and` (itself when it joins none), parentheses dropped.
+fn conjuncts<'t>(file: &SourceFile, condition: Node<'t>) -> Vec<Node<'t>> {
+    match condition.kind() {
+        "parenthesized_expression" => condition
+            .named_child(0)
+            .map_or_else(Vec::new, |inner| conjuncts(file, inner)),
+        "boolean_operator"
+            if condition
+                .field("operator")
+                .is_some_and(|o| file.text(o) == "and") =>
+        {
+            let mut out = Vec::new();
+            if let (Some(left), Some(right)) = (condition.field("left"), condition.field("right")) {
+                out.extend(conjuncts(file, left));
+                out.extend(conjuncts(file, right));
+            }
+            out
+        }
+        // An `or` requires neither side: no test.
+        "boolean_operator" => Vec::new(),
+        _ => vec![condition],
     }
 }
 
