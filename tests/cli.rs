@@ -424,6 +424,37 @@ fn stdout_of(output: &std::process::Output) -> String {
 const SLEEP_AND_GET: &str =
     "import time, requests\n\nasync def f():\n    time.sleep(1)\n    requests.get('u')\n    time.sleep(2)\n";
 
+/// `--statistics` names the helpers whose blocking call is behind several indirect findings,
+/// most first: the place to fix once. A helper behind one finding is not listed.
+#[test]
+fn statistics_name_the_helpers_behind_several_indirect_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "app.py",
+        "import sqlite3\nimport time\n\n\nclass Log:\n    def _write(self, line):\n        with open(\"app.log\", \"a\") as f:\n            f.write(line)\n\n    def info(self, line):\n        self._write(line)\n\n    def error(self, line):\n        self._write(line)\n\n\ndef store(row):\n    sqlite3.connect(\"app.db\").execute(\"insert\", row)\n\n\ndef pause():\n    time.sleep(1)\n\n\nasync def handler(row):\n    log = Log()\n    log.info(\"start\")\n    store(row)\n    log.error(\"oops\")\n    store(row)\n    log.info(\"end\")\n    pause()\n",
+    );
+    let out = unblock(
+        &["check", "app.py", "--statistics", "--output-format", "json"],
+        dir.path(),
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["blocking_helpers"],
+        serde_json::json!([
+            {"helper": "Log._write", "call": "builtins.open", "count": 3},
+            {"helper": "store", "call": "sqlite3.Connection.execute", "count": 2},
+        ]),
+        "{json:#}"
+    );
+    let table = stdout_of(&unblock(&["check", "app.py", "--statistics"], dir.path()));
+    assert!(
+        table.contains("     3  Log._write calls `builtins.open`\n"),
+        "{table}"
+    );
+    assert!(!table.contains("pause"), "one finding: {table}");
+}
+
 #[test]
 fn statistics_replace_the_findings_and_every_format_still_parses() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,10 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::engine::Report;
-use crate::finding::Safety;
+use crate::finding::{Kind, Safety};
+
+/// How many helpers the table lists (JSON lists all).
+const HELPERS_SHOWN: usize = 10;
 
 /// One recipe's findings in a run.
 #[derive(Debug, Serialize)]
@@ -23,11 +26,26 @@ pub struct RecipeCount {
     pub unsafe_fix: usize,
 }
 
+/// A project function whose blocking call is behind several indirect findings: made async-safe
+/// there (its own call moved off the loop, or the function made `async def`), every one of
+/// them goes.
+#[derive(Debug, Serialize)]
+pub struct HelperCount {
+    /// The function that makes the blocking call, as chains name it.
+    pub helper: String,
+    /// The blocking call it makes.
+    pub call: String,
+    /// The indirect findings whose chain ends there.
+    pub count: usize,
+}
+
 /// What `--statistics` reports: the JSON form is this object.
 #[derive(Debug, Serialize)]
 pub struct Statistics {
     /// Most findings first.
     pub recipes: Vec<RecipeCount>,
+    /// Helpers behind two indirect findings or more, most first.
+    pub blocking_helpers: Vec<HelperCount>,
     /// Calls in coroutines the call graph could not follow, by the module they go into.
     pub not_followed: BTreeMap<String, usize>,
 }
@@ -60,8 +78,27 @@ impl Statistics {
             row.codes.sort();
         }
         recipes.sort_by(|a, b| b.count.cmp(&a.count).then(a.recipe.cmp(&b.recipe)));
+        let mut by_helper: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for f in report.findings.iter().filter(|f| f.kind == Kind::Indirect) {
+            // The chain ends with the blocking call, made by the link before it.
+            if let [.., helper, call] = f.chain.as_slice() {
+                *by_helper.entry((&helper.name, &call.name)).or_default() += 1;
+            }
+        }
+        let mut blocking_helpers: Vec<HelperCount> = by_helper
+            .into_iter()
+            .filter(|(_, count)| *count > 1)
+            .map(|((helper, call), count)| HelperCount {
+                helper: helper.to_string(),
+                call: call.to_string(),
+                count,
+            })
+            .collect();
+        // Stable: at equal counts, by name.
+        blocking_helpers.sort_by_key(|h| std::cmp::Reverse(h.count));
         Statistics {
             recipes,
+            blocking_helpers,
             not_followed: report.unfollowed.clone(),
         }
     }
@@ -84,6 +121,20 @@ impl Statistics {
                 row.codes.join(", ")
             );
             let _ = writeln!(out, "{}", line.trim_end());
+        }
+        if !self.blocking_helpers.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{:>6}  helpers behind several indirect findings (made async-safe there, each finding through it goes)",
+                "count"
+            );
+            for row in self.blocking_helpers.iter().take(HELPERS_SHOWN) {
+                let _ = writeln!(out, "{:>6}  {} calls `{}`", row.count, row.helper, row.call);
+            }
+            let more = self.blocking_helpers.len().saturating_sub(HELPERS_SHOWN);
+            if more > 0 {
+                let _ = writeln!(out, "{:>6}  ({more} more in `--output-format json`)", "");
+            }
         }
         if !self.not_followed.is_empty() {
             let _ = writeln!(out, "\n{:>6}  calls not followed, by module", "count");
