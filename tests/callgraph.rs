@@ -1301,3 +1301,62 @@ fn propagate_keeps_a_helper_sync_when_its_handler_would_swallow_a_cancellation()
         "{text}"
     );
 }
+
+/// A name assigned by a statement of the function body itself is what that statement made,
+/// from there on, whatever it held before: `path = pathlib.Path(path)` makes the parameter a
+/// `Path` (aiohttp's `CookieJar.load`), `log = Log()` hides the coroutine's `log` parameter.
+/// An assignment in a branch hides nothing: the name may still hold the parameter.
+#[test]
+fn a_name_reassigned_in_the_body_holds_what_was_assigned() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "app.py",
+        r#"import pathlib
+
+
+class Log:
+    def info(self, line):
+        print(line)
+
+
+class FileLog(Log):
+    def info(self, line):
+        pathlib.Path("app.log").write_text(line)
+
+
+def load(path):
+    path = pathlib.Path(path)
+    with path.open() as f:
+        return f.read()
+
+
+def maybe_load(path):
+    if isinstance(path, str):
+        path = pathlib.Path(path)
+    return path.stem
+
+
+async def handler(log, name):
+    log = FileLog()
+    log.info("start")
+    load(name)
+    maybe_load(name)
+"#,
+    );
+    let findings = check_json(dir.path());
+    let got: Vec<(u64, &str)> = findings
+        .iter()
+        .map(|f| (f["line"].as_u64().unwrap(), f["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got.len(), 2, "{findings:#?}");
+    assert_eq!(got[0].0, 28);
+    assert!(got[0].1.contains("`FileLog.info` is sync"), "{findings:#?}");
+    assert_eq!(got[1].0, 29);
+    assert!(
+        got[1]
+            .1
+            .contains("`load` is sync and calls `pathlib.Path.open`"),
+        "{findings:#?}"
+    );
+}

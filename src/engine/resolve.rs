@@ -248,7 +248,7 @@ impl<'a, 't> Resolver<'a, 't> {
             return None;
         }
         match expr.kind() {
-            "identifier" => self.lookup(self.file.text(expr), scope, depth + 1),
+            "identifier" => self.lookup_use(expr, scope, depth + 1),
             "attribute" => {
                 let object = expr.field("object")?;
                 let attr = self.file.text(expr.field("attribute")?);
@@ -546,6 +546,32 @@ impl<'a, 't> Resolver<'a, 't> {
             return Some(Value::Member(class.to_string(), attr.to_string()));
         }
         self.origins(bindings, depth)
+    }
+
+    /// [`Resolver::lookup`] of the name `use_node` in the code of `scope`: only the bindings
+    /// that reach it there count (`flow::reaching`: `async def handler(log): log = Log()` then
+    /// `log.info(...)` is a `Log`; `path = Path(path)` makes a `Path`).
+    fn lookup_use(&self, use_node: Node<'t>, scope: ScopeId, depth: usize) -> Option<Value> {
+        let name = self.file.text(use_node);
+        // In a comprehension or a lambda the name may be its own: those look up as before.
+        let bound_in = scope;
+        let own = self.scopes.get(bound_in);
+        let placed = matches!(own.kind, ScopeKind::Function { .. })
+            && !own.nonlocal.contains(name)
+            && !own.not_local.contains(name);
+        if let (true, Some(origins)) = (placed, own.bindings.get(name)) {
+            if origins.len() > 1 {
+                let reaching: Vec<Origin<'t>> =
+                    flow::reaching(self.scopes, origins, bound_in, use_node, scope, |o| {
+                        flow::statement_of(self.scopes, o, bound_in)
+                    })
+                    .into_iter()
+                    .cloned()
+                    .collect();
+                return self.origins(&reaching, depth);
+            }
+        }
+        self.lookup(name, scope, depth)
     }
 
     /// Resolves a name used in `scope` the way Python does: the function's locals, enclosing

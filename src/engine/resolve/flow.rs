@@ -1285,11 +1285,7 @@ impl<'a, 't> ValueFlow<'_, 'a, 't> {
         None
     }
 
-    /// The bindings that may reach a use of the name in the code of the scope that binds it:
-    /// a binding statement that runs before the use on every path (an earlier statement of a
-    /// block around the use) hides the ones before it; bindings after the use reach it only
-    /// around a loop. Uses elsewhere (a nested function, another function through `global`)
-    /// see every binding.
+    /// [`reaching`], with the statements placed once per flow.
     fn reaching<'o>(
         &self,
         origins: &'o [Origin<'t>],
@@ -1297,60 +1293,108 @@ impl<'a, 't> ValueFlow<'_, 'a, 't> {
         use_node: Node<'t>,
         use_scope: ScopeId,
     ) -> Vec<&'o Origin<'t>> {
-        let scopes = self.resolver.scopes;
-        // A name bound many times (a list built statement by statement) is not worth placing
-        // each binding of at every use: every binding counts.
-        if !(2..=MAX_PLACED).contains(&origins.len())
-            || scopes.executing_scope(use_scope) != bound_in
-        {
-            return origins.iter().collect();
-        }
-        let statements: Vec<Option<(Node<'t>, Node<'t>)>> = origins
-            .iter()
-            .map(|o| self.statement_of(o, bound_in))
-            .collect();
-        let start = use_node.start_byte();
-        let dominating = statements
-            .iter()
-            .flatten()
-            .filter(|(s, block)| s.end_byte() <= start && contains(*block, use_node))
-            .map(|(s, _)| s.start_byte())
-            .max();
-        let Some(from) = dominating else {
-            return origins.iter().collect();
-        };
-        origins
-            .iter()
-            .zip(&statements)
-            .filter(|(_, statement)| match statement {
-                None => true,
-                Some((s, _)) => {
-                    s.start_byte() >= from
-                        && (s.start_byte() < start || in_common_loop(*s, use_node))
-                }
-            })
-            .map(|(o, _)| o)
-            .collect()
+        reaching(
+            self.resolver.scopes,
+            origins,
+            bound_in,
+            use_node,
+            use_scope,
+            |o| self.statement_of(o, bound_in),
+        )
     }
 
-    /// The statement (a child of a block) that makes a binding in the code of `bound_in`, an
-    /// assignment, a `def` or a `class`, and that block; `None` for what this does not place.
+    /// [`statement_of`], placed once per flow.
     fn statement_of(&self, origin: &Origin<'t>, bound_in: ScopeId) -> Option<(Node<'t>, Node<'t>)> {
-        let scopes = self.resolver.scopes;
-        let node = match origin {
-            Origin::Assigned(value, at) if scopes.executing_scope(*at) == bound_in => *value,
-            Origin::Def(q) | Origin::Class(q) => {
-                let &id = scopes.functions.get(q).or_else(|| scopes.classes.get(q))?;
-                scopes.get(id).node
-            }
-            _ => return None,
-        };
+        let node = binding_node(self.resolver.scopes, origin, bound_in)?;
         if let Some(known) = self.statements.borrow().get(&node.id()) {
             return *known;
         }
         let placed = place(node);
         self.statements.borrow_mut().insert(node.id(), placed);
         placed
+    }
+}
+
+/// The bindings of a name made in the code of `bound_in` that may reach a use of it there: a
+/// binding statement that runs before the use on every path (an earlier statement of a block
+/// around the use) hides the ones before it, parameters included (they are bound before the
+/// body runs); bindings after the use reach it only around a loop. Uses elsewhere (a nested
+/// function, another function through `global`) see every binding. `statement_of` places a
+/// binding (see [`statement_of`]).
+pub(crate) fn reaching<'o, 't>(
+    scopes: &Scopes<'t>,
+    origins: &'o [Origin<'t>],
+    bound_in: ScopeId,
+    use_node: Node<'t>,
+    use_scope: ScopeId,
+    mut statement_of: impl FnMut(&Origin<'t>) -> Option<(Node<'t>, Node<'t>)>,
+) -> Vec<&'o Origin<'t>> {
+    // A name bound many times (a list built statement by statement) is not worth placing
+    // each binding of at every use: every binding counts.
+    if !(2..=MAX_PLACED).contains(&origins.len()) || scopes.executing_scope(use_scope) != bound_in {
+        return origins.iter().collect();
+    }
+    let statements: Vec<Option<(Node<'t>, Node<'t>)>> =
+        origins.iter().map(&mut statement_of).collect();
+    let start = use_node.start_byte();
+    let dominating = statements
+        .iter()
+        .flatten()
+        .filter(|(s, block)| s.end_byte() <= start && contains(*block, use_node))
+        .map(|(s, _)| s.start_byte())
+        .max();
+    let Some(from) = dominating else {
+        return origins.iter().collect();
+    };
+    origins
+        .iter()
+        .zip(&statements)
+        .filter(|(origin, statement)| match statement {
+            Some((s, _)) => {
+                s.start_byte() >= from && (s.start_byte() < start || in_common_loop(*s, use_node))
+            }
+            None => !bound_before(origin, from),
+        })
+        .map(|(o, _)| o)
+        .collect()
+}
+
+/// A binding that is not a statement and is made before the byte `from` of its function: a
+/// parameter, or a loop, `with` or annotation that comes first. (An import or anything else
+/// not placed is kept.)
+fn bound_before(origin: &Origin, from: usize) -> bool {
+    match origin {
+        Origin::Parameter { .. } | Origin::SelfParam(_) | Origin::ClsParam(_) => true,
+        Origin::Annotated(node, _) | Origin::Iterated(node, _) | Origin::WithAs(node, _) => {
+            node.end_byte() <= from
+        }
+        _ => false,
+    }
+}
+
+/// The statement (a child of a block) that makes a binding in the code of `bound_in`, an
+/// assignment, a `def` or a `class`, and that block; `None` for what this does not place.
+pub(crate) fn statement_of<'t>(
+    scopes: &Scopes<'t>,
+    origin: &Origin<'t>,
+    bound_in: ScopeId,
+) -> Option<(Node<'t>, Node<'t>)> {
+    place(binding_node(scopes, origin, bound_in)?)
+}
+
+/// The node a placed binding is made by: an assigned value, a `def`, a `class`.
+fn binding_node<'t>(
+    scopes: &Scopes<'t>,
+    origin: &Origin<'t>,
+    bound_in: ScopeId,
+) -> Option<Node<'t>> {
+    match origin {
+        Origin::Assigned(value, at) if scopes.executing_scope(*at) == bound_in => Some(*value),
+        Origin::Def(q) | Origin::Class(q) => {
+            let &id = scopes.functions.get(q).or_else(|| scopes.classes.get(q))?;
+            Some(scopes.get(id).node)
+        }
+        _ => None,
     }
 }
 
