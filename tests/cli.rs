@@ -453,6 +453,30 @@ fn statistics_name_the_helpers_behind_several_indirect_findings() {
         "{table}"
     );
     assert!(!table.contains("pause"), "one finding: {table}");
+    // Three findings through one helper are not worth a line of the text summary.
+    let text = stdout_of(&unblock(&["check", "app.py"], dir.path()));
+    assert!(!text.contains("lead to one blocking call"), "{text}");
+}
+
+/// The text summary names the helper behind ten indirect findings or more.
+#[test]
+fn the_summary_names_a_helper_behind_many_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls: String = (0..12)
+        .map(|i| format!("    log(\"step {i}\")\n"))
+        .collect();
+    write(
+        dir.path(),
+        "app.py",
+        format!(
+            "def log(line):\n    with open(\"app.log\", \"a\") as f:\n        f.write(line)\n\n\nasync def handler():\n{calls}"
+        ),
+    );
+    let text = stdout_of(&unblock(&["check", "app.py"], dir.path()));
+    assert!(
+        text.contains("12 of them lead to one blocking call, `builtins.open` in `log`: fix it there once rather than at each call (`--statistics` lists such helpers).\n"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -26,9 +26,9 @@ pub struct RecipeCount {
     pub unsafe_fix: usize,
 }
 
-/// A project function whose blocking call is behind several indirect findings: made async-safe
-/// there (its own call moved off the loop, or the function made `async def`), every one of
-/// them goes.
+/// A project function whose blocking call is behind several indirect findings: one change
+/// there (its own call moved off the loop, or the function made `async def`) rather than one
+/// at every call site.
 #[derive(Debug, Serialize)]
 pub struct HelperCount {
     /// The function that makes the blocking call, as chains name it.
@@ -78,27 +78,9 @@ impl Statistics {
             row.codes.sort();
         }
         recipes.sort_by(|a, b| b.count.cmp(&a.count).then(a.recipe.cmp(&b.recipe)));
-        let mut by_helper: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-        for f in report.findings.iter().filter(|f| f.kind == Kind::Indirect) {
-            // The chain ends with the blocking call, made by the link before it.
-            if let [.., helper, call] = f.chain.as_slice() {
-                *by_helper.entry((&helper.name, &call.name)).or_default() += 1;
-            }
-        }
-        let mut blocking_helpers: Vec<HelperCount> = by_helper
-            .into_iter()
-            .filter(|(_, count)| *count > 1)
-            .map(|((helper, call), count)| HelperCount {
-                helper: helper.to_string(),
-                call: call.to_string(),
-                count,
-            })
-            .collect();
-        // Stable: at equal counts, by name.
-        blocking_helpers.sort_by_key(|h| std::cmp::Reverse(h.count));
         Statistics {
             recipes,
-            blocking_helpers,
+            blocking_helpers: blocking_helpers(report),
             not_followed: report.unfollowed.clone(),
         }
     }
@@ -125,7 +107,7 @@ impl Statistics {
         if !self.blocking_helpers.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:>6}  helpers behind several indirect findings (made async-safe there, each finding through it goes)",
+                "\n{:>6}  helpers behind several indirect findings (fix the blocking call there once rather than at each call)",
                 "count"
             );
             for row in self.blocking_helpers.iter().take(HELPERS_SHOWN) {
@@ -152,6 +134,29 @@ impl Statistics {
         out.push('\n');
         out
     }
+}
+
+/// The project functions whose own blocking call is behind two indirect findings or more,
+/// most first (at equal counts, by name).
+pub fn blocking_helpers(report: &Report) -> Vec<HelperCount> {
+    let mut by_helper: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for f in report.findings.iter().filter(|f| f.kind == Kind::Indirect) {
+        // The chain ends with the blocking call, made by the link before it.
+        if let [.., helper, call] = f.chain.as_slice() {
+            *by_helper.entry((&helper.name, &call.name)).or_default() += 1;
+        }
+    }
+    let mut helpers: Vec<HelperCount> = by_helper
+        .into_iter()
+        .filter(|(_, count)| *count > 1)
+        .map(|((helper, call), count)| HelperCount {
+            helper: helper.to_string(),
+            call: call.to_string(),
+            count,
+        })
+        .collect();
+    helpers.sort_by_key(|h| std::cmp::Reverse(h.count));
+    helpers
 }
 
 /// The table of `--statistics` (the text form).

@@ -70,8 +70,24 @@ fn render_text_summary(out: &mut String, report: &Report) {
         plural(files),
         total - safe - unsafe_,
     );
+    // Many findings through one helper read as unrelated call sites: say where one change
+    // settles them.
+    if let Some(top) = super::statistics::blocking_helpers(report)
+        .into_iter()
+        .next()
+        .filter(|h| h.count >= HELPER_HINT_AT)
+    {
+        let _ = writeln!(
+            out,
+            "{} of them lead to one blocking call, `{}` in `{}`: fix it there once rather than at each call (`--statistics` lists such helpers).",
+            top.count, top.call, top.helper
+        );
+    }
     render_unfollowed(out, report);
 }
+
+/// How many indirect findings through one helper the summary points out.
+const HELPER_HINT_AT: usize = 10;
 
 /// Says how many calls the call graph could not follow, so that an all-clear is never
 /// silently partial.
