@@ -568,12 +568,7 @@ fn summarise(
             if resolver.works_in_memory(call.node, call.scope, &callee) {
                 continue;
             }
-            let silenced = scopes.comments.get(&line).is_some_and(|comments| {
-                comments.iter().any(|c| {
-                    suppress::directive_suppresses(file.text(*c), &entry.recipe, &entry.noqa)
-                })
-            });
-            if silenced {
+            if silenced_on(&file, &scopes, line, entry) {
                 continue;
             }
             if entry.thread_bound && !made_here(&resolver, &scopes, call.node, function) {
@@ -596,6 +591,7 @@ fn summarise(
     }
     // A sync `with` whose entry blocks (`with FileLock(path):`) makes its function blocking,
     // as a call of `FileLock.__enter__` would.
+    let mut entering: HashSet<String> = HashSet::new();
     for entered in &scopes.entered {
         let function = scopes.executing_scope(entered.scope);
         let scope = scopes.get(function);
@@ -607,33 +603,47 @@ fn summarise(
             continue;
         };
         let line = file.position(entered.value.start_byte()).line;
-        let silenced = scopes.comments.get(&line).is_some_and(|comments| {
-            comments
-                .iter()
-                .any(|c| suppress::directive_suppresses(file.text(*c), &entry.recipe, &entry.noqa))
-        });
+        if silenced_on(&file, &scopes, line, entry) {
+            continue;
+        }
         let Some(summary_fn) = summary.functions.get_mut(&scope.qualname) else {
             continue;
         };
-        if silenced {
-            continue;
-        }
         let regions = guard_regions
             .entry(function)
             .or_insert_with(|| guard_regions_of(&file, scope.node, scope.body));
         let guards = guards_at(regions, entered.value.start_byte());
         summary_fn.blocking.push((name, line));
         summary_fn.blocking_guards.push(guards);
-        // Calls were pushed first: keep the blocking sites in source order (the first one
-        // starts the chain).
-        let mut sites: Vec<_> = std::mem::take(&mut summary_fn.blocking)
-            .into_iter()
-            .zip(std::mem::take(&mut summary_fn.blocking_guards))
-            .collect();
-        sites.sort_by_key(|((_, line), _)| *line);
-        (summary_fn.blocking, summary_fn.blocking_guards) = sites.into_iter().unzip();
+        entering.insert(scope.qualname.clone());
+    }
+    // Calls were pushed first: keep the blocking sites in source order (the first one starts
+    // the chain).
+    for qualname in entering {
+        if let Some(summary_fn) = summary.functions.get_mut(&qualname) {
+            let mut sites: Vec<_> = std::mem::take(&mut summary_fn.blocking)
+                .into_iter()
+                .zip(std::mem::take(&mut summary_fn.blocking_guards))
+                .collect();
+            sites.sort_by_key(|((_, line), _)| *line);
+            (summary_fn.blocking, summary_fn.blocking_guards) = sites.into_iter().unzip();
+        }
     }
     Some(summary)
+}
+
+/// Whether a `# noqa` / `# unblock: ignore` comment on `line` silences the catalogue entry.
+fn silenced_on(
+    file: &SourceFile,
+    scopes: &Scopes,
+    line: usize,
+    entry: &crate::catalogue::BlockingCall,
+) -> bool {
+    scopes.comments.get(&line).is_some_and(|comments| {
+        comments
+            .iter()
+            .any(|c| suppress::directive_suppresses(file.text(*c), &entry.recipe, &entry.noqa))
+    })
 }
 
 /// `time.sleep(0.001)`: a pause of a few milliseconds at most (a literal under 10 ms) does

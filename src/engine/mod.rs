@@ -520,8 +520,7 @@ impl Engine {
             return callgraph::analyse(&self.catalogue, modules, Some(&*self.project), candidates);
         };
         // Chains name files as the walk spelled them: the paths given are part of the name.
-        let given = format!("{paths:?}");
-        let name = cache::fingerprint([run.to_le_bytes().as_slice(), given.as_bytes()]);
+        let name = run_with_paths(run, paths);
         let mut layout: Vec<(&String, &PathBuf)> = modules.iter().collect();
         layout.sort();
         let key =
@@ -617,10 +616,7 @@ impl Engine {
         // Files an earlier run checked, checked again: their modules' values may be read
         // again too (see `ProjectModel::offer_parse`).
         let changed: std::sync::Mutex<HashSet<String>> = Default::default();
-        let reported_name = run.map(|run| {
-            let given = format!("{paths:?}");
-            cache::fingerprint([run.to_le_bytes().as_slice(), given.as_bytes()])
-        });
+        let reported_name = run.map(|run| run_with_paths(run, paths));
         let reported_before = match (cache, reported_name) {
             (Some(cache), Some(name)) => cache.load_reported(name),
             _ => HashSet::new(),
@@ -1172,6 +1168,13 @@ impl Engine {
 
 /// What the call graph is asked about: the callees of the candidate calls, and the functions
 /// those calls pass as arguments (a helper may call them).
+/// What names a run's entries that depend on the paths given as well as the settings (reports
+/// spell files as the walk did).
+fn run_with_paths(run: u64, paths: &[PathBuf]) -> u64 {
+    let given = format!("{paths:?}");
+    cache::fingerprint([run.to_le_bytes().as_slice(), given.as_bytes()])
+}
+
 pub fn candidate_callees(findings: &[Finding]) -> HashSet<String> {
     let mut out = HashSet::new();
     for finding in findings {

@@ -553,25 +553,25 @@ impl<'a, 't> Resolver<'a, 't> {
     /// `log.info(...)` is a `Log`; `path = Path(path)` makes a `Path`).
     fn lookup_use(&self, use_node: Node<'t>, scope: ScopeId, depth: usize) -> Option<Value> {
         let name = self.file.text(use_node);
-        // In a comprehension or a lambda the name may be its own: those look up as before.
-        let bound_in = scope;
-        let own = self.scopes.get(bound_in);
-        let placed = matches!(own.kind, ScopeKind::Function { .. })
+        // Only a function's own names: in a comprehension or a lambda the name may be theirs,
+        // and `global`/`nonlocal` names are bound elsewhere.
+        let own = self.scopes.get(scope);
+        let local = matches!(own.kind, ScopeKind::Function { .. })
             && !own.nonlocal.contains(name)
             && !own.not_local.contains(name);
-        if let (true, Some(origins)) = (placed, own.bindings.get(name)) {
-            if origins.len() > 1 {
+        match own.bindings.get(name) {
+            Some(origins) if local && origins.len() > 1 => {
                 let reaching: Vec<Origin<'t>> =
-                    flow::reaching(self.scopes, origins, bound_in, use_node, scope, |o| {
-                        flow::statement_of(self.scopes, o, bound_in)
+                    flow::reaching(self.scopes, origins, scope, use_node, scope, |o| {
+                        flow::statement_of(self.scopes, o, scope)
                     })
                     .into_iter()
                     .cloned()
                     .collect();
-                return self.origins(&reaching, depth);
+                self.origins(&reaching, depth)
             }
+            _ => self.lookup(name, scope, depth),
         }
-        self.lookup(name, scope, depth)
     }
 
     /// Resolves a name used in `scope` the way Python does: the function's locals, enclosing

@@ -139,15 +139,10 @@ impl Drop for Recording {
     }
 }
 
-/// Whether every path is as it was seen. The stats are spread over the cores (a large tree has
-/// tens of thousands), each worker taking every n-th path from the front, and all stop at the
-/// first that differs.
-pub fn all_hold(sights: &[(PathBuf, Seen)]) -> bool {
-    first_difference(sights).is_none()
-}
-
 /// A path that is not as it was seen, if any: the first one found (sights are stored newest
-/// first, so usually the file just edited).
+/// first, so usually the file just edited). The stats are spread over the cores (a large tree
+/// has tens of thousands), each worker taking every n-th path from the front, and all stop at
+/// the first that differs.
 pub fn first_difference(sights: &[(PathBuf, Seen)]) -> Option<&Path> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     if sights.len() < 512 || workers < 2 {
@@ -259,17 +254,17 @@ mod tests {
         let sights = recording.finish().expect("settled, unchanged");
         // The absent configuration is told by its folder's time.
         assert_eq!(sights.len(), 2);
-        assert!(all_hold(&sights));
+        assert_eq!(first_difference(&sights), None);
 
         // Creating the file changes the folder's time.
         std::fs::write(&absent, "[project]\n").unwrap();
-        assert!(!all_hold(&sights));
+        assert!(first_difference(&sights).is_some());
         std::fs::remove_file(&absent).unwrap();
         set_old(dir.path());
-        assert!(all_hold(&sights));
+        assert_eq!(first_difference(&sights), None);
         // An edit changes the file's time: the file is the difference found.
         std::fs::write(&file, "x = 2\n").unwrap();
-        assert!(!all_hold(&sights));
+        assert!(first_difference(&sights).is_some());
         assert_eq!(first_difference(&sights), Some(file.as_path()));
 
         // A path changed within a second of the run is not trusted to show a later change.
